@@ -1,0 +1,51 @@
+//! Interface roles and the names of the load-time globals.
+
+/// Role of an interface the program is attached to.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfaceRole {
+    /// Toward the core / other routers.
+    Core = 1,
+    /// Toward mobile nodes: uplink reverse tunnelling applies to packets arriving here.
+    Access = 2,
+}
+
+/// Value of the interface map, keyed by ifindex (`u32`, host byte order).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IfaceValue {
+    /// An [`IfaceRole`] as `u8`.
+    pub role: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<IfaceValue>() == 4);
+
+impl IfaceValue {
+    pub fn new(role: IfaceRole) -> Self {
+        Self { role: role as u8, _pad: [0; 3] }
+    }
+}
+
+/// Name of the `[u8; 16]` global holding this router's locator (network byte order).
+pub const GLOBAL_LOCATOR: &str = "LOCATOR";
+/// Name of the `u32` global holding the tunnel MTU (host byte order).
+pub const GLOBAL_TUNNEL_MTU: &str = "TUNNEL_MTU";
+/// Name of the `u32` global holding the outer hop limit (host byte order, 1..=255).
+pub const GLOBAL_OUTER_HOP_LIMIT: &str = "OUTER_HOP_LIMIT";
+
+/// Defaults shared by the daemon and the tests.
+pub const DEFAULT_TUNNEL_MTU: u32 = 1500;
+pub const DEFAULT_OUTER_HOP_LIMIT: u32 = 64;
+pub const DEFAULT_MAX_BINDINGS: u32 = 1_048_576;
+/// Capacity of the LPM trie for prefixes shorter than /64.
+pub const DEFAULT_MAX_SHORT_PREFIXES: u32 = 65_536;
+/// Capacity of the interface role map.
+pub const MAX_IFACES: u32 = 1024;
+
+/// Bytes added by the outer IPv6 header.
+pub const ENCAP_OVERHEAD: u32 = 40;
+/// The smallest tunnel MTU accepted: the inner path MTU must stay >= 1280 (RFC 8200 section 5).
+pub const MIN_TUNNEL_MTU: u32 = 1280 + ENCAP_OVERHEAD;
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for IfaceValue {}

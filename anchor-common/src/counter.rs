@@ -1,0 +1,64 @@
+//! The global counters: one enum, one per-CPU array slot each.
+
+/// Packets and bytes for one counter on one CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterValue {
+    pub packets: u64,
+    pub bytes: u64,
+}
+const _: () = assert!(core::mem::size_of::<CounterValue>() == 16);
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for CounterValue {}
+
+macro_rules! counters {
+    ($($variant:ident = $idx:literal => $name:literal : $doc:literal,)*) => {
+        /// Why a frame was counted. The discriminant is the index in the `COUNTERS` array.
+        ///
+        /// Every frame counts once in `Rx` and once in exactly one verdict counter (`Pass`,
+        /// `KernelFallback`, `Redirect`, `Tx`, or a `Drop*`). The other counters say what happened
+        /// to it on the way.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Counter {
+            $(#[doc = $doc] $variant = $idx,)*
+        }
+
+        impl Counter {
+            pub const ALL: &'static [Counter] = &[$(Counter::$variant,)*];
+
+            /// Stable snake_case name, used by the CLI and metrics.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Counter::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+counters! {
+    Rx = 0 => "rx": "Every frame the program saw.",
+    Pass = 1 => "pass": "Verdict: passed to the kernel unmodified.",
+    Encap = 2 => "encap": "Downlink packet encapsulated toward the serving router.",
+    ReverseEncap = 3 => "reverse_encap": "Uplink packet encapsulated toward the home router.",
+    Decap = 4 => "decap": "Tunnel packet accepted and decapsulated.",
+    Redirect = 5 => "redirect": "Verdict: rewritten and redirected to another interface.",
+    Tx = 6 => "tx": "Verdict: rewritten and sent back out of the ingress interface.",
+    KernelFallback = 7 => "kernel_fallback": "Verdict: rewritten and passed to the kernel to forward (no neighbour, no route, VLAN).",
+    PtbSent = 8 => "ptb_sent": "Answered with ICMPv6 Packet Too Big instead of encapsulating.",
+    HopLimitExceeded = 9 => "hop_limit_exceeded": "Hop limit <= 1: passed to the kernel so that it sends Time Exceeded.",
+    DropDecapUnknownPeer = 10 => "drop_decap_unknown_peer": "Verdict: dropped tunnel packet whose outer source is not the peer of the inner prefix.",
+    DropDecapNoBinding = 11 => "drop_decap_no_binding": "Verdict: dropped tunnel packet to our locator for a prefix with no binding.",
+    Malformed = 12 => "malformed": "Truncated or malformed headers (passed unmodified).",
+    NonIpv6 = 13 => "non_ipv6": "IPv4 or another EtherType (passed unmodified).",
+    NoBinding = 14 => "no_binding": "IPv6 that matched no binding (passed unmodified).",
+    ExtHeaderLimit = 15 => "ext_header_limit": "More extension headers than the program walks (passed unmodified).",
+    Vlan = 16 => "vlan": "Frame carried one 802.1Q tag.",
+    AdjustFailed = 17 => "adjust_failed": "Verdict: dropped because the head/tail adjustment failed after the packet had been changed.",
+    LpmHit = 18 => "lpm_hit": "Binding found in the short-prefix LPM trie.",
+}
+
+/// Number of counters (size of the `COUNTERS` array).
+pub const COUNTER_COUNT: u32 = Counter::ALL.len() as u32;

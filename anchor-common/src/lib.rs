@@ -1,0 +1,16 @@
+//! The contract shared by the XDP program (`anchor-ebpf`) and the daemon (`anchor-user`).
+//!
+//! Everything here is `#[repr(C)]`, has no implicit padding, and carries a compile-time size
+//! assertion so that both sides cannot drift. Addresses and prefixes are stored as byte arrays in
+//! network byte order (exactly as they appear on the wire), so no side ever has to swap bytes.
+#![no_std]
+
+pub mod binding;
+pub mod config;
+pub mod counter;
+pub mod flow_label;
+pub mod maps;
+
+pub use binding::{BindingKey, BindingKind, BindingStats, BindingValue, Direction, LpmKey};
+pub use config::{IfaceRole, IfaceValue};
+pub use counter::{Counter, CounterValue};

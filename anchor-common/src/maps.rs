@@ -1,0 +1,12 @@
+//! Names of the BPF maps, as they appear in the object file.
+
+/// `HashMap<BindingKey, BindingValue>`, capacity from config (`max_bindings`).
+pub const BINDINGS: &str = "BINDINGS";
+/// `LpmTrie<LpmKey, BindingValue>` for prefixes shorter than /64; consulted only on a hash miss.
+pub const SHORT_PREFIXES: &str = "SHORT_PREFIXES";
+/// `PerCpuArray<BindingStats>`, one slot per binding, capacity = `max_bindings`.
+pub const BINDING_STATS: &str = "BINDING_STATS";
+/// `PerCpuArray<CounterValue>`, indexed by `Counter`.
+pub const COUNTERS: &str = "COUNTERS";
+/// `HashMap<u32 (ifindex), IfaceValue>`.
+pub const IFACES: &str = "IFACES";

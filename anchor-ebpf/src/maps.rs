@@ -1,0 +1,59 @@
+//! The program's maps and load-time globals. Sizes given here are defaults: userspace overrides
+//! `BINDINGS` and `BINDING_STATS` from config before loading.
+
+use anchor_common::{
+    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey,
+    config::{DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_IFACES},
+    counter::COUNTER_COUNT,
+};
+use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
+    macros::map,
+    maps::{HashMap, LpmTrie, PerCpuArray},
+};
+
+#[map]
+pub static BINDINGS: HashMap<BindingKey, BindingValue> =
+    HashMap::with_max_entries(DEFAULT_MAX_BINDINGS, 0);
+
+#[map]
+pub static SHORT_PREFIXES: LpmTrie<LpmKey, BindingValue> =
+    LpmTrie::with_max_entries(DEFAULT_MAX_SHORT_PREFIXES, BPF_F_NO_PREALLOC);
+
+#[map]
+pub static BINDING_STATS: PerCpuArray<BindingStats> =
+    PerCpuArray::with_max_entries(DEFAULT_MAX_BINDINGS, 0);
+
+#[map]
+pub static COUNTERS: PerCpuArray<CounterValue> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
+
+#[map]
+pub static IFACES: HashMap<u32, IfaceValue> = HashMap::with_max_entries(MAX_IFACES, 0);
+
+/// This router's locator, network byte order. Set at load time.
+#[unsafe(no_mangle)]
+static LOCATOR: [u8; 16] = [0; 16];
+/// Tunnel MTU in bytes. Set at load time.
+#[unsafe(no_mangle)]
+static TUNNEL_MTU: u32 = anchor_common::config::DEFAULT_TUNNEL_MTU;
+/// Hop limit of the headers this program writes. Set at load time.
+#[unsafe(no_mangle)]
+static OUTER_HOP_LIMIT: u32 = anchor_common::config::DEFAULT_OUTER_HOP_LIMIT;
+
+#[inline(always)]
+pub fn locator() -> [u8; 16] {
+    // SAFETY: a read of a load-time constant; volatile so the compiler cannot fold the default.
+    unsafe { core::ptr::read_volatile(&LOCATOR) }
+}
+
+#[inline(always)]
+pub fn tunnel_mtu() -> u32 {
+    // SAFETY: as in `locator`.
+    unsafe { core::ptr::read_volatile(&TUNNEL_MTU) }
+}
+
+#[inline(always)]
+pub fn outer_hop_limit() -> u8 {
+    // SAFETY: as in `locator`.
+    unsafe { core::ptr::read_volatile(&OUTER_HOP_LIMIT) as u8 }
+}
