@@ -74,12 +74,28 @@ const _: () = assert!(core::mem::size_of::<BindingValue>() == 24);
 
 impl BindingValue {
     pub fn redirect(serving: [u8; 16], stats_slot: u32) -> Self {
-        Self { peer: serving, kind: BindingKind::Redirect as u8, flags: 0, _pad: [0; 2], stats_slot }
+        Self {
+            peer: serving,
+            kind: BindingKind::Redirect as u8,
+            flags: 0,
+            _pad: [0; 2],
+            stats_slot,
+        }
     }
 
     pub fn visiting(home: [u8; 16], reverse_tunnel: bool, stats_slot: u32) -> Self {
-        let flags = if reverse_tunnel { FLAG_REVERSE_TUNNEL } else { 0 };
-        Self { peer: home, kind: BindingKind::Visiting as u8, flags, _pad: [0; 2], stats_slot }
+        let flags = if reverse_tunnel {
+            FLAG_REVERSE_TUNNEL
+        } else {
+            0
+        };
+        Self {
+            peer: home,
+            kind: BindingKind::Visiting as u8,
+            flags,
+            _pad: [0; 2],
+            stats_slot,
+        }
     }
 
     #[inline(always)]

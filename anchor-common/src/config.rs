@@ -22,7 +22,10 @@ const _: () = assert!(core::mem::size_of::<IfaceValue>() == 4);
 
 impl IfaceValue {
     pub fn new(role: IfaceRole) -> Self {
-        Self { role: role as u8, _pad: [0; 3] }
+        Self {
+            role: role as u8,
+            _pad: [0; 3],
+        }
     }
 }
 

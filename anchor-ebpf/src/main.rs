@@ -1,1 +1,99 @@
-#![no_std] #![no_main]
+//! The anchor XDP program: per-/64 redirection, reverse tunnelling and guarded decapsulation.
+//!
+//! Flow: count -> parse -> decapsulate (tunnel to our locator) | encapsulate (destination is a
+//! redirected prefix) | reverse-encapsulate (source is a visiting prefix, on access links) | pass.
+//! Every frame ends in exactly one verdict counter; nothing returns XDP_ABORTED.
+#![no_std]
+#![no_main]
+
+mod decap;
+mod encap;
+mod forward;
+mod icmp6;
+mod lookup;
+mod maps;
+mod parse;
+mod stats;
+mod verdict;
+
+use anchor_common::{BindingKind, Counter, Direction, IfaceRole};
+use aya_ebpf::{macros::xdp, programs::XdpContext};
+
+use crate::{
+    maps::{IFACES, locator},
+    parse::{NEXTHDR_IPV6, ParseError, parse, read_addr},
+    stats::count,
+    verdict::Verdict,
+};
+
+#[xdp]
+pub fn anchor_xdp(ctx: XdpContext) -> u32 {
+    count(Counter::Rx, ctx.data_end() - ctx.data());
+    let verdict = process(&ctx);
+    count(verdict.counter, ctx.data_end() - ctx.data());
+    verdict.action
+}
+
+#[inline(always)]
+fn process(ctx: &XdpContext) -> Verdict {
+    let pkt = match parse(ctx) {
+        Ok(pkt) => pkt,
+        Err(ParseError::NonIpv6) => {
+            count(Counter::NonIpv6, 0);
+            return Verdict::PASS;
+        }
+        Err(ParseError::Malformed) => {
+            count(Counter::Malformed, 0);
+            return Verdict::PASS;
+        }
+        Err(ParseError::ExtHeaderLimit) => {
+            count(Counter::ExtHeaderLimit, 0);
+            return Verdict::PASS;
+        }
+    };
+    if pkt.vlan {
+        count(Counter::Vlan, 0);
+    }
+    let Some(dst) = read_addr(ctx, pkt.l3 + 24) else {
+        count(Counter::Malformed, 0);
+        return Verdict::PASS;
+    };
+    if pkt.proto == NEXTHDR_IPV6 && dst == locator() {
+        return decap::decap(ctx, &pkt);
+    }
+    if let Some(b) = lookup::lookup(&dst)
+        && b.kind == BindingKind::Redirect as u8
+    {
+        return encap::encap(ctx, &pkt, &b, Direction::ToMn, Counter::Encap);
+    }
+    if is_access(ctx.ingress_ifindex() as u32) {
+        let Some(src) = read_addr(ctx, pkt.l3 + 8) else {
+            count(Counter::Malformed, 0);
+            return Verdict::PASS;
+        };
+        if let Some(b) = lookup::lookup(&src)
+            && b.kind == BindingKind::Visiting as u8
+            && b.reverse_tunnel()
+        {
+            return encap::encap(ctx, &pkt, &b, Direction::FromMn, Counter::ReverseEncap);
+        }
+    }
+    count(Counter::NoBinding, 0);
+    Verdict::PASS
+}
+
+#[inline(always)]
+fn is_access(ifindex: u32) -> bool {
+    // SAFETY: read-only copy of a small value.
+    unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

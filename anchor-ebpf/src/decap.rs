@@ -1,0 +1,99 @@
+//! Decapsulation of IPv6-in-IPv6 sent to our locator, accepted only from the binding's peer.
+
+use anchor_common::{BindingKind, Counter, Direction};
+use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
+
+use crate::{
+    forward::forward,
+    lookup::lookup,
+    parse::{ETH_HLEN, IPV6_HLEN, MAX_L4_OFFSET, Packet, VLAN_HLEN, ptr_at, read_at},
+    stats::{count, count_binding},
+    verdict::Verdict,
+};
+
+const L2_MAX: usize = ETH_HLEN + VLAN_HLEN;
+
+#[inline(always)]
+pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
+    let inner_off = pkt.upper;
+    let (Some(outer), Some(inner)) = (
+        read_at::<[u8; IPV6_HLEN]>(ctx, pkt.l3),
+        read_at::<[u8; IPV6_HLEN]>(ctx, inner_off),
+    ) else {
+        count(Counter::Malformed, 0);
+        return Verdict::PASS;
+    };
+    let inner_len = IPV6_HLEN + u16::from_be_bytes([inner[4], inner[5]]) as usize;
+    if inner[0] >> 4 != 6 || inner_off + inner_len > pkt.l3 + pkt.ip_len {
+        count(Counter::Malformed, 0);
+        return Verdict::PASS;
+    }
+    let mut outer_src = [0u8; 16];
+    let mut inner_src = [0u8; 16];
+    let mut inner_dst = [0u8; 16];
+    outer_src.copy_from_slice(&outer[8..24]);
+    inner_src.copy_from_slice(&inner[8..24]);
+    inner_dst.copy_from_slice(&inner[24..40]);
+
+    // Toward a visiting MN: the tunnel must come from the prefix's home. From an MN we anchor
+    // (reverse tunnel): it must come from the router that serves the MN now.
+    let mut known_prefix = false;
+    let mut accepted = None;
+    if let Some(b) = lookup(&inner_dst) {
+        known_prefix = true;
+        if b.kind == BindingKind::Visiting as u8 && b.peer == outer_src {
+            accepted = Some((b, Direction::ToMn));
+        }
+    }
+    if accepted.is_none()
+        && let Some(b) = lookup(&inner_src)
+    {
+        known_prefix = true;
+        if b.kind == BindingKind::Redirect as u8 && b.peer == outer_src {
+            accepted = Some((b, Direction::FromMn));
+        }
+    }
+    let Some((binding, dir)) = accepted else {
+        return Verdict::drop(if known_prefix {
+            Counter::DropDecapUnknownPeer
+        } else {
+            Counter::DropDecapNoBinding
+        });
+    };
+
+    // Move the L2 header forward over the outer header (and its extension headers), then drop
+    // everything in front of it.
+    let strip = inner_off - pkt.l3;
+    if !(IPV6_HLEN..=MAX_L4_OFFSET).contains(&strip) {
+        count(Counter::Malformed, 0);
+        return Verdict::PASS;
+    }
+    if pkt.vlan {
+        if !move_l2::<L2_MAX>(ctx, strip) {
+            return Verdict::PASS;
+        }
+    } else if !move_l2::<ETH_HLEN>(ctx, strip) {
+        return Verdict::PASS;
+    }
+    // SAFETY: valid context; `strip` leaves at least the inner IPv6 header in the frame.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, strip as i32) } != 0 {
+        return Verdict::drop(Counter::AdjustFailed);
+    }
+    if ptr_at::<[u8; IPV6_HLEN]>(ctx, pkt.l3).is_none() {
+        return Verdict::drop(Counter::AdjustFailed);
+    }
+    count(Counter::Decap, inner_len);
+    count_binding(&binding, dir, inner_len as u32);
+    forward(ctx, pkt.vlan, true)
+}
+
+/// Copies the first `N` bytes of the frame to offset `to`. Returns false when out of bounds.
+#[inline(always)]
+fn move_l2<const N: usize>(ctx: &XdpContext, to: usize) -> bool {
+    let (Some(src), Some(dst)) = (ptr_at::<[u8; N]>(ctx, 0), ptr_at::<[u8; N]>(ctx, to)) else {
+        return false;
+    };
+    // SAFETY: both ranges are inside the frame and do not overlap (`to` >= 40 > N).
+    unsafe { *dst = *src };
+    true
+}

@@ -1,0 +1,142 @@
+//! ICMPv6 Packet Too Big (RFC 4443 section 3.2) for packets that would not fit the tunnel.
+
+use anchor_common::{Counter, config::ENCAP_OVERHEAD};
+use aya_ebpf::{
+    helpers::{bpf_csum_diff, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    programs::XdpContext,
+};
+
+use crate::{
+    forward::forward,
+    maps::{locator, outer_hop_limit, tunnel_mtu},
+    parse::{ETH_HLEN, IPV6_HLEN, NEXTHDR_ICMPV6, Packet, VLAN_HLEN, ptr_at, read_at},
+    stats::count,
+    verdict::Verdict,
+};
+
+const L2_MAX: usize = ETH_HLEN + VLAN_HLEN;
+const ICMP_HLEN: usize = 8;
+/// RFC 4443: as much of the invoking packet as fits without exceeding the minimum MTU.
+const PTB_IP_LEN: usize = 1280;
+const ICMP_LEN: usize = PTB_IP_LEN - IPV6_HLEN;
+const QUOTE_LEN: usize = ICMP_LEN - ICMP_HLEN;
+const PREPEND: usize = IPV6_HLEN + ICMP_HLEN;
+const ICMPV6_PKT_TOOBIG: u8 = 2;
+/// Largest block `bpf_csum_diff` sums at once.
+const CSUM_BLOCK: usize = 512;
+
+#[repr(C)]
+struct PtbHdr {
+    vtcfl: [u8; 4],
+    payload_len: [u8; 2],
+    next_header: u8,
+    hop_limit: u8,
+    src: [u8; 16],
+    dst: [u8; 16],
+    icmp_type: u8,
+    icmp_code: u8,
+    checksum: [u8; 2],
+    mtu: [u8; 4],
+}
+const _: () = assert!(core::mem::size_of::<PtbHdr>() == PREPEND);
+
+/// Turns the frame into a Packet Too Big toward the inner source and forwards it.
+#[inline(always)]
+pub fn packet_too_big(ctx: &XdpContext, pkt: &Packet) -> Verdict {
+    // The tunnel MTU is at least 1320, so an oversized packet always fills the full quote.
+    if pkt.ip_len < QUOTE_LEN {
+        return Verdict::PASS;
+    }
+    let Some(inner) = read_at::<[u8; IPV6_HLEN]>(ctx, pkt.l3) else {
+        return Verdict::PASS;
+    };
+    let mut dst = [0u8; 16];
+    dst.copy_from_slice(&inner[8..24]);
+    let src = locator();
+    let frame_len = ctx.data_end() - ctx.data();
+
+    // SAFETY: valid context; a failure leaves the frame as it was.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(PREPEND as i32)) } != 0 {
+        count(Counter::AdjustFailed, 0);
+        return Verdict::PASS;
+    }
+    let (Some(from), Some(to)) = (
+        ptr_at::<[u8; L2_MAX]>(ctx, PREPEND),
+        ptr_at::<[u8; L2_MAX]>(ctx, 0),
+    ) else {
+        return Verdict::drop(Counter::AdjustFailed);
+    };
+    // SAFETY: both inside the frame, no overlap (48 > 18).
+    unsafe { *to = *from };
+    let shrink = (frame_len + PREPEND) as i32 - (pkt.l3 + PTB_IP_LEN) as i32;
+    // SAFETY: valid context; `shrink` >= 0 because the packet is longer than the quote.
+    if shrink > 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, -shrink) } != 0 {
+        return Verdict::drop(Counter::AdjustFailed);
+    }
+    let Some(hdr) = ptr_at::<PtbHdr>(ctx, pkt.l3) else {
+        return Verdict::drop(Counter::AdjustFailed);
+    };
+    let mtu = tunnel_mtu() - ENCAP_OVERHEAD;
+    // SAFETY: inside the frame.
+    unsafe {
+        *hdr = PtbHdr {
+            vtcfl: [0x60, 0, 0, 0],
+            payload_len: (ICMP_LEN as u16).to_be_bytes(),
+            next_header: NEXTHDR_ICMPV6,
+            hop_limit: outer_hop_limit(),
+            src,
+            dst,
+            icmp_type: ICMPV6_PKT_TOOBIG,
+            icmp_code: 0,
+            checksum: [0, 0],
+            mtu: mtu.to_be_bytes(),
+        };
+    }
+
+    // Pseudo-header, then the ICMPv6 message in blocks, all as native-order 32-bit words.
+    let mut sum: u64 = 0;
+    sum += words(&src);
+    sum += words(&dst);
+    sum += u32::from_ne_bytes((ICMP_LEN as u32).to_be_bytes()) as u64;
+    sum += u32::from_ne_bytes([0, 0, 0, NEXTHDR_ICMPV6]) as u64;
+    let icmp = pkt.l3 + IPV6_HLEN;
+    let (Some(b0), Some(b1), Some(b2)) = (
+        ptr_at::<[u8; CSUM_BLOCK]>(ctx, icmp),
+        ptr_at::<[u8; CSUM_BLOCK]>(ctx, icmp + CSUM_BLOCK),
+        ptr_at::<[u8; ICMP_LEN - 2 * CSUM_BLOCK]>(ctx, icmp + 2 * CSUM_BLOCK),
+    ) else {
+        return Verdict::drop(Counter::AdjustFailed);
+    };
+    // SAFETY: each block lies inside the frame; sizes are multiples of 4 and <= 512.
+    unsafe {
+        sum += csum(b0 as *mut u32, CSUM_BLOCK as u32);
+        sum += csum(b1 as *mut u32, CSUM_BLOCK as u32);
+        sum += csum(b2 as *mut u32, (ICMP_LEN - 2 * CSUM_BLOCK) as u32);
+        (*hdr).checksum = (!fold(sum)).to_ne_bytes();
+    }
+    count(Counter::PtbSent, PTB_IP_LEN);
+    forward(ctx, pkt.vlan, false)
+}
+
+#[inline(always)]
+unsafe fn csum(block: *mut u32, len: u32) -> u64 {
+    // SAFETY: the caller passes a block inside the frame.
+    let r = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, block, len, 0) };
+    if r < 0 { 0 } else { r as u64 }
+}
+
+#[inline(always)]
+fn words(a: &[u8; 16]) -> u64 {
+    let w = |i: usize| u32::from_ne_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]) as u64;
+    w(0) + w(4) + w(8) + w(12)
+}
+
+#[inline(always)]
+fn fold(mut sum: u64) -> u16 {
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum as u16
+}

@@ -1,0 +1,96 @@
+//! Running the program through BPF_PROG_TEST_RUN and reading counter deltas.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use anchor_common::Counter;
+use anchor_user::datapath::Datapath;
+use aya::programs::{TestRun, TestRunOptions};
+
+/// What one run of the program did.
+pub struct Outcome {
+    pub action: u32,
+    pub frame: Vec<u8>,
+    pub duration: Duration,
+}
+
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+pub const XDP_TX: u32 = 3;
+pub const XDP_REDIRECT: u32 = 4;
+
+pub fn action_name(a: u32) -> &'static str {
+    match a {
+        0 => "XDP_ABORTED",
+        XDP_DROP => "XDP_DROP",
+        XDP_PASS => "XDP_PASS",
+        XDP_TX => "XDP_TX",
+        XDP_REDIRECT => "XDP_REDIRECT",
+        _ => "unknown",
+    }
+}
+
+/// Runs the program once on `frame` as if it arrived on `ingress_ifindex` (in the calling
+/// thread's network namespace).
+pub fn run(dp: &Datapath, frame: &[u8], ingress_ifindex: u32) -> Outcome {
+    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
+    let mut md = [0u8; 24];
+    md[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+    md[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+    let mut out = vec![0u8; frame.len() + 512];
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(frame);
+    opts.data_out = Some(&mut out);
+    opts.ctx_in = Some(&md);
+    let r = dp.program().test_run(opts).expect("BPF_PROG_TEST_RUN");
+    out.truncate(r.data_size_out as usize);
+    Outcome {
+        action: r.return_value,
+        frame: out,
+        duration: r.duration,
+    }
+}
+
+/// Packets per counter name, summed over CPUs.
+pub fn counters(dp: &Datapath) -> BTreeMap<&'static str, u64> {
+    dp.counters()
+        .expect("read counters")
+        .into_iter()
+        .map(|(c, v)| (c.name(), v.packets))
+        .collect()
+}
+
+/// Asserts that exactly the `expected` counters moved, by exactly these packet counts.
+pub fn assert_deltas(
+    case: &str,
+    before: &BTreeMap<&'static str, u64>,
+    after: &BTreeMap<&'static str, u64>,
+    expected: &[(Counter, u64)],
+) {
+    let mut want: BTreeMap<&str, u64> = before.keys().map(|k| (*k, 0)).collect();
+    for (c, n) in expected {
+        *want.entry(c.name()).or_default() += n;
+    }
+    let got: BTreeMap<&str, u64> = after
+        .iter()
+        .map(|(k, v)| (*k, v - before.get(k).copied().unwrap_or(0)))
+        .collect();
+    assert_eq!(got, want, "{case}: counter deltas");
+}
+
+/// Compares frames and, on a difference, names the first differing byte.
+pub fn assert_frame(case: &str, got: &[u8], want: &[u8]) {
+    if got != want {
+        let first = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        panic!(
+            "{case}: output frame differs at byte {first} (got {} bytes, want {})\n got: {:02x?}\nwant: {:02x?}",
+            got.len(),
+            want.len(),
+            &got[..got.len().min(first + 16)],
+            &want[..want.len().min(first + 16)],
+        );
+    }
+}

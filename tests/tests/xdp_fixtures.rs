@@ -1,0 +1,639 @@
+//! Table-driven BPF_PROG_TEST_RUN fixtures for every behaviour of the XDP program.
+//!
+//! Each case gives the input frame, the ingress interface, the expected verdict, the exact
+//! expected output frame (built with etherparse, never by the code under test) and the expected
+//! counter deltas. All cases share one map state, set up in `Fixture::new`.
+
+use std::{net::Ipv6Addr, time::Duration};
+
+use anchor_common::{BindingValue, Counter, IfaceRole, flow_label::flow_label};
+use anchor_tests::{
+    netns::{ACCESS_MAC, CORE_MAC, FixtureNet, fixture_net},
+    packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan, ipv4_udp_frame, packet_too_big},
+    xdp::{
+        XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, action_name, assert_deltas, assert_frame,
+        counters, run,
+    },
+};
+use anchor_user::datapath::{Datapath, DatapathParams};
+use ipnet::Ipv6Net;
+
+const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+const R2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
+const R3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 3);
+const R7: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 7);
+const STRANGER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xee, 0, 0, 0, 0, 0x66);
+const CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
+const MN1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x100);
+const MN3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 3, 3, 0, 0, 0, 0x100);
+const MN4: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 4, 4, 0, 0, 0, 0x100);
+const MN7: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, 0x100);
+const UNBOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, 1);
+const IN_SHORT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 0x12, 0, 0, 0, 1);
+const IN_SHORT_HASHED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 7, 0, 0, 0, 1);
+
+const PEER_MAC_SRC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
+const MAC_R2: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const MAC_R3: [u8; 6] = [2, 0, 0, 0, 0, 3];
+const MAC_GW: [u8; 6] = [2, 0, 0, 0, 0, 9];
+const MAC_MN3: [u8; 6] = [2, 0, 0, 0, 0, 0x64];
+const TUNNEL_MTU: u32 = 1500;
+const OUTER_HL: u8 = 64;
+
+const SLOT_P1: u32 = 1;
+const SLOT_P3: u32 = 3;
+
+#[derive(Clone, Copy)]
+enum Ingress {
+    Core,
+    Access,
+}
+
+enum Output {
+    Unchanged,
+    Frame(Vec<u8>),
+    Dropped,
+}
+
+struct Case {
+    name: String,
+    ingress: Ingress,
+    input: Vec<u8>,
+    verdict: u32,
+    output: Output,
+    counters: Vec<(Counter, u64)>,
+}
+
+struct Fixture {
+    dp: Datapath,
+    net: &'static FixtureNet,
+    durations: Vec<Duration>,
+}
+
+fn net(s: &str) -> Ipv6Net {
+    s.parse().expect("valid prefix")
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let net = fixture_net();
+        let mut dp = Datapath::load(&DatapathParams {
+            locator: LOCATOR,
+            tunnel_mtu: TUNNEL_MTU,
+            outer_hop_limit: OUTER_HL,
+            max_bindings: 1024,
+            log: false,
+        })
+        .expect("load the XDP program");
+        dp.set_iface_role(net.core_ifindex, IfaceRole::Core)
+            .expect("core role");
+        dp.set_iface_role(net.access_ifindex, IfaceRole::Access)
+            .expect("access role");
+        let bindings = [
+            (
+                "2001:db8:1:1::/64",
+                BindingValue::redirect(R2.octets(), SLOT_P1),
+            ),
+            (
+                "2001:db8:3:3::/64",
+                BindingValue::visiting(R3.octets(), true, SLOT_P3),
+            ),
+            (
+                "2001:db8:4:4::/64",
+                BindingValue::visiting(R3.octets(), false, 4),
+            ),
+            ("2001:db8:5600::/56", BindingValue::redirect(R3.octets(), 5)),
+            (
+                "2001:db8:5600:7::/64",
+                BindingValue::redirect(R2.octets(), 6),
+            ),
+            ("2001:db8:7:7::/64", BindingValue::redirect(R7.octets(), 7)),
+        ];
+        for (p, v) in bindings {
+            dp.insert_binding(net(p), v).expect("insert binding");
+        }
+        Fixture {
+            dp,
+            net,
+            durations: Vec::new(),
+        }
+    }
+
+    fn check(&mut self, case: &Case) {
+        let ifindex = match case.ingress {
+            Ingress::Core => self.net.core_ifindex,
+            Ingress::Access => self.net.access_ifindex,
+        };
+        let before = counters(&self.dp);
+        let out = run(&self.dp, &case.input, ifindex);
+        let after = counters(&self.dp);
+        self.durations.push(out.duration);
+        assert_eq!(
+            action_name(out.action),
+            action_name(case.verdict),
+            "{}: verdict",
+            case.name
+        );
+        match &case.output {
+            Output::Unchanged => assert_frame(&case.name, &out.frame, &case.input),
+            Output::Frame(f) => assert_frame(&case.name, &out.frame, f),
+            Output::Dropped => {}
+        }
+        assert_deltas(&case.name, &before, &after, &case.counters);
+    }
+
+    fn check_all(&mut self, cases: &[Case]) {
+        for c in cases {
+            self.check(c);
+        }
+        let n = self.durations.len() as u32;
+        let total: Duration = self.durations.iter().sum();
+        println!(
+            "{n} runs, mean {:?} per run (includes test-run overhead)",
+            total / n.max(1)
+        );
+    }
+}
+
+/// A frame as it arrives on a router port.
+fn frame(ip: &[u8]) -> Vec<u8> {
+    ethernet(CORE_MAC, PEER_MAC_SRC, ip)
+}
+
+/// The expected result of encapsulating `inner` toward `peer`: inner hop limit decremented,
+/// traffic class copied, flow label from the inner flow.
+fn encapsulated(inner: &Udp6, peer: Ipv6Addr, ports: bool) -> Vec<u8> {
+    let mut fwd = inner.clone();
+    fwd.hop_limit -= 1;
+    let (sport, dport) = if ports {
+        (inner.sport, inner.dport)
+    } else {
+        (0, 0)
+    };
+    let label = flow_label(&inner.src.octets(), &inner.dst.octets(), 17, sport, dport);
+    encapsulate(
+        LOCATOR,
+        peer,
+        OUTER_HL,
+        inner.traffic_class,
+        label,
+        &fwd.bytes(),
+    )
+}
+
+fn udp(src: Ipv6Addr, dst: Ipv6Addr) -> Udp6 {
+    Udp6::new(src, dst)
+}
+
+fn case(
+    name: &str,
+    ingress: Ingress,
+    input: Vec<u8>,
+    verdict: u32,
+    output: Output,
+    counters: &[Counter],
+) -> Case {
+    Case {
+        name: name.to_string(),
+        ingress,
+        input,
+        verdict,
+        output,
+        counters: counters.iter().map(|c| (*c, 1)).collect(),
+    }
+}
+
+#[test]
+fn pass_through_and_encapsulation() {
+    let mut fx = Fixture::new();
+    let mut marked = udp(CN, MN1);
+    marked.traffic_class = 0xb8;
+    marked.flow_label = 0x12345;
+    let mut hl2 = udp(CN, MN1);
+    hl2.hop_limit = 2;
+    let mut hl1 = udp(CN, MN1);
+    hl1.hop_limit = 1;
+    let cases = vec![
+        case(
+            "ipv4 passes",
+            Ingress::Core,
+            ipv4_udp_frame(CORE_MAC, PEER_MAC_SRC),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NonIpv6, Counter::Pass],
+        ),
+        case(
+            "ipv6 without binding passes",
+            Ingress::Core,
+            frame(&udp(CN, UNBOUND).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NoBinding, Counter::Pass],
+        ),
+        case(
+            "encap toward the serving router, XDP_TX",
+            Ingress::Core,
+            frame(&udp(CN, MN1).bytes()),
+            XDP_TX,
+            Output::Frame(ethernet(
+                MAC_R2,
+                CORE_MAC,
+                &encapsulated(&udp(CN, MN1), R2, true),
+            )),
+            &[Counter::Rx, Counter::Encap, Counter::Tx],
+        ),
+        case(
+            "encap copies the traffic class and keeps the inner flow label",
+            Ingress::Core,
+            frame(&marked.bytes()),
+            XDP_TX,
+            Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&marked, R2, true))),
+            &[Counter::Rx, Counter::Encap, Counter::Tx],
+        ),
+        case(
+            "hop limit 2 is encapsulated with hop limit 1",
+            Ingress::Core,
+            frame(&hl2.bytes()),
+            XDP_TX,
+            Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&hl2, R2, true))),
+            &[Counter::Rx, Counter::Encap, Counter::Tx],
+        ),
+        case(
+            "hop limit 1 goes to the kernel for Time Exceeded",
+            Ingress::Core,
+            frame(&hl1.bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::HopLimitExceeded, Counter::Pass],
+        ),
+        case(
+            "a /56 in the LPM trie",
+            Ingress::Core,
+            frame(&udp(CN, IN_SHORT).bytes()),
+            XDP_TX,
+            Output::Frame(ethernet(
+                MAC_R3,
+                CORE_MAC,
+                &encapsulated(&udp(CN, IN_SHORT), R3, true),
+            )),
+            &[Counter::Rx, Counter::LpmHit, Counter::Encap, Counter::Tx],
+        ),
+        case(
+            "a /64 inside the /56 uses the hash entry",
+            Ingress::Core,
+            frame(&udp(CN, IN_SHORT_HASHED).bytes()),
+            XDP_TX,
+            Output::Frame(ethernet(
+                MAC_R2,
+                CORE_MAC,
+                &encapsulated(&udp(CN, IN_SHORT_HASHED), R2, true),
+            )),
+            &[Counter::Rx, Counter::Encap, Counter::Tx],
+        ),
+        case(
+            "unresolved neighbour: encapsulated and left to the kernel",
+            Ingress::Core,
+            frame(&udp(CN, MN7).bytes()),
+            XDP_PASS,
+            Output::Frame(frame(&encapsulated(&udp(CN, MN7), R7, true))),
+            &[Counter::Rx, Counter::Encap, Counter::KernelFallback],
+        ),
+        case(
+            "VLAN-tagged: encapsulated inside the tag and left to the kernel",
+            Ingress::Core,
+            ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 100, &udp(CN, MN1).bytes()),
+            XDP_PASS,
+            Output::Frame(ethernet_vlan(
+                CORE_MAC,
+                PEER_MAC_SRC,
+                100,
+                &encapsulated(&udp(CN, MN1), R2, true),
+            )),
+            &[
+                Counter::Rx,
+                Counter::Vlan,
+                Counter::Encap,
+                Counter::KernelFallback,
+            ],
+        ),
+        case(
+            "VLAN-tagged IPv6 without binding",
+            Ingress::Core,
+            ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 100, &udp(CN, UNBOUND).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[
+                Counter::Rx,
+                Counter::Vlan,
+                Counter::NoBinding,
+                Counter::Pass,
+            ],
+        ),
+    ];
+    let stats_before = fx.dp.binding_stats(SLOT_P1).expect("binding stats");
+    fx.check_all(&cases);
+    let stats_after = fx.dp.binding_stats(SLOT_P1).expect("binding stats");
+    // Four packets to P1 were encapsulated (the VLAN one too, not the hop-limit-1 one).
+    let inner_len = udp(CN, MN1).bytes().len() as u64;
+    assert_eq!(stats_after.packets[0] - stats_before.packets[0], 4);
+    assert_eq!(stats_after.bytes[0] - stats_before.bytes[0], 4 * inner_len);
+    assert_eq!(stats_after.packets[1], stats_before.packets[1]);
+}
+
+#[test]
+fn packet_too_big_around_the_tunnel_mtu() {
+    let mut fx = Fixture::new();
+    let mut cases = Vec::new();
+    // Encapsulated size = inner + 40; inner = 40 (IPv6) + 8 (UDP) + payload.
+    for (encap_len, fits) in [
+        (TUNNEL_MTU - 1, true),
+        (TUNNEL_MTU, true),
+        (TUNNEL_MTU + 1, false),
+    ] {
+        let mut p = udp(CN, MN1);
+        p.payload_len = (encap_len - 40 - 48) as usize;
+        let name = format!("encapsulated size {encap_len} with tunnel MTU {TUNNEL_MTU}");
+        if fits {
+            cases.push(case(
+                &name,
+                Ingress::Core,
+                frame(&p.bytes()),
+                XDP_TX,
+                Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&p, R2, true))),
+                &[Counter::Rx, Counter::Encap, Counter::Tx],
+            ));
+        } else {
+            let ptb = packet_too_big(LOCATOR, CN, OUTER_HL, TUNNEL_MTU - 40, &p.bytes());
+            assert_eq!(ptb.len(), 1280);
+            cases.push(case(
+                &name,
+                Ingress::Core,
+                frame(&p.bytes()),
+                XDP_TX,
+                Output::Frame(ethernet(MAC_GW, CORE_MAC, &ptb)),
+                &[Counter::Rx, Counter::PtbSent, Counter::Tx],
+            ));
+        }
+    }
+    // A jumbo-sized frame well above the MTU, arriving on the access side: PTB is redirected.
+    let mut big = udp(CN, MN1);
+    big.payload_len = 3000;
+    cases.push(case(
+        "3048-byte packet from the access side",
+        Ingress::Access,
+        frame(&big.bytes()),
+        XDP_REDIRECT,
+        Output::Frame(ethernet(
+            MAC_GW,
+            CORE_MAC,
+            &packet_too_big(LOCATOR, CN, OUTER_HL, TUNNEL_MTU - 40, &big.bytes()),
+        )),
+        &[Counter::Rx, Counter::PtbSent, Counter::Redirect],
+    ));
+    fx.check_all(&cases);
+}
+
+#[test]
+fn reverse_tunnel() {
+    let mut fx = Fixture::new();
+    let cases = vec![
+        case(
+            "visiting MN's uplink on an access interface goes home",
+            Ingress::Access,
+            frame(&udp(MN3, CN).bytes()),
+            XDP_REDIRECT,
+            Output::Frame(ethernet(
+                MAC_R3,
+                CORE_MAC,
+                &encapsulated(&udp(MN3, CN), R3, true),
+            )),
+            &[Counter::Rx, Counter::ReverseEncap, Counter::Redirect],
+        ),
+        case(
+            "visiting without reverse tunnelling is routed normally",
+            Ingress::Access,
+            frame(&udp(MN4, CN).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NoBinding, Counter::Pass],
+        ),
+        case(
+            "a visiting source arriving on a core interface is not reverse-tunnelled",
+            Ingress::Core,
+            frame(&udp(MN3, CN).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NoBinding, Counter::Pass],
+        ),
+    ];
+    let before = fx.dp.binding_stats(SLOT_P3).expect("binding stats");
+    fx.check_all(&cases);
+    let after = fx.dp.binding_stats(SLOT_P3).expect("binding stats");
+    assert_eq!(
+        after.packets[1] - before.packets[1],
+        1,
+        "from-MN packets of P3"
+    );
+    assert_eq!(after.packets[0], before.packets[0]);
+}
+
+/// A tunnel packet from `outer_src` to our locator around `inner`.
+fn tunnelled(outer_src: Ipv6Addr, inner: &Udp6) -> Vec<u8> {
+    frame(&encapsulate(
+        outer_src,
+        LOCATOR,
+        60,
+        0,
+        0x777,
+        &inner.bytes(),
+    ))
+}
+
+fn decapsulated(inner: &Udp6, dmac: [u8; 6], smac: [u8; 6]) -> Vec<u8> {
+    let mut fwd = inner.clone();
+    fwd.hop_limit -= 1;
+    ethernet(dmac, smac, &fwd.bytes())
+}
+
+#[test]
+fn decapsulation_and_tunnel_injection() {
+    let mut fx = Fixture::new();
+    let mut hl1 = udp(CN, MN3);
+    hl1.hop_limit = 1;
+    let cases = vec![
+        case(
+            "from the home router toward the visiting MN",
+            Ingress::Core,
+            tunnelled(R3, &udp(CN, MN3)),
+            XDP_REDIRECT,
+            Output::Frame(decapsulated(&udp(CN, MN3), MAC_MN3, ACCESS_MAC)),
+            &[Counter::Rx, Counter::Decap, Counter::Redirect],
+        ),
+        case(
+            "reverse tunnel from the serving router of an anchored prefix",
+            Ingress::Core,
+            tunnelled(R2, &udp(MN1, CN)),
+            XDP_TX,
+            Output::Frame(decapsulated(&udp(MN1, CN), MAC_GW, CORE_MAC)),
+            &[Counter::Rx, Counter::Decap, Counter::Tx],
+        ),
+        case(
+            "inner hop limit 1 is decapsulated and left to the kernel",
+            Ingress::Core,
+            tunnelled(R3, &hl1),
+            XDP_PASS,
+            Output::Frame(frame(&hl1.bytes())),
+            &[
+                Counter::Rx,
+                Counter::Decap,
+                Counter::HopLimitExceeded,
+                Counter::KernelFallback,
+            ],
+        ),
+        case(
+            "spoofed: unknown outer source",
+            Ingress::Core,
+            tunnelled(STRANGER, &udp(CN, MN3)),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropDecapUnknownPeer],
+        ),
+        case(
+            "spoofed: a known router for a prefix it is not the home of",
+            Ingress::Core,
+            tunnelled(R2, &udp(CN, MN3)),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropDecapUnknownPeer],
+        ),
+        case(
+            "spoofed: a known router reverse-tunnelling a prefix it does not serve",
+            Ingress::Core,
+            tunnelled(R3, &udp(MN1, CN)),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropDecapUnknownPeer],
+        ),
+        case(
+            "tunnel packet for prefixes without binding",
+            Ingress::Core,
+            tunnelled(R2, &udp(CN, UNBOUND)),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropDecapNoBinding],
+        ),
+        case(
+            "IPv6-in-IPv6 to another address is not ours to open",
+            Ingress::Core,
+            frame(&encapsulate(R2, R3, 60, 0, 0, &udp(CN, MN3).bytes())),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NoBinding, Counter::Pass],
+        ),
+    ];
+    let before = fx.dp.binding_stats(SLOT_P3).expect("binding stats");
+    fx.check_all(&cases);
+    let after = fx.dp.binding_stats(SLOT_P3).expect("binding stats");
+    assert_eq!(
+        after.packets[0] - before.packets[0],
+        2,
+        "to-MN packets of P3 (both accepted)"
+    );
+}
+
+#[test]
+fn extension_headers() {
+    let mut fx = Fixture::new();
+    let mut cases = Vec::new();
+    for (name, exts, ports) in [
+        ("hop-by-hop", vec![Ext::HopByHop], true),
+        ("routing", vec![Ext::Routing], true),
+        ("destination options", vec![Ext::DestOpts], true),
+        ("first fragment", vec![Ext::Fragment(0)], true),
+        ("later fragment (no ports)", vec![Ext::Fragment(100)], false),
+        (
+            "hop-by-hop, destination options, routing, fragment",
+            vec![Ext::HopByHop, Ext::DestOpts, Ext::Routing, Ext::Fragment(0)],
+            true,
+        ),
+    ] {
+        let mut p = udp(CN, MN1);
+        p.exts = exts;
+        cases.push(case(
+            &format!("encap past {name}"),
+            Ingress::Core,
+            frame(&p.bytes()),
+            XDP_TX,
+            Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&p, R2, ports))),
+            &[Counter::Rx, Counter::Encap, Counter::Tx],
+        ));
+    }
+    let mut deep = udp(CN, MN1);
+    deep.exts = vec![Ext::DestOpts; 7];
+    cases.push(case(
+        "more extension headers than the walk follows",
+        Ingress::Core,
+        frame(&deep.bytes()),
+        XDP_PASS,
+        Output::Unchanged,
+        &[Counter::Rx, Counter::ExtHeaderLimit, Counter::Pass],
+    ));
+    fx.check_all(&cases);
+}
+
+#[test]
+fn truncation_at_every_header_offset() {
+    let mut fx = Fixture::new();
+    let mut cases = Vec::new();
+    let mut with_ext = udp(CN, MN1);
+    with_ext.exts = vec![Ext::HopByHop];
+    let samples = [
+        ("encap candidate", frame(&with_ext.bytes()), 14 + 40 + 8 + 8),
+        (
+            "tunnel packet",
+            tunnelled(R3, &udp(CN, MN3)),
+            14 + 40 + 40 + 8,
+        ),
+        (
+            "VLAN-tagged",
+            ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 7, &udp(CN, MN1).bytes()),
+            18 + 40 + 8,
+        ),
+    ];
+    for (what, full, headers) in samples {
+        // BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.
+        for cut in 14..headers {
+            cases.push(case(
+                &format!("{what} cut at {cut} bytes"),
+                Ingress::Core,
+                full[..cut].to_vec(),
+                XDP_PASS,
+                Output::Unchanged,
+                &[Counter::Rx, Counter::Malformed, Counter::Pass],
+            ));
+        }
+    }
+    // A header length that runs past the payload length.
+    let mut bad = frame(&with_ext.bytes());
+    bad[14 + 40 + 1] = 200;
+    cases.push(case(
+        "extension header longer than the packet",
+        Ingress::Core,
+        bad,
+        XDP_PASS,
+        Output::Unchanged,
+        &[Counter::Rx, Counter::Malformed, Counter::Pass],
+    ));
+    // Not version 6.
+    let mut v5 = frame(&udp(CN, MN1).bytes());
+    v5[14] = 0x50;
+    cases.push(case(
+        "IPv6 EtherType with version 5",
+        Ingress::Core,
+        v5,
+        XDP_PASS,
+        Output::Unchanged,
+        &[Counter::Rx, Counter::Malformed, Counter::Pass],
+    ));
+    fx.check_all(&cases);
+}
