@@ -112,7 +112,8 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
             NEXTHDR_FRAGMENT => {
                 let h: [u8; 4] = read_at(ctx, off).ok_or(ParseError::Malformed)?;
                 proto = h[0];
-                if u16::from_be_bytes([h[2], h[3]]) & 0xfff8 != 0 {
+                // Fragment offset: the upper 13 bits of bytes 2-3; M and reserved bits below.
+                if h[2] != 0 || h[3] & 0xf8 != 0 {
                     later_fragment = true;
                 }
                 off += 8;

@@ -3,9 +3,8 @@
 use std::net::Ipv6Addr;
 
 use etherparse::{
-    EtherType, Ethernet2Header, Icmpv6Header, Icmpv6Type, IpFragOffset, IpNumber, Ipv4Header,
-    Ipv6FlowLabel, Ipv6FragmentHeader, Ipv6Header, Ipv6RawExtHeader, SingleVlanHeader, UdpHeader,
-    VlanId, VlanPcp,
+    EtherType, Ethernet2Header, Icmpv6Header, Icmpv6Type, IpNumber, Ipv4Header, Ipv6FlowLabel,
+    Ipv6FragmentHeader, Ipv6Header, Ipv6RawExtHeader, SingleVlanHeader, UdpHeader, VlanId, VlanPcp,
 };
 
 /// An IPv6 extension header to put in front of the upper layer.
@@ -14,7 +13,7 @@ pub enum Ext {
     HopByHop,
     Routing,
     DestOpts,
-    /// A fragment header with this offset (in 8-byte units); ports are only in offset 0.
+    /// A fragment header (M flag set) with this offset in 8-byte units; ports only at offset 0.
     Fragment(u16),
 }
 
@@ -30,14 +29,15 @@ impl Ext {
 
     fn bytes(self, next: IpNumber) -> Vec<u8> {
         match self {
-            Ext::Fragment(off) => Ipv6FragmentHeader {
-                next_header: next,
-                fragment_offset: IpFragOffset::try_new(off).expect("offset fits"),
-                more_fragments: true,
-                identification: 0x1234_5678,
+            // Written by hand from RFC 8200 section 4.5: etherparse 0.16 places the M flag and
+            // the low offset bits in the wrong bits of byte 3.
+            Ext::Fragment(off) => {
+                let off_m = (off << 3) | 1;
+                let mut h = vec![next.0, 0];
+                h.extend(off_m.to_be_bytes());
+                h.extend(0x1234_5678u32.to_be_bytes());
+                h
             }
-            .to_bytes()
-            .to_vec(),
             // A PadN option filling 6 bytes; routing type 0 with segments left 0 for Routing.
             Ext::Routing => Ipv6RawExtHeader::new_raw(next, &[0, 0, 0, 0, 0, 0])
                 .expect("valid length")

@@ -70,7 +70,7 @@ struct Fixture {
     durations: Vec<Duration>,
 }
 
-fn net(s: &str) -> Ipv6Net {
+fn prefix(s: &str) -> Ipv6Net {
     s.parse().expect("valid prefix")
 }
 
@@ -110,7 +110,7 @@ impl Fixture {
             ("2001:db8:7:7::/64", BindingValue::redirect(R7.octets(), 7)),
         ];
         for (p, v) in bindings {
-            dp.insert_binding(net(p), v).expect("insert binding");
+            dp.insert_binding(prefix(p), v).expect("insert binding");
         }
         Fixture {
             dp,

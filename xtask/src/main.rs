@@ -1,1 +1,92 @@
-fn main(){}
+//! Project tasks: `cargo xtask setup | build | test | demo | rig up | rig down`.
+
+mod cmd;
+mod demo;
+mod rig;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::cmd::Run as _;
+
+#[derive(Parser)]
+#[command(about = "Tasks of the anchor project", disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install and check everything the other tasks need (root, kernel, packages, toolchains).
+    Setup,
+    /// Build the workspace's default members (the eBPF program is built by anchor-user's build script).
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Check formatting, run clippy, build, and run every test.
+    Test,
+    /// Move a mobile node between two anchor routers while a TCP stream runs.
+    Demo,
+    /// Build or remove the demo's network namespaces, without daemons.
+    Rig {
+        #[command(subcommand)]
+        action: RigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum RigAction {
+    /// Build the topology and leave it up.
+    Up,
+    /// Remove the topology and stop every process in it.
+    Down,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The chain of contexts, without the backtrace RUST_BACKTRACE would add.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    setup::setup()?;
+    match task {
+        Task::Setup => Ok(()),
+        Task::Build { release } => build(release),
+        Task::Test => test::test(),
+        Task::Demo => {
+            build(false)?;
+            demo::demo()
+        }
+        Task::Rig {
+            action: RigAction::Up,
+        } => {
+            rig::Rig::build()?.keep();
+            println!("{}", rig::describe());
+            Ok(())
+        }
+        Task::Rig {
+            action: RigAction::Down,
+        } => rig::teardown(),
+    }
+}
+
+fn build(release: bool) -> Result<()> {
+    let mut cargo = cmd::cargo(["build"]);
+    if release {
+        cargo.arg("--release");
+    }
+    cargo.run()
+}

@@ -1,0 +1,34 @@
+//! The local control API: one JSON request per line on a unix socket, one JSON response per
+//! line back.
+//!
+//! - `protocol.rs`: the request and response types, shared by both ends.
+//! - `server.rs`: the daemon side (tokio).
+//! - `client.rs`: the command-line side (blocking).
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+pub use client::{Client, ClientError};
+pub use protocol::{
+    BindingInfo, BindingKindName, BindingStatsInfo, CounterInfo, ErrorKind, Request, RequestError,
+    Response, StatsReport,
+};
+pub use server::{ApiError, ApiServer};
+
+/// The longest request or response line accepted, in bytes.
+pub const MAX_REQUEST_LEN: u64 = 64 * 1024;
+/// The longest response line accepted by the client (a `list` of a full table is large).
+pub const MAX_RESPONSE_LEN: u64 = 1 << 30;
+
+/// `error` and its sources, joined with ": " on one line.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out.replace('\n', " ")
+}

@@ -1,0 +1,324 @@
+//! Requests and responses of the control API. Each is one line of JSON, internally tagged:
+//!
+//! ```text
+//! {"request":"add_binding","prefix":"2001:db8:1:1::/64","serving":"2001:db8:ff::2"}
+//! {"request":"add_binding","prefix":"2001:db8:1:1::/64","home":"2001:db8:ff::1","reverse_tunnel":true,"dev":"eth1"}
+//! {"request":"del_binding","prefix":"2001:db8:1:1::/64"}
+//! {"request":"list_bindings"}
+//! {"request":"stats"}
+//!
+//! {"response":"ok"}
+//! {"response":"error","kind":"duplicate","message":"binding for 2001:db8:1:1::/64 already exists"}
+//! {"response":"bindings","bindings":[{"prefix":"2001:db8:1:1::/64","kind":"redirect","peer":"2001:db8:ff::2","reverse_tunnel":false,"dev":null,"slot":0}]}
+//! {"response":"stats","counters":[{"name":"rx","packets":1,"bytes":100},...],"bindings":[{"prefix":...,"kind":...,"peer":...,"to_mn_packets":0,"to_mn_bytes":0,"from_mn_packets":0,"from_mn_bytes":0}]}
+//! ```
+
+use std::net::Ipv6Addr;
+
+use anchor_common::{BindingStats, Counter, CounterValue, Direction};
+use ipnet::Ipv6Net;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::state::{Binding, BindingKind};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Exactly one of `serving` (a redirect binding) and `home` (a visiting binding);
+    /// `reverse_tunnel` and `dev` only with `home`. `prefix` is validated by the daemon too.
+    AddBinding {
+        prefix: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        serving: Option<Ipv6Addr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        home: Option<Ipv6Addr>,
+        #[serde(default)]
+        reverse_tunnel: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dev: Option<String>,
+    },
+    DelBinding {
+        prefix: String,
+    },
+    ListBindings,
+    Stats,
+}
+
+/// Why a request's fields do not fit together.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("--serving and --home cannot be used together")]
+    ServingAndHome,
+    #[error("one of --serving ADDR (redirect) or --home ADDR (visiting) is required")]
+    NoPeer,
+    #[error("--reverse-tunnel needs --home")]
+    ReverseTunnelWithoutHome,
+    #[error("--dev needs --home")]
+    DevWithoutHome,
+}
+
+/// The binding kind an `add_binding` request describes.
+pub fn binding_kind(
+    serving: Option<Ipv6Addr>,
+    home: Option<Ipv6Addr>,
+    reverse_tunnel: bool,
+    dev: Option<String>,
+) -> Result<BindingKind, RequestError> {
+    match (serving, home) {
+        (Some(_), Some(_)) => Err(RequestError::ServingAndHome),
+        (None, None) => Err(RequestError::NoPeer),
+        (Some(_), None) if reverse_tunnel => Err(RequestError::ReverseTunnelWithoutHome),
+        (Some(_), None) if dev.is_some() => Err(RequestError::DevWithoutHome),
+        (Some(serving), None) => Ok(BindingKind::Redirect { serving }),
+        (None, Some(home)) => Ok(BindingKind::Visiting {
+            home,
+            reverse_tunnel,
+            dev,
+        }),
+    }
+}
+
+/// What went wrong, for programs; `message` is for people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Not JSON, unknown request, or fields that do not fit together.
+    BadRequest,
+    InvalidPrefix,
+    InvalidPeer,
+    /// `dev` is not an attached access interface.
+    InvalidDev,
+    /// A binding for the prefix already exists.
+    Duplicate,
+    /// No binding for the prefix.
+    UnknownPrefix,
+    /// The binding table or a map is full.
+    MapFull,
+    /// Adding or removing the kernel route failed.
+    Route,
+    /// A map operation failed.
+    Datapath,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    Error { kind: ErrorKind, message: String },
+    Bindings { bindings: Vec<BindingInfo> },
+    Stats(StatsReport),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindingKindName {
+    Redirect,
+    Visiting,
+}
+
+impl BindingKindName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Redirect => "redirect",
+            Self::Visiting => "visiting",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingInfo {
+    pub prefix: Ipv6Net,
+    pub kind: BindingKindName,
+    /// The serving router (redirect) or the home router (visiting).
+    pub peer: Ipv6Addr,
+    pub reverse_tunnel: bool,
+    pub dev: Option<String>,
+    /// Index of the binding's statistics slot.
+    pub slot: u32,
+}
+
+impl From<&Binding> for BindingInfo {
+    fn from(binding: &Binding) -> Self {
+        let (kind, reverse_tunnel, dev) = match &binding.kind {
+            BindingKind::Redirect { .. } => (BindingKindName::Redirect, false, None),
+            BindingKind::Visiting {
+                reverse_tunnel,
+                dev,
+                ..
+            } => (BindingKindName::Visiting, *reverse_tunnel, dev.clone()),
+        };
+        Self {
+            prefix: binding.prefix,
+            kind,
+            peer: binding.kind.peer(),
+            reverse_tunnel,
+            dev,
+            slot: binding.slot,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsReport {
+    /// Every global counter, in the program's order.
+    pub counters: Vec<CounterInfo>,
+    /// One entry per binding, ordered by prefix.
+    pub bindings: Vec<BindingStatsInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterInfo {
+    /// [`Counter::name`].
+    pub name: String,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl From<(Counter, CounterValue)> for CounterInfo {
+    fn from((counter, value): (Counter, CounterValue)) -> Self {
+        Self {
+            name: counter.name().to_owned(),
+            packets: value.packets,
+            bytes: value.bytes,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingStatsInfo {
+    pub prefix: Ipv6Net,
+    pub kind: BindingKindName,
+    pub peer: Ipv6Addr,
+    pub to_mn_packets: u64,
+    pub to_mn_bytes: u64,
+    pub from_mn_packets: u64,
+    pub from_mn_bytes: u64,
+}
+
+impl BindingStatsInfo {
+    pub fn new(binding: &Binding, stats: &BindingStats) -> Self {
+        let info = BindingInfo::from(binding);
+        let to = Direction::ToMn as usize;
+        let from = Direction::FromMn as usize;
+        Self {
+            prefix: info.prefix,
+            kind: info.kind,
+            peer: info.peer,
+            to_mn_packets: stats.packets[to],
+            to_mn_bytes: stats.bytes[to],
+            from_mn_packets: stats.packets[from],
+            from_mn_bytes: stats.bytes[from],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_wire_format() {
+        let request = Request::AddBinding {
+            prefix: "2001:db8:1:1::/64".into(),
+            serving: Some("2001:db8:ff::2".parse().expect("a")),
+            home: None,
+            reverse_tunnel: false,
+            dev: None,
+        };
+        let json = serde_json::to_string(&request).expect("json");
+        assert_eq!(
+            json,
+            r#"{"request":"add_binding","prefix":"2001:db8:1:1::/64","serving":"2001:db8:ff::2","reverse_tunnel":false}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(&json).expect("parse"),
+            request
+        );
+        let list: Request = serde_json::from_str(r#"{"request":"list_bindings"}"#).expect("parse");
+        assert_eq!(list, Request::ListBindings);
+        let short: Request =
+            serde_json::from_str(r#"{"request":"add_binding","prefix":"p","home":"::2"}"#)
+                .expect("parse");
+        assert!(matches!(
+            short,
+            Request::AddBinding {
+                reverse_tunnel: false,
+                dev: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unknown_request_fields_are_rejected() {
+        let typo = r#"{"request":"add_binding","prefix":"p","home":"::2","reverse_tunel":true}"#;
+        assert!(serde_json::from_str::<Request>(typo).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"request":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn response_wire_format() {
+        let json = serde_json::to_string(&Response::Ok).expect("json");
+        assert_eq!(json, r#"{"response":"ok"}"#);
+        let error = Response::Error {
+            kind: ErrorKind::MapFull,
+            message: "full".into(),
+        };
+        let json = serde_json::to_string(&error).expect("json");
+        assert_eq!(
+            json,
+            r#"{"response":"error","kind":"map_full","message":"full"}"#
+        );
+        let stats = Response::Stats(StatsReport {
+            counters: vec![CounterInfo {
+                name: "rx".into(),
+                packets: 1,
+                bytes: 2,
+            }],
+            bindings: vec![],
+        });
+        let json = serde_json::to_string(&stats).expect("json");
+        assert_eq!(
+            json,
+            r#"{"response":"stats","counters":[{"name":"rx","packets":1,"bytes":2}],"bindings":[]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Response>(&json).expect("parse"),
+            stats
+        );
+    }
+
+    #[test]
+    fn binding_kind_rules() {
+        let a: Ipv6Addr = "2001:db8::2".parse().expect("a");
+        assert_eq!(
+            binding_kind(Some(a), Some(a), false, None),
+            Err(RequestError::ServingAndHome)
+        );
+        assert_eq!(
+            binding_kind(None, None, false, None),
+            Err(RequestError::NoPeer)
+        );
+        assert_eq!(
+            binding_kind(Some(a), None, true, None),
+            Err(RequestError::ReverseTunnelWithoutHome)
+        );
+        assert_eq!(
+            binding_kind(Some(a), None, false, Some("x".into())),
+            Err(RequestError::DevWithoutHome)
+        );
+        assert_eq!(
+            binding_kind(Some(a), None, false, None),
+            Ok(BindingKind::Redirect { serving: a })
+        );
+        assert_eq!(
+            binding_kind(None, Some(a), true, Some("x".into())),
+            Ok(BindingKind::Visiting {
+                home: a,
+                reverse_tunnel: true,
+                dev: Some("x".into())
+            })
+        );
+    }
+}

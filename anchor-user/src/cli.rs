@@ -1,0 +1,364 @@
+//! The command line.
+
+use std::{net::Ipv6Addr, path::PathBuf};
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+use crate::{
+    api::Request,
+    config::DEFAULT_API_SOCKET,
+    prefix::{PrefixError, parse_binding_prefix},
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "anchor", version, about = "Per-/64 mobility anchor on XDP")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the XDP program, attach it to the configured interfaces and serve the control API
+    /// until SIGINT or SIGTERM.
+    Run {
+        /// The TOML configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Add, remove or list bindings.
+    Binding {
+        #[command(subcommand)]
+        command: BindingCommand,
+    },
+    /// Show the global counters and the per-binding counters.
+    Stats {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SocketArg {
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH", env = "ANCHOR_SOCKET", default_value = DEFAULT_API_SOCKET)]
+    pub socket: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BindingCommand {
+    /// Add a binding: `--serving ADDR` redirects the prefix to the router now serving its
+    /// mobile node; `--home ADDR` accepts a visiting prefix anchored at ADDR.
+    Add(AddArgs),
+    /// Remove the binding for PREFIX.
+    Del {
+        /// The binding's prefix (/64 or shorter).
+        prefix: String,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// List the bindings.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("peer").required(true).args(["serving", "home"])))]
+pub struct AddArgs {
+    /// The prefix (/64, or shorter for a mobile network prefix).
+    pub prefix: String,
+    /// Redirect: the locator of the router now serving the mobile node.
+    #[arg(long, value_name = "ADDR")]
+    pub serving: Option<Ipv6Addr>,
+    /// Visiting: the locator of the prefix's home (anchor) router.
+    #[arg(long, value_name = "ADDR")]
+    pub home: Option<Ipv6Addr>,
+    /// Visiting: tunnel the mobile node's uplink traffic back to the home router.
+    #[arg(long, requires = "home", conflicts_with = "serving")]
+    pub reverse_tunnel: bool,
+    /// Visiting: route the prefix to this access interface.
+    #[arg(
+        long,
+        value_name = "IFACE",
+        requires = "home",
+        conflicts_with = "serving"
+    )]
+    pub dev: Option<String>,
+    #[command(flatten)]
+    pub socket: SocketArg,
+}
+
+impl AddArgs {
+    /// The request, with the prefix checked and normalized here before the daemon sees it.
+    pub fn to_request(&self) -> Result<Request, PrefixError> {
+        let prefix = parse_binding_prefix(&self.prefix)?;
+        Ok(Request::AddBinding {
+            prefix: prefix.to_string(),
+            serving: self.serving,
+            home: self.home,
+            reverse_tunnel: self.reverse_tunnel,
+            dev: self.dev.clone(),
+        })
+    }
+}
+
+/// A clap error as one line (its message without the usage block), or `None` for help and
+/// version output, which clap prints as is.
+pub fn one_line_error(error: &clap::Error) -> Option<String> {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        return None;
+    }
+    let rendered = error.render().to_string();
+    let message = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message
+        .strip_prefix("error: ")
+        .unwrap_or(&message)
+        .to_owned();
+    Some(format!("{message} (see 'anchor --help')"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, error::ErrorKind};
+
+    use std::path::Path;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("anchor").chain(args.iter().copied()))
+    }
+
+    fn kind(args: &[&str]) -> ErrorKind {
+        parse(args).expect_err("should fail").kind()
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_needs_config() {
+        assert_eq!(kind(&["run"]), ErrorKind::MissingRequiredArgument);
+        let cli = parse(&["run", "--config", "/etc/anchor.toml"]).expect("parse");
+        assert!(
+            matches!(cli.command, Command::Run { config } if config == Path::new("/etc/anchor.toml"))
+        );
+    }
+
+    #[test]
+    fn add_redirect() {
+        let cli = parse(&[
+            "binding",
+            "add",
+            "2001:db8:1:1::/64",
+            "--serving",
+            "2001:db8:ff::2",
+            "--socket",
+            "/tmp/s",
+        ])
+        .expect("parse");
+        let Command::Binding {
+            command: BindingCommand::Add(args),
+        } = cli.command
+        else {
+            panic!("not add")
+        };
+        assert_eq!(args.socket.socket, PathBuf::from("/tmp/s"));
+        assert!(matches!(
+            args.to_request(),
+            Ok(Request::AddBinding {
+                serving: Some(_),
+                home: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn add_visiting() {
+        let cli = parse(&[
+            "binding",
+            "add",
+            "2001:db8:1:1::/64",
+            "--home",
+            "2001:db8:ff::1",
+            "--reverse-tunnel",
+            "--dev",
+            "eth1",
+        ])
+        .expect("parse");
+        let Command::Binding {
+            command: BindingCommand::Add(args),
+        } = cli.command
+        else {
+            panic!("not add")
+        };
+        assert!(args.reverse_tunnel);
+        assert_eq!(args.dev.as_deref(), Some("eth1"));
+    }
+
+    #[test]
+    fn serving_and_home_conflict() {
+        let args = [
+            "binding",
+            "add",
+            "2001:db8:1:1::/64",
+            "--serving",
+            "2001:db8::2",
+            "--home",
+            "2001:db8::1",
+        ];
+        assert_eq!(kind(&args), ErrorKind::ArgumentConflict);
+        let message = one_line_error(&parse(&args).expect_err("conflict")).expect("message");
+        assert!(
+            message.contains("--serving") && message.contains("--home"),
+            "{message}"
+        );
+        assert!(!message.contains('\n'));
+    }
+
+    #[test]
+    fn a_peer_is_required() {
+        let args = ["binding", "add", "2001:db8:1:1::/64"];
+        assert_eq!(kind(&args), ErrorKind::MissingRequiredArgument);
+        let message = one_line_error(&parse(&args).expect_err("missing")).expect("message");
+        assert!(
+            message.contains("--serving") && message.contains("--home"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn reverse_tunnel_and_dev_need_home() {
+        let base = [
+            "binding",
+            "add",
+            "2001:db8:1:1::/64",
+            "--serving",
+            "2001:db8::2",
+        ];
+        let with = |extra: &[&'static str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            v
+        };
+        for extra in [&["--reverse-tunnel"][..], &["--dev", "eth1"]] {
+            let err = parse(&with(extra)).expect_err("needs --home");
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+            let message = one_line_error(&err).expect("message");
+            assert!(
+                message.contains(extra[0]) && message.contains("--serving"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_address_is_a_parse_error() {
+        assert_eq!(
+            kind(&[
+                "binding",
+                "add",
+                "2001:db8:1:1::/64",
+                "--serving",
+                "10.0.0.1"
+            ]),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn prefix_is_checked_before_sending() {
+        for (prefix, long) in [("nonsense", false), ("2001:db8:1:1::/65", true)] {
+            let cli =
+                parse(&["binding", "add", prefix, "--serving", "2001:db8::2"]).expect("parse");
+            let Command::Binding {
+                command: BindingCommand::Add(args),
+            } = cli.command
+            else {
+                panic!("not add")
+            };
+            let err = args.to_request().expect_err("invalid");
+            assert_eq!(matches!(err, PrefixError::TooLong { .. }), long);
+        }
+    }
+
+    #[test]
+    fn prefix_is_normalized() {
+        let cli = parse(&[
+            "binding",
+            "add",
+            "2001:db8:1:1::7/64",
+            "--serving",
+            "2001:db8::2",
+        ])
+        .expect("parse");
+        let Command::Binding {
+            command: BindingCommand::Add(args),
+        } = cli.command
+        else {
+            panic!("not add")
+        };
+        let Ok(Request::AddBinding { prefix, .. }) = args.to_request() else {
+            panic!("request")
+        };
+        assert_eq!(prefix, "2001:db8:1:1::/64");
+    }
+
+    #[test]
+    fn del_list_stats() {
+        assert!(matches!(
+            parse(&["binding", "del", "2001:db8:1:1::/64"])
+                .expect("parse")
+                .command,
+            Command::Binding {
+                command: BindingCommand::Del { .. }
+            }
+        ));
+        assert_eq!(
+            kind(&["binding", "del"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert!(matches!(
+            parse(&["binding", "list", "--json"])
+                .expect("parse")
+                .command,
+            Command::Binding {
+                command: BindingCommand::List { json: true, .. }
+            }
+        ));
+        assert!(matches!(
+            parse(&["stats"]).expect("parse").command,
+            Command::Stats { json: false, .. }
+        ));
+        assert_eq!(kind(&["stats", "--bogus"]), ErrorKind::UnknownArgument);
+        assert_eq!(kind(&["frobnicate"]), ErrorKind::InvalidSubcommand);
+    }
+
+    #[test]
+    fn help_is_not_an_error_line() {
+        let err = parse(&["--help"]).expect_err("help");
+        assert!(one_line_error(&err).is_none());
+    }
+}

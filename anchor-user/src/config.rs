@@ -1,0 +1,508 @@
+//! The daemon's TOML configuration file.
+//!
+//! ```toml
+//! locator = "2001:db8:ff::1"          # required
+//! api_socket = "/run/anchor/anchor.sock"
+//! tunnel_mtu = 1500                   # 1320..=65535
+//! outer_hop_limit = 64                # 1..=255
+//! max_bindings = 1048576              # >= 1
+//! log_level = "off"                   # off | error | warn | info | debug | trace
+//!
+//! [[interface]]
+//! name = "eth0"                       # required
+//! role = "core"                       # core | access, required
+//! xdp_mode = "native"                 # native | skb
+//! ```
+
+use std::{
+    collections::HashSet,
+    io,
+    net::Ipv6Addr,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
+
+use anchor_common::{
+    IfaceRole,
+    config::{DEFAULT_MAX_BINDINGS, DEFAULT_OUTER_HOP_LIMIT, DEFAULT_TUNNEL_MTU, MIN_TUNNEL_MTU},
+};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::datapath::{DatapathParams, LogLevel, XdpMode};
+
+pub const DEFAULT_API_SOCKET: &str = "/run/anchor/anchor.sock";
+pub const MAX_TUNNEL_MTU: u32 = 65_535;
+/// Linux's `IFNAMSIZ` minus the terminating NUL.
+const MAX_IFNAME_LEN: usize = 15;
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub locator: Ipv6Addr,
+    #[serde(default = "default_api_socket")]
+    pub api_socket: PathBuf,
+    #[serde(default = "default_tunnel_mtu")]
+    pub tunnel_mtu: u32,
+    #[serde(default = "default_outer_hop_limit")]
+    pub outer_hop_limit: u32,
+    #[serde(default = "default_max_bindings")]
+    pub max_bindings: u32,
+    #[serde(default)]
+    pub log_level: LogLevel,
+    #[serde(rename = "interface", default)]
+    pub interfaces: Vec<InterfaceConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceConfig {
+    pub name: String,
+    #[serde(with = "RoleDef")]
+    pub role: IfaceRole,
+    #[serde(default)]
+    pub xdp_mode: XdpMode,
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "IfaceRole", rename_all = "lowercase")]
+enum RoleDef {
+    Core,
+    Access,
+}
+
+fn default_api_socket() -> PathBuf {
+    PathBuf::from(DEFAULT_API_SOCKET)
+}
+fn default_tunnel_mtu() -> u32 {
+    DEFAULT_TUNNEL_MTU
+}
+fn default_outer_hop_limit() -> u32 {
+    DEFAULT_OUTER_HOP_LIMIT
+}
+fn default_max_bindings() -> u32 {
+    DEFAULT_MAX_BINDINGS
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A syntax error, an unknown key, a missing key or a value of the wrong type. `line` is
+    /// 1-based; `text` is that line of the file, which names the key.
+    #[error("{origin}{}: {message}", location(*line, text.as_deref()))]
+    Parse {
+        origin: String,
+        line: Option<usize>,
+        text: Option<String>,
+        message: String,
+    },
+    #[error("{origin}: locator = {locator} is not a unicast address")]
+    LocatorNotUnicast { origin: String, locator: Ipv6Addr },
+    #[error("{origin}: api_socket is empty")]
+    EmptyApiSocket { origin: String },
+    #[error("{origin}: tunnel_mtu = {value} is below the minimum {min}")]
+    TunnelMtuTooSmall {
+        origin: String,
+        value: u32,
+        min: u32,
+    },
+    #[error("{origin}: tunnel_mtu = {value} is above the maximum {max}")]
+    TunnelMtuTooLarge {
+        origin: String,
+        value: u32,
+        max: u32,
+    },
+    #[error("{origin}: outer_hop_limit = {value} is out of range 1..=255")]
+    OuterHopLimitOutOfRange { origin: String, value: u32 },
+    #[error("{origin}: max_bindings = 0: at least 1 is required")]
+    MaxBindingsZero { origin: String },
+    #[error("{origin}: no [[interface]]: at least one is required")]
+    NoInterface { origin: String },
+    #[error("{origin}: interface name {name:?} is invalid: {reason}")]
+    InvalidInterfaceName {
+        origin: String,
+        name: String,
+        reason: &'static str,
+    },
+    #[error("{origin}: interface {name} is configured more than once")]
+    DuplicateInterface { origin: String, name: String },
+}
+
+fn location(line: Option<usize>, text: Option<&str>) -> String {
+    match (line, text) {
+        (Some(line), Some(text)) => format!(": line {line}: `{text}`"),
+        (Some(line), None) => format!(": line {line}"),
+        _ => String::new(),
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates `text`; `origin` names it in errors (a file name).
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| parse_error(text, origin, &e))?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let origin = || origin.to_owned();
+        let locator = self.locator;
+        if locator.is_unspecified() || locator.is_multicast() || locator.is_loopback() {
+            return Err(ConfigError::LocatorNotUnicast {
+                origin: origin(),
+                locator,
+            });
+        }
+        if self.api_socket.as_os_str().is_empty() {
+            return Err(ConfigError::EmptyApiSocket { origin: origin() });
+        }
+        let value = self.tunnel_mtu;
+        if value < MIN_TUNNEL_MTU {
+            return Err(ConfigError::TunnelMtuTooSmall {
+                origin: origin(),
+                value,
+                min: MIN_TUNNEL_MTU,
+            });
+        }
+        if value > MAX_TUNNEL_MTU {
+            return Err(ConfigError::TunnelMtuTooLarge {
+                origin: origin(),
+                value,
+                max: MAX_TUNNEL_MTU,
+            });
+        }
+        let value = self.outer_hop_limit;
+        if !(1..=255).contains(&value) {
+            return Err(ConfigError::OuterHopLimitOutOfRange {
+                origin: origin(),
+                value,
+            });
+        }
+        if self.max_bindings == 0 {
+            return Err(ConfigError::MaxBindingsZero { origin: origin() });
+        }
+        if self.interfaces.is_empty() {
+            return Err(ConfigError::NoInterface { origin: origin() });
+        }
+        let mut seen = HashSet::new();
+        for iface in &self.interfaces {
+            if let Some(reason) = ifname_problem(&iface.name) {
+                return Err(ConfigError::InvalidInterfaceName {
+                    origin: origin(),
+                    name: iface.name.clone(),
+                    reason,
+                });
+            }
+            if !seen.insert(iface.name.as_str()) {
+                return Err(ConfigError::DuplicateInterface {
+                    origin: origin(),
+                    name: iface.name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// What the datapath is loaded with (`log` is whether `log_level` is not `off`).
+    pub fn datapath_params(&self) -> DatapathParams {
+        DatapathParams {
+            locator: self.locator,
+            tunnel_mtu: self.tunnel_mtu,
+            // Validated to be in 1..=255.
+            outer_hop_limit: u8::try_from(self.outer_hop_limit).unwrap_or(u8::MAX),
+            max_bindings: self.max_bindings,
+            log: self.log_level != LogLevel::Off,
+        }
+    }
+}
+
+impl FromStr for Config {
+    type Err = ConfigError;
+
+    /// Parses and validates a configuration held in a string.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text, "configuration")
+    }
+}
+
+fn ifname_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > MAX_IFNAME_LEN {
+        Some("it is longer than 15 bytes")
+    } else if name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
+    {
+        Some("it contains '/', ':', whitespace or NUL")
+    } else {
+        None
+    }
+}
+
+/// Turns toml's multi-line error into one line: the line number and text of the offending line
+/// (which names the key) and toml's own message.
+fn parse_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigError {
+    let (line, line_text) = match error.span() {
+        Some(span) if span.start <= text.len() && text.is_char_boundary(span.start) => {
+            let before = &text[..span.start];
+            let line = before.matches('\n').count() + 1;
+            let start = before.rfind('\n').map_or(0, |i| i + 1);
+            let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            let line_text = text[start..end].trim();
+            let spans_lines = text
+                .get(span.clone())
+                .is_some_and(|s| s.trim_end().contains('\n'));
+            if spans_lines || line_text.is_empty() {
+                (Some(line), None)
+            } else {
+                (Some(line), Some(line_text.to_owned()))
+            }
+        }
+        _ => (None, None),
+    };
+    ConfigError::Parse {
+        origin: origin.to_owned(),
+        line,
+        text: line_text,
+        message: error.message().trim().replace('\n', " "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IFACE: &str = "\n[[interface]]\nname = \"eth0\"\nrole = \"core\"\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.toml")
+    }
+
+    fn with_iface(head: &str) -> String {
+        format!("locator = \"2001:db8:ff::1\"\n{head}\n{IFACE}")
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse(&with_iface("")).expect("valid");
+        assert_eq!(
+            config.locator,
+            "2001:db8:ff::1".parse::<Ipv6Addr>().expect("addr")
+        );
+        assert_eq!(config.api_socket, PathBuf::from(DEFAULT_API_SOCKET));
+        assert_eq!(config.tunnel_mtu, 1500);
+        assert_eq!(config.outer_hop_limit, 64);
+        assert_eq!(config.max_bindings, 1_048_576);
+        assert_eq!(config.log_level, LogLevel::Off);
+        assert_eq!(
+            config.interfaces,
+            vec![InterfaceConfig {
+                name: "eth0".into(),
+                role: IfaceRole::Core,
+                xdp_mode: XdpMode::Native
+            }]
+        );
+        assert!(!config.datapath_params().log);
+    }
+
+    #[test]
+    fn full_config() {
+        let text = r#"
+            locator = "2001:db8:ff::1"
+            api_socket = "/tmp/a.sock"
+            tunnel_mtu = 9000
+            outer_hop_limit = 255
+            max_bindings = 1
+            log_level = "debug"
+            [[interface]]
+            name = "a"
+            role = "core"
+            xdp_mode = "skb"
+            [[interface]]
+            name = "b"
+            role = "access"
+            xdp_mode = "native"
+        "#;
+        let config: Config = text.parse().expect("valid");
+        assert_eq!(config.interfaces.len(), 2);
+        assert_eq!(config.interfaces[0].xdp_mode, XdpMode::Skb);
+        assert_eq!(config.interfaces[1].role, IfaceRole::Access);
+        assert_eq!(config.log_level, LogLevel::Debug);
+        let params = config.datapath_params();
+        assert_eq!(params.outer_hop_limit, 255);
+        assert!(params.log);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse(&with_iface("tunel_mtu = 1500")).expect_err("unknown key");
+        assert!(
+            matches!(err, ConfigError::Parse { line: Some(2), .. }),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("tunel_mtu"), "{msg}");
+        assert!(msg.starts_with("test.toml: line 2: "), "{msg}");
+    }
+
+    #[test]
+    fn unknown_interface_key_is_named() {
+        let err = parse(&format!("locator = \"2001:db8::1\"{IFACE}mode = \"skb\"\n"))
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("mode"), "{err}");
+    }
+
+    #[test]
+    fn bad_type_names_the_key() {
+        let err = parse(&with_iface("tunnel_mtu = \"big\"")).expect_err("bad type");
+        let msg = err.to_string();
+        assert!(msg.contains("tunnel_mtu"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn bad_locator() {
+        let err = parse(&format!("locator = \"2001:db8::zz\"{IFACE}")).expect_err("bad address");
+        assert!(err.to_string().contains("locator"), "{err}");
+        let err = parse(&format!("locator = \"ff02::1\"{IFACE}")).expect_err("multicast");
+        assert!(matches!(err, ConfigError::LocatorNotUnicast { .. }));
+        let err = parse(&format!("locator = \"::\"{IFACE}")).expect_err("unspecified");
+        assert!(matches!(err, ConfigError::LocatorNotUnicast { .. }));
+    }
+
+    #[test]
+    fn missing_locator() {
+        let err = parse(IFACE).expect_err("missing");
+        assert!(matches!(err, ConfigError::Parse { .. }));
+        assert!(err.to_string().contains("locator"), "{err}");
+    }
+
+    #[test]
+    fn tunnel_mtu_bounds() {
+        let err = parse(&with_iface("tunnel_mtu = 1200")).expect_err("small");
+        assert!(matches!(
+            err,
+            ConfigError::TunnelMtuTooSmall {
+                value: 1200,
+                min: 1320,
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "test.toml: tunnel_mtu = 1200 is below the minimum 1320"
+        );
+        assert!(parse(&with_iface("tunnel_mtu = 1320")).is_ok());
+        assert!(parse(&with_iface("tunnel_mtu = 65535")).is_ok());
+        let err = parse(&with_iface("tunnel_mtu = 65536")).expect_err("large");
+        assert!(matches!(
+            err,
+            ConfigError::TunnelMtuTooLarge { value: 65536, .. }
+        ));
+        let err = parse(&with_iface("tunnel_mtu = -1")).expect_err("negative");
+        assert!(matches!(err, ConfigError::Parse { .. }));
+    }
+
+    #[test]
+    fn outer_hop_limit_bounds() {
+        for bad in ["0", "256"] {
+            let err = parse(&with_iface(&format!("outer_hop_limit = {bad}"))).expect_err("range");
+            assert!(
+                matches!(err, ConfigError::OuterHopLimitOutOfRange { .. }),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("outer_hop_limit"));
+        }
+        assert!(parse(&with_iface("outer_hop_limit = 1")).is_ok());
+    }
+
+    #[test]
+    fn max_bindings_zero() {
+        let err = parse(&with_iface("max_bindings = 0")).expect_err("zero");
+        assert!(matches!(err, ConfigError::MaxBindingsZero { .. }));
+        assert!(err.to_string().contains("max_bindings"));
+    }
+
+    #[test]
+    fn bad_log_level() {
+        let err = parse(&with_iface("log_level = \"loud\"")).expect_err("level");
+        assert!(matches!(err, ConfigError::Parse { .. }));
+        assert!(err.to_string().contains("log_level"), "{err}");
+    }
+
+    #[test]
+    fn empty_api_socket() {
+        let err = parse(&with_iface("api_socket = \"\"")).expect_err("empty");
+        assert!(matches!(err, ConfigError::EmptyApiSocket { .. }));
+    }
+
+    #[test]
+    fn no_interface() {
+        let err = parse("locator = \"2001:db8::1\"").expect_err("none");
+        assert!(matches!(err, ConfigError::NoInterface { .. }));
+    }
+
+    #[test]
+    fn duplicate_interface() {
+        let err = parse(&format!("locator = \"2001:db8::1\"{IFACE}{IFACE}")).expect_err("dup");
+        assert!(matches!(&err, ConfigError::DuplicateInterface { name, .. } if name == "eth0"));
+        assert_eq!(
+            err.to_string(),
+            "test.toml: interface eth0 is configured more than once"
+        );
+    }
+
+    #[test]
+    fn interface_fields() {
+        let err = parse("locator = \"2001:db8::1\"\n[[interface]]\nname = \"eth0\"\n")
+            .expect_err("no role");
+        assert!(err.to_string().contains("role"), "{err}");
+        let err = parse("locator = \"2001:db8::1\"\n[[interface]]\nrole = \"core\"\n")
+            .expect_err("no name");
+        assert!(err.to_string().contains("name"), "{err}");
+        let err = parse(&format!("locator = \"2001:db8::1\"{IFACE}").replace("core", "edge"))
+            .expect_err("bad role");
+        assert!(err.to_string().contains("role"), "{err}");
+        let err = parse(&format!(
+            "locator = \"2001:db8::1\"{IFACE}xdp_mode = \"hw\"\n"
+        ))
+        .expect_err("bad mode");
+        assert!(err.to_string().contains("xdp_mode"), "{err}");
+        let err = parse(&format!("locator = \"2001:db8::1\"{IFACE}").replace("eth0", "a/b"))
+            .expect_err("bad name");
+        assert!(matches!(err, ConfigError::InvalidInterfaceName { .. }));
+        let err =
+            parse(&format!("locator = \"2001:db8::1\"{IFACE}").replace("eth0", "0123456789abcdef"))
+                .expect_err("long name");
+        assert!(matches!(err, ConfigError::InvalidInterfaceName { .. }));
+    }
+
+    #[test]
+    fn syntax_error_is_one_line() {
+        let err = parse("locator = \n").expect_err("syntax");
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn missing_file() {
+        let err = Config::from_file("/nonexistent/anchor.toml").expect_err("missing");
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert_eq!(err.to_string(), "cannot read /nonexistent/anchor.toml");
+    }
+}

@@ -1,0 +1,346 @@
+//! Typed access to the program's maps.
+
+use anchor_common::{
+    BindingKey, BindingStats, BindingValue, Counter, CounterValue, IfaceRole, IfaceValue, LpmKey,
+    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, SHORT_PREFIXES},
+};
+use aya::{
+    Ebpf,
+    maps::{
+        HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues,
+        lpm_trie::{Key, LpmTrie},
+    },
+    sys::SyscallError,
+};
+use ipnet::Ipv6Net;
+
+use super::{Datapath, DatapathError, MapName};
+use crate::prefix::MAX_PREFIX_LEN;
+
+pub(super) struct DatapathMaps {
+    bindings: HashMap<MapData, BindingKey, BindingValue>,
+    short_prefixes: LpmTrie<MapData, LpmKey, BindingValue>,
+    binding_stats: PerCpuArray<MapData, BindingStats>,
+    counters: PerCpuArray<MapData, CounterValue>,
+    ifaces: HashMap<MapData, u32, IfaceValue>,
+    max_bindings: u32,
+}
+
+fn take<T>(ebpf: &mut Ebpf, name: MapName) -> Result<T, DatapathError>
+where
+    T: TryFrom<Map, Error = MapError>,
+{
+    let map = ebpf
+        .take_map(name)
+        .ok_or(DatapathError::MissingMap { name })?;
+    T::try_from(map).map_err(|source| DatapathError::MapType { name, source })
+}
+
+/// The `errno` of a failed map syscall, if that is what `error` is.
+fn errno(error: &MapError) -> Option<i32> {
+    match error {
+        MapError::SyscallError(SyscallError { io_error, .. }) => io_error.raw_os_error(),
+        _ => None,
+    }
+}
+
+fn map_error(operation: &'static str, name: MapName) -> impl FnOnce(MapError) -> DatapathError {
+    move |source| DatapathError::Map {
+        operation,
+        name,
+        source,
+    }
+}
+
+/// Classifies an insert failure: a full map (`E2BIG` from a hash map, `ENOSPC` from an LPM
+/// trie) is [`DatapathError::MapFull`].
+fn insert_error(name: MapName) -> impl FnOnce(MapError) -> DatapathError {
+    move |source| match errno(&source) {
+        Some(libc::E2BIG | libc::ENOSPC) => DatapathError::MapFull { name },
+        _ => DatapathError::Map {
+            operation: "insert",
+            name,
+            source,
+        },
+    }
+}
+
+/// The upper 64 bits of a prefix, network byte order.
+fn upper_bytes(prefix: Ipv6Net) -> [u8; 8] {
+    BindingKey::from_addr(&prefix.trunc().network().octets()).prefix
+}
+
+/// Where a binding for `prefix` lives.
+enum Slot {
+    Hash(BindingKey),
+    Trie(Key<LpmKey>),
+}
+
+fn slot_of(prefix: Ipv6Net) -> Result<Slot, DatapathError> {
+    let len = prefix.prefix_len();
+    if len > MAX_PREFIX_LEN {
+        return Err(DatapathError::PrefixTooLong { prefix });
+    }
+    let data = upper_bytes(prefix);
+    Ok(if len == MAX_PREFIX_LEN {
+        Slot::Hash(BindingKey { prefix: data })
+    } else {
+        Slot::Trie(Key::new(u32::from(len), LpmKey { data }))
+    })
+}
+
+impl DatapathMaps {
+    pub(super) fn take(ebpf: &mut Ebpf, max_bindings: u32) -> Result<Self, DatapathError> {
+        Ok(Self {
+            bindings: take(ebpf, BINDINGS)?,
+            short_prefixes: take(ebpf, SHORT_PREFIXES)?,
+            binding_stats: take(ebpf, BINDING_STATS)?,
+            counters: take(ebpf, COUNTERS)?,
+            ifaces: take(ebpf, IFACES)?,
+            max_bindings,
+        })
+    }
+
+    pub(super) fn set_iface_role(
+        &mut self,
+        ifindex: u32,
+        role: IfaceRole,
+    ) -> Result<(), DatapathError> {
+        self.ifaces
+            .insert(ifindex, IfaceValue::new(role), 0)
+            .map_err(insert_error(IFACES))
+    }
+
+    pub(super) fn remove_iface(&mut self, ifindex: u32) -> Result<(), DatapathError> {
+        self.ifaces
+            .remove(&ifindex)
+            .map_err(map_error("remove", IFACES))
+    }
+
+    fn check_slot(&self, slot: u32) -> Result<(), DatapathError> {
+        if slot >= self.max_bindings {
+            return Err(DatapathError::SlotOutOfRange {
+                slot,
+                max_bindings: self.max_bindings,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Datapath {
+    /// Inserts or replaces the binding for `prefix`: a /64 goes to the hash map, a shorter
+    /// prefix to the LPM trie, a longer one is an error. Host bits are ignored.
+    pub fn insert_binding(
+        &mut self,
+        prefix: Ipv6Net,
+        value: BindingValue,
+    ) -> Result<(), DatapathError> {
+        let maps = &mut self.maps;
+        match slot_of(prefix)? {
+            Slot::Hash(key) => maps
+                .bindings
+                .insert(key, value, 0)
+                .map_err(insert_error(BINDINGS)),
+            Slot::Trie(key) => maps
+                .short_prefixes
+                .insert(&key, value, 0)
+                .map_err(insert_error(SHORT_PREFIXES)),
+        }
+    }
+
+    /// Removes the binding for `prefix`; [`DatapathError::BindingNotFound`] when there is none.
+    pub fn remove_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        let maps = &mut self.maps;
+        let (name, result) = match slot_of(prefix)? {
+            Slot::Hash(key) => (BINDINGS, maps.bindings.remove(&key)),
+            Slot::Trie(key) => (SHORT_PREFIXES, maps.short_prefixes.remove(&key)),
+        };
+        result.map_err(|source| match errno(&source) {
+            Some(libc::ENOENT) => DatapathError::BindingNotFound {
+                prefix: prefix.trunc(),
+                name,
+            },
+            _ => DatapathError::Map {
+                operation: "remove",
+                name,
+                source,
+            },
+        })
+    }
+
+    /// The binding stored for exactly `prefix` (no longest-prefix match), if any.
+    pub fn get_binding(&self, prefix: Ipv6Net) -> Result<Option<BindingValue>, DatapathError> {
+        let maps = &self.maps;
+        let (name, result) = match slot_of(prefix)? {
+            Slot::Hash(key) => (BINDINGS, maps.bindings.get(&key, 0)),
+            Slot::Trie(key) => (SHORT_PREFIXES, maps.short_prefixes.get(&key, 0)),
+        };
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(error) if errno(&error) == Some(libc::ENOENT) => Ok(None),
+            Err(source) => Err(DatapathError::Map {
+                operation: "lookup",
+                name,
+                source,
+            }),
+        }
+    }
+
+    /// Every global counter, in [`Counter::ALL`] order, summed over the CPUs.
+    pub fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError> {
+        Counter::ALL
+            .iter()
+            .map(|&counter| {
+                let per_cpu = self
+                    .maps
+                    .counters
+                    .get(&(counter as u32), 0)
+                    .map_err(map_error("read", COUNTERS))?;
+                let total = per_cpu
+                    .iter()
+                    .fold(CounterValue::default(), |sum, v| CounterValue {
+                        packets: sum.packets.wrapping_add(v.packets),
+                        bytes: sum.bytes.wrapping_add(v.bytes),
+                    });
+                Ok((counter, total))
+            })
+            .collect()
+    }
+
+    /// The statistics of one binding slot, summed over the CPUs.
+    pub fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError> {
+        self.maps.check_slot(slot)?;
+        let per_cpu = self
+            .maps
+            .binding_stats
+            .get(&slot, 0)
+            .map_err(map_error("read", BINDING_STATS))?;
+        Ok(per_cpu.iter().fold(BindingStats::default(), |mut sum, v| {
+            for d in 0..2 {
+                sum.packets[d] = sum.packets[d].wrapping_add(v.packets[d]);
+                sum.bytes[d] = sum.bytes[d].wrapping_add(v.bytes[d]);
+            }
+            sum
+        }))
+    }
+
+    /// Zeroes a binding slot on every CPU (before the slot is given to a new binding).
+    pub fn reset_binding_stats(&mut self, slot: u32) -> Result<(), DatapathError> {
+        self.maps.check_slot(slot)?;
+        let cpus = aya::util::nr_cpus().map_err(|(_, error)| DatapathError::Cpus(error))?;
+        let zeroes = PerCpuValues::try_from(vec![BindingStats::default(); cpus])
+            .map_err(DatapathError::Cpus)?;
+        self.maps
+            .binding_stats
+            .set(slot, zeroes, 0)
+            .map_err(map_error("write", BINDING_STATS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Ipv6Net {
+        s.parse().expect("prefix")
+    }
+
+    #[test]
+    fn a_64_goes_to_the_hash_map_with_its_upper_bytes() {
+        let Ok(Slot::Hash(key)) = slot_of(net("2001:db8:1:2::77/64")) else {
+            panic!("expected a hash key")
+        };
+        assert_eq!(key.prefix, [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2]);
+    }
+
+    #[test]
+    fn a_shorter_prefix_goes_to_the_trie_with_its_length() {
+        let Ok(Slot::Trie(key)) = slot_of(net("2001:db8:ab00::/40")) else {
+            panic!("expected a trie key")
+        };
+        assert_eq!(key.prefix_len(), 40);
+        assert_eq!(key.data().data, [0x20, 0x01, 0x0d, 0xb8, 0xab, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_longer_prefix_is_an_error() {
+        assert!(matches!(
+            slot_of(net("2001:db8::/65")),
+            Err(DatapathError::PrefixTooLong { .. })
+        ));
+    }
+
+    /// Needs root and BPF: `cargo test -p anchor-user -- --ignored`.
+    #[test]
+    #[ignore = "needs root (loads the XDP program)"]
+    fn privileged_map_round_trip() {
+        use anchor_common::{BindingValue, Counter};
+
+        use crate::datapath::{Datapath, DatapathParams};
+
+        let params = DatapathParams {
+            locator: "2001:db8:ff::1".parse().expect("address"),
+            tunnel_mtu: 1500,
+            outer_hop_limit: 64,
+            max_bindings: 2,
+            log: false,
+        };
+        let mut dp = Datapath::load(&params).expect("load");
+        let peer = [
+            0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+        ];
+        let v = BindingValue::redirect(peer, 1);
+        dp.insert_binding(net("2001:db8:1::/64"), v)
+            .expect("insert");
+        dp.insert_binding(net("2001:db8:2::/64"), v)
+            .expect("insert");
+        assert!(matches!(
+            dp.insert_binding(net("2001:db8:3::/64"), v),
+            Err(DatapathError::MapFull { name: "BINDINGS" })
+        ));
+        assert_eq!(
+            dp.get_binding(net("2001:db8:1::/64")).expect("get"),
+            Some(v)
+        );
+        dp.insert_binding(net("2001:db8:100::/48"), v)
+            .expect("insert short");
+        assert_eq!(
+            dp.get_binding(net("2001:db8:100::/48")).expect("get"),
+            Some(v)
+        );
+        dp.remove_binding(net("2001:db8:100::/48"))
+            .expect("remove short");
+        assert!(matches!(
+            dp.remove_binding(net("2001:db8:100::/48")),
+            Err(DatapathError::BindingNotFound { .. })
+        ));
+        dp.remove_binding(net("2001:db8:1::/64")).expect("remove");
+        assert_eq!(dp.get_binding(net("2001:db8:1::/64")).expect("get"), None);
+        dp.reset_binding_stats(1).expect("reset");
+        assert_eq!(dp.binding_stats(1).expect("stats"), BindingStats::default());
+        assert!(matches!(
+            dp.binding_stats(2),
+            Err(DatapathError::SlotOutOfRange { .. })
+        ));
+        let counters = dp.counters().expect("counters");
+        assert_eq!(counters.len(), Counter::ALL.len());
+        assert!(
+            counters
+                .iter()
+                .zip(Counter::ALL)
+                .all(|((c, _), all)| c == all)
+        );
+        dp.set_iface_role(1, anchor_common::IfaceRole::Core)
+            .expect("role");
+        assert!(matches!(
+            dp.attach(
+                "nosuch0",
+                anchor_common::IfaceRole::Core,
+                crate::datapath::XdpMode::Skb
+            ),
+            Err(DatapathError::UnknownInterface { .. })
+        ));
+    }
+}

@@ -1,0 +1,136 @@
+//! Text tables for the client commands.
+
+use std::fmt::Write as _;
+
+use crate::api::{BindingInfo, StatsReport};
+
+/// Left-aligns the first column, right-aligns columns whose header is in `numeric`.
+fn table(headers: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    let header_row: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+    for row in std::iter::once(&header_row).chain(rows) {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            if numeric.contains(&i) {
+                let _ = write!(line, "{cell:>width$}");
+            } else {
+                let _ = write!(line, "{cell:<width$}");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn bindings_table(bindings: &[BindingInfo]) -> String {
+    let rows: Vec<Vec<String>> = bindings
+        .iter()
+        .map(|b| {
+            vec![
+                b.prefix.to_string(),
+                b.kind.as_str().to_owned(),
+                b.peer.to_string(),
+                if b.reverse_tunnel { "yes" } else { "no" }.to_owned(),
+                b.dev.clone().unwrap_or_else(|| "-".to_owned()),
+                b.slot.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &["PREFIX", "KIND", "PEER", "REVERSE_TUNNEL", "DEV", "SLOT"],
+        &rows,
+        &[5],
+    )
+}
+
+pub fn stats_tables(report: &StatsReport) -> String {
+    let counters: Vec<Vec<String>> = report
+        .counters
+        .iter()
+        .map(|c| vec![c.name.clone(), c.packets.to_string(), c.bytes.to_string()])
+        .collect();
+    let bindings: Vec<Vec<String>> = report
+        .bindings
+        .iter()
+        .map(|b| {
+            vec![
+                b.prefix.to_string(),
+                b.kind.as_str().to_owned(),
+                b.peer.to_string(),
+                b.to_mn_packets.to_string(),
+                b.to_mn_bytes.to_string(),
+                b.from_mn_packets.to_string(),
+                b.from_mn_bytes.to_string(),
+            ]
+        })
+        .collect();
+    let mut out = table(&["COUNTER", "PACKETS", "BYTES"], &counters, &[1, 2]);
+    out.push('\n');
+    out.push_str(&table(
+        &[
+            "BINDING",
+            "KIND",
+            "PEER",
+            "TO_MN_PACKETS",
+            "TO_MN_BYTES",
+            "FROM_MN_PACKETS",
+            "FROM_MN_BYTES",
+        ],
+        &bindings,
+        &[3, 4, 5, 6],
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{BindingKindName, CounterInfo};
+
+    #[test]
+    fn bindings_are_aligned() {
+        let text = bindings_table(&[BindingInfo {
+            prefix: "2001:db8:1:1::/64".parse().expect("p"),
+            kind: BindingKindName::Redirect,
+            peer: "2001:db8:ff::2".parse().expect("a"),
+            reverse_tunnel: false,
+            dev: None,
+            slot: 3,
+        }]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "PREFIX             KIND      PEER            REVERSE_TUNNEL  DEV  SLOT"
+        );
+        assert_eq!(
+            lines[1],
+            "2001:db8:1:1::/64  redirect  2001:db8:ff::2  no              -       3"
+        );
+    }
+
+    #[test]
+    fn stats_have_both_tables() {
+        let text = stats_tables(&StatsReport {
+            counters: vec![CounterInfo {
+                name: "rx".into(),
+                packets: 12,
+                bytes: 3400,
+            }],
+            bindings: vec![],
+        });
+        assert!(
+            text.starts_with("COUNTER  PACKETS  BYTES\nrx            12   3400\n\nBINDING"),
+            "{text}"
+        );
+    }
+}

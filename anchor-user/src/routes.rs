@@ -1,0 +1,146 @@
+//! Kernel routes toward visiting mobile nodes: `PREFIX dev IFACE` in the main table, added when
+//! a visiting binding names its access interface (`--dev`), removed with the binding.
+
+use std::{future::Future, io};
+
+use ipnet::Ipv6Net;
+use thiserror::Error;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Error)]
+pub enum RouteError {
+    #[error("cannot open a netlink socket")]
+    Connect(#[source] io::Error),
+    #[error("a route for {prefix} already exists in the main table")]
+    Exists { prefix: Ipv6Net },
+    #[error("no route {prefix} dev {dev} in the main table")]
+    NotFound { prefix: Ipv6Net, dev: String },
+    #[error("cannot add the route {prefix} dev {dev}")]
+    Add {
+        prefix: Ipv6Net,
+        dev: String,
+        #[source]
+        source: Box<rtnetlink::Error>,
+    },
+    #[error("cannot delete the route {prefix} dev {dev}")]
+    Delete {
+        prefix: Ipv6Net,
+        dev: String,
+        #[source]
+        source: Box<rtnetlink::Error>,
+    },
+}
+
+/// Adds and removes `PREFIX dev IFACE` routes. Implemented over netlink by [`NetlinkRoutes`];
+/// tests use a fake.
+pub trait Routes {
+    /// Adds `prefix dev dev` (`ifindex` is the index of `dev`); an existing route for the
+    /// prefix is [`RouteError::Exists`].
+    fn add_route(
+        &mut self,
+        prefix: Ipv6Net,
+        dev: &str,
+        ifindex: u32,
+    ) -> impl Future<Output = Result<(), RouteError>> + Send;
+
+    /// Deletes the route added by [`Routes::add_route`]; a missing route is
+    /// [`RouteError::NotFound`].
+    fn del_route(
+        &mut self,
+        prefix: Ipv6Net,
+        dev: &str,
+        ifindex: u32,
+    ) -> impl Future<Output = Result<(), RouteError>> + Send;
+}
+
+/// The main routing table over rtnetlink.
+pub struct NetlinkRoutes {
+    handle: rtnetlink::Handle,
+    connection: JoinHandle<()>,
+}
+
+impl NetlinkRoutes {
+    /// Opens the netlink socket. Must run inside a tokio runtime (it spawns the connection).
+    pub fn new() -> Result<Self, RouteError> {
+        let (connection, handle, _) = rtnetlink::new_connection().map_err(RouteError::Connect)?;
+        let connection = tokio::spawn(connection);
+        Ok(Self { handle, connection })
+    }
+
+    fn request(
+        &self,
+        prefix: Ipv6Net,
+        ifindex: u32,
+    ) -> rtnetlink::RouteAddRequest<std::net::Ipv6Addr> {
+        let prefix = prefix.trunc();
+        self.handle
+            .route()
+            .add()
+            .v6()
+            .destination_prefix(prefix.network(), prefix.prefix_len())
+            .output_interface(ifindex)
+    }
+}
+
+impl Drop for NetlinkRoutes {
+    fn drop(&mut self) {
+        self.connection.abort();
+    }
+}
+
+/// The (positive) errno of a netlink error answer.
+fn errno(error: &rtnetlink::Error) -> Option<i32> {
+    match error {
+        rtnetlink::Error::NetlinkError(message) => message.code.map(|code| code.get().abs()),
+        _ => None,
+    }
+}
+
+impl Routes for NetlinkRoutes {
+    fn add_route(
+        &mut self,
+        prefix: Ipv6Net,
+        dev: &str,
+        ifindex: u32,
+    ) -> impl Future<Output = Result<(), RouteError>> + Send {
+        let request = self.request(prefix, ifindex);
+        let dev = dev.to_owned();
+        async move {
+            request
+                .execute()
+                .await
+                .map_err(|source| match errno(&source) {
+                    Some(libc::EEXIST) => RouteError::Exists { prefix },
+                    _ => RouteError::Add {
+                        prefix,
+                        dev,
+                        source: Box::new(source),
+                    },
+                })
+        }
+    }
+
+    fn del_route(
+        &mut self,
+        prefix: Ipv6Net,
+        dev: &str,
+        ifindex: u32,
+    ) -> impl Future<Output = Result<(), RouteError>> + Send {
+        let mut add = self.request(prefix, ifindex);
+        let request = self.handle.route().del(add.message_mut().clone());
+        let dev = dev.to_owned();
+        async move {
+            request
+                .execute()
+                .await
+                .map_err(|source| match errno(&source) {
+                    Some(libc::ESRCH | libc::ENOENT) => RouteError::NotFound { prefix, dev },
+                    _ => RouteError::Delete {
+                        prefix,
+                        dev,
+                        source: Box::new(source),
+                    },
+                })
+        }
+    }
+}

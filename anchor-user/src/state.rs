@@ -1,0 +1,655 @@
+//! The binding table: userspace is the source of truth, the maps are its projection.
+//!
+//! Every change is all or nothing: when a step fails, the steps before it are undone, so no
+//! binding is ever half applied (a map entry without its route, a slot without its binding).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::Ipv6Addr,
+};
+
+use anchor_common::{BindingStats, BindingValue, Counter, CounterValue};
+use ipnet::Ipv6Net;
+use thiserror::Error;
+
+use crate::{
+    datapath::{Datapath, DatapathError},
+    prefix::{PrefixError, check_binding_prefix},
+    routes::{RouteError, Routes},
+};
+
+/// What the table needs from the datapath. Implemented by [`Datapath`]; tests use a fake.
+pub trait Dataplane {
+    fn insert_binding(&mut self, prefix: Ipv6Net, value: BindingValue)
+    -> Result<(), DatapathError>;
+    fn remove_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError>;
+    fn reset_binding_stats(&mut self, slot: u32) -> Result<(), DatapathError>;
+    fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError>;
+    fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError>;
+}
+
+impl Dataplane for Datapath {
+    fn insert_binding(
+        &mut self,
+        prefix: Ipv6Net,
+        value: BindingValue,
+    ) -> Result<(), DatapathError> {
+        Datapath::insert_binding(self, prefix, value)
+    }
+    fn remove_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        Datapath::remove_binding(self, prefix)
+    }
+    fn reset_binding_stats(&mut self, slot: u32) -> Result<(), DatapathError> {
+        Datapath::reset_binding_stats(self, slot)
+    }
+    fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError> {
+        Datapath::binding_stats(self, slot)
+    }
+    fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError> {
+        Datapath::counters(self)
+    }
+}
+
+/// What this router does for a prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindingKind {
+    /// This router anchors the prefix; its mobile node is now attached at `serving`.
+    Redirect { serving: Ipv6Addr },
+    /// The mobile node holding the prefix is attached here; the prefix is anchored at `home`.
+    /// With `dev`, the daemon routes the prefix to that access interface.
+    Visiting {
+        home: Ipv6Addr,
+        reverse_tunnel: bool,
+        dev: Option<String>,
+    },
+}
+
+impl BindingKind {
+    /// The other router of the tunnel.
+    pub fn peer(&self) -> Ipv6Addr {
+        match self {
+            Self::Redirect { serving } => *serving,
+            Self::Visiting { home, .. } => *home,
+        }
+    }
+
+    fn value(&self, slot: u32) -> BindingValue {
+        match self {
+            Self::Redirect { serving } => BindingValue::redirect(serving.octets(), slot),
+            Self::Visiting {
+                home,
+                reverse_tunnel,
+                ..
+            } => BindingValue::visiting(home.octets(), *reverse_tunnel, slot),
+        }
+    }
+
+    fn dev(&self) -> Option<&str> {
+        match self {
+            Self::Visiting { dev: Some(dev), .. } => Some(dev),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// Normalized: host bits cleared, length <= 64.
+    pub prefix: Ipv6Net,
+    pub kind: BindingKind,
+    /// Index of the binding's statistics.
+    pub slot: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Prefix(#[from] PrefixError),
+    #[error("binding for {prefix} already exists")]
+    Duplicate { prefix: Ipv6Net },
+    #[error("no binding for {prefix}")]
+    Unknown { prefix: Ipv6Net },
+    #[error("the binding map is full: all max_bindings = {max_bindings} slots are in use")]
+    Full { max_bindings: u32 },
+    #[error("{peer} cannot be the peer of a binding: {reason}")]
+    InvalidPeer {
+        peer: Ipv6Addr,
+        reason: &'static str,
+    },
+    #[error("dev {dev} is not an interface this daemon is attached to with role access")]
+    NotAccessInterface { dev: String },
+    #[error("cannot apply the binding for {prefix} to the datapath")]
+    Datapath {
+        prefix: Ipv6Net,
+        #[source]
+        source: Box<DatapathError>,
+    },
+    #[error(transparent)]
+    Route(#[from] RouteError),
+}
+
+impl StateError {
+    /// Whether a map or the table ran out of room.
+    pub fn is_full(&self) -> bool {
+        match self {
+            Self::Full { .. } => true,
+            Self::Datapath { source, .. } => matches!(**source, DatapathError::MapFull { .. }),
+            _ => false,
+        }
+    }
+}
+
+/// Statistics slots `0..max`, recycled through a free list.
+#[derive(Debug)]
+struct Slots {
+    next: u32,
+    max: u32,
+    free: Vec<u32>,
+}
+
+impl Slots {
+    fn new(max: u32) -> Self {
+        Self {
+            next: 0,
+            max,
+            free: Vec::new(),
+        }
+    }
+
+    fn alloc(&mut self) -> Option<u32> {
+        if let Some(slot) = self.free.pop() {
+            return Some(slot);
+        }
+        if self.next < self.max {
+            self.next += 1;
+            return Some(self.next - 1);
+        }
+        None
+    }
+
+    fn release(&mut self, slot: u32) {
+        self.free.push(slot);
+    }
+}
+
+/// An installed `PREFIX dev IFACE` route.
+#[derive(Clone, Debug)]
+struct InstalledRoute {
+    dev: String,
+    ifindex: u32,
+}
+
+pub struct BindingTable<D, R> {
+    dataplane: D,
+    routes: R,
+    locator: Ipv6Addr,
+    max_bindings: u32,
+    /// Attached interfaces with role access, by name: the only valid `dev`s.
+    access: HashMap<String, u32>,
+    bindings: BTreeMap<Ipv6Net, Binding>,
+    installed_routes: BTreeMap<Ipv6Net, InstalledRoute>,
+    slots: Slots,
+}
+
+impl<D: Dataplane, R: Routes> BindingTable<D, R> {
+    /// An empty table. `access` lists the attached access interfaces as (name, ifindex).
+    pub fn new(
+        dataplane: D,
+        routes: R,
+        locator: Ipv6Addr,
+        max_bindings: u32,
+        access: impl IntoIterator<Item = (String, u32)>,
+    ) -> Self {
+        Self {
+            dataplane,
+            routes,
+            locator,
+            max_bindings,
+            access: access.into_iter().collect(),
+            bindings: BTreeMap::new(),
+            installed_routes: BTreeMap::new(),
+            slots: Slots::new(max_bindings),
+        }
+    }
+
+    pub fn dataplane(&self) -> &D {
+        &self.dataplane
+    }
+
+    /// The bindings, ordered by prefix.
+    pub fn bindings(&self) -> impl Iterator<Item = &Binding> {
+        self.bindings.values()
+    }
+
+    pub fn get(&self, prefix: Ipv6Net) -> Option<&Binding> {
+        self.bindings.get(&prefix.trunc())
+    }
+
+    pub fn len(&self) -> usize {
+        self.bindings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
+    }
+
+    fn check_peer(&self, peer: Ipv6Addr) -> Result<(), StateError> {
+        let reason = if peer.is_unspecified() {
+            "it is the unspecified address"
+        } else if peer.is_multicast() {
+            "it is a multicast address"
+        } else if peer.is_loopback() {
+            "it is the loopback address"
+        } else if peer == self.locator {
+            "it is this router's own locator"
+        } else {
+            return Ok(());
+        };
+        Err(StateError::InvalidPeer { peer, reason })
+    }
+
+    /// Adds a binding: stats slot, map entry, and route (for a visiting binding with `dev`).
+    pub async fn add(&mut self, prefix: Ipv6Net, kind: BindingKind) -> Result<Binding, StateError> {
+        let prefix = check_binding_prefix(prefix)?;
+        if self.bindings.contains_key(&prefix) {
+            return Err(StateError::Duplicate { prefix });
+        }
+        self.check_peer(kind.peer())?;
+        let route = match kind.dev() {
+            Some(dev) => {
+                let ifindex =
+                    *self
+                        .access
+                        .get(dev)
+                        .ok_or_else(|| StateError::NotAccessInterface {
+                            dev: dev.to_owned(),
+                        })?;
+                Some(InstalledRoute {
+                    dev: dev.to_owned(),
+                    ifindex,
+                })
+            }
+            None => None,
+        };
+
+        let slot = self.slots.alloc().ok_or(StateError::Full {
+            max_bindings: self.max_bindings,
+        })?;
+        let datapath_error = |source| StateError::Datapath {
+            prefix,
+            source: Box::new(source),
+        };
+        if let Err(source) = self.dataplane.reset_binding_stats(slot) {
+            self.slots.release(slot);
+            return Err(datapath_error(source));
+        }
+        if let Err(source) = self.dataplane.insert_binding(prefix, kind.value(slot)) {
+            self.slots.release(slot);
+            return Err(datapath_error(source));
+        }
+        if let Some(route) = &route
+            && let Err(error) = self
+                .routes
+                .add_route(prefix, &route.dev, route.ifindex)
+                .await
+        {
+            match self.dataplane.remove_binding(prefix) {
+                Ok(()) => self.slots.release(slot),
+                // The entry still points at the slot: keep the slot out of circulation.
+                Err(undo) => log::error!(
+                    "cannot remove the map entry for {prefix} after its route failed: {undo}"
+                ),
+            }
+            return Err(error.into());
+        }
+
+        if let Some(route) = route {
+            self.installed_routes.insert(prefix, route);
+        }
+        let binding = Binding { prefix, kind, slot };
+        self.bindings.insert(prefix, binding.clone());
+        Ok(binding)
+    }
+
+    /// Removes a binding: route, map entry, then its slot.
+    pub async fn remove(&mut self, prefix: Ipv6Net) -> Result<Binding, StateError> {
+        let prefix = check_binding_prefix(prefix)?;
+        let slot = match self.bindings.get(&prefix) {
+            Some(binding) => binding.slot,
+            None => return Err(StateError::Unknown { prefix }),
+        };
+        let route = self.installed_routes.get(&prefix).cloned();
+        if let Some(route) = &route {
+            match self
+                .routes
+                .del_route(prefix, &route.dev, route.ifindex)
+                .await
+            {
+                Ok(()) => {}
+                Err(RouteError::NotFound { .. }) => {
+                    log::warn!("the route {prefix} dev {} was already gone", route.dev);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        match self.dataplane.remove_binding(prefix) {
+            Ok(()) => {}
+            Err(DatapathError::BindingNotFound { .. }) => {
+                log::warn!("the map entry for {prefix} was already gone");
+            }
+            Err(source) => {
+                if let Some(route) = &route
+                    && let Err(undo) = self
+                        .routes
+                        .add_route(prefix, &route.dev, route.ifindex)
+                        .await
+                {
+                    log::error!("cannot restore the route for {prefix}: {undo}");
+                    self.installed_routes.remove(&prefix);
+                }
+                return Err(StateError::Datapath {
+                    prefix,
+                    source: Box::new(source),
+                });
+            }
+        }
+        self.installed_routes.remove(&prefix);
+        self.slots.release(slot);
+        self.bindings
+            .remove(&prefix)
+            .ok_or(StateError::Unknown { prefix })
+    }
+
+    /// Removes every route this table installed (at shutdown); the bindings stay. Returns the
+    /// errors, one per route that could not be removed.
+    pub async fn remove_routes(&mut self) -> Vec<RouteError> {
+        let mut errors = Vec::new();
+        let routes = std::mem::take(&mut self.installed_routes);
+        for (prefix, route) in routes {
+            match self
+                .routes
+                .del_route(prefix, &route.dev, route.ifindex)
+                .await
+            {
+                Ok(()) | Err(RouteError::NotFound { .. }) => {}
+                Err(error) => errors.push(error),
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakeDataplane, FakeRoutes};
+
+    type Table = BindingTable<FakeDataplane, FakeRoutes>;
+
+    const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+    const PEER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
+
+    fn table(max: u32) -> Table {
+        BindingTable::new(
+            FakeDataplane::default(),
+            FakeRoutes::default(),
+            LOCATOR,
+            max,
+            [("acc0".to_owned(), 7)],
+        )
+    }
+
+    fn net(s: &str) -> Ipv6Net {
+        s.parse().expect("prefix")
+    }
+
+    fn redirect() -> BindingKind {
+        BindingKind::Redirect { serving: PEER }
+    }
+
+    fn visiting(dev: &str) -> BindingKind {
+        BindingKind::Visiting {
+            home: PEER,
+            reverse_tunnel: true,
+            dev: Some(dev.to_owned()),
+        }
+    }
+
+    #[tokio::test]
+    async fn add_and_remove() {
+        let mut t = table(4);
+        let b = t
+            .add(net("2001:db8:1:1::9/64"), redirect())
+            .await
+            .expect("add");
+        assert_eq!(b.prefix, net("2001:db8:1:1::/64"));
+        assert_eq!(b.slot, 0);
+        assert_eq!(t.dataplane.reset, vec![0]);
+        let value = t.dataplane.entries[&b.prefix];
+        assert_eq!(value.peer, PEER.octets());
+        assert_eq!(value.stats_slot, 0);
+
+        let v = t
+            .add(net("2001:db8:2::/48"), visiting("acc0"))
+            .await
+            .expect("add");
+        assert_eq!(v.slot, 1);
+        assert!(t.dataplane.entries[&v.prefix].reverse_tunnel());
+        assert!(t.routes.routes.contains(&(v.prefix, 7)));
+
+        t.remove(net("2001:db8:2::/48")).await.expect("remove");
+        assert!(t.routes.routes.is_empty());
+        assert!(!t.dataplane.entries.contains_key(&v.prefix));
+        // The freed slot is reused and reset again.
+        let w = t
+            .add(net("2001:db8:3::/64"), redirect())
+            .await
+            .expect("add");
+        assert_eq!(w.slot, 1);
+        assert_eq!(t.dataplane.reset, vec![0, 1, 1]);
+        assert_eq!(t.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn duplicate_is_an_error_and_changes_nothing() {
+        let mut t = table(4);
+        t.add(net("2001:db8:1:1::/64"), redirect())
+            .await
+            .expect("add");
+        let err = t
+            .add(net("2001:db8:1:1::1/64"), redirect())
+            .await
+            .expect_err("dup");
+        assert!(matches!(err, StateError::Duplicate { .. }));
+        assert_eq!(
+            err.to_string(),
+            "binding for 2001:db8:1:1::/64 already exists"
+        );
+        assert_eq!(t.dataplane.reset, vec![0]);
+    }
+
+    #[tokio::test]
+    async fn unknown_prefix_on_remove() {
+        let mut t = table(4);
+        let err = t
+            .remove(net("2001:db8:1:1::/64"))
+            .await
+            .expect_err("unknown");
+        assert!(matches!(err, StateError::Unknown { .. }));
+    }
+
+    #[tokio::test]
+    async fn too_long_prefix() {
+        let mut t = table(4);
+        let err = t
+            .add(net("2001:db8:1:1::/80"), redirect())
+            .await
+            .expect_err("long");
+        assert!(matches!(
+            err,
+            StateError::Prefix(PrefixError::TooLong { .. })
+        ));
+        assert!(t.dataplane.reset.is_empty());
+    }
+
+    #[tokio::test]
+    async fn capacity_is_map_full() {
+        let mut t = table(1);
+        t.add(net("2001:db8:1::/64"), redirect())
+            .await
+            .expect("add");
+        let err = t
+            .add(net("2001:db8:2::/64"), redirect())
+            .await
+            .expect_err("full");
+        assert!(matches!(err, StateError::Full { max_bindings: 1 }));
+        assert!(err.is_full());
+    }
+
+    #[tokio::test]
+    async fn map_full_from_the_datapath_releases_the_slot() {
+        let mut t = table(4);
+        t.dataplane.capacity = Some(0);
+        let err = t
+            .add(net("2001:db8:1::/64"), redirect())
+            .await
+            .expect_err("full");
+        assert!(err.is_full());
+        t.dataplane.capacity = None;
+        let b = t
+            .add(net("2001:db8:1::/64"), redirect())
+            .await
+            .expect("add");
+        assert_eq!(b.slot, 0);
+    }
+
+    #[tokio::test]
+    async fn invalid_peers() {
+        let mut t = table(4);
+        for peer in [
+            Ipv6Addr::UNSPECIFIED,
+            Ipv6Addr::LOCALHOST,
+            "ff02::1".parse().expect("a"),
+            LOCATOR,
+        ] {
+            let err = t
+                .add(
+                    net("2001:db8:1::/64"),
+                    BindingKind::Redirect { serving: peer },
+                )
+                .await
+                .expect_err("peer");
+            assert!(matches!(err, StateError::InvalidPeer { .. }), "{peer}");
+        }
+        assert!(t.is_empty());
+    }
+
+    #[tokio::test]
+    async fn dev_must_be_an_access_interface() {
+        let mut t = table(4);
+        let err = t
+            .add(net("2001:db8:1::/64"), visiting("core0"))
+            .await
+            .expect_err("dev");
+        assert!(matches!(err, StateError::NotAccessInterface { .. }));
+        assert!(t.dataplane.reset.is_empty());
+    }
+
+    #[tokio::test]
+    async fn failed_reset_or_insert_leaves_nothing() {
+        let mut t = table(4);
+        t.dataplane.fail.insert("reset");
+        t.add(net("2001:db8:1::/64"), redirect())
+            .await
+            .expect_err("reset");
+        t.dataplane.fail.clear();
+        t.dataplane.fail.insert("insert");
+        t.add(net("2001:db8:1::/64"), redirect())
+            .await
+            .expect_err("insert");
+        t.dataplane.fail.clear();
+        assert!(t.is_empty());
+        assert!(t.dataplane.entries.is_empty());
+        let b = t
+            .add(net("2001:db8:1::/64"), redirect())
+            .await
+            .expect("add");
+        assert_eq!(b.slot, 0, "slots were released");
+    }
+
+    #[tokio::test]
+    async fn failed_route_rolls_back_the_map_entry() {
+        let mut t = table(4);
+        t.routes.fail_add = true;
+        let err = t
+            .add(net("2001:db8:1::/64"), visiting("acc0"))
+            .await
+            .expect_err("route");
+        assert!(matches!(err, StateError::Route(RouteError::Exists { .. })));
+        assert!(t.dataplane.entries.is_empty());
+        assert!(t.is_empty());
+        t.routes.fail_add = false;
+        let b = t
+            .add(net("2001:db8:1::/64"), visiting("acc0"))
+            .await
+            .expect("add");
+        assert_eq!(b.slot, 0);
+    }
+
+    #[tokio::test]
+    async fn failed_rollback_keeps_the_slot_reserved() {
+        let mut t = table(2);
+        t.routes.fail_add = true;
+        t.dataplane.fail.insert("remove");
+        t.add(net("2001:db8:1::/64"), visiting("acc0"))
+            .await
+            .expect_err("route");
+        t.routes.fail_add = false;
+        t.dataplane.fail.clear();
+        let b = t
+            .add(net("2001:db8:2::/64"), redirect())
+            .await
+            .expect("add");
+        assert_eq!(b.slot, 1, "slot 0 is still referenced by the stale entry");
+    }
+
+    #[tokio::test]
+    async fn failed_route_delete_keeps_the_binding() {
+        let mut t = table(4);
+        t.add(net("2001:db8:1::/64"), visiting("acc0"))
+            .await
+            .expect("add");
+        t.routes.fail_del = true;
+        t.remove(net("2001:db8:1::/64"))
+            .await
+            .expect_err("route del");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.dataplane.entries.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_map_delete_restores_the_route() {
+        let mut t = table(4);
+        t.add(net("2001:db8:1::/64"), visiting("acc0"))
+            .await
+            .expect("add");
+        t.dataplane.fail.insert("remove");
+        let err = t.remove(net("2001:db8:1::/64")).await.expect_err("map del");
+        assert!(matches!(err, StateError::Datapath { .. }));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.routes.routes.len(), 1, "route restored");
+    }
+
+    #[tokio::test]
+    async fn remove_routes_at_shutdown() {
+        let mut t = table(4);
+        t.add(net("2001:db8:1::/64"), visiting("acc0"))
+            .await
+            .expect("add");
+        t.add(net("2001:db8:2::/64"), visiting("acc0"))
+            .await
+            .expect("add");
+        assert!(t.remove_routes().await.is_empty());
+        assert!(t.routes.routes.is_empty());
+    }
+}

@@ -1,0 +1,117 @@
+//! Fakes of the datapath and of the routing table, for unit tests without BPF or netlink.
+
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+};
+
+use anchor_common::{BindingStats, BindingValue, Counter, CounterValue};
+use ipnet::Ipv6Net;
+
+use crate::{
+    datapath::DatapathError,
+    routes::{RouteError, Routes},
+    state::Dataplane,
+};
+
+/// Records map contents; fails the operations named in `fail`.
+#[derive(Default)]
+pub(crate) struct FakeDataplane {
+    pub(crate) entries: HashMap<Ipv6Net, BindingValue>,
+    pub(crate) reset: Vec<u32>,
+    pub(crate) fail: HashSet<&'static str>,
+    pub(crate) capacity: Option<usize>,
+}
+
+impl Dataplane for FakeDataplane {
+    fn insert_binding(
+        &mut self,
+        prefix: Ipv6Net,
+        value: BindingValue,
+    ) -> Result<(), DatapathError> {
+        if self.fail.contains("insert") {
+            return Err(DatapathError::InvalidInterfaceName {
+                iface: "injected".into(),
+            });
+        }
+        if self.capacity.is_some_and(|c| self.entries.len() >= c) {
+            return Err(DatapathError::MapFull { name: "BINDINGS" });
+        }
+        self.entries.insert(prefix, value);
+        Ok(())
+    }
+    fn remove_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        if self.fail.contains("remove") {
+            return Err(DatapathError::InvalidInterfaceName {
+                iface: "injected".into(),
+            });
+        }
+        self.entries
+            .remove(&prefix)
+            .map(drop)
+            .ok_or(DatapathError::BindingNotFound {
+                prefix,
+                name: "BINDINGS",
+            })
+    }
+    fn reset_binding_stats(&mut self, slot: u32) -> Result<(), DatapathError> {
+        if self.fail.contains("reset") {
+            return Err(DatapathError::SlotOutOfRange {
+                slot,
+                max_bindings: 0,
+            });
+        }
+        self.reset.push(slot);
+        Ok(())
+    }
+    fn binding_stats(&self, _slot: u32) -> Result<BindingStats, DatapathError> {
+        Ok(BindingStats::default())
+    }
+    fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError> {
+        Ok(Counter::ALL
+            .iter()
+            .map(|&c| (c, CounterValue::default()))
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct FakeRoutes {
+    pub(crate) routes: HashSet<(Ipv6Net, u32)>,
+    pub(crate) fail_add: bool,
+    pub(crate) fail_del: bool,
+}
+
+impl Routes for FakeRoutes {
+    fn add_route(
+        &mut self,
+        prefix: Ipv6Net,
+        _dev: &str,
+        ifindex: u32,
+    ) -> impl Future<Output = Result<(), RouteError>> + Send {
+        let result = if self.fail_add || !self.routes.insert((prefix, ifindex)) {
+            Err(RouteError::Exists { prefix })
+        } else {
+            Ok(())
+        };
+        async move { result }
+    }
+    fn del_route(
+        &mut self,
+        prefix: Ipv6Net,
+        dev: &str,
+        ifindex: u32,
+    ) -> impl Future<Output = Result<(), RouteError>> + Send {
+        let result = if self.fail_del {
+            Err(RouteError::Connect(std::io::Error::other("injected")))
+        } else if self.routes.remove(&(prefix, ifindex)) {
+            Ok(())
+        } else {
+            Err(RouteError::NotFound {
+                prefix,
+                dev: dev.to_owned(),
+            })
+        };
+        async move { result }
+    }
+}
