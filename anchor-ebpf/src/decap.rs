@@ -2,6 +2,7 @@
 
 use anchor_common::{BindingKind, Counter, Direction};
 use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
+use aya_log_ebpf::debug;
 
 use crate::{
     forward::forward,
@@ -54,6 +55,11 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
         }
     }
     let Some((binding, dir)) = accepted else {
+        // Off unless the daemon was started with a log level: the verifier prunes it then.
+        debug!(
+            ctx,
+            "dropped tunnel packet to our locator (known prefix: {})", known_prefix as u8
+        );
         return Verdict::drop(if known_prefix {
             Counter::DropDecapUnknownPeer
         } else {

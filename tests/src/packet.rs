@@ -4,7 +4,7 @@ use std::net::Ipv6Addr;
 
 use etherparse::{
     EtherType, Ethernet2Header, Icmpv6Header, Icmpv6Type, IpNumber, Ipv4Header, Ipv6FlowLabel,
-    Ipv6FragmentHeader, Ipv6Header, Ipv6RawExtHeader, SingleVlanHeader, UdpHeader, VlanId, VlanPcp,
+    Ipv6Header, Ipv6RawExtHeader, SingleVlanHeader, UdpHeader, VlanId, VlanPcp,
 };
 
 /// An IPv6 extension header to put in front of the upper layer.

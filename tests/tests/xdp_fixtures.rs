@@ -637,3 +637,31 @@ fn truncation_at_every_header_offset() {
     ));
     fx.check_all(&cases);
 }
+
+#[test]
+fn kernel_logging_on_request_keeps_verdicts() {
+    let net = fixture_net();
+    let mut dp = Datapath::load(&DatapathParams {
+        locator: LOCATOR,
+        tunnel_mtu: TUNNEL_MTU,
+        outer_hop_limit: OUTER_HL,
+        max_bindings: 16,
+        log: true,
+    })
+    .expect("load with aya-log enabled");
+    dp.insert_binding(
+        prefix("2001:db8:3:3::/64"),
+        BindingValue::visiting(R3.octets(), true, 3),
+    )
+    .expect("insert binding");
+    let before = counters(&dp);
+    let out = run(&dp, &tunnelled(STRANGER, &udp(CN, MN3)), net.core_ifindex);
+    let after = counters(&dp);
+    assert_eq!(action_name(out.action), action_name(XDP_DROP));
+    assert_deltas(
+        "spoofed tunnel packet with logging on",
+        &before,
+        &after,
+        &[(Counter::Rx, 1), (Counter::DropDecapUnknownPeer, 1)],
+    );
+}

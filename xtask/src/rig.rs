@@ -10,6 +10,11 @@
 //! behind r1, P2 = 2001:db8:2:1::/64 behind r2. The mobile node starts on access link 1 with an
 //! address from P1; the kernel forwards cn <-> mn on its own until the mobile node moves.
 //!
+//! veth needs two settings for XDP: every end computes its checksums itself (`tx off`), because
+//! XDP_REDIRECT loses the "checksum left to the receiver" state; and the ends without an XDP
+//! program (cn0, mn1, mn2) have GRO on, which gives them the NAPI that XDP_REDIRECT and XDP_TX
+//! into them need. DAD is off and every address is `nodad`, so that addresses work at once.
+//!
 //! [`Rig::build`] removes what an earlier run left and builds the topology; dropping the [`Rig`]
 //! (or [`teardown`]) kills every process in its namespaces and deletes them.
 

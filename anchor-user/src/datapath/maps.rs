@@ -272,9 +272,8 @@ mod tests {
         ));
     }
 
-    /// Needs root and BPF: `cargo test -p anchor-user -- --ignored`.
+    /// Needs root and BPF, as every privileged test run by `cargo xtask test` in CI.
     #[test]
-    #[ignore = "needs root (loads the XDP program)"]
     fn privileged_map_round_trip() {
         use anchor_common::{BindingValue, Counter};
 
