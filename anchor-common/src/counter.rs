@@ -58,6 +58,7 @@ counters! {
     Vlan = 16 => "vlan": "Frame carried one 802.1Q tag.",
     AdjustFailed = 17 => "adjust_failed": "Verdict: dropped because the head/tail adjustment failed after the packet had been changed.",
     LpmHit = 18 => "lpm_hit": "Binding found in the short-prefix LPM trie.",
+    LinkScope = 19 => "link_scope": "Multicast or link-local destination (Neighbour Discovery and the like): never tunnelled, passed unmodified.",
 }
 
 /// Number of counters (size of the `COUNTERS` array).

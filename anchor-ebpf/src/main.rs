@@ -61,6 +61,11 @@ fn process(ctx: &XdpContext) -> Verdict {
     if pkt.proto == NEXTHDR_IPV6 && dst == locator() {
         return decap::decap(ctx, &pkt);
     }
+    // Link-scoped traffic (Neighbour Discovery above all) stays on its link, whatever its source.
+    if dst[0] == 0xff || (dst[0] == 0xfe && dst[1] & 0xc0 == 0x80) {
+        count(Counter::LinkScope, 0);
+        return Verdict::PASS;
+    }
     if let Some(b) = lookup::lookup(&dst)
         && b.kind == BindingKind::Redirect as u8
     {

@@ -28,6 +28,8 @@ const MN1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x100);
 const MN3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 3, 3, 0, 0, 0, 0x100);
 const MN4: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 4, 4, 0, 0, 0, 0x100);
 const MN7: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, 0x100);
+const SOLICITED_NODE: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1);
+const LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 const UNBOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, 1);
 const IN_SHORT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 0x12, 0, 0, 0, 1);
 const IN_SHORT_HASHED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 7, 0, 0, 0, 1);
@@ -408,6 +410,22 @@ fn reverse_tunnel() {
                 &encapsulated(&udp(MN3, CN), R3, true),
             )),
             &[Counter::Rx, Counter::ReverseEncap, Counter::Redirect],
+        ),
+        case(
+            "the visiting MN's neighbour solicitation to a multicast group stays on the link",
+            Ingress::Access,
+            frame(&udp(MN3, SOLICITED_NODE).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::LinkScope, Counter::Pass],
+        ),
+        case(
+            "the visiting MN's packet to the router's link-local address stays on the link",
+            Ingress::Access,
+            frame(&udp(MN3, LINK_LOCAL).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::LinkScope, Counter::Pass],
         ),
         case(
             "visiting without reverse tunnelling is routed normally",

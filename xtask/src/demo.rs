@@ -13,6 +13,7 @@
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -56,6 +57,30 @@ const ROUTERS: [Router; 2] = [
     },
 ];
 
+/// Set by Ctrl-C.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Fails once Ctrl-C has been pressed.
+fn check_interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Sleeps for `duration`, failing as soon as Ctrl-C is pressed.
+fn pause(duration: Duration) -> Result<()> {
+    let end = Instant::now() + duration;
+    loop {
+        check_interrupted()?;
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
 pub fn demo() -> Result<()> {
     let anchor = cmd::target_dir().join("debug/anchor");
     ensure!(
@@ -66,14 +91,14 @@ pub fn demo() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("anchor-demo.{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    let kept = dir.clone();
-    ctrlc::set_handler(move || {
-        eprintln!("\ndemo: interrupted, tearing down");
-        if let Err(err) = rig::teardown() {
-            eprintln!("demo: teardown failed: {err:#}");
+    // Ctrl-C sets a flag that every wait below checks: the demo then fails with "interrupted" and
+    // the guards stop the processes and delete the namespaces on the way out.
+    ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            eprintln!("\ndemo: interrupted again: exiting now; `cargo xtask rig down` cleans up");
+            std::process::exit(130);
         }
-        eprintln!("demo: configs and logs kept in {}", kept.display());
-        std::process::exit(130);
+        eprintln!("\ndemo: interrupted, tearing down");
     })
     .context("cannot install the Ctrl-C handler")?;
 
@@ -100,24 +125,33 @@ fn run(anchor: &Path, dir: &Path) -> Result<()> {
     // 1. Traffic from the correspondent to the mobile node's P1 address.
     let traffic = Traffic::start(&mut procs)?;
     // 2. The move.
-    std::thread::sleep(MOVE_AFTER.saturating_sub(traffic.started.elapsed()));
+    pause(MOVE_AFTER.saturating_sub(traffic.started.elapsed()))?;
     move_mobile_node(anchor, &sockets[0], &sockets[1])?;
     let moved_at = traffic.started.elapsed().as_secs_f64();
     println!("demo: moved at t = {moved_at:.1} s");
     // 3. Let the stream finish.
     let report = traffic.finish(&mut procs)?;
-    // 4. Counters.
+    // 4. Counters. A router that cannot answer fails the demo, after the verdict on the stream.
+    let mut stats_ok = Ok(());
     for (router, socket) in ROUTERS.iter().zip(&sockets) {
         println!("demo: {} counters:", router.name);
-        let stats = cmd::new(anchor)
+        match cmd::new(anchor)
             .args(["stats", "--socket"])
             .arg(socket)
-            .read_stdout()?;
-        for line in stats.lines() {
-            println!("  {line}");
+            .read_stdout()
+        {
+            Ok(stats) => stats.lines().for_each(|line| println!("  {line}")),
+            Err(err) => {
+                println!("  (none: {err:#})");
+                stats_ok = Err(err.context(format!(
+                    "router {} did not report its counters",
+                    router.name
+                )));
+            }
         }
     }
-    report.check(moved_at)
+    report.check(moved_at)?;
+    stats_ok
 }
 
 /// The ping and the iperf3 stream from cn to the mobile node.
@@ -168,6 +202,8 @@ impl Traffic {
                     "-b",
                     "20M",
                     "--forceflush",
+                    "--connect-timeout",
+                    "3000",
                 ])
                 .stdout(Stdio::piped()),
         )?;
@@ -195,7 +231,7 @@ impl Traffic {
 
     /// Waits for the stream to end, stops the ping and prints its summary.
     fn finish(self, procs: &mut Procs) -> Result<Report> {
-        let status = procs.wait(self.client, Duration::from_secs(STREAM_SECS + 20))?;
+        let status = procs.wait(self.client, Duration::from_secs(STREAM_SECS + 10))?;
         let lines = self
             .reader
             .join()
@@ -302,7 +338,7 @@ fn start_router(procs: &mut Procs, anchor: &Path, dir: &Path, router: &Router) -
                 cmd::describe(&command)
             );
         }
-        std::thread::sleep(Duration::from_millis(50));
+        pause(Duration::from_millis(50))?;
     }
     println!(
         "demo: {} runs anchor (locator {}, log {})",
@@ -327,7 +363,7 @@ fn wait_for_listener(ns: &str, port: u16) -> Result<()> {
             Instant::now() < deadline,
             "nothing listens on port {port} in {ns} after 5 s"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        pause(Duration::from_millis(50))?;
     }
 }
 
@@ -463,6 +499,8 @@ impl Procs {
         let deadline = Instant::now() + timeout;
         let child = self.child(id);
         loop {
+            // A Ctrl-C in the terminal also ends the children: report the interruption instead.
+            check_interrupted()?;
             if let Some(status) = child.try_wait()? {
                 return Ok(Some(status));
             }
@@ -471,7 +509,7 @@ impl Procs {
                 let _ = child.wait();
                 return Ok(None);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            pause(Duration::from_millis(50))?;
         }
     }
 }

@@ -70,16 +70,14 @@ fn run(task: Task) -> Result<()> {
             build(false)?;
             demo::demo()
         }
-        Task::Rig {
-            action: RigAction::Up,
-        } => {
-            rig::Rig::build()?.keep();
-            println!("{}", rig::describe());
-            Ok(())
-        }
-        Task::Rig {
-            action: RigAction::Down,
-        } => rig::teardown(),
+        Task::Rig { action } => match action {
+            RigAction::Up => {
+                rig::Rig::build()?.keep();
+                println!("{}", rig::describe());
+                Ok(())
+            }
+            RigAction::Down => rig::teardown(),
+        },
     }
 }
 
