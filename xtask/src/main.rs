@@ -2,7 +2,6 @@
 
 mod cmd;
 mod demo;
-mod rig;
 mod setup;
 mod test;
 
@@ -72,11 +71,12 @@ fn run(task: Task) -> Result<()> {
         }
         Task::Rig { action } => match action {
             RigAction::Up => {
-                rig::Rig::build()?.keep();
-                println!("{}", rig::describe());
+                let rig = anchor_rig::Rig::build(demo::PREFIX)?;
+                println!("{}", rig.describe());
+                rig.keep();
                 Ok(())
             }
-            RigAction::Down => rig::teardown(),
+            RigAction::Down => anchor_rig::topology::teardown(demo::PREFIX),
         },
     }
 }

@@ -1,8 +1,12 @@
 //! `cargo xtask test`: the checks CI runs, in order, stopping at the first failure.
 
-use std::time::Instant;
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
+    time::Instant,
+};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use crate::cmd::{self, Run as _};
 
@@ -15,6 +19,24 @@ const STEPS: &[(&str, &[&str])] = &[
         "clippy",
         &["clippy", "--all-targets", "--", "-D", "warnings"],
     ),
+    // The eBPF crate, with the nightly and target it is built with.
+    (
+        "clippy (eBPF)",
+        &[
+            "+nightly",
+            "clippy",
+            "--package",
+            "anchor-ebpf",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--release",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
     // The tests drive the real `anchor` binary: build it first.
     ("build", &["build"]),
     // Privileged tests share kernel state (namespaces, XDP attachments): one at a time.
@@ -23,11 +45,18 @@ const STEPS: &[(&str, &[&str])] = &[
 
 pub fn test() -> Result<()> {
     let start = Instant::now();
+    let mut totals = Totals::default();
     for (name, args) in STEPS {
         println!("test: {name}: cargo {}", args.join(" "));
-        cmd::cargo(*args)
-            .run()
-            .with_context(|| format!("test step `{name}` failed"))?;
+        let mut command = cmd::cargo(*args);
+        if *name == "tests" {
+            totals =
+                run_counting(&mut command).with_context(|| format!("test step `{name}` failed"))?;
+        } else {
+            command
+                .run()
+                .with_context(|| format!("test step `{name}` failed"))?;
+        }
     }
     let names: Vec<&str> = STEPS.iter().map(|(name, _)| *name).collect();
     println!(
@@ -35,5 +64,87 @@ pub fn test() -> Result<()> {
         names.join(", "),
         start.elapsed().as_secs()
     );
+    // One closing line for the whole run, over every test binary.
+    println!("tests: {} passed, {} failed", totals.passed, totals.failed);
     Ok(())
+}
+
+/// Test counts summed over the `test result:` lines of every test binary.
+#[derive(Default, Debug, PartialEq, Eq)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+}
+
+impl Totals {
+    /// Adds the counts of one `test result: ok. 7 passed; 0 failed; ...` line.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim_start().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(kind), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = count.parse::<u64>() else {
+                continue;
+            };
+            match kind {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs `command`, echoing its standard output line by line while counting test results.
+fn run_counting(command: &mut Command) -> Result<Totals> {
+    let line = format!("{command:?}");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    let mut totals = Totals::default();
+    if let Some(stdout) = child.stdout.take() {
+        for text in BufReader::new(stdout).lines() {
+            let text = text.context("reading test output")?;
+            println!("{text}");
+            totals.add_line(&text);
+        }
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for `{line}`"))?;
+    if !status.success() {
+        bail!(
+            "`{line}` failed ({status}): {} passed, {} failed",
+            totals.passed,
+            totals.failed
+        );
+    }
+    Ok(totals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Totals;
+
+    #[test]
+    fn totals_sum_result_lines_and_ignore_the_rest() {
+        let mut t = Totals::default();
+        t.add_line("test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.70s");
+        t.add_line(
+            "test result: FAILED. 5 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        t.add_line("test foo ... ok");
+        assert_eq!(
+            t,
+            Totals {
+                passed: 12,
+                failed: 2
+            }
+        );
+    }
 }

@@ -1,0 +1,26 @@
+//! The network-namespace rig that `cargo xtask demo` and the end-to-end tests share, and what runs
+//! in it: `anchor run` daemons, other processes that stop when dropped, the `anchor` CLI.
+//!
+//! It drives the system's tools (`ip`, `ethtool`, `sysctl`, `ss`, `kill`) and the `anchor` binary
+//! whose path the caller passes in, so that it builds without aya or the eBPF toolchain: the xtask
+//! depends on it and must compile before bpf-linker is installed.
+//!
+//! - [`topology`]: [`Rig`], five namespaces (correspondent, two routers, a core switch, mobile
+//!   node) with a caller-chosen name prefix, and the mobile node's move.
+//! - [`daemon`]: [`Daemon`], one router's `anchor run`, and the CLI against its socket.
+//! - [`process`]: [`Proc`], a child process stopped on drop; waiting for listeners.
+//! - [`cancel`]: the Ctrl-C flag every wait checks.
+//! - [`workdir`]: [`WorkDir`], a temporary directory for configs, logs and captures.
+//! - [`cmd`]: running commands with good errors.
+
+pub mod cancel;
+pub mod cmd;
+pub mod daemon;
+pub mod process;
+pub mod topology;
+pub mod workdir;
+
+pub use daemon::{Daemon, Router};
+pub use process::Proc;
+pub use topology::{Node, Rig};
+pub use workdir::WorkDir;
