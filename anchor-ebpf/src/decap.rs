@@ -1,18 +1,17 @@
 //! Decapsulation of IPv6-in-IPv6 sent to our locator, accepted only from the binding's peer.
 
 use anchor_common::{BindingKind, Counter, Direction};
-use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 use aya_log_ebpf::debug;
 
 use crate::{
     forward::forward,
+    headroom,
     lookup::lookup,
-    parse::{ETH_HLEN, IPV6_HLEN, MAX_L4_OFFSET, Packet, VLAN_HLEN, ptr_at, read_at},
+    parse::{IPV6_HLEN, MAX_L4_OFFSET, Packet, ptr_at, read_at},
     stats::{count, count_binding},
     verdict::Verdict,
 };
-
-const L2_MAX: usize = ETH_HLEN + VLAN_HLEN;
 
 #[inline(always)]
 pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
@@ -74,16 +73,8 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
         count(Counter::Malformed, 0);
         return Verdict::PASS;
     }
-    if pkt.vlan {
-        if !move_l2::<L2_MAX>(ctx, strip) {
-            return Verdict::PASS;
-        }
-    } else if !move_l2::<ETH_HLEN>(ctx, strip) {
-        return Verdict::PASS;
-    }
-    // SAFETY: valid context; `strip` leaves at least the inner IPv6 header in the frame.
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, strip as i32) } != 0 {
-        return Verdict::drop(Counter::AdjustFailed);
+    if let Err(verdict) = headroom::close(ctx, pkt.vlan, strip) {
+        return verdict;
     }
     if ptr_at::<[u8; IPV6_HLEN]>(ctx, pkt.l3).is_none() {
         return Verdict::drop(Counter::AdjustFailed);
@@ -91,15 +82,4 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     count(Counter::Decap, inner_len);
     count_binding(&binding, dir, inner_len as u32);
     forward(ctx, pkt.vlan, true)
-}
-
-/// Copies the first `N` bytes of the frame to offset `to`. Returns false when out of bounds.
-#[inline(always)]
-fn move_l2<const N: usize>(ctx: &XdpContext, to: usize) -> bool {
-    let (Some(src), Some(dst)) = (ptr_at::<[u8; N]>(ctx, 0), ptr_at::<[u8; N]>(ctx, to)) else {
-        return false;
-    };
-    // SAFETY: both ranges are inside the frame and do not overlap (`to` >= 40 > N).
-    unsafe { *dst = *src };
-    true
 }

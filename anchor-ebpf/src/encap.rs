@@ -3,18 +3,17 @@
 use anchor_common::{
     BindingValue, Counter, Direction, config::ENCAP_OVERHEAD, flow_label::flow_label,
 };
-use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 
 use crate::{
     forward::forward,
+    headroom,
     icmp6::packet_too_big,
     maps::{locator, outer_hop_limit, tunnel_mtu},
-    parse::{ETH_HLEN, IPV6_HLEN, NEXTHDR_IPV6, Packet, VLAN_HLEN, ptr_at, read_at},
+    parse::{IPV6_HLEN, NEXTHDR_IPV6, Packet, ptr_at, read_at},
     stats::{count, count_binding},
     verdict::Verdict,
 };
-
-const L2_MAX: usize = ETH_HLEN + VLAN_HLEN;
 
 #[inline(always)]
 pub fn encap(
@@ -43,21 +42,9 @@ pub fn encap(
     dst.copy_from_slice(&inner[24..40]);
     let label = flow_label(&src, &dst, pkt.proto, pkt.sport, pkt.dport);
 
-    // SAFETY: valid context; a failure leaves the frame as it was.
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(IPV6_HLEN as i32)) } != 0 {
-        count(Counter::AdjustFailed, 0);
-        return Verdict::PASS;
+    if let Err(verdict) = headroom::open::<IPV6_HLEN>(ctx) {
+        return verdict;
     }
-    // The frame is now [40 free bytes][L2 header][inner IPv6 ...]: move the L2 header to the
-    // front. Copying 18 bytes also covers the untagged case; the outer header overwrites the rest.
-    let (Some(from), Some(to)) = (
-        ptr_at::<[u8; L2_MAX]>(ctx, IPV6_HLEN),
-        ptr_at::<[u8; L2_MAX]>(ctx, 0),
-    ) else {
-        return Verdict::drop(Counter::AdjustFailed);
-    };
-    // SAFETY: both ranges are inside the frame and do not overlap (40 > 18).
-    unsafe { *to = *from };
     let (Some(outer), Some(inner_hl)) = (
         ptr_at::<OuterHdr>(ctx, pkt.l3),
         ptr_at::<u8>(ctx, pkt.l3 + IPV6_HLEN + 7),

@@ -2,19 +2,19 @@
 
 use anchor_common::{Counter, config::ENCAP_OVERHEAD};
 use aya_ebpf::{
-    helpers::{bpf_csum_diff, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    helpers::{bpf_csum_diff, bpf_xdp_adjust_tail},
     programs::XdpContext,
 };
 
 use crate::{
     forward::forward,
+    headroom,
     maps::{locator, outer_hop_limit, tunnel_mtu},
-    parse::{ETH_HLEN, IPV6_HLEN, NEXTHDR_ICMPV6, Packet, VLAN_HLEN, ptr_at, read_at},
+    parse::{IPV6_HLEN, NEXTHDR_ICMPV6, Packet, ptr_at, read_at},
     stats::count,
     verdict::Verdict,
 };
 
-const L2_MAX: usize = ETH_HLEN + VLAN_HLEN;
 const ICMP_HLEN: usize = 8;
 /// RFC 4443: as much of the invoking packet as fits without exceeding the minimum MTU.
 const PTB_IP_LEN: usize = 1280;
@@ -55,19 +55,9 @@ pub fn packet_too_big(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     let src = locator();
     let frame_len = ctx.data_end() - ctx.data();
 
-    // SAFETY: valid context; a failure leaves the frame as it was.
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(PREPEND as i32)) } != 0 {
-        count(Counter::AdjustFailed, 0);
-        return Verdict::PASS;
+    if let Err(verdict) = headroom::open::<PREPEND>(ctx) {
+        return verdict;
     }
-    let (Some(from), Some(to)) = (
-        ptr_at::<[u8; L2_MAX]>(ctx, PREPEND),
-        ptr_at::<[u8; L2_MAX]>(ctx, 0),
-    ) else {
-        return Verdict::drop(Counter::AdjustFailed);
-    };
-    // SAFETY: both inside the frame, no overlap (48 > 18).
-    unsafe { *to = *from };
     let shrink = (frame_len + PREPEND) as i32 - (pkt.l3 + PTB_IP_LEN) as i32;
     // SAFETY: valid context; `shrink` >= 0 because the packet is longer than the quote.
     if shrink > 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, -shrink) } != 0 {

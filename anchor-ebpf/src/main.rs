@@ -9,6 +9,7 @@
 mod decap;
 mod encap;
 mod forward;
+mod headroom;
 mod icmp6;
 mod lookup;
 mod maps;

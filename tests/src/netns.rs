@@ -37,177 +37,42 @@ fn create() -> Result<FixtureNet, String> {
     let name = format!("anc-fx-{}", std::process::id());
     remove_stale();
     let n = name.as_str();
-    let cmds: &[&[&str]] = &[
-        &["ip", "netns", "add", n],
-        &["ip", "-n", n, "link", "set", "lo", "up"],
-        &[
-            "ip",
-            "netns",
-            "exec",
-            n,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.all.forwarding=1",
-        ],
-        &[
-            "ip",
-            "netns",
-            "exec",
-            n,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.default.accept_dad=0",
-        ],
-        &[
-            "ip",
-            "netns",
-            "exec",
-            n,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.all.accept_dad=0",
-        ],
-        &[
-            "ip",
-            "-n",
-            n,
-            "link",
-            "add",
-            "fxc",
-            "address",
-            "02:00:00:00:00:c0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "fxc-p",
-            "address",
-            "02:00:00:00:00:c1",
-        ],
-        &[
-            "ip",
-            "-n",
-            n,
-            "link",
-            "add",
-            "fxa",
-            "address",
-            "02:00:00:00:00:a0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "fxa-p",
-            "address",
-            "02:00:00:00:00:a1",
-        ],
-        &["ip", "-n", n, "link", "set", "fxc", "up"],
-        &["ip", "-n", n, "link", "set", "fxc-p", "up"],
-        &["ip", "-n", n, "link", "set", "fxa", "up"],
-        &["ip", "-n", n, "link", "set", "fxa-p", "up"],
-        &[
-            "ip",
-            "-n",
-            n,
-            "addr",
-            "add",
-            "2001:db8:ff::1/64",
-            "dev",
-            "fxc",
-            "nodad",
-        ],
-        &[
-            "ip",
-            "-n",
-            n,
-            "addr",
-            "add",
-            "2001:db8:aa::1/64",
-            "dev",
-            "fxa",
-            "nodad",
-        ],
-        &[
-            "ip",
-            "-n",
-            n,
-            "neigh",
-            "replace",
-            "2001:db8:ff::2",
-            "lladdr",
-            "02:00:00:00:00:02",
-            "dev",
-            "fxc",
-            "nud",
-            "permanent",
-        ],
-        &[
-            "ip",
-            "-n",
-            n,
-            "neigh",
-            "replace",
-            "2001:db8:ff::3",
-            "lladdr",
-            "02:00:00:00:00:03",
-            "dev",
-            "fxc",
-            "nud",
-            "permanent",
-        ],
-        &[
-            "ip",
-            "-n",
-            n,
-            "neigh",
-            "replace",
-            "2001:db8:ff::9",
-            "lladdr",
-            "02:00:00:00:00:09",
-            "dev",
-            "fxc",
-            "nud",
-            "permanent",
-        ],
-        &[
-            "ip",
-            "-n",
-            n,
-            "route",
-            "add",
-            "2001:db8:c::/64",
-            "via",
-            "2001:db8:ff::9",
-            "dev",
-            "fxc",
-        ],
-        &[
-            "ip",
-            "-n",
-            n,
-            "route",
-            "add",
-            "2001:db8:3:3::/64",
-            "dev",
-            "fxa",
-        ],
-        &[
-            "ip",
-            "-n",
-            n,
-            "neigh",
-            "replace",
-            "2001:db8:3:3::100",
-            "lladdr",
-            "02:00:00:00:00:64",
-            "dev",
-            "fxa",
-            "nud",
-            "permanent",
-        ],
+    let neighbours = [
+        ("2001:db8:ff::2", "02:00:00:00:00:02", "fxc"),
+        ("2001:db8:ff::3", "02:00:00:00:00:03", "fxc"),
+        ("2001:db8:ff::9", "02:00:00:00:00:09", "fxc"),
+        ("2001:db8:3:3::100", "02:00:00:00:00:64", "fxa"),
     ];
-    for cmd in cmds {
-        run(cmd)?;
+    let mut cmds = vec![
+        format!("ip netns add {n}"),
+        format!("ip -n {n} link set lo up"),
+        format!("ip netns exec {n} sysctl -qw net.ipv6.conf.all.forwarding=1"),
+        format!("ip netns exec {n} sysctl -qw net.ipv6.conf.default.accept_dad=0"),
+        format!("ip netns exec {n} sysctl -qw net.ipv6.conf.all.accept_dad=0"),
+    ];
+    for (dev, mac) in [("fxc", "c"), ("fxa", "a")] {
+        cmds.push(format!(
+            "ip -n {n} link add {dev} address 02:00:00:00:00:{mac}0 type veth \
+             peer name {dev}-p address 02:00:00:00:00:{mac}1"
+        ));
+        cmds.push(format!("ip -n {n} link set {dev} up"));
+        cmds.push(format!("ip -n {n} link set {dev}-p up"));
+    }
+    cmds.extend([
+        format!("ip -n {n} addr add 2001:db8:ff::1/64 dev fxc nodad"),
+        format!("ip -n {n} addr add 2001:db8:aa::1/64 dev fxa nodad"),
+        format!("ip -n {n} route add 2001:db8:3:3::/64 dev fxa"),
+    ]);
+    for (addr, mac, dev) in neighbours {
+        cmds.push(format!(
+            "ip -n {n} neigh replace {addr} lladdr {mac} dev {dev} nud permanent"
+        ));
+    }
+    cmds.push(format!(
+        "ip -n {n} route add 2001:db8:c::/64 via 2001:db8:ff::9 dev fxc"
+    ));
+    for cmd in &cmds {
+        run(&cmd.split_whitespace().collect::<Vec<_>>())?;
     }
     // SAFETY: registers a plain extern "C" function without captured state.
     unsafe { libc::atexit(cleanup) };
