@@ -10,3 +10,6 @@ pub const BINDING_STATS: &str = "BINDING_STATS";
 pub const COUNTERS: &str = "COUNTERS";
 /// `HashMap<u32 (ifindex), IfaceValue>`.
 pub const IFACES: &str = "IFACES";
+/// `Array<u32>` with one entry: non-zero while packet debugging is on (`anchor debug packets on`).
+/// The program reads it only on rare paths (drops) before logging with aya-log.
+pub const DEBUG: &str = "DEBUG";

@@ -8,7 +8,8 @@ use crate::{
     forward::forward,
     headroom,
     lookup::lookup,
-    parse::{IPV6_HLEN, MAX_L4_OFFSET, Packet, ptr_at, read_at},
+    maps::packet_debug,
+    parse::{IPV6_HLEN, Ipv6Words, MAX_L4_OFFSET, Packet, ptr_at, read_at},
     stats::{count, count_binding},
     verdict::Verdict,
 };
@@ -16,37 +17,30 @@ use crate::{
 #[inline(always)]
 pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     let inner_off = pkt.upper;
-    let (Some(outer), Some(inner)) = (
-        read_at::<[u8; IPV6_HLEN]>(ctx, pkt.l3),
-        read_at::<[u8; IPV6_HLEN]>(ctx, inner_off),
-    ) else {
+    // The outer header was read by the parser.
+    let Some(inner) = read_at::<Ipv6Words>(ctx, inner_off) else {
         count(Counter::Malformed, 0);
         return Verdict::PASS;
     };
-    let inner_len = IPV6_HLEN + u16::from_be_bytes([inner[4], inner[5]]) as usize;
-    if inner[0] >> 4 != 6 || inner_off + inner_len > pkt.l3 + pkt.ip_len {
+    let inner_len = inner.len();
+    if inner.version() != 6 || inner_off + inner_len > pkt.l3 + pkt.ip_len {
         count(Counter::Malformed, 0);
         return Verdict::PASS;
     }
-    let mut outer_src = [0u8; 16];
-    let mut inner_src = [0u8; 16];
-    let mut inner_dst = [0u8; 16];
-    outer_src.copy_from_slice(&outer[8..24]);
-    inner_src.copy_from_slice(&inner[8..24]);
-    inner_dst.copy_from_slice(&inner[24..40]);
+    let outer_src = pkt.src;
 
     // Toward a visiting MN: the tunnel must come from the prefix's home. From an MN we anchor
     // (reverse tunnel): it must come from the router that serves the MN now.
     let mut known_prefix = false;
     let mut accepted = None;
-    if let Some(b) = lookup(&inner_dst) {
+    if let Some(b) = lookup(inner.dst.hi) {
         known_prefix = true;
         if b.kind == BindingKind::Visiting as u8 && b.peer == outer_src {
             accepted = Some((b, Direction::ToMn));
         }
     }
     if accepted.is_none()
-        && let Some(b) = lookup(&inner_src)
+        && let Some(b) = lookup(inner.src.hi)
     {
         known_prefix = true;
         if b.kind == BindingKind::Redirect as u8 && b.peer == outer_src {
@@ -54,11 +48,14 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
         }
     }
     let Some((binding, dir)) = accepted else {
-        // Off unless the daemon was started with a log level: the verifier prunes it then.
-        debug!(
-            ctx,
-            "dropped tunnel packet to our locator (known prefix: {})", known_prefix as u8
-        );
+        // Pruned by the verifier unless loaded with aya-log on; then only while the daemon's
+        // packet debugging is on (`anchor debug packets on`).
+        if packet_debug() {
+            debug!(
+                ctx,
+                "dropped tunnel packet to our locator (known prefix: {})", known_prefix as u8
+            );
+        }
         return Verdict::drop(if known_prefix {
             Counter::DropDecapUnknownPeer
         } else {
@@ -76,7 +73,7 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     if let Err(verdict) = headroom::close(ctx, pkt.vlan, strip) {
         return verdict;
     }
-    if ptr_at::<[u8; IPV6_HLEN]>(ctx, pkt.l3).is_none() {
+    if ptr_at::<Ipv6Words>(ctx, pkt.l3).is_none() {
         return Verdict::drop(Counter::AdjustFailed);
     }
     count(Counter::Decap, inner_len);

@@ -1,16 +1,15 @@
 //! IPv6-in-IPv6 encapsulation toward the peer of a binding (downlink redirect or reverse tunnel).
 
-use anchor_common::{
-    BindingValue, Counter, Direction, config::ENCAP_OVERHEAD, flow_label::flow_label,
-};
+use anchor_common::{Counter, Direction, config::ENCAP_OVERHEAD, flow_label::flow_label};
 use aya_ebpf::programs::XdpContext;
 
 use crate::{
     forward::forward,
     headroom,
     icmp6::packet_too_big,
+    lookup::Binding,
     maps::{locator, outer_hop_limit, tunnel_mtu},
-    parse::{IPV6_HLEN, NEXTHDR_IPV6, Packet, ptr_at, read_at},
+    parse::{IPV6_HLEN, Ipv6Words, NEXTHDR_IPV6, Packet, ptr_at},
     stats::{count, count_binding},
     verdict::Verdict,
 };
@@ -19,15 +18,11 @@ use crate::{
 pub fn encap(
     ctx: &XdpContext,
     pkt: &Packet,
-    binding: &BindingValue,
+    binding: &Binding,
     dir: Direction,
     reason: Counter,
 ) -> Verdict {
-    let Some(inner) = read_at::<[u8; IPV6_HLEN]>(ctx, pkt.l3) else {
-        count(Counter::Malformed, 0);
-        return Verdict::PASS;
-    };
-    let hop_limit = inner[7];
+    let hop_limit = pkt.hop_limit();
     if hop_limit <= 1 {
         count(Counter::HopLimitExceeded, 0);
         return Verdict::PASS;
@@ -35,48 +30,46 @@ pub fn encap(
     if pkt.ip_len as u32 + ENCAP_OVERHEAD > tunnel_mtu() {
         return packet_too_big(ctx, pkt);
     }
-    let traffic_class = (inner[0] << 4) | (inner[1] >> 4);
-    let mut src = [0u8; 16];
-    let mut dst = [0u8; 16];
-    src.copy_from_slice(&inner[8..24]);
-    dst.copy_from_slice(&inner[24..40]);
-    let label = flow_label(&src, &dst, pkt.proto, pkt.sport, pkt.dport);
+    let label = flow_label(
+        &pkt.src.octets(),
+        &pkt.dst.octets(),
+        pkt.proto,
+        pkt.sport,
+        pkt.dport,
+    );
+    let vtcfl = ((6u32 << 28) | ((pkt.traffic_class() as u32) << 20) | label).to_be_bytes();
+    let len = (pkt.ip_len as u16).to_be_bytes();
+    let first = u64::from_ne_bytes([
+        vtcfl[0],
+        vtcfl[1],
+        vtcfl[2],
+        vtcfl[3],
+        len[0],
+        len[1],
+        NEXTHDR_IPV6,
+        outer_hop_limit(),
+    ]);
+    let outer = Ipv6Words {
+        first,
+        src: locator(),
+        dst: binding.peer,
+    };
 
     if let Err(verdict) = headroom::open::<IPV6_HLEN>(ctx) {
         return verdict;
     }
-    let (Some(outer), Some(inner_hl)) = (
-        ptr_at::<OuterHdr>(ctx, pkt.l3),
+    let (Some(outer_hdr), Some(inner_hl)) = (
+        ptr_at::<Ipv6Words>(ctx, pkt.l3),
         ptr_at::<u8>(ctx, pkt.l3 + IPV6_HLEN + 7),
     ) else {
         return Verdict::drop(Counter::AdjustFailed);
     };
-    let vtcfl = (6u32 << 28) | ((traffic_class as u32) << 20) | label;
     // SAFETY: both pointers are inside the frame.
     unsafe {
-        *outer = OuterHdr {
-            vtcfl: vtcfl.to_be_bytes(),
-            payload_len: (pkt.ip_len as u16).to_be_bytes(),
-            next_header: NEXTHDR_IPV6,
-            hop_limit: outer_hop_limit(),
-            src: locator(),
-            dst: binding.peer,
-        };
+        core::ptr::write_unaligned(outer_hdr, outer);
         *inner_hl = hop_limit - 1;
     }
     count(reason, pkt.ip_len);
     count_binding(binding, dir, pkt.ip_len as u32);
     forward(ctx, pkt.vlan, false)
 }
-
-/// The outer IPv6 header as written (all fields network byte order).
-#[repr(C)]
-struct OuterHdr {
-    vtcfl: [u8; 4],
-    payload_len: [u8; 2],
-    next_header: u8,
-    hop_limit: u8,
-    src: [u8; 16],
-    dst: [u8; 16],
-}
-const _: () = assert!(core::mem::size_of::<OuterHdr>() == IPV6_HLEN);

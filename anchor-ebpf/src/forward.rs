@@ -8,12 +8,19 @@ use aya_ebpf::{
 };
 
 use crate::{
-    parse::{ETH_HLEN, IPV6_HLEN, ptr_at},
+    parse::{ETH_HLEN, IPV6_HLEN, Ipv6Words, ptr_at},
     stats::count,
     verdict::Verdict,
 };
 
-const AF_INET6: u8 = 10;
+const AF_INET6: u64 = 10;
+
+/// `struct bpf_fib_lookup` (64 bytes) as 8-byte-aligned words on the stack. Written and read
+/// with volatile accesses of natural alignment: the compiler could otherwise merge fields into
+/// misaligned stack accesses, which the verifier refuses.
+#[repr(C, align(8))]
+struct Params([u64; 8]);
+const _: () = assert!(core::mem::size_of::<FibParams>() == core::mem::size_of::<Params>());
 
 /// Forwards the IPv6 packet at offset `l3` (untagged frames only: `l3` is `ETH_HLEN`).
 ///
@@ -26,28 +33,36 @@ pub fn forward(ctx: &XdpContext, vlan: bool, decrement_hop_limit: bool) -> Verdi
         // The FIB of the parent device is not the VLAN device's: let the kernel forward it.
         return Verdict::KERNEL_FALLBACK;
     }
-    let Some(ip) = ptr_at::<[u8; IPV6_HLEN]>(ctx, ETH_HLEN) else {
+    let Some(ip) = ptr_at::<Ipv6Words>(ctx, ETH_HLEN) else {
         return Verdict::KERNEL_FALLBACK;
     };
-    // SAFETY: zero is a valid value of this plain C struct.
-    let mut params: FibParams = unsafe { core::mem::zeroed() };
     // SAFETY: `ip` is inside the frame (checked by `ptr_at`).
-    let hdr = unsafe { &mut *ip };
-    params.family = AF_INET6;
-    params.l4_protocol = hdr[6];
-    params.__bindgen_anon_1.tot_len = IPV6_HLEN as u16 + u16::from_be_bytes([hdr[4], hdr[5]]);
-    params.__bindgen_anon_2.flowinfo =
-        u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) & 0x0fff_ffffu32.to_be();
-    params.__bindgen_anon_3.ipv6_src = addr_words(hdr, 8);
-    params.__bindgen_anon_4.ipv6_dst = addr_words(hdr, 24);
+    let hdr = unsafe { core::ptr::read_unaligned(ip) };
     let ingress = ctx.ingress_ifindex() as u32;
-    params.ifindex = ingress;
-
+    let b = hdr.first.to_ne_bytes();
+    // family, l4_protocol, sport = 0, dport = 0, tot_len.
+    let word0 = AF_INET6 | u64::from(b[6]) << 8 | (hdr.len() as u64 & 0xffff) << 48;
+    // ifindex, then flowinfo: the first header word without the version.
+    let flowinfo = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) & 0x0fff_ffffu32.to_be();
+    let word1 = u64::from(ingress) | u64::from(flowinfo) << 32;
+    let mut params = Params([0; 8]);
+    let words = params.0.as_mut_ptr();
+    // SAFETY: aligned stores inside `params`.
+    unsafe {
+        for (i, w) in [
+            word0, word1, hdr.src.hi, hdr.src.lo, hdr.dst.hi, hdr.dst.lo, 0, 0,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            core::ptr::write_volatile(words.add(i), w);
+        }
+    }
     // SAFETY: valid context and a params struct of the size passed.
     let rc = unsafe {
         bpf_fib_lookup(
             ctx.ctx as *mut _,
-            &mut params,
+            words.cast::<FibParams>(),
             core::mem::size_of::<FibParams>() as i32,
             0,
         )
@@ -57,24 +72,37 @@ pub fn forward(ctx: &XdpContext, vlan: bool, decrement_hop_limit: bool) -> Verdi
         return Verdict::KERNEL_FALLBACK;
     }
     if decrement_hop_limit {
-        if hdr[7] <= 1 {
+        let hop_limit = b[7];
+        if hop_limit <= 1 {
             count(Counter::HopLimitExceeded, 0);
             return Verdict::KERNEL_FALLBACK;
         }
-        hdr[7] -= 1;
+        // SAFETY: inside the frame (checked by `ptr_at`; the lookup does not move packet data).
+        unsafe { *ip.cast::<u8>().add(7) = hop_limit - 1 };
     }
     let Some(eth) = ptr_at::<[u8; 12]>(ctx, 0) else {
         return Verdict::KERNEL_FALLBACK;
     };
-    // SAFETY: checked by `ptr_at`.
-    let eth = unsafe { &mut *eth };
-    eth[..6].copy_from_slice(&params.dmac);
-    eth[6..].copy_from_slice(&params.smac);
-    if params.ifindex == ingress {
+    let w = words.cast::<u32>();
+    // SAFETY: 4-byte-aligned loads inside `params` (ifindex at byte 8; smac at 52, dmac at 58
+    // read as the words at 52, 56 and 60), then stores inside the frame.
+    let out_ifindex = unsafe {
+        let (a, b, c) = (
+            u64::from(core::ptr::read_volatile(w.add(13))),
+            u64::from(core::ptr::read_volatile(w.add(14))),
+            u64::from(core::ptr::read_volatile(w.add(15))),
+        );
+        let smac = a | (b & 0xffff) << 32;
+        let dmac = b >> 16 | c << 16;
+        core::ptr::write_unaligned(eth.cast::<u64>(), dmac | smac << 48);
+        core::ptr::write_unaligned(eth.cast::<u8>().add(8).cast::<u32>(), (smac >> 16) as u32);
+        core::ptr::read_volatile(w.add(2))
+    };
+    if out_ifindex == ingress {
         return Verdict::TX;
     }
     // SAFETY: plain helper call.
-    let action = unsafe { bpf_redirect(params.ifindex, 0) };
+    let action = unsafe { bpf_redirect(out_ifindex, 0) };
     if action == xdp_action::XDP_REDIRECT as i64 {
         Verdict::REDIRECT
     } else {
@@ -82,15 +110,4 @@ pub fn forward(ctx: &XdpContext, vlan: bool, decrement_hop_limit: bool) -> Verdi
     }
 }
 
-#[inline(always)]
-fn addr_words(hdr: &[u8; IPV6_HLEN], off: usize) -> [u32; 4] {
-    let w = |i: usize| {
-        u32::from_ne_bytes([
-            hdr[off + i],
-            hdr[off + i + 1],
-            hdr[off + i + 2],
-            hdr[off + i + 3],
-        ])
-    };
-    [w(0), w(4), w(8), w(12)]
-}
+const _: () = assert!(IPV6_HLEN == core::mem::size_of::<Ipv6Words>());

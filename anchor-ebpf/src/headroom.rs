@@ -32,7 +32,7 @@ pub fn open<const GAP: usize>(ctx: &XdpContext) -> Result<(), Verdict> {
         return Err(Verdict::drop(Counter::AdjustFailed));
     };
     // SAFETY: both ranges are inside the frame and do not overlap (every gap is >= 40 > 18).
-    unsafe { *to = *from };
+    unsafe { copy_18(from.cast(), to.cast()) };
     Ok(())
 }
 
@@ -59,13 +59,53 @@ pub fn close(ctx: &XdpContext, vlan: bool, gap: usize) -> Result<(), Verdict> {
     Ok(())
 }
 
-/// Copies the first `N` bytes of the frame to offset `to`. Returns false when out of bounds.
+/// Copies the first `N` (14 or 18) bytes of the frame to offset `to`. Returns false when out of
+/// bounds.
 #[inline(always)]
 fn move_l2<const N: usize>(ctx: &XdpContext, to: usize) -> bool {
     let (Some(src), Some(dst)) = (ptr_at::<[u8; N]>(ctx, 0), ptr_at::<[u8; N]>(ctx, to)) else {
         return false;
     };
     // SAFETY: both ranges are inside the frame and do not overlap (`to` >= 40 > N).
-    unsafe { *dst = *src };
+    unsafe {
+        if N == L2_MAX {
+            copy_18(src.cast(), dst.cast());
+        } else {
+            copy_14(src.cast(), dst.cast());
+        }
+    }
     true
+}
+
+// Word-sized copies of the L2 header, written out: a byte array copy would become a call to a
+// byte-by-byte `memmove`.
+
+/// # Safety
+/// `from` and `to` point to 14 bytes each inside the frame.
+#[inline(always)]
+unsafe fn copy_14(from: *const u8, to: *mut u8) {
+    // SAFETY: as the caller promises; unaligned packet accesses.
+    unsafe {
+        let a = core::ptr::read_unaligned(from.cast::<u64>());
+        let b = core::ptr::read_unaligned(from.add(8).cast::<u32>());
+        let c = core::ptr::read_unaligned(from.add(12).cast::<u16>());
+        core::ptr::write_unaligned(to.cast::<u64>(), a);
+        core::ptr::write_unaligned(to.add(8).cast::<u32>(), b);
+        core::ptr::write_unaligned(to.add(12).cast::<u16>(), c);
+    }
+}
+
+/// # Safety
+/// `from` and `to` point to 18 bytes each inside the frame.
+#[inline(always)]
+unsafe fn copy_18(from: *const u8, to: *mut u8) {
+    // SAFETY: as the caller promises; unaligned packet accesses.
+    unsafe {
+        let a = core::ptr::read_unaligned(from.cast::<u64>());
+        let b = core::ptr::read_unaligned(from.add(8).cast::<u64>());
+        let c = core::ptr::read_unaligned(from.add(16).cast::<u16>());
+        core::ptr::write_unaligned(to.cast::<u64>(), a);
+        core::ptr::write_unaligned(to.add(8).cast::<u64>(), b);
+        core::ptr::write_unaligned(to.add(16).cast::<u16>(), c);
+    }
 }

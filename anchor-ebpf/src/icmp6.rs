@@ -10,7 +10,7 @@ use crate::{
     forward::forward,
     headroom,
     maps::{locator, outer_hop_limit, tunnel_mtu},
-    parse::{IPV6_HLEN, NEXTHDR_ICMPV6, Packet, ptr_at, read_at},
+    parse::{IPV6_HLEN, Ipv6Words, NEXTHDR_ICMPV6, Packet, ptr_at},
     stats::count,
     verdict::Verdict,
 };
@@ -25,18 +25,12 @@ const ICMPV6_PKT_TOOBIG: u8 = 2;
 /// Largest block `bpf_csum_diff` sums at once.
 const CSUM_BLOCK: usize = 512;
 
+/// The IPv6 header and the first 8 bytes of the ICMPv6 message, as written.
 #[repr(C)]
 struct PtbHdr {
-    vtcfl: [u8; 4],
-    payload_len: [u8; 2],
-    next_header: u8,
-    hop_limit: u8,
-    src: [u8; 16],
-    dst: [u8; 16],
-    icmp_type: u8,
-    icmp_code: u8,
-    checksum: [u8; 2],
-    mtu: [u8; 4],
+    ip: Ipv6Words,
+    /// Type, code, checksum (zero until computed), MTU.
+    icmp: u64,
 }
 const _: () = assert!(core::mem::size_of::<PtbHdr>() == PREPEND);
 
@@ -47,11 +41,7 @@ pub fn packet_too_big(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     if pkt.ip_len < QUOTE_LEN {
         return Verdict::PASS;
     }
-    let Some(inner) = read_at::<[u8; IPV6_HLEN]>(ctx, pkt.l3) else {
-        return Verdict::PASS;
-    };
-    let mut dst = [0u8; 16];
-    dst.copy_from_slice(&inner[8..24]);
+    let dst = pkt.src;
     let src = locator();
     let frame_len = ctx.data_end() - ctx.data();
 
@@ -66,27 +56,32 @@ pub fn packet_too_big(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     let Some(hdr) = ptr_at::<PtbHdr>(ctx, pkt.l3) else {
         return Verdict::drop(Counter::AdjustFailed);
     };
-    let mtu = tunnel_mtu() - ENCAP_OVERHEAD;
-    // SAFETY: inside the frame.
-    unsafe {
-        *hdr = PtbHdr {
-            vtcfl: [0x60, 0, 0, 0],
-            payload_len: (ICMP_LEN as u16).to_be_bytes(),
-            next_header: NEXTHDR_ICMPV6,
-            hop_limit: outer_hop_limit(),
+    let mtu = (tunnel_mtu() - ENCAP_OVERHEAD).to_be_bytes();
+    let len = (ICMP_LEN as u16).to_be_bytes();
+    let header = PtbHdr {
+        ip: Ipv6Words {
+            first: u64::from_ne_bytes([
+                0x60,
+                0,
+                0,
+                0,
+                len[0],
+                len[1],
+                NEXTHDR_ICMPV6,
+                outer_hop_limit(),
+            ]),
             src,
             dst,
-            icmp_type: ICMPV6_PKT_TOOBIG,
-            icmp_code: 0,
-            checksum: [0, 0],
-            mtu: mtu.to_be_bytes(),
-        };
-    }
+        },
+        icmp: u64::from_ne_bytes([ICMPV6_PKT_TOOBIG, 0, 0, 0, mtu[0], mtu[1], mtu[2], mtu[3]]),
+    };
+    // SAFETY: inside the frame.
+    unsafe { core::ptr::write_unaligned(hdr, header) };
 
     // Pseudo-header, then the ICMPv6 message in blocks, all as native-order 32-bit words.
     let mut sum: u64 = 0;
-    sum += words(&src);
-    sum += words(&dst);
+    sum += src.word_sum();
+    sum += dst.word_sum();
     sum += u32::from_ne_bytes((ICMP_LEN as u32).to_be_bytes()) as u64;
     sum += u32::from_ne_bytes([0, 0, 0, NEXTHDR_ICMPV6]) as u64;
     let icmp = pkt.l3 + IPV6_HLEN;
@@ -97,12 +92,14 @@ pub fn packet_too_big(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     ) else {
         return Verdict::drop(Counter::AdjustFailed);
     };
-    // SAFETY: each block lies inside the frame; sizes are multiples of 4 and <= 512.
+    // SAFETY: each block lies inside the frame; sizes are multiples of 4 and <= 512. The
+    // checksum field is the 2 bytes after type and code.
     unsafe {
         sum += csum(b0 as *mut u32, CSUM_BLOCK as u32);
         sum += csum(b1 as *mut u32, CSUM_BLOCK as u32);
         sum += csum(b2 as *mut u32, (ICMP_LEN - 2 * CSUM_BLOCK) as u32);
-        (*hdr).checksum = (!fold(sum)).to_ne_bytes();
+        let checksum = b0.cast::<u8>().add(2).cast::<u16>();
+        core::ptr::write_unaligned(checksum, !fold(sum));
     }
     count(Counter::PtbSent, PTB_IP_LEN);
     forward(ctx, pkt.vlan, false)
@@ -113,12 +110,6 @@ unsafe fn csum(block: *mut u32, len: u32) -> u64 {
     // SAFETY: the caller passes a block inside the frame.
     let r = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, block, len, 0) };
     if r < 0 { 0 } else { r as u64 }
-}
-
-#[inline(always)]
-fn words(a: &[u8; 16]) -> u64 {
-    let w = |i: usize| u32::from_ne_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]) as u64;
-    w(0) + w(4) + w(8) + w(12)
 }
 
 #[inline(always)]

@@ -1,22 +1,80 @@
 //! Binding lookup: the /64 hash first, the LPM trie of shorter prefixes only on a miss.
 
-use anchor_common::{BindingKey, BindingValue, Counter, LpmKey};
+use anchor_common::{BindingKey, BindingValue, Counter, LpmKey, binding::FLAG_REVERSE_TUNNEL};
 use aya_ebpf::maps::lpm_trie::Key;
 
 use crate::{
     maps::{BINDINGS, SHORT_PREFIXES},
+    parse::Addr,
     stats::count,
 };
 
-#[inline(always)]
-pub fn lookup(addr: &[u8; 16]) -> Option<BindingValue> {
-    let key = BindingKey::from_addr(addr);
-    // SAFETY: the value is copied out at once; userspace may replace it concurrently, which at
-    // worst gives this packet the old or the new binding.
-    if let Some(v) = unsafe { BINDINGS.get(key) } {
-        return Some(*v);
+/// The fields of a binding the program uses, read out of the map value.
+#[derive(Clone, Copy)]
+pub struct Binding {
+    pub peer: Addr,
+    pub kind: u8,
+    pub flags: u8,
+    pub stats_slot: u32,
+}
+
+impl Binding {
+    #[inline(always)]
+    fn read(value: *const BindingValue) -> Self {
+        // SAFETY: `value` points to a map value; unaligned loads of plain fields. Userspace may
+        // replace the value concurrently, which at worst gives this packet the old or the new
+        // binding.
+        unsafe {
+            Self {
+                peer: core::ptr::read_unaligned(core::ptr::addr_of!((*value).peer).cast::<Addr>()),
+                kind: (*value).kind,
+                flags: (*value).flags,
+                stats_slot: (*value).stats_slot,
+            }
+        }
     }
-    let v = SHORT_PREFIXES.get(Key::new(64, LpmKey { data: key.prefix }))?;
+
+    #[inline(always)]
+    pub fn reverse_tunnel(&self) -> bool {
+        self.flags & FLAG_REVERSE_TUNNEL != 0
+    }
+}
+
+/// The LPM trie key `{ prefix_len: u32, data: [u8; 8] }` as 8-byte-aligned words on the stack.
+/// Its data field is only 4-byte aligned: written with volatile 32-bit stores, which the
+/// compiler cannot merge into a misaligned 64-bit stack store (the verifier refuses those).
+#[repr(C, align(8))]
+struct TrieKey([u32; 4]);
+const _: () = assert!(core::mem::size_of::<Key<LpmKey>>() == 12);
+
+/// The binding of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`.
+#[inline(always)]
+pub fn lookup(prefix: u64) -> Option<Binding> {
+    let key = prefix;
+    // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
+    // order, and its alignment exceeds the key's.
+    let hash_key = unsafe { &*core::ptr::addr_of!(key).cast::<BindingKey>() };
+    if let Some(v) = BINDINGS.get_ptr(hash_key) {
+        return Some(Binding::read(v));
+    }
+    let bytes = prefix.to_ne_bytes();
+    let mut trie_key = TrieKey([0; 4]);
+    let words = trie_key.0.as_mut_ptr();
+    // SAFETY: stores inside `trie_key`, at 4-byte alignment.
+    unsafe {
+        core::ptr::write_volatile(words, 64);
+        core::ptr::write_volatile(
+            words.add(1),
+            u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+        );
+        core::ptr::write_volatile(
+            words.add(2),
+            u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
+        );
+    }
+    // SAFETY: `trie_key` holds a valid `Key<LpmKey>` in its first 12 bytes, more aligned.
+    let key = unsafe { &*words.cast::<Key<LpmKey>>() };
+    let v = SHORT_PREFIXES.get(key)?;
     count(Counter::LpmHit, 0);
-    Some(*v)
+    Some(Binding::read(v))
 }

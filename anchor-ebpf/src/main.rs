@@ -22,7 +22,7 @@ use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
     maps::{IFACES, locator},
-    parse::{NEXTHDR_IPV6, ParseError, parse, read_addr},
+    parse::{NEXTHDR_IPV6, ParseError, parse},
     stats::count,
     verdict::Verdict,
 };
@@ -55,34 +55,26 @@ fn process(ctx: &XdpContext) -> Verdict {
     if pkt.vlan {
         count(Counter::Vlan, 0);
     }
-    let Some(dst) = read_addr(ctx, pkt.l3 + 24) else {
-        count(Counter::Malformed, 0);
-        return Verdict::PASS;
-    };
+    let dst = pkt.dst;
     if pkt.proto == NEXTHDR_IPV6 && dst == locator() {
         return decap::decap(ctx, &pkt);
     }
     // Link-scoped traffic (Neighbour Discovery above all) stays on its link, whatever its source.
-    if dst[0] == 0xff || (dst[0] == 0xfe && dst[1] & 0xc0 == 0x80) {
+    if dst.byte(0) == 0xff || (dst.byte(0) == 0xfe && dst.byte(1) & 0xc0 == 0x80) {
         count(Counter::LinkScope, 0);
         return Verdict::PASS;
     }
-    if let Some(b) = lookup::lookup(&dst)
+    if let Some(b) = lookup::lookup(dst.hi)
         && b.kind == BindingKind::Redirect as u8
     {
         return encap::encap(ctx, &pkt, &b, Direction::ToMn, Counter::Encap);
     }
-    if is_access(ctx.ingress_ifindex() as u32) {
-        let Some(src) = read_addr(ctx, pkt.l3 + 8) else {
-            count(Counter::Malformed, 0);
-            return Verdict::PASS;
-        };
-        if let Some(b) = lookup::lookup(&src)
-            && b.kind == BindingKind::Visiting as u8
-            && b.reverse_tunnel()
-        {
-            return encap::encap(ctx, &pkt, &b, Direction::FromMn, Counter::ReverseEncap);
-        }
+    if is_access(ctx.ingress_ifindex() as u32)
+        && let Some(b) = lookup::lookup(pkt.src.hi)
+        && b.kind == BindingKind::Visiting as u8
+        && b.reverse_tunnel()
+    {
+        return encap::encap(ctx, &pkt, &b, Direction::FromMn, Counter::ReverseEncap);
     }
     count(Counter::NoBinding, 0);
     Verdict::PASS

@@ -9,8 +9,10 @@ use anchor_common::{
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{HashMap, LpmTrie, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, PerCpuArray},
 };
+
+use crate::parse::Addr;
 
 #[map]
 pub static BINDINGS: HashMap<BindingKey, BindingValue> =
@@ -30,9 +32,17 @@ pub static COUNTERS: PerCpuArray<CounterValue> = PerCpuArray::with_max_entries(C
 #[map]
 pub static IFACES: HashMap<u32, IfaceValue> = HashMap::with_max_entries(MAX_IFACES, 0);
 
+/// Entry 0 is non-zero while packet debugging is on; set by the daemon at run time.
+#[map]
+pub static DEBUG: Array<u32> = Array::with_max_entries(1, 0);
+
+/// 16 bytes stored 8-byte aligned, so that they are read as two aligned words.
+#[repr(C, align(8))]
+struct Locator([u8; 16]);
+
 /// This router's locator, network byte order. Set at load time.
 #[unsafe(no_mangle)]
-static LOCATOR: [u8; 16] = [0; 16];
+static LOCATOR: Locator = Locator([0; 16]);
 /// Tunnel MTU in bytes. Set at load time.
 #[unsafe(no_mangle)]
 static TUNNEL_MTU: u32 = anchor_common::config::DEFAULT_TUNNEL_MTU;
@@ -41,9 +51,16 @@ static TUNNEL_MTU: u32 = anchor_common::config::DEFAULT_TUNNEL_MTU;
 static OUTER_HOP_LIMIT: u32 = anchor_common::config::DEFAULT_OUTER_HOP_LIMIT;
 
 #[inline(always)]
-pub fn locator() -> [u8; 16] {
-    // SAFETY: a read of a load-time constant; volatile so the compiler cannot fold the default.
-    unsafe { core::ptr::read_volatile(&LOCATOR) }
+pub fn locator() -> Addr {
+    let words = core::ptr::addr_of!(LOCATOR).cast::<u64>();
+    // SAFETY: aligned reads of a load-time constant; volatile so the compiler cannot fold the
+    // default.
+    unsafe {
+        Addr {
+            hi: core::ptr::read_volatile(words),
+            lo: core::ptr::read_volatile(words.add(1)),
+        }
+    }
 }
 
 #[inline(always)]
@@ -56,4 +73,10 @@ pub fn tunnel_mtu() -> u32 {
 pub fn outer_hop_limit() -> u8 {
     // SAFETY: as in `locator`.
     unsafe { core::ptr::read_volatile(&OUTER_HOP_LIMIT) as u8 }
+}
+
+/// Whether packet debugging is on. A map lookup: call it only on rare paths, never per packet.
+#[inline(always)]
+pub fn packet_debug() -> bool {
+    DEBUG.get(0).is_some_and(|on| *on != 0)
 }

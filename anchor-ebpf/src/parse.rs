@@ -1,4 +1,7 @@
 //! Header parsing: Ethernet, one optional 802.1Q tag, IPv6 and a bounded walk over extension headers.
+//!
+//! Fields are read with word-sized loads (the program is built with misaligned accesses allowed,
+//! see `build.rs`): an address is two 64-bit loads, not sixteen byte loads.
 
 use aya_ebpf::programs::XdpContext;
 
@@ -30,6 +33,39 @@ pub enum ParseError {
     ExtHeaderLimit,
 }
 
+/// An IPv6 address as two 64-bit words whose memory image is the 16 bytes in wire order, as
+/// loaded from the packet: `hi` holds the /64 exactly as a `BindingKey` holds it.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Addr {
+    pub hi: u64,
+    pub lo: u64,
+}
+
+impl Addr {
+    /// Byte `i` (0..8) of the address, in wire order.
+    #[inline(always)]
+    pub fn byte(self, i: usize) -> u8 {
+        self.hi.to_ne_bytes()[i]
+    }
+
+    /// The 16 bytes in wire order.
+    #[inline(always)]
+    pub fn octets(self) -> [u8; 16] {
+        let (hi, lo) = (self.hi.to_ne_bytes(), self.lo.to_ne_bytes());
+        let mut o = [0u8; 16];
+        o[..8].copy_from_slice(&hi);
+        o[8..].copy_from_slice(&lo);
+        o
+    }
+
+    /// The sum of the address's four 32-bit words in memory order (for checksums).
+    #[inline(always)]
+    pub fn word_sum(self) -> u64 {
+        (self.hi & 0xffff_ffff) + (self.hi >> 32) + (self.lo & 0xffff_ffff) + (self.lo >> 32)
+    }
+}
+
 /// What the parser learned about an IPv6 frame. Offsets are from the start of the frame.
 pub struct Packet {
     /// Offset of the IPv6 header (14, or 18 with a VLAN tag).
@@ -44,6 +80,22 @@ pub struct Packet {
     /// Ports of TCP/UDP/SCTP in host value, zero otherwise or for non-first fragments.
     pub sport: u16,
     pub dport: u16,
+    /// The first 8 bytes of the IPv6 header as loaded (version, traffic class, flow label,
+    /// payload length, next header, hop limit).
+    pub first: u64,
+    pub src: Addr,
+    pub dst: Addr,
+}
+
+impl Packet {
+    pub fn hop_limit(&self) -> u8 {
+        self.first.to_ne_bytes()[7]
+    }
+
+    pub fn traffic_class(&self) -> u8 {
+        let b = self.first.to_ne_bytes();
+        (b[0] << 4) | (b[1] >> 4)
+    }
 }
 
 /// A pointer to a `T` at `off`, if the whole `T` lies inside the frame.
@@ -72,45 +124,74 @@ pub fn read_at<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
     ptr_at::<T>(ctx, off).map(|p| unsafe { core::ptr::read_unaligned(p) })
 }
 
+/// The fixed IPv6 header as loaded: the first 8 bytes, the source, the destination.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Ipv6Words {
+    pub first: u64,
+    pub src: Addr,
+    pub dst: Addr,
+}
+const _: () = assert!(core::mem::size_of::<Ipv6Words>() == IPV6_HLEN);
+
+impl Ipv6Words {
+    pub fn version(&self) -> u8 {
+        self.first.to_ne_bytes()[0] >> 4
+    }
+
+    /// 40 + the payload length.
+    pub fn len(&self) -> usize {
+        let b = self.first.to_ne_bytes();
+        IPV6_HLEN + u16::from_be_bytes([b[4], b[5]]) as usize
+    }
+
+    pub fn next_header(&self) -> u8 {
+        self.first.to_ne_bytes()[6]
+    }
+}
+
 #[inline(always)]
 pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
     let frame_len = ctx.data_end() - ctx.data();
-    let eth_type: [u8; 2] = read_at(ctx, 12).ok_or(ParseError::Malformed)?;
+    let eth_type: u16 = read_at(ctx, 12).ok_or(ParseError::Malformed)?;
     let mut l3 = ETH_HLEN;
     let mut vlan = false;
-    let mut eth_type = u16::from_be_bytes(eth_type);
+    let mut eth_type = u16::from_be(eth_type);
     if eth_type == ETH_P_8021Q {
-        let inner: [u8; 2] = read_at(ctx, 16).ok_or(ParseError::Malformed)?;
-        eth_type = u16::from_be_bytes(inner);
+        let inner: u16 = read_at(ctx, 16).ok_or(ParseError::Malformed)?;
+        eth_type = u16::from_be(inner);
         l3 = ETH_HLEN + VLAN_HLEN;
         vlan = true;
     }
     if eth_type != ETH_P_IPV6 {
         return Err(ParseError::NonIpv6);
     }
-    let fixed: [u8; 8] = read_at(ctx, l3).ok_or(ParseError::Malformed)?;
-    if frame_len < l3 + IPV6_HLEN || fixed[0] >> 4 != 6 {
+    // Shorter than an IPv6 header: malformed, as is a version other than 6.
+    let ip: Ipv6Words = read_at(ctx, l3).ok_or(ParseError::Malformed)?;
+    if ip.version() != 6 {
         return Err(ParseError::Malformed);
     }
-    let ip_len = IPV6_HLEN + u16::from_be_bytes([fixed[4], fixed[5]]) as usize;
+    let ip_len = ip.len();
     let ip_end = l3 + ip_len;
     if ip_end > frame_len {
         return Err(ParseError::Malformed);
     }
 
-    let mut proto = fixed[6];
+    let mut proto = ip.next_header();
     let mut off = l3 + IPV6_HLEN;
     let mut later_fragment = false;
     let mut walked = 0;
     while walked < MAX_EXT_HEADERS {
         match proto {
             NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
-                let h: [u8; 2] = read_at(ctx, off).ok_or(ParseError::Malformed)?;
+                let h: u16 = read_at(ctx, off).ok_or(ParseError::Malformed)?;
+                let h = h.to_ne_bytes();
                 proto = h[0];
                 off += (h[1] as usize + 1) * 8;
             }
             NEXTHDR_FRAGMENT => {
-                let h: [u8; 4] = read_at(ctx, off).ok_or(ParseError::Malformed)?;
+                let h: u32 = read_at(ctx, off).ok_or(ParseError::Malformed)?;
+                let h = h.to_ne_bytes();
                 proto = h[0];
                 // Fragment offset: the upper 13 bits of bytes 2-3; M and reserved bits below.
                 if h[2] != 0 || h[3] & 0xf8 != 0 {
@@ -140,9 +221,10 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
         if off + 4 > ip_end {
             return Err(ParseError::Malformed);
         }
-        let ports: [u8; 4] = read_at(ctx, off).ok_or(ParseError::Malformed)?;
-        sport = u16::from_be_bytes([ports[0], ports[1]]);
-        dport = u16::from_be_bytes([ports[2], ports[3]]);
+        let ports: u32 = read_at(ctx, off).ok_or(ParseError::Malformed)?;
+        let p = ports.to_ne_bytes();
+        sport = u16::from_be_bytes([p[0], p[1]]);
+        dport = u16::from_be_bytes([p[2], p[3]]);
     }
     Ok(Packet {
         l3,
@@ -152,11 +234,8 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
         proto,
         sport,
         dport,
+        first: ip.first,
+        src: ip.src,
+        dst: ip.dst,
     })
-}
-
-/// Reads a 16-byte address at `off`.
-#[inline(always)]
-pub fn read_addr(ctx: &XdpContext, off: usize) -> Option<[u8; 16]> {
-    read_at(ctx, off)
 }

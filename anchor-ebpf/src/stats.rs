@@ -1,8 +1,11 @@
 //! Global and per-binding counters.
 
-use anchor_common::{BindingValue, Counter, Direction};
+use anchor_common::{Counter, Direction};
 
-use crate::maps::{BINDING_STATS, COUNTERS};
+use crate::{
+    lookup::Binding,
+    maps::{BINDING_STATS, COUNTERS},
+};
 
 #[inline(always)]
 pub fn count(counter: Counter, bytes: usize) {
@@ -16,7 +19,7 @@ pub fn count(counter: Counter, bytes: usize) {
 }
 
 #[inline(always)]
-pub fn count_binding(binding: &BindingValue, dir: Direction, bytes: u32) {
+pub fn count_binding(binding: &Binding, dir: Direction, bytes: u32) {
     if let Some(s) = BINDING_STATS.get_ptr_mut(binding.stats_slot) {
         let d = dir as usize & 1;
         // SAFETY: per-CPU slot, no concurrent writer on this CPU.

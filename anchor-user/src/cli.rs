@@ -2,7 +2,7 @@
 
 use std::{net::Ipv6Addr, path::PathBuf};
 
-use clap::{ArgGroup, Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     api::Request,
@@ -19,12 +19,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Load the XDP program, attach it to the configured interfaces and serve the control API
-    /// until SIGINT or SIGTERM.
+    /// Load the XDP program, attach it to the configured interfaces (taking over the pinned
+    /// state of an earlier run) and serve the control API until SIGINT or SIGTERM.
     Run {
         /// The TOML configuration file.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// On SIGINT or SIGTERM, detach the program, remove the routes and the pinned state
+        /// (the bindings are lost). Without it the program keeps forwarding after the exit
+        /// and the next `anchor run` takes over.
+        #[arg(long)]
+        detach_on_exit: bool,
     },
     /// Add, remove or list bindings.
     Binding {
@@ -39,6 +44,41 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
+    /// Check a configuration file: print every error with its line, or "ok".
+    CheckConfig {
+        /// The TOML configuration file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Troubleshooting switches of the running daemon.
+    Debug {
+        #[command(subcommand)]
+        command: DebugCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Log what the XDP program drops (its aya-log records) in the daemon's log, or stop.
+    Packets {
+        #[arg(value_enum)]
+        state: Switch,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+}
+
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    pub fn is_on(self) -> bool {
+        self == Self::On
+    }
 }
 
 #[derive(Debug, Args)]
@@ -162,8 +202,16 @@ mod tests {
         assert_eq!(kind(&["run"]), ErrorKind::MissingRequiredArgument);
         let cli = parse(&["run", "--config", "/etc/anchor.toml"]).expect("parse");
         assert!(
-            matches!(cli.command, Command::Run { config } if config == Path::new("/etc/anchor.toml"))
+            matches!(cli.command, Command::Run { config, detach_on_exit: false } if config == Path::new("/etc/anchor.toml"))
         );
+        let cli = parse(&["run", "--config", "a.toml", "--detach-on-exit"]).expect("parse");
+        assert!(matches!(
+            cli.command,
+            Command::Run {
+                detach_on_exit: true,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -354,6 +402,34 @@ mod tests {
         ));
         assert_eq!(kind(&["stats", "--bogus"]), ErrorKind::UnknownArgument);
         assert_eq!(kind(&["frobnicate"]), ErrorKind::InvalidSubcommand);
+    }
+
+    #[test]
+    fn check_config_and_debug_packets() {
+        let cli = parse(&["check-config", "/etc/anchor/anchor.toml"]).expect("parse");
+        assert!(
+            matches!(cli.command, Command::CheckConfig { file } if file == Path::new("/etc/anchor/anchor.toml"))
+        );
+        assert_eq!(kind(&["check-config"]), ErrorKind::MissingRequiredArgument);
+        for (word, on) in [("on", true), ("off", false)] {
+            let cli = parse(&["debug", "packets", word, "--socket", "/tmp/s"]).expect("parse");
+            let Command::Debug {
+                command: DebugCommand::Packets { state, socket },
+            } = cli.command
+            else {
+                panic!("not debug packets")
+            };
+            assert_eq!(state.is_on(), on);
+            assert_eq!(socket.socket, PathBuf::from("/tmp/s"));
+        }
+        assert_eq!(
+            kind(&["debug", "packets", "maybe"]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            kind(&["debug", "packets"]),
+            ErrorKind::MissingRequiredArgument
+        );
     }
 
     #[test]

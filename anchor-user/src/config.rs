@@ -5,8 +5,13 @@
 //! api_socket = "/run/anchor/anchor.sock"
 //! tunnel_mtu = 1500                   # 1320..=65535
 //! outer_hop_limit = 64                # 1..=255
-//! max_bindings = 1048576              # >= 1
-//! log_level = "off"                   # off | error | warn | info | debug | trace
+//! max_bindings = 1048576              # >= 1; changing it migrates the pinned maps
+//! instance = "default"                # pinned state in BPFFS/anchor/INSTANCE/
+//! bpffs = "/sys/fs/bpf"               # a bpffs mount point (mounted when missing)
+//! log_level = "info"                  # off | error | warn | info | debug | trace
+//! log_format = "text"                 # text | json
+//! metrics_listen = "127.0.0.1:9469"   # IP:PORT of /metrics; "" turns it off
+//! metrics_binding_labels_max = 1000   # bindings with series of their own
 //!
 //! [[interface]]
 //! name = "eth0"                       # required
@@ -17,7 +22,7 @@
 use std::{
     collections::HashSet,
     io,
-    net::Ipv6Addr,
+    net::{Ipv6Addr, SocketAddr},
     path::{Path, PathBuf},
     str::FromStr,
 };
@@ -26,10 +31,17 @@ use anchor_common::{
     IfaceRole,
     config::{DEFAULT_MAX_BINDINGS, DEFAULT_OUTER_HOP_LIMIT, DEFAULT_TUNNEL_MTU, MIN_TUNNEL_MTU},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, de::Error as _};
 use thiserror::Error;
 
-use crate::datapath::{DatapathParams, LogLevel, XdpMode};
+use crate::{
+    datapath::{
+        DatapathParams, LogLevel, XdpMode,
+        pin::{DEFAULT_BPFFS, DEFAULT_INSTANCE, instance_problem},
+    },
+    logging::LogFormat,
+    metrics::{DEFAULT_BINDING_LABELS_MAX, DEFAULT_METRICS_LISTEN},
+};
 
 pub const DEFAULT_API_SOCKET: &str = "/run/anchor/anchor.sock";
 pub const MAX_TUNNEL_MTU: u32 = 65_535;
@@ -48,8 +60,26 @@ pub struct Config {
     pub outer_hop_limit: u32,
     #[serde(default = "default_max_bindings")]
     pub max_bindings: u32,
-    #[serde(default)]
+    /// Names the pinned state (`bpffs/anchor/INSTANCE/`): one per daemon on a host.
+    #[serde(default = "default_instance")]
+    pub instance: String,
+    /// Where bpffs is mounted (an absolute path); the daemon mounts it there when it is not.
+    #[serde(default = "default_bpffs")]
+    pub bpffs: PathBuf,
+    /// The daemon's log level (`RUST_LOG` overrides it).
+    #[serde(default = "default_log_level")]
     pub log_level: LogLevel,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Where `/metrics` is served; `None` (`metrics_listen = ""`) serves no metrics.
+    #[serde(
+        default = "default_metrics_listen",
+        deserialize_with = "deserialize_metrics_listen"
+    )]
+    pub metrics_listen: Option<SocketAddr>,
+    /// How many bindings get series of their own in `/metrics`.
+    #[serde(default = "default_binding_labels_max")]
+    pub metrics_binding_labels_max: u32,
     #[serde(rename = "interface", default)]
     pub interfaces: Vec<InterfaceConfig>,
 }
@@ -82,6 +112,36 @@ fn default_outer_hop_limit() -> u32 {
 }
 fn default_max_bindings() -> u32 {
     DEFAULT_MAX_BINDINGS
+}
+fn default_instance() -> String {
+    DEFAULT_INSTANCE.to_owned()
+}
+fn default_bpffs() -> PathBuf {
+    PathBuf::from(DEFAULT_BPFFS)
+}
+fn default_log_level() -> LogLevel {
+    LogLevel::Info
+}
+fn default_metrics_listen() -> Option<SocketAddr> {
+    DEFAULT_METRICS_LISTEN.parse().ok()
+}
+fn default_binding_labels_max() -> u32 {
+    DEFAULT_BINDING_LABELS_MAX
+}
+
+/// `metrics_listen`: `IP:PORT` (an IPv6 address in brackets), or `""` for no metrics.
+fn deserialize_metrics_listen<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        D::Error::custom(format!(
+            "invalid metrics_listen {text:?}: expected IP:PORT (e.g. \"{DEFAULT_METRICS_LISTEN}\" or \"[::1]:9469\"), or \"\" to serve no metrics"
+        ))
+    })
 }
 
 #[derive(Debug, Error)]
@@ -121,6 +181,14 @@ pub enum ConfigError {
     OuterHopLimitOutOfRange { origin: String, value: u32 },
     #[error("{origin}: max_bindings = 0: at least 1 is required")]
     MaxBindingsZero { origin: String },
+    #[error("{origin}: instance = {instance:?} is invalid: {reason}")]
+    InvalidInstance {
+        origin: String,
+        instance: String,
+        reason: &'static str,
+    },
+    #[error("{origin}: bpffs = {path:?} is not an absolute path")]
+    BpffsNotAbsolute { origin: String, path: PathBuf },
     #[error("{origin}: no [[interface]]: at least one is required")]
     NoInterface { origin: String },
     #[error("{origin}: interface name {name:?} is invalid: {reason}")]
@@ -196,6 +264,19 @@ impl Config {
         if self.max_bindings == 0 {
             return Err(ConfigError::MaxBindingsZero { origin: origin() });
         }
+        if let Some(reason) = instance_problem(&self.instance) {
+            return Err(ConfigError::InvalidInstance {
+                origin: origin(),
+                instance: self.instance.clone(),
+                reason,
+            });
+        }
+        if !self.bpffs.is_absolute() {
+            return Err(ConfigError::BpffsNotAbsolute {
+                origin: origin(),
+                path: self.bpffs.clone(),
+            });
+        }
         if self.interfaces.is_empty() {
             return Err(ConfigError::NoInterface { origin: origin() });
         }
@@ -218,7 +299,8 @@ impl Config {
         Ok(())
     }
 
-    /// What the datapath is loaded with (`log` is whether `log_level` is not `off`).
+    /// What the datapath is loaded with: the program's logging is always loaded, so that
+    /// `anchor debug packets on` can switch it on at run time.
     pub fn datapath_params(&self) -> DatapathParams {
         DatapathParams {
             locator: self.locator,
@@ -226,7 +308,7 @@ impl Config {
             // Validated to be in 1..=255.
             outer_hop_limit: u8::try_from(self.outer_hop_limit).unwrap_or(u8::MAX),
             max_bindings: self.max_bindings,
-            log: self.log_level != LogLevel::Off,
+            log: true,
         }
     }
 }
@@ -309,7 +391,13 @@ mod tests {
         assert_eq!(config.tunnel_mtu, 1500);
         assert_eq!(config.outer_hop_limit, 64);
         assert_eq!(config.max_bindings, 1_048_576);
-        assert_eq!(config.log_level, LogLevel::Off);
+        assert_eq!(config.log_level, LogLevel::Info);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(
+            config.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9469)))
+        );
+        assert_eq!(config.metrics_binding_labels_max, 1000);
         assert_eq!(
             config.interfaces,
             vec![InterfaceConfig {
@@ -318,7 +406,31 @@ mod tests {
                 xdp_mode: XdpMode::Native
             }]
         );
-        assert!(!config.datapath_params().log);
+        assert!(config.datapath_params().log);
+    }
+
+    #[test]
+    fn metrics_and_log_keys() {
+        let config = parse(&with_iface(
+            "metrics_listen = \"[::1]:9100\"\nmetrics_binding_labels_max = 0\nlog_format = \"json\"\nlog_level = \"off\"",
+        ))
+        .expect("valid");
+        assert_eq!(config.metrics_listen, "[::1]:9100".parse().ok());
+        assert_eq!(config.metrics_binding_labels_max, 0);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.log_level, LogLevel::Off);
+        let config = parse(&with_iface("metrics_listen = \"\"")).expect("valid");
+        assert_eq!(config.metrics_listen, None);
+        for bad in ["\"localhost:9469\"", "\"127.0.0.1\"", "9469"] {
+            let err = parse(&with_iface(&format!("metrics_listen = {bad}"))).expect_err(bad);
+            assert!(
+                matches!(err, ConfigError::Parse { line: Some(2), .. }),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("metrics_listen"), "{err}");
+        }
+        let err = parse(&with_iface("log_format = \"xml\"")).expect_err("format");
+        assert!(err.to_string().contains("log_format"), "{err}");
     }
 
     #[test]
@@ -430,6 +542,32 @@ mod tests {
             assert!(err.to_string().contains("outer_hop_limit"));
         }
         assert!(parse(&with_iface("outer_hop_limit = 1")).is_ok());
+    }
+
+    #[test]
+    fn instance_and_bpffs() {
+        let config = parse(&with_iface("")).expect("valid");
+        assert_eq!(config.instance, "default");
+        assert_eq!(config.bpffs, PathBuf::from("/sys/fs/bpf"));
+        let config = parse(&with_iface(
+            "instance = \"r1\"\nbpffs = \"/run/anchor/bpf\"",
+        ))
+        .expect("valid");
+        assert_eq!(config.instance, "r1");
+        assert_eq!(config.bpffs, PathBuf::from("/run/anchor/bpf"));
+        for bad in ["\"\"", "\"a/b\"", "\"..\""] {
+            let err = parse(&with_iface(&format!("instance = {bad}"))).expect_err(bad);
+            assert!(
+                matches!(err, ConfigError::InvalidInstance { .. }),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("instance"), "{err}");
+        }
+        let err = parse(&with_iface("bpffs = \"sys/fs/bpf\"")).expect_err("relative");
+        assert_eq!(
+            err.to_string(),
+            "test.toml: bpffs = \"sys/fs/bpf\" is not an absolute path"
+        );
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! `anchor`: the daemon (`anchor run`) and its client commands.
 
-use std::{io::Write as _, path::Path, process::ExitCode, sync::Arc};
+use std::{path::Path, process::ExitCode, sync::Arc};
 
 use anchor_common::IfaceRole;
 use anchor_user::{
     api::{ApiServer, Client, error_chain},
-    cli::{BindingCommand, Cli, Command, one_line_error},
+    check_config::check_file,
+    cli::{BindingCommand, Cli, Command, DebugCommand, one_line_error},
     config::Config,
-    datapath::{Datapath, LogLevel, forward_kernel_logs},
+    datapath::{Datapath, InterfaceSpec, PinDir, forward_kernel_logs},
+    logging,
+    metrics::{Capacity, Exporter, MetricsListener},
     output,
     routes::NetlinkRoutes,
     state::BindingTable,
@@ -46,7 +49,10 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { config } => run(&config),
+        Command::Run {
+            config,
+            detach_on_exit,
+        } => run(&config, detach_on_exit),
         Command::Binding { command } => binding(command),
         Command::Stats { json, socket } => {
             let report = Client::new(socket.socket).stats()?;
@@ -57,7 +63,24 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Debug {
+            command: DebugCommand::Packets { state, socket },
+        } => Ok(Client::new(socket.socket).debug_packets(state.is_on())?),
     }
+}
+
+/// Prints "ok", or every error (one a line on stderr) and fails.
+fn check_config(file: &Path) -> anyhow::Result<()> {
+    let errors = check_file(file)?;
+    if errors.is_empty() {
+        println!("ok");
+        return Ok(());
+    }
+    for error in &errors {
+        eprintln!("anchor: {error}");
+    }
+    anyhow::bail!("{} error(s) in {}", errors.len(), file.display())
 }
 
 fn binding(command: BindingCommand) -> anyhow::Result<()> {
@@ -82,28 +105,6 @@ fn binding(command: BindingCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs to stderr as `anchor: message` (RUST_LOG, default info). The XDP program's own records
-/// (target `anchor`, the eBPF crate's binary) are shown down to the configured `log_level`.
-fn init_logging(kernel_level: LogLevel) {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(log::LevelFilter::Info);
-    if kernel_level.level_filter() > log::LevelFilter::Info {
-        builder.filter_module("anchor", kernel_level.level_filter());
-    }
-    builder
-        .parse_env("RUST_LOG")
-        .format(|buf, record| {
-            let level = match record.level() {
-                log::Level::Info => String::new(),
-                log::Level::Warn => "warning: ".to_owned(),
-                log::Level::Error => "error: ".to_owned(),
-                level => format!("{}: {}: ", level.as_str().to_lowercase(), record.target()),
-            };
-            writeln!(buf, "anchor: {level}{}", record.args())
-        })
-        .init();
-}
-
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones ignore it.
 fn raise_memlock_limit() {
     let unlimited = libc::rlimit {
@@ -119,37 +120,70 @@ fn raise_memlock_limit() {
     }
 }
 
-fn run(config_path: &Path) -> anyhow::Result<()> {
+fn run(config_path: &Path, detach_on_exit: bool) -> anyhow::Result<()> {
     let config = Config::from_file(config_path)?;
-    init_logging(config.log_level);
+    logging::init(config.log_level, config.log_format)?;
     // Fail before touching any interface when another daemon serves this socket.
     ApiServer::check_not_running(&config.api_socket)?;
     raise_memlock_limit();
+    // Also before any interface: a busy metrics address stops the daemon here.
+    let metrics = config
+        .metrics_listen
+        .map(MetricsListener::bind)
+        .transpose()?;
 
-    let mut datapath = Datapath::load_with_log_level(&config.datapath_params(), config.log_level)?;
-    for iface in &config.interfaces {
-        // On error, dropping `datapath` detaches the interfaces attached so far.
-        datapath.attach(&iface.name, iface.role, iface.xdp_mode)?;
-        log::info!("attached to {} ({})", iface.name, iface.xdp_mode);
+    // The program's logging is loaded but silent until `anchor debug packets on`. The pinned
+    // state of an earlier run is taken over; on error, what this run attached is detached.
+    let pins = PinDir::open(&config.bpffs, &config.instance)?;
+    let interfaces: Vec<InterfaceSpec> = config
+        .interfaces
+        .iter()
+        .map(|iface| InterfaceSpec {
+            name: iface.name.clone(),
+            role: iface.role,
+            mode: iface.xdp_mode,
+        })
+        .collect();
+    let datapath = Datapath::start(&config.datapath_params(), &pins, &interfaces)?;
+    for iface in datapath.interfaces() {
+        log::info!("attached to {} ({})", iface.name, iface.mode);
     }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(&config, datapath));
+    let result = runtime.block_on(serve(&config, datapath, metrics, detach_on_exit));
     // Connection tasks may still hold the table: dropping the runtime drops them, and with the
-    // last reference the datapath, which detaches the program.
+    // last reference the datapath. Its links are pinned: the program keeps running.
     drop(runtime);
-    if result.is_ok() {
-        log::info!("detached; exiting");
+    if detach_on_exit {
+        let dir = pins.path().display().to_string();
+        // Unpinning the links detaches the program; unpinning the maps frees them.
+        pins.remove()
+            .with_context(|| format!("cannot remove the pinned state in {dir}"))?;
+        if result.is_ok() {
+            log::info!("detached and removed the pinned state; exiting");
+        }
+    } else if result.is_ok() {
+        log::info!(
+            "the program stays attached, its state pinned in {}; exiting",
+            pins.path().display()
+        );
     }
     result
 }
 
-async fn serve(config: &Config, mut datapath: Datapath) -> anyhow::Result<()> {
+async fn serve(
+    config: &Config,
+    mut datapath: Datapath,
+    metrics: Option<MetricsListener>,
+    detach_on_exit: bool,
+) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    // Off at every start, also when an earlier run left it on in a pinned map.
+    datapath.set_packet_debug(false)?;
     let kernel_log = datapath.take_kernel_logger().map(|logger| {
         tokio::spawn(async move {
             if let Err(error) = forward_kernel_logs(logger).await {
@@ -164,13 +198,36 @@ async fn serve(config: &Config, mut datapath: Datapath) -> anyhow::Result<()> {
         .map(|iface| (iface.name.clone(), iface.ifindex))
         .collect();
     let routes = NetlinkRoutes::new()?;
-    let table = Arc::new(Mutex::new(BindingTable::new(
+    // The bindings of an earlier run are in the pinned maps, their `--dev` routes in the kernel.
+    let pinned = datapath.bindings()?;
+    let dev_routes = routes.dev_routes().await?;
+    let table = BindingTable::adopt(
         datapath,
         routes,
         config.locator,
         config.max_bindings,
         access,
-    )));
+        pinned,
+        &dev_routes,
+    )?;
+    if !table.is_empty() {
+        log::info!("adopted {} pinned binding(s)", table.len());
+    }
+    let table = Arc::new(Mutex::new(table));
+
+    let metrics = match metrics {
+        Some(listener) => {
+            let addr = listener.local_addr();
+            let exporter = Exporter::new(
+                Capacity::for_max_bindings(config.max_bindings),
+                config.metrics_binding_labels_max,
+            );
+            let task = tokio::spawn(listener.serve(Arc::clone(&table), exporter)?);
+            tracing::info!("serving metrics on http://{addr}/metrics");
+            Some(task)
+        }
+        None => None,
+    };
 
     let server = ApiServer::bind(&config.api_socket)?;
     log::info!("listening on {}", server.path().display());
@@ -182,12 +239,20 @@ async fn serve(config: &Config, mut datapath: Datapath) -> anyhow::Result<()> {
     };
     server.serve(Arc::clone(&table), shutdown).await;
 
-    let errors = table.lock().await.remove_routes().await;
+    // The routes go with the program: they stay unless it is detached.
+    let errors = if detach_on_exit {
+        table.lock().await.remove_routes().await
+    } else {
+        Vec::new()
+    };
     let failed = errors.len();
     for error in errors {
         log::error!("{}", error_chain(&error));
     }
     if let Some(task) = kernel_log {
+        task.abort();
+    }
+    if let Some(task) = metrics {
         task.abort();
     }
     anyhow::ensure!(failed == 0, "{failed} route(s) could not be removed");

@@ -29,6 +29,8 @@ pub enum RouteError {
         #[source]
         source: Box<rtnetlink::Error>,
     },
+    #[error("cannot list the IPv6 routes")]
+    List(#[source] Box<rtnetlink::Error>),
 }
 
 /// Adds and removes `PREFIX dev IFACE` routes. Implemented over netlink by [`NetlinkRoutes`];
@@ -79,6 +81,50 @@ impl NetlinkRoutes {
             .v6()
             .destination_prefix(prefix.network(), prefix.prefix_len())
             .output_interface(ifindex)
+    }
+}
+
+impl NetlinkRoutes {
+    /// The `PREFIX dev IFACE` routes of the main table (IPv6, no gateway, prefix length at most
+    /// 64), as (prefix, ifindex): where an adopted visiting binding's route may be.
+    pub async fn dev_routes(&self) -> Result<Vec<(Ipv6Net, u32)>, RouteError> {
+        use futures::TryStreamExt as _;
+        use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
+
+        let mut stream =
+            std::pin::pin!(self.handle.route().get(rtnetlink::IpVersion::V6).execute());
+        let mut routes = Vec::new();
+        while let Some(message) = stream
+            .try_next()
+            .await
+            .map_err(|error| RouteError::List(Box::new(error)))?
+        {
+            let header = &message.header;
+            if header.table != RouteHeader::RT_TABLE_MAIN
+                || header.destination_prefix_length > crate::prefix::MAX_PREFIX_LEN
+            {
+                continue;
+            }
+            let mut destination = None;
+            let mut oif = None;
+            let mut gateway = false;
+            for attribute in &message.attributes {
+                match attribute {
+                    RouteAttribute::Destination(RouteAddress::Inet6(addr)) => {
+                        destination = Some(*addr);
+                    }
+                    RouteAttribute::Oif(index) => oif = Some(*index),
+                    RouteAttribute::Gateway(_) | RouteAttribute::MultiPath(_) => gateway = true,
+                    _ => {}
+                }
+            }
+            if let (Some(destination), Some(oif), false) = (destination, oif, gateway)
+                && let Ok(prefix) = Ipv6Net::new(destination, header.destination_prefix_length)
+            {
+                routes.push((prefix, oif));
+            }
+        }
+        Ok(routes)
     }
 }
 

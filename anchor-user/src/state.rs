@@ -26,6 +26,8 @@ pub trait Dataplane {
     fn reset_binding_stats(&mut self, slot: u32) -> Result<(), DatapathError>;
     fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError>;
     fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError>;
+    /// Turns the program's packet debugging (its log records on drops) on or off.
+    fn set_packet_debug(&mut self, on: bool) -> Result<(), DatapathError>;
 }
 
 impl Dataplane for Datapath {
@@ -47,6 +49,9 @@ impl Dataplane for Datapath {
     }
     fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError> {
         Datapath::counters(self)
+    }
+    fn set_packet_debug(&mut self, on: bool) -> Result<(), DatapathError> {
+        Datapath::set_packet_debug(self, on)
     }
 }
 
@@ -128,6 +133,14 @@ pub enum StateError {
     Route(#[from] RouteError),
 }
 
+/// A binding found in pinned maps that the table cannot take (see [`BindingTable::adopt`]).
+#[derive(Debug, Error)]
+#[error("the pinned binding for {prefix} cannot be adopted: {reason}")]
+pub struct AdoptBindingError {
+    pub prefix: Ipv6Net,
+    pub reason: String,
+}
+
 impl StateError {
     /// Whether a map or the table ran out of room.
     pub fn is_full(&self) -> bool {
@@ -154,6 +167,17 @@ impl Slots {
             max,
             free: Vec::new(),
         }
+    }
+
+    /// The allocator once `used` (all below `max`) are taken.
+    fn with_used(max: u32, used: &std::collections::BTreeSet<u32>) -> Self {
+        let next = used.last().map_or(0, |last| last + 1);
+        // Reversed, so that `alloc` hands out the lowest free slot first.
+        let free = (0..next)
+            .rev()
+            .filter(|slot| !used.contains(slot))
+            .collect();
+        Self { next, max, free }
     }
 
     fn alloc(&mut self) -> Option<u32> {
@@ -212,8 +236,84 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
         }
     }
 
+    /// A table for the bindings found in the maps of a datapath that adopted pinned state
+    /// (`entries`, from [`Datapath::bindings`]). The kernel routes are the state of `dev`: a
+    /// visiting binding whose prefix `dev_routes` (prefix, ifindex) routes to one of the access
+    /// interfaces gets that interface as its `dev`, and the route is removed with the binding.
+    pub fn adopt(
+        dataplane: D,
+        routes: R,
+        locator: Ipv6Addr,
+        max_bindings: u32,
+        access: impl IntoIterator<Item = (String, u32)>,
+        entries: impl IntoIterator<Item = (Ipv6Net, BindingValue)>,
+        dev_routes: &[(Ipv6Net, u32)],
+    ) -> Result<Self, AdoptBindingError> {
+        let mut table = Self::new(dataplane, routes, locator, max_bindings, access);
+        let mut used = std::collections::BTreeSet::new();
+        for (prefix, value) in entries {
+            let prefix = prefix.trunc();
+            let adopt_error = |reason: String| AdoptBindingError { prefix, reason };
+            let slot = value.stats_slot;
+            if slot >= max_bindings {
+                return Err(adopt_error(format!(
+                    "its statistics slot {slot} is not below max_bindings = {max_bindings}"
+                )));
+            }
+            if !used.insert(slot) {
+                return Err(adopt_error(format!(
+                    "its statistics slot {slot} is used by another binding too"
+                )));
+            }
+            let peer = Ipv6Addr::from(value.peer);
+            let kind = match anchor_common::BindingKind::from_u8(value.kind) {
+                Some(anchor_common::BindingKind::Redirect) => {
+                    BindingKind::Redirect { serving: peer }
+                }
+                Some(anchor_common::BindingKind::Visiting) => {
+                    let dev = dev_routes
+                        .iter()
+                        .filter(|(routed, _)| routed.trunc() == prefix)
+                        .find_map(|(_, ifindex)| {
+                            table
+                                .access
+                                .iter()
+                                .find(|(_, index)| *index == ifindex)
+                                .map(|(name, _)| name.clone())
+                        });
+                    if let Some(dev) = &dev {
+                        let ifindex = table.access[dev];
+                        table.installed_routes.insert(
+                            prefix,
+                            InstalledRoute {
+                                dev: dev.clone(),
+                                ifindex,
+                            },
+                        );
+                    }
+                    BindingKind::Visiting {
+                        home: peer,
+                        reverse_tunnel: value.reverse_tunnel(),
+                        dev,
+                    }
+                }
+                None => return Err(adopt_error(format!("unknown kind {}", value.kind))),
+            };
+            table
+                .bindings
+                .insert(prefix, Binding { prefix, kind, slot });
+        }
+        table.slots = Slots::with_used(max_bindings, &used);
+        Ok(table)
+    }
+
     pub fn dataplane(&self) -> &D {
         &self.dataplane
+    }
+
+    /// Turns the program's packet debugging on or off (no binding changes).
+    pub fn set_packet_debug(&mut self, on: bool) -> Result<(), DatapathError> {
+        self.dataplane.set_packet_debug(on)
     }
 
     /// The bindings, ordered by prefix.
@@ -638,6 +738,106 @@ mod tests {
         assert!(matches!(err, StateError::Datapath { .. }));
         assert_eq!(t.len(), 1);
         assert_eq!(t.routes.routes.len(), 1, "route restored");
+    }
+
+    #[tokio::test]
+    async fn adopts_pinned_entries_with_their_slots_and_routes() {
+        let entries = [
+            (
+                net("2001:db8:1::/64"),
+                BindingValue::redirect(PEER.octets(), 3),
+            ),
+            (
+                net("2001:db8:2::/48"),
+                BindingValue::visiting(PEER.octets(), true, 0),
+            ),
+            (
+                net("2001:db8:3::/64"),
+                BindingValue::visiting(PEER.octets(), false, 5),
+            ),
+        ];
+        // A route to acc0 for the /48, and one to an interface that is not ours for the other.
+        let dev_routes = [(net("2001:db8:2::/48"), 7), (net("2001:db8:3::/64"), 99)];
+        let mut t = Table::adopt(
+            FakeDataplane::default(),
+            FakeRoutes::default(),
+            LOCATOR,
+            8,
+            [("acc0".to_owned(), 7)],
+            entries,
+            &dev_routes,
+        )
+        .expect("adopt");
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            t.get(net("2001:db8:1::/64")).expect("redirect").kind,
+            redirect()
+        );
+        assert_eq!(
+            t.get(net("2001:db8:2::/48")).expect("visiting").kind,
+            visiting("acc0")
+        );
+        assert_eq!(
+            t.get(net("2001:db8:3::/64")).expect("visiting").kind,
+            BindingKind::Visiting {
+                home: PEER,
+                reverse_tunnel: false,
+                dev: None
+            }
+        );
+        // Free slots are handed out lowest first, then the ones after the highest.
+        let mut slots = Vec::new();
+        for n in 0..5 {
+            let prefix = format!("2001:db8:{}::/64", 10 + n).parse().expect("prefix");
+            slots.push(t.add(prefix, redirect()).await.expect("add").slot);
+        }
+        assert_eq!(slots, [1, 2, 4, 6, 7]);
+        assert!(t.add(net("2001:db8:99::/64"), redirect()).await.is_err());
+        // The adopted route is removed with its binding.
+        t.routes.routes.insert((net("2001:db8:2::/48"), 7));
+        t.remove(net("2001:db8:2::/48")).await.expect("remove");
+        assert!(t.routes.routes.is_empty());
+    }
+
+    #[test]
+    fn adoption_refuses_bad_slots_and_kinds() {
+        let adopt = |entries: Vec<(Ipv6Net, BindingValue)>| {
+            Table::adopt(
+                FakeDataplane::default(),
+                FakeRoutes::default(),
+                LOCATOR,
+                4,
+                [],
+                entries,
+                &[],
+            )
+        };
+        let err = adopt(vec![(
+            net("2001:db8:1::/64"),
+            BindingValue::redirect(PEER.octets(), 4),
+        )])
+        .err()
+        .expect("slot too high");
+        assert!(err.to_string().contains("slot 4 is not below"), "{err}");
+        let err = adopt(vec![
+            (
+                net("2001:db8:1::/64"),
+                BindingValue::redirect(PEER.octets(), 1),
+            ),
+            (
+                net("2001:db8:2::/64"),
+                BindingValue::redirect(PEER.octets(), 1),
+            ),
+        ])
+        .err()
+        .expect("shared slot");
+        assert!(err.to_string().contains("used by another binding"), "{err}");
+        let mut odd = BindingValue::redirect(PEER.octets(), 0);
+        odd.kind = 9;
+        let err = adopt(vec![(net("2001:db8:1::/64"), odd)])
+            .err()
+            .expect("kind");
+        assert!(err.to_string().contains("unknown kind 9"), "{err}");
     }
 
     #[tokio::test]

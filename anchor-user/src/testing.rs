@@ -21,6 +21,7 @@ pub(crate) struct FakeDataplane {
     pub(crate) reset: Vec<u32>,
     pub(crate) fail: HashSet<&'static str>,
     pub(crate) capacity: Option<usize>,
+    pub(crate) packet_debug: bool,
 }
 
 impl Dataplane for FakeDataplane {
@@ -72,6 +73,10 @@ impl Dataplane for FakeDataplane {
             .iter()
             .map(|&c| (c, CounterValue::default()))
             .collect())
+    }
+    fn set_packet_debug(&mut self, on: bool) -> Result<(), DatapathError> {
+        self.packet_debug = on;
+        Ok(())
     }
 }
 

@@ -41,6 +41,17 @@ pub fn in_netns(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
     cmd
 }
 
+/// `nsenter --net=/run/netns/NS PROGRAM`: only the network namespace, unlike `ip netns exec`,
+/// which also gives the program a mount namespace of its own with a fresh /sys (and so no
+/// bpffs at /sys/fs/bpf).
+pub fn in_netns_only(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{ns}"))
+        .arg("--")
+        .arg(program);
+    cmd
+}
+
 /// The command line, for messages.
 pub fn describe(cmd: &Command) -> String {
     let mut line = cmd.get_program().to_string_lossy().into_owned();

@@ -1,4 +1,8 @@
 //! One router's `anchor run` in its namespace, and the `anchor` CLI against its API socket.
+//!
+//! The daemon enters only the router's network namespace (`nsenter --net`), not a mount
+//! namespace of its own as under `ip netns exec`: its state is pinned on the host's bpffs
+//! ([`BPFFS`]), under the instance named after the namespace, and outlives it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,6 +17,13 @@ use crate::process::Proc;
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a daemon gets to exit after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The bpffs the daemons pin their state on (their default).
+pub const BPFFS: &str = "/sys/fs/bpf";
+
+/// Where the daemon of instance `instance` pins its state.
+pub fn pin_dir(instance: &str) -> PathBuf {
+    Path::new(BPFFS).join("anchor").join(instance)
+}
 
 /// What a router's daemon is configured with.
 #[derive(Clone, Debug)]
@@ -23,6 +34,12 @@ pub struct Router {
     pub ns: String,
     pub locator: &'static str,
     pub interfaces: Vec<Interface>,
+    /// Names its pinned state ([`pin_dir`]); unique on the host.
+    pub instance: String,
+    /// `max_bindings`, when not the default.
+    pub max_bindings: Option<u32>,
+    /// Run with `--detach-on-exit`.
+    pub detach_on_exit: bool,
 }
 
 /// One `[[interface]]` of a router's config.
@@ -39,10 +56,14 @@ impl Router {
     /// The config file's text.
     pub fn config(&self, api_socket: &Path) -> String {
         let mut text = format!(
-            "locator = \"{}\"\napi_socket = \"{}\"\n",
+            "locator = \"{}\"\napi_socket = \"{}\"\ninstance = \"{}\"\n",
             self.locator,
-            api_socket.display()
+            api_socket.display(),
+            self.instance
         );
+        if let Some(max_bindings) = self.max_bindings {
+            text.push_str(&format!("max_bindings = {max_bindings}\n"));
+        }
         for iface in &self.interfaces {
             text.push_str(&format!(
                 "\n[[interface]]\nname = \"{}\"\nrole = \"{}\"\nxdp_mode = \"{}\"\n",
@@ -65,22 +86,25 @@ pub struct Daemon {
 
 impl Daemon {
     /// Writes the router's config to `dir`, starts `ANCHOR run --config FILE` in the router's
-    /// namespace with its output going to `dir/NAME.log`, and waits for the API socket.
+    /// network namespace with its output appended to `dir/NAME.log` (a restarted daemon adds
+    /// to the log of the one before), and waits for the API socket.
     pub fn start(anchor: &Path, dir: &Path, router: &Router) -> Result<Daemon> {
         let socket = dir.join(format!("{}.sock", router.name));
         let config = dir.join(format!("{}.toml", router.name));
         let log = dir.join(format!("{}.log", router.name));
         std::fs::write(&config, router.config(&socket))
             .with_context(|| format!("cannot write {}", config.display()))?;
-        let log_file = std::fs::File::create(&log)
-            .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut command = cmd::in_netns(&router.ns, anchor);
-        command
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file);
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("cannot open {}", log.display()))?;
+        let mut command = cmd::in_netns_only(&router.ns, anchor);
+        command.arg("run").arg("--config").arg(&config);
+        if router.detach_on_exit {
+            command.arg("--detach-on-exit");
+        }
+        command.stdout(log_file.try_clone()?).stderr(log_file);
         let mut daemon = Daemon {
             name: router.name,
             anchor: anchor.to_owned(),
@@ -90,12 +114,13 @@ impl Daemon {
         };
 
         let deadline = Instant::now() + START_TIMEOUT;
-        while !daemon.socket.exists() {
+        // Connecting, not just seeing the file: a killed daemon leaves its socket file behind.
+        while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
             let exited = daemon.proc.try_wait()?;
             if exited.is_some() || Instant::now() > deadline {
                 let why = exited.map_or(
                     format!(
-                        "did not open {} within {START_TIMEOUT:?}",
+                        "did not answer on {} within {START_TIMEOUT:?}",
                         daemon.socket.display()
                     ),
                     |s| format!("exited ({s})"),
@@ -149,6 +174,11 @@ impl Daemon {
     /// Stops the daemon with SIGTERM and returns its exit status; fails when it had to be killed.
     pub fn stop(mut self) -> Result<std::process::ExitStatus> {
         self.proc.stop_with("TERM", STOP_TIMEOUT)
+    }
+
+    /// Kills the daemon with SIGKILL (it cleans nothing up) and waits for it to be gone.
+    pub fn kill(mut self) -> Result<std::process::ExitStatus> {
+        self.proc.stop_with("KILL", STOP_TIMEOUT)
     }
 }
 

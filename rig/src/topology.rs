@@ -227,6 +227,10 @@ impl Rig {
                     xdp_mode,
                 })
                 .collect(),
+            // The namespace's name: unique on the host, and removed with it by `teardown`.
+            instance: self.ns(node),
+            max_bindings: None,
+            detach_on_exit: false,
         })
     }
 
@@ -430,27 +434,73 @@ pub fn netns_list() -> Result<Vec<String>> {
         .collect())
 }
 
-/// Kills every process in the namespaces of the rig with `prefix` and deletes them. Does nothing
-/// for namespaces that do not exist, and touches no other namespace.
+/// Kills every process in the namespaces of the rig with `prefix`, removes the pinned state of
+/// their daemons (which detaches the programs they left attached) and deletes the namespaces.
+/// Does nothing for namespaces that do not exist, and touches no other namespace.
 pub fn teardown(prefix: &str) -> Result<()> {
     let ours: Vec<String> = Node::ALL.iter().map(|n| ns_name(prefix, *n)).collect();
     let existing: Vec<String> = netns_list()?
         .into_iter()
         .filter(|name| ours.contains(name))
         .collect();
-    if existing.is_empty() {
-        return Ok(());
+    if !existing.is_empty() {
+        kill_all(&existing, "TERM")?;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline && !pids(&existing)?.is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        kill_all(&existing, "KILL")?;
     }
-    kill_all(&existing, "TERM")?;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline && !pids(&existing)?.is_empty() {
-        std::thread::sleep(Duration::from_millis(50));
+    // Also when the namespaces are gone already: pins outlive them.
+    for ns in &ours {
+        remove_pins(ns)?;
     }
-    kill_all(&existing, "KILL")?;
     for ns in existing {
         cmd::new("ip").args(["netns", "del", &ns]).run_quiet()?;
     }
     Ok(())
+}
+
+/// Tears down the rigs named `STEM[TAG]PID-` (TAG: letters) of processes that are gone (a test
+/// that died): their namespaces and their daemons' pinned state, also when only one of them is
+/// left.
+pub fn remove_stale_rigs(stem: &str) -> Result<()> {
+    let mut names = netns_list()?;
+    let pins = crate::daemon::pin_dir("");
+    if let Ok(entries) = std::fs::read_dir(&pins) {
+        names.extend(
+            entries
+                .filter_map(|entry| entry.ok())
+                .map(|entry| entry.file_name().to_string_lossy().into_owned()),
+        );
+    }
+    let mut stale: Vec<String> = names
+        .iter()
+        .filter_map(|name| {
+            let (head, _) = name.strip_prefix(stem)?.split_once('-')?;
+            let (tag, pid) = head.split_at(head.find(|c: char| c.is_ascii_digit())?);
+            let ours = tag.chars().all(|c| c.is_ascii_alphabetic())
+                && pid.parse::<u32>().is_ok()
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+            ours.then(|| format!("{stem}{head}-"))
+        })
+        .collect();
+    stale.sort();
+    stale.dedup();
+    for prefix in stale {
+        teardown(&prefix).with_context(|| format!("cannot remove the stale rig {prefix}"))?;
+    }
+    Ok(())
+}
+
+/// Removes the pinned state of the daemon of instance `instance`, if there is any.
+pub fn remove_pins(instance: &str) -> Result<()> {
+    let dir = crate::daemon::pin_dir(instance);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot remove {}", dir.display())),
+    }
 }
 
 fn pids(namespaces: &[String]) -> Result<Vec<String>> {

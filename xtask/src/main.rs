@@ -1,5 +1,6 @@
-//! Project tasks: `cargo xtask setup | build | test | demo | rig up | rig down`.
+//! Project tasks: `cargo xtask setup | build | test | bench | demo | rig up | rig down`.
 
+mod bench;
 mod cmd;
 mod demo;
 mod setup;
@@ -30,6 +31,12 @@ enum Task {
     },
     /// Check formatting, run clippy, build, and run every test.
     Test,
+    /// Run the benchmarks: a table of ratios to baselines, and bench/results.json.
+    Bench {
+        /// Tiny counts: check that every benchmark works, judge nothing.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Move a mobile node between two anchor routers while a TCP stream runs.
     Demo,
     /// Build or remove the demo's network namespaces, without daemons.
@@ -65,6 +72,7 @@ fn run(task: Task) -> Result<()> {
         Task::Setup => Ok(()),
         Task::Build { release } => build(release),
         Task::Test => test::test(),
+        Task::Bench { quick } => bench::bench(quick),
         Task::Demo => {
             build(false)?;
             demo::demo()

@@ -23,6 +23,8 @@ const PACKAGES: &[&str] = &[
     "iperf3",
     "python3",
     "procps",
+    // The Prometheus server and promtool, for the metrics test.
+    "prometheus",
 ];
 
 /// The LLVM major version shared by the nightly rustc and bpf-linker.

@@ -58,7 +58,13 @@ pub fn test() -> Result<()> {
                 .with_context(|| format!("test step `{name}` failed"))?;
         }
     }
-    let names: Vec<&str> = STEPS.iter().map(|(name, _)| *name).collect();
+    // Every benchmark must still work (a quick run judges no speed).
+    println!("test: bench (quick): cargo xtask bench --quick");
+    crate::bench::command(true)
+        .run()
+        .context("test step `bench (quick)` failed")?;
+    let mut names: Vec<&str> = STEPS.iter().map(|(name, _)| *name).collect();
+    names.push("bench (quick)");
     println!(
         "test: ok ({}) in {} s",
         names.join(", "),

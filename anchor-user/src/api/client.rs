@@ -126,6 +126,10 @@ impl Client {
         }
     }
 
+    pub fn debug_packets(&self, on: bool) -> Result<(), ClientError> {
+        self.expect_ok(&Request::DebugPackets { on })
+    }
+
     pub fn stats(&self) -> Result<StatsReport, ClientError> {
         match self.call_ok(&Request::Stats)? {
             Response::Stats(report) => Ok(report),

@@ -6,6 +6,7 @@
 //! {"request":"del_binding","prefix":"2001:db8:1:1::/64"}
 //! {"request":"list_bindings"}
 //! {"request":"stats"}
+//! {"request":"debug_packets","on":true}
 //!
 //! {"response":"ok"}
 //! {"response":"error","kind":"duplicate","message":"binding for 2001:db8:1:1::/64 already exists"}
@@ -43,6 +44,10 @@ pub enum Request {
     },
     ListBindings,
     Stats,
+    /// Turn the XDP program's packet debugging (its log records on drops) on or off.
+    DebugPackets {
+        on: bool,
+    },
 }
 
 /// Why a request's fields do not fit together.

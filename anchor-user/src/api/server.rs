@@ -300,6 +300,17 @@ where
                 bindings: table.bindings().map(BindingInfo::from).collect(),
             }
         }
+        Request::DebugPackets { on } => match table.lock().await.set_packet_debug(on) {
+            Ok(()) => {
+                let state = if on { "on" } else { "off" };
+                tracing::info!("packet debugging {state}");
+                Response::Ok
+            }
+            Err(e) => Response::Error {
+                kind: ErrorKind::Datapath,
+                message: error_chain(&e),
+            },
+        },
         Request::Stats => {
             let table = table.lock().await;
             match stats(&table) {
@@ -475,6 +486,7 @@ mod tests {
             client.del_binding("2001:db8:1:1::/64").expect("del");
             let kind = daemon_error(client.del_binding("2001:db8:1:1::/64"));
             assert_eq!(kind, ErrorKind::UnknownPrefix);
+            client.debug_packets(true).expect("debug packets on");
 
             // Raw protocol: garbage, a blank line, then a valid request on the same connection.
             let mut raw = StdUnixStream::connect(&client_path).expect("connect");
@@ -500,6 +512,7 @@ mod tests {
 
         stop.send(()).expect("stop");
         serving.await.expect("server task");
+        assert!(table.lock().await.dataplane().packet_debug);
         assert!(!path.exists(), "socket removed at shutdown");
         let err = Client::new(&path).list_bindings().expect_err("no daemon");
         assert!(matches!(err, ClientError::NotRunning { .. }));

@@ -1,20 +1,23 @@
 //! Loading the XDP object and attaching its program to interfaces.
 
-use std::ffi::CString;
+use std::{ffi::CString, path::PathBuf};
 
 use anchor_common::{
     IfaceRole,
     config::{GLOBAL_LOCATOR, GLOBAL_OUTER_HOP_LIMIT, GLOBAL_TUNNEL_MTU, MIN_TUNNEL_MTU},
-    maps::{BINDING_STATS, BINDINGS},
+    maps::{BINDING_STATS, BINDINGS, DEBUG},
 };
 use aya::{
     Ebpf, EbpfLoader,
+    maps::Array,
     programs::{Program, ProgramError, Xdp, xdp::XdpLink},
 };
 
 use super::{
     DatapathError, DatapathParams, KernelLogger, LogLevel, PROGRAM_NAME, XdpMode,
+    adopt::{MapAction, Plan},
     maps::DatapathMaps,
+    pin::{PinDir, PinError},
 };
 use crate::EBPF_OBJECT;
 
@@ -30,21 +33,34 @@ pub struct AttachedInterface {
     pub mode: XdpMode,
 }
 
-struct Attachment {
-    info: AttachedInterface,
-    /// Detaches the program from the interface when dropped.
-    _link: XdpLink,
+/// An interface to attach to, as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceSpec {
+    pub name: String,
+    pub role: IfaceRole,
+    pub mode: XdpMode,
+}
+
+pub(super) struct Attachment {
+    pub(super) info: AttachedInterface,
+    /// Detaches the program from the interface when dropped, unless it is pinned.
+    pub(super) _link: XdpLink,
+    /// Where the link is pinned (see [`Datapath::start`]).
+    pub(super) pin: Option<PathBuf>,
+    /// Whether the link was pinned before this daemon started and taken over by it.
+    pub(super) adopted: bool,
 }
 
 /// The loaded XDP program and its maps.
 ///
-/// Dropping it detaches the program from every interface and unloads it.
+/// Dropping it detaches the program from every interface it was attached to by
+/// [`Self::attach`], and unloads it unless a pinned link (see [`Self::start`]) still runs it.
 pub struct Datapath {
     // Field order is drop order: the links go before the program they attach.
-    links: Vec<Attachment>,
+    pub(super) links: Vec<Attachment>,
     pub(super) maps: DatapathMaps,
     logger: Option<KernelLogger>,
-    ebpf: Ebpf,
+    pub(super) ebpf: Ebpf,
 }
 
 impl Datapath {
@@ -65,21 +81,39 @@ impl Datapath {
         params: &DatapathParams,
         log_level: LogLevel,
     ) -> Result<Self, DatapathError> {
+        Self::load_inner(params, log_level, None)
+    }
+
+    /// Loads the program. With `pinned`, the maps the plan reuses or creates are the ones
+    /// pinned in the directory (created and pinned there when missing), and the maps it
+    /// recreates are new maps pinned under a staging name.
+    pub(super) fn load_inner(
+        params: &DatapathParams,
+        log_level: LogLevel,
+        pinned: Option<(&PinDir, &Plan)>,
+    ) -> Result<Self, DatapathError> {
         check_params(params)?;
         let locator = params.locator.octets();
         let tunnel_mtu = params.tunnel_mtu;
         let outer_hop_limit = u32::from(params.outer_hop_limit);
         let aya_log_level = log_level.aya_level();
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        loader
             .override_global(GLOBAL_LOCATOR, &locator, true)
             .override_global(GLOBAL_TUNNEL_MTU, &tunnel_mtu, true)
             .override_global(GLOBAL_OUTER_HOP_LIMIT, &outer_hop_limit, true)
             // Absent when the program does not log at all.
             .override_global(aya_log::LEVEL, &aya_log_level, false)
             .map_max_entries(BINDINGS, params.max_bindings)
-            .map_max_entries(BINDING_STATS, params.max_bindings)
-            .load(EBPF_OBJECT)
-            .map_err(DatapathError::Object)?;
+            .map_max_entries(BINDING_STATS, params.max_bindings);
+        if let Some((pins, plan)) = pinned {
+            for &(name, _, action) in &plan.maps {
+                if action != MapAction::Recreate {
+                    loader.map_pin_path(name, pins.map(name));
+                }
+            }
+        }
+        let mut ebpf = loader.load(EBPF_OBJECT).map_err(DatapathError::Object)?;
 
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
@@ -101,11 +135,23 @@ impl Datapath {
             other => DatapathError::Load(other),
         })?;
 
+        if let Some((pins, plan)) = pinned {
+            for name in plan.recreated() {
+                let staged = pins.staged_map(name);
+                remove_pin(&staged)?;
+                let map = ebpf.map(name).ok_or(DatapathError::MissingMap { name })?;
+                map.pin(&staged).map_err(|source| PinError::Pin {
+                    what: format!("map {name}"),
+                    path: staged.clone(),
+                    source,
+                })?;
+            }
+        }
         let maps = DatapathMaps::take(&mut ebpf, params.max_bindings)?;
         let logger = if log_level == LogLevel::Off {
             None
         } else {
-            match aya_log::EbpfLogger::init(&mut ebpf) {
+            match aya_log::EbpfLogger::init_with_logger(&mut ebpf, super::klog::forwarder()) {
                 Ok(logger) => Some(logger),
                 Err(aya_log::Error::MapNotFound) => {
                     log::warn!("the XDP program has no log map: it logs nothing");
@@ -168,11 +214,14 @@ impl Datapath {
                 mode,
             },
             _link: link,
+            pin: None,
+            adopted: false,
         });
         Ok(())
     }
 
-    /// Detaches the program from `iface` (attached by [`Self::attach`]) and forgets its role.
+    /// Detaches the program from `iface` (unpinning its link if it is pinned) and forgets its
+    /// role.
     pub fn detach(&mut self, iface: &str) -> Result<(), DatapathError> {
         let position = self
             .links
@@ -183,6 +232,9 @@ impl Datapath {
             })?;
         let attachment = self.links.remove(position);
         let ifindex = attachment.info.ifindex;
+        if let Some(pin) = &attachment.pin {
+            remove_pin(pin)?;
+        }
         drop(attachment);
         self.maps.remove_iface(ifindex)
     }
@@ -208,7 +260,7 @@ impl Datapath {
         }
     }
 
-    fn program_mut(&mut self) -> Result<&mut Xdp, DatapathError> {
+    pub(super) fn program_mut(&mut self) -> Result<&mut Xdp, DatapathError> {
         self.ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or(DatapathError::MissingProgram)?
@@ -216,10 +268,41 @@ impl Datapath {
             .map_err(DatapathError::Load)
     }
 
+    /// Turns the program's packet debugging on or off: its aya-log records on rare paths (drops),
+    /// when it was loaded with logging on (see [`DatapathParams::log`]).
+    pub fn set_packet_debug(&mut self, on: bool) -> Result<(), DatapathError> {
+        let map = self
+            .ebpf
+            .map_mut(DEBUG)
+            .ok_or(DatapathError::MissingMap { name: DEBUG })?;
+        let mut flag = Array::<_, u32>::try_from(map).map_err(|source| DatapathError::MapType {
+            name: DEBUG,
+            source,
+        })?;
+        flag.set(0, u32::from(on), 0)
+            .map_err(|source| DatapathError::Map {
+                operation: "write",
+                name: DEBUG,
+                source,
+            })
+    }
+
     /// Takes the reader of the program's log records, when logging is on. Drive it with
     /// [`super::forward_kernel_logs`], or the program's log buffer fills up and records are lost.
     pub fn take_kernel_logger(&mut self) -> Option<KernelLogger> {
         self.logger.take()
+    }
+}
+
+/// Removes a pin (nothing when there is none): a link nobody else holds detaches.
+pub(super) fn remove_pin(path: &std::path::Path) -> Result<(), PinError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(PinError::Remove {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -18,11 +18,11 @@ use super::{Datapath, DatapathError, MapName};
 use crate::prefix::MAX_PREFIX_LEN;
 
 pub(super) struct DatapathMaps {
-    bindings: HashMap<MapData, BindingKey, BindingValue>,
-    short_prefixes: LpmTrie<MapData, LpmKey, BindingValue>,
-    binding_stats: PerCpuArray<MapData, BindingStats>,
-    counters: PerCpuArray<MapData, CounterValue>,
-    ifaces: HashMap<MapData, u32, IfaceValue>,
+    pub(super) bindings: HashMap<MapData, BindingKey, BindingValue>,
+    pub(super) short_prefixes: LpmTrie<MapData, LpmKey, BindingValue>,
+    pub(super) binding_stats: PerCpuArray<MapData, BindingStats>,
+    pub(super) counters: PerCpuArray<MapData, CounterValue>,
+    pub(super) ifaces: HashMap<MapData, u32, IfaceValue>,
     max_bindings: u32,
 }
 
@@ -70,6 +70,16 @@ fn upper_bytes(prefix: Ipv6Net) -> [u8; 8] {
     BindingKey::from_addr(&prefix.trunc().network().octets()).prefix
 }
 
+/// The prefix of length `len` (<= 64) whose upper 64 bits are `upper`.
+fn prefix_of(upper: &[u8; 8], len: u8) -> Ipv6Net {
+    let mut octets = [0u8; 16];
+    octets[..8].copy_from_slice(upper);
+    // `len` <= 64 < 128: always a valid length.
+    Ipv6Net::new(octets.into(), len)
+        .map(|net| net.trunc())
+        .unwrap_or_default()
+}
+
 /// Where a binding for `prefix` lives.
 enum Slot {
     Hash(BindingKey),
@@ -115,6 +125,22 @@ impl DatapathMaps {
         self.ifaces
             .remove(&ifindex)
             .map_err(map_error("remove", IFACES))
+    }
+
+    /// Removes the role of every interface but those in `keep` (ifindexes).
+    pub(super) fn retain_ifaces(&mut self, keep: &[u32]) -> Result<(), DatapathError> {
+        let stale: Vec<u32> = self
+            .ifaces
+            .keys()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_error("list", IFACES))?
+            .into_iter()
+            .filter(|ifindex| !keep.contains(ifindex))
+            .collect();
+        for ifindex in stale {
+            self.remove_iface(ifindex)?;
+        }
+        Ok(())
     }
 
     fn check_slot(&self, slot: u32) -> Result<(), DatapathError> {
@@ -186,6 +212,23 @@ impl Datapath {
                 source,
             }),
         }
+    }
+
+    /// Every binding in the maps (/64s from the hash map, shorter prefixes from the trie), as
+    /// a daemon adopting pinned maps finds them.
+    pub fn bindings(&self) -> Result<Vec<(Ipv6Net, BindingValue)>, DatapathError> {
+        let mut bindings = Vec::new();
+        for entry in self.maps.bindings.iter() {
+            let (key, value) = entry.map_err(map_error("list", BINDINGS))?;
+            bindings.push((prefix_of(&key.prefix, MAX_PREFIX_LEN), value));
+        }
+        for entry in self.maps.short_prefixes.iter() {
+            let (key, value) = entry.map_err(map_error("list", SHORT_PREFIXES))?;
+            // The trie's keys are at most /64: longer ones are never inserted.
+            let len = u8::try_from(key.prefix_len()).unwrap_or(MAX_PREFIX_LEN);
+            bindings.push((prefix_of(&key.data().data, len.min(MAX_PREFIX_LEN)), value));
+        }
+        Ok(bindings)
     }
 
     /// Every global counter, in [`Counter::ALL`] order, summed over the CPUs.
@@ -265,6 +308,18 @@ mod tests {
     }
 
     #[test]
+    fn keys_turn_back_into_prefixes() {
+        assert_eq!(
+            prefix_of(&[0x20, 0x01, 0x0d, 0xb8, 0xab, 0, 0, 0], 40),
+            net("2001:db8:ab00::/40")
+        );
+        assert_eq!(
+            prefix_of(&[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2], 64),
+            net("2001:db8:1:2::/64")
+        );
+    }
+
+    #[test]
     fn a_longer_prefix_is_an_error() {
         assert!(matches!(
             slot_of(net("2001:db8::/65")),
@@ -308,6 +363,16 @@ mod tests {
         assert_eq!(
             dp.get_binding(net("2001:db8:100::/48")).expect("get"),
             Some(v)
+        );
+        let mut listed = dp.bindings().expect("list");
+        listed.sort_by_key(|(prefix, _)| *prefix);
+        assert_eq!(
+            listed,
+            vec![
+                (net("2001:db8:1::/64"), v),
+                (net("2001:db8:2::/64"), v),
+                (net("2001:db8:100::/48"), v),
+            ]
         );
         dp.remove_binding(net("2001:db8:100::/48"))
             .expect("remove short");

@@ -3,10 +3,19 @@
 //! - `loader.rs`: [`Datapath::load`], [`Datapath::attach`], the program handle.
 //! - `maps.rs`: typed access to the binding, statistics, counter and interface maps.
 //! - `klog.rs`: forwarding the program's aya-log records to the `log` crate.
+//! - `pin.rs`: the instance's pin directory on bpffs ([`PinDir`]).
+//! - `adopt.rs`: comparing pinned maps with this build ([`adopt::plan`]);
+//!   `migrate.rs`: moving their entries into maps of another capacity;
+//!   `pinned_object.rs`: what a pin holds. [`Datapath::start`] puts them together.
 
+pub mod adopt;
 mod klog;
 mod loader;
 mod maps;
+mod migrate;
+pub mod pin;
+mod pinned_object;
+mod start;
 
 use std::{fmt, io, net::Ipv6Addr};
 
@@ -14,8 +23,9 @@ use ipnet::Ipv6Net;
 use serde::Deserialize;
 use thiserror::Error;
 
-pub use klog::{KernelLogger, forward_kernel_logs};
-pub use loader::{AttachedInterface, Datapath, ifindex};
+pub use klog::{KernelLogger, XDP_LOG_TARGET, forward_kernel_logs};
+pub use loader::{AttachedInterface, Datapath, InterfaceSpec, ifindex};
+pub use pin::PinDir;
 
 /// The name of the XDP program in the object.
 pub const PROGRAM_NAME: &str = "anchor_xdp";
@@ -33,7 +43,9 @@ pub struct DatapathParams {
     /// Capacity of the `/64` binding map and of the per-binding statistics array.
     pub max_bindings: u32,
     /// Enable the program's aya-log output (at [`LogLevel::Trace`]; see
-    /// [`Datapath::load_with_log_level`] for another level).
+    /// [`Datapath::load_with_log_level`] for another level). Its records are written only while
+    /// packet debugging is on ([`Datapath::set_packet_debug`]); without it the verifier prunes
+    /// the logging code.
     pub log: bool,
 }
 
@@ -172,4 +184,8 @@ pub enum DatapathError {
         #[source]
         source: aya::maps::MapError,
     },
+    #[error(transparent)]
+    Pin(#[from] pin::PinError),
+    #[error(transparent)]
+    Adopt(#[from] adopt::AdoptError),
 }

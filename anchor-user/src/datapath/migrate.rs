@@ -1,0 +1,292 @@
+//! Migrating a pinned map into its replacement of another capacity, without losing an entry.
+//!
+//! A loaded program's maps cannot be swapped, so a migration loads a new program with new maps:
+//! [`copy`] fills a new map from the pinned one (bindings with their statistics slots moved as
+//! planned, statistics, counters, interface roles) while the old program keeps forwarding; the
+//! XDP links are then switched to the new program atomically; [`fold`] finally adds what the
+//! old program counted between the copy and the switch. Traffic never stops. Statistics stay
+//! exact except for one race: a packet the new program counts in the same binding slot during
+//! the few microseconds [`fold`] takes to rewrite that slot is not counted.
+
+use std::collections::BTreeMap;
+
+use anchor_common::{
+    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey,
+    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, SHORT_PREFIXES},
+};
+use aya::{
+    Pod,
+    maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuValues, lpm_trie::LpmTrie},
+};
+
+use super::{
+    DatapathError, MapName,
+    adopt::{AdoptError, Plan, open_typed},
+    maps::DatapathMaps,
+    pin::PinDir,
+};
+
+/// Per-CPU values that can be added and subtracted (wrapping, as the program counts).
+trait Tally: Pod + Default + PartialEq {
+    fn plus(self, other: Self) -> Self;
+    fn minus(self, other: Self) -> Self;
+}
+
+impl Tally for BindingStats {
+    fn plus(mut self, other: Self) -> Self {
+        for d in 0..2 {
+            self.packets[d] = self.packets[d].wrapping_add(other.packets[d]);
+            self.bytes[d] = self.bytes[d].wrapping_add(other.bytes[d]);
+        }
+        self
+    }
+    fn minus(mut self, other: Self) -> Self {
+        for d in 0..2 {
+            self.packets[d] = self.packets[d].wrapping_sub(other.packets[d]);
+            self.bytes[d] = self.bytes[d].wrapping_sub(other.bytes[d]);
+        }
+        self
+    }
+}
+
+impl Tally for CounterValue {
+    fn plus(self, other: Self) -> Self {
+        Self {
+            packets: self.packets.wrapping_add(other.packets),
+            bytes: self.bytes.wrapping_add(other.bytes),
+        }
+    }
+    fn minus(self, other: Self) -> Self {
+        Self {
+            packets: self.packets.wrapping_sub(other.packets),
+            bytes: self.bytes.wrapping_sub(other.bytes),
+        }
+    }
+}
+
+/// A per-CPU map copied into its replacement: the old map and what was copied, slot by slot.
+struct Copied<V: Pod> {
+    name: MapName,
+    old: PerCpuArray<MapData, V>,
+    /// (old index, new index, values copied).
+    taken: Vec<(u32, u32, PerCpuValues<V>)>,
+}
+
+/// A map migrated by [`copy`], to be finished by [`fold`] once the old program has stopped.
+pub struct Migration(Counted);
+
+enum Counted {
+    /// The old program never changes this map.
+    Nothing,
+    Stats(Copied<BindingStats>),
+    Counters(Copied<CounterValue>),
+}
+
+fn copy_error(name: MapName) -> impl Fn(MapError) -> DatapathError {
+    move |source| DatapathError::Map {
+        operation: "migrate",
+        name,
+        source,
+    }
+}
+
+fn moved(mut value: BindingValue, moves: &BTreeMap<u32, u32>) -> BindingValue {
+    if let Some(&slot) = moves.get(&value.stats_slot) {
+        value.stats_slot = slot;
+    }
+    value
+}
+
+/// Copies every entry of the pinned map `name` into the new map of the same name in `maps`.
+pub fn copy(
+    maps: &mut DatapathMaps,
+    pins: &PinDir,
+    name: MapName,
+    plan: &Plan,
+) -> Result<Migration, DatapathError> {
+    let path = pins.map(name);
+    let read_error = |source| AdoptError::ReadMap {
+        path: path.clone(),
+        source,
+    };
+    let write_error = copy_error(name);
+    let counted = match name {
+        BINDINGS => {
+            let old: HashMap<MapData, BindingKey, BindingValue> = open_typed(&path)?;
+            for entry in old.iter() {
+                let (key, value) = entry.map_err(read_error)?;
+                maps.bindings
+                    .insert(key, moved(value, &plan.slot_moves), 0)
+                    .map_err(&write_error)?;
+            }
+            Counted::Nothing
+        }
+        SHORT_PREFIXES => {
+            let old: LpmTrie<MapData, LpmKey, BindingValue> = open_typed(&path)?;
+            for entry in old.iter() {
+                let (key, value) = entry.map_err(read_error)?;
+                maps.short_prefixes
+                    .insert(&key, moved(value, &plan.slot_moves), 0)
+                    .map_err(&write_error)?;
+            }
+            Counted::Nothing
+        }
+        IFACES => {
+            let old: HashMap<MapData, u32, IfaceValue> = open_typed(&path)?;
+            for entry in old.iter() {
+                let (key, value) = entry.map_err(read_error)?;
+                maps.ifaces.insert(key, value, 0).map_err(&write_error)?;
+            }
+            Counted::Nothing
+        }
+        BINDING_STATS => {
+            let old: PerCpuArray<MapData, BindingStats> = open_typed(&path)?;
+            let old_len = old.len();
+            let slots = plan
+                .used_slots
+                .iter()
+                .filter(move |&&slot| slot < old_len)
+                .map(|&slot| (slot, plan.slot_moves.get(&slot).copied().unwrap_or(slot)));
+            Counted::Stats(copy_per_cpu(
+                name,
+                old,
+                &mut maps.binding_stats,
+                slots,
+                &read_error,
+            )?)
+        }
+        COUNTERS => {
+            let old: PerCpuArray<MapData, CounterValue> = open_typed(&path)?;
+            let common = old.len().min(maps.counters.len());
+            Counted::Counters(copy_per_cpu(
+                name,
+                old,
+                &mut maps.counters,
+                (0..common).map(|i| (i, i)),
+                &read_error,
+            )?)
+        }
+        // `plan` only recreates the maps above.
+        _ => return Err(DatapathError::MissingMap { name }),
+    };
+    Ok(Migration(counted))
+}
+
+fn copy_per_cpu<V: Pod>(
+    name: MapName,
+    old: PerCpuArray<MapData, V>,
+    new: &mut PerCpuArray<MapData, V>,
+    indexes: impl Iterator<Item = (u32, u32)>,
+    read_error: &impl Fn(MapError) -> AdoptError,
+) -> Result<Copied<V>, DatapathError> {
+    let mut taken = Vec::new();
+    for (from, to) in indexes {
+        let values = old.get(&from, 0).map_err(read_error)?;
+        let copy = PerCpuValues::try_from(values.to_vec()).map_err(DatapathError::Cpus)?;
+        new.set(to, copy, 0).map_err(copy_error(name))?;
+        taken.push((from, to, values));
+    }
+    Ok(Copied { name, old, taken })
+}
+
+/// Adds to the new maps what the old program counted after [`copy`]. Call it once no CPU runs
+/// the old program any more ([`wait_for_running_programs`]).
+pub fn fold(maps: &mut DatapathMaps, migrations: Vec<Migration>) -> Result<(), DatapathError> {
+    for Migration(counted) in migrations {
+        match counted {
+            Counted::Nothing => {}
+            Counted::Stats(copied) => fold_per_cpu(copied, &mut maps.binding_stats)?,
+            Counted::Counters(copied) => fold_per_cpu(copied, &mut maps.counters)?,
+        }
+    }
+    Ok(())
+}
+
+fn fold_per_cpu<V: Tally>(
+    copied: Copied<V>,
+    new: &mut PerCpuArray<MapData, V>,
+) -> Result<(), DatapathError> {
+    let error = copy_error(copied.name);
+    for (from, to, before) in copied.taken {
+        let after = copied.old.get(&from, 0).map_err(&error)?;
+        let delta: Vec<V> = after
+            .iter()
+            .zip(before.iter())
+            .map(|(a, b)| a.minus(*b))
+            .collect();
+        if delta.iter().all(|d| *d == V::default()) {
+            continue;
+        }
+        let current = new.get(&to, 0).map_err(&error)?;
+        let sum: Vec<V> = current
+            .iter()
+            .zip(&delta)
+            .map(|(c, d)| c.plus(*d))
+            .collect();
+        let sum = PerCpuValues::try_from(sum).map_err(DatapathError::Cpus)?;
+        new.set(to, sum, 0).map_err(&error)?;
+    }
+    Ok(())
+}
+
+/// Waits until every CPU has left the XDP programs it was running (an RCU grace period):
+/// after the links are switched, only the new program runs from then on.
+pub fn wait_for_running_programs() {
+    // MEMBARRIER_CMD_GLOBAL waits for an RCU grace period (synchronize_rcu), and XDP runs
+    // inside RCU read-side sections.
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes no pointers.
+    let status = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
+    if status != 0 {
+        log::debug!(
+            "membarrier: {}; waiting 100 ms instead",
+            std::io::Error::last_os_error()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_add_and_subtract_per_field() {
+        let a = BindingStats {
+            packets: [5, 7],
+            bytes: [500, 700],
+        };
+        let b = BindingStats {
+            packets: [2, 0],
+            bytes: [200, 0],
+        };
+        assert_eq!(
+            a.minus(b),
+            BindingStats {
+                packets: [3, 7],
+                bytes: [300, 700]
+            }
+        );
+        assert_eq!(a.minus(b).plus(b), a);
+        let c = CounterValue {
+            packets: 0,
+            bytes: 1,
+        };
+        assert_eq!(
+            c.minus(CounterValue {
+                packets: 1,
+                bytes: 1
+            })
+            .packets,
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn only_listed_slots_move() {
+        let value = BindingValue::redirect([1; 16], 9);
+        let moves = BTreeMap::from([(9, 2)]);
+        assert_eq!(moved(value, &moves).stats_slot, 2);
+        assert_eq!(moved(value, &BTreeMap::new()).stats_slot, 9);
+    }
+}

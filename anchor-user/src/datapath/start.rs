@@ -1,0 +1,360 @@
+//! Starting the datapath on an instance's pinned state: the hitless restart.
+//!
+//! [`Datapath::start`] always loads a new instance of the program (this build, this config's
+//! globals) and then, interface by interface, either takes the pinned XDP link over, replacing
+//! its program atomically (`BPF_LINK_UPDATE`: no packet sees a detached interface), or attaches
+//! and pins a new link. The maps are the pinned ones, reused as they are or migrated into maps
+//! of a new capacity ([`super::adopt`], [`super::migrate`]).
+
+use std::path::Path;
+
+use aya::programs::{
+    links::{FdLink, PinnedLink},
+    xdp::XdpLink,
+};
+
+use super::{
+    AttachedInterface, Datapath, DatapathError, DatapathParams, InterfaceSpec, LogLevel,
+    PROGRAM_NAME, XdpMode, adopt,
+    adopt::{AdoptError, MapAction, Plan},
+    ifindex,
+    loader::{Attachment, remove_pin},
+    migrate,
+    pin::{PinDir, PinError},
+    pinned_object::{PinnedObject, inspect, program_name},
+};
+
+/// How an interface came to run the new program.
+enum Attached {
+    TakenOver,
+    New,
+}
+
+impl Datapath {
+    /// Loads the program with the pinned state of `pins` and attaches it to `interfaces`:
+    /// - maps: reused when pinned and as expected, migrated when only their capacity differs,
+    ///   created and pinned when missing; any other difference stops with [`AdoptError`];
+    /// - links: a pinned link of an interface is taken over (its program replaced atomically),
+    ///   an interface without one gets a new pinned link, and pinned links of interfaces no
+    ///   longer configured are removed, which detaches them;
+    /// - interface roles: set from `interfaces`, the others removed.
+    ///
+    /// The program's aya-log output is loaded as by [`Self::load`].
+    ///
+    /// On error, what this call attached is detached again, links taken over keep running, and
+    /// an instance that had no state before is left empty.
+    pub fn start(
+        params: &DatapathParams,
+        pins: &PinDir,
+        interfaces: &[InterfaceSpec],
+    ) -> Result<Self, DatapathError> {
+        let log_level = if params.log {
+            LogLevel::Trace
+        } else {
+            LogLevel::Off
+        };
+        // Refuse pins that are not ours before anything is created.
+        for pinned in pins.links()? {
+            anchor_link_ifindex(&pinned.path)?;
+        }
+        // What a migration that did not finish left: the pinned maps it was copied from are
+        // still in place, so it starts over.
+        for name in adopt::PINNED_MAPS {
+            remove_pin(&pins.staged_map(name))?;
+        }
+        let plan = adopt::plan(pins, params.max_bindings)?;
+        let result = Self::start_planned(params, log_level, pins, interfaces, &plan);
+        if result.is_err()
+            && let Err(error) = forget_failed_start(pins, &plan)
+        {
+            log::warn!("cannot remove the pins of the failed start: {error}");
+        }
+        result
+    }
+
+    fn start_planned(
+        params: &DatapathParams,
+        log_level: LogLevel,
+        pins: &PinDir,
+        interfaces: &[InterfaceSpec],
+        plan: &Plan,
+    ) -> Result<Self, DatapathError> {
+        let mut datapath = Self::load_inner(params, log_level, Some((pins, plan)))?;
+        match datapath.adopt(pins, interfaces, plan) {
+            Ok(()) => Ok(datapath),
+            Err(error) => {
+                datapath.abandon_new_links();
+                Err(error)
+            }
+        }
+    }
+
+    fn adopt(
+        &mut self,
+        pins: &PinDir,
+        interfaces: &[InterfaceSpec],
+        plan: &Plan,
+    ) -> Result<(), DatapathError> {
+        let migrations = plan
+            .recreated()
+            .map(|name| migrate::copy(&mut self.maps, pins, name, plan))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let (mut taken_over, mut new) = (0, 0);
+        for spec in interfaces {
+            match self.attach_pinned(pins, spec)? {
+                Attached::TakenOver => taken_over += 1,
+                Attached::New => new += 1,
+            }
+        }
+        self.remove_unconfigured_links(pins, interfaces)?;
+        let configured: Vec<u32> = self.links.iter().map(|a| a.info.ifindex).collect();
+        self.maps.retain_ifaces(&configured)?;
+
+        if !migrations.is_empty() {
+            migrate::wait_for_running_programs();
+            migrate::fold(&mut self.maps, migrations)?;
+            for name in plan.recreated() {
+                let (from, to) = (pins.staged_map(name), pins.map(name));
+                std::fs::rename(&from, &to).map_err(|source| PinError::Rename {
+                    from,
+                    to,
+                    source,
+                })?;
+            }
+        }
+        log::info!(
+            "state pinned in {}: {taken_over} link(s) taken over, {new} attached anew{}",
+            pins.path().display(),
+            if plan.recreated().next().is_some() {
+                ", maps migrated to their new capacity"
+            } else {
+                ""
+            }
+        );
+        Ok(())
+    }
+
+    /// Takes over the pinned link of `spec`, or attaches a new one and pins it.
+    fn attach_pinned(
+        &mut self,
+        pins: &PinDir,
+        spec: &InterfaceSpec,
+    ) -> Result<Attached, DatapathError> {
+        let ifindex = ifindex(&spec.name)?;
+        if self.links.iter().any(|a| a.info.ifindex == ifindex) {
+            return Err(DatapathError::AlreadyAttached {
+                iface: spec.name.clone(),
+            });
+        }
+        let other_mode = match spec.mode {
+            XdpMode::Native => XdpMode::Skb,
+            XdpMode::Skb => XdpMode::Native,
+        };
+        let other = pins.link(other_mode, &spec.name);
+        if other.exists() {
+            log::warn!(
+                "xdp_mode of {} changed from {other_mode} to {}: detaching and attaching again \
+                 (packets on {} meanwhile go to the kernel untouched)",
+                spec.name,
+                spec.mode,
+                spec.name
+            );
+            detach_pinned(&other)?;
+        }
+        // The role goes in first so that the program sees it from the first packet.
+        self.maps.set_iface_role(ifindex, spec.role)?;
+        let info = AttachedInterface {
+            name: spec.name.clone(),
+            ifindex,
+            role: spec.role,
+            mode: spec.mode,
+        };
+        let path = pins.link(spec.mode, &spec.name);
+        if path.exists() {
+            let pinned_ifindex = anchor_link_ifindex(&path)?;
+            if pinned_ifindex == ifindex {
+                let link = self.take_over(&path)?;
+                self.links.push(Attachment {
+                    info,
+                    _link: link,
+                    pin: Some(path),
+                    adopted: true,
+                });
+                return Ok(Attached::TakenOver);
+            }
+            log::info!(
+                "the link pinned at {} is attached to ifindex {pinned_ifindex}, not to {} \
+                 (ifindex {ifindex}, recreated?): attaching anew",
+                path.display(),
+                spec.name
+            );
+            detach_pinned(&path)?;
+        }
+        let link = match self.attach_and_pin(spec, ifindex, &path) {
+            Ok(link) => link,
+            Err(error) => {
+                if let Err(cleanup) = self.maps.remove_iface(ifindex) {
+                    log::warn!(
+                        "cannot remove the role of {} after a failed attach: {cleanup}",
+                        spec.name
+                    );
+                }
+                return Err(error);
+            }
+        };
+        self.links.push(Attachment {
+            info,
+            _link: link,
+            pin: Some(path),
+            adopted: false,
+        });
+        Ok(Attached::New)
+    }
+
+    /// Replaces the program of the link pinned at `path` with ours, atomically.
+    fn take_over(&mut self, path: &Path) -> Result<XdpLink, DatapathError> {
+        let open_error = |source| AdoptError::OpenLink {
+            path: path.to_owned(),
+            source,
+        };
+        let pinned = PinnedLink::from_pin(path).map_err(open_error)?;
+        let link = XdpLink::try_from(FdLink::from(pinned)).map_err(open_error)?;
+        let take_over_error = |source| AdoptError::TakeOverLink {
+            path: path.to_owned(),
+            source,
+        };
+        let program = self.program_mut()?;
+        let id = program.attach_to_link(link).map_err(take_over_error)?;
+        Ok(program.take_link(id).map_err(take_over_error)?)
+    }
+
+    fn attach_and_pin(
+        &mut self,
+        spec: &InterfaceSpec,
+        ifindex: u32,
+        path: &Path,
+    ) -> Result<XdpLink, DatapathError> {
+        let attach_error = |source| DatapathError::Attach {
+            iface: spec.name.clone(),
+            mode: spec.mode,
+            source,
+        };
+        let program = self.program_mut()?;
+        let id = program
+            .attach_to_if_index(ifindex, spec.mode.into())
+            .map_err(attach_error)?;
+        let link = program.take_link(id).map_err(attach_error)?;
+        // A netlink attachment (kernels without XDP links) is detached when `link` drops here.
+        let link = FdLink::try_from(link).map_err(|_| AdoptError::NotPinnable {
+            iface: spec.name.clone(),
+        })?;
+        let pinned = link.pin(path).map_err(|source| PinError::Pin {
+            what: format!("the XDP link of {}", spec.name),
+            path: path.to_owned(),
+            source,
+        })?;
+        XdpLink::try_from(FdLink::from(pinned)).map_err(|source| {
+            AdoptError::OpenLink {
+                path: path.to_owned(),
+                source,
+            }
+            .into()
+        })
+    }
+
+    /// Unpins the links of interfaces that are no longer configured, which detaches them.
+    fn remove_unconfigured_links(
+        &mut self,
+        pins: &PinDir,
+        interfaces: &[InterfaceSpec],
+    ) -> Result<(), DatapathError> {
+        for pinned in pins.links()? {
+            let configured = interfaces
+                .iter()
+                .any(|spec| spec.name == pinned.iface && spec.mode == pinned.mode);
+            if !configured {
+                log::info!(
+                    "{} is no longer configured: detaching from it",
+                    pinned.iface
+                );
+                detach_pinned(&pinned.path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a failed start: unpins the links this start created, so that they detach when
+    /// the datapath is dropped. Links taken over keep running the new program.
+    fn abandon_new_links(&mut self) {
+        for attachment in self.links.iter().filter(|a| !a.adopted) {
+            if let Some(pin) = &attachment.pin
+                && let Err(error) = remove_pin(pin)
+            {
+                log::warn!("{error}");
+            }
+        }
+    }
+}
+
+/// Unpins the link pinned at `path` and detaches it now. (Removing the pin alone detaches it
+/// a little later, from a kernel work queue, which would race with a new attachment.)
+fn detach_pinned(path: &Path) -> Result<(), DatapathError> {
+    let pinned = PinnedLink::from_pin(path).map_err(|source| AdoptError::OpenLink {
+        path: path.to_owned(),
+        source,
+    })?;
+    // The last reference goes with this descriptor: closing it detaches synchronously.
+    let link = pinned.unpin().map_err(|source| PinError::Remove {
+        path: path.to_owned(),
+        source,
+    })?;
+    drop(link);
+    Ok(())
+}
+
+/// After a failed start: removes what it pinned (the maps it created, the staged maps), or
+/// everything when the instance had no state before.
+fn forget_failed_start(pins: &PinDir, plan: &Plan) -> Result<(), PinError> {
+    if !plan.had_state {
+        return pins.clear();
+    }
+    for (name, _, action) in &plan.maps {
+        match action {
+            MapAction::Create => remove_pin(&pins.map(name))?,
+            MapAction::Recreate => remove_pin(&pins.staged_map(name))?,
+            MapAction::Reuse => {}
+        }
+    }
+    Ok(())
+}
+
+/// The interface of the anchor XDP link pinned at `path` (0 once that interface is gone);
+/// anything else pinned there is an error.
+fn anchor_link_ifindex(path: &Path) -> Result<u32, AdoptError> {
+    let object = inspect(path).map_err(|source| AdoptError::InspectPin {
+        path: path.to_owned(),
+        source,
+    })?;
+    match object {
+        PinnedObject::XdpLink {
+            ifindex,
+            program_id,
+        } => {
+            let name = program_name(program_id).unwrap_or_default();
+            if name == PROGRAM_NAME {
+                Ok(ifindex)
+            } else {
+                Err(AdoptError::ForeignProgram {
+                    path: path.to_owned(),
+                    name,
+                    id: program_id,
+                })
+            }
+        }
+        other => Err(AdoptError::ForeignPin {
+            path: path.to_owned(),
+            found: other.to_string(),
+        }),
+    }
+}

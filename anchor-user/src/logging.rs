@@ -1,0 +1,133 @@
+//! The daemon's log: `tracing` events on stderr, as text lines or JSON objects, one per line.
+//!
+//! - The level comes from `log_level` in the config; `RUST_LOG` (tracing-subscriber's
+//!   `EnvFilter` syntax, e.g. `info,anchor_user::state=debug`) replaces it when set.
+//! - Records of the `log` crate (from libraries, and from code not yet written with `tracing`)
+//!   are turned into `tracing` events.
+//! - The XDP program's own records (aya-log, target [`XDP_LOG_TARGET`]) are always let through:
+//!   the program writes them only while `anchor debug packets on` is in force, so that switch
+//!   alone decides whether they are seen.
+
+use std::io::IsTerminal as _;
+
+use serde::Deserialize;
+use thiserror::Error;
+use tracing_subscriber::{
+    EnvFilter, filter::LevelFilter, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
+
+use crate::datapath::{LogLevel, XDP_LOG_TARGET};
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `2026-01-01T00:00:00.000000Z  INFO anchor: attached to eth0 (native)`.
+    #[default]
+    Text,
+    /// `{"timestamp":"...","level":"INFO","message":"attached to eth0 (native)","target":"anchor"}`.
+    Json,
+}
+
+#[derive(Debug, Error)]
+pub enum LoggingError {
+    #[error("invalid log filter {directives:?} (from RUST_LOG)")]
+    Filter {
+        directives: String,
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error("cannot install the logger")]
+    Install(#[source] tracing_subscriber::util::TryInitError),
+}
+
+/// The `tracing` level that `log_level` stands for.
+pub fn level_filter(level: LogLevel) -> LevelFilter {
+    match level {
+        LogLevel::Off => LevelFilter::OFF,
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Trace => LevelFilter::TRACE,
+    }
+}
+
+/// The filter directives: `rust_log` when it is set and not blank, else `log_level` for
+/// everything and every level for the XDP program's records.
+pub fn directives(level: LogLevel, rust_log: Option<&str>) -> String {
+    match rust_log {
+        Some(directives) if !directives.trim().is_empty() => directives.to_owned(),
+        _ => format!("{},{XDP_LOG_TARGET}=trace", level_filter(level)),
+    }
+}
+
+/// Installs the process-wide logger (once; a second call fails). Reads `RUST_LOG`.
+pub fn init(level: LogLevel, format: LogFormat) -> Result<(), LoggingError> {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let directives = directives(level, rust_log.as_deref());
+    let filter = EnvFilter::builder()
+        .parse(&directives)
+        .map_err(|source| LoggingError::Filter { directives, source })?;
+    let registry = tracing_subscriber::registry().with(filter);
+    let ansi = std::io::stderr().is_terminal();
+    // `try_init` also routes the `log` crate's records into `tracing`.
+    match format {
+        LogFormat::Text => registry
+            .with(fmt::layer().with_writer(std::io::stderr).with_ansi(ansi))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    }
+    .map_err(LoggingError::Install)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_level_lets_the_program_records_through() {
+        assert_eq!(directives(LogLevel::Info, None), "info,anchor_xdp=trace");
+        assert_eq!(
+            directives(LogLevel::Off, Some("  ")),
+            "off,anchor_xdp=trace"
+        );
+        assert_eq!(
+            directives(LogLevel::Info, Some("warn,anchor_user=debug")),
+            "warn,anchor_user=debug"
+        );
+        for level in [
+            LogLevel::Off,
+            LogLevel::Error,
+            LogLevel::Warn,
+            LogLevel::Info,
+            LogLevel::Debug,
+            LogLevel::Trace,
+        ] {
+            let text = directives(level, None);
+            assert!(EnvFilter::builder().parse(&text).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn format_names() {
+        #[derive(Deserialize)]
+        struct T {
+            f: LogFormat,
+        }
+        let t: T = toml::from_str("f = \"json\"").expect("json");
+        assert_eq!(t.f, LogFormat::Json);
+        let t: T = toml::from_str("f = \"text\"").expect("text");
+        assert_eq!(t.f, LogFormat::Text);
+        assert!(toml::from_str::<T>("f = \"xml\"").is_err());
+    }
+}

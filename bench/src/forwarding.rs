@@ -1,0 +1,376 @@
+//! Section 3: forwarding rate through one router core on a veth line
+//! `gen` --(g0|r0)-- router --(r1|s0)-- `sink`.
+//!
+//! The generator is `bench_gen` run with BPF_PROG_TEST_RUN in live-frames mode on `g0`: every
+//! frame it sends with XDP_TX crosses to the router's `r0`. The sink counts and drops with
+//! `bench_sink` on `s0`. The test run, the router's NAPI poll and the sink's all run in softirq
+//! context on the generator's CPU, to which the calling thread is pinned: the rate is that of
+//! one core doing all three, and the ratios between router variants hold on any machine.
+
+use std::time::{Duration, Instant};
+
+use anchor_common::{BindingValue, IfaceRole};
+use anchor_tests::packet::{Udp6, ethernet};
+use anchor_user::datapath::{Datapath, DatapathParams, XdpMode};
+use anyhow::{Context as _, Result, bail};
+use aya::programs::{TestRun as _, TestRunAttrs, TestRunOptions};
+
+use crate::{
+    cost::xdp_md,
+    netns::Netns,
+    objects::RefProgram,
+    report::{Bound, Report, Row},
+    stats::median,
+};
+
+const SECTION: &str = "3. forwarding rate, one router core (veth)";
+const LOCATOR: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 1);
+const SERVING: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 2);
+const SOURCE: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xf0, 0, 0, 0, 0, 2);
+const DESTINATION: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x100);
+const PREFIX: &str = "2001:db8:1:1::/64";
+const GEN_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
+const R0_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
+/// Bytes the generator drops from the front of each frame (see `bench_gen`).
+const SPARE: usize = 40;
+/// Frames per live-frames batch.
+const BATCH: u32 = 64;
+const SIZES: [usize; 3] = [126, 512, 1514];
+
+/// The router variants, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    BareRedirect,
+    FibForwarder,
+    KernelForwarding,
+    KernelSeg6,
+    Anchor,
+}
+
+impl Mode {
+    const ALL: [Mode; 5] = [
+        Mode::BareRedirect,
+        Mode::FibForwarder,
+        Mode::KernelForwarding,
+        Mode::KernelSeg6,
+        Mode::Anchor,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::BareRedirect => "bare XDP_REDIRECT (rig limit)",
+            Mode::FibForwarder => "XDP FIB-lookup forwarder",
+            Mode::KernelForwarding => "kernel IPv6 forwarding",
+            Mode::KernelSeg6 => "kernel seg6 encap.red",
+            Mode::Anchor => "anchor (encap + redirect)",
+        }
+    }
+}
+
+struct Line {
+    generator: Netns,
+    router: Netns,
+    _sink: Netns,
+    g0: u32,
+    r0: u32,
+    r1: u32,
+    sink: RefProgram,
+}
+
+impl Line {
+    fn build() -> Result<Self> {
+        let generator = Netns::create("gen")?;
+        let router = Netns::create("rtr")?;
+        let sink_ns = Netns::create("snk")?;
+        generator.ip(&format!(
+            "link add g0 address 02:00:00:00:01:01 mtu 1600 type veth peer name r0 netns {} \
+             address 02:00:00:00:01:02 mtu 1600",
+            router.name()
+        ))?;
+        router.ip(&format!(
+            "link add r1 address 02:00:00:00:02:01 mtu 1600 type veth peer name s0 netns {} \
+             address 02:00:00:00:02:02 mtu 1600",
+            sink_ns.name()
+        ))?;
+        // NAPI on r0 for the kernel variants (no XDP program there): frames sent into g0 with
+        // XDP_TX are dropped unless the peer polls.
+        router.exec("ethtool", &["-K", "r0", "gro", "on"])?;
+        sink_ns.ip("link set s0 up")?;
+        router.ip("link set r1 up")?;
+        router.ip("link set r0 up")?;
+        generator.ip("link set g0 up")?;
+        for cmd in [
+            "addr add 2001:db8:f0::1/64 dev r0 nodad",
+            "addr add 2001:db8:f1::1/64 dev r1 nodad",
+            "neigh replace 2001:db8:f1::2 lladdr 02:00:00:00:02:02 dev r1 nud permanent",
+            "sr tunsrc set 2001:db8:f1::1",
+        ] {
+            router.ip(cmd)?;
+        }
+        let g0 = generator.ifindex("g0")?;
+        let r0 = router.ifindex("r0")?;
+        let r1 = router.ifindex("r1")?;
+        let s0 = sink_ns.ifindex("s0")?;
+        let mut sink = RefProgram::sink()?;
+        {
+            let _inside = sink_ns.enter()?;
+            sink.attach(s0)?;
+        }
+        Ok(Self {
+            generator,
+            router,
+            _sink: sink_ns,
+            g0,
+            r0,
+            r1,
+            sink,
+        })
+    }
+}
+
+/// A router variant set up on the line; undone on drop.
+struct Active<'a> {
+    line: &'a Line,
+    route: bool,
+    _datapath: Option<Datapath>,
+    _program: Option<RefProgram>,
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if self.route
+            && let Err(error) = self.line.router.ip(&format!("route del {PREFIX}"))
+        {
+            eprintln!("bench: {error:#}");
+        }
+    }
+}
+
+fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
+    let mut active = Active {
+        line,
+        route: false,
+        _datapath: None,
+        _program: None,
+    };
+    match mode {
+        Mode::BareRedirect => {
+            let mut program = RefProgram::redirect(line.r1)?;
+            let _inside = line.router.enter()?;
+            program.attach(line.r0)?;
+            active._program = Some(program);
+        }
+        Mode::FibForwarder => {
+            line.router
+                .ip(&format!("route add {PREFIX} via 2001:db8:f1::2 dev r1"))?;
+            active.route = true;
+            let mut program = RefProgram::fib()?;
+            let _inside = line.router.enter()?;
+            program.attach(line.r0)?;
+            active._program = Some(program);
+        }
+        Mode::KernelForwarding => {
+            line.router
+                .ip(&format!("route add {PREFIX} via 2001:db8:f1::2 dev r1"))?;
+            active.route = true;
+        }
+        Mode::KernelSeg6 => {
+            line.router.ip(&format!(
+                "route add {PREFIX} encap seg6 mode encap.red segs 2001:db8:f1::2 dev r1"
+            ))?;
+            active.route = true;
+        }
+        Mode::Anchor => {
+            let mut dp = Datapath::load(&DatapathParams {
+                locator: LOCATOR,
+                tunnel_mtu: 1600,
+                outer_hop_limit: 64,
+                max_bindings: 1024,
+                log: false,
+            })
+            .context("cannot load the anchor program")?;
+            dp.insert_binding(
+                PREFIX.parse().context("prefix")?,
+                BindingValue::redirect(SERVING.octets(), 0),
+            )?;
+            let _inside = line.router.enter()?;
+            dp.attach("r0", IfaceRole::Core, XdpMode::Native)?;
+            active._datapath = Some(dp);
+        }
+    }
+    Ok(active)
+}
+
+/// The generator's input for `size`-byte frames: `SPARE` bytes, then the frame; and the
+/// header it rewrites on every send.
+fn generator_frame(size: usize) -> (Vec<u8>, [u64; 8]) {
+    let mut udp = Udp6::new(SOURCE, DESTINATION);
+    udp.payload_len = size - 14 - 40 - 8;
+    let frame = ethernet(R0_MAC, GEN_MAC, &udp.bytes());
+    let mut header = [0u64; 8];
+    for (word, bytes) in header.iter_mut().zip(frame.chunks_exact(8)) {
+        *word = u64::from_ne_bytes(bytes.try_into().unwrap_or_default());
+    }
+    let mut input = vec![0u8; SPARE];
+    input.extend_from_slice(&frame);
+    (input, header)
+}
+
+/// Pins the calling thread to one CPU until dropped.
+struct Pinned {
+    original: libc::cpu_set_t,
+}
+
+impl Pinned {
+    /// Pins to the highest CPU the thread may run on.
+    fn highest() -> Result<Self> {
+        // SAFETY: plain syscalls on a zeroed cpu_set_t of the calling thread.
+        unsafe {
+            let mut original: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut original)
+                != 0
+            {
+                bail!("sched_getaffinity: {}", std::io::Error::last_os_error());
+            }
+            let cpu = (0..libc::CPU_SETSIZE as usize)
+                .rev()
+                .find(|&c| libc::CPU_ISSET(c, &original))
+                .context("no CPU in this thread's affinity")?;
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut one);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
+                bail!("sched_setaffinity: {}", std::io::Error::last_os_error());
+            }
+            Ok(Self { original })
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // SAFETY: restores the affinity read at creation.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.original);
+        }
+    }
+}
+
+/// Sends `count` frames and returns (frames delivered to the sink, seconds).
+fn send(line: &Line, generator: &RefProgram, input: &[u8], count: u32) -> Result<(u64, f64)> {
+    let before = line.sink.sink_frames()?;
+    let md = xdp_md(input.len(), line.g0);
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(input);
+    opts.ctx_in = Some(&md);
+    opts.repeat = count;
+    opts.attrs = TestRunAttrs::new().xdp_live_frames(BATCH);
+    let elapsed = {
+        let _inside = line.generator.enter()?;
+        let _pinned = Pinned::highest()?;
+        let start = Instant::now();
+        generator
+            .program()?
+            .test_run(opts)
+            .context("live-frames BPF_PROG_TEST_RUN")?;
+        start.elapsed()
+    };
+    // Frames still in flight reach the sink within microseconds; wait until the count settles.
+    let mut delivered = line.sink.sink_frames()? - before;
+    let deadline = Instant::now() + Duration::from_millis(500);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = line.sink.sink_frames()? - before;
+        if now == delivered || Instant::now() > deadline {
+            break;
+        }
+        delivered = now;
+    }
+    Ok((delivered, elapsed.as_secs_f64()))
+}
+
+pub fn run(report: &mut Report, quick: bool) -> Result<()> {
+    let (count, reps) = if quick { (20_000, 1) } else { (1_000_000, 5) };
+    report.method(
+        "live-frames",
+        format!(
+            "bench_gen sends {count} frames per run with BPF_PROG_TEST_RUN live frames (batch \
+             {BATCH}) into a veth line gen -> router -> sink, everything on one pinned CPU; \
+             rate = frames counted by the sink's XDP program / wall time of the run; median of \
+             {reps} runs, variants interleaved; one UDP flow to {DESTINATION}"
+        ),
+    );
+    let line = Line::build()?;
+    let mut rates = vec![vec![Vec::new(); Mode::ALL.len()]; SIZES.len()];
+    let mut delivery = Vec::new();
+    for _ in 0..reps {
+        for (s, size) in SIZES.iter().enumerate() {
+            let (input, header) = generator_frame(*size);
+            let generator = RefProgram::generator(&header)?;
+            for (m, mode) in Mode::ALL.iter().enumerate() {
+                let active = activate(&line, *mode)?;
+                let (delivered, seconds) = send(&line, &generator, &input, count)?;
+                drop(active);
+                if delivered == 0 {
+                    bail!(
+                        "{} with {size}-byte frames: nothing reached the sink",
+                        mode.name()
+                    );
+                }
+                delivery.push(delivered as f64 / f64::from(count));
+                rates[s][m].push(delivered as f64 / seconds / 1e6);
+            }
+        }
+    }
+    for (s, size) in SIZES.iter().enumerate() {
+        let rate = |mode: Mode| median(&rates[s][mode as usize]);
+        let bare = rate(Mode::BareRedirect);
+        let seg6 = rate(Mode::KernelSeg6);
+        let name = |mode: Mode| format!("{}, {size} B", mode.name());
+        report
+            .push(Row::new(SECTION, name(Mode::BareRedirect), bare, "Mpps").method("live-frames"));
+        for mode in [Mode::FibForwarder, Mode::KernelForwarding, Mode::KernelSeg6] {
+            report.push(
+                Row::new(SECTION, name(mode), rate(mode), "Mpps")
+                    .method("live-frames")
+                    .against(name(Mode::BareRedirect), bare),
+            );
+        }
+        let anchor = rate(Mode::Anchor);
+        report.push(
+            Row::new(SECTION, name(Mode::Anchor), anchor, "Mpps")
+                .method("live-frames")
+                .against(name(Mode::KernelSeg6), seg6)
+                .target(Bound::AtLeast, 3.0, quick),
+        );
+        report.push(
+            Row::new(
+                SECTION,
+                format!("anchor vs the rig limit, {size} B"),
+                anchor,
+                "Mpps",
+            )
+            .method("live-frames")
+            .against(name(Mode::BareRedirect), bare)
+            .target(Bound::AtLeast, 0.8, quick),
+        );
+        report.push(
+            Row::new(
+                SECTION,
+                format!("anchor vs the FIB forwarder, {size} B"),
+                anchor,
+                "Mpps",
+            )
+            .method("live-frames")
+            .against(name(Mode::FibForwarder), rate(Mode::FibForwarder)),
+        );
+    }
+    let lowest = delivery.iter().copied().fold(f64::INFINITY, f64::min);
+    if let Some(row) = report.rows.iter_mut().rev().find(|r| r.section == SECTION) {
+        row.note = Some(format!(
+            "lowest share of sent frames that reached the sink in any run: {:.1} %",
+            lowest * 100.0
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The reference and traffic programs built with the anchor program (`anchor-ebpf/src/bin/`),
+//! loaded on their own.
+
+use anchor_user::bench_objects;
+use anyhow::{Context as _, Result, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::PerCpuArray,
+    programs::{Program, Xdp, XdpMode},
+};
+
+/// A loaded single-program object. Dropping it detaches the program and unloads it.
+pub struct RefProgram {
+    ebpf: Ebpf,
+    name: &'static str,
+}
+
+impl RefProgram {
+    /// `ref_pass`: returns XDP_PASS.
+    pub fn pass() -> Result<Self> {
+        Self::load(&mut EbpfLoader::new(), bench_objects::REF_PASS, "ref_pass")
+    }
+
+    /// `ref_encap`: adjust head, constant header, XDP_TX.
+    pub fn encap() -> Result<Self> {
+        Self::load(
+            &mut EbpfLoader::new(),
+            bench_objects::REF_ENCAP,
+            "ref_encap",
+        )
+    }
+
+    /// `ref_redirect`: redirects every frame to `ifindex`.
+    pub fn redirect(ifindex: u32) -> Result<Self> {
+        let mut loader = EbpfLoader::new();
+        loader.override_global("TARGET_IFINDEX", &ifindex, true);
+        Self::load(&mut loader, bench_objects::REF_REDIRECT, "ref_redirect")
+    }
+
+    /// `ref_fib`: FIB lookup, hop limit, MACs, redirect.
+    pub fn fib() -> Result<Self> {
+        Self::load(&mut EbpfLoader::new(), bench_objects::REF_FIB, "ref_fib")
+    }
+
+    /// `bench_gen`: writes `header` (Ethernet + IPv6 + UDP + 2 payload bytes) over every frame
+    /// and sends it with XDP_TX.
+    pub fn generator(header: &[u64; 8]) -> Result<Self> {
+        let mut loader = EbpfLoader::new();
+        loader.override_global("GEN_HEADER", header, true);
+        Self::load(&mut loader, bench_objects::BENCH_GEN, "bench_gen")
+    }
+
+    /// `bench_sink`: counts frames and drops them.
+    pub fn sink() -> Result<Self> {
+        Self::load(
+            &mut EbpfLoader::new(),
+            bench_objects::BENCH_SINK,
+            "bench_sink",
+        )
+    }
+
+    fn load(loader: &mut EbpfLoader<'_>, object: &[u8], name: &'static str) -> Result<Self> {
+        let mut ebpf = loader
+            .load(object)
+            .with_context(|| format!("cannot load the object of {name}"))?;
+        let program: &mut Xdp = ebpf
+            .program_mut(name)
+            .with_context(|| format!("no program {name} in its object"))?
+            .try_into()
+            .with_context(|| format!("{name} is not an XDP program"))?;
+        program
+            .load()
+            .with_context(|| format!("the kernel rejected {name}"))?;
+        Ok(Self { ebpf, name })
+    }
+
+    pub fn program(&self) -> Result<&Xdp> {
+        match self.ebpf.program(self.name) {
+            Some(Program::Xdp(program)) => Ok(program),
+            _ => bail!("no XDP program {}", self.name),
+        }
+    }
+
+    /// Attaches in driver mode to `ifindex` (of the calling thread's namespace) until drop.
+    pub fn attach(&mut self, ifindex: u32) -> Result<()> {
+        let name = self.name;
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(name)
+            .with_context(|| format!("no program {name}"))?
+            .try_into()
+            .with_context(|| format!("{name} is not an XDP program"))?;
+        program
+            .attach_to_if_index(ifindex, XdpMode::Driver)
+            .with_context(|| format!("cannot attach {name} to ifindex {ifindex}"))?;
+        Ok(())
+    }
+
+    /// Frames counted by `bench_sink`, summed over the CPUs.
+    pub fn sink_frames(&self) -> Result<u64> {
+        let map = self
+            .ebpf
+            .map("SINK_FRAMES")
+            .with_context(|| format!("{} has no map SINK_FRAMES", self.name))?;
+        let frames: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(map).context("SINK_FRAMES is not a per-CPU array of u64")?;
+        let per_cpu = frames.get(&0, 0).context("cannot read SINK_FRAMES")?;
+        Ok(per_cpu.iter().sum())
+    }
+}

@@ -1,0 +1,227 @@
+//! `anchor debug packets on|off` against a running daemon (privileged).
+//!
+//! Router 1 of the [`anchor_rig`] topology runs `anchor run`; the correspondent sends tunnel
+//! packets (IPv6-in-IPv6, from a raw socket) to router 1's locator that the program must drop:
+//! one for a prefix without a binding, one from the wrong peer of a prefix with a binding.
+//! - packet debugging starts off: the drop is counted, nothing is logged;
+//! - `debug packets on`: the program's record of the drop reaches the daemon's log, under the
+//!   target `anchor_xdp`;
+//! - `debug packets off`: a drop is counted and not logged. Records arrive in order, so once the
+//!   record of a later drop (after switching on again) is in the log, the absence of the earlier
+//!   one is certain; no waiting for something not to happen.
+//!
+//! Needs root, the `anchor` binary next to the test's directory, ip, ethtool and ss.
+
+use std::fs::File;
+use std::net::Ipv6Addr;
+use std::os::fd::AsRawFd as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anchor_rig::topology::{CN_ADDR, R1_LOCATOR, R2_LOCATOR, netns_list, teardown};
+use anchor_rig::{Daemon, Node, Rig, WorkDir};
+use serde_json::Value;
+
+/// How long a record gets to reach the log.
+const DEADLINE: Duration = Duration::from_secs(20);
+/// A prefix router 1 redirects to router 2: tunnel packets for it must come from router 2.
+const BOUND: &str = "2001:db8:99::/64";
+const BOUND_ADDR: &str = "2001:db8:99::1";
+/// An address without a binding.
+const UNBOUND_ADDR: &str = "2001:db8:98::1";
+const NO_BINDING_RECORD: &str = "dropped tunnel packet to our locator (known prefix: 0)";
+const WRONG_PEER_RECORD: &str = "dropped tunnel packet to our locator (known prefix: 1)";
+
+#[test]
+fn packet_debugging_switches_the_program_records_at_run_time() {
+    let anchor = anchor_binary();
+    remove_stale_rigs();
+    let dir = WorkDir::create("anchor-packet-debug").unwrap_or_else(|e| panic!("{e:#}"));
+    let rig = Rig::build(&format!("anc-d{}-", std::process::id()))
+        .unwrap_or_else(|e| panic!("cannot build the rig: {e:#}"));
+    let [r1_router, _] = rig.routers("native");
+    let r1 = Daemon::start(&anchor, dir.path(), &r1_router)
+        .unwrap_or_else(|e| panic!("cannot start r1: {e:#}"));
+    r1.cli(&["binding", "add", BOUND, "--serving", R2_LOCATOR])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let cn_ns = rig.ns(Node::Cn);
+
+    // Off by default: counted, not logged.
+    let before = counter(&r1, "drop_decap_no_binding");
+    send_tunnel_packet(&cn_ns, UNBOUND_ADDR);
+    wait_for_counter(&r1, "drop_decap_no_binding", before + 1);
+
+    // On: the record of the next drop arrives.
+    r1.cli(&["debug", "packets", "on"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    send_tunnel_packet(&cn_ns, UNBOUND_ADDR);
+    let log = wait_for_log(&r1, WRONG_PEER_RECORD, NO_BINDING_RECORD, 1);
+    let record = log
+        .lines()
+        .find(|line| line.contains(NO_BINDING_RECORD))
+        .expect("the record");
+    assert!(
+        record.contains("anchor_xdp"),
+        "the program's record should be logged under the target anchor_xdp: {record}"
+    );
+
+    // Off again: the drop is counted and not logged; then on again, with a drop of the other
+    // kind whose record proves that the earlier one would have arrived before it.
+    r1.cli(&["debug", "packets", "off"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let before = counter(&r1, "drop_decap_no_binding");
+    send_tunnel_packet(&cn_ns, UNBOUND_ADDR);
+    wait_for_counter(&r1, "drop_decap_no_binding", before + 1);
+    r1.cli(&["debug", "packets", "on"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    send_tunnel_packet(&cn_ns, BOUND_ADDR);
+    let log = wait_for_log(&r1, "", WRONG_PEER_RECORD, 1);
+    let logged = log
+        .lines()
+        .filter(|line| line.contains(NO_BINDING_RECORD))
+        .count();
+    assert_eq!(
+        logged, 1,
+        "the drop while packet debugging was off should not be logged:\n{log}"
+    );
+    assert_eq!(
+        counter(&r1, "drop_decap_unknown_peer"),
+        1,
+        "the spoofed packet for {BOUND} should be dropped as coming from an unknown peer"
+    );
+}
+
+/// `target/debug/anchor`, from the test binary in `target/debug/deps`.
+fn anchor_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("cannot find the test's own executable");
+    let deps = exe.parent().expect("the test executable has a directory");
+    let anchor = deps.join("../anchor");
+    assert!(
+        anchor.is_file(),
+        "{} is missing: build the workspace first (`cargo build`; `cargo xtask test` does)",
+        anchor.display()
+    );
+    anchor.canonicalize().expect("canonical path of anchor")
+}
+
+/// Removes the rigs of earlier runs of this test that died without tearing down.
+fn remove_stale_rigs() {
+    let names = netns_list().unwrap_or_else(|e| panic!("{e:#}"));
+    for name in names {
+        let Some((pid, _)) = name
+            .strip_prefix("anc-d")
+            .and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+            teardown(&format!("anc-d{pid}-"))
+                .unwrap_or_else(|e| panic!("cannot remove a stale rig: {e:#}"));
+        }
+    }
+}
+
+/// A global counter of the daemon, from `anchor stats --json`.
+fn counter(daemon: &Daemon, name: &str) -> u64 {
+    let out = daemon
+        .cli(&["stats", "--json"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let stats: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    stats["counters"]
+        .as_array()
+        .and_then(|counters| counters.iter().find(|c| c["name"] == name))
+        .and_then(|c| c["packets"].as_u64())
+        .unwrap_or_else(|| panic!("no counter {name} in `anchor stats --json`: {out}"))
+}
+
+fn wait_for_counter(daemon: &Daemon, name: &str, expected: u64) {
+    let deadline = Instant::now() + DEADLINE;
+    let mut value = counter(daemon, name);
+    while value < expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        value = counter(daemon, name);
+    }
+    assert_eq!(
+        value, expected,
+        "router 1's counter {name} should count the tunnel packet"
+    );
+}
+
+/// Waits until `wanted` appears `count` times in the daemon's log and returns the log; fails if
+/// `unwanted` (unless empty) appears.
+fn wait_for_log(daemon: &Daemon, unwanted: &str, wanted: &str, count: usize) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let log = daemon.log();
+        assert!(
+            unwanted.is_empty() || !log.contains(unwanted),
+            "unexpected record {unwanted:?}:\n{log}"
+        );
+        let seen = log.lines().filter(|line| line.contains(wanted)).count();
+        if seen >= count || Instant::now() > deadline {
+            assert_eq!(
+                seen, count,
+                "records {wanted:?} in the daemon's log:\n{log}"
+            );
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends, from the correspondent, an IPv6-in-IPv6 packet to router 1's locator whose inner
+/// packet (UDP, 8 bytes) goes from the correspondent to `inner_dst`.
+fn send_tunnel_packet(cn_ns: &str, inner_dst: &str) {
+    let inner_src: Ipv6Addr = CN_ADDR.parse().expect("address");
+    let inner_dst: Ipv6Addr = inner_dst.parse().expect("address");
+    let locator: Ipv6Addr = R1_LOCATOR.parse().expect("address");
+    let mut inner = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+    inner.extend_from_slice(&inner_src.octets());
+    inner.extend_from_slice(&inner_dst.octets());
+    // UDP 7 -> 7, length 8, checksum 0 (never checked: the packet is dropped).
+    inner.extend_from_slice(&[0, 7, 0, 7, 0, 8, 0, 0]);
+
+    let path = format!("/run/netns/{cn_ns}");
+    let handle = File::open(&path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: setns on a valid namespace descriptor changes only this thread; the
+                // socket calls get valid buffers and lengths, and the descriptor is closed once.
+                unsafe {
+                    assert_eq!(
+                        libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET),
+                        0,
+                        "cannot enter {cn_ns}: {}",
+                        std::io::Error::last_os_error()
+                    );
+                    let fd = libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_IPV6);
+                    assert!(
+                        fd >= 0,
+                        "cannot open a raw IPv6-in-IPv6 socket: {}",
+                        std::io::Error::last_os_error()
+                    );
+                    let mut to: libc::sockaddr_in6 = std::mem::zeroed();
+                    to.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    to.sin6_addr.s6_addr = locator.octets();
+                    let sent = libc::sendto(
+                        fd,
+                        inner.as_ptr().cast(),
+                        inner.len(),
+                        0,
+                        (&raw const to).cast(),
+                        std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                    );
+                    let error = std::io::Error::last_os_error();
+                    libc::close(fd);
+                    assert_eq!(
+                        sent,
+                        inner.len() as isize,
+                        "cannot send the tunnel packet: {error}"
+                    );
+                }
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    });
+}

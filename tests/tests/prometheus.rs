@@ -1,0 +1,430 @@
+//! A real Prometheus scrapes a real daemon (privileged).
+//!
+//! The [`anchor_rig`] topology with both routers running `anchor run` in native XDP mode; the
+//! mobile node has moved to router 2, so router 1 redirects its old prefix to router 2. Debian's
+//! `prometheus` server runs in router 1's namespace and scrapes the daemon's default metrics
+//! address (127.0.0.1:9469 there) every second. Then:
+//! - exactly N UDP datagrams go from the correspondent to the mobile node's old address, and the
+//!   mobile node receives all N: they went through the tunnel;
+//! - Prometheus's HTTP query API shows `anchor_packets_total{reason="encap"}` and the binding's
+//!   `anchor_binding_packets_total{direction="to_mn"}` risen by exactly N, as the daemon's own
+//!   `anchor stats` does (the value is polled until a deadline; the assertion is on the value);
+//! - `promtool check metrics` accepts the daemon's `/metrics` as it is.
+//!
+//! Needs root, the `anchor` binary next to the test's directory (`cargo build`; `cargo xtask
+//! test` builds first), ip, ethtool, ss, prometheus and promtool (Debian's `prometheus` package,
+//! installed by `cargo xtask setup`). Anything missing fails the test with the reason.
+
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anchor_rig::cmd::{self, Run as _};
+use anchor_rig::process::{Transport, wait_for_listener};
+use anchor_rig::topology::{CN_ADDR, MN_P1_ADDR, netns_list, teardown};
+use anchor_rig::{Daemon, Node, Proc, Rig, WorkDir};
+use serde_json::Value;
+
+/// Datagrams sent through the tunnel.
+const PACKETS: u64 = 200;
+/// Pause between two datagrams: a modest rate, about 1000 a second.
+const SEND_GAP: Duration = Duration::from_millis(1);
+/// The UDP port the mobile node receives on.
+const UDP_PORT: u16 = 7009;
+/// The daemon's default metrics address, in router 1's namespace.
+const METRICS: &str = "127.0.0.1:9469";
+/// Prometheus's own HTTP address, in router 1's namespace.
+const PROMETHEUS_PORT: u16 = 9090;
+/// How long Prometheus gets to start, and to show the expected values.
+const DEADLINE: Duration = Duration::from_secs(60);
+/// The encapsulation counter and the binding's downlink packets, as PromQL.
+const ENCAP_QUERY: &str = r#"anchor_packets_total{job="anchor",reason="encap"}"#;
+const BINDING_QUERY: &str =
+    r#"anchor_binding_packets_total{job="anchor",prefix="2001:db8:1:1::/64",direction="to_mn"}"#;
+
+#[test]
+fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
+    let anchor = anchor_binary();
+    require_tools();
+    remove_stale_rigs();
+    let dir = WorkDir::create("anchor-prometheus").unwrap_or_else(|e| panic!("{e:#}"));
+    let rig = Rig::build(&format!("anc-p{}-", std::process::id()))
+        .unwrap_or_else(|e| panic!("cannot build the rig: {e:#}"));
+    let r1_ns = rig.ns(Node::R1);
+
+    let [r1, r2] = rig.routers("native").map(|router| {
+        Daemon::start(&anchor, dir.path(), &router)
+            .unwrap_or_else(|e| panic!("cannot start {}: {e:#}", router.name))
+    });
+    wait_for_listener(&r1_ns, Transport::Tcp, 9469, DEADLINE).unwrap_or_else(|e| {
+        panic!(
+            "router 1 serves no metrics on {METRICS}: {e:#}\n{}",
+            r1.log_tail()
+        )
+    });
+    rig.move_mobile_node(&r1, &r2)
+        .unwrap_or_else(|e| panic!("cannot move the mobile node: {e:#}"));
+
+    let _prometheus = start_prometheus(&r1_ns, dir.path());
+    // Before any traffic: Prometheus has scraped the daemon and agrees with its own counters.
+    let encap_before = daemon_counter(&r1, "encap");
+    let seen = poll_until(&r1_ns, ENCAP_QUERY, |v| v >= encap_before);
+    assert_eq!(
+        seen,
+        Some(encap_before),
+        "before any traffic Prometheus should show {ENCAP_QUERY} = {encap_before}, as `anchor stats` does"
+    );
+    let seen = poll_until(&r1_ns, BINDING_QUERY, |_| true);
+    assert_eq!(
+        seen,
+        Some(0),
+        "{BINDING_QUERY} should be 0 before any traffic"
+    );
+
+    // Exactly N datagrams through the tunnel, all received by the mobile node.
+    let received = send_through_tunnel(&rig);
+    assert_eq!(
+        received, PACKETS,
+        "the mobile node should receive all {PACKETS} datagrams sent to its old address through the tunnel"
+    );
+    let encap_after = daemon_counter(&r1, "encap");
+    assert_eq!(
+        encap_after - encap_before,
+        PACKETS,
+        "router 1's own `anchor stats` should count exactly {PACKETS} encapsulations"
+    );
+
+    let expected = encap_before + PACKETS;
+    let seen = poll_until(&r1_ns, ENCAP_QUERY, |v| v >= expected);
+    assert_eq!(
+        seen,
+        Some(expected),
+        "Prometheus should show {ENCAP_QUERY} risen by exactly {PACKETS}"
+    );
+    let seen = poll_until(&r1_ns, BINDING_QUERY, |v| v >= PACKETS);
+    assert_eq!(
+        seen,
+        Some(PACKETS),
+        "Prometheus should show {BINDING_QUERY} = {PACKETS}"
+    );
+    let up = poll_until(&r1_ns, r#"up{job="anchor"}"#, |v| v == 1);
+    assert_eq!(up, Some(1), "Prometheus should see the daemon up");
+
+    // promtool accepts the exposition exactly as the daemon serves it by default.
+    let (status, content_type, body) = in_netns(&r1_ns, || http_get(METRICS, "/metrics", None));
+    assert_eq!(status, 200, "GET /metrics: {body}");
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "GET /metrics without Accept should be the Prometheus text format, not {content_type:?}"
+    );
+    promtool_check_metrics(&body, dir.path());
+    let (status, content_type, open_metrics) = in_netns(&r1_ns, || {
+        http_get(
+            METRICS,
+            "/metrics",
+            Some("application/openmetrics-text; version=1.0.0"),
+        )
+    });
+    assert_eq!(status, 200, "GET /metrics (OpenMetrics): {open_metrics}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text")
+            && open_metrics.ends_with("# EOF\n"),
+        "GET /metrics asking for OpenMetrics got {content_type:?}:\n{open_metrics}"
+    );
+    assert!(
+        body.contains("anchor_build_info{version=\"")
+            && body.contains("anchor_bindings{kind=\"redirect\"} 1"),
+        "/metrics lacks anchor_build_info or the redirect binding gauge:\n{body}"
+    );
+}
+
+/// `target/debug/anchor`, from the test binary in `target/debug/deps`.
+fn anchor_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("cannot find the test's own executable");
+    let deps = exe.parent().expect("the test executable has a directory");
+    let anchor = deps.join("../anchor");
+    assert!(
+        anchor.is_file(),
+        "{} is missing: build the workspace first (`cargo build`; `cargo xtask test` does)",
+        anchor.display()
+    );
+    anchor.canonicalize().expect("canonical path of anchor")
+}
+
+/// Fails with the reason when a tool the test drives cannot run.
+fn require_tools() {
+    let probes: &[&[&str]] = &[
+        &["ip", "-V"],
+        &["ethtool", "--version"],
+        &["ss", "-V"],
+        &["prometheus", "--version"],
+        &["promtool", "--version"],
+    ];
+    for probe in probes {
+        if let Err(err) = cmd::new(probe[0]).args(&probe[1..]).run_quiet() {
+            panic!(
+                "{} is needed by this test and does not run (`cargo xtask setup` installs Debian's prometheus): {err:#}",
+                probe[0]
+            );
+        }
+    }
+}
+
+/// Removes the rigs of earlier runs of this test that died without tearing down.
+fn remove_stale_rigs() {
+    let names = netns_list().unwrap_or_else(|e| panic!("{e:#}"));
+    for name in names {
+        let Some((pid, _)) = name
+            .strip_prefix("anc-p")
+            .and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+            teardown(&format!("anc-p{pid}-"))
+                .unwrap_or_else(|e| panic!("cannot remove a stale rig: {e:#}"));
+        }
+    }
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`.
+fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/run/netns/{ns}");
+    let handle = File::open(&path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                // SAFETY: setns on a valid namespace descriptor; it changes only this thread.
+                let rc = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(
+                    rc,
+                    0,
+                    "cannot enter {ns}: {}",
+                    std::io::Error::last_os_error()
+                );
+                f()
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Starts `prometheus` in `ns`, scraping [`METRICS`] every second into a fresh storage
+/// directory, and waits until it is ready.
+fn start_prometheus(ns: &str, dir: &Path) -> Proc {
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: anchor\n    static_configs:\n      - targets: ['{METRICS}']\n"
+        ),
+    )
+    .expect("write prometheus.yml");
+    let log = File::create(dir.join("prometheus.log")).expect("create prometheus.log");
+    let mut command = cmd::in_netns(ns, "prometheus");
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"))
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
+    let mut prometheus =
+        Proc::spawn("prometheus", &mut command).unwrap_or_else(|e| panic!("{e:#}"));
+    let address = format!("127.0.0.1:{PROMETHEUS_PORT}");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = prometheus.try_wait().unwrap_or_else(|e| panic!("{e:#}")) {
+            panic!(
+                "prometheus exited ({status}); its log:\n{}",
+                std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+            );
+        }
+        let ready = in_netns(ns, || try_http_get(&address, "/-/ready", None))
+            .is_ok_and(|(status, _, _)| status == 200);
+        if ready {
+            return prometheus;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prometheus was not ready after {DEADLINE:?}; its log:\n{}",
+            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A global counter of the daemon, from `anchor stats --json`.
+fn daemon_counter(daemon: &Daemon, name: &str) -> u64 {
+    let out = daemon
+        .cli(&["stats", "--json"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let stats: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    stats["counters"]
+        .as_array()
+        .and_then(|counters| counters.iter().find(|c| c["name"] == name))
+        .and_then(|c| c["packets"].as_u64())
+        .unwrap_or_else(|| panic!("no counter {name} in `anchor stats --json`: {out}"))
+}
+
+/// Asks Prometheus (in `ns`) for `query` until `done` holds for its value or [`DEADLINE`]
+/// passes; returns the last value seen (`None` if the query never had a result).
+fn poll_until(ns: &str, query: &str, done: impl Fn(u64) -> bool) -> Option<u64> {
+    let deadline = Instant::now() + DEADLINE;
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = instant_query(ns, query).or(last);
+        if last.is_some_and(&done) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    last
+}
+
+/// The value of an instant query with one result, from Prometheus's HTTP API.
+fn instant_query(ns: &str, query: &str) -> Option<u64> {
+    let path = format!("/api/v1/query?query={}", percent_encode(query));
+    let address = format!("127.0.0.1:{PROMETHEUS_PORT}");
+    let (status, _, body) = in_netns(ns, || http_get(&address, &path, None));
+    assert_eq!(
+        status, 200,
+        "Prometheus answered {status} to {query}: {body}"
+    );
+    let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(answer["status"], "success", "{query}: {body}");
+    let result = answer["data"]["result"].as_array()?;
+    assert!(result.len() <= 1, "{query} has several series: {body}");
+    let value = result.first()?["value"][1].as_str()?;
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|e| panic!("{query}: value {value:?} is not an integer: {e}")),
+    )
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn http_get(address: &str, path: &str, accept: Option<&str>) -> (u16, String, String) {
+    try_http_get(address, path, accept).unwrap_or_else(|e| panic!("GET {address}{path}: {e}"))
+}
+
+/// An HTTP/1.0 GET (no chunked encoding, the server closes the connection): status,
+/// content type and body.
+fn try_http_get(
+    address: &str,
+    path: &str,
+    accept: Option<&str>,
+) -> std::io::Result<(u16, String, String)> {
+    let addr: SocketAddr = address.parse().map_err(std::io::Error::other)?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {address}\r\n{accept}\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8(response).map_err(std::io::Error::other)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no end of headers in {response:?}")))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in {head:?}")))?;
+    let content_type = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    Ok((status, content_type, body.to_owned()))
+}
+
+/// Sends [`PACKETS`] datagrams from the correspondent to the mobile node's old address and
+/// returns how many the mobile node received.
+fn send_through_tunnel(rig: &Rig) -> u64 {
+    let mn: Ipv6Addr = MN_P1_ADDR.parse().expect("address");
+    let cn: Ipv6Addr = CN_ADDR.parse().expect("address");
+    let receiver = in_netns(&rig.ns(Node::Mn), || {
+        let socket = UdpSocket::bind((mn, UDP_PORT))
+            .unwrap_or_else(|e| panic!("cannot bind [{mn}]:{UDP_PORT} on the mobile node: {e}"));
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        socket
+    });
+    let sender = in_netns(&rig.ns(Node::Cn), || {
+        UdpSocket::bind((cn, 0)).expect("bind on the correspondent")
+    });
+    std::thread::scope(|scope| {
+        let counting = scope.spawn(|| {
+            let mut received = 0;
+            let mut buf = [0u8; 2048];
+            // Ends when nothing more arrives for 3 s (the read timeout) after the sender stopped.
+            while let Ok(len) = receiver.recv(&mut buf) {
+                assert_eq!(len, 100, "datagram of the wrong size");
+                received += 1;
+            }
+            received
+        });
+        let payload = [0x5a_u8; 100];
+        for _ in 0..PACKETS {
+            sender
+                .send_to(&payload, (mn, UDP_PORT))
+                .unwrap_or_else(|e| panic!("cannot send to [{mn}]:{UDP_PORT}: {e}"));
+            std::thread::sleep(SEND_GAP);
+        }
+        counting.join().expect("receiver thread")
+    })
+}
+
+/// Runs `promtool check metrics` on `exposition`; fails with its output unless it accepts it
+/// without a remark.
+fn promtool_check_metrics(exposition: &str, dir: &Path) {
+    std::fs::write(dir.join("metrics.txt"), exposition).expect("write metrics.txt");
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(exposition.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
+        "`promtool check metrics` rejects the daemon's /metrics ({}):\n{stdout}{stderr}\n(the exposition is in {}/metrics.txt)",
+        out.status,
+        dir.display()
+    );
+}
