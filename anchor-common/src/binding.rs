@@ -56,45 +56,45 @@ impl BindingKind {
 /// `flags` bit: tunnel the MN's uplink traffic back to `peer` (only meaningful for `Visiting`).
 pub const FLAG_REVERSE_TUNNEL: u8 = 1;
 
-/// Value of both binding maps. 24 bytes: one cache line holds it with room to spare.
+/// Value of both binding maps. 8 bytes, so that a /64 hash element (kernel header, key, value)
+/// fills exactly one 64-byte cache line; the peer's 16-byte locator lives in the `PEERS` array,
+/// shared by every binding with that peer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BindingValue {
-    /// Locator of the peer router (serving for `Redirect`, home for `Visiting`), network byte order.
-    pub peer: [u8; 16],
+    /// Index into the per-binding statistics array, allocated by userspace.
+    pub stats_slot: u32,
+    /// Index of the peer router's locator (serving for `Redirect`, home for `Visiting`) in the
+    /// `PEERS` array, allocated by userspace.
+    pub peer: u16,
     /// A [`BindingKind`] as `u8`.
     pub kind: u8,
     /// `FLAG_*` bits.
     pub flags: u8,
-    pub _pad: [u8; 2],
-    /// Index into the per-binding statistics array, allocated by userspace.
-    pub stats_slot: u32,
 }
-const _: () = assert!(core::mem::size_of::<BindingValue>() == 24);
+const _: () = assert!(core::mem::size_of::<BindingValue>() == 8);
 
 impl BindingValue {
-    pub fn redirect(serving: [u8; 16], stats_slot: u32) -> Self {
+    pub fn redirect(serving: u16, stats_slot: u32) -> Self {
         Self {
+            stats_slot,
             peer: serving,
             kind: BindingKind::Redirect as u8,
             flags: 0,
-            _pad: [0; 2],
-            stats_slot,
         }
     }
 
-    pub fn visiting(home: [u8; 16], reverse_tunnel: bool, stats_slot: u32) -> Self {
+    pub fn visiting(home: u16, reverse_tunnel: bool, stats_slot: u32) -> Self {
         let flags = if reverse_tunnel {
             FLAG_REVERSE_TUNNEL
         } else {
             0
         };
         Self {
+            stats_slot,
             peer: home,
             kind: BindingKind::Visiting as u8,
             flags,
-            _pad: [0; 2],
-            stats_slot,
         }
     }
 
@@ -103,6 +103,15 @@ impl BindingValue {
         self.flags & FLAG_REVERSE_TUNNEL != 0
     }
 }
+
+/// Value of the `PEERS` array: a peer router's locator, network byte order. 8-byte aligned so
+/// that the program reads it as two aligned words.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerAddr {
+    pub octets: [u8; 16],
+}
+const _: () = assert!(core::mem::size_of::<PeerAddr>() == 16);
 
 /// Traffic direction of a per-binding counter.
 #[repr(u32)]
@@ -130,5 +139,6 @@ mod pod {
     unsafe impl aya::Pod for super::BindingKey {}
     unsafe impl aya::Pod for super::LpmKey {}
     unsafe impl aya::Pod for super::BindingValue {}
+    unsafe impl aya::Pod for super::PeerAddr {}
     unsafe impl aya::Pod for super::BindingStats {}
 }

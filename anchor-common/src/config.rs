@@ -42,6 +42,9 @@ pub const DEFAULT_OUTER_HOP_LIMIT: u32 = 64;
 pub const DEFAULT_MAX_BINDINGS: u32 = 1_048_576;
 /// Capacity of the LPM trie for prefixes shorter than /64.
 pub const DEFAULT_MAX_SHORT_PREFIXES: u32 = 65_536;
+/// Capacity of the `PEERS` array: distinct peer routers of all bindings (a binding's `peer` is a
+/// `u16` index into it).
+pub const MAX_PEERS: u32 = 65_536;
 /// Capacity of the interface role map.
 pub const MAX_IFACES: u32 = 1024;
 

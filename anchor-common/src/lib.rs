@@ -11,6 +11,8 @@ pub mod counter;
 pub mod flow_label;
 pub mod maps;
 
-pub use binding::{BindingKey, BindingKind, BindingStats, BindingValue, Direction, LpmKey};
+pub use binding::{
+    BindingKey, BindingKind, BindingStats, BindingValue, Direction, LpmKey, PeerAddr,
+};
 pub use config::{IfaceRole, IfaceValue};
 pub use counter::{Counter, CounterValue};

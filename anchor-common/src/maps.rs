@@ -2,8 +2,17 @@
 
 /// `HashMap<BindingKey, BindingValue>`, capacity from config (`max_bindings`).
 pub const BINDINGS: &str = "BINDINGS";
-/// `LpmTrie<LpmKey, BindingValue>` for prefixes shorter than /64; consulted only on a hash miss.
+/// `LpmTrie<LpmKey, BindingValue>` for prefixes shorter than /64; consulted only on a hash miss,
+/// and only while `SETTINGS` has `SETTING_SHORT_PREFIXES`.
 pub const SHORT_PREFIXES: &str = "SHORT_PREFIXES";
+/// `Array<PeerAddr>`, capacity `MAX_PEERS`: the locators of the bindings' peers, indexed by
+/// `BindingValue::peer`, allocated by userspace (one index per distinct peer).
+pub const PEERS: &str = "PEERS";
+/// `Array<u32>` with one entry of `SETTING_*` bits, maintained by the daemon at run time.
+pub const SETTINGS: &str = "SETTINGS";
+/// `SETTINGS` bit: `SHORT_PREFIXES` holds at least one entry (the program skips the trie
+/// otherwise).
+pub const SETTING_SHORT_PREFIXES: u32 = 1;
 /// `PerCpuArray<BindingStats>`, one slot per binding, capacity = `max_bindings`.
 pub const BINDING_STATS: &str = "BINDING_STATS";
 /// `PerCpuArray<CounterValue>`, indexed by `Counter`.

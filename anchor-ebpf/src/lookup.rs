@@ -1,10 +1,11 @@
-//! Binding lookup: the /64 hash first, the LPM trie of shorter prefixes only on a miss.
+//! Binding lookup: the /64 hash first, the LPM trie of shorter prefixes only on a miss (and
+//! only while it holds any); the peer's locator from `PEERS`.
 
 use anchor_common::{BindingKey, BindingValue, Counter, LpmKey, binding::FLAG_REVERSE_TUNNEL};
 use aya_ebpf::maps::lpm_trie::Key;
 
 use crate::{
-    maps::{BINDINGS, SHORT_PREFIXES},
+    maps::{BINDINGS, PEERS, SHORT_PREFIXES, short_prefixes_present},
     parse::Addr,
     stats::count,
 };
@@ -19,19 +20,30 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// The binding `value` points to, with its peer's locator from `PEERS`; `None` when its
+    /// peer index is outside the array (never written so by the daemon).
     #[inline(always)]
-    fn read(value: *const BindingValue) -> Self {
-        // SAFETY: `value` points to a map value; unaligned loads of plain fields. Userspace may
-        // replace the value concurrently, which at worst gives this packet the old or the new
-        // binding.
-        unsafe {
-            Self {
-                peer: core::ptr::read_unaligned(core::ptr::addr_of!((*value).peer).cast::<Addr>()),
-                kind: (*value).kind,
-                flags: (*value).flags,
-                stats_slot: (*value).stats_slot,
-            }
-        }
+    fn read(value: *const BindingValue) -> Option<Self> {
+        // SAFETY: `value` points to a map value; loads of plain fields. Userspace may replace
+        // the value concurrently, which at worst gives this packet the old or the new binding.
+        let (peer, kind, flags, stats_slot) = unsafe {
+            (
+                (*value).peer,
+                (*value).kind,
+                (*value).flags,
+                (*value).stats_slot,
+            )
+        };
+        let addr = PEERS.get_ptr(u32::from(peer))?;
+        // SAFETY: an array value of 16 bytes, 8-byte aligned (`PeerAddr`); the same layout as
+        // `Addr`.
+        let peer = unsafe { core::ptr::read(addr.cast::<Addr>()) };
+        Some(Self {
+            peer,
+            kind,
+            flags,
+            stats_slot,
+        })
     }
 
     #[inline(always)]
@@ -55,7 +67,10 @@ pub fn lookup(prefix: u64) -> Option<Binding> {
     // order, and its alignment exceeds the key's.
     let hash_key = unsafe { &*core::ptr::addr_of!(key).cast::<BindingKey>() };
     if let Some(v) = BINDINGS.get_ptr(hash_key) {
-        return Some(Binding::read(v));
+        return Binding::read(v);
+    }
+    if !short_prefixes_present() {
+        return None;
     }
     let bytes = prefix.to_ne_bytes();
     let mut trie_key = TrieKey([0; 4]);
@@ -76,5 +91,5 @@ pub fn lookup(prefix: u64) -> Option<Binding> {
     let key = unsafe { &*words.cast::<Key<LpmKey>>() };
     let v = SHORT_PREFIXES.get(key)?;
     count(Counter::LpmHit, 0);
-    Some(Binding::read(v))
+    Binding::read(v)
 }

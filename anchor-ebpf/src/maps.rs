@@ -2,9 +2,10 @@
 //! `BINDINGS` and `BINDING_STATS` from config before loading.
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey,
-    config::{DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_IFACES},
+    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, PeerAddr,
+    config::{DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_IFACES, MAX_PEERS},
     counter::COUNTER_COUNT,
+    maps::SETTING_SHORT_PREFIXES,
 };
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
@@ -21,6 +22,14 @@ pub static BINDINGS: HashMap<BindingKey, BindingValue> =
 #[map]
 pub static SHORT_PREFIXES: LpmTrie<LpmKey, BindingValue> =
     LpmTrie::with_max_entries(DEFAULT_MAX_SHORT_PREFIXES, BPF_F_NO_PREALLOC);
+
+/// The peers' locators, indexed by `BindingValue::peer`.
+#[map]
+pub static PEERS: Array<PeerAddr> = Array::with_max_entries(MAX_PEERS, 0);
+
+/// Entry 0 holds `SETTING_*` bits; set by the daemon at run time.
+#[map]
+static SETTINGS: Array<u32> = Array::with_max_entries(1, 0);
 
 #[map]
 pub static BINDING_STATS: PerCpuArray<BindingStats> =
@@ -79,4 +88,13 @@ pub fn outer_hop_limit() -> u8 {
 #[inline(always)]
 pub fn packet_debug() -> bool {
     DEBUG.get(0).is_some_and(|on| *on != 0)
+}
+
+/// Whether the LPM trie of short prefixes holds any entry (per packet on a /64 miss: an array
+/// lookup, which the verifier inlines).
+#[inline(always)]
+pub fn short_prefixes_present() -> bool {
+    SETTINGS
+        .get(0)
+        .is_some_and(|bits| *bits & SETTING_SHORT_PREFIXES != 0)
 }

@@ -113,7 +113,7 @@ fn raise_memlock_limit() {
     };
     // SAFETY: `unlimited` is a valid rlimit for the duration of the call.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        log::debug!(
+        tracing::debug!(
             "cannot raise RLIMIT_MEMLOCK: {}",
             std::io::Error::last_os_error()
         );
@@ -146,7 +146,7 @@ fn run(config_path: &Path, detach_on_exit: bool) -> anyhow::Result<()> {
         .collect();
     let datapath = Datapath::start(&config.datapath_params(), &pins, &interfaces)?;
     for iface in datapath.interfaces() {
-        log::info!("attached to {} ({})", iface.name, iface.mode);
+        tracing::info!("attached to {} ({})", iface.name, iface.mode);
     }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -163,10 +163,10 @@ fn run(config_path: &Path, detach_on_exit: bool) -> anyhow::Result<()> {
         pins.remove()
             .with_context(|| format!("cannot remove the pinned state in {dir}"))?;
         if result.is_ok() {
-            log::info!("detached and removed the pinned state; exiting");
+            tracing::info!("detached and removed the pinned state; exiting");
         }
     } else if result.is_ok() {
-        log::info!(
+        tracing::info!(
             "the program stays attached, its state pinned in {}; exiting",
             pins.path().display()
         );
@@ -187,7 +187,7 @@ async fn serve(
     let kernel_log = datapath.take_kernel_logger().map(|logger| {
         tokio::spawn(async move {
             if let Err(error) = forward_kernel_logs(logger).await {
-                log::warn!("stopped forwarding the XDP program's log: {error}");
+                tracing::warn!("stopped forwarding the XDP program's log: {error}");
             }
         })
     });
@@ -211,7 +211,7 @@ async fn serve(
         &dev_routes,
     )?;
     if !table.is_empty() {
-        log::info!("adopted {} pinned binding(s)", table.len());
+        tracing::info!("adopted {} pinned binding(s)", table.len());
     }
     let table = Arc::new(Mutex::new(table));
 
@@ -230,11 +230,11 @@ async fn serve(
     };
 
     let server = ApiServer::bind(&config.api_socket)?;
-    log::info!("listening on {}", server.path().display());
+    tracing::info!("listening on {}", server.path().display());
     let shutdown = async move {
         tokio::select! {
-            _ = sigint.recv() => log::info!("SIGINT: shutting down"),
-            _ = sigterm.recv() => log::info!("SIGTERM: shutting down"),
+            _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
         }
     };
     server.serve(Arc::clone(&table), shutdown).await;
@@ -247,7 +247,7 @@ async fn serve(
     };
     let failed = errors.len();
     for error in errors {
-        log::error!("{}", error_chain(&error));
+        tracing::error!("{}", error_chain(&error));
     }
     if let Some(task) = kernel_log {
         task.abort();

@@ -8,20 +8,19 @@ use std::{
     net::Ipv6Addr,
 };
 
-use anchor_common::{BindingStats, BindingValue, Counter, CounterValue};
+use anchor_common::{BindingStats, Counter, CounterValue};
 use ipnet::Ipv6Net;
 use thiserror::Error;
 
 use crate::{
-    datapath::{Datapath, DatapathError},
+    datapath::{BindingSpec, Datapath, DatapathError},
     prefix::{PrefixError, check_binding_prefix},
     routes::{RouteError, Routes},
 };
 
 /// What the table needs from the datapath. Implemented by [`Datapath`]; tests use a fake.
 pub trait Dataplane {
-    fn insert_binding(&mut self, prefix: Ipv6Net, value: BindingValue)
-    -> Result<(), DatapathError>;
+    fn insert_binding(&mut self, prefix: Ipv6Net, spec: BindingSpec) -> Result<(), DatapathError>;
     fn remove_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError>;
     fn reset_binding_stats(&mut self, slot: u32) -> Result<(), DatapathError>;
     fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError>;
@@ -31,12 +30,8 @@ pub trait Dataplane {
 }
 
 impl Dataplane for Datapath {
-    fn insert_binding(
-        &mut self,
-        prefix: Ipv6Net,
-        value: BindingValue,
-    ) -> Result<(), DatapathError> {
-        Datapath::insert_binding(self, prefix, value)
+    fn insert_binding(&mut self, prefix: Ipv6Net, spec: BindingSpec) -> Result<(), DatapathError> {
+        Datapath::insert_binding(self, prefix, spec)
     }
     fn remove_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
         Datapath::remove_binding(self, prefix)
@@ -78,14 +73,14 @@ impl BindingKind {
         }
     }
 
-    fn value(&self, slot: u32) -> BindingValue {
+    fn value(&self, slot: u32) -> BindingSpec {
         match self {
-            Self::Redirect { serving } => BindingValue::redirect(serving.octets(), slot),
+            Self::Redirect { serving } => BindingSpec::redirect(*serving, slot),
             Self::Visiting {
                 home,
                 reverse_tunnel,
                 ..
-            } => BindingValue::visiting(home.octets(), *reverse_tunnel, slot),
+            } => BindingSpec::visiting(*home, *reverse_tunnel, slot),
         }
     }
 
@@ -246,7 +241,7 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
         locator: Ipv6Addr,
         max_bindings: u32,
         access: impl IntoIterator<Item = (String, u32)>,
-        entries: impl IntoIterator<Item = (Ipv6Net, BindingValue)>,
+        entries: impl IntoIterator<Item = (Ipv6Net, BindingSpec)>,
         dev_routes: &[(Ipv6Net, u32)],
     ) -> Result<Self, AdoptBindingError> {
         let mut table = Self::new(dataplane, routes, locator, max_bindings, access);
@@ -254,7 +249,7 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
         for (prefix, value) in entries {
             let prefix = prefix.trunc();
             let adopt_error = |reason: String| AdoptBindingError { prefix, reason };
-            let slot = value.stats_slot;
+            let slot = value.slot;
             if slot >= max_bindings {
                 return Err(adopt_error(format!(
                     "its statistics slot {slot} is not below max_bindings = {max_bindings}"
@@ -265,12 +260,10 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
                     "its statistics slot {slot} is used by another binding too"
                 )));
             }
-            let peer = Ipv6Addr::from(value.peer);
-            let kind = match anchor_common::BindingKind::from_u8(value.kind) {
-                Some(anchor_common::BindingKind::Redirect) => {
-                    BindingKind::Redirect { serving: peer }
-                }
-                Some(anchor_common::BindingKind::Visiting) => {
+            let peer = value.peer;
+            let kind = match value.kind {
+                anchor_common::BindingKind::Redirect => BindingKind::Redirect { serving: peer },
+                anchor_common::BindingKind::Visiting => {
                     let dev = dev_routes
                         .iter()
                         .filter(|(routed, _)| routed.trunc() == prefix)
@@ -293,11 +286,10 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
                     }
                     BindingKind::Visiting {
                         home: peer,
-                        reverse_tunnel: value.reverse_tunnel(),
+                        reverse_tunnel: value.reverse_tunnel,
                         dev,
                     }
                 }
-                None => return Err(adopt_error(format!("unknown kind {}", value.kind))),
             };
             table
                 .bindings
@@ -396,7 +388,7 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
             match self.dataplane.remove_binding(prefix) {
                 Ok(()) => self.slots.release(slot),
                 // The entry still points at the slot: keep the slot out of circulation.
-                Err(undo) => log::error!(
+                Err(undo) => tracing::error!(
                     "cannot remove the map entry for {prefix} after its route failed: {undo}"
                 ),
             }
@@ -427,7 +419,7 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
             {
                 Ok(()) => {}
                 Err(RouteError::NotFound { .. }) => {
-                    log::warn!("the route {prefix} dev {} was already gone", route.dev);
+                    tracing::warn!("the route {prefix} dev {} was already gone", route.dev);
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -435,7 +427,7 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
         match self.dataplane.remove_binding(prefix) {
             Ok(()) => {}
             Err(DatapathError::BindingNotFound { .. }) => {
-                log::warn!("the map entry for {prefix} was already gone");
+                tracing::warn!("the map entry for {prefix} was already gone");
             }
             Err(source) => {
                 if let Some(route) = &route
@@ -444,7 +436,7 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
                         .add_route(prefix, &route.dev, route.ifindex)
                         .await
                 {
-                    log::error!("cannot restore the route for {prefix}: {undo}");
+                    tracing::error!("cannot restore the route for {prefix}: {undo}");
                     self.installed_routes.remove(&prefix);
                 }
                 return Err(StateError::Datapath {
@@ -526,15 +518,15 @@ mod tests {
         assert_eq!(b.slot, 0);
         assert_eq!(t.dataplane.reset, vec![0]);
         let value = t.dataplane.entries[&b.prefix];
-        assert_eq!(value.peer, PEER.octets());
-        assert_eq!(value.stats_slot, 0);
+        assert_eq!(value.peer, PEER);
+        assert_eq!(value.slot, 0);
 
         let v = t
             .add(net("2001:db8:2::/48"), visiting("acc0"))
             .await
             .expect("add");
         assert_eq!(v.slot, 1);
-        assert!(t.dataplane.entries[&v.prefix].reverse_tunnel());
+        assert!(t.dataplane.entries[&v.prefix].reverse_tunnel);
         assert!(t.routes.routes.contains(&(v.prefix, 7)));
 
         t.remove(net("2001:db8:2::/48")).await.expect("remove");
@@ -743,17 +735,11 @@ mod tests {
     #[tokio::test]
     async fn adopts_pinned_entries_with_their_slots_and_routes() {
         let entries = [
-            (
-                net("2001:db8:1::/64"),
-                BindingValue::redirect(PEER.octets(), 3),
-            ),
-            (
-                net("2001:db8:2::/48"),
-                BindingValue::visiting(PEER.octets(), true, 0),
-            ),
+            (net("2001:db8:1::/64"), BindingSpec::redirect(PEER, 3)),
+            (net("2001:db8:2::/48"), BindingSpec::visiting(PEER, true, 0)),
             (
                 net("2001:db8:3::/64"),
-                BindingValue::visiting(PEER.octets(), false, 5),
+                BindingSpec::visiting(PEER, false, 5),
             ),
         ];
         // A route to acc0 for the /48, and one to an interface that is not ours for the other.
@@ -800,8 +786,8 @@ mod tests {
     }
 
     #[test]
-    fn adoption_refuses_bad_slots_and_kinds() {
-        let adopt = |entries: Vec<(Ipv6Net, BindingValue)>| {
+    fn adoption_refuses_bad_slots() {
+        let adopt = |entries: Vec<(Ipv6Net, BindingSpec)>| {
             Table::adopt(
                 FakeDataplane::default(),
                 FakeRoutes::default(),
@@ -814,30 +800,18 @@ mod tests {
         };
         let err = adopt(vec![(
             net("2001:db8:1::/64"),
-            BindingValue::redirect(PEER.octets(), 4),
+            BindingSpec::redirect(PEER, 4),
         )])
         .err()
         .expect("slot too high");
         assert!(err.to_string().contains("slot 4 is not below"), "{err}");
         let err = adopt(vec![
-            (
-                net("2001:db8:1::/64"),
-                BindingValue::redirect(PEER.octets(), 1),
-            ),
-            (
-                net("2001:db8:2::/64"),
-                BindingValue::redirect(PEER.octets(), 1),
-            ),
+            (net("2001:db8:1::/64"), BindingSpec::redirect(PEER, 1)),
+            (net("2001:db8:2::/64"), BindingSpec::redirect(PEER, 1)),
         ])
         .err()
         .expect("shared slot");
         assert!(err.to_string().contains("used by another binding"), "{err}");
-        let mut odd = BindingValue::redirect(PEER.octets(), 0);
-        odd.kind = 9;
-        let err = adopt(vec![(net("2001:db8:1::/64"), odd)])
-            .err()
-            .expect("kind");
-        assert!(err.to_string().contains("unknown kind 9"), "{err}");
     }
 
     #[tokio::test]

@@ -5,11 +5,11 @@ use std::{
     future::Future,
 };
 
-use anchor_common::{BindingStats, BindingValue, Counter, CounterValue};
+use anchor_common::{BindingStats, Counter, CounterValue};
 use ipnet::Ipv6Net;
 
 use crate::{
-    datapath::DatapathError,
+    datapath::{BindingSpec, DatapathError},
     routes::{RouteError, Routes},
     state::Dataplane,
 };
@@ -17,7 +17,7 @@ use crate::{
 /// Records map contents; fails the operations named in `fail`.
 #[derive(Default)]
 pub(crate) struct FakeDataplane {
-    pub(crate) entries: HashMap<Ipv6Net, BindingValue>,
+    pub(crate) entries: HashMap<Ipv6Net, BindingSpec>,
     pub(crate) reset: Vec<u32>,
     pub(crate) fail: HashSet<&'static str>,
     pub(crate) capacity: Option<usize>,
@@ -25,11 +25,7 @@ pub(crate) struct FakeDataplane {
 }
 
 impl Dataplane for FakeDataplane {
-    fn insert_binding(
-        &mut self,
-        prefix: Ipv6Net,
-        value: BindingValue,
-    ) -> Result<(), DatapathError> {
+    fn insert_binding(&mut self, prefix: Ipv6Net, value: BindingSpec) -> Result<(), DatapathError> {
         if self.fail.contains("insert") {
             return Err(DatapathError::InvalidInterfaceName {
                 iface: "injected".into(),

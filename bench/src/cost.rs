@@ -14,7 +14,7 @@ use anchor_common::{
     BindingKey, BindingStats, BindingValue, IfaceRole, config::DEFAULT_MAX_BINDINGS,
 };
 use anchor_tests::packet::{Udp6, encapsulate, ethernet};
-use anchor_user::datapath::{Datapath, DatapathParams};
+use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams};
 use anyhow::{Context as _, Result, bail};
 use aya::programs::{TestRun as _, TestRunOptions, Xdp};
 use ipnet::Ipv6Net;
@@ -38,6 +38,7 @@ const XDP_REDIRECT: u32 = 4;
 
 const FLOOR: &str = "XDP_PASS-only program (floor)";
 const MIN_ENCAP: &str = "minimal encapsulator";
+const PASS_TRIE: &str = "pass-through, no binding, short prefixes in the trie";
 const FIB_FORWARDER: &str = "FIB-lookup forwarder";
 const CACHED_PASS: &str = "pass-through, 64 flows";
 const CACHED_ENCAP: &str = "encap hit, 64 flows";
@@ -234,16 +235,18 @@ pub struct BatchInstall {
 
 /// Fills the map with `keys` (the first half redirected to the serving router, the second half
 /// visiting from the home router, reverse-tunnelled) with two batched updates.
-fn fill(dp: &Datapath, keys: &[BindingKey]) -> Result<BatchInstall> {
+fn fill(dp: &mut Datapath, keys: &[BindingKey]) -> Result<BatchInstall> {
     let half = keys.len() / 2;
+    let serving = dp.reserve_peer(SERVING)?;
+    let home = dp.reserve_peer(HOME)?;
     let values: Vec<BindingValue> = keys
         .iter()
         .enumerate()
         .map(|(i, _)| {
             if i < half {
-                BindingValue::redirect(SERVING.octets(), i as u32)
+                BindingValue::redirect(serving, i as u32)
             } else {
-                BindingValue::visiting(HOME.octets(), true, i as u32)
+                BindingValue::visiting(home, true, i as u32)
             }
         })
         .collect();
@@ -298,13 +301,15 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
     let mut dp = load_datapath()?;
     dp.set_iface_role(net.core, IfaceRole::Core)?;
     dp.set_iface_role(net.access, IfaceRole::Access)?;
-    dp.insert_binding(
-        net64(&redirected)?,
-        BindingValue::redirect(SERVING.octets(), 0),
-    )?;
-    dp.insert_binding(
-        net64(&visiting)?,
-        BindingValue::visiting(HOME.octets(), true, 1),
+    dp.insert_binding(net64(&redirected)?, BindingSpec::redirect(SERVING, 0))?;
+    dp.insert_binding(net64(&visiting)?, BindingSpec::visiting(HOME, true, 1))?;
+    // The same program and bindings, plus a short prefix elsewhere: the trie is consulted on
+    // every /64 miss (the daemon's `SETTINGS` bit is set), as before that bit existed.
+    let mut dp_trie = load_datapath()?;
+    dp_trie.set_iface_role(net.core, IfaceRole::Core)?;
+    dp_trie.insert_binding(
+        "2001:db8:100::/40".parse().context("prefix")?,
+        BindingSpec::redirect(SERVING, 2),
     )?;
     let anchor = dp.program();
     let cases = vec![
@@ -332,6 +337,13 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
         Case {
             name: "pass-through, no binding".into(),
             program: anchor,
+            frames: vec![udp_to(address(&unbound, 1))],
+            ingress: net.core,
+            action: XDP_PASS,
+        },
+        Case {
+            name: PASS_TRIE.into(),
+            program: dp_trie.program(),
             frames: vec![udp_to(address(&unbound, 1))],
             ingress: net.core,
             action: XDP_PASS,
@@ -368,6 +380,7 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
     let level1 = measure(&cases, &settings)?;
     drop(cases);
     drop(dp);
+    drop(dp_trie);
 
     let floor = level1.floor;
     report.push(
@@ -415,6 +428,18 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
         report.push(row);
     }
     report.push(
+        Row::new(SECTION_COST, PASS_TRIE, level1.get(PASS_TRIE)?, "ns")
+            .method("single-runs")
+            .against(
+                "pass-through, no binding",
+                level1.get("pass-through, no binding")?,
+            )
+            .note(
+                "a /40 binding in the LPM trie, elsewhere: the trie is looked up on every /64 \
+                 miss; without short prefixes the program skips it",
+            ),
+    );
+    report.push(
         Row::new(
             SECTION_COST,
             "encap hit vs the minimal encapsulator",
@@ -444,7 +469,7 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
         let mut dp = load_datapath()?;
         dp.set_iface_role(net.core, IfaceRole::Core)?;
         dp.set_iface_role(net.access, IfaceRole::Access)?;
-        let filled = fill(&dp, bound)?;
+        let filled = fill(&mut dp, bound)?;
         let pick = |keys: &[BindingKey], f: &dyn Fn(&BindingKey) -> Vec<u8>| -> Vec<Vec<u8>> {
             keys.iter().take(ACTIVE_FLOWS).map(f).collect()
         };

@@ -9,9 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use anchor_common::{BindingValue, IfaceRole};
+use anchor_common::IfaceRole;
 use anchor_tests::packet::{Udp6, ethernet};
-use anchor_user::datapath::{Datapath, DatapathParams, XdpMode};
+use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams, XdpMode};
 use anyhow::{Context as _, Result, bail};
 use aya::programs::{TestRun as _, TestRunAttrs, TestRunOptions};
 
@@ -192,7 +192,7 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
             .context("cannot load the anchor program")?;
             dp.insert_binding(
                 PREFIX.parse().context("prefix")?,
-                BindingValue::redirect(SERVING.octets(), 0),
+                BindingSpec::redirect(SERVING, 0),
             )?;
             let _inside = line.router.enter()?;
             dp.attach("r0", IfaceRole::Core, XdpMode::Native)?;

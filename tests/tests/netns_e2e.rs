@@ -612,11 +612,13 @@ fn check_capture(file: &Path) {
     let context = |what: &str| format!("{what}\ncapture {}:\n{listing}", file.display());
 
     // Decoding problems anywhere in the capture: expert infos of severity warning or error
-    // (0x00600000 and up) and malformed frames.
+    // (0x00600000 and up) and malformed frames. `-V` builds the full tree, without which some
+    // expert infos are never added.
     let problems = tshark(
         file,
         &[
             "-n",
+            "-V",
             "-Y",
             "_ws.expert.severity >= 0x00600000 || _ws.malformed",
         ],

@@ -327,10 +327,10 @@ fn pinned_state_that_does_not_fit_is_refused_with_what_differs() {
 
     let cases: [(&str, PinIt, String); 4] = [
         (
-            "a BINDINGS map with 16-byte values",
-            Box::new(|| bpftool_map(&maps.join("BINDINGS"), "hash", 8, 16, 64)),
+            "a BINDINGS map with the 24-byte values of earlier builds",
+            Box::new(|| bpftool_map(&maps.join("BINDINGS"), "hash", 8, 24, 64)),
             format!(
-                "pinned map {} does not match this build: value size 16, expected 24",
+                "pinned map {} does not match this build: value size 24, expected 8",
                 maps.join("BINDINGS").display()
             ),
         ),

@@ -6,7 +6,7 @@
 
 use std::{net::Ipv6Addr, time::Duration};
 
-use anchor_common::{BindingValue, Counter, IfaceRole, flow_label::flow_label};
+use anchor_common::{Counter, IfaceRole, flow_label::flow_label};
 use anchor_tests::{
     netns::{ACCESS_MAC, CORE_MAC, FixtureNet, fixture_net},
     packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan, ipv4_udp_frame, packet_too_big},
@@ -15,7 +15,7 @@ use anchor_tests::{
         counters, run,
     },
 };
-use anchor_user::datapath::{Datapath, DatapathParams};
+use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams};
 use ipnet::Ipv6Net;
 
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
@@ -92,24 +92,15 @@ impl Fixture {
         dp.set_iface_role(net.access_ifindex, IfaceRole::Access)
             .expect("access role");
         let bindings = [
-            (
-                "2001:db8:1:1::/64",
-                BindingValue::redirect(R2.octets(), SLOT_P1),
-            ),
+            ("2001:db8:1:1::/64", BindingSpec::redirect(R2, SLOT_P1)),
             (
                 "2001:db8:3:3::/64",
-                BindingValue::visiting(R3.octets(), true, SLOT_P3),
+                BindingSpec::visiting(R3, true, SLOT_P3),
             ),
-            (
-                "2001:db8:4:4::/64",
-                BindingValue::visiting(R3.octets(), false, 4),
-            ),
-            ("2001:db8:5600::/56", BindingValue::redirect(R3.octets(), 5)),
-            (
-                "2001:db8:5600:7::/64",
-                BindingValue::redirect(R2.octets(), 6),
-            ),
-            ("2001:db8:7:7::/64", BindingValue::redirect(R7.octets(), 7)),
+            ("2001:db8:4:4::/64", BindingSpec::visiting(R3, false, 4)),
+            ("2001:db8:5600::/56", BindingSpec::redirect(R3, 5)),
+            ("2001:db8:5600:7::/64", BindingSpec::redirect(R2, 6)),
+            ("2001:db8:7:7::/64", BindingSpec::redirect(R7, 7)),
         ];
         for (p, v) in bindings {
             dp.insert_binding(prefix(p), v).expect("insert binding");
@@ -669,7 +660,7 @@ fn kernel_logging_on_request_keeps_verdicts() {
     .expect("load with aya-log enabled");
     dp.insert_binding(
         prefix("2001:db8:3:3::/64"),
-        BindingValue::visiting(R3.octets(), true, 3),
+        BindingSpec::visiting(R3, true, 3),
     )
     .expect("insert binding");
     let before = counters(&dp);
@@ -682,4 +673,55 @@ fn kernel_logging_on_request_keeps_verdicts() {
         &after,
         &[(Counter::Rx, 1), (Counter::DropDecapUnknownPeer, 1)],
     );
+}
+
+/// The program consults the trie of short prefixes only while the daemon's `SETTINGS` say it
+/// holds one: the bit follows inserts and removals, and bindings sharing a peer keep its
+/// `PEERS` entry when another one goes.
+#[test]
+fn the_trie_is_consulted_only_while_it_holds_a_prefix() {
+    let net = fixture_net();
+    let mut dp = Datapath::load(&DatapathParams {
+        locator: LOCATOR,
+        tunnel_mtu: TUNNEL_MTU,
+        outer_hop_limit: OUTER_HL,
+        max_bindings: 16,
+        log: false,
+    })
+    .expect("load the XDP program");
+    dp.set_iface_role(net.core_ifindex, IfaceRole::Core)
+        .expect("core role");
+    dp.insert_binding(prefix("2001:db8:1:1::/64"), BindingSpec::redirect(R3, 1))
+        .expect("insert /64");
+    let short = prefix("2001:db8:5600::/56");
+    let send = |dp: &Datapath, dst: Ipv6Addr| {
+        let before = counters(dp);
+        let out = run(dp, &frame(&udp(CN, dst).bytes()), net.core_ifindex);
+        let after = counters(dp);
+        let moved = |c: Counter| after[c.name()] - before[c.name()];
+        (out, moved(Counter::LpmHit), moved(Counter::NoBinding))
+    };
+    // Outer destination of an encapsulated frame: bytes 24..40 of the outer IPv6 header.
+    let outer_dst = |frame: &[u8]| frame[14 + 24..14 + 40].to_vec();
+
+    let (out, lpm, none) = send(&dp, IN_SHORT);
+    assert_eq!(action_name(out.action), action_name(XDP_PASS));
+    assert_eq!((lpm, none), (0, 1), "empty trie");
+
+    dp.insert_binding(short, BindingSpec::redirect(R3, 2))
+        .expect("insert /56");
+    let (out, lpm, none) = send(&dp, IN_SHORT);
+    assert_ne!(action_name(out.action), action_name(XDP_PASS));
+    assert_eq!((lpm, none), (1, 0), "trie holding the /56");
+    assert_eq!(outer_dst(&out.frame), R3.octets());
+
+    dp.remove_binding(short).expect("remove /56");
+    let (out, lpm, none) = send(&dp, IN_SHORT);
+    assert_eq!(action_name(out.action), action_name(XDP_PASS));
+    assert_eq!((lpm, none), (0, 1), "trie emptied again");
+    // The /64 still reaches the peer both bindings shared.
+    let (out, lpm, none) = send(&dp, MN1);
+    assert_ne!(action_name(out.action), action_name(XDP_PASS));
+    assert_eq!((lpm, none), (0, 0));
+    assert_eq!(outer_dst(&out.frame), R3.octets());
 }

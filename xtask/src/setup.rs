@@ -30,6 +30,8 @@ const PACKAGES: &[&str] = &[
 /// The LLVM major version shared by the nightly rustc and bpf-linker.
 const LLVM_MAJOR: &str = "22";
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// cargo-fuzz, for the signaling decoder's fuzz run in `cargo xtask test`.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
 const BPFFS: &str = "/sys/fs/bpf";
 
 pub fn setup() -> Result<()> {
@@ -38,6 +40,7 @@ pub fn setup() -> Result<()> {
     install_packages()?;
     check_nightly()?;
     install_bpf_linker()?;
+    install_cargo_fuzz()?;
     mount_bpffs()?;
     println!("setup: ok");
     Ok(())
@@ -213,6 +216,38 @@ fn install_bpf_linker() -> Result<()> {
         .arg(&cache)
         .env("LLVM_PREFIX", &llvm_prefix)
         // A failed install otherwise leaves /tmp/cargo-install* behind.
+        .env("CARGO_TARGET_DIR", cache.join("build"))
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .run_quiet()?;
+    Ok(())
+}
+
+/// cargo-fuzz into the tool cache beside bpf-linker (about 30 s to build), unless it is there.
+fn install_cargo_fuzz() -> Result<()> {
+    let cache = cmd::tool_cache()?;
+    // `cargo-fuzz --version` prints "cargo-fuzz X.Y.Z".
+    if let Ok(out) = cmd::new(cache.join("bin/cargo-fuzz"))
+        .arg("--version")
+        .output()
+        && String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            == Some(CARGO_FUZZ_VERSION)
+    {
+        return Ok(());
+    }
+    println!(
+        "setup: building cargo-fuzz {CARGO_FUZZ_VERSION} into {} (about 30 s)",
+        cache.display()
+    );
+    cmd::new("cargo")
+        .args([
+            "install",
+            "--locked",
+            &format!("cargo-fuzz@{CARGO_FUZZ_VERSION}"),
+        ])
+        .arg("--root")
+        .arg(&cache)
         .env("CARGO_TARGET_DIR", cache.join("build"))
         .env_remove("RUSTUP_TOOLCHAIN")
         .run_quiet()?;

@@ -72,7 +72,7 @@ impl Drop for SocketFile {
         match std::fs::remove_file(&self.0) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => log::warn!("cannot remove {}: {e}", self.0.display()),
+            Err(e) => tracing::warn!("cannot remove {}: {e}", self.0.display()),
         }
     }
 }
@@ -158,7 +158,7 @@ impl ApiServer {
                     }
                     Err(error) => {
                         // Out of descriptors or memory: back off instead of spinning.
-                        log::warn!("accept on {} failed: {error}", self.path().display());
+                        tracing::warn!("accept on {} failed: {error}", self.path().display());
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
@@ -265,7 +265,7 @@ where
             let result = table.lock().await.add(prefix, kind).await;
             match result {
                 Ok(binding) => {
-                    log::info!(
+                    tracing::info!(
                         "added {} binding {}",
                         BindingInfo::from(&binding).kind.as_str(),
                         binding.prefix
@@ -288,7 +288,7 @@ where
             let result = table.lock().await.remove(prefix).await;
             match result {
                 Ok(binding) => {
-                    log::info!("removed binding {}", binding.prefix);
+                    tracing::info!("removed binding {}", binding.prefix);
                     Response::Ok
                 }
                 Err(e) => state_error(&e),

@@ -13,7 +13,7 @@ use std::{
 
 use anchor_common::{
     BindingKey, BindingValue, LpmKey,
-    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, SHORT_PREFIXES},
+    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, PEERS, SHORT_PREFIXES},
 };
 use aya::maps::{HashMap, Map, MapData, MapError, MapInfo, MapType, lpm_trie::LpmTrie};
 use aya_obj::generated::bpf_map_type;
@@ -23,8 +23,16 @@ use super::{DatapathError, MapName, PROGRAM_NAME, pin::PinDir};
 use crate::EBPF_OBJECT;
 
 /// The maps that hold the instance's state, pinned under `maps/`. The others (`.rodata` with
-/// the load-time globals, the log ring) belong to one load of the program.
-pub const PINNED_MAPS: [MapName; 5] = [BINDINGS, SHORT_PREFIXES, BINDING_STATS, COUNTERS, IFACES];
+/// the load-time globals, the log ring, `DEBUG`, and `SETTINGS`, which the daemon derives from the
+/// maps) belong to one load of the program.
+pub const PINNED_MAPS: [MapName; 6] = [
+    BINDINGS,
+    SHORT_PREFIXES,
+    PEERS,
+    BINDING_STATS,
+    COUNTERS,
+    IFACES,
+];
 
 #[derive(Debug, Error)]
 pub enum AdoptError {
@@ -444,6 +452,12 @@ mod tests {
             .expect("BINDINGS");
         assert_eq!(bindings.1.max_entries, 100);
         assert_eq!(bindings.1.key_size, 8);
-        assert_eq!(bindings.1.value_size, 24);
+        assert_eq!(bindings.1.value_size, 8);
+        let peers = shapes
+            .iter()
+            .find(|(name, _)| *name == PEERS)
+            .expect("PEERS");
+        assert_eq!(peers.1.value_size, 16);
+        assert_eq!(peers.1.max_entries, anchor_common::config::MAX_PEERS);
     }
 }

@@ -126,7 +126,7 @@ impl Datapath {
                 verifier_log,
             } => {
                 let verifier_log = verifier_log.to_string();
-                log::debug!("verifier output for {PROGRAM_NAME}:\n{verifier_log}");
+                tracing::debug!("verifier output for {PROGRAM_NAME}:\n{verifier_log}");
                 DatapathError::Verifier {
                     source: io_error,
                     verifier_log,
@@ -154,7 +154,7 @@ impl Datapath {
             match aya_log::EbpfLogger::init_with_logger(&mut ebpf, super::klog::forwarder()) {
                 Ok(logger) => Some(logger),
                 Err(aya_log::Error::MapNotFound) => {
-                    log::warn!("the XDP program has no log map: it logs nothing");
+                    tracing::warn!("the XDP program has no log map: it logs nothing");
                     None
                 }
                 Err(error) => return Err(DatapathError::Logger(error)),
@@ -199,7 +199,7 @@ impl Datapath {
             Ok(link) => link,
             Err(error) => {
                 if let Err(cleanup) = self.maps.remove_iface(ifindex) {
-                    log::warn!(
+                    tracing::warn!(
                         "cannot remove the role of {iface} after a failed attach: {cleanup}"
                     );
                 }

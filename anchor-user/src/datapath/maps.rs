@@ -1,28 +1,41 @@
 //! Typed access to the program's maps.
 
+use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
+
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, Counter, CounterValue, IfaceRole, IfaceValue, LpmKey,
-    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, SHORT_PREFIXES},
+    PeerAddr,
+    config::MAX_PEERS,
+    maps::{
+        BINDING_STATS, BINDINGS, COUNTERS, IFACES, PEERS, SETTING_SHORT_PREFIXES, SETTINGS,
+        SHORT_PREFIXES,
+    },
 };
 use aya::{
     Ebpf,
     maps::{
-        HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues,
+        Array, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues,
         lpm_trie::{Key, LpmTrie},
     },
     sys::SyscallError,
 };
 use ipnet::Ipv6Net;
 
-use super::{Datapath, DatapathError, MapName};
+use super::{BindingSpec, Datapath, DatapathError, MapName, peers::Peers};
 use crate::prefix::MAX_PREFIX_LEN;
 
 pub(super) struct DatapathMaps {
     pub(super) bindings: HashMap<MapData, BindingKey, BindingValue>,
     pub(super) short_prefixes: LpmTrie<MapData, LpmKey, BindingValue>,
+    pub(super) peer_addrs: Array<MapData, PeerAddr>,
+    settings: Array<MapData, u32>,
     pub(super) binding_stats: PerCpuArray<MapData, BindingStats>,
     pub(super) counters: PerCpuArray<MapData, CounterValue>,
     pub(super) ifaces: HashMap<MapData, u32, IfaceValue>,
+    /// Which `PEERS` index each peer has, and how many bindings use it.
+    peers: Peers,
+    /// The `SETTINGS` bits last written.
+    settings_bits: u32,
     max_bindings: u32,
 }
 
@@ -104,11 +117,108 @@ impl DatapathMaps {
         Ok(Self {
             bindings: take(ebpf, BINDINGS)?,
             short_prefixes: take(ebpf, SHORT_PREFIXES)?,
+            peer_addrs: take(ebpf, PEERS)?,
+            settings: take(ebpf, SETTINGS)?,
             binding_stats: take(ebpf, BINDING_STATS)?,
             counters: take(ebpf, COUNTERS)?,
             ifaces: take(ebpf, IFACES)?,
+            peers: Peers::new(MAX_PEERS),
+            settings_bits: 0,
             max_bindings,
         })
+    }
+
+    /// Rebuilds the peer references from the binding maps and `PEERS`, and the `SETTINGS`
+    /// bits from the trie: what a daemon adopting pinned maps (or migrated ones) must do before
+    /// its program sees a packet.
+    pub(super) fn adopt_contents(&mut self) -> Result<(), DatapathError> {
+        let mut indices = Vec::new();
+        for entry in self.bindings.iter() {
+            let (_, value) = entry.map_err(map_error("list", BINDINGS))?;
+            indices.push(value.peer);
+        }
+        let mut short = false;
+        for entry in self.short_prefixes.iter() {
+            let (_, value) = entry.map_err(map_error("list", SHORT_PREFIXES))?;
+            indices.push(value.peer);
+            short = true;
+        }
+        let mut addrs = StdHashMap::new();
+        for &index in &indices {
+            if let std::collections::hash_map::Entry::Vacant(vacant) = addrs.entry(index) {
+                let addr = self
+                    .peer_addrs
+                    .get(&u32::from(index), 0)
+                    .map_err(map_error("read", PEERS))?;
+                vacant.insert(Ipv6Addr::from(addr.octets));
+            }
+        }
+        self.peers = Peers::rebuild(
+            MAX_PEERS,
+            indices.iter().map(|index| (*index, addrs[index])),
+        );
+        self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })
+    }
+
+    fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
+        self.settings
+            .set(0, bits, 0)
+            .map_err(map_error("write", SETTINGS))?;
+        self.settings_bits = bits;
+        Ok(())
+    }
+
+    /// Keeps `SETTING_SHORT_PREFIXES` equal to "the trie has an entry". Set after an insert
+    /// into the trie, cleared after the removal of its last entry.
+    fn update_short_prefix_bit(&mut self) -> Result<(), DatapathError> {
+        let present = match self.short_prefixes.keys().next() {
+            None => false,
+            Some(Ok(_)) => true,
+            Some(Err(source)) => return Err(map_error("list", SHORT_PREFIXES)(source)),
+        };
+        let bits = if present {
+            self.settings_bits | SETTING_SHORT_PREFIXES
+        } else {
+            self.settings_bits & !SETTING_SHORT_PREFIXES
+        };
+        if bits == self.settings_bits {
+            return Ok(());
+        }
+        self.write_settings(bits)
+    }
+
+    /// The `SETTINGS` bits as the program reads them.
+    #[cfg(test)]
+    pub(super) fn settings_in_map(&self) -> u32 {
+        self.settings.get(&0, 0).unwrap_or(u32::MAX)
+    }
+
+    /// The `PEERS` index of `peer`, with one more reference (written to `PEERS` when new).
+    fn acquire_peer(&mut self, peer: Ipv6Addr) -> Result<u16, DatapathError> {
+        let acquired = self.peers.acquire(peer)?;
+        if acquired.fresh {
+            let value = PeerAddr {
+                octets: peer.octets(),
+            };
+            if let Err(source) = self.peer_addrs.set(u32::from(acquired.index), value, 0) {
+                self.peers.release(acquired.index);
+                return Err(map_error("write", PEERS)(source));
+            }
+        }
+        Ok(acquired.index)
+    }
+
+    /// The binding a map value describes, with its peer's address.
+    fn spec(&self, prefix: Ipv6Net, value: &BindingValue) -> Result<BindingSpec, DatapathError> {
+        let peer = self
+            .peers
+            .addr(value.peer)
+            .ok_or_else(|| DatapathError::CorruptBinding {
+                prefix,
+                reason: format!("its peer index {} is not allocated", value.peer),
+            })?;
+        BindingSpec::from_value(value, peer)
+            .map_err(|reason| DatapathError::CorruptBinding { prefix, reason })
     }
 
     pub(super) fn set_iface_role(
@@ -156,31 +266,49 @@ impl DatapathMaps {
 
 impl Datapath {
     /// Inserts or replaces the binding for `prefix`: a /64 goes to the hash map, a shorter
-    /// prefix to the LPM trie, a longer one is an error. Host bits are ignored.
+    /// prefix to the LPM trie, a longer one is an error. Host bits are ignored. The peer gets
+    /// a `PEERS` index (shared with the other bindings of that peer).
     pub fn insert_binding(
         &mut self,
         prefix: Ipv6Net,
-        value: BindingValue,
+        spec: BindingSpec,
     ) -> Result<(), DatapathError> {
+        let slot = slot_of(prefix)?;
+        let old = self.get_value(&slot)?;
         let maps = &mut self.maps;
-        match slot_of(prefix)? {
+        let index = maps.acquire_peer(spec.peer)?;
+        let value = spec.value(index);
+        let result = match &slot {
             Slot::Hash(key) => maps
                 .bindings
                 .insert(key, value, 0)
                 .map_err(insert_error(BINDINGS)),
             Slot::Trie(key) => maps
                 .short_prefixes
-                .insert(&key, value, 0)
+                .insert(key, value, 0)
                 .map_err(insert_error(SHORT_PREFIXES)),
+        };
+        if let Err(error) = result {
+            maps.peers.release(index);
+            return Err(error);
         }
+        if let Some(old) = old {
+            maps.peers.release(old.peer);
+        }
+        if matches!(slot, Slot::Trie(_)) {
+            maps.update_short_prefix_bit()?;
+        }
+        Ok(())
     }
 
     /// Removes the binding for `prefix`; [`DatapathError::BindingNotFound`] when there is none.
     pub fn remove_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        let slot = slot_of(prefix)?;
+        let old = self.get_value(&slot)?;
         let maps = &mut self.maps;
-        let (name, result) = match slot_of(prefix)? {
-            Slot::Hash(key) => (BINDINGS, maps.bindings.remove(&key)),
-            Slot::Trie(key) => (SHORT_PREFIXES, maps.short_prefixes.remove(&key)),
+        let (name, result) = match &slot {
+            Slot::Hash(key) => (BINDINGS, maps.bindings.remove(key)),
+            Slot::Trie(key) => (SHORT_PREFIXES, maps.short_prefixes.remove(key)),
         };
         result.map_err(|source| match errno(&source) {
             Some(libc::ENOENT) => DatapathError::BindingNotFound {
@@ -192,15 +320,22 @@ impl Datapath {
                 name,
                 source,
             },
-        })
+        })?;
+        if let Some(old) = old {
+            maps.peers.release(old.peer);
+        }
+        if matches!(slot, Slot::Trie(_)) {
+            maps.update_short_prefix_bit()?;
+        }
+        Ok(())
     }
 
-    /// The binding stored for exactly `prefix` (no longest-prefix match), if any.
-    pub fn get_binding(&self, prefix: Ipv6Net) -> Result<Option<BindingValue>, DatapathError> {
+    /// The map value stored for exactly `slot`, if any.
+    fn get_value(&self, slot: &Slot) -> Result<Option<BindingValue>, DatapathError> {
         let maps = &self.maps;
-        let (name, result) = match slot_of(prefix)? {
-            Slot::Hash(key) => (BINDINGS, maps.bindings.get(&key, 0)),
-            Slot::Trie(key) => (SHORT_PREFIXES, maps.short_prefixes.get(&key, 0)),
+        let (name, result) = match slot {
+            Slot::Hash(key) => (BINDINGS, maps.bindings.get(key, 0)),
+            Slot::Trie(key) => (SHORT_PREFIXES, maps.short_prefixes.get(key, 0)),
         };
         match result {
             Ok(value) => Ok(Some(value)),
@@ -214,21 +349,41 @@ impl Datapath {
         }
     }
 
+    /// The binding stored for exactly `prefix` (no longest-prefix match), if any.
+    pub fn get_binding(&self, prefix: Ipv6Net) -> Result<Option<BindingSpec>, DatapathError> {
+        self.get_value(&slot_of(prefix)?)?
+            .map(|value| self.maps.spec(prefix.trunc(), &value))
+            .transpose()
+    }
+
     /// Every binding in the maps (/64s from the hash map, shorter prefixes from the trie), as
     /// a daemon adopting pinned maps finds them.
-    pub fn bindings(&self) -> Result<Vec<(Ipv6Net, BindingValue)>, DatapathError> {
+    pub fn bindings(&self) -> Result<Vec<(Ipv6Net, BindingSpec)>, DatapathError> {
         let mut bindings = Vec::new();
         for entry in self.maps.bindings.iter() {
             let (key, value) = entry.map_err(map_error("list", BINDINGS))?;
-            bindings.push((prefix_of(&key.prefix, MAX_PREFIX_LEN), value));
+            let prefix = prefix_of(&key.prefix, MAX_PREFIX_LEN);
+            bindings.push((prefix, self.maps.spec(prefix, &value)?));
         }
         for entry in self.maps.short_prefixes.iter() {
             let (key, value) = entry.map_err(map_error("list", SHORT_PREFIXES))?;
             // The trie's keys are at most /64: longer ones are never inserted.
             let len = u8::try_from(key.prefix_len()).unwrap_or(MAX_PREFIX_LEN);
-            bindings.push((prefix_of(&key.data().data, len.min(MAX_PREFIX_LEN)), value));
+            let prefix = prefix_of(&key.data().data, len.min(MAX_PREFIX_LEN));
+            bindings.push((prefix, self.maps.spec(prefix, &value)?));
         }
         Ok(bindings)
+    }
+
+    /// The `PEERS` index of `peer`, reserved for as long as this datapath lives: for a bulk
+    /// writer that fills the binding maps itself (the benchmark's `BPF_MAP_UPDATE_BATCH`).
+    pub fn reserve_peer(&mut self, peer: Ipv6Addr) -> Result<u16, DatapathError> {
+        self.maps.acquire_peer(peer)
+    }
+
+    /// The number of bindings using the `PEERS` index `index` (0 when it is free).
+    pub fn peer_refs(&self, index: u16) -> u32 {
+        self.maps.peers.refs(index)
     }
 
     /// Every global counter, in [`Counter::ALL`] order, summed over the CPUs.
@@ -330,9 +485,9 @@ mod tests {
     /// Needs root and BPF, as every privileged test run by `cargo xtask test` in CI.
     #[test]
     fn privileged_map_round_trip() {
-        use anchor_common::{BindingValue, Counter};
+        use anchor_common::Counter;
 
-        use crate::datapath::{Datapath, DatapathParams};
+        use crate::datapath::{BindingSpec, Datapath, DatapathParams};
 
         let params = DatapathParams {
             locator: "2001:db8:ff::1".parse().expect("address"),
@@ -342,10 +497,9 @@ mod tests {
             log: false,
         };
         let mut dp = Datapath::load(&params).expect("load");
-        let peer = [
-            0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
-        ];
-        let v = BindingValue::redirect(peer, 1);
+        let peer: Ipv6Addr = "2001:db8:ff::2".parse().expect("address");
+        let other: Ipv6Addr = "2001:db8:ff::3".parse().expect("address");
+        let v = BindingSpec::redirect(peer, 1);
         dp.insert_binding(net("2001:db8:1::/64"), v)
             .expect("insert");
         dp.insert_binding(net("2001:db8:2::/64"), v)
@@ -354,6 +508,8 @@ mod tests {
             dp.insert_binding(net("2001:db8:3::/64"), v),
             Err(DatapathError::MapFull { name: "BINDINGS" })
         ));
+        // One PEERS index for the peer, counted by its two bindings (not by the failed one).
+        assert_eq!(dp.peer_refs(0), 2);
         assert_eq!(
             dp.get_binding(net("2001:db8:1::/64")).expect("get"),
             Some(v)
@@ -374,6 +530,15 @@ mod tests {
                 (net("2001:db8:100::/48"), v),
             ]
         );
+        // Replacing a binding moves its reference to the new peer.
+        let moved = BindingSpec::visiting(other, true, 1);
+        dp.insert_binding(net("2001:db8:2::/64"), moved)
+            .expect("replace");
+        assert_eq!((dp.peer_refs(0), dp.peer_refs(1)), (2, 1));
+        assert_eq!(
+            dp.get_binding(net("2001:db8:2::/64")).expect("get"),
+            Some(moved)
+        );
         dp.remove_binding(net("2001:db8:100::/48"))
             .expect("remove short");
         assert!(matches!(
@@ -382,6 +547,8 @@ mod tests {
         ));
         dp.remove_binding(net("2001:db8:1::/64")).expect("remove");
         assert_eq!(dp.get_binding(net("2001:db8:1::/64")).expect("get"), None);
+        // The last binding of a peer frees its index.
+        assert_eq!((dp.peer_refs(0), dp.peer_refs(1)), (0, 1));
         dp.reset_binding_stats(1).expect("reset");
         assert_eq!(dp.binding_stats(1).expect("stats"), BindingStats::default());
         assert!(matches!(

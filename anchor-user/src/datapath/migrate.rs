@@ -11,12 +11,12 @@
 use std::collections::BTreeMap;
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey,
-    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, SHORT_PREFIXES},
+    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, PeerAddr,
+    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, PEERS, SHORT_PREFIXES},
 };
 use aya::{
     Pod,
-    maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuValues, lpm_trie::LpmTrie},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, lpm_trie::LpmTrie},
 };
 
 use super::{
@@ -131,6 +131,18 @@ pub fn copy(
             }
             Counted::Nothing
         }
+        PEERS => {
+            // Indices stay: the bindings refer to them.
+            let old: Array<MapData, PeerAddr> = open_typed(&path)?;
+            let common = old.len().min(maps.peer_addrs.len());
+            for index in 0..common {
+                let value = old.get(&index, 0).map_err(read_error)?;
+                if value != PeerAddr::default() {
+                    maps.peer_addrs.set(index, value, 0).map_err(&write_error)?;
+                }
+            }
+            Counted::Nothing
+        }
         IFACES => {
             let old: HashMap<MapData, u32, IfaceValue> = open_typed(&path)?;
             for entry in old.iter() {
@@ -238,7 +250,7 @@ pub fn wait_for_running_programs() {
     // SAFETY: membarrier takes no pointers.
     let status = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
     if status != 0 {
-        log::debug!(
+        tracing::debug!(
             "membarrier: {}; waiting 100 ms instead",
             std::io::Error::last_os_error()
         );
@@ -284,7 +296,7 @@ mod tests {
 
     #[test]
     fn only_listed_slots_move() {
-        let value = BindingValue::redirect([1; 16], 9);
+        let value = BindingValue::redirect(1, 9);
         let moves = BTreeMap::from([(9, 2)]);
         assert_eq!(moved(value, &moves).stats_slot, 2);
         assert_eq!(moved(value, &BTreeMap::new()).stats_slot, 9);

@@ -2,6 +2,8 @@
 //!
 //! - `loader.rs`: [`Datapath::load`], [`Datapath::attach`], the program handle.
 //! - `maps.rs`: typed access to the binding, statistics, counter and interface maps.
+//! - `binding.rs`: [`BindingSpec`], a binding with its peer's address; `peers.rs`: the `PEERS`
+//!   indices the maps store instead, counted by the bindings using them.
 //! - `klog.rs`: forwarding the program's aya-log records to the `log` crate.
 //! - `pin.rs`: the instance's pin directory on bpffs ([`PinDir`]).
 //! - `adopt.rs`: comparing pinned maps with this build ([`adopt::plan`]);
@@ -9,10 +11,12 @@
 //!   `pinned_object.rs`: what a pin holds. [`Datapath::start`] puts them together.
 
 pub mod adopt;
+mod binding;
 mod klog;
 mod loader;
 mod maps;
 mod migrate;
+mod peers;
 pub mod pin;
 mod pinned_object;
 mod start;
@@ -23,8 +27,10 @@ use ipnet::Ipv6Net;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use binding::BindingSpec;
 pub use klog::{KernelLogger, XDP_LOG_TARGET, forward_kernel_logs};
 pub use loader::{AttachedInterface, Datapath, InterfaceSpec, ifindex};
+pub use peers::PeersFull;
 pub use pin::PinDir;
 
 /// The name of the XDP program in the object.
@@ -175,6 +181,10 @@ pub enum DatapathError {
     BindingNotFound { prefix: Ipv6Net, name: MapName },
     #[error("statistics slot {slot} is out of range (max_bindings = {max_bindings})")]
     SlotOutOfRange { slot: u32, max_bindings: u32 },
+    #[error(transparent)]
+    PeersFull(#[from] PeersFull),
+    #[error("the binding of {prefix} in the maps is invalid: {reason}")]
+    CorruptBinding { prefix: Ipv6Net, reason: String },
     #[error("cannot count the possible CPUs")]
     Cpus(#[source] io::Error),
     #[error("{operation} on map {name} failed")]

@@ -67,7 +67,7 @@ impl Datapath {
         if result.is_err()
             && let Err(error) = forget_failed_start(pins, &plan)
         {
-            log::warn!("cannot remove the pins of the failed start: {error}");
+            tracing::warn!("cannot remove the pins of the failed start: {error}");
         }
         result
     }
@@ -99,6 +99,9 @@ impl Datapath {
             .recreated()
             .map(|name| migrate::copy(&mut self.maps, pins, name, plan))
             .collect::<Result<Vec<_>, _>>()?;
+        // Before the program sees a packet: which peer indices are in use, whether the trie of
+        // short prefixes holds anything.
+        self.maps.adopt_contents()?;
 
         let (mut taken_over, mut new) = (0, 0);
         for spec in interfaces {
@@ -123,7 +126,7 @@ impl Datapath {
                 })?;
             }
         }
-        log::info!(
+        tracing::info!(
             "state pinned in {}: {taken_over} link(s) taken over, {new} attached anew{}",
             pins.path().display(),
             if plan.recreated().next().is_some() {
@@ -153,7 +156,7 @@ impl Datapath {
         };
         let other = pins.link(other_mode, &spec.name);
         if other.exists() {
-            log::warn!(
+            tracing::warn!(
                 "xdp_mode of {} changed from {other_mode} to {}: detaching and attaching again \
                  (packets on {} meanwhile go to the kernel untouched)",
                 spec.name,
@@ -183,7 +186,7 @@ impl Datapath {
                 });
                 return Ok(Attached::TakenOver);
             }
-            log::info!(
+            tracing::info!(
                 "the link pinned at {} is attached to ifindex {pinned_ifindex}, not to {} \
                  (ifindex {ifindex}, recreated?): attaching anew",
                 path.display(),
@@ -195,7 +198,7 @@ impl Datapath {
             Ok(link) => link,
             Err(error) => {
                 if let Err(cleanup) = self.maps.remove_iface(ifindex) {
-                    log::warn!(
+                    tracing::warn!(
                         "cannot remove the role of {} after a failed attach: {cleanup}",
                         spec.name
                     );
@@ -274,7 +277,7 @@ impl Datapath {
                 .iter()
                 .any(|spec| spec.name == pinned.iface && spec.mode == pinned.mode);
             if !configured {
-                log::info!(
+                tracing::info!(
                     "{} is no longer configured: detaching from it",
                     pinned.iface
                 );
@@ -291,7 +294,7 @@ impl Datapath {
             if let Some(pin) = &attachment.pin
                 && let Err(error) = remove_pin(pin)
             {
-                log::warn!("{error}");
+                tracing::warn!("{error}");
             }
         }
     }
@@ -356,5 +359,82 @@ fn anchor_link_ifindex(path: &Path) -> Result<u32, AdoptError> {
             path: path.to_owned(),
             found: other.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{net::Ipv6Addr, path::Path};
+
+    use anchor_common::maps::SETTING_SHORT_PREFIXES;
+    use ipnet::Ipv6Net;
+
+    use super::*;
+    use crate::datapath::{BindingSpec, pin::DEFAULT_BPFFS};
+
+    fn net(s: &str) -> Ipv6Net {
+        s.parse().expect("prefix")
+    }
+
+    fn params(max_bindings: u32) -> DatapathParams {
+        DatapathParams {
+            locator: "2001:db8:ff::1".parse().expect("address"),
+            tunnel_mtu: 1500,
+            outer_hop_limit: 64,
+            max_bindings,
+            log: false,
+        }
+    }
+
+    /// Needs root and a bpffs at /sys/fs/bpf, as every privileged test run by
+    /// `cargo xtask test`. Adoption (maps reused, then migrated to another capacity) rebuilds
+    /// the peer references and the short-prefix bit from the pinned maps.
+    #[test]
+    fn privileged_adoption_rebuilds_peers_and_settings() {
+        let p: Ipv6Addr = "2001:db8:ff::2".parse().expect("address");
+        let q: Ipv6Addr = "2001:db8:ff::3".parse().expect("address");
+        let r: Ipv6Addr = "2001:db8:ff::4".parse().expect("address");
+        let instance = format!("unit-peers-{}", std::process::id());
+        let pins = PinDir::open(Path::new(DEFAULT_BPFFS), &instance).expect("pin dir");
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("first start");
+        assert_eq!(dp.maps.settings_in_map(), 0);
+        dp.insert_binding(net("2001:db8:1::/64"), BindingSpec::redirect(p, 0))
+            .expect("insert");
+        dp.insert_binding(net("2001:db8:2::/64"), BindingSpec::redirect(p, 1))
+            .expect("insert");
+        dp.insert_binding(net("2001:db8:300::/40"), BindingSpec::visiting(q, true, 2))
+            .expect("insert short");
+        assert_eq!(dp.maps.settings_in_map(), SETTING_SHORT_PREFIXES);
+        let mut before = dp.bindings().expect("list");
+        before.sort_by_key(|(prefix, _)| *prefix);
+        drop(dp);
+
+        for max_bindings in [8, 16] {
+            let mut dp = Datapath::start(&params(max_bindings), &pins, &[]).expect("restart");
+            let mut after = dp.bindings().expect("list");
+            after.sort_by_key(|(prefix, _)| *prefix);
+            assert_eq!(after, before, "max_bindings = {max_bindings}");
+            assert_eq!((dp.peer_refs(0), dp.peer_refs(1)), (2, 1));
+            assert_eq!(dp.maps.settings_in_map(), SETTING_SHORT_PREFIXES);
+            // A new binding of a known peer shares its index; a new peer gets a fresh one.
+            dp.insert_binding(net("2001:db8:4::/64"), BindingSpec::redirect(p, 3))
+                .expect("insert");
+            dp.insert_binding(net("2001:db8:5::/64"), BindingSpec::redirect(r, 4))
+                .expect("insert");
+            assert_eq!((dp.peer_refs(0), dp.peer_refs(2)), (3, 1));
+            dp.remove_binding(net("2001:db8:4::/64")).expect("remove");
+            dp.remove_binding(net("2001:db8:5::/64")).expect("remove");
+        }
+        let mut dp = Datapath::start(&params(16), &pins, &[]).expect("restart");
+        dp.remove_binding(net("2001:db8:300::/40"))
+            .expect("remove short");
+        assert_eq!(dp.peer_refs(1), 0);
+        assert_eq!(dp.maps.settings_in_map(), 0);
+        drop(dp);
+        let dp = Datapath::start(&params(16), &pins, &[]).expect("restart");
+        assert_eq!(dp.maps.settings_in_map(), 0);
+        assert_eq!(dp.peer_refs(0), 2);
+        drop(dp);
+        pins.remove().expect("remove the pins");
     }
 }
