@@ -17,6 +17,7 @@
 //! test` builds first), ip, ethtool, ss, ping, python3, tcpdump and tshark. Anything missing
 //! fails the test with the reason: it never skips.
 
+use anchor_tests::support::{anchor_binary, remove_stale_rigs, require_tools};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anchor_rig::cmd::{self, Run as _};
 use anchor_rig::process::{Transport, wait_for_listener};
-use anchor_rig::topology::{CN_ADDR, MN_P1_ADDR, P1, R1_LOCATOR, R2_LOCATOR, netns_list, teardown};
+use anchor_rig::topology::{CN_ADDR, MN_P1_ADDR, P1, R1_LOCATOR, R2_LOCATOR};
 use anchor_rig::{Daemon, Node, Proc, Rig, WorkDir};
 use anchor_tests::xdp::assert_frame;
 use serde_json::Value;
@@ -89,8 +90,16 @@ with open(out, "wb") as f:
 #[test]
 fn moved_mobile_node_keeps_its_address_through_the_tunnel() {
     let anchor = anchor_binary();
-    require_tools();
-    remove_stale_rigs();
+    require_tools(&[
+        &["ip", "-V"],
+        &["ethtool", "--version"],
+        &["ss", "-V"],
+        &["ping", "-V"],
+        &["python3", "--version"],
+        &["tcpdump", "--version"],
+        &["tshark", "--version"],
+    ]);
+    remove_stale_rigs("anc-t");
     // Drop order is the reverse: captures and daemons stop, then the namespaces go, and the
     // directory with configs, logs and the capture stays if the test failed.
     let dir = WorkDir::create("anchor-netns-e2e").unwrap_or_else(|e| panic!("{e:#}"));
@@ -170,57 +179,6 @@ fn moved_mobile_node_keeps_its_address_through_the_tunnel() {
         route.contains("dev r2a"),
         "r2's route for {P1} should stay after its daemon exited, but it is {route:?}"
     );
-}
-
-/// `target/debug/anchor`, from the test binary in `target/debug/deps`.
-fn anchor_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("cannot find the test's own executable");
-    let deps = exe.parent().expect("the test executable has a directory");
-    let anchor = deps.join("../anchor");
-    assert!(
-        anchor.is_file(),
-        "{} is missing: build the workspace first (`cargo build`; `cargo xtask test` does)",
-        anchor.display()
-    );
-    anchor.canonicalize().expect("canonical path of anchor")
-}
-
-/// Fails with the reason when a tool the test drives cannot run.
-fn require_tools() {
-    let probes: &[&[&str]] = &[
-        &["ip", "-V"],
-        &["ethtool", "--version"],
-        &["ss", "-V"],
-        &["ping", "-V"],
-        &["python3", "--version"],
-        &["tcpdump", "--version"],
-        &["tshark", "--version"],
-    ];
-    for probe in probes {
-        if let Err(err) = cmd::new(probe[0]).args(&probe[1..]).run_quiet() {
-            panic!(
-                "{} is needed by this test and does not run (`cargo xtask setup` installs it): {err:#}",
-                probe[0]
-            );
-        }
-    }
-}
-
-/// Removes the rigs of earlier test processes that died without tearing down.
-fn remove_stale_rigs() {
-    let names = netns_list().unwrap_or_else(|e| panic!("{e:#}"));
-    for name in names {
-        let Some((pid, _)) = name
-            .strip_prefix("anc-t")
-            .and_then(|rest| rest.split_once('-'))
-        else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
-            teardown(&format!("anc-t{pid}-"))
-                .unwrap_or_else(|e| panic!("cannot remove a stale rig: {e:#}"));
-        }
-    }
 }
 
 /// The mode (`xdp.mode` of `ip -j link`) of the XDP program on `dev`, or `None` without one.

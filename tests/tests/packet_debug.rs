@@ -12,13 +12,13 @@
 //!
 //! Needs root, the `anchor` binary next to the test's directory, ip, ethtool and ss.
 
+use anchor_tests::support::{anchor_binary, remove_stale_rigs};
 use std::fs::File;
 use std::net::Ipv6Addr;
 use std::os::fd::AsRawFd as _;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anchor_rig::topology::{CN_ADDR, R1_LOCATOR, R2_LOCATOR, netns_list, teardown};
+use anchor_rig::topology::{CN_ADDR, R1_LOCATOR, R2_LOCATOR};
 use anchor_rig::{Daemon, Node, Rig, WorkDir};
 use serde_json::Value;
 
@@ -35,7 +35,7 @@ const WRONG_PEER_RECORD: &str = "dropped tunnel packet to our locator (known pre
 #[test]
 fn packet_debugging_switches_the_program_records_at_run_time() {
     let anchor = anchor_binary();
-    remove_stale_rigs();
+    remove_stale_rigs("anc-d");
     let dir = WorkDir::create("anchor-packet-debug").unwrap_or_else(|e| panic!("{e:#}"));
     let rig = Rig::build(&format!("anc-d{}-", std::process::id()))
         .unwrap_or_else(|e| panic!("cannot build the rig: {e:#}"));
@@ -89,36 +89,6 @@ fn packet_debugging_switches_the_program_records_at_run_time() {
         1,
         "the spoofed packet for {BOUND} should be dropped as coming from an unknown peer"
     );
-}
-
-/// `target/debug/anchor`, from the test binary in `target/debug/deps`.
-fn anchor_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("cannot find the test's own executable");
-    let deps = exe.parent().expect("the test executable has a directory");
-    let anchor = deps.join("../anchor");
-    assert!(
-        anchor.is_file(),
-        "{} is missing: build the workspace first (`cargo build`; `cargo xtask test` does)",
-        anchor.display()
-    );
-    anchor.canonicalize().expect("canonical path of anchor")
-}
-
-/// Removes the rigs of earlier runs of this test that died without tearing down.
-fn remove_stale_rigs() {
-    let names = netns_list().unwrap_or_else(|e| panic!("{e:#}"));
-    for name in names {
-        let Some((pid, _)) = name
-            .strip_prefix("anc-d")
-            .and_then(|rest| rest.split_once('-'))
-        else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
-            teardown(&format!("anc-d{pid}-"))
-                .unwrap_or_else(|e| panic!("cannot remove a stale rig: {e:#}"));
-        }
-    }
 }
 
 /// A global counter of the daemon, from `anchor stats --json`.

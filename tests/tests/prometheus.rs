@@ -15,17 +15,18 @@
 //! test` builds first), ip, ethtool, ss, prometheus and promtool (Debian's `prometheus` package,
 //! installed by `cargo xtask setup`). Anything missing fails the test with the reason.
 
+use anchor_tests::support::{anchor_binary, remove_stale_rigs, require_tools};
 use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anchor_rig::cmd::{self, Run as _};
+use anchor_rig::cmd;
 use anchor_rig::process::{Transport, wait_for_listener};
-use anchor_rig::topology::{CN_ADDR, MN_P1_ADDR, netns_list, teardown};
+use anchor_rig::topology::{CN_ADDR, MN_P1_ADDR};
 use anchor_rig::{Daemon, Node, Proc, Rig, WorkDir};
 use serde_json::Value;
 
@@ -49,8 +50,14 @@ const BINDING_QUERY: &str =
 #[test]
 fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
     let anchor = anchor_binary();
-    require_tools();
-    remove_stale_rigs();
+    require_tools(&[
+        &["ip", "-V"],
+        &["ethtool", "--version"],
+        &["ss", "-V"],
+        &["prometheus", "--version"],
+        &["promtool", "--version"],
+    ]);
+    remove_stale_rigs("anc-p");
     let dir = WorkDir::create("anchor-prometheus").unwrap_or_else(|e| panic!("{e:#}"));
     let rig = Rig::build(&format!("anc-p{}-", std::process::id()))
         .unwrap_or_else(|e| panic!("cannot build the rig: {e:#}"));
@@ -140,55 +147,6 @@ fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
             && body.contains("anchor_bindings{kind=\"redirect\"} 1"),
         "/metrics lacks anchor_build_info or the redirect binding gauge:\n{body}"
     );
-}
-
-/// `target/debug/anchor`, from the test binary in `target/debug/deps`.
-fn anchor_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("cannot find the test's own executable");
-    let deps = exe.parent().expect("the test executable has a directory");
-    let anchor = deps.join("../anchor");
-    assert!(
-        anchor.is_file(),
-        "{} is missing: build the workspace first (`cargo build`; `cargo xtask test` does)",
-        anchor.display()
-    );
-    anchor.canonicalize().expect("canonical path of anchor")
-}
-
-/// Fails with the reason when a tool the test drives cannot run.
-fn require_tools() {
-    let probes: &[&[&str]] = &[
-        &["ip", "-V"],
-        &["ethtool", "--version"],
-        &["ss", "-V"],
-        &["prometheus", "--version"],
-        &["promtool", "--version"],
-    ];
-    for probe in probes {
-        if let Err(err) = cmd::new(probe[0]).args(&probe[1..]).run_quiet() {
-            panic!(
-                "{} is needed by this test and does not run (`cargo xtask setup` installs Debian's prometheus): {err:#}",
-                probe[0]
-            );
-        }
-    }
-}
-
-/// Removes the rigs of earlier runs of this test that died without tearing down.
-fn remove_stale_rigs() {
-    let names = netns_list().unwrap_or_else(|e| panic!("{e:#}"));
-    for name in names {
-        let Some((pid, _)) = name
-            .strip_prefix("anc-p")
-            .and_then(|rest| rest.split_once('-'))
-        else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
-            teardown(&format!("anc-p{pid}-"))
-                .unwrap_or_else(|e| panic!("cannot remove a stale rig: {e:#}"));
-        }
-    }
 }
 
 /// Runs `f` on a thread that has entered network namespace `ns`.

@@ -18,6 +18,7 @@
 //! Needs root, the `anchor` binary (`cargo build`), a bpffs at /sys/fs/bpf, ip, ethtool, ss,
 //! nsenter, bpftool and python3. Anything missing fails the test with the reason.
 
+use anchor_tests::support::anchor_binary;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -503,19 +504,6 @@ fn sigterm_keeps_the_program_and_detach_on_exit_removes_it() {
     );
 }
 
-/// `target/debug/anchor`, from the test binary in `target/debug/deps`.
-fn anchor_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("cannot find the test's own executable");
-    let deps = exe.parent().expect("the test executable has a directory");
-    let anchor = deps.join("../anchor");
-    assert!(
-        anchor.is_file(),
-        "{} is missing: build the workspace first (`cargo build`; `cargo xtask test` does)",
-        anchor.display()
-    );
-    anchor.canonicalize().expect("canonical path of anchor")
-}
-
 /// Fails with the reason when a tool the test drives cannot run or bpffs is missing.
 fn require_tools() {
     let probes: &[&[&str]] = &[
@@ -526,14 +514,7 @@ fn require_tools() {
         &["bpftool", "version"],
         &["python3", "--version"],
     ];
-    for probe in probes {
-        if let Err(err) = cmd::new(probe[0]).args(&probe[1..]).run_quiet() {
-            panic!(
-                "{} is needed by this test and does not run (`cargo xtask setup` installs it): {err:#}",
-                probe[0]
-            );
-        }
-    }
+    anchor_tests::support::require_tools(probes);
     let mounts = std::fs::read_to_string("/proc/self/mounts").expect("read /proc/self/mounts");
     assert!(
         mounts

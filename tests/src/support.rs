@@ -1,0 +1,38 @@
+//! What every privileged daemon test needs first: the `anchor` binary, the tools it drives, and no
+//! rig left behind by an earlier test process that died.
+
+use std::path::PathBuf;
+
+use anchor_rig::cmd::{self, Run as _};
+
+/// `target/debug/anchor`, from the test binary in `target/debug/deps`.
+pub fn anchor_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("cannot find the test's own executable");
+    let deps = exe.parent().expect("the test executable has a directory");
+    let anchor = deps.join("../anchor");
+    assert!(
+        anchor.is_file(),
+        "{} is missing: build the workspace first (`cargo build`; `cargo xtask test` does)",
+        anchor.display()
+    );
+    anchor.canonicalize().expect("canonical path of anchor")
+}
+
+/// Fails with the reason when one of the tools the test drives cannot run. Each probe is a
+/// command line that must succeed, such as `["tshark", "--version"]`.
+pub fn require_tools(probes: &[&[&str]]) {
+    for probe in probes {
+        if let Err(err) = cmd::new(probe[0]).args(&probe[1..]).run_quiet() {
+            panic!(
+                "{} is needed by this test and does not run (`cargo xtask setup` installs it): {err:#}",
+                probe[0]
+            );
+        }
+    }
+}
+
+/// Removes the rigs named `<stem><tag><pid>-…` whose test process is gone.
+pub fn remove_stale_rigs(stem: &str) {
+    anchor_rig::topology::remove_stale_rigs(stem)
+        .unwrap_or_else(|e| panic!("cannot remove a stale rig: {e:#}"));
+}
