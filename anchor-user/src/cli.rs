@@ -31,6 +31,13 @@ pub enum Command {
         #[arg(long)]
         detach_on_exit: bool,
     },
+    /// Run the central mobility database (CMD) of RFC 8885: answer the MAARs' Proxy Binding
+    /// Updates and tell previous MAARs where each mobile node is served now.
+    Cmd {
+        /// The CMD's TOML configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Add, remove or list bindings.
     Binding {
         #[command(subcommand)]

@@ -8,8 +8,8 @@ use anchor_user::{
     check_config::check_file,
     cli::{BindingCommand, Cli, Command, DebugCommand, one_line_error},
     config::Config,
-    datapath::{Datapath, InterfaceSpec, PinDir, forward_kernel_logs},
-    logging,
+    datapath::{Datapath, InterfaceSpec, LogLevel, PinDir, forward_kernel_logs},
+    logging::{self, LogFormat},
     metrics::{Capacity, Exporter, MetricsListener},
     output,
     routes::NetlinkRoutes,
@@ -53,6 +53,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             config,
             detach_on_exit,
         } => run(&config, detach_on_exit),
+        Command::Cmd { config } => cmd(&config),
         Command::Binding { command } => binding(command),
         Command::Stats { json, socket } => {
             let report = Client::new(socket.socket).stats()?;
@@ -68,6 +69,29 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             command: DebugCommand::Packets { state, socket },
         } => Ok(Client::new(socket.socket).debug_packets(state.is_on())?),
     }
+}
+
+/// `anchor cmd`: the central mobility database, until SIGINT or SIGTERM.
+fn cmd(config_path: &Path) -> anyhow::Result<()> {
+    let config = anchor_cmd::Config::from_file(config_path)?;
+    logging::init(LogLevel::Info, LogFormat::Text)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let cmd = anchor_cmd::daemon::start(config)?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+                _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+            }
+        };
+        cmd.serve(shutdown).await?;
+        Ok(())
+    })
 }
 
 /// Prints "ok", or every error (one a line on stderr) and fails.

@@ -1,0 +1,266 @@
+//! The CMD's TOML configuration (`anchor cmd --config FILE`):
+//!
+//! ```toml
+//! address = "2001:db8:c::1"            # the CMD's address: the raw socket binds to it
+//! store = "/var/lib/anchor/cmd.json"   # the file-backed binding store
+//! insecure_signaling = false           # true: run without IPsec ESP (lab only)
+//! initial_bindack_timeout_ms = 1000    # RFC 6275 INITIAL_BINDACK_TIMEOUT
+//! max_bindack_timeout_ms = 32000       # RFC 6275 MAX_BINDACK_TIMEOUT
+//! timestamp_window_ms = 300            # RFC 5213 TimestampValidityWindow
+//! max_lifetime_s = 65535               # longest lifetime granted
+//!
+//! [[maar]]
+//! address = "2001:db8:f1::2"
+//! prefixes = ["2001:db8:1::/48"]       # the prefixes this MAAR may anchor
+//! ```
+
+use std::{net::Ipv6Addr, path::Path, path::PathBuf, time::Duration};
+
+use ipnet::Ipv6Net;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The configuration, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub address: Ipv6Addr,
+    pub store: PathBuf,
+    #[serde(default)]
+    pub insecure_signaling: bool,
+    #[serde(default = "default_initial_bindack_timeout_ms")]
+    pub initial_bindack_timeout_ms: u64,
+    #[serde(default = "default_max_bindack_timeout_ms")]
+    pub max_bindack_timeout_ms: u64,
+    #[serde(default = "default_timestamp_window_ms")]
+    pub timestamp_window_ms: u64,
+    #[serde(default = "default_max_lifetime_s")]
+    pub max_lifetime_s: u64,
+    #[serde(rename = "maar")]
+    pub maars: Vec<MaarConfig>,
+}
+
+/// One `[[maar]]` entry: a MAAR allowed to signal, and what it may anchor.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaarConfig {
+    pub address: Ipv6Addr,
+    pub prefixes: Vec<Ipv6Net>,
+}
+
+fn default_initial_bindack_timeout_ms() -> u64 {
+    1_000
+}
+fn default_max_bindack_timeout_ms() -> u64 {
+    32_000
+}
+fn default_timestamp_window_ms() -> u64 {
+    300
+}
+fn default_max_lifetime_s() -> u64 {
+    65_535
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("maar: at least one [[maar]] entry is needed")]
+    NoMaar,
+    #[error("maar[{index}].address: {address} is listed twice")]
+    DuplicateMaar { index: usize, address: Ipv6Addr },
+    #[error("maar[{index}].address: {address} is the CMD's own address")]
+    MaarIsCmd { index: usize, address: Ipv6Addr },
+    #[error("maar[{index}].prefixes: a MAAR needs at least one prefix it may anchor")]
+    NoPrefix { index: usize },
+    #[error("{key}: {value} must be at least 1")]
+    Zero { key: &'static str, value: u64 },
+    #[error("max_bindack_timeout_ms: {max} is below initial_bindack_timeout_ms {initial}")]
+    TimeoutOrder { initial: u64, max: u64 },
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|error| match error {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and checks `text`; a [`ConfigError::Parse`] names the key (toml's message, one line).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("config"),
+            message: one_line(&e),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.maars.is_empty() {
+            return Err(ConfigError::NoMaar);
+        }
+        for (index, maar) in self.maars.iter().enumerate() {
+            if self.maars[..index]
+                .iter()
+                .any(|m| m.address == maar.address)
+            {
+                return Err(ConfigError::DuplicateMaar {
+                    index,
+                    address: maar.address,
+                });
+            }
+            if maar.address == self.address {
+                return Err(ConfigError::MaarIsCmd {
+                    index,
+                    address: maar.address,
+                });
+            }
+            if maar.prefixes.is_empty() {
+                return Err(ConfigError::NoPrefix { index });
+            }
+        }
+        for (key, value) in [
+            (
+                "initial_bindack_timeout_ms",
+                self.initial_bindack_timeout_ms,
+            ),
+            ("max_bindack_timeout_ms", self.max_bindack_timeout_ms),
+            ("max_lifetime_s", self.max_lifetime_s),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero { key, value });
+            }
+        }
+        if self.max_bindack_timeout_ms < self.initial_bindack_timeout_ms {
+            return Err(ConfigError::TimeoutOrder {
+                initial: self.initial_bindack_timeout_ms,
+                max: self.max_bindack_timeout_ms,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn initial_bindack_timeout(&self) -> Duration {
+        Duration::from_millis(self.initial_bindack_timeout_ms)
+    }
+
+    pub fn max_bindack_timeout(&self) -> Duration {
+        Duration::from_millis(self.max_bindack_timeout_ms)
+    }
+
+    pub fn timestamp_window(&self) -> Duration {
+        Duration::from_millis(self.timestamp_window_ms)
+    }
+
+    pub fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.max_lifetime_s)
+    }
+
+    /// The entry of the MAAR at `address`, if it is configured.
+    pub fn maar(&self, address: Ipv6Addr) -> Option<&MaarConfig> {
+        self.maars.iter().find(|m| m.address == address)
+    }
+}
+
+impl MaarConfig {
+    /// Whether this MAAR may anchor `prefix`: it lies inside one of its prefixes.
+    pub fn may_anchor(&self, prefix: &Ipv6Net) -> bool {
+        self.prefixes.iter().any(|p| p.contains(prefix))
+    }
+}
+
+/// toml's message (which names the key and shows the line) on one line.
+fn one_line(error: &toml::de::Error) -> String {
+    let mut text = error.message().to_owned();
+    if let Some(span) = error.span() {
+        text = format!("{text} (at byte {})", span.start);
+    }
+    text.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        address = "2001:db8:c::1"
+        store = "/tmp/cmd.json"
+        [[maar]]
+        address = "2001:db8:f1::2"
+        prefixes = ["2001:db8:1::/48"]
+        [[maar]]
+        address = "2001:db8:f2::2"
+        prefixes = ["2001:db8:2::/48"]
+    "#;
+
+    #[test]
+    fn defaults_follow_rfc_6275_and_rfc_5213() {
+        let config = Config::parse(GOOD).expect("parses");
+        assert_eq!(config.initial_bindack_timeout(), Duration::from_secs(1));
+        assert_eq!(config.max_bindack_timeout(), Duration::from_secs(32));
+        assert_eq!(config.timestamp_window(), Duration::from_millis(300));
+        assert!(!config.insecure_signaling);
+        let maar = config.maar("2001:db8:f1::2".parse().unwrap()).unwrap();
+        assert!(maar.may_anchor(&"2001:db8:1:5::/64".parse().unwrap()));
+        assert!(!maar.may_anchor(&"2001:db8:2:5::/64".parse().unwrap()));
+    }
+
+    fn parse_error(text: &str) -> String {
+        match Config::parse(text) {
+            Err(ConfigError::Parse { message, .. }) => message,
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_key() {
+        let unknown = parse_error(&GOOD.replace("store =", "stor = \"x\"\nstore ="));
+        assert!(unknown.contains("stor"), "{unknown}");
+        let bad_address = parse_error(&GOOD.replace("2001:db8:c::1", "not-an-address"));
+        assert!(bad_address.contains("address"), "{bad_address}");
+        let unknown_in_maar =
+            parse_error(&GOOD.replace("prefixes = [\"2001:db8:2::/48\"]", "prefix = []"));
+        assert!(unknown_in_maar.contains("prefix"), "{unknown_in_maar}");
+        assert!(!unknown.contains('\n'));
+    }
+
+    #[test]
+    fn checks_name_the_entry() {
+        let twice = GOOD.replace("2001:db8:f2::2", "2001:db8:f1::2");
+        assert!(matches!(
+            Config::parse(&twice),
+            Err(ConfigError::DuplicateMaar { index: 1, .. })
+        ));
+        let no_prefix = GOOD.replace("[\"2001:db8:2::/48\"]", "[]");
+        assert!(matches!(
+            Config::parse(&no_prefix),
+            Err(ConfigError::NoPrefix { index: 1 })
+        ));
+        let order =
+            format!("initial_bindack_timeout_ms = 5000\nmax_bindack_timeout_ms = 10\n{GOOD}");
+        assert!(matches!(
+            Config::parse(&order),
+            Err(ConfigError::TimeoutOrder {
+                initial: 5000,
+                max: 10
+            })
+        ));
+        let none = "address = \"2001:db8:c::1\"\nstore = \"x\"\nmaar = []\n";
+        assert!(matches!(Config::parse(none), Err(ConfigError::NoMaar)));
+    }
+}

@@ -1,0 +1,165 @@
+//! `anchor cmd`: the XFRM check, the store, the socket, and the loop that feeds the engine from
+//! the socket and its timer until shutdown.
+
+use std::{future::Future, io, net::Ipv6Addr, time::Duration};
+
+use anchor_signal::MobilityHeader;
+use thiserror::Error;
+use tokio::io::unix::AsyncFd;
+
+use crate::{
+    config::Config,
+    engine::{Engine, Now, Outgoing},
+    store::{FileStore, MobilityStore, StoreError},
+    transport::{MhSocket, TransportError},
+    xfrm::{self, XfrmError},
+};
+
+/// The longest sleep of the loop when nothing is due: it also bounds how late an expiry is seen.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Xfrm(#[from] XfrmError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("Mobility Header socket: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Checks the security policy (or warns that it is off), opens the store and the socket: what
+/// must succeed before the CMD serves.
+pub fn start(config: Config) -> Result<Cmd, DaemonError> {
+    let maars: Vec<Ipv6Addr> = config.maars.iter().map(|m| m.address).collect();
+    if config.insecure_signaling {
+        tracing::warn!(
+            "insecure_signaling = true: PBU/PBA with the MAARs are not checked for IPsec ESP \
+             protection (lab use only)"
+        );
+    } else {
+        xfrm::check_esp_for_mh(config.address, &maars)?;
+        tracing::info!("IPsec ESP is required for the Mobility Header with every MAAR");
+    }
+    let store = FileStore::open(&config.store)?;
+    tracing::info!(
+        "store {}: {} binding(s)",
+        store.path().display(),
+        store.records().len()
+    );
+    let socket = MhSocket::bind(config.address)?;
+    socket.set_nonblocking(true)?;
+    let insecure = config.insecure_signaling;
+    // SAFETY: the socket owns its descriptor, which stays open and the same until the AsyncFd
+    // (which owns the socket) is dropped.
+    let socket = unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)?;
+    Ok(Cmd {
+        socket,
+        engine: Engine::new(config, store),
+        insecure,
+    })
+}
+
+/// The CMD, ready to serve.
+pub struct Cmd {
+    socket: AsyncFd<MhSocket>,
+    engine: Engine<FileStore>,
+    insecure: bool,
+}
+
+impl Cmd {
+    pub fn local(&self) -> Ipv6Addr {
+        self.socket.get_ref().local()
+    }
+
+    /// Serves until `shutdown` completes. A store failure stops the CMD (after the PBA that
+    /// reports it).
+    pub async fn serve(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        tracing::info!("CMD listening on {}", self.local());
+        tokio::pin!(shutdown);
+        let mut out = Vec::new();
+        loop {
+            let now = Now::system();
+            let wake = self
+                .engine
+                .next_deadline(now)
+                .map_or(IDLE_WAKE, |d| d.saturating_duration_since(now.instant))
+                .min(IDLE_WAKE);
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(wake) => {
+                    let result = self.engine.poll(Now::system(), &mut out);
+                    self.send_all(&mut out);
+                    result?;
+                }
+                ready = self.socket.readable() => {
+                    let mut guard = ready?;
+                    match guard.try_io(|s| s.get_ref().recv()) {
+                        Ok(Ok((mh, from))) => {
+                            let result = self.receive(&mh, from, &mut out);
+                            self.send_all(&mut out);
+                            result?;
+                        }
+                        Ok(Err(error)) => tracing::warn!("receiving: {error}"),
+                        Err(_would_block) => {}
+                    }
+                }
+            }
+        }
+        let c = self.engine.counters();
+        tracing::info!(
+            "stopping: {} accepted, {} rejected, {} updates sent, {} retransmitted, {} acknowledged{}",
+            c.accepted,
+            c.rejected_total(),
+            c.updates_sent,
+            c.retransmissions,
+            c.acks,
+            if self.insecure {
+                " (insecure_signaling)"
+            } else {
+                ""
+            }
+        );
+        Ok(())
+    }
+
+    fn receive(
+        &mut self,
+        mh: &[u8],
+        from: Ipv6Addr,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), StoreError> {
+        match MobilityHeader::decode(mh, from, self.local()) {
+            Ok(message) => {
+                tracing::debug!("from {from}: {message:?}");
+                self.engine.handle(Now::system(), from, message, out)
+            }
+            Err(error) => {
+                tracing::warn!("dropped a Mobility Header from {from}: {error}");
+                self.engine.malformed();
+                Ok(())
+            }
+        }
+    }
+
+    fn send_all(&self, out: &mut Vec<Outgoing>) {
+        let local = self.local();
+        for Outgoing { to, message } in out.drain(..) {
+            let sent = message
+                .encode(local, to)
+                .map_err(|e| e.to_string())
+                .and_then(|wire| {
+                    self.socket
+                        .get_ref()
+                        .send(to, &wire)
+                        .map_err(|e| e.to_string())
+                });
+            match sent {
+                Ok(()) => tracing::debug!("to {to}: {message:?}"),
+                Err(error) => tracing::warn!("cannot send to {to}: {error}"),
+            }
+        }
+    }
+}

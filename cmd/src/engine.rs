@@ -1,0 +1,486 @@
+//! The CMD's protocol logic, without I/O: a received message and the time go in, the messages to
+//! send come out. The daemon feeds it from the socket and a timer; tests feed it directly with a
+//! fake clock.
+//!
+//! On a PBU (P and D flags, RFC 8885 section 3.1) from a MAAR, in this order:
+//! 1. the sender must be a configured MAAR (else 154, MAG not authorized for proxy registration);
+//! 2. P set (else 152) and D set (else 129, administratively prohibited);
+//! 3. an MN-ID option (else 160);
+//! 4. a Timestamp option within the validity window of the CMD's clock (else 156, timestamp
+//!    mismatch) and later than the last accepted one of that node (else 157): RFC 5213 section
+//!    5.5, which also rejects replays;
+//! 5. registration: a Local Prefix option (else 158) that the MAAR may anchor and that no other
+//!    node holds (else 155); de-registration (lifetime 0): only from the serving MAAR (else 129).
+//!
+//! An accepted registration makes the sender the serving MAAR and the anchor of its local
+//! prefix; the PBA lists a Previous MAAR option per prefix anchored elsewhere, and each of those
+//! MAARs gets a PBU with a Serving MAAR option and its Anchored Prefix options, retransmitted
+//! until acknowledged. A de-registration (or an expired binding) removes the node and sends each
+//! of those MAARs a PBU with lifetime 0.
+
+use std::{
+    net::Ipv6Addr,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anchor_signal::{
+    Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
+};
+use ipnet::Ipv6Net;
+
+use crate::{
+    config::Config,
+    counters::Counters,
+    record::{MnKey, MnRecord, PrefixAnchor},
+    retransmit::{Due, Retransmitter},
+    store::{MobilityStore, StoreError},
+};
+
+/// The time, as the engine sees it: a monotonic instant for retransmissions and the wall clock
+/// for timestamps and lifetimes (which must survive a restart).
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub instant: Instant,
+    pub wall: SystemTime,
+}
+
+impl Now {
+    pub fn system() -> Self {
+        Self {
+            instant: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// `d` later on both clocks (for fake clocks in tests).
+    pub fn plus(self, d: Duration) -> Self {
+        Self {
+            instant: self.instant + d,
+            wall: self.wall + d,
+        }
+    }
+
+    fn unix_s(self) -> u64 {
+        self.wall
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    }
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub to: Ipv6Addr,
+    pub message: MobilityHeader,
+}
+
+pub struct Engine<S> {
+    config: Config,
+    store: S,
+    retransmit: Retransmitter,
+    next_sequence: u16,
+    counters: Counters,
+}
+
+/// Why a PBU is refused: the status for the PBA.
+struct Reject(Status);
+
+impl<S: MobilityStore> Engine<S> {
+    pub fn new(config: Config, store: S) -> Self {
+        let retransmit = Retransmitter::new(
+            config.initial_bindack_timeout(),
+            config.max_bindack_timeout(),
+        );
+        Self {
+            config,
+            store,
+            retransmit,
+            next_sequence: 1,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Updates sent to previous MAARs that wait for their PBA.
+    pub fn in_flight(&self) -> usize {
+        self.retransmit.len()
+    }
+
+    /// When [`poll`](Self::poll) next has work: a retransmission or an expiry.
+    pub fn next_deadline(&self, now: Now) -> Option<Instant> {
+        let expiry = self
+            .store
+            .records()
+            .iter()
+            .map(|r| {
+                let left = r.expires_unix_s.saturating_sub(now.unix_s());
+                now.instant + Duration::from_secs(left)
+            })
+            .min();
+        match (expiry, self.retransmit.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Handles a message from `from`. A store failure is returned after the PBA that reports it
+    /// (status 130, insufficient resources) is queued in `out`.
+    pub fn handle(
+        &mut self,
+        now: Now,
+        from: Ipv6Addr,
+        message: MobilityHeader,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), StoreError> {
+        match message {
+            MobilityHeader::Pbu(pbu) => self.handle_pbu(now, from, pbu, out),
+            MobilityHeader::Pba(pba) => {
+                if self.retransmit.acknowledged(from, pba.sequence) {
+                    self.counters.acks += 1;
+                    if !pba.status.is_accepted() {
+                        tracing::warn!(
+                            "MAAR {from} rejected update {} with status {}",
+                            pba.sequence,
+                            pba.status.0
+                        );
+                    }
+                } else {
+                    self.counters.dropped += 1;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a message that did not decode.
+    pub fn malformed(&mut self) {
+        self.counters.dropped += 1;
+    }
+
+    /// Retransmits what is due and removes the bindings whose lifetime is over.
+    pub fn poll(&mut self, now: Now, out: &mut Vec<Outgoing>) -> Result<(), StoreError> {
+        for due in self.retransmit.poll(now.instant) {
+            match due {
+                Due::Resend { to, message } => {
+                    self.counters.retransmissions += 1;
+                    out.push(Outgoing { to, message });
+                }
+                Due::GiveUp { to, sequence } => {
+                    self.counters.gave_up += 1;
+                    tracing::warn!("no acknowledgement from MAAR {to} for update {sequence}");
+                }
+            }
+        }
+        let expired: Vec<MnRecord> = self
+            .store
+            .records()
+            .into_iter()
+            .filter(|r| r.expires_unix_s <= now.unix_s())
+            .cloned()
+            .collect();
+        for record in expired {
+            tracing::info!("binding of {} expired", record.mn.to_mn_id());
+            self.remove(now, &record, out)?;
+        }
+        Ok(())
+    }
+
+    fn handle_pbu(
+        &mut self,
+        now: Now,
+        from: Ipv6Addr,
+        pbu: Pbu,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), StoreError> {
+        let mn_id = pbu.options.iter().find_map(|o| match o {
+            MobilityOption::MnId(id) => Some(id.clone()),
+            _ => None,
+        });
+        let timestamp = pbu.options.iter().find_map(|o| match o {
+            MobilityOption::Timestamp(t) => Some(*t),
+            _ => None,
+        });
+        match self.check_and_apply(now, from, &pbu, mn_id.as_ref(), timestamp, out) {
+            Ok(Ok(reply)) => {
+                self.counters.accepted += 1;
+                out.push(Outgoing {
+                    to: from,
+                    message: MobilityHeader::Pba(reply),
+                });
+                Ok(())
+            }
+            Ok(Err(Reject(status))) => {
+                self.counters.reject(status);
+                tracing::warn!(
+                    "rejected PBU {} from {from} (MN {}) with status {}",
+                    pbu.sequence,
+                    mn_id.as_ref().map_or("?".to_owned(), MnId::to_string),
+                    status.0
+                );
+                out.push(self.reject(now, from, &pbu, mn_id, timestamp, status));
+                Ok(())
+            }
+            Err(error) => {
+                let status = Status::INSUFFICIENT_RESOURCES;
+                self.counters.reject(status);
+                out.push(self.reject(now, from, &pbu, mn_id, timestamp, status));
+                Err(error)
+            }
+        }
+    }
+
+    /// The checks, then the change: the PBA to answer with, or the status to reject with.
+    fn check_and_apply(
+        &mut self,
+        now: Now,
+        from: Ipv6Addr,
+        pbu: &Pbu,
+        mn_id: Option<&MnId>,
+        timestamp: Option<Timestamp>,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<Result<Pba, Reject>, StoreError> {
+        let Some(maar) = self.config.maar(from) else {
+            return Ok(Err(Reject(Status::MAG_NOT_AUTHORIZED_FOR_PROXY_REG)));
+        };
+        if !pbu.flags.contains(PbuFlags::P) {
+            return Ok(Err(Reject(Status::PROXY_REG_NOT_ENABLED)));
+        }
+        if !pbu.flags.contains(PbuFlags::D) {
+            return Ok(Err(Reject(Status::ADMINISTRATIVELY_PROHIBITED)));
+        }
+        let Some(mn_id) = mn_id else {
+            return Ok(Err(Reject(Status::MISSING_MN_IDENTIFIER_OPTION)));
+        };
+        let Some(timestamp) = timestamp else {
+            return Ok(Err(Reject(Status::TIMESTAMP_MISMATCH)));
+        };
+        let window = self.config.timestamp_window();
+        let sent = timestamp.to_system_time();
+        let skew = sent
+            .duration_since(now.wall)
+            .or_else(|_| now.wall.duration_since(sent))
+            .unwrap_or_default();
+        if skew > window {
+            return Ok(Err(Reject(Status::TIMESTAMP_MISMATCH)));
+        }
+        let key = MnKey::from(mn_id);
+        let existing = self.store.get(&key).cloned();
+        if existing
+            .as_ref()
+            .is_some_and(|r| timestamp.0 <= r.last_timestamp)
+        {
+            return Ok(Err(Reject(Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)));
+        }
+
+        if pbu.lifetime == Lifetime::DEREGISTRATION {
+            if let Some(record) = existing {
+                if record.serving != from {
+                    return Ok(Err(Reject(Status::ADMINISTRATIVELY_PROHIBITED)));
+                }
+                tracing::info!("{mn_id} de-registered by {from}");
+                self.remove(now, &record, out)?;
+            }
+            return Ok(Ok(self.pba(
+                pbu,
+                mn_id,
+                timestamp,
+                Lifetime::DEREGISTRATION,
+                Vec::new(),
+            )));
+        }
+
+        let Some(local) = pbu.options.iter().find_map(|o| match o {
+            MobilityOption::LocalPrefix(p) => Some(p.trunc()),
+            _ => None,
+        }) else {
+            return Ok(Err(Reject(Status::MISSING_HOME_NETWORK_PREFIX_OPTION)));
+        };
+        if !maar.may_anchor(&local) || self.held_by_other(&key, &local) {
+            return Ok(Err(Reject(Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)));
+        }
+
+        let granted = Lifetime::from_duration_floor(
+            pbu.lifetime.as_duration().min(self.config.max_lifetime()),
+        );
+        let mut prefixes = existing
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.prefixes.clone());
+        match prefixes.iter_mut().find(|p| p.prefix == local) {
+            Some(p) => p.anchor = from,
+            None => prefixes.push(PrefixAnchor {
+                prefix: local,
+                anchor: from,
+            }),
+        }
+        let record = MnRecord {
+            mn: key,
+            serving: from,
+            prefixes,
+            lifetime_s: granted.as_duration().as_secs(),
+            expires_unix_s: now.unix_s() + granted.as_duration().as_secs(),
+            last_timestamp: timestamp.0,
+        };
+        let elsewhere = record.anchored_elsewhere(from);
+        let moved = existing.as_ref().is_none_or(|r| r.serving != from);
+        self.store.put(record)?;
+        tracing::info!("{mn_id} registered at {from} with {local}");
+
+        let mut previous = Vec::new();
+        for (anchor, anchored) in &elsewhere {
+            for prefix in anchored {
+                previous.push(MobilityOption::PreviousMaar {
+                    maar: *anchor,
+                    prefix: *prefix,
+                });
+            }
+            // A refresh from the same serving MAAR changes nothing at the previous ones.
+            if moved {
+                self.update_previous(now, *anchor, mn_id, from, anchored, granted, out);
+            }
+        }
+        Ok(Ok(self.pba(pbu, mn_id, timestamp, granted, previous)))
+    }
+
+    fn held_by_other(&self, key: &MnKey, prefix: &Ipv6Net) -> bool {
+        self.store.records().iter().any(|r| {
+            &r.mn != key
+                && r.prefixes
+                    .iter()
+                    .any(|p| p.prefix.contains(prefix) || prefix.contains(&p.prefix))
+        })
+    }
+
+    /// Removes `record` and tells every MAAR anchoring one of its prefixes, but the serving one.
+    fn remove(
+        &mut self,
+        now: Now,
+        record: &MnRecord,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), StoreError> {
+        self.store.remove(&record.mn)?;
+        let mn_id = record.mn.to_mn_id();
+        for (anchor, anchored) in record.anchored_elsewhere(record.serving) {
+            self.update_previous(
+                now,
+                anchor,
+                &mn_id,
+                record.serving,
+                &anchored,
+                Lifetime::DEREGISTRATION,
+                out,
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends the PBU that tells `anchor` which MAAR serves the node now (or, with lifetime 0,
+    /// that the node is gone), replacing any older one in flight about the same node.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of one message, each named at the call"
+    )]
+    fn update_previous(
+        &mut self,
+        now: Now,
+        anchor: Ipv6Addr,
+        mn_id: &MnId,
+        serving: Ipv6Addr,
+        anchored: &[Ipv6Net],
+        lifetime: Lifetime,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let sequence = self.next_sequence;
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        let mut options = vec![
+            MobilityOption::MnId(mn_id.clone()),
+            MobilityOption::Timestamp(Timestamp::from_system_time(now.wall)),
+            MobilityOption::ServingMaar(serving),
+        ];
+        options.extend(anchored.iter().map(|p| MobilityOption::AnchoredPrefix(*p)));
+        let message = MobilityHeader::Pbu(Pbu {
+            sequence,
+            flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
+            lifetime,
+            options,
+        });
+        self.retransmit.forget_where(anchor, |m| {
+            m.options()
+                .iter()
+                .any(|o| o == &MobilityOption::MnId(mn_id.clone()))
+        });
+        self.retransmit
+            .sent(now.instant, anchor, sequence, message.clone());
+        self.counters.updates_sent += 1;
+        out.push(Outgoing {
+            to: anchor,
+            message,
+        });
+    }
+
+    fn pba(
+        &self,
+        pbu: &Pbu,
+        mn_id: &MnId,
+        timestamp: Timestamp,
+        lifetime: Lifetime,
+        previous: Vec<MobilityOption>,
+    ) -> Pba {
+        let mut options = vec![
+            MobilityOption::MnId(mn_id.clone()),
+            MobilityOption::Timestamp(timestamp),
+        ];
+        options.extend(pbu.options.iter().filter_map(|o| match o {
+            MobilityOption::LocalPrefix(p) => Some(MobilityOption::LocalPrefix(*p)),
+            _ => None,
+        }));
+        options.extend(previous);
+        Pba {
+            status: Status::ACCEPTED,
+            flags: PbaFlags::P | PbaFlags::D,
+            sequence: pbu.sequence,
+            lifetime,
+            options,
+        }
+    }
+
+    /// The PBA of a rejection. After a timestamp rejection it carries the CMD's current time
+    /// (RFC 5213 section 5.5), otherwise the update's own.
+    fn reject(
+        &self,
+        now: Now,
+        from: Ipv6Addr,
+        pbu: &Pbu,
+        mn_id: Option<MnId>,
+        timestamp: Option<Timestamp>,
+        status: Status,
+    ) -> Outgoing {
+        let mut options: Vec<MobilityOption> =
+            mn_id.into_iter().map(MobilityOption::MnId).collect();
+        let stamp = if status == Status::TIMESTAMP_MISMATCH
+            || status == Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED
+        {
+            Some(Timestamp::from_system_time(now.wall))
+        } else {
+            timestamp
+        };
+        options.extend(stamp.map(MobilityOption::Timestamp));
+        Outgoing {
+            to: from,
+            message: MobilityHeader::Pba(Pba {
+                status,
+                flags: PbaFlags::P | PbaFlags::D,
+                sequence: pbu.sequence,
+                lifetime: Lifetime::DEREGISTRATION,
+                options,
+            }),
+        }
+    }
+}

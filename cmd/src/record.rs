@@ -1,0 +1,108 @@
+//! What the CMD keeps per mobile node.
+
+use std::net::Ipv6Addr;
+
+use anchor_signal::MnId;
+use ipnet::Ipv6Net;
+use serde::{Deserialize, Serialize};
+
+/// A mobile node's identity as stored: the MN-ID option's subtype and identifier octets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MnKey {
+    pub subtype: u8,
+    pub id: Vec<u8>,
+}
+
+impl From<&MnId> for MnKey {
+    fn from(mn: &MnId) -> Self {
+        Self {
+            subtype: mn.subtype(),
+            id: mn.id_bytes().to_vec(),
+        }
+    }
+}
+
+impl MnKey {
+    /// The MN-ID option value, typed as the codec types it.
+    pub fn to_mn_id(&self) -> MnId {
+        use anchor_signal::mn_id::{SUBTYPE_EUI48, SUBTYPE_EUI64, SUBTYPE_NAI};
+        match self.subtype {
+            SUBTYPE_NAI => match String::from_utf8(self.id.clone()) {
+                Ok(nai) => MnId::Nai(nai),
+                Err(_) => self.other(),
+            },
+            SUBTYPE_EUI48 => <[u8; 6]>::try_from(self.id.as_slice())
+                .map(MnId::Eui48)
+                .unwrap_or_else(|_| self.other()),
+            SUBTYPE_EUI64 => <[u8; 8]>::try_from(self.id.as_slice())
+                .map(MnId::Eui64)
+                .unwrap_or_else(|_| self.other()),
+            _ => self.other(),
+        }
+    }
+
+    fn other(&self) -> MnId {
+        MnId::Other {
+            subtype: self.subtype,
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// One prefix of a node and the MAAR that anchors it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrefixAnchor {
+    pub prefix: Ipv6Net,
+    pub anchor: Ipv6Addr,
+}
+
+/// Everything the CMD knows about one mobile node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MnRecord {
+    pub mn: MnKey,
+    /// The MAAR serving the node now.
+    pub serving: Ipv6Addr,
+    /// Every prefix the node holds, in the order it got them.
+    pub prefixes: Vec<PrefixAnchor>,
+    /// The lifetime granted by the last accepted registration, in seconds.
+    pub lifetime_s: u64,
+    /// When the binding expires: seconds since 1970 (wall clock, so that it survives a restart).
+    pub expires_unix_s: u64,
+    /// The Timestamp option (RFC 5213 section 8.8) of the last accepted update.
+    pub last_timestamp: u64,
+}
+
+impl MnRecord {
+    /// The prefixes anchored at a MAAR other than `maar`, grouped by their anchor in first-seen
+    /// order.
+    pub fn anchored_elsewhere(&self, maar: Ipv6Addr) -> Vec<(Ipv6Addr, Vec<Ipv6Net>)> {
+        let mut groups: Vec<(Ipv6Addr, Vec<Ipv6Net>)> = Vec::new();
+        for p in self.prefixes.iter().filter(|p| p.anchor != maar) {
+            match groups.iter_mut().find(|(a, _)| *a == p.anchor) {
+                Some((_, prefixes)) => prefixes.push(p.prefix),
+                None => groups.push((p.anchor, vec![p.prefix])),
+            }
+        }
+        groups
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_convert_back_to_the_mn_id() {
+        for mn in [
+            MnId::Eui48([2, 0, 0, 0, 0, 1]),
+            MnId::Nai("mn@example.net".into()),
+            MnId::Eui64([2, 0, 0, 0xff, 0xfe, 0, 0, 1]),
+            MnId::Other {
+                subtype: 9,
+                id: vec![1, 2],
+            },
+        ] {
+            assert_eq!(MnKey::from(&mn).to_mn_id(), mn);
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The PBUs the CMD sent to previous MAARs and waits to see acknowledged. Each is sent again
+//! after INITIAL_BINDACK_TIMEOUT, then after twice as long each time (RFC 6275 section 11.8),
+//! until its PBA arrives or the next wait would exceed MAX_BINDACK_TIMEOUT.
+
+use std::{net::Ipv6Addr, time::Duration, time::Instant};
+
+use anchor_signal::MobilityHeader;
+
+#[derive(Debug, Clone)]
+struct InFlight {
+    to: Ipv6Addr,
+    sequence: u16,
+    message: MobilityHeader,
+    /// The wait before the next retransmission.
+    timeout: Duration,
+    due: Instant,
+}
+
+/// What the timer wants done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// Send `message` to `to` again.
+    Resend {
+        to: Ipv6Addr,
+        message: MobilityHeader,
+    },
+    /// Stop: no PBA came within MAX_BINDACK_TIMEOUT.
+    GiveUp { to: Ipv6Addr, sequence: u16 },
+}
+
+#[derive(Debug)]
+pub struct Retransmitter {
+    initial: Duration,
+    max: Duration,
+    in_flight: Vec<InFlight>,
+}
+
+impl Retransmitter {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// Tracks `message` (sequence `sequence`), just sent to `to` at `now`. A newer update to the
+    /// same MAAR about the same node replaces the old one's retransmissions: the caller removes
+    /// those with [`forget_where`](Self::forget_where) first.
+    pub fn sent(&mut self, now: Instant, to: Ipv6Addr, sequence: u16, message: MobilityHeader) {
+        self.in_flight.push(InFlight {
+            to,
+            sequence,
+            message,
+            timeout: self.initial,
+            due: now + self.initial,
+        });
+    }
+
+    /// Whether a PBA from `from` with `sequence` answers an update in flight; it stops the
+    /// retransmissions of that update.
+    pub fn acknowledged(&mut self, from: Ipv6Addr, sequence: u16) -> bool {
+        let before = self.in_flight.len();
+        self.in_flight
+            .retain(|f| !(f.to == from && f.sequence == sequence));
+        self.in_flight.len() != before
+    }
+
+    /// Drops the updates in flight to `to` whose message `matches`.
+    pub fn forget_where(&mut self, to: Ipv6Addr, matches: impl Fn(&MobilityHeader) -> bool) {
+        self.in_flight
+            .retain(|f| !(f.to == to && matches(&f.message)));
+    }
+
+    /// The retransmissions and give-ups due at `now`.
+    pub fn poll(&mut self, now: Instant) -> Vec<Due> {
+        let mut out = Vec::new();
+        let max = self.max;
+        self.in_flight.retain_mut(|f| {
+            if f.due > now {
+                return true;
+            }
+            let next = f.timeout * 2;
+            if next > max {
+                out.push(Due::GiveUp {
+                    to: f.to,
+                    sequence: f.sequence,
+                });
+                return false;
+            }
+            f.timeout = next;
+            f.due = now + next;
+            out.push(Due::Resend {
+                to: f.to,
+                message: f.message.clone(),
+            });
+            true
+        });
+        out
+    }
+
+    /// When [`poll`](Self::poll) next has work.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.in_flight.iter().map(|f| f.due).min()
+    }
+
+    pub fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+}

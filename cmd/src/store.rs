@@ -1,0 +1,236 @@
+//! Where the records live: [`MobilityStore`], and [`FileStore`], an embedded file-backed store
+//! (a JSON snapshot written to a temporary file, synced and renamed over the old one, so that a
+//! crash leaves either the old or the new snapshot). A replicated store (etcd, for operators who
+//! run several CMDs) would implement the same trait.
+
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    io::Write as _,
+    path::{Path, PathBuf},
+};
+
+use thiserror::Error;
+
+use crate::record::{MnKey, MnRecord};
+
+/// The records of the CMD. Every change is durable when the call returns.
+pub trait MobilityStore {
+    fn get(&self, mn: &MnKey) -> Option<&MnRecord>;
+    /// Inserts or replaces the record of `record.mn`.
+    fn put(&mut self, record: MnRecord) -> Result<(), StoreError>;
+    fn remove(&mut self, mn: &MnKey) -> Result<(), StoreError>;
+    /// Every record, ordered by key.
+    fn records(&self) -> Vec<&MnRecord>;
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot read the store {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the store {path} is not a valid snapshot: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot serialize the records for the store {path}: {source}")]
+    Serialize {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the store {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The file-backed store: all records in memory, the whole snapshot rewritten on every change.
+#[derive(Debug)]
+pub struct FileStore {
+    path: PathBuf,
+    records: BTreeMap<MnKey, MnRecord>,
+}
+
+impl FileStore {
+    /// Opens the store at `path`: the records of its snapshot, or none when the file is absent.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let records = match std::fs::read(path) {
+            Ok(bytes) => {
+                let list: Vec<MnRecord> =
+                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                list.into_iter().map(|r| (r.mn.clone(), r)).collect()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(source) => {
+                return Err(StoreError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            records,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn save(&self) -> Result<(), StoreError> {
+        let write_error = |source| StoreError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let list: Vec<&MnRecord> = self.records.values().collect();
+        let bytes = serde_json::to_vec_pretty(&list).map_err(|source| StoreError::Serialize {
+            path: self.path.clone(),
+            source,
+        })?;
+        let mut tmp_name = self.path.as_os_str().to_owned();
+        tmp_name.push(".tmp");
+        let tmp = PathBuf::from(tmp_name);
+        let mut file = File::create(&tmp).map_err(write_error)?;
+        file.write_all(&bytes).map_err(write_error)?;
+        file.sync_all().map_err(write_error)?;
+        drop(file);
+        std::fs::rename(&tmp, &self.path).map_err(write_error)?;
+        // The rename is durable once the directory is synced.
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(write_error)
+    }
+}
+
+impl MobilityStore for FileStore {
+    fn get(&self, mn: &MnKey) -> Option<&MnRecord> {
+        self.records.get(mn)
+    }
+
+    fn put(&mut self, record: MnRecord) -> Result<(), StoreError> {
+        let old = self.records.insert(record.mn.clone(), record.clone());
+        self.save().inspect_err(|_| {
+            // Keep memory and disk the same when the write fails.
+            match old {
+                Some(old) => {
+                    self.records.insert(old.mn.clone(), old);
+                }
+                None => {
+                    self.records.remove(&record.mn);
+                }
+            }
+        })
+    }
+
+    fn remove(&mut self, mn: &MnKey) -> Result<(), StoreError> {
+        let Some(old) = self.records.remove(mn) else {
+            return Ok(());
+        };
+        self.save().inspect_err(|_| {
+            self.records.insert(old.mn.clone(), old);
+        })
+    }
+
+    fn records(&self) -> Vec<&MnRecord> {
+        self.records.values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::PrefixAnchor;
+
+    /// A directory of its own under the system's temporary directory, removed on drop.
+    pub(crate) struct TempDir(pub PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("anchor-cmd-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create a temporary directory");
+            Self(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn record(last: u8) -> MnRecord {
+        MnRecord {
+            mn: MnKey {
+                subtype: 5,
+                id: vec![2, 0, 0, 0, 0, last],
+            },
+            serving: "2001:db8:f2::2".parse().unwrap(),
+            prefixes: vec![PrefixAnchor {
+                prefix: "2001:db8:1:1::/64".parse().unwrap(),
+                anchor: "2001:db8:f1::2".parse().unwrap(),
+            }],
+            lifetime_s: 600,
+            expires_unix_s: 1_700_000_600,
+            last_timestamp: 42,
+        }
+    }
+
+    #[test]
+    fn records_survive_reopening() {
+        let dir = TempDir::new("reopen");
+        let path = dir.0.join("cmd.json");
+        let mut store = FileStore::open(&path).expect("opens an absent store");
+        assert!(store.records().is_empty());
+        store.put(record(1)).unwrap();
+        store.put(record(2)).unwrap();
+        store.remove(&record(1).mn).unwrap();
+        let mut changed = record(2);
+        changed.last_timestamp = 43;
+        store.put(changed.clone()).unwrap();
+        drop(store);
+        let store = FileStore::open(&path).expect("reopens");
+        assert_eq!(store.records(), vec![&changed]);
+        assert_eq!(store.get(&record(2).mn), Some(&changed));
+        assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn a_corrupt_snapshot_is_an_error_naming_the_file() {
+        let dir = TempDir::new("corrupt");
+        let path = dir.0.join("cmd.json");
+        std::fs::write(&path, b"{not json").unwrap();
+        match FileStore::open(&path) {
+            Err(StoreError::Corrupt { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_write_leaves_memory_unchanged() {
+        let dir = TempDir::new("fail");
+        let path = dir.0.join("missing-dir/cmd.json");
+        let mut store = FileStore::open(&path).expect("absent is empty");
+        assert!(matches!(
+            store.put(record(1)),
+            Err(StoreError::Write { .. })
+        ));
+        assert!(store.records().is_empty());
+    }
+}

@@ -1,0 +1,108 @@
+//! The Mobility Header on the wire: a raw IPv6 socket for next header 135, bound to one address.
+//! Linux hands a raw socket the payload after the IPv6 header, with the sender's address; the
+//! socket's bound address is the destination (a raw socket bound to an address only receives
+//! packets sent to it). The codec computes and verifies the checksum (the kernel also fills in
+//! and checks the MH checksum of raw sockets of this protocol, at the same offset).
+
+use std::{
+    io,
+    mem::MaybeUninit,
+    net::{Ipv6Addr, SocketAddrV6},
+};
+
+use anchor_signal::checksum::IPPROTO_MH;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use thiserror::Error;
+
+/// The largest Mobility Header (Header Len is 8 bits of 8 octets).
+const MAX_MH: usize = 2048;
+
+#[derive(Debug, Error)]
+pub enum TransportError {
+    #[error("cannot open a raw IPv6 socket for the Mobility Header (protocol 135): {0}")]
+    Open(#[source] io::Error),
+    #[error("cannot bind the Mobility Header socket to {address}: {source}")]
+    Bind {
+        address: Ipv6Addr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A raw Mobility Header socket bound to `local`.
+#[derive(Debug)]
+pub struct MhSocket {
+    socket: Socket,
+    local: Ipv6Addr,
+}
+
+impl MhSocket {
+    /// Opens the socket in the calling thread's network namespace and binds it to `local`, an
+    /// address of this host.
+    pub fn bind(local: Ipv6Addr) -> Result<Self, TransportError> {
+        let socket = Socket::new(
+            Domain::IPV6,
+            Type::RAW,
+            Some(Protocol::from(i32::from(IPPROTO_MH))),
+        )
+        .map_err(TransportError::Open)?;
+        socket
+            .bind(&SockAddr::from(SocketAddrV6::new(local, 0, 0, 0)))
+            .map_err(|source| TransportError::Bind {
+                address: local,
+                source,
+            })?;
+        Ok(Self { socket, local })
+    }
+
+    pub fn local(&self) -> Ipv6Addr {
+        self.local
+    }
+
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.socket.set_nonblocking(on)
+    }
+
+    pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        self.socket.set_read_timeout(timeout)
+    }
+
+    /// Sends the encoded Mobility Header `mh` to `to`.
+    pub fn send(&self, to: Ipv6Addr, mh: &[u8]) -> io::Result<()> {
+        let sent = self
+            .socket
+            .send_to(mh, &SockAddr::from(SocketAddrV6::new(to, 0, 0, 0)))?;
+        if sent != mh.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("sent {sent} of {} octets", mh.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Receives one Mobility Header and its sender.
+    pub fn recv(&self) -> io::Result<(Vec<u8>, Ipv6Addr)> {
+        let mut buf = vec![0u8; MAX_MH];
+        // SAFETY: `u8` and `MaybeUninit<u8>` have the same layout, and the buffer is initialized,
+        // so viewing it as possibly uninitialized octets is sound.
+        let uninit = unsafe { &mut *(buf.as_mut_slice() as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        let (len, from) = self.socket.recv_from(uninit)?;
+        buf.truncate(len);
+        let from = from
+            .as_socket_ipv6()
+            .map(|a| *a.ip())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "sender is not IPv6"))?;
+        Ok((buf, from))
+    }
+}
+
+impl std::os::fd::AsRawFd for MhSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+}

@@ -1,0 +1,464 @@
+//! The CMD's protocol logic with a fake clock and an in-memory store: what goes out for each
+//! message that comes in.
+
+use std::{
+    collections::BTreeMap,
+    net::Ipv6Addr,
+    time::{Duration, Instant, UNIX_EPOCH},
+};
+
+use anchor_cmd::{Config, Engine, MnKey, MnRecord, MobilityStore, Now, Outgoing, StoreError};
+use anchor_signal::{
+    Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
+};
+use ipnet::Ipv6Net;
+
+const M1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 2);
+const M2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf2, 0, 0, 0, 0, 2);
+const M3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf3, 0, 0, 0, 0, 2);
+const STRANGER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xee, 0, 0, 0, 0, 2);
+const MN: MnId = MnId::Eui48([2, 0, 0, 0, 0, 0x0a]);
+
+/// A store in memory: the trait is all the engine needs.
+#[derive(Default)]
+struct MemStore(BTreeMap<MnKey, MnRecord>);
+
+impl MobilityStore for MemStore {
+    fn get(&self, mn: &MnKey) -> Option<&MnRecord> {
+        self.0.get(mn)
+    }
+    fn put(&mut self, record: MnRecord) -> Result<(), StoreError> {
+        self.0.insert(record.mn.clone(), record);
+        Ok(())
+    }
+    fn remove(&mut self, mn: &MnKey) -> Result<(), StoreError> {
+        self.0.remove(mn);
+        Ok(())
+    }
+    fn records(&self) -> Vec<&MnRecord> {
+        self.0.values().collect()
+    }
+}
+
+fn config() -> Config {
+    Config::parse(
+        r#"
+        address = "2001:db8:c::1"
+        store = "unused"
+        [[maar]]
+        address = "2001:db8:f1::2"
+        prefixes = ["2001:db8:1::/48"]
+        [[maar]]
+        address = "2001:db8:f2::2"
+        prefixes = ["2001:db8:2::/48"]
+        [[maar]]
+        address = "2001:db8:f3::2"
+        prefixes = ["2001:db8:3::/48"]
+        "#,
+    )
+    .expect("test config")
+}
+
+fn net(s: &str) -> Ipv6Net {
+    s.parse().unwrap()
+}
+
+/// The engine and a fake clock that starts at a fixed wall time.
+struct Rig {
+    engine: Engine<MemStore>,
+    now: Now,
+}
+
+impl Rig {
+    fn new() -> Self {
+        Self {
+            engine: Engine::new(config(), MemStore::default()),
+            now: Now {
+                instant: Instant::now(),
+                wall: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            },
+        }
+    }
+
+    fn advance(&mut self, d: Duration) -> Vec<Outgoing> {
+        self.now = self.now.plus(d);
+        let mut out = Vec::new();
+        self.engine.poll(self.now, &mut out).expect("poll");
+        out
+    }
+
+    fn stamp(&self) -> Timestamp {
+        Timestamp::from_system_time(self.now.wall)
+    }
+
+    fn send(&mut self, from: Ipv6Addr, message: MobilityHeader) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        self.engine
+            .handle(self.now, from, message, &mut out)
+            .expect("handle");
+        out
+    }
+
+    /// A registration PBU from `maar` for `local`, timestamped now.
+    fn register(&mut self, maar: Ipv6Addr, sequence: u16, local: &str) -> Vec<Outgoing> {
+        let pbu = pbu(
+            sequence,
+            Lifetime(150),
+            self.stamp(),
+            &[MobilityOption::LocalPrefix(net(local))],
+        );
+        self.send(maar, pbu)
+    }
+}
+
+fn pbu(
+    sequence: u16,
+    lifetime: Lifetime,
+    stamp: Timestamp,
+    extra: &[MobilityOption],
+) -> MobilityHeader {
+    let mut options = vec![MobilityOption::MnId(MN), MobilityOption::Timestamp(stamp)];
+    options.extend_from_slice(extra);
+    MobilityHeader::Pbu(Pbu {
+        sequence,
+        flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
+        lifetime,
+        options,
+    })
+}
+
+fn pba_of(out: &Outgoing) -> &Pba {
+    match &out.message {
+        MobilityHeader::Pba(pba) => pba,
+        other => panic!("expected a PBA, got {other:?}"),
+    }
+}
+
+fn pbu_of(out: &Outgoing) -> &Pbu {
+    match &out.message {
+        MobilityHeader::Pbu(pbu) => pbu,
+        other => panic!("expected a PBU, got {other:?}"),
+    }
+}
+
+fn previous_maars(pba: &Pba) -> Vec<(Ipv6Addr, Ipv6Net)> {
+    pba.options
+        .iter()
+        .filter_map(|o| match o {
+            MobilityOption::PreviousMaar { maar, prefix } => Some((*maar, *prefix)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The only message in `out`: a PBA to `to` with `status`.
+fn expect_status(out: &[Outgoing], to: Ipv6Addr, status: Status) -> Pba {
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].to, to);
+    let pba = pba_of(&out[0]).clone();
+    assert_eq!(pba.status, status, "{pba:?}");
+    pba
+}
+
+#[test]
+fn first_registration_is_accepted_without_previous_maars() {
+    let mut rig = Rig::new();
+    let out = rig.register(M1, 7, "2001:db8:1:1::/64");
+    let pba = expect_status(&out, M1, Status::ACCEPTED);
+    assert_eq!(pba.sequence, 7);
+    assert_eq!(pba.lifetime, Lifetime(150));
+    assert!(pba.flags.contains(PbaFlags::P | PbaFlags::D));
+    assert!(previous_maars(&pba).is_empty());
+    assert!(pba.options.contains(&MobilityOption::MnId(MN)));
+    let record = rig.engine.store().get(&MnKey::from(&MN)).expect("stored");
+    assert_eq!(record.serving, M1);
+    assert_eq!(record.prefixes.len(), 1);
+    assert_eq!(rig.engine.counters().accepted, 1);
+}
+
+#[test]
+fn a_move_lists_the_previous_maar_and_updates_it() {
+    let mut rig = Rig::new();
+    rig.register(M1, 1, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_secs(1));
+    let out = rig.register(M2, 1, "2001:db8:2:1::/64");
+    assert_eq!(out.len(), 2, "{out:?}");
+    let update = out
+        .iter()
+        .find(|o| o.to == M1)
+        .expect("a PBU to the previous MAAR");
+    let reply = out
+        .iter()
+        .find(|o| o.to == M2)
+        .expect("the PBA to the serving MAAR");
+    let pba = pba_of(reply);
+    assert_eq!(pba.status, Status::ACCEPTED);
+    assert_eq!(previous_maars(pba), vec![(M1, net("2001:db8:1:1::/64"))]);
+    let pbu = pbu_of(update);
+    assert!(pbu.flags.contains(PbuFlags::A | PbuFlags::P | PbuFlags::D));
+    assert_eq!(pbu.lifetime, Lifetime(150));
+    assert!(pbu.options.contains(&MobilityOption::ServingMaar(M2)));
+    assert!(
+        pbu.options
+            .contains(&MobilityOption::AnchoredPrefix(net("2001:db8:1:1::/64")))
+    );
+    assert!(pbu.options.contains(&MobilityOption::MnId(MN)));
+
+    // A third MAAR: both earlier ones are previous MAARs now.
+    rig.advance(Duration::from_secs(1));
+    let out = rig.register(M3, 1, "2001:db8:3:1::/64");
+    let pba = pba_of(out.iter().find(|o| o.to == M3).unwrap());
+    assert_eq!(
+        previous_maars(pba),
+        vec![
+            (M1, net("2001:db8:1:1::/64")),
+            (M2, net("2001:db8:2:1::/64"))
+        ]
+    );
+    let mut updated: Vec<Ipv6Addr> = out.iter().filter(|o| o.to != M3).map(|o| o.to).collect();
+    updated.sort();
+    assert_eq!(updated, vec![M1, M2]);
+}
+
+#[test]
+fn updates_are_retransmitted_with_back_off_until_acknowledged() {
+    let mut rig = Rig::new();
+    rig.register(M1, 1, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_millis(10));
+    let out = rig.register(M2, 1, "2001:db8:2:1::/64");
+    let first = out.iter().find(|o| o.to == M1).unwrap().clone();
+    let sequence = pbu_of(&first).sequence;
+
+    // Resent after 1 s, then 2 s later, then 4 s later: nothing in between.
+    assert!(rig.advance(Duration::from_millis(999)).is_empty());
+    assert_eq!(rig.advance(Duration::from_millis(1)), vec![first.clone()]);
+    assert!(rig.advance(Duration::from_millis(1999)).is_empty());
+    assert_eq!(rig.advance(Duration::from_millis(1)), vec![first.clone()]);
+    assert!(rig.advance(Duration::from_millis(3999)).is_empty());
+    assert_eq!(rig.advance(Duration::from_millis(1)), vec![first.clone()]);
+    assert_eq!(rig.engine.counters().retransmissions, 3);
+
+    // The PBA stops it.
+    let ack = MobilityHeader::Pba(Pba {
+        status: Status::ACCEPTED,
+        flags: PbaFlags::P | PbaFlags::D,
+        sequence,
+        lifetime: Lifetime(150),
+        options: vec![MobilityOption::MnId(MN)],
+    });
+    assert!(rig.send(M1, ack.clone()).is_empty());
+    assert_eq!(rig.engine.counters().acks, 1);
+    assert_eq!(rig.engine.in_flight(), 0);
+    assert!(rig.advance(Duration::from_secs(60)).is_empty());
+    // The same PBA again matches nothing.
+    assert!(rig.send(M1, ack).is_empty());
+    assert_eq!(rig.engine.counters().dropped, 1);
+}
+
+#[test]
+fn an_unacknowledged_update_stops_at_max_bindack_timeout() {
+    let mut rig = Rig::new();
+    rig.register(M1, 1, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_millis(10));
+    rig.register(M2, 1, "2001:db8:2:1::/64");
+    // The first transmission waits 1 s, the five retransmissions 2, 4, 8, 16 and 32 s (the
+    // maximum); then it gives up, 63 s after the first.
+    let mut resent = 0;
+    for _ in 0..200 {
+        resent += rig.advance(Duration::from_millis(500)).len();
+    }
+    assert_eq!(resent, 5);
+    assert_eq!(rig.engine.counters().gave_up, 1);
+    assert_eq!(rig.engine.in_flight(), 0);
+}
+
+#[test]
+fn replayed_and_stale_updates_are_rejected() {
+    let mut rig = Rig::new();
+    let stamp = rig.stamp();
+    let register = pbu(
+        1,
+        Lifetime(150),
+        stamp,
+        &[MobilityOption::LocalPrefix(net("2001:db8:1:1::/64"))],
+    );
+    expect_status(&rig.send(M1, register.clone()), M1, Status::ACCEPTED);
+    // The same update again: its timestamp is not later than the accepted one.
+    let pba = expect_status(
+        &rig.send(M1, register),
+        M1,
+        Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED,
+    );
+    // The rejection carries the CMD's time.
+    assert!(
+        pba.options
+            .contains(&MobilityOption::Timestamp(rig.stamp()))
+    );
+    // Outside the validity window (300 ms): too old and too new.
+    for skew in [Duration::from_millis(301), Duration::from_secs(3600)] {
+        let old = Timestamp::from_system_time(rig.now.wall - skew);
+        let new = Timestamp::from_system_time(rig.now.wall + skew);
+        for stamp in [old, new] {
+            let message = pbu(
+                2,
+                Lifetime(150),
+                stamp,
+                &[MobilityOption::LocalPrefix(net("2001:db8:1:1::/64"))],
+            );
+            expect_status(&rig.send(M1, message), M1, Status::TIMESTAMP_MISMATCH);
+        }
+    }
+    // No Timestamp option at all.
+    let bare = MobilityHeader::Pbu(Pbu {
+        sequence: 3,
+        flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
+        lifetime: Lifetime(150),
+        options: vec![
+            MobilityOption::MnId(MN),
+            MobilityOption::LocalPrefix(net("2001:db8:1:1::/64")),
+        ],
+    });
+    expect_status(&rig.send(M1, bare), M1, Status::TIMESTAMP_MISMATCH);
+    let c = rig.engine.counters();
+    assert_eq!(
+        c.rejected_with(Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED),
+        1
+    );
+    assert_eq!(c.rejected_with(Status::TIMESTAMP_MISMATCH), 5);
+    assert_eq!(c.accepted, 1);
+    // Nothing changed: still the first registration's timestamp.
+    let record = rig.engine.store().get(&MnKey::from(&MN)).unwrap();
+    assert_eq!(record.last_timestamp, stamp.0);
+}
+
+#[test]
+fn unauthorized_senders_and_prefixes_are_rejected() {
+    let mut rig = Rig::new();
+    // Not a configured MAAR.
+    let out = rig.register(STRANGER, 1, "2001:db8:1:1::/64");
+    expect_status(&out, STRANGER, Status::MAG_NOT_AUTHORIZED_FOR_PROXY_REG);
+    // A prefix outside what M2 may anchor.
+    let out = rig.register(M2, 2, "2001:db8:1:1::/64");
+    expect_status(&out, M2, Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX);
+    // No MN-ID, no local prefix, no P flag, no D flag.
+    let no_id = MobilityHeader::Pbu(Pbu {
+        sequence: 3,
+        flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
+        lifetime: Lifetime(150),
+        options: vec![MobilityOption::Timestamp(rig.stamp())],
+    });
+    expect_status(
+        &rig.send(M1, no_id),
+        M1,
+        Status::MISSING_MN_IDENTIFIER_OPTION,
+    );
+    let no_prefix = pbu(4, Lifetime(150), rig.stamp(), &[]);
+    expect_status(
+        &rig.send(M1, no_prefix),
+        M1,
+        Status::MISSING_HOME_NETWORK_PREFIX_OPTION,
+    );
+    for (flags, status) in [
+        (PbuFlags::A | PbuFlags::D, Status::PROXY_REG_NOT_ENABLED),
+        (
+            PbuFlags::A | PbuFlags::P,
+            Status::ADMINISTRATIVELY_PROHIBITED,
+        ),
+    ] {
+        let MobilityHeader::Pbu(mut p) = pbu(
+            5,
+            Lifetime(150),
+            rig.stamp(),
+            &[MobilityOption::LocalPrefix(net("2001:db8:1:1::/64"))],
+        ) else {
+            unreachable!()
+        };
+        p.flags = flags;
+        expect_status(&rig.send(M1, MobilityHeader::Pbu(p)), M1, status);
+    }
+    assert_eq!(rig.engine.counters().rejected_total(), 6);
+    assert_eq!(rig.engine.counters().accepted, 0);
+    assert!(rig.engine.store().records().is_empty());
+
+    // A prefix another node holds.
+    rig.register(M1, 6, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_millis(10));
+    let other = MobilityHeader::Pbu(Pbu {
+        sequence: 7,
+        flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
+        lifetime: Lifetime(150),
+        options: vec![
+            MobilityOption::MnId(MnId::Eui48([2, 0, 0, 0, 0, 0x0b])),
+            MobilityOption::Timestamp(rig.stamp()),
+            MobilityOption::LocalPrefix(net("2001:db8:1:1::/64")),
+        ],
+    });
+    expect_status(
+        &rig.send(M1, other),
+        M1,
+        Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+    );
+}
+
+#[test]
+fn deregistration_removes_the_node_and_tells_the_previous_maars() {
+    let mut rig = Rig::new();
+    rig.register(M1, 1, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_millis(10));
+    rig.register(M2, 1, "2001:db8:2:1::/64");
+    rig.advance(Duration::from_millis(10));
+    // Only the serving MAAR may de-register.
+    let from_m1 = pbu(2, Lifetime::DEREGISTRATION, rig.stamp(), &[]);
+    expect_status(
+        &rig.send(M1, from_m1),
+        M1,
+        Status::ADMINISTRATIVELY_PROHIBITED,
+    );
+
+    rig.advance(Duration::from_millis(10));
+    let out = rig.send(M2, pbu(2, Lifetime::DEREGISTRATION, rig.stamp(), &[]));
+    assert_eq!(out.len(), 2, "{out:?}");
+    let pba = pba_of(out.iter().find(|o| o.to == M2).unwrap());
+    assert_eq!(
+        (pba.status, pba.lifetime),
+        (Status::ACCEPTED, Lifetime::DEREGISTRATION)
+    );
+    let pbu = pbu_of(out.iter().find(|o| o.to == M1).unwrap());
+    assert_eq!(pbu.lifetime, Lifetime::DEREGISTRATION);
+    assert!(
+        pbu.options
+            .contains(&MobilityOption::AnchoredPrefix(net("2001:db8:1:1::/64")))
+    );
+    assert!(rig.engine.store().records().is_empty());
+}
+
+#[test]
+fn an_expired_binding_is_removed() {
+    let mut rig = Rig::new();
+    rig.register(M1, 1, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_millis(10));
+    let stamp = rig.stamp();
+    let short = pbu(
+        2,
+        Lifetime(1),
+        stamp,
+        &[MobilityOption::LocalPrefix(net("2001:db8:2:1::/64"))],
+    );
+    let out = rig.send(M2, short);
+    let update = out.iter().find(|o| o.to == M1).unwrap().clone();
+    let ack = MobilityHeader::Pba(Pba {
+        status: Status::ACCEPTED,
+        flags: PbaFlags::P | PbaFlags::D,
+        sequence: pbu_of(&update).sequence,
+        lifetime: Lifetime(1),
+        options: Vec::new(),
+    });
+    rig.send(M1, ack);
+    assert!(rig.advance(Duration::from_secs(3)).is_empty());
+    // 4 s after the registration: gone, and M1 told.
+    let out = rig.advance(Duration::from_secs(1));
+    assert!(rig.engine.store().records().is_empty());
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].to, M1);
+    assert_eq!(pbu_of(&out[0]).lifetime, Lifetime::DEREGISTRATION);
+}

@@ -1,0 +1,436 @@
+//! The CMD (`anchor cmd`) in a network namespace of its own and two fake MAARs in two others,
+//! exchanging real PBU/PBA over raw Mobility Header sockets: registration, a move with the
+//! Previous MAAR option and the update to the previous MAAR (retransmitted until acknowledged),
+//! a CMD restart that keeps the bindings, an unauthorized update, de-registration; and the
+//! refusal to start without IPsec ESP policies for the signaling.
+//!
+//! Layout (documentation addresses, inside the namespaces only):
+//! - `<p>c`: the CMD, 2001:db8:c::1/128 on lo; `c1` 2001:db8:f1::1/64, `c2` 2001:db8:f2::1/64.
+//! - `<p>m1`: MAAR 1, `m1` 2001:db8:f1::2/64, route to 2001:db8:c::/64 via the CMD; may anchor
+//!   2001:db8:1::/48.
+//! - `<p>m2`: MAAR 2, the same with f2 and 2001:db8:2::/48.
+
+use std::{
+    fs::File,
+    net::Ipv6Addr,
+    os::fd::AsRawFd as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anchor_cmd::transport::MhSocket;
+use anchor_rig::cmd::{self, Run as _};
+use anchor_signal::{
+    Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
+};
+use anchor_tests::support::{anchor_binary, require_tools};
+
+const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
+const M1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 2);
+const M2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf2, 0, 0, 0, 0, 2);
+const MN: MnId = MnId::Eui48([2, 0, 0, 0, 0, 0x0a]);
+const P1: &str = "2001:db8:1:1::/64";
+const P2: &str = "2001:db8:2:1::/64";
+/// How long a reply may take before the test fails: generous, the namespaces are local.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+const STEM: &str = "anc-cmd";
+
+/// The namespaces of one test and its work directory; removed on drop.
+struct Net {
+    prefix: String,
+    dir: PathBuf,
+}
+
+impl Net {
+    fn build(tag: &str) -> Net {
+        remove_stale();
+        let prefix = format!("{STEM}{tag}{}-", std::process::id());
+        let dir = std::env::temp_dir().join(prefix.trim_end_matches('-'));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the work directory");
+        let net = Net { prefix, dir };
+        let (c, m1, m2) = (net.ns("c"), net.ns("m1"), net.ns("m2"));
+        let mut script = vec![
+            format!("ip netns add {c}"),
+            format!("ip -n {c} link set lo up"),
+        ];
+        script.push(format!("ip -n {c} addr add {CMD}/128 dev lo"));
+        for (maar, n, link) in [(&m1, 1, "f1"), (&m2, 2, "f2")] {
+            script.extend([
+                format!("ip netns add {maar}"),
+                format!("ip -n {maar} link set lo up"),
+                format!("ip -n {c} link add c{n} type veth peer name m{n} netns {maar}"),
+                format!("ip -n {c} addr add 2001:db8:{link}::1/64 dev c{n} nodad"),
+                format!("ip -n {maar} addr add 2001:db8:{link}::2/64 dev m{n} nodad"),
+                format!("ip -n {c} link set c{n} up"),
+                format!("ip -n {maar} link set m{n} up"),
+                format!("ip -n {maar} route add 2001:db8:c::/64 via 2001:db8:{link}::1"),
+            ]);
+        }
+        for line in script {
+            let args: Vec<&str> = line.split_whitespace().collect();
+            cmd::new(args[0])
+                .args(&args[1..])
+                .run_quiet()
+                .unwrap_or_else(|e| panic!("cannot set up the namespaces: {e:#}"));
+        }
+        net
+    }
+
+    fn ns(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The CMD's config. The timestamp window is a minute, so that a replay seconds later is
+    /// refused for its timestamp being old news to the store (157), not for the clock (156).
+    fn config(&self, insecure: bool) -> PathBuf {
+        let path = self.dir.join("cmd.toml");
+        let text = format!(
+            "address = \"{CMD}\"\nstore = \"{}\"\ninsecure_signaling = {insecure}\n\
+             timestamp_window_ms = 60000\n\
+             [[maar]]\naddress = \"{M1}\"\nprefixes = [\"2001:db8:1::/48\"]\n\
+             [[maar]]\naddress = \"{M2}\"\nprefixes = [\"2001:db8:2::/48\"]\n",
+            self.dir.join("cmd.json").display()
+        );
+        std::fs::write(&path, text).expect("write the config");
+        path
+    }
+
+    /// A raw Mobility Header socket bound to `addr` in namespace `name`.
+    fn maar(&self, name: &str, addr: Ipv6Addr) -> FakeMaar {
+        let ns = format!("/run/netns/{}", self.ns(name));
+        let socket = std::thread::spawn(move || {
+            let f = File::open(&ns).unwrap_or_else(|e| panic!("open {ns}: {e}"));
+            // SAFETY: a valid namespace descriptor; setns changes only this thread.
+            let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            MhSocket::bind(addr).unwrap_or_else(|e| panic!("{ns}: {e}"))
+        })
+        .join()
+        .expect("the socket thread");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("read timeout");
+        FakeMaar { addr, socket }
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for name in ["c", "m1", "m2"] {
+            let _ = cmd::new("ip")
+                .args(["netns", "del", &self.ns(name)])
+                .run_quiet();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Deletes the namespaces of earlier runs of this test whose process is gone.
+fn remove_stale() {
+    let Ok(list) = anchor_rig::topology::netns_list() else {
+        return;
+    };
+    for name in list {
+        let Some(rest) = name.strip_prefix(STEM) else {
+            continue;
+        };
+        let Some((head, _)) = rest.split_once('-') else {
+            continue;
+        };
+        let pid: String = head.chars().filter(char::is_ascii_digit).collect();
+        if !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = cmd::new("ip").args(["netns", "del", &name]).run_quiet();
+        }
+    }
+}
+
+/// `anchor cmd` running in the CMD's namespace; killed on drop.
+struct CmdProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl CmdProcess {
+    fn spawn(net: &Net, config: &Path, run: u32) -> CmdProcess {
+        let log = net.dir.join(format!("cmd-{run}.log"));
+        let file = File::create(&log).expect("create the log");
+        let mut command: Command = cmd::in_netns_only(&net.ns("c"), anchor_binary());
+        command
+            .args(["cmd", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(file);
+        let child = command.spawn().expect("start anchor cmd");
+        CmdProcess { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the "listening" line; fails with the log if the CMD exits first.
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.log().contains("CMD listening on") {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("anchor cmd exited with {status}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("anchor cmd did not start listening: {}", self.log());
+    }
+
+    /// Waits for the exit (bounded) and returns the exit code.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("anchor cmd did not exit: {}", self.log());
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
+        // SAFETY: signals our own child by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.wait_exit()
+    }
+}
+
+impl Drop for CmdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct FakeMaar {
+    addr: Ipv6Addr,
+    socket: MhSocket,
+}
+
+impl FakeMaar {
+    fn send(&self, message: &MobilityHeader) {
+        let wire = message.encode(self.addr, CMD).expect("encode");
+        self.socket.send(CMD, &wire).expect("send to the CMD");
+    }
+
+    /// The next message from the CMD within `timeout`, if any.
+    fn recv_within(&self, timeout: Duration) -> Option<MobilityHeader> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match self.socket.recv() {
+                Ok((mh, from)) => {
+                    assert_eq!(from, CMD, "a Mobility Header from an unexpected sender");
+                    return Some(
+                        MobilityHeader::decode(&mh, from, self.addr)
+                            .unwrap_or_else(|e| panic!("the CMD sent a bad message: {e}")),
+                    );
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("receiving at {}: {e}", self.addr),
+            }
+        }
+        None
+    }
+
+    fn recv(&self) -> MobilityHeader {
+        self.recv_within(REPLY_TIMEOUT)
+            .unwrap_or_else(|| panic!("no message from the CMD at {}", self.addr))
+    }
+
+    fn recv_pba(&self) -> Pba {
+        match self.recv() {
+            MobilityHeader::Pba(pba) => pba,
+            other => panic!("expected a PBA at {}, got {other:?}", self.addr),
+        }
+    }
+
+    fn recv_pbu(&self) -> Pbu {
+        match self.recv() {
+            MobilityHeader::Pbu(pbu) => pbu,
+            other => panic!("expected a PBU at {}, got {other:?}", self.addr),
+        }
+    }
+
+    fn ack(&self, pbu: &Pbu) {
+        self.send(&MobilityHeader::Pba(Pba {
+            status: Status::ACCEPTED,
+            flags: PbaFlags::P | PbaFlags::D,
+            sequence: pbu.sequence,
+            lifetime: pbu.lifetime,
+            options: vec![MobilityOption::MnId(MN)],
+        }));
+    }
+}
+
+fn pbu(sequence: u16, lifetime: u16, local: Option<&str>) -> MobilityHeader {
+    // Later than any earlier update of the test (the CMD rejects equal timestamps).
+    std::thread::sleep(Duration::from_millis(2));
+    let mut options = vec![
+        MobilityOption::MnId(MN),
+        MobilityOption::Timestamp(Timestamp::now()),
+    ];
+    options.extend(local.map(|p| MobilityOption::LocalPrefix(p.parse().unwrap())));
+    MobilityHeader::Pbu(Pbu {
+        sequence,
+        flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
+        lifetime: Lifetime(lifetime),
+        options,
+    })
+}
+
+fn previous_maars(pba: &Pba) -> Vec<(Ipv6Addr, String)> {
+    pba.options
+        .iter()
+        .filter_map(|o| match o {
+            MobilityOption::PreviousMaar { maar, prefix } => Some((*maar, prefix.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn cmd_signals_with_two_maars_and_keeps_bindings_across_a_restart() {
+    require_tools(&[&["ip", "-V"], &["nsenter", "--version"]]);
+    let anchor = anchor_binary();
+    assert!(anchor.is_file());
+    let net = Net::build("s");
+    let config = net.config(true);
+    let mut cmd = CmdProcess::spawn(&net, &config, 1);
+    cmd.wait_listening();
+    assert!(
+        cmd.log().contains("insecure_signaling = true"),
+        "the CMD should warn that signaling is unprotected: {}",
+        cmd.log()
+    );
+    let m1 = net.maar("m1", M1);
+    let m2 = net.maar("m2", M2);
+
+    // 1. The node attaches at MAAR 1.
+    m1.send(&pbu(1, 150, Some(P1)));
+    let pba = m1.recv_pba();
+    assert_eq!((pba.status, pba.sequence), (Status::ACCEPTED, 1), "{pba:?}");
+    assert!(previous_maars(&pba).is_empty(), "{pba:?}");
+
+    // 2. It moves to MAAR 2: the PBA names MAAR 1 for P1, and MAAR 1 gets the Serving MAAR.
+    let moved = pbu(1, 150, Some(P2));
+    m2.send(&moved);
+    let pba = m2.recv_pba();
+    assert_eq!(pba.status, Status::ACCEPTED, "{pba:?}");
+    assert_eq!(previous_maars(&pba), vec![(M1, P1.to_owned())]);
+    let update = m1.recv_pbu();
+    assert!(
+        update
+            .flags
+            .contains(PbuFlags::A | PbuFlags::P | PbuFlags::D)
+    );
+    assert!(
+        update.options.contains(&MobilityOption::ServingMaar(M2)),
+        "{update:?}"
+    );
+    assert!(
+        update
+            .options
+            .contains(&MobilityOption::AnchoredPrefix(P1.parse().unwrap())),
+        "{update:?}"
+    );
+    // Not acknowledged: it comes again (after INITIAL_BINDACK_TIMEOUT), the same update.
+    let again = m1.recv_pbu();
+    assert_eq!(again, update);
+    m1.ack(&again);
+    // Acknowledged: the next retransmission (due 2 s after the first) never comes.
+    assert_eq!(m1.recv_within(Duration::from_secs(3)), None);
+
+    // 3. Restart: the bindings and the last timestamp survive.
+    assert_eq!(cmd.terminate(), Some(0), "{}", cmd.log());
+    let mut cmd = CmdProcess::spawn(&net, &config, 2);
+    cmd.wait_listening();
+    assert!(cmd.log().contains("1 binding(s)"), "{}", cmd.log());
+    // The replayed move is refused: its timestamp is not later than the accepted one.
+    m2.send(&moved);
+    let pba = m2.recv_pba();
+    assert_eq!(
+        pba.status,
+        Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED,
+        "{pba:?}"
+    );
+    // A refresh from MAAR 2 still lists P1 at MAAR 1, and sends MAAR 1 nothing new.
+    m2.send(&pbu(2, 150, Some(P2)));
+    let pba = m2.recv_pba();
+    assert_eq!(pba.status, Status::ACCEPTED, "{pba:?}");
+    assert_eq!(previous_maars(&pba), vec![(M1, P1.to_owned())]);
+
+    // 4. MAAR 2 may not anchor MAAR 1's prefixes.
+    m2.send(&pbu(3, 150, Some("2001:db8:1:9::/64")));
+    let pba = m2.recv_pba();
+    assert_eq!(
+        pba.status,
+        Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+        "{pba:?}"
+    );
+
+    // 5. De-registration: MAAR 1 is told to remove the redirect.
+    m2.send(&pbu(4, 0, None));
+    let pba = m2.recv_pba();
+    assert_eq!(
+        (pba.status, pba.lifetime),
+        (Status::ACCEPTED, Lifetime(0)),
+        "{pba:?}"
+    );
+    let removal = m1.recv_pbu();
+    assert_eq!(removal.lifetime, Lifetime(0), "{removal:?}");
+    m1.ack(&removal);
+    assert_eq!(m1.recv_within(Duration::from_millis(1500)), None);
+
+    assert_eq!(cmd.terminate(), Some(0), "{}", cmd.log());
+    let log = cmd.log();
+    assert!(log.contains("2 rejected"), "{log}");
+    let store = std::fs::read_to_string(net.dir.join("cmd.json")).expect("the store");
+    assert_eq!(store.trim(), "[]", "the de-registered node should be gone");
+}
+
+#[test]
+fn cmd_refuses_to_start_without_esp_for_the_signaling() {
+    require_tools(&[&["ip", "-V"], &["nsenter", "--version"]]);
+    let net = Net::build("x");
+    let config = net.config(false);
+    let mut cmd = CmdProcess::spawn(&net, &config, 1);
+    assert_eq!(cmd.wait_exit(), Some(1), "{}", cmd.log());
+    let log = cmd.log();
+    assert!(
+        log.contains("no XFRM policy requires ESP") && log.contains(&M1.to_string()),
+        "the refusal should name the unprotected MAAR: {log}"
+    );
+
+    // With ESP required both ways for both MAARs (manual transport-mode policies), it starts.
+    let c = net.ns("c");
+    for maar in [M1, M2] {
+        for (dir, src, dst) in [("out", CMD, maar), ("in", maar, CMD)] {
+            cmd::new("ip")
+                .args(["-n", &c, "xfrm", "policy", "add"])
+                .args(["src", &format!("{src}/128"), "dst", &format!("{dst}/128")])
+                .args(["proto", "135", "dir", dir])
+                .args(["tmpl", "proto", "esp", "mode", "transport"])
+                .run_quiet()
+                .unwrap_or_else(|e| panic!("cannot add the XFRM policy: {e:#}"));
+        }
+    }
+    let mut cmd = CmdProcess::spawn(&net, &config, 2);
+    cmd.wait_listening();
+    assert!(cmd.log().contains("IPsec ESP is required"), "{}", cmd.log());
+    assert_eq!(cmd.terminate(), Some(0), "{}", cmd.log());
+}
