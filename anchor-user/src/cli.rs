@@ -38,6 +38,12 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Mobile nodes at this MAAR (needs the `[maar]` section): attach one (delegate a prefix,
+    /// register it with the CMD) or detach it.
+    Mn {
+        #[command(subcommand)]
+        command: MnCommand,
+    },
     /// Add, remove or list bindings.
     Binding {
         #[command(subcommand)]
@@ -93,6 +99,29 @@ pub struct SocketArg {
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", env = "ANCHOR_SOCKET", default_value = DEFAULT_API_SOCKET)]
     pub socket: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MnCommand {
+    /// A mobile node attached on an access interface: prints the prefix delegated to it.
+    Attach {
+        /// The node's MAC address (its EUI-48 MN-ID), e.g. 02:00:00:00:00:01.
+        #[arg(long, value_name = "MAC")]
+        mn_id: String,
+        /// The access interface it attached on.
+        #[arg(long, value_name = "IFACE")]
+        dev: String,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// A mobile node left: de-register it and release its prefix.
+    Detach {
+        /// The node's MAC address.
+        #[arg(long, value_name = "MAC")]
+        mn_id: String,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,6 +17,12 @@
 //! name = "eth0"                       # required
 //! role = "core"                       # core | access, required
 //! xdp_mode = "native"                 # native | skb
+//!
+//! [maar]                              # optional: the MAAR role, see `crate::maar::config`
+//! cmd = "2001:db8:c::1"
+//! [[maar.pool]]
+//! prefix = "2001:db8:1::/48"
+//! policy = "session-lasting"
 //! ```
 
 use std::{
@@ -40,6 +46,7 @@ use crate::{
         pin::{DEFAULT_BPFFS, DEFAULT_INSTANCE, instance_problem},
     },
     logging::LogFormat,
+    maar::{MaarConfig, config::MaarConfigError},
     metrics::{DEFAULT_BINDING_LABELS_MAX, DEFAULT_METRICS_LISTEN},
 };
 
@@ -82,6 +89,9 @@ pub struct Config {
     pub metrics_binding_labels_max: u32,
     #[serde(rename = "interface", default)]
     pub interfaces: Vec<InterfaceConfig>,
+    /// The MAAR role (RFC 8885): signaling with a CMD. `None`: bindings only through the API.
+    #[serde(default)]
+    pub maar: Option<MaarConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -199,6 +209,12 @@ pub enum ConfigError {
     },
     #[error("{origin}: interface {name} is configured more than once")]
     DuplicateInterface { origin: String, name: String },
+    #[error("{origin}: {source}")]
+    Maar {
+        origin: String,
+        #[source]
+        source: MaarConfigError,
+    },
 }
 
 fn location(line: Option<usize>, text: Option<&str>) -> String {
@@ -295,6 +311,12 @@ impl Config {
                     name: iface.name.clone(),
                 });
             }
+        }
+        if let Some(maar) = &self.maar {
+            maar.validate(locator).map_err(|source| ConfigError::Maar {
+                origin: origin(),
+                source,
+            })?;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! - [`config`]: the TOML configuration file; [`check_config`]: every error of one, with lines.
 //! - [`datapath`]: loading the XDP program, attaching it, and its typed maps.
 //! - [`state`]: the binding table (the source of truth; the maps are its projection).
+//! - [`maar`]: the MAAR role of RFC 8885 (signaling with a CMD, prefix delegation).
 //! - [`routes`]: kernel routes toward visiting mobile nodes (netlink).
 //! - [`api`]: the local control socket (JSON lines), server and client.
 //! - [`prefix`]: parsing and validating binding prefixes, shared by the client and the server.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod datapath;
 pub mod logging;
+pub mod maar;
 pub mod metrics;
 pub mod output;
 pub mod prefix;

@@ -6,10 +6,11 @@ use anchor_common::IfaceRole;
 use anchor_user::{
     api::{ApiServer, Client, error_chain},
     check_config::check_file,
-    cli::{BindingCommand, Cli, Command, DebugCommand, one_line_error},
+    cli::{BindingCommand, Cli, Command, DebugCommand, MnCommand, one_line_error},
     config::Config,
     datapath::{Datapath, InterfaceSpec, LogLevel, PinDir, forward_kernel_logs},
     logging::{self, LogFormat},
+    maar,
     metrics::{Capacity, Exporter, MetricsListener},
     output,
     routes::NetlinkRoutes,
@@ -55,6 +56,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => run(&config, detach_on_exit),
         Command::Cmd { config } => cmd(&config),
         Command::Binding { command } => binding(command),
+        Command::Mn { command } => {
+            let prefix = match command {
+                MnCommand::Attach { mn_id, dev, socket } => {
+                    Client::new(socket.socket).mn_attach(&mn_id, &dev)?
+                }
+                MnCommand::Detach { mn_id, socket } => {
+                    Client::new(socket.socket).mn_detach(&mn_id)?
+                }
+            };
+            println!("{prefix}");
+            Ok(())
+        }
         Command::Stats { json, socket } => {
             let report = Client::new(socket.socket).stats()?;
             if json {
@@ -155,6 +168,10 @@ fn run(config_path: &Path, detach_on_exit: bool) -> anyhow::Result<()> {
         .metrics_listen
         .map(MetricsListener::bind)
         .transpose()?;
+    // And the signaling's protection: a MAAR without IPsec ESP stops here.
+    if let Some(maar) = &config.maar {
+        maar::check_security(maar, config.locator)?;
+    }
 
     // The program's logging is loaded but silent until `anchor debug packets on`. The pinned
     // state of an earlier run is taken over; on error, what this run attached is detached.
@@ -230,7 +247,7 @@ async fn serve(
         routes,
         config.locator,
         config.max_bindings,
-        access,
+        access.clone(),
         pinned,
         &dev_routes,
     )?;
@@ -238,6 +255,26 @@ async fn serve(
         tracing::info!("adopted {} pinned binding(s)", table.len());
     }
     let table = Arc::new(Mutex::new(table));
+
+    // The MAAR role: the XFRM check and the socket before the API answers.
+    let maar = match &config.maar {
+        Some(maar_config) => {
+            let names = access.iter().map(|(name, _)| name.clone()).collect();
+            let (maar, handle) = maar::service::start(maar_config, config.locator, names)?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(maar.serve(
+                Arc::clone(&table),
+                NetlinkRoutes::new()?,
+                access.iter().cloned().collect(),
+                detach_on_exit,
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            Some((handle, stop, task))
+        }
+        None => None,
+    };
 
     let metrics = match metrics {
         Some(listener) => {
@@ -253,7 +290,10 @@ async fn serve(
         None => None,
     };
 
-    let server = ApiServer::bind(&config.api_socket)?;
+    let mut server = ApiServer::bind(&config.api_socket)?;
+    if let Some((handle, _, _)) = &maar {
+        server = server.with_maar(handle.clone());
+    }
     tracing::info!("listening on {}", server.path().display());
     let shutdown = async move {
         tokio::select! {
@@ -262,6 +302,13 @@ async fn serve(
         }
     };
     server.serve(Arc::clone(&table), shutdown).await;
+    if let Some((handle, stop, task)) = maar {
+        drop(handle);
+        let _ = stop.send(());
+        if let Err(error) = task.await {
+            tracing::error!("the MAAR task failed: {error}");
+        }
+    }
 
     // The routes go with the program: they stay unless it is detached.
     let errors = if detach_on_exit {

@@ -1,7 +1,7 @@
-//! The start-up check that the kernel protects the signaling: for each MAAR, the XFRM policies
-//! must require ESP for Mobility Header traffic (protocol 135) from the CMD to the MAAR (direction
-//! out) and from the MAAR to the CMD (direction in). Read over XFRM netlink (a policy dump), not
-//! from `ip xfrm` output.
+//! The start-up check that the kernel protects the signaling: for each peer (each MAAR of the
+//! CMD; the CMD of a MAAR), the XFRM policies must require ESP for Mobility Header traffic
+//! (protocol 135) from this node to the peer (direction out) and from the peer to this node
+//! (direction in). Read over XFRM netlink (a policy dump), not from `ip xfrm` output.
 //!
 //! A direction is protected when, among the policies whose selector can match Mobility Header
 //! packets between the two addresses, ordered by priority (lower first), every one up to and
@@ -81,12 +81,14 @@ pub enum XfrmError {
     #[error("the kernel refused the XFRM policy dump: error {errno}")]
     Refused { errno: i32 },
     #[error(
-        "no XFRM policy requires ESP for Mobility Header traffic {direction} between the CMD \
-         {cmd} and MAAR {maar} (set up IPsec, or insecure_signaling = true in a lab)"
+        "no XFRM policy requires ESP for Mobility Header traffic {direction} between this \
+         node {local} and its peer {peer} (set up IPsec, or insecure_signaling = true in a lab)"
     )]
     Unprotected {
-        cmd: Ipv6Addr,
-        maar: Ipv6Addr,
+        /// This node: the CMD, or a MAAR.
+        local: Ipv6Addr,
+        /// The signaling peer: a MAAR of the CMD, or a MAAR's CMD.
+        peer: Ipv6Addr,
         direction: Direction,
     },
 }
@@ -107,8 +109,8 @@ pub fn check_policies(
         for (direction, src, dst) in [(Direction::Out, local, peer), (Direction::In, peer, local)] {
             if !protected(policies, direction, src, dst) {
                 return Err(XfrmError::Unprotected {
-                    cmd: local,
-                    maar: peer,
+                    local,
+                    peer,
                     direction,
                 });
             }

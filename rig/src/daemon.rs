@@ -89,10 +89,21 @@ impl Daemon {
     /// network namespace with its output appended to `dir/NAME.log` (a restarted daemon adds
     /// to the log of the one before), and waits for the API socket.
     pub fn start(anchor: &Path, dir: &Path, router: &Router) -> Result<Daemon> {
+        Self::start_with_config(anchor, dir, router, "")
+    }
+
+    /// [`Daemon::start`] with `extra` appended to the router's configuration (a `[maar]`
+    /// section, for example).
+    pub fn start_with_config(
+        anchor: &Path,
+        dir: &Path,
+        router: &Router,
+        extra: &str,
+    ) -> Result<Daemon> {
         let socket = dir.join(format!("{}.sock", router.name));
         let config = dir.join(format!("{}.toml", router.name));
         let log = dir.join(format!("{}.log", router.name));
-        std::fs::write(&config, router.config(&socket))
+        std::fs::write(&config, router.config(&socket) + extra)
             .with_context(|| format!("cannot write {}", config.display()))?;
         let log_file = std::fs::OpenOptions::new()
             .create(true)

@@ -336,7 +336,39 @@ impl Rig {
     /// `r1` serves P1 through r2, `r2` delivers P1 on r2a and reverse-tunnels its uplink to r1.
     /// Prints what it does.
     pub fn move_mobile_node(&self, r1: &Daemon, r2: &Daemon) -> Result<()> {
-        let p1_addr = format!("{MN_P1_ADDR}/64");
+        self.move_mobile_node_link(MN_P1_ADDR)?;
+        let bindings: [(&Daemon, &[&str]); 2] = [
+            (r1, &["binding", "add", P1, "--serving", R2_LOCATOR]),
+            (
+                r2,
+                &[
+                    "binding",
+                    "add",
+                    P1,
+                    "--home",
+                    R1_LOCATOR,
+                    "--dev",
+                    "r2a",
+                    "--reverse-tunnel",
+                ],
+            ),
+        ];
+        for (daemon, args) in bindings {
+            println!(
+                "  anchor {} --socket {}",
+                args.join(" "),
+                daemon.socket().display()
+            );
+            daemon.cli(args)?;
+        }
+        Ok(())
+    }
+
+    /// The mobile node's side of the move: access link 1 down, access link 2 up, `kept` (an
+    /// address of a /64 anchored behind r1) kept as deprecated on it, an address from P2, the
+    /// default route via r2. No binding changes. Prints what it does.
+    pub fn move_mobile_node_link(&self, kept: &str) -> Result<()> {
+        let p1_addr = format!("{kept}/64");
         let p2_addr = format!("{MN_P2_ADDR}/64");
         let steps: &[&[&str]] = &[
             &["link", "set", "mn1", "down"],
@@ -361,30 +393,6 @@ impl Rig {
         for step in steps {
             println!("  ip -n {mn} {}", step.join(" "));
             ip(&mn, step)?;
-        }
-        let bindings: [(&Daemon, &[&str]); 2] = [
-            (r1, &["binding", "add", P1, "--serving", R2_LOCATOR]),
-            (
-                r2,
-                &[
-                    "binding",
-                    "add",
-                    P1,
-                    "--home",
-                    R1_LOCATOR,
-                    "--dev",
-                    "r2a",
-                    "--reverse-tunnel",
-                ],
-            ),
-        ];
-        for (daemon, args) in bindings {
-            println!(
-                "  anchor {} --socket {}",
-                args.join(" "),
-                daemon.socket().display()
-            );
-            daemon.cli(args)?;
         }
         Ok(())
     }

@@ -117,6 +117,28 @@ impl Client {
         })
     }
 
+    /// `mn attach`: the prefix delegated to the node.
+    pub fn mn_attach(&self, mn_id: &str, dev: &str) -> Result<ipnet::Ipv6Net, ClientError> {
+        self.expect_mn(&Request::MnAttach {
+            mn_id: mn_id.to_owned(),
+            dev: dev.to_owned(),
+        })
+    }
+
+    /// `mn detach`: the prefix the node held.
+    pub fn mn_detach(&self, mn_id: &str) -> Result<ipnet::Ipv6Net, ClientError> {
+        self.expect_mn(&Request::MnDetach {
+            mn_id: mn_id.to_owned(),
+        })
+    }
+
+    fn expect_mn(&self, request: &Request) -> Result<ipnet::Ipv6Net, ClientError> {
+        match self.call_ok(request)? {
+            Response::Mn { prefix } => Ok(prefix),
+            _ => Err(ClientError::Unexpected { expected: "mn" }),
+        }
+    }
+
     pub fn list_bindings(&self) -> Result<Vec<BindingInfo>, ClientError> {
         match self.call_ok(&Request::ListBindings)? {
             Response::Bindings { bindings } => Ok(bindings),

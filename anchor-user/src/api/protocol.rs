@@ -7,8 +7,11 @@
 //! {"request":"list_bindings"}
 //! {"request":"stats"}
 //! {"request":"debug_packets","on":true}
+//! {"request":"mn_attach","mn_id":"02:00:00:00:00:01","dev":"eth1"}
+//! {"request":"mn_detach","mn_id":"02:00:00:00:00:01"}
 //!
 //! {"response":"ok"}
+//! {"response":"mn","prefix":"2001:db8:1::/64"}
 //! {"response":"error","kind":"duplicate","message":"binding for 2001:db8:1:1::/64 already exists"}
 //! {"response":"bindings","bindings":[{"prefix":"2001:db8:1:1::/64","kind":"redirect","peer":"2001:db8:ff::2","reverse_tunnel":false,"dev":null,"slot":0}]}
 //! {"response":"stats","counters":[{"name":"rx","packets":1,"bytes":100},...],"bindings":[{"prefix":...,"kind":...,"peer":...,"to_mn_packets":0,"to_mn_bytes":0,"from_mn_packets":0,"from_mn_bytes":0}]}
@@ -47,6 +50,16 @@ pub enum Request {
     /// Turn the XDP program's packet debugging (its log records on drops) on or off.
     DebugPackets {
         on: bool,
+    },
+    /// A mobile node (MN-ID: its MAC address) attached on access interface `dev`: the MAAR
+    /// delegates a prefix and registers it with the CMD.
+    MnAttach {
+        mn_id: String,
+        dev: String,
+    },
+    /// The mobile node left: the MAAR de-registers it and releases its prefix.
+    MnDetach {
+        mn_id: String,
     },
 }
 
@@ -104,15 +117,28 @@ pub enum ErrorKind {
     Route,
     /// A map operation failed.
     Datapath,
+    /// An `mn` request to a daemon without a `[maar]` section.
+    NotMaar,
+    /// The MAAR refused an `mn` request (unknown node, no free prefix, ...).
+    Mobility,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Error { kind: ErrorKind, message: String },
-    Bindings { bindings: Vec<BindingInfo> },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
+    Bindings {
+        bindings: Vec<BindingInfo>,
+    },
     Stats(StatsReport),
+    /// The prefix of the node an `mn` request was about.
+    Mn {
+        prefix: Ipv6Net,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,6 +265,24 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Request>(&json).expect("parse"),
             request
+        );
+        let attach: Request = serde_json::from_str(
+            r#"{"request":"mn_attach","mn_id":"02:00:00:00:00:01","dev":"eth1"}"#,
+        )
+        .expect("parse");
+        assert_eq!(
+            attach,
+            Request::MnAttach {
+                mn_id: "02:00:00:00:00:01".into(),
+                dev: "eth1".into()
+            }
+        );
+        let prefix = Response::Mn {
+            prefix: "2001:db8:1::/64".parse().expect("prefix"),
+        };
+        assert_eq!(
+            serde_json::to_string(&prefix).expect("json"),
+            r#"{"response":"mn","prefix":"2001:db8:1::/64"}"#
         );
         let list: Request = serde_json::from_str(r#"{"request":"list_bindings"}"#).expect("parse");
         assert_eq!(list, Request::ListBindings);

@@ -9,6 +9,8 @@ use std::{
     time::Duration,
 };
 
+use anchor_signal::MnId;
+use ipnet::Ipv6Net;
 use thiserror::Error;
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
@@ -23,6 +25,7 @@ use super::{
     },
 };
 use crate::{
+    maar::{MaarError, MaarHandle, mn_id_from_mac},
     prefix::parse_binding_prefix,
     routes::Routes,
     state::{BindingTable, Dataplane, StateError},
@@ -82,6 +85,8 @@ impl Drop for SocketFile {
 pub struct ApiServer {
     listener: UnixListener,
     socket: SocketFile,
+    /// Where `mn attach` and `mn detach` go; `None` without a `[maar]` section.
+    maar: Option<MaarHandle>,
 }
 
 impl ApiServer {
@@ -134,7 +139,17 @@ impl ApiServer {
                 source,
             },
         )?;
-        Ok(Self { listener, socket })
+        Ok(Self {
+            listener,
+            socket,
+            maar: None,
+        })
+    }
+
+    /// Serves `mn attach` and `mn detach` through `maar`.
+    pub fn with_maar(mut self, maar: MaarHandle) -> Self {
+        self.maar = Some(maar);
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -154,7 +169,11 @@ impl ApiServer {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        tokio::spawn(handle_connection(stream, Arc::clone(&table)));
+                        tokio::spawn(handle_connection(
+                            stream,
+                            Arc::clone(&table),
+                            self.maar.clone(),
+                        ));
                     }
                     Err(error) => {
                         // Out of descriptors or memory: back off instead of spinning.
@@ -168,8 +187,11 @@ impl ApiServer {
     }
 }
 
-async fn handle_connection<D, R>(stream: UnixStream, table: SharedTable<D, R>)
-where
+async fn handle_connection<D, R>(
+    stream: UnixStream,
+    table: SharedTable<D, R>,
+    maar: Option<MaarHandle>,
+) where
     D: Dataplane + Send + 'static,
     R: Routes + Send + 'static,
 {
@@ -195,7 +217,7 @@ where
             continue;
         } else {
             match serde_json::from_slice::<Request>(&line) {
-                Ok(request) => dispatch(request, &table).await,
+                Ok(request) => dispatch(request, &table, maar.as_ref()).await,
                 Err(error) => Response::Error {
                     kind: ErrorKind::BadRequest,
                     message: format!("invalid request: {error}"),
@@ -231,7 +253,11 @@ fn state_error(error: &StateError) -> Response {
     }
 }
 
-async fn dispatch<D, R>(request: Request, table: &SharedTable<D, R>) -> Response
+async fn dispatch<D, R>(
+    request: Request,
+    table: &SharedTable<D, R>,
+    maar: Option<&MaarHandle>,
+) -> Response
 where
     D: Dataplane,
     R: Routes,
@@ -311,6 +337,10 @@ where
                 message: error_chain(&e),
             },
         },
+        Request::MnAttach { mn_id, dev } => {
+            mobility(maar, &mn_id, |maar, mn| maar.attach(mn, dev)).await
+        }
+        Request::MnDetach { mn_id } => mobility(maar, &mn_id, |maar, mn| maar.detach(mn)).await,
         Request::Stats => {
             let table = table.lock().await;
             match stats(&table) {
@@ -321,6 +351,36 @@ where
                 },
             }
         }
+    }
+}
+
+/// An `mn` request: the MN-ID checked, then `call` on the MAAR.
+async fn mobility<'a, F>(
+    maar: Option<&'a MaarHandle>,
+    mn_id: &str,
+    call: impl FnOnce(&'a MaarHandle, MnId) -> F,
+) -> Response
+where
+    F: Future<Output = Result<Ipv6Net, MaarError>>,
+{
+    let Some(maar) = maar else {
+        return Response::Error {
+            kind: ErrorKind::NotMaar,
+            message: "this daemon has no [maar] section".to_owned(),
+        };
+    };
+    let Some(mn) = mn_id_from_mac(mn_id) else {
+        return Response::Error {
+            kind: ErrorKind::BadRequest,
+            message: format!("mn_id {mn_id:?} is not a MAC address like 02:00:00:00:00:01"),
+        };
+    };
+    match call(maar, mn).await {
+        Ok(prefix) => Response::Mn { prefix },
+        Err(e) => Response::Error {
+            kind: ErrorKind::Mobility,
+            message: e.to_string(),
+        },
     }
 }
 
@@ -487,6 +547,9 @@ mod tests {
             let kind = daemon_error(client.del_binding("2001:db8:1:1::/64"));
             assert_eq!(kind, ErrorKind::UnknownPrefix);
             client.debug_packets(true).expect("debug packets on");
+            // Without a [maar] section there is nobody to attach mobile nodes.
+            let kind = daemon_error(client.mn_attach("02:00:00:00:00:01", "eth1").map(|_| ()));
+            assert_eq!(kind, ErrorKind::NotMaar);
 
             // Raw protocol: garbage, a blank line, then a valid request on the same connection.
             let mut raw = StdUnixStream::connect(&client_path).expect("connect");

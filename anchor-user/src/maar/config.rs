@@ -1,0 +1,230 @@
+//! The optional `[maar]` section of `anchor run`'s configuration: this router as a MAAR of
+//! RFC 8885, signaling with a CMD.
+//!
+//! ```toml
+//! [maar]
+//! cmd = "2001:db8:c::1"              # the CMD's address, required
+//! address = "2001:db8:12::1"         # this MAAR's signaling address; default: the locator
+//! insecure_signaling = false         # true: run without IPsec ESP (lab only)
+//! reverse_tunnel = true              # visiting bindings tunnel the uplink to the anchor
+//! lifetime_s = 600                   # the registration lifetime asked for
+//! initial_bindack_timeout_ms = 1000  # RFC 6275 INITIAL_BINDACK_TIMEOUT
+//! max_bindack_timeout_ms = 32000     # RFC 6275 MAX_BINDACK_TIMEOUT
+//! timestamp_window_ms = 300          # RFC 5213 TimestampValidityWindow (CMD-initiated PBUs)
+//!
+//! [[maar.pool]]
+//! prefix = "2001:db8:1::/48"         # /64s are delegated from it
+//! policy = "session-lasting"         # nonpersistent | session-lasting | fixed
+//! ```
+
+use std::{net::Ipv6Addr, time::Duration};
+
+use ipnet::Ipv6Net;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The delegated prefix length.
+pub const DELEGATED_LEN: u8 = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaarConfig {
+    pub cmd: Ipv6Addr,
+    /// `None`: the locator.
+    #[serde(default)]
+    pub address: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub insecure_signaling: bool,
+    #[serde(default = "yes")]
+    pub reverse_tunnel: bool,
+    #[serde(default = "default_lifetime_s")]
+    pub lifetime_s: u64,
+    #[serde(default = "default_initial_bindack_timeout_ms")]
+    pub initial_bindack_timeout_ms: u64,
+    #[serde(default = "default_max_bindack_timeout_ms")]
+    pub max_bindack_timeout_ms: u64,
+    #[serde(default = "default_timestamp_window_ms")]
+    pub timestamp_window_ms: u64,
+    #[serde(rename = "pool")]
+    pub pools: Vec<PoolConfig>,
+}
+
+/// One `[[maar.pool]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub prefix: Ipv6Net,
+    pub policy: Policy,
+}
+
+/// The mobility policy of a pool's prefixes (RFC 8653 address types, RFC 8818 section 4).
+/// Carried in the state; the signaling treats all alike for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Released when the node moves (RFC 8818 section 4.1).
+    Nonpersistent,
+    /// Redirected while the node still uses it (section 4.2).
+    SessionLasting,
+    /// Anchor relocation (section 4.3).
+    Fixed,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_lifetime_s() -> u64 {
+    600
+}
+fn default_initial_bindack_timeout_ms() -> u64 {
+    1_000
+}
+fn default_max_bindack_timeout_ms() -> u64 {
+    32_000
+}
+fn default_timestamp_window_ms() -> u64 {
+    300
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MaarConfigError {
+    #[error("maar.pool: at least one [[maar.pool]] is needed")]
+    NoPool,
+    #[error("maar.pool[{index}].prefix: {prefix} is longer than /{DELEGATED_LEN}")]
+    PoolTooLong { index: usize, prefix: Ipv6Net },
+    #[error("maar.pool[{index}].prefix: {prefix} overlaps {other}")]
+    PoolOverlap {
+        index: usize,
+        prefix: Ipv6Net,
+        other: Ipv6Net,
+    },
+    #[error("maar.cmd: {cmd} is this MAAR's own address")]
+    CmdIsSelf { cmd: Ipv6Addr },
+    #[error("maar.{key}: {value} must be at least {min}")]
+    TooSmall {
+        key: &'static str,
+        value: u64,
+        min: u64,
+    },
+    #[error("maar.max_bindack_timeout_ms: {max} is below initial_bindack_timeout_ms {initial}")]
+    TimeoutOrder { initial: u64, max: u64 },
+}
+
+impl MaarConfig {
+    /// The signaling address: `address`, else `locator`.
+    pub fn address(&self, locator: Ipv6Addr) -> Ipv6Addr {
+        self.address.unwrap_or(locator)
+    }
+
+    pub fn validate(&self, locator: Ipv6Addr) -> Result<(), MaarConfigError> {
+        if self.pools.is_empty() {
+            return Err(MaarConfigError::NoPool);
+        }
+        for (index, pool) in self.pools.iter().enumerate() {
+            let prefix = pool.prefix.trunc();
+            if prefix.prefix_len() > DELEGATED_LEN {
+                return Err(MaarConfigError::PoolTooLong { index, prefix });
+            }
+            if let Some(other) = self.pools[..index]
+                .iter()
+                .map(|p| p.prefix.trunc())
+                .find(|o| o.contains(&prefix) || prefix.contains(o))
+            {
+                return Err(MaarConfigError::PoolOverlap {
+                    index,
+                    prefix,
+                    other,
+                });
+            }
+        }
+        if self.cmd == self.address(locator) {
+            return Err(MaarConfigError::CmdIsSelf { cmd: self.cmd });
+        }
+        // A refresh goes out at half the lifetime: at least one 4-second unit on each side.
+        for (key, value, min) in [
+            ("lifetime_s", self.lifetime_s, 8),
+            (
+                "initial_bindack_timeout_ms",
+                self.initial_bindack_timeout_ms,
+                1,
+            ),
+        ] {
+            if value < min {
+                return Err(MaarConfigError::TooSmall { key, value, min });
+            }
+        }
+        if self.max_bindack_timeout_ms < self.initial_bindack_timeout_ms {
+            return Err(MaarConfigError::TimeoutOrder {
+                initial: self.initial_bindack_timeout_ms,
+                max: self.max_bindack_timeout_ms,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_secs(self.lifetime_s)
+    }
+
+    pub fn initial_bindack_timeout(&self) -> Duration {
+        Duration::from_millis(self.initial_bindack_timeout_ms)
+    }
+
+    pub fn max_bindack_timeout(&self) -> Duration {
+        Duration::from_millis(self.max_bindack_timeout_ms)
+    }
+
+    pub fn timestamp_window(&self) -> Duration {
+        Duration::from_millis(self.timestamp_window_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x12, 0, 0, 0, 0, 1);
+
+    fn parse(text: &str) -> MaarConfig {
+        toml::from_str(text).expect("parses")
+    }
+
+    #[test]
+    fn defaults_and_checks() {
+        let good = parse(
+            "cmd = \"2001:db8:c::1\"\n[[pool]]\nprefix = \"2001:db8:1::/48\"\npolicy = \"session-lasting\"\n",
+        );
+        assert_eq!(good.validate(LOCATOR), Ok(()));
+        assert_eq!(good.address(LOCATOR), LOCATOR);
+        assert!(good.reverse_tunnel && !good.insecure_signaling);
+        assert_eq!(good.pools[0].policy, Policy::SessionLasting);
+
+        let mut overlap = good.clone();
+        overlap.pools.push(PoolConfig {
+            prefix: "2001:db8:1:5::/64".parse().unwrap(),
+            policy: Policy::Fixed,
+        });
+        assert!(matches!(
+            overlap.validate(LOCATOR),
+            Err(MaarConfigError::PoolOverlap { index: 1, .. })
+        ));
+        let mut long = good.clone();
+        long.pools[0].prefix = "2001:db8:1::/80".parse().unwrap();
+        assert!(matches!(
+            long.validate(LOCATOR),
+            Err(MaarConfigError::PoolTooLong { index: 0, .. })
+        ));
+        let mut own = good;
+        own.cmd = LOCATOR;
+        assert!(matches!(
+            own.validate(LOCATOR),
+            Err(MaarConfigError::CmdIsSelf { .. })
+        ));
+        assert!(
+            toml::from_str::<MaarConfig>(
+                "cmd = \"::1\"\n[[pool]]\nprefix = \"2001:db8::/48\"\npolicy = \"sticky\"\n"
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! The MAAR's I/O: the XFRM check, the Mobility Header socket, and the loop that feeds the
+//! engine from the socket, its timer and the API ([`MaarHandle`]), sends what it answers and
+//! applies its routes and bindings to the binding table.
+
+use std::{collections::HashMap, future::Future, io, net::Ipv6Addr, sync::Arc, time::Duration};
+
+use anchor_cmd::{
+    engine::{Now, Outgoing},
+    transport::{MhSocket, TransportError},
+    xfrm::{self, XfrmError},
+};
+use anchor_signal::{MnId, MobilityHeader};
+use ipnet::Ipv6Net;
+use thiserror::Error;
+use tokio::{
+    io::unix::AsyncFd,
+    sync::{Mutex, mpsc, oneshot},
+};
+
+use super::{
+    config::MaarConfig,
+    engine::{Action, MaarEngine, MaarError},
+};
+use crate::{
+    api::error_chain,
+    routes::{RouteError, Routes},
+    state::{BindingTable, Dataplane},
+};
+
+/// The longest sleep of the loop when nothing is due.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("Mobility Header socket: {0}")]
+    Io(#[from] io::Error),
+}
+
+enum Request {
+    Attach { mn: MnId, dev: String },
+    Detach { mn: MnId },
+}
+
+type Reply = oneshot::Sender<Result<Ipv6Net, MaarError>>;
+
+/// How the API asks the MAAR for attachments and detachments.
+#[derive(Clone, Debug)]
+pub struct MaarHandle {
+    requests: mpsc::Sender<(Request, Reply)>,
+}
+
+impl MaarHandle {
+    /// `mn` attached on `dev`: the prefix delegated to it (its registration goes on).
+    pub async fn attach(&self, mn: MnId, dev: String) -> Result<Ipv6Net, MaarError> {
+        self.ask(Request::Attach { mn, dev }).await
+    }
+
+    /// `mn` left: the prefix it held (its de-registration goes on).
+    pub async fn detach(&self, mn: MnId) -> Result<Ipv6Net, MaarError> {
+        self.ask(Request::Detach { mn }).await
+    }
+
+    async fn ask(&self, request: Request) -> Result<Ipv6Net, MaarError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send((request, reply))
+            .await
+            .map_err(|_| MaarError::Stopped)?;
+        answer.await.map_err(|_| MaarError::Stopped)?
+    }
+}
+
+/// The MAAR, ready to serve.
+pub struct Maar {
+    socket: AsyncFd<MhSocket>,
+    engine: MaarEngine,
+    requests: mpsc::Receiver<(Request, Reply)>,
+    insecure: bool,
+}
+
+/// Checks that the kernel requires IPsec ESP for the Mobility Header with the CMD, or warns
+/// that `insecure_signaling` turns the check off: before the daemon touches any interface.
+pub fn check_security(config: &MaarConfig, locator: Ipv6Addr) -> Result<(), XfrmError> {
+    let (address, cmd) = (config.address(locator), config.cmd);
+    if config.insecure_signaling {
+        tracing::warn!(
+            "insecure_signaling = true: PBU/PBA with the CMD {cmd} are not checked for IPsec \
+             ESP protection (lab use only)"
+        );
+    } else {
+        xfrm::check_esp_for_mh(address, &[cmd])?;
+        tracing::info!("IPsec ESP is required for the Mobility Header with the CMD {cmd}");
+    }
+    Ok(())
+}
+
+/// Opens the socket (after [`check_security`]). `access`: the access interfaces' names.
+pub fn start(
+    config: &MaarConfig,
+    locator: Ipv6Addr,
+    access: Vec<String>,
+) -> Result<(Maar, MaarHandle), StartError> {
+    let engine = MaarEngine::new(config, locator, access);
+    let address = engine.address();
+    let socket = MhSocket::bind(address)?;
+    socket.set_nonblocking(true)?;
+    // SAFETY: the socket owns its descriptor, which stays open and the same until the AsyncFd
+    // (which owns the socket) is dropped.
+    let socket = unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)?;
+    let (tx, rx) = mpsc::channel(16);
+    Ok((
+        Maar {
+            socket,
+            engine,
+            requests: rx,
+            insecure: config.insecure_signaling,
+        },
+        MaarHandle { requests: tx },
+    ))
+}
+
+impl Maar {
+    /// Serves until `shutdown` completes (or every handle is gone). `access` maps the access
+    /// interfaces to their indices, for the local prefixes' routes, which are removed at the
+    /// end when `remove_routes` is set.
+    pub async fn serve<D, R, L>(
+        mut self,
+        table: Arc<Mutex<BindingTable<D, R>>>,
+        mut routes: L,
+        access: HashMap<String, u32>,
+        remove_routes: bool,
+        shutdown: impl Future<Output = ()>,
+    ) where
+        D: Dataplane,
+        R: Routes,
+        L: Routes,
+    {
+        let local = self.socket.get_ref().local();
+        tracing::info!(
+            "MAAR signaling from {local} with the CMD {}",
+            self.engine.cmd()
+        );
+        tokio::pin!(shutdown);
+        let mut out = Vec::new();
+        let mut actions = Vec::new();
+        let mut installed: HashMap<Ipv6Net, String> = HashMap::new();
+        loop {
+            let now = Now::system();
+            let wake = self
+                .engine
+                .next_deadline()
+                .map_or(IDLE_WAKE, |d| d.saturating_duration_since(now.instant))
+                .min(IDLE_WAKE);
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(wake) => {
+                    self.engine.poll(Now::system(), &mut out, &mut actions);
+                }
+                request = self.requests.recv() => {
+                    let Some((request, reply)) = request else { break };
+                    let now = Now::system();
+                    let result = match request {
+                        Request::Attach { mn, dev } => self.engine.attach(now, mn, &dev, &mut out),
+                        Request::Detach { mn } => self.engine.detach(now, &mn, &mut out),
+                    };
+                    // The asker may be gone: the result stands anyway.
+                    let _ = reply.send(result);
+                }
+                ready = self.socket.readable() => match ready {
+                    Ok(mut guard) => match guard.try_io(|s| s.get_ref().recv()) {
+                        Ok(Ok((mh, from))) => self.receive(&mh, from, &mut out, &mut actions),
+                        Ok(Err(error)) => tracing::warn!("receiving: {error}"),
+                        Err(_would_block) => {}
+                    },
+                    Err(error) => {
+                        tracing::error!("the Mobility Header socket failed: {error}");
+                        break;
+                    }
+                },
+            }
+            self.send_all(&mut out);
+            for action in actions.drain(..) {
+                apply(action, &table, &mut routes, &access, &mut installed).await;
+            }
+        }
+        if remove_routes {
+            for (prefix, dev) in installed {
+                let ifindex = access.get(&dev).copied().unwrap_or(0);
+                if let Err(error) = routes.del_route(prefix, &dev, ifindex).await {
+                    tracing::warn!("{}", error_chain(&error));
+                }
+            }
+        }
+        let c = self.engine.counters();
+        tracing::info!(
+            "MAAR stopping: {} registrations, {} refused, {} CMD updates accepted, {} rejected, {} retransmitted{}",
+            c.registrations,
+            c.refused,
+            c.accepted,
+            c.rejected_total(),
+            c.retransmissions,
+            if self.insecure {
+                " (insecure_signaling)"
+            } else {
+                ""
+            }
+        );
+    }
+
+    fn receive(
+        &mut self,
+        mh: &[u8],
+        from: Ipv6Addr,
+        out: &mut Vec<Outgoing>,
+        actions: &mut Vec<Action>,
+    ) {
+        match MobilityHeader::decode(mh, from, self.socket.get_ref().local()) {
+            Ok(message) => {
+                tracing::debug!("from {from}: {message:?}");
+                self.engine
+                    .handle(Now::system(), from, message, out, actions);
+            }
+            Err(error) => {
+                tracing::warn!("dropped a Mobility Header from {from}: {error}");
+                self.engine.malformed();
+            }
+        }
+    }
+
+    fn send_all(&self, out: &mut Vec<Outgoing>) {
+        let local = self.socket.get_ref().local();
+        for Outgoing { to, message } in out.drain(..) {
+            let sent = message
+                .encode(local, to)
+                .map_err(|e| e.to_string())
+                .and_then(|wire| {
+                    self.socket
+                        .get_ref()
+                        .send(to, &wire)
+                        .map_err(|e| e.to_string())
+                });
+            match sent {
+                Ok(()) => tracing::debug!("to {to}: {message:?}"),
+                Err(error) => tracing::warn!("cannot send to {to}: {error}"),
+            }
+        }
+    }
+}
+
+/// Applies one change; a failure is logged (the signaling has happened, the state is the
+/// engine's).
+async fn apply<D: Dataplane, R: Routes, L: Routes>(
+    action: Action,
+    table: &Mutex<BindingTable<D, R>>,
+    routes: &mut L,
+    access: &HashMap<String, u32>,
+    installed: &mut HashMap<Ipv6Net, String>,
+) {
+    let result = match &action {
+        Action::AddRoute { prefix, dev } => match access.get(dev) {
+            Some(&ifindex) => match routes.add_route(*prefix, dev, ifindex).await {
+                Ok(()) | Err(RouteError::Exists { .. }) => {
+                    installed.insert(*prefix, dev.clone());
+                    Ok(())
+                }
+                Err(error) => Err(error_chain(&error)),
+            },
+            None => Err(format!("{dev} is not an access interface")),
+        },
+        Action::RemoveRoute { prefix, dev } => {
+            installed.remove(prefix);
+            let ifindex = access.get(dev).copied().unwrap_or(0);
+            match routes.del_route(*prefix, dev, ifindex).await {
+                Ok(()) | Err(RouteError::NotFound { .. }) => Ok(()),
+                Err(error) => Err(error_chain(&error)),
+            }
+        }
+        Action::AddBinding { prefix, kind } => table
+            .lock()
+            .await
+            .add(*prefix, kind.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| error_chain(&e)),
+        Action::RemoveBinding { prefix } => table
+            .lock()
+            .await
+            .remove(*prefix)
+            .await
+            .map(|_| ())
+            .map_err(|e| error_chain(&e)),
+    };
+    match result {
+        Ok(()) => tracing::info!("MAAR: {action:?}"),
+        Err(error) => tracing::error!("MAAR: cannot apply {action:?}: {error}"),
+    }
+}
