@@ -12,9 +12,12 @@
 //! - [`cancel`]: the Ctrl-C flag every wait checks.
 //! - [`workdir`]: [`WorkDir`], a temporary directory for configs, logs and captures.
 //! - [`cmd`]: running commands with good errors.
+//! - [`control`]: the control plane on the rig: the CMD, the routers as MAARs, the mobile node
+//!   as a SLAAC host.
 
 pub mod cancel;
 pub mod cmd;
+pub mod control;
 pub mod daemon;
 pub mod process;
 pub mod topology;

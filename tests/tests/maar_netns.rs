@@ -81,6 +81,18 @@ fn maars_and_cmd_redirect_a_moved_node_without_hand_made_bindings() {
         )
     };
 
+    // This test attaches the node by hand (`mn attach`): its kernel sends no Router
+    // Solicitations, which would attach it by its own MAC (`maar_slaac.rs` tests that path).
+    for setting in [
+        "net.ipv6.conf.mn1.router_solicitations=0",
+        "net.ipv6.conf.mn2.router_solicitations=0",
+    ] {
+        cmd::in_netns(&rig.ns(Node::Mn), "sysctl")
+            .args(["-qw", setting])
+            .run_quiet()
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
     let [router1, router2] = rig.routers("native");
     // Without IPsec ESP policies for the signaling (and without insecure_signaling), a MAAR
     // refuses to start, before it attaches to any interface.

@@ -2,13 +2,19 @@
 //! router 2, because router 1 keeps anchoring the node's old prefix P1 and tunnels it to router 2.
 //!
 //! Drives the real `anchor` binary in the [`anchor_rig`] topology (namespaces `anc-*`):
-//! 1. both routers run `anchor run`; cn pings the mobile node and sends it an iperf3 stream;
-//! 2. after a few seconds the mobile node moves to access link 2 and keeps its P1 address
-//!    (deprecated), and the CLI installs the bindings: r1 serves P1 through r2, r2 reverse-tunnels
-//!    P1's uplink to r1;
+//! 1. the CMD runs in cn, both routers run `anchor run` as MAARs ([`anchor_rig::control`]); the
+//!    mobile node, a kernel-SLAAC host, brings mn1 up: its Router Solicitation makes r1 delegate
+//!    P1 and register it with the CMD, r1's Router Advertisement gives it its P1 address; cn
+//!    pings that address and sends it an iperf3 stream;
+//! 2. after a few seconds the mobile node moves: mn1 down, mn2 up, nothing else. Its
+//!    solicitation on r2's access link registers it at r2; the CMD's answers make r2 install
+//!    `Visiting` for P1 and r1 `Redirect` for P1; r2's advertisements keep P1 deprecated on mn2;
 //! 3. the stream must go on after the move;
-//! 4. both routers' counters are printed;
+//! 4. both routers' bindings (made by the control plane) and counters are printed;
 //! 5. everything is torn down, also on failure or Ctrl-C.
+//!
+//! `--manual` runs the fast path alone, as before the control plane: no CMD, the node keeps its
+//! hand-made P1 address and the CLI installs the bindings (`Rig::move_mobile_node`).
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
@@ -16,6 +22,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anchor_rig::cancel::{self, pause};
+use anchor_rig::control::{self, MN_P1_SLAAC};
 use anchor_rig::process::{Transport, wait_for_listener};
 use anchor_rig::topology::{MN_P1_ADDR, Node};
 use anchor_rig::{Daemon, Proc, Rig, WorkDir};
@@ -33,7 +40,7 @@ const MOVE_AFTER: Duration = Duration::from_secs(4);
 /// interval must carry data again.
 const RECOVERY: f64 = 2.0;
 
-pub fn demo() -> Result<()> {
+pub fn demo(manual: bool) -> Result<()> {
     let anchor = cmd::target_dir().join("debug/anchor");
     ensure!(
         anchor.exists(),
@@ -53,14 +60,97 @@ pub fn demo() -> Result<()> {
     })
     .context("cannot install the Ctrl-C handler")?;
 
-    let result = run(&anchor, dir.path());
+    let result = if manual {
+        run_manual(&anchor, dir.path())
+    } else {
+        run(&anchor, dir.path())
+    };
     if result.is_err() {
         dir.keep();
     }
     result
 }
 
+/// How long the node may take to get its P1 address by SLAAC.
+const SLAAC_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn run(anchor: &Path, dir: &Path) -> Result<()> {
+    let rig = Rig::build(PREFIX)?;
+    println!("demo: built namespaces {}", rig.namespaces().join(" "));
+    // Declared after the rig, so stopped before the namespaces go.
+    let _cmd = control::start_cmd(anchor, dir, &rig)?;
+    println!(
+        "demo: cn runs the CMD (log {})",
+        dir.join("cmd.log").display()
+    );
+    rig.mobile_node_as_slaac_host()?;
+    let daemons = control::start_maars(anchor, dir, &rig)?;
+    for daemon in &daemons {
+        println!(
+            "demo: {} runs anchor as a MAAR (log {})",
+            daemon.name(),
+            daemon.log_path().display()
+        );
+    }
+    println!("demo: mn1 up: the mobile node solicits, r1 attaches it and advertises P1");
+    rig.ip(Node::Mn, &["link", "set", "mn1", "up"])?;
+    let started = Instant::now();
+    while !rig
+        .mobile_node_addresses("mn1")?
+        .contains(&format!("{MN_P1_SLAAC}/64"))
+    {
+        ensure!(
+            started.elapsed() < SLAAC_TIMEOUT,
+            "the mobile node got no {MN_P1_SLAAC} by SLAAC within {SLAAC_TIMEOUT:?}; r1's log:\n{}",
+            daemons[0].log_tail()
+        );
+        pause(Duration::from_millis(50))?;
+    }
+    println!(
+        "demo: the mobile node has {MN_P1_SLAAC} by SLAAC after {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+
+    let traffic = Traffic::start(&rig, MN_P1_SLAAC)?;
+    pause(MOVE_AFTER.saturating_sub(traffic.started.elapsed()))?;
+    println!("demo: moving the mobile node from r1's access link to r2's (no binding typed)");
+    rig.move_mobile_node_link_only()?;
+    let moved_at = traffic.started.elapsed().as_secs_f64();
+    println!("demo: moved at t = {moved_at:.1} s");
+    let report = traffic.finish()?;
+    println!(
+        "demo: mn2 after the move:\n{}",
+        rig.mobile_node_addresses("mn2")?
+    );
+    let stats_ok =
+        print_state(&daemons, &["binding", "list"]).and(print_state(&daemons, &["stats"]));
+    report.check(moved_at)?;
+    stats_ok
+}
+
+/// Prints `anchor ARGS` of each router; one that cannot answer is an error, returned after
+/// all have printed.
+fn print_state(daemons: &[Daemon], args: &[&str]) -> Result<()> {
+    let mut ok = Ok(());
+    for daemon in daemons {
+        println!("demo: {} `anchor {}`:", daemon.name(), args.join(" "));
+        match daemon.cli(args) {
+            Ok(out) => out.lines().for_each(|line| println!("  {line}")),
+            Err(err) => {
+                println!("  (none: {err:#})");
+                ok = Err(err.context(format!(
+                    "router {} did not answer `{}`",
+                    daemon.name(),
+                    args.join(" ")
+                )));
+            }
+        }
+    }
+    ok
+}
+
+/// The demo before the control plane: bindings typed with the CLI.
+fn run_manual(anchor: &Path, dir: &Path) -> Result<()> {
     let rig = Rig::build(PREFIX)?;
     println!("demo: built namespaces {}", rig.namespaces().join(" "));
     // Declared after the rig, so dropped (stopped) before the namespaces go.
@@ -77,7 +167,7 @@ fn run(anchor: &Path, dir: &Path) -> Result<()> {
     }
 
     // 1. Traffic from the correspondent to the mobile node's P1 address.
-    let traffic = Traffic::start(&rig)?;
+    let traffic = Traffic::start(&rig, MN_P1_ADDR)?;
     // 2. The move.
     pause(MOVE_AFTER.saturating_sub(traffic.started.elapsed()))?;
     println!("demo: moving the mobile node from r1's access link to r2's");
@@ -124,23 +214,23 @@ struct Report {
 }
 
 impl Traffic {
-    fn start(rig: &Rig) -> Result<Traffic> {
+    fn start(rig: &Rig, mn_addr: &str) -> Result<Traffic> {
         let (cn, mn) = (rig.ns(Node::Cn), rig.ns(Node::Mn));
         let ping = Proc::spawn(
             "ping",
             cmd::in_netns(&cn, "ping")
-                .args(["-6", "-q", "-i", "0.2", "-w", "60", MN_P1_ADDR])
+                .args(["-6", "-q", "-i", "0.2", "-w", "60", mn_addr])
                 .stdout(Stdio::piped()),
         )?;
         let server = Proc::spawn(
             "iperf3 server",
             cmd::in_netns(&mn, "iperf3")
-                .args(["-s", "-1", "-B", MN_P1_ADDR])
+                .args(["-s", "-1", "-B", mn_addr])
                 .stdout(Stdio::null()),
         )?;
         wait_for_listener(&mn, Transport::Tcp, 5201, Duration::from_secs(5))?;
         println!(
-            "demo: cn -> mn ({MN_P1_ADDR}): ping every 0.2 s and a {STREAM_SECS} s TCP stream at 20 Mbit/s"
+            "demo: cn -> mn ({mn_addr}): ping every 0.2 s and a {STREAM_SECS} s TCP stream at 20 Mbit/s"
         );
         let secs = STREAM_SECS.to_string();
         let mut client = Proc::spawn(
@@ -148,7 +238,7 @@ impl Traffic {
             cmd::in_netns(&cn, "iperf3")
                 .args([
                     "-c",
-                    MN_P1_ADDR,
+                    mn_addr,
                     "-t",
                     &secs,
                     "-i",

@@ -38,7 +38,11 @@ enum Task {
         quick: bool,
     },
     /// Move a mobile node between two anchor routers while a TCP stream runs.
-    Demo,
+    Demo {
+        /// The fast path alone: bindings typed with the CLI, no CMD, no MAARs.
+        #[arg(long)]
+        manual: bool,
+    },
     /// Build or remove the demo's network namespaces, without daemons.
     Rig {
         #[command(subcommand)]
@@ -73,9 +77,9 @@ fn run(task: Task) -> Result<()> {
         Task::Build { release } => build(release),
         Task::Test => test::test(),
         Task::Bench { quick } => bench::bench(quick),
-        Task::Demo => {
+        Task::Demo { manual } => {
             build(false)?;
-            demo::demo()
+            demo::demo(manual)
         }
         Task::Rig { action } => match action {
             RigAction::Up => {

@@ -11,6 +11,7 @@
 //! initial_bindack_timeout_ms = 1000  # RFC 6275 INITIAL_BINDACK_TIMEOUT
 //! max_bindack_timeout_ms = 32000     # RFC 6275 MAX_BINDACK_TIMEOUT
 //! timestamp_window_ms = 300          # RFC 5213 TimestampValidityWindow (CMD-initiated PBUs)
+//! ra_interval_s = 600                # periodic Router Advertisements (RFC 4861 MaxRtrAdvInterval)
 //!
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"         # /64s are delegated from it
@@ -45,6 +46,8 @@ pub struct MaarConfig {
     pub max_bindack_timeout_ms: u64,
     #[serde(default = "default_timestamp_window_ms")]
     pub timestamp_window_ms: u64,
+    #[serde(default = "default_ra_interval_s")]
+    pub ra_interval_s: u64,
     #[serde(rename = "pool")]
     pub pools: Vec<PoolConfig>,
 }
@@ -84,6 +87,9 @@ fn default_max_bindack_timeout_ms() -> u64 {
 }
 fn default_timestamp_window_ms() -> u64 {
     300
+}
+fn default_ra_interval_s() -> u64 {
+    600
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -143,6 +149,7 @@ impl MaarConfig {
         // A refresh goes out at half the lifetime: at least one 4-second unit on each side.
         for (key, value, min) in [
             ("lifetime_s", self.lifetime_s, 8),
+            ("ra_interval_s", self.ra_interval_s, 1),
             (
                 "initial_bindack_timeout_ms",
                 self.initial_bindack_timeout_ms,
@@ -172,6 +179,16 @@ impl MaarConfig {
 
     pub fn max_bindack_timeout(&self) -> Duration {
         Duration::from_millis(self.max_bindack_timeout_ms)
+    }
+
+    pub fn ra_interval(&self) -> Duration {
+        Duration::from_secs(self.ra_interval_s)
+    }
+
+    /// The Router Lifetime of the advertisements: three intervals (RFC 4861 section 6.2.1),
+    /// at most 9000 s.
+    pub fn router_lifetime_s(&self) -> u16 {
+        u16::try_from(self.ra_interval_s.saturating_mul(3).min(9000)).unwrap_or(9000)
     }
 
     pub fn timestamp_window(&self) -> Duration {

@@ -37,6 +37,7 @@ use thiserror::Error;
 use super::{
     config::{MaarConfig, Policy},
     pool::Pool,
+    ra::Advert,
 };
 use crate::state::BindingKind;
 
@@ -215,6 +216,25 @@ impl MaarEngine {
         self.anchored
             .get(prefix)
             .map(|a| (a.mn.clone(), a.serving, a.policy))
+    }
+
+    /// What the Router Advertisements on `dev` carry: the local prefix of each node registered
+    /// there, and the prefixes it holds from other MAARs as deprecated.
+    pub fn advertised(&self, dev: &str) -> Vec<Advert> {
+        self.served
+            .values()
+            .filter(|s| s.dev == dev && s.phase == Phase::Registered)
+            .flat_map(|s| {
+                std::iter::once(Advert {
+                    prefix: s.prefix,
+                    deprecated: false,
+                })
+                .chain(s.visiting.iter().map(|&prefix| Advert {
+                    prefix,
+                    deprecated: true,
+                }))
+            })
+            .collect()
     }
 
     /// When [`poll`](Self::poll) next has work.

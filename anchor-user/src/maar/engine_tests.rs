@@ -23,6 +23,7 @@ fn config(pool: &str) -> MaarConfig {
         initial_bindack_timeout_ms: 1_000,
         max_bindack_timeout_ms: 4_000,
         timestamp_window_ms: 300,
+        ra_interval_s: 600,
         pools: vec![PoolConfig {
             prefix: pool.parse().unwrap(),
             policy: Policy::SessionLasting,
@@ -178,6 +179,21 @@ fn attach_registers_retransmits_and_installs_on_the_pba() {
     );
     assert_eq!(m.served(&MN).unwrap().phase, Phase::Registered);
     assert_eq!(m.counters().registrations, 1);
+    // The access link's advertisements: the local prefix, the visiting one deprecated.
+    assert_eq!(
+        m.advertised("acc"),
+        vec![
+            Advert {
+                prefix,
+                deprecated: false
+            },
+            Advert {
+                prefix: p1,
+                deprecated: true
+            },
+        ]
+    );
+    assert_eq!(m.advertised("other"), Vec::new());
     m.poll(later.plus(Duration::from_secs(10)), &mut out, &mut actions);
     assert!(out.is_empty(), "acknowledged: no more retransmissions");
 }

@@ -6,13 +6,18 @@
 //! - [`pool`]: /64 delegation.
 //! - [`engine`]: the protocol logic without I/O.
 //! - [`service`]: the socket, the timer, the API handle, applying routes and bindings.
+//! - [`ra`]: Router Solicitation and Advertisement bytes.
+//! - [`ndp`]: the raw ICMPv6 socket of an access interface (solicitations in, advertisements
+//!   out).
 //!
 //! The Mobility Header socket, the retransmission back-off and the XFRM ESP check are the CMD's
 //! ([`anchor_cmd`]).
 
 pub mod config;
 pub mod engine;
+pub mod ndp;
 pub mod pool;
+pub mod ra;
 pub mod service;
 
 pub use config::{MaarConfig, Policy, PoolConfig};

@@ -14,12 +14,15 @@ use ipnet::Ipv6Net;
 use thiserror::Error;
 use tokio::{
     io::unix::AsyncFd,
-    sync::{Mutex, mpsc, oneshot},
+    sync::{Mutex, mpsc, oneshot, watch},
+    task::JoinHandle,
 };
 
 use super::{
     config::MaarConfig,
     engine::{Action, MaarEngine, MaarError},
+    ndp::{ALL_NODES, NdpError, NdpSocket},
+    ra::{self, Advert},
 };
 use crate::{
     api::error_chain,
@@ -36,6 +39,10 @@ pub enum StartError {
     Transport(#[from] TransportError),
     #[error("Mobility Header socket: {0}")]
     Io(#[from] io::Error),
+    #[error(transparent)]
+    Ndp(#[from] NdpError),
+    #[error("access interface {dev}: no such interface")]
+    NoInterface { dev: String },
 }
 
 enum Request {
@@ -78,6 +85,12 @@ pub struct Maar {
     engine: MaarEngine,
     requests: mpsc::Receiver<(Request, Reply)>,
     insecure: bool,
+    /// The access interfaces' solicitations and advertisements.
+    ndp: Vec<NdpSocket>,
+    /// For the advertising tasks: attachments on solicitations.
+    handle: MaarHandle,
+    ra_interval: Duration,
+    router_lifetime_s: u16,
 }
 
 /// Checks that the kernel requires IPsec ESP for the Mobility Header with the CMD, or warns
@@ -102,6 +115,19 @@ pub fn start(
     locator: Ipv6Addr,
     access: Vec<String>,
 ) -> Result<(Maar, MaarHandle), StartError> {
+    let ndp = access
+        .iter()
+        .map(|dev| {
+            let name = std::ffi::CString::new(dev.as_str())
+                .map_err(|_| StartError::NoInterface { dev: dev.clone() })?;
+            // SAFETY: name is a NUL-terminated string.
+            let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+            if ifindex == 0 {
+                return Err(StartError::NoInterface { dev: dev.clone() });
+            }
+            Ok(NdpSocket::open(dev, ifindex)?)
+        })
+        .collect::<Result<Vec<_>, StartError>>()?;
     let engine = MaarEngine::new(config, locator, access);
     let address = engine.address();
     let socket = MhSocket::bind(address)?;
@@ -110,14 +136,19 @@ pub fn start(
     // (which owns the socket) is dropped.
     let socket = unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)?;
     let (tx, rx) = mpsc::channel(16);
+    let handle = MaarHandle { requests: tx };
     Ok((
         Maar {
             socket,
             engine,
             requests: rx,
             insecure: config.insecure_signaling,
+            ndp,
+            handle: handle.clone(),
+            ra_interval: config.ra_interval(),
+            router_lifetime_s: config.router_lifetime_s(),
         },
-        MaarHandle { requests: tx },
+        handle,
     ))
 }
 
@@ -143,6 +174,19 @@ impl Maar {
             self.engine.cmd()
         );
         tokio::pin!(shutdown);
+        let mut adverts: Vec<(String, watch::Sender<Vec<Advert>>)> = Vec::new();
+        let mut advertisers: Vec<JoinHandle<()>> = Vec::new();
+        for socket in std::mem::take(&mut self.ndp) {
+            let (tx, rx) = watch::channel(Vec::new());
+            adverts.push((socket.dev().to_owned(), tx));
+            advertisers.push(tokio::spawn(advertise(
+                socket,
+                self.handle.clone(),
+                rx,
+                self.ra_interval,
+                self.router_lifetime_s,
+            )));
+        }
         let mut out = Vec::new();
         let mut actions = Vec::new();
         let mut installed: HashMap<Ipv6Net, String> = HashMap::new();
@@ -184,6 +228,19 @@ impl Maar {
             for action in actions.drain(..) {
                 apply(action, &table, &mut routes, &access, &mut installed).await;
             }
+            for (dev, tx) in &adverts {
+                let now = self.engine.advertised(dev);
+                tx.send_if_modified(|sent| {
+                    let changed = *sent != now;
+                    if changed {
+                        sent.clone_from(&now);
+                    }
+                    changed
+                });
+            }
+        }
+        for task in advertisers {
+            task.abort();
         }
         if remove_routes {
             for (prefix, dev) in installed {
@@ -295,5 +352,78 @@ async fn apply<D: Dataplane, R: Routes, L: Routes>(
     match result {
         Ok(()) => tracing::info!("MAAR: {action:?}"),
         Err(error) => tracing::error!("MAAR: cannot apply {action:?}: {error}"),
+    }
+}
+
+/// Router Advertisements on one access interface: every `interval`, when what it advertises
+/// changes, and in answer to a Router Solicitation, which also attaches its sender (EUI-48
+/// MN-ID from the Source Link-Layer Address option) as `anchor mn attach` would.
+async fn advertise(
+    socket: NdpSocket,
+    handle: MaarHandle,
+    mut adverts: watch::Receiver<Vec<Advert>>,
+    interval: Duration,
+    router_lifetime_s: u16,
+) {
+    let dev = socket.dev().to_owned();
+    let mac = socket.mac();
+    // SAFETY: the socket owns its descriptor, which stays open and the same until the AsyncFd
+    // (which owns the socket) is dropped.
+    let socket = match unsafe { AsyncFd::register(socket) } {
+        Ok(socket) => socket,
+        Err(error) => {
+            tracing::error!("{dev}: cannot watch the ICMPv6 socket: {error}");
+            return;
+        }
+    };
+    tracing::info!("{dev}: router advertisements every {interval:?}, answering solicitations");
+    let mut periodic = tokio::time::interval(interval);
+    loop {
+        let to = tokio::select! {
+            _ = periodic.tick() => ALL_NODES,
+            changed = adverts.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                ALL_NODES
+            }
+            ready = socket.readable() => {
+                let mut guard = match ready {
+                    Ok(guard) => guard,
+                    Err(error) => {
+                        tracing::error!("{dev}: the ICMPv6 socket failed: {error}");
+                        break;
+                    }
+                };
+                match guard.try_io(|s| s.get_ref().recv()) {
+                    Ok(Ok(Some(rs))) => {
+                        let mn = MnId::Eui48(rs.mac);
+                        tracing::info!("{dev}: router solicitation from {} ({mn})", rs.from);
+                        match handle.attach(mn.clone(), dev.clone()).await {
+                            Ok(prefix) => tracing::debug!("{dev}: {mn} holds {prefix}"),
+                            Err(error) => tracing::warn!("{dev}: cannot attach {mn}: {error}"),
+                        }
+                        // RFC 4861 section 6.2.6: to the soliciting node or to all nodes.
+                        if rs.from.is_unspecified() { ALL_NODES } else { rs.from }
+                    }
+                    Ok(Ok(None)) | Err(_) => continue,
+                    Ok(Err(error)) => {
+                        tracing::warn!("{dev}: receiving: {error}");
+                        continue;
+                    }
+                }
+            }
+        };
+        let bytes = ra::router_advertisement(router_lifetime_s, mac, &adverts.borrow_and_update());
+        match socket.get_ref().send(to, &bytes) {
+            Ok(()) => tracing::debug!("{dev}: router advertisement to {to}"),
+            // No carrier: nobody to advertise to.
+            Err(error) if error.raw_os_error() == Some(libc::ENETUNREACH) => {
+                tracing::debug!("{dev}: link down, no router advertisement: {error}");
+            }
+            Err(error) => {
+                tracing::warn!("{dev}: cannot send a router advertisement to {to}: {error}")
+            }
+        }
     }
 }
