@@ -8,10 +8,12 @@
 //! max_bindack_timeout_ms = 32000       # RFC 6275 MAX_BINDACK_TIMEOUT
 //! timestamp_window_ms = 300            # RFC 5213 TimestampValidityWindow
 //! max_lifetime_s = 65535               # longest lifetime granted
+//! report_interval_s = 60               # the signaling counts report (a warning when insecure)
 //!
 //! [[maar]]
 //! address = "2001:db8:f1::2"
 //! prefixes = ["2001:db8:1::/48"]       # the prefixes this MAAR may anchor
+//! nonpersistent = []                   # those of them released, not redirected, on a move
 //! ```
 
 use std::{net::Ipv6Addr, path::Path, path::PathBuf, time::Duration};
@@ -36,6 +38,8 @@ pub struct Config {
     pub timestamp_window_ms: u64,
     #[serde(default = "default_max_lifetime_s")]
     pub max_lifetime_s: u64,
+    #[serde(default = "default_report_interval_s")]
+    pub report_interval_s: u64,
     #[serde(rename = "maar")]
     pub maars: Vec<MaarConfig>,
 }
@@ -46,6 +50,10 @@ pub struct Config {
 pub struct MaarConfig {
     pub address: Ipv6Addr,
     pub prefixes: Vec<Ipv6Net>,
+    /// The MAAR's pools with the `nonpersistent` policy (RFC 8818 section 4.1): when the node
+    /// moves, their prefixes are released at the anchor, never redirected.
+    #[serde(default)]
+    pub nonpersistent: Vec<Ipv6Net>,
 }
 
 fn default_initial_bindack_timeout_ms() -> u64 {
@@ -59,6 +67,9 @@ fn default_timestamp_window_ms() -> u64 {
 }
 fn default_max_lifetime_s() -> u64 {
     65_535
+}
+fn default_report_interval_s() -> u64 {
+    crate::report::DEFAULT_INTERVAL_S
 }
 
 #[derive(Debug, Error)]
@@ -79,6 +90,8 @@ pub enum ConfigError {
     MaarIsCmd { index: usize, address: Ipv6Addr },
     #[error("maar[{index}].prefixes: a MAAR needs at least one prefix it may anchor")]
     NoPrefix { index: usize },
+    #[error("maar[{index}].nonpersistent: {prefix} is not inside the MAAR's prefixes")]
+    NonpersistentOutside { index: usize, prefix: Ipv6Net },
     #[error("{key}: {value} must be at least 1")]
     Zero { key: &'static str, value: u64 },
     #[error("max_bindack_timeout_ms: {max} is below initial_bindack_timeout_ms {initial}")]
@@ -133,6 +146,12 @@ impl Config {
             if maar.prefixes.is_empty() {
                 return Err(ConfigError::NoPrefix { index });
             }
+            if let Some(prefix) = maar.nonpersistent.iter().find(|p| !maar.may_anchor(p)) {
+                return Err(ConfigError::NonpersistentOutside {
+                    index,
+                    prefix: *prefix,
+                });
+            }
         }
         for (key, value) in [
             (
@@ -141,6 +160,7 @@ impl Config {
             ),
             ("max_bindack_timeout_ms", self.max_bindack_timeout_ms),
             ("max_lifetime_s", self.max_lifetime_s),
+            ("report_interval_s", self.report_interval_s),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero { key, value });
@@ -171,6 +191,10 @@ impl Config {
         Duration::from_secs(self.max_lifetime_s)
     }
 
+    pub fn report_interval(&self) -> Duration {
+        Duration::from_secs(self.report_interval_s)
+    }
+
     /// The entry of the MAAR at `address`, if it is configured.
     pub fn maar(&self, address: Ipv6Addr) -> Option<&MaarConfig> {
         self.maars.iter().find(|m| m.address == address)
@@ -181,6 +205,11 @@ impl MaarConfig {
     /// Whether this MAAR may anchor `prefix`: it lies inside one of its prefixes.
     pub fn may_anchor(&self, prefix: &Ipv6Net) -> bool {
         self.prefixes.iter().any(|p| p.contains(prefix))
+    }
+
+    /// Whether `prefix` has the `nonpersistent` policy: released, not redirected, on a move.
+    pub fn is_nonpersistent(&self, prefix: &Ipv6Net) -> bool {
+        self.nonpersistent.iter().any(|p| p.contains(prefix))
     }
 }
 
@@ -262,5 +291,20 @@ mod tests {
         ));
         let none = "address = \"2001:db8:c::1\"\nstore = \"x\"\nmaar = []\n";
         assert!(matches!(Config::parse(none), Err(ConfigError::NoMaar)));
+        let outside = GOOD.replace(
+            "prefixes = [\"2001:db8:2::/48\"]",
+            "prefixes = [\"2001:db8:2::/48\"]\nnonpersistent = [\"2001:db8:3::/48\"]",
+        );
+        assert!(matches!(
+            Config::parse(&outside),
+            Err(ConfigError::NonpersistentOutside { index: 1, .. })
+        ));
+        let inside = GOOD.replace(
+            "prefixes = [\"2001:db8:2::/48\"]",
+            "prefixes = [\"2001:db8:2::/48\"]\nnonpersistent = [\"2001:db8:2::/48\"]",
+        );
+        let config = Config::parse(&inside).expect("nonpersistent inside the prefixes");
+        let maar = config.maar("2001:db8:f2::2".parse().unwrap()).unwrap();
+        assert!(maar.is_nonpersistent(&"2001:db8:2:7::/64".parse().unwrap()));
     }
 }

@@ -34,4 +34,56 @@ impl Counters {
     pub fn rejected_with(&self, status: Status) -> u64 {
         self.rejected.get(&status.0).copied().unwrap_or(0)
     }
+
+    /// One line for the periodic report: the rejections by status.
+    pub fn summary(&self) -> String {
+        let by_status: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|(status, n)| format!("{n}x{status}"))
+            .collect();
+        format!(
+            "{} accepted, {} rejected{}, {} dropped, {} updates sent, {} retransmitted, {} \
+             acknowledged, {} given up",
+            self.accepted,
+            self.rejected_total(),
+            if by_status.is_empty() {
+                String::new()
+            } else {
+                format!(" (status {})", by_status.join(", "))
+            },
+            self.dropped,
+            self.updates_sent,
+            self.retransmissions,
+            self.acks,
+            self.gave_up
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_lists_rejections_by_status() {
+        let mut c = Counters {
+            accepted: 3,
+            ..Counters::default()
+        };
+        assert_eq!(
+            c.summary(),
+            "3 accepted, 0 rejected, 0 dropped, 0 updates sent, 0 retransmitted, 0 \
+             acknowledged, 0 given up"
+        );
+        c.reject(Status(155));
+        c.reject(Status(155));
+        c.reject(Status(154));
+        assert!(
+            c.summary()
+                .starts_with("3 accepted, 3 rejected (status 1x154, 2x155), 0 dropped"),
+            "{}",
+            c.summary()
+        );
+    }
 }

@@ -10,6 +10,7 @@ use tokio::io::unix::AsyncFd;
 use crate::{
     config::Config,
     engine::{Engine, Now, Outgoing},
+    report::{self, Report},
     store::{FileStore, MobilityStore, StoreError},
     transport::{MhSocket, TransportError},
     xfrm::{self, XfrmError},
@@ -52,6 +53,7 @@ pub fn start(config: Config) -> Result<Cmd, DaemonError> {
     let socket = MhSocket::bind(config.address)?;
     socket.set_nonblocking(true)?;
     let insecure = config.insecure_signaling;
+    let report_interval = config.report_interval();
     // SAFETY: the socket owns its descriptor, which stays open and the same until the AsyncFd
     // (which owns the socket) is dropped.
     let socket = unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)?;
@@ -59,6 +61,7 @@ pub fn start(config: Config) -> Result<Cmd, DaemonError> {
         socket,
         engine: Engine::new(config, store),
         insecure,
+        report_interval,
     })
 }
 
@@ -67,6 +70,7 @@ pub struct Cmd {
     socket: AsyncFd<MhSocket>,
     engine: Engine<FileStore>,
     insecure: bool,
+    report_interval: Duration,
 }
 
 impl Cmd {
@@ -79,6 +83,7 @@ impl Cmd {
     pub async fn serve(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
         tracing::info!("CMD listening on {}", self.local());
         tokio::pin!(shutdown);
+        let mut reports = report::ticker(self.report_interval);
         let mut out = Vec::new();
         loop {
             let now = Now::system();
@@ -89,6 +94,9 @@ impl Cmd {
                 .min(IDLE_WAKE);
             tokio::select! {
                 () = &mut shutdown => break,
+                _ = reports.tick() => {
+                    Report::new("CMD", &self.engine.counters().summary(), self.insecure).log();
+                }
                 () = tokio::time::sleep(wake) => {
                     let result = self.engine.poll(Now::system(), &mut out);
                     self.send_all(&mut out);

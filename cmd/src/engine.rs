@@ -320,6 +320,23 @@ impl<S: MobilityStore> Engine<S> {
                 anchor: from,
             }),
         }
+        let moved = existing.as_ref().is_none_or(|r| r.serving != from);
+        // A nonpersistent prefix anchored elsewhere ends with the move (RFC 8818 section 4.1):
+        // its anchor releases it, and it is neither a Previous MAAR prefix nor redirected.
+        let mut released = Vec::new();
+        if moved {
+            prefixes.retain(|p| {
+                let release = p.anchor != from
+                    && self
+                        .config
+                        .maar(p.anchor)
+                        .is_some_and(|m| m.is_nonpersistent(&p.prefix));
+                if release {
+                    released.push((p.anchor, p.prefix));
+                }
+                !release
+            });
+        }
         let record = MnRecord {
             mn: key,
             serving: from,
@@ -329,7 +346,6 @@ impl<S: MobilityStore> Engine<S> {
             last_timestamp: timestamp.0,
         };
         let elsewhere = record.anchored_elsewhere(from);
-        let moved = existing.as_ref().is_none_or(|r| r.serving != from);
         self.store.put(record)?;
         tracing::info!("{mn_id} registered at {from} with {local}");
 
@@ -345,6 +361,18 @@ impl<S: MobilityStore> Engine<S> {
             if moved {
                 self.update_previous(now, *anchor, mn_id, from, anchored, granted, out);
             }
+        }
+        for (anchor, prefix) in released {
+            tracing::info!("{mn_id} left {anchor}: its nonpersistent {prefix} is released");
+            self.update_previous(
+                now,
+                anchor,
+                mn_id,
+                from,
+                &[prefix],
+                Lifetime::DEREGISTRATION,
+                out,
+            );
         }
         Ok(Ok(self.pba(pbu, mn_id, timestamp, granted, previous)))
     }

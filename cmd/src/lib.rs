@@ -9,6 +9,7 @@
 //! - [`engine`]: the protocol logic without I/O: messages and the time in, messages out.
 //! - [`retransmit`]: the CMD-initiated updates waiting for their acknowledgement (RFC 6275 back-off).
 //! - [`counters`]: what was accepted, rejected, retransmitted.
+//! - [`report`]: the periodic report of those counts (with the insecure-signaling warning).
 //! - [`transport`]: the raw IPv6 socket for the Mobility Header (next header 135).
 //! - [`xfrm`]: the start-up check that IPsec ESP protects the signaling with every MAAR.
 //! - [`daemon`]: the loop tying them together.
@@ -18,6 +19,7 @@ pub mod counters;
 pub mod daemon;
 pub mod engine;
 pub mod record;
+pub mod report;
 pub mod retransmit;
 pub mod store;
 pub mod transport;

@@ -432,5 +432,44 @@ fn cmd_refuses_to_start_without_esp_for_the_signaling() {
     let mut cmd = CmdProcess::spawn(&net, &config, 2);
     cmd.wait_listening();
     assert!(cmd.log().contains("IPsec ESP is required"), "{}", cmd.log());
+
+    // An unprotected PBU from a configured MAAR's address (its namespace has no policy, so it
+    // goes out in the clear) is dropped by the CMD's kernel for its inbound policy: no answer,
+    // nothing counted or stored, and the kernel counts a template mismatch.
+    let mismatches = || xfrm_stat(&c, "XfrmInTmplMismatch");
+    let before = mismatches();
+    let m1 = net.maar("m1", M1);
+    m1.send(&pbu(1, 150, Some(P1)));
+    assert!(
+        m1.recv_within(Duration::from_secs(1)).is_none(),
+        "the CMD answered an unprotected PBU"
+    );
+    assert!(
+        mismatches() > before,
+        "the CMD's kernel should have dropped the unprotected PBU for its ESP policy"
+    );
     assert_eq!(cmd.terminate(), Some(0), "{}", cmd.log());
+    let log = cmd.log();
+    assert!(log.contains("stopping: 0 accepted, 0 rejected"), "{log}");
+    let store = std::fs::read_to_string(net.dir.join("cmd.json")).unwrap_or_default();
+    assert!(
+        store.trim().is_empty() || store.trim() == "[]",
+        "an unprotected PBU stored a binding: {store}"
+    );
+}
+
+/// A counter of the kernel's XFRM statistics (`/proc/net/xfrm_stat`) in namespace `ns`.
+fn xfrm_stat(ns: &str, name: &str) -> u64 {
+    let text = cmd::in_netns(ns, "cat")
+        .arg("/proc/net/xfrm_stat")
+        .read_stdout()
+        .unwrap_or_else(|e| {
+            panic!("the kernel has no XFRM statistics (CONFIG_XFRM_STATISTICS): {e:#}")
+        });
+    text.lines()
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some(name)).then(|| words.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no {name} in /proc/net/xfrm_stat:\n{text}"))
 }

@@ -12,6 +12,7 @@
 //! max_bindack_timeout_ms = 32000     # RFC 6275 MAX_BINDACK_TIMEOUT
 //! timestamp_window_ms = 300          # RFC 5213 TimestampValidityWindow (CMD-initiated PBUs)
 //! ra_interval_s = 600                # periodic Router Advertisements (RFC 4861 MaxRtrAdvInterval)
+//! report_interval_s = 60             # the signaling counts report (a warning when insecure)
 //!
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"         # /64s are delegated from it
@@ -48,6 +49,8 @@ pub struct MaarConfig {
     pub timestamp_window_ms: u64,
     #[serde(default = "default_ra_interval_s")]
     pub ra_interval_s: u64,
+    #[serde(default = "default_report_interval_s")]
+    pub report_interval_s: u64,
     #[serde(rename = "pool")]
     pub pools: Vec<PoolConfig>,
 }
@@ -90,6 +93,9 @@ fn default_timestamp_window_ms() -> u64 {
 }
 fn default_ra_interval_s() -> u64 {
     600
+}
+fn default_report_interval_s() -> u64 {
+    anchor_cmd::report::DEFAULT_INTERVAL_S
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -150,6 +156,7 @@ impl MaarConfig {
         for (key, value, min) in [
             ("lifetime_s", self.lifetime_s, 8),
             ("ra_interval_s", self.ra_interval_s, 1),
+            ("report_interval_s", self.report_interval_s, 1),
             (
                 "initial_bindack_timeout_ms",
                 self.initial_bindack_timeout_ms,
@@ -183,6 +190,10 @@ impl MaarConfig {
 
     pub fn ra_interval(&self) -> Duration {
         Duration::from_secs(self.ra_interval_s)
+    }
+
+    pub fn report_interval(&self) -> Duration {
+        Duration::from_secs(self.report_interval_s)
     }
 
     /// The Router Lifetime of the advertisements: three intervals (RFC 4861 section 6.2.1),

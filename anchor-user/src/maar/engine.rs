@@ -101,6 +101,31 @@ impl Counters {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
     }
+
+    /// One line for the periodic report: the rejections by status.
+    pub fn summary(&self) -> String {
+        let by_status: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|(status, n)| format!("{n}x{status}"))
+            .collect();
+        format!(
+            "{} registrations, {} refused, {} CMD updates accepted, {} rejected{}, {} dropped, \
+             {} retransmitted, {} given up",
+            self.registrations,
+            self.refused,
+            self.accepted,
+            self.rejected_total(),
+            if by_status.is_empty() {
+                String::new()
+            } else {
+                format!(" (status {})", by_status.join(", "))
+            },
+            self.dropped,
+            self.retransmissions,
+            self.gave_up
+        )
+    }
 }
 
 /// Where a served node's registration stands.
@@ -696,6 +721,13 @@ impl MaarEngine {
         };
         for prefix in prefixes {
             if let Some(served) = self.served.get(mn).filter(|s| s.prefix == *prefix) {
+                if served.policy == Policy::Nonpersistent {
+                    // RFC 8818 section 4.1: the node's flows on this prefix end with the move.
+                    // (A CMD that knows the policy de-registers it instead.)
+                    self.release_served(mn, actions);
+                    tracing::info!("{mn} is served at {serving}: released nonpersistent {prefix}");
+                    continue;
+                }
                 // The node left: stop serving it, keep anchoring its prefix.
                 let policy = served.policy;
                 self.drop_served(mn, actions);

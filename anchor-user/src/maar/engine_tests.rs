@@ -24,6 +24,7 @@ fn config(pool: &str) -> MaarConfig {
         max_bindack_timeout_ms: 4_000,
         timestamp_window_ms: 300,
         ra_interval_s: 600,
+        report_interval_s: 60,
         pools: vec![PoolConfig {
             prefix: pool.parse().unwrap(),
             policy: Policy::SessionLasting,
@@ -510,5 +511,131 @@ fn a_move_between_two_maars_through_the_real_cmd() {
         kind: BindingKind::Redirect { serving: M2 }
     }));
     assert_eq!(cmd.in_flight(), 0, "M1 acknowledged the CMD's update");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_counts_summary_lists_rejections_by_status() {
+    let mut counters = Counters {
+        registrations: 2,
+        ..Default::default()
+    };
+    counters.rejected.insert(154, 1);
+    assert_eq!(
+        counters.summary(),
+        "2 registrations, 0 refused, 0 CMD updates accepted, 1 rejected (status 1x154), 0 \
+         dropped, 0 retransmitted, 0 given up"
+    );
+}
+
+fn nonpersistent_maar(locator: Ipv6Addr, pool: &str) -> MaarEngine {
+    let mut config = config(pool);
+    config.pools[0].policy = Policy::Nonpersistent;
+    MaarEngine::new(&config, locator, vec!["acc".to_owned()])
+}
+
+#[test]
+fn a_nonpersistent_prefix_is_released_not_redirected_on_a_serving_maar_update() {
+    let mut m = nonpersistent_maar(M1, "2001:db8:a1::/48");
+    let now = start();
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
+    let prefix = m.attach(now, MN, "acc", &mut out).unwrap();
+    let pbu = pbu_of(&out[0]).clone();
+    m.handle(
+        now,
+        CMD,
+        accept(&pbu, 10, Vec::new()),
+        &mut out,
+        &mut actions,
+    );
+    out.clear();
+    actions.clear();
+    let later = now.plus(Duration::from_millis(5));
+    m.handle(
+        later,
+        CMD,
+        cmd_pbu(later, 10, prefix, Some(M2)),
+        &mut out,
+        &mut actions,
+    );
+    let [pba] = out.as_slice() else {
+        panic!("one PBA, got {out:?}")
+    };
+    assert_eq!(pba_of(pba).status, Status::ACCEPTED);
+    assert_eq!(
+        actions,
+        vec![Action::RemoveRoute {
+            prefix,
+            dev: "acc".into()
+        }],
+        "released: the route goes, no redirect"
+    );
+    assert!(m.served(&MN).is_none() && m.anchored(&prefix).is_none());
+    out.clear();
+    let other = MnId::Eui48([2, 0, 0, 0, 0, 2]);
+    assert_eq!(
+        m.attach(later, other, "acc", &mut out).unwrap(),
+        prefix,
+        "the prefix is back in its pool"
+    );
+}
+
+#[test]
+fn a_cmd_that_knows_the_nonpersistent_pool_releases_it_instead_of_naming_it() {
+    let dir = std::env::temp_dir().join(format!("anchor-maar-np-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cmd_config = anchor_cmd::Config::parse(&format!(
+        "address = \"{CMD}\"\nstore = \"{}\"\n\
+         [[maar]]\naddress = \"{M1}\"\nprefixes = [\"2001:db8:a1::/48\"]\n\
+         nonpersistent = [\"2001:db8:a1::/48\"]\n\
+         [[maar]]\naddress = \"{M2}\"\nprefixes = [\"2001:db8:a2::/48\"]\n",
+        dir.join("cmd.json").display()
+    ))
+    .unwrap();
+    let mut cmd = CmdEngine::new(cmd_config, FileStore::open(&dir.join("cmd.json")).unwrap());
+    let mut m1 = nonpersistent_maar(M1, "2001:db8:a1::/48");
+    let mut m2 = maar(M2, "2001:db8:a2::/48");
+    let (mut a1, mut a2) = (Vec::new(), Vec::new());
+    let now = Now::system();
+    let mut out = Vec::new();
+    let p1 = m1.attach(now, MN, "acc", &mut out).unwrap();
+    let sent = out.drain(..).map(|o| (M1, o)).collect();
+    exchange(
+        now,
+        &mut cmd,
+        &mut [(M1, &mut m1, &mut a1), (M2, &mut m2, &mut a2)],
+        sent,
+    );
+    a1.clear();
+
+    let now = now.plus(Duration::from_millis(1));
+    let p2 = m2.attach(now, MN, "acc", &mut out).unwrap();
+    let sent = out.drain(..).map(|o| (M2, o)).collect();
+    exchange(
+        now,
+        &mut cmd,
+        &mut [(M1, &mut m1, &mut a1), (M2, &mut m2, &mut a2)],
+        sent,
+    );
+    assert_eq!(
+        a2,
+        vec![Action::AddRoute {
+            prefix: p2,
+            dev: "acc".into()
+        }],
+        "no Previous MAAR option, so no visiting binding for {p1}"
+    );
+    assert_eq!(
+        a1,
+        vec![Action::RemoveRoute {
+            prefix: p1,
+            dev: "acc".into()
+        }],
+        "M1 released {p1} on the CMD's de-registration, without a redirect"
+    );
+    assert!(m1.served(&MN).is_none() && m1.anchored(&p1).is_none());
+    assert!(m2.advertised("acc").iter().all(|a| a.prefix != p1));
+    assert_eq!(cmd.in_flight(), 0, "M1 acknowledged the de-registration");
     let _ = std::fs::remove_dir_all(&dir);
 }

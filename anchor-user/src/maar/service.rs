@@ -6,6 +6,7 @@ use std::{collections::HashMap, future::Future, io, net::Ipv6Addr, sync::Arc, ti
 
 use anchor_cmd::{
     engine::{Now, Outgoing},
+    report::{self, Report},
     transport::{MhSocket, TransportError},
     xfrm::{self, XfrmError},
 };
@@ -90,6 +91,7 @@ pub struct Maar {
     /// For the advertising tasks: attachments on solicitations.
     handle: MaarHandle,
     ra_interval: Duration,
+    report_interval: Duration,
     router_lifetime_s: u16,
 }
 
@@ -146,6 +148,7 @@ pub fn start(
             ndp,
             handle: handle.clone(),
             ra_interval: config.ra_interval(),
+            report_interval: config.report_interval(),
             router_lifetime_s: config.router_lifetime_s(),
         },
         handle,
@@ -187,6 +190,7 @@ impl Maar {
                 self.router_lifetime_s,
             )));
         }
+        let mut reports = report::ticker(self.report_interval);
         let mut out = Vec::new();
         let mut actions = Vec::new();
         let mut installed: HashMap<Ipv6Net, String> = HashMap::new();
@@ -199,6 +203,9 @@ impl Maar {
                 .min(IDLE_WAKE);
             tokio::select! {
                 () = &mut shutdown => break,
+                _ = reports.tick() => {
+                    Report::new("MAAR", &self.engine.counters().summary(), self.insecure).log();
+                }
                 () = tokio::time::sleep(wake) => {
                     self.engine.poll(Now::system(), &mut out, &mut actions);
                 }

@@ -1,0 +1,80 @@
+//! The periodic report of the signaling counts, shared by the CMD and the MAAR: one line every
+//! `report_interval_s`, at warning level with the insecure-signaling warning repeated when the
+//! signaling runs without IPsec ESP (`insecure_signaling = true`), else at info level.
+
+use std::time::Duration;
+
+/// The default `report_interval_s`.
+pub const DEFAULT_INTERVAL_S: u64 = 60;
+
+/// One report line and how loud it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Logged as a warning (insecure signaling), else as information.
+    pub warn: bool,
+    pub text: String,
+}
+
+impl Report {
+    /// The report of `role` ("CMD", "MAAR") with its `counts` summary.
+    pub fn new(role: &str, counts: &str, insecure: bool) -> Report {
+        if insecure {
+            Report {
+                warn: true,
+                text: format!(
+                    "{role} signaling counts: {counts}; insecure_signaling = true: these \
+                     messages were not checked for IPsec ESP protection (lab use only)"
+                ),
+            }
+        } else {
+            Report {
+                warn: false,
+                text: format!("{role} signaling counts: {counts}"),
+            }
+        }
+    }
+
+    pub fn log(&self) {
+        if self.warn {
+            tracing::warn!("{}", self.text);
+        } else {
+            tracing::info!("{}", self.text);
+        }
+    }
+}
+
+/// The timer of the reports: every `interval`, the first one an interval after the start (the
+/// start already logs the security state).
+pub fn ticker(interval: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_insecure_report_warns_and_repeats_the_warning() {
+        let report = Report::new("CMD", "3 accepted, 1 rejected", true);
+        assert!(report.warn);
+        assert_eq!(
+            report.text,
+            "CMD signaling counts: 3 accepted, 1 rejected; insecure_signaling = true: these \
+             messages were not checked for IPsec ESP protection (lab use only)"
+        );
+    }
+
+    #[test]
+    fn a_protected_report_is_information_without_the_warning() {
+        let report = Report::new("MAAR", "0 accepted", false);
+        assert_eq!(
+            report,
+            Report {
+                warn: false,
+                text: "MAAR signaling counts: 0 accepted".to_owned()
+            }
+        );
+    }
+}
