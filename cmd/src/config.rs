@@ -14,6 +14,7 @@
 //! address = "2001:db8:f1::2"
 //! prefixes = ["2001:db8:1::/48"]       # the prefixes this MAAR may anchor
 //! nonpersistent = []                   # those of them released, not redirected, on a move
+//! fixed = []                           # those of them with the fixed policy (recorded)
 //! ```
 
 use std::{net::Ipv6Addr, path::Path, path::PathBuf, time::Duration};
@@ -21,6 +22,11 @@ use std::{net::Ipv6Addr, path::Path, path::PathBuf, time::Duration};
 use ipnet::Ipv6Net;
 use serde::Deserialize;
 use thiserror::Error;
+
+use crate::{
+    record::Policy,
+    timing::{SignalingTiming, TimingError},
+};
 
 /// The configuration, checked.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -30,15 +36,15 @@ pub struct Config {
     pub store: PathBuf,
     #[serde(default)]
     pub insecure_signaling: bool,
-    #[serde(default = "default_initial_bindack_timeout_ms")]
+    #[serde(default = "crate::timing::default_initial_bindack_timeout_ms")]
     pub initial_bindack_timeout_ms: u64,
-    #[serde(default = "default_max_bindack_timeout_ms")]
+    #[serde(default = "crate::timing::default_max_bindack_timeout_ms")]
     pub max_bindack_timeout_ms: u64,
-    #[serde(default = "default_timestamp_window_ms")]
+    #[serde(default = "crate::timing::default_timestamp_window_ms")]
     pub timestamp_window_ms: u64,
     #[serde(default = "default_max_lifetime_s")]
     pub max_lifetime_s: u64,
-    #[serde(default = "default_report_interval_s")]
+    #[serde(default = "crate::timing::default_report_interval_s")]
     pub report_interval_s: u64,
     #[serde(rename = "maar")]
     pub maars: Vec<MaarConfig>,
@@ -54,23 +60,18 @@ pub struct MaarConfig {
     /// moves, their prefixes are released at the anchor, never redirected.
     #[serde(default)]
     pub nonpersistent: Vec<Ipv6Net>,
+    /// The MAAR's pools with the `fixed` policy (RFC 8818 section 4.3), recorded with each prefix
+    /// in the store. Anchor relocation is not implemented: on a move they are redirected like
+    /// `session-lasting` prefixes.
+    #[serde(default)]
+    pub fixed: Vec<Ipv6Net>,
 }
 
-fn default_initial_bindack_timeout_ms() -> u64 {
-    1_000
-}
-fn default_max_bindack_timeout_ms() -> u64 {
-    32_000
-}
-fn default_timestamp_window_ms() -> u64 {
-    300
-}
 fn default_max_lifetime_s() -> u64 {
     65_535
 }
-fn default_report_interval_s() -> u64 {
-    crate::report::DEFAULT_INTERVAL_S
-}
+
+crate::signaling_timing_fields!(Config);
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -92,6 +93,14 @@ pub enum ConfigError {
     NoPrefix { index: usize },
     #[error("maar[{index}].nonpersistent: {prefix} is not inside the MAAR's prefixes")]
     NonpersistentOutside { index: usize, prefix: Ipv6Net },
+    #[error("maar[{index}].fixed: {prefix} is not inside the MAAR's prefixes")]
+    FixedOutside { index: usize, prefix: Ipv6Net },
+    #[error("maar[{index}].fixed: {prefix} overlaps nonpersistent {other}")]
+    PolicyOverlap {
+        index: usize,
+        prefix: Ipv6Net,
+        other: Ipv6Net,
+    },
     #[error("{key}: {value} must be at least 1")]
     Zero { key: &'static str, value: u64 },
     #[error("max_bindack_timeout_ms: {max} is below initial_bindack_timeout_ms {initial}")]
@@ -152,47 +161,46 @@ impl Config {
                     prefix: *prefix,
                 });
             }
+            if let Some(prefix) = maar.fixed.iter().find(|p| !maar.may_anchor(p)) {
+                return Err(ConfigError::FixedOutside {
+                    index,
+                    prefix: *prefix,
+                });
+            }
+            for prefix in &maar.fixed {
+                if let Some(other) = maar
+                    .nonpersistent
+                    .iter()
+                    .find(|o| o.contains(prefix) || prefix.contains(*o))
+                {
+                    return Err(ConfigError::PolicyOverlap {
+                        index,
+                        prefix: *prefix,
+                        other: *other,
+                    });
+                }
+            }
         }
-        for (key, value) in [
+        self.check_timing(&[
             (
                 "initial_bindack_timeout_ms",
                 self.initial_bindack_timeout_ms,
+                1,
             ),
-            ("max_bindack_timeout_ms", self.max_bindack_timeout_ms),
-            ("max_lifetime_s", self.max_lifetime_s),
-            ("report_interval_s", self.report_interval_s),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::Zero { key, value });
+            ("max_bindack_timeout_ms", self.max_bindack_timeout_ms, 1),
+            ("max_lifetime_s", self.max_lifetime_s, 1),
+            ("report_interval_s", self.report_interval_s, 1),
+        ])
+        .map_err(|error| match error {
+            TimingError::TooSmall { key, value, .. } => ConfigError::Zero { key, value },
+            TimingError::TimeoutOrder { initial, max } => {
+                ConfigError::TimeoutOrder { initial, max }
             }
-        }
-        if self.max_bindack_timeout_ms < self.initial_bindack_timeout_ms {
-            return Err(ConfigError::TimeoutOrder {
-                initial: self.initial_bindack_timeout_ms,
-                max: self.max_bindack_timeout_ms,
-            });
-        }
-        Ok(())
-    }
-
-    pub fn initial_bindack_timeout(&self) -> Duration {
-        Duration::from_millis(self.initial_bindack_timeout_ms)
-    }
-
-    pub fn max_bindack_timeout(&self) -> Duration {
-        Duration::from_millis(self.max_bindack_timeout_ms)
-    }
-
-    pub fn timestamp_window(&self) -> Duration {
-        Duration::from_millis(self.timestamp_window_ms)
+        })
     }
 
     pub fn max_lifetime(&self) -> Duration {
         Duration::from_secs(self.max_lifetime_s)
-    }
-
-    pub fn report_interval(&self) -> Duration {
-        Duration::from_secs(self.report_interval_s)
     }
 
     /// The entry of the MAAR at `address`, if it is configured.
@@ -210,6 +218,18 @@ impl MaarConfig {
     /// Whether `prefix` has the `nonpersistent` policy: released, not redirected, on a move.
     pub fn is_nonpersistent(&self, prefix: &Ipv6Net) -> bool {
         self.nonpersistent.iter().any(|p| p.contains(prefix))
+    }
+
+    /// The policy of `prefix`, one of this MAAR's: from the `nonpersistent` and `fixed` lists,
+    /// else `session-lasting`.
+    pub fn policy(&self, prefix: &Ipv6Net) -> Policy {
+        if self.is_nonpersistent(prefix) {
+            Policy::Nonpersistent
+        } else if self.fixed.iter().any(|p| p.contains(prefix)) {
+            Policy::Fixed
+        } else {
+            Policy::SessionLasting
+        }
     }
 }
 
@@ -306,5 +326,40 @@ mod tests {
         let config = Config::parse(&inside).expect("nonpersistent inside the prefixes");
         let maar = config.maar("2001:db8:f2::2".parse().unwrap()).unwrap();
         assert!(maar.is_nonpersistent(&"2001:db8:2:7::/64".parse().unwrap()));
+    }
+
+    #[test]
+    fn fixed_prefixes_are_checked_and_give_the_policy() {
+        let fixed = GOOD.replace(
+            "prefixes = [\"2001:db8:2::/48\"]",
+            "prefixes = [\"2001:db8:2::/48\"]\nnonpersistent = [\"2001:db8:2:100::/56\"]\n\
+             fixed = [\"2001:db8:2::/56\"]",
+        );
+        let config = Config::parse(&fixed).expect("fixed inside the prefixes");
+        let maar = config.maar("2001:db8:f2::2".parse().unwrap()).unwrap();
+        let policy = |p: &str| maar.policy(&p.parse().unwrap());
+        assert_eq!(policy("2001:db8:2:5::/64"), Policy::Fixed);
+        assert_eq!(policy("2001:db8:2:105::/64"), Policy::Nonpersistent);
+        assert_eq!(policy("2001:db8:2:205::/64"), Policy::SessionLasting);
+        let first = config.maar("2001:db8:f1::2".parse().unwrap()).unwrap();
+        assert!(first.fixed.is_empty(), "fixed defaults to none");
+
+        let outside = GOOD.replace(
+            "prefixes = [\"2001:db8:2::/48\"]",
+            "prefixes = [\"2001:db8:2::/48\"]\nfixed = [\"2001:db8:3::/48\"]",
+        );
+        assert!(matches!(
+            Config::parse(&outside),
+            Err(ConfigError::FixedOutside { index: 1, .. })
+        ));
+        let both = GOOD.replace(
+            "prefixes = [\"2001:db8:2::/48\"]",
+            "prefixes = [\"2001:db8:2::/48\"]\nnonpersistent = [\"2001:db8:2::/48\"]\n\
+             fixed = [\"2001:db8:2:100::/56\"]",
+        );
+        assert!(matches!(
+            Config::parse(&both),
+            Err(ConfigError::PolicyOverlap { index: 1, .. })
+        ));
     }
 }

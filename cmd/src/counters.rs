@@ -22,6 +22,18 @@ pub struct Counters {
     pub gave_up: u64,
 }
 
+/// The rejections by status for a report line: ` (status 1x154, 2x155)`, or nothing.
+pub fn by_status(rejected: &BTreeMap<u8, u64>) -> String {
+    if rejected.is_empty() {
+        return String::new();
+    }
+    let by_status: Vec<String> = rejected
+        .iter()
+        .map(|(status, n)| format!("{n}x{status}"))
+        .collect();
+    format!(" (status {})", by_status.join(", "))
+}
+
 impl Counters {
     pub fn reject(&mut self, status: Status) {
         *self.rejected.entry(status.0).or_default() += 1;
@@ -37,21 +49,12 @@ impl Counters {
 
     /// One line for the periodic report: the rejections by status.
     pub fn summary(&self) -> String {
-        let by_status: Vec<String> = self
-            .rejected
-            .iter()
-            .map(|(status, n)| format!("{n}x{status}"))
-            .collect();
         format!(
             "{} accepted, {} rejected{}, {} dropped, {} updates sent, {} retransmitted, {} \
              acknowledged, {} given up",
             self.accepted,
             self.rejected_total(),
-            if by_status.is_empty() {
-                String::new()
-            } else {
-                format!(" (status {})", by_status.join(", "))
-            },
+            by_status(&self.rejected),
             self.dropped,
             self.updates_sent,
             self.retransmissions,

@@ -3,7 +3,6 @@
 
 use std::{future::Future, io, net::Ipv6Addr, time::Duration};
 
-use anchor_signal::MobilityHeader;
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
 
@@ -12,6 +11,7 @@ use crate::{
     engine::{Engine, Now, Outgoing},
     report::{self, Report},
     store::{FileStore, MobilityStore, StoreError},
+    timing::SignalingTiming,
     transport::{MhSocket, TransportError},
     xfrm::{self, XfrmError},
 };
@@ -139,13 +139,9 @@ impl Cmd {
         from: Ipv6Addr,
         out: &mut Vec<Outgoing>,
     ) -> Result<(), StoreError> {
-        match MobilityHeader::decode(mh, from, self.local()) {
-            Ok(message) => {
-                tracing::debug!("from {from}: {message:?}");
-                self.engine.handle(Now::system(), from, message, out)
-            }
-            Err(error) => {
-                tracing::warn!("dropped a Mobility Header from {from}: {error}");
+        match self.socket.get_ref().decode(mh, from) {
+            Some(message) => self.engine.handle(Now::system(), from, message, out),
+            None => {
                 self.engine.malformed();
                 Ok(())
             }
@@ -153,21 +149,6 @@ impl Cmd {
     }
 
     fn send_all(&self, out: &mut Vec<Outgoing>) {
-        let local = self.local();
-        for Outgoing { to, message } in out.drain(..) {
-            let sent = message
-                .encode(local, to)
-                .map_err(|e| e.to_string())
-                .and_then(|wire| {
-                    self.socket
-                        .get_ref()
-                        .send(to, &wire)
-                        .map_err(|e| e.to_string())
-                });
-            match sent {
-                Ok(()) => tracing::debug!("to {to}: {message:?}"),
-                Err(error) => tracing::warn!("cannot send to {to}: {error}"),
-            }
-        }
+        self.socket.get_ref().send_all(out);
     }
 }

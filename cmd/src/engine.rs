@@ -31,9 +31,10 @@ use ipnet::Ipv6Net;
 use crate::{
     config::Config,
     counters::Counters,
-    record::{MnKey, MnRecord, PrefixAnchor},
+    record::{MnKey, MnRecord, Policy, PrefixAnchor},
     retransmit::{Due, Retransmitter},
     store::{MobilityStore, StoreError},
+    timing::SignalingTiming,
 };
 
 /// The time, as the engine sees it: a monotonic instant for retransmissions and the wall clock
@@ -73,6 +74,19 @@ impl Now {
 pub struct Outgoing {
     pub to: Ipv6Addr,
     pub message: MobilityHeader,
+}
+
+/// The MN-ID and Timestamp options of a PBU, when it carries them.
+pub fn mn_id_and_timestamp(pbu: &Pbu) -> (Option<MnId>, Option<Timestamp>) {
+    let mn_id = pbu.options.iter().find_map(|o| match o {
+        MobilityOption::MnId(id) => Some(id.clone()),
+        _ => None,
+    });
+    let timestamp = pbu.options.iter().find_map(|o| match o {
+        MobilityOption::Timestamp(t) => Some(*t),
+        _ => None,
+    });
+    (mn_id, timestamp)
 }
 
 pub struct Engine<S> {
@@ -200,14 +214,7 @@ impl<S: MobilityStore> Engine<S> {
         pbu: Pbu,
         out: &mut Vec<Outgoing>,
     ) -> Result<(), StoreError> {
-        let mn_id = pbu.options.iter().find_map(|o| match o {
-            MobilityOption::MnId(id) => Some(id.clone()),
-            _ => None,
-        });
-        let timestamp = pbu.options.iter().find_map(|o| match o {
-            MobilityOption::Timestamp(t) => Some(*t),
-            _ => None,
-        });
+        let (mn_id, timestamp) = mn_id_and_timestamp(&pbu);
         match self.check_and_apply(now, from, &pbu, mn_id.as_ref(), timestamp, out) {
             Ok(Ok(reply)) => {
                 self.counters.accepted += 1;
@@ -313,11 +320,16 @@ impl<S: MobilityStore> Engine<S> {
         let mut prefixes = existing
             .as_ref()
             .map_or_else(Vec::new, |r| r.prefixes.clone());
+        let policy = maar.policy(&local);
         match prefixes.iter_mut().find(|p| p.prefix == local) {
-            Some(p) => p.anchor = from,
+            Some(p) => {
+                p.anchor = from;
+                p.policy = policy;
+            }
             None => prefixes.push(PrefixAnchor {
                 prefix: local,
                 anchor: from,
+                policy,
             }),
         }
         let moved = existing.as_ref().is_none_or(|r| r.serving != from);
@@ -346,6 +358,19 @@ impl<S: MobilityStore> Engine<S> {
             last_timestamp: timestamp.0,
         };
         let elsewhere = record.anchored_elsewhere(from);
+        if moved {
+            // Anchor relocation (RFC 8818 section 4.3) is not implemented: a fixed prefix stays
+            // at its anchor and is redirected like a session-lasting one.
+            for p in record.prefixes.iter().filter(|p| p.anchor != from) {
+                if p.policy == Policy::Fixed {
+                    tracing::info!(
+                        "{mn_id}: fixed {} stays anchored at {} (redirected; no relocation)",
+                        p.prefix,
+                        p.anchor
+                    );
+                }
+            }
+        }
         self.store.put(record)?;
         tracing::info!("{mn_id} registered at {from} with {local}");
 

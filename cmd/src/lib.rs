@@ -9,6 +9,7 @@
 //! - [`engine`]: the protocol logic without I/O: messages and the time in, messages out.
 //! - [`retransmit`]: the CMD-initiated updates waiting for their acknowledgement (RFC 6275 back-off).
 //! - [`counters`]: what was accepted, rejected, retransmitted.
+//! - [`timing`]: the signaling timers both the CMD and the MAAR configure, and their checks.
 //! - [`report`]: the periodic report of those counts (with the insecure-signaling warning).
 //! - [`transport`]: the raw IPv6 socket for the Mobility Header (next header 135).
 //! - [`xfrm`]: the start-up check that IPsec ESP protects the signaling with every MAAR.
@@ -22,10 +23,11 @@ pub mod record;
 pub mod report;
 pub mod retransmit;
 pub mod store;
+pub mod timing;
 pub mod transport;
 pub mod xfrm;
 
 pub use config::{Config, ConfigError};
 pub use engine::{Engine, Now, Outgoing};
-pub use record::{MnKey, MnRecord, PrefixAnchor};
+pub use record::{MnKey, MnRecord, Policy, PrefixAnchor};
 pub use store::{FileStore, MobilityStore, StoreError};

@@ -49,11 +49,29 @@ impl MnKey {
     }
 }
 
-/// One prefix of a node and the MAAR that anchors it.
+/// The mobility policy of a prefix (RFC 8653 address types, RFC 8818 section 4): a MAAR's pool
+/// policy, and what the CMD records for each prefix from its `[[maar]]` lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Released when the node moves (RFC 8818 section 4.1).
+    Nonpersistent,
+    /// Redirected while the node still uses it (section 4.2).
+    #[default]
+    SessionLasting,
+    /// Anchor relocation (section 4.3). Not implemented yet: such a prefix stays at its anchor and
+    /// is redirected like a `session-lasting` one.
+    Fixed,
+}
+
+/// One prefix of a node, the MAAR that anchors it, and its policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrefixAnchor {
     pub prefix: Ipv6Net,
     pub anchor: Ipv6Addr,
+    /// Absent from stores written before the policy was recorded: `session-lasting`.
+    #[serde(default)]
+    pub policy: Policy,
 }
 
 /// Everything the CMD knows about one mobile node.

@@ -155,7 +155,7 @@ impl MobilityStore for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::PrefixAnchor;
+    use crate::record::{Policy, PrefixAnchor};
 
     /// A directory of its own under the system's temporary directory, removed on drop.
     pub(crate) struct TempDir(pub PathBuf);
@@ -185,6 +185,7 @@ mod tests {
             prefixes: vec![PrefixAnchor {
                 prefix: "2001:db8:1:1::/64".parse().unwrap(),
                 anchor: "2001:db8:f1::2".parse().unwrap(),
+                policy: Policy::Fixed,
             }],
             lifetime_s: 600,
             expires_unix_s: 1_700_000_600,
@@ -209,6 +210,36 @@ mod tests {
         assert_eq!(store.records(), vec![&changed]);
         assert_eq!(store.get(&record(2).mn), Some(&changed));
         assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn the_policy_survives_reopening_and_old_snapshots_read_as_session_lasting() {
+        let dir = TempDir::new("policy");
+        let path = dir.0.join("cmd.json");
+        let mut store = FileStore::open(&path).unwrap();
+        store.put(record(1)).unwrap();
+        drop(store);
+        let store = FileStore::open(&path).unwrap();
+        assert_eq!(
+            store.get(&record(1).mn).unwrap().prefixes[0].policy,
+            Policy::Fixed
+        );
+        drop(store);
+
+        // A snapshot written before the policy was recorded: the same without the field.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut snapshot: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let anchor = snapshot
+            .pointer_mut("/0/prefixes/0")
+            .and_then(serde_json::Value::as_object_mut)
+            .unwrap_or_else(|| panic!("no prefix in {text}"));
+        assert_eq!(anchor.remove("policy"), Some("fixed".into()));
+        std::fs::write(&path, snapshot.to_string()).unwrap();
+        let store = FileStore::open(&path).expect("an old snapshot still opens");
+        assert_eq!(
+            store.get(&record(1).mn).unwrap().prefixes[0].policy,
+            Policy::SessionLasting
+        );
     }
 
     #[test]

@@ -10,9 +10,11 @@ use std::{
     net::{Ipv6Addr, SocketAddrV6},
 };
 
-use anchor_signal::checksum::IPPROTO_MH;
+use anchor_signal::{MobilityHeader, checksum::IPPROTO_MH};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use thiserror::Error;
+
+use crate::engine::Outgoing;
 
 /// The largest Mobility Header (Header Len is 8 bits of 8 octets).
 const MAX_MH: usize = 2048;
@@ -98,6 +100,34 @@ impl MhSocket {
             .map(|a| *a.ip())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "sender is not IPv6"))?;
         Ok((buf, from))
+    }
+
+    /// Decodes a Mobility Header received from `from`; a malformed one is logged and `None`.
+    pub fn decode(&self, mh: &[u8], from: Ipv6Addr) -> Option<MobilityHeader> {
+        match MobilityHeader::decode(mh, from, self.local) {
+            Ok(message) => {
+                tracing::debug!("from {from}: {message:?}");
+                Some(message)
+            }
+            Err(error) => {
+                tracing::warn!("dropped a Mobility Header from {from}: {error}");
+                None
+            }
+        }
+    }
+
+    /// Encodes and sends every message of `out`, emptying it; a failure is logged.
+    pub fn send_all(&self, out: &mut Vec<Outgoing>) {
+        for Outgoing { to, message } in out.drain(..) {
+            let sent = message
+                .encode(self.local, to)
+                .map_err(|e| e.to_string())
+                .and_then(|wire| self.send(to, &wire).map_err(|e| e.to_string()));
+            match sent {
+                Ok(()) => tracing::debug!("to {to}: {message:?}"),
+                Err(error) => tracing::warn!("cannot send to {to}: {error}"),
+            }
+        }
     }
 }
 

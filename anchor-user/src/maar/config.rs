@@ -21,6 +21,7 @@
 
 use std::{net::Ipv6Addr, time::Duration};
 
+use anchor_cmd::timing::{SignalingTiming, TimingError};
 use ipnet::Ipv6Net;
 use serde::Deserialize;
 use thiserror::Error;
@@ -41,15 +42,15 @@ pub struct MaarConfig {
     pub reverse_tunnel: bool,
     #[serde(default = "default_lifetime_s")]
     pub lifetime_s: u64,
-    #[serde(default = "default_initial_bindack_timeout_ms")]
+    #[serde(default = "anchor_cmd::timing::default_initial_bindack_timeout_ms")]
     pub initial_bindack_timeout_ms: u64,
-    #[serde(default = "default_max_bindack_timeout_ms")]
+    #[serde(default = "anchor_cmd::timing::default_max_bindack_timeout_ms")]
     pub max_bindack_timeout_ms: u64,
-    #[serde(default = "default_timestamp_window_ms")]
+    #[serde(default = "anchor_cmd::timing::default_timestamp_window_ms")]
     pub timestamp_window_ms: u64,
     #[serde(default = "default_ra_interval_s")]
     pub ra_interval_s: u64,
-    #[serde(default = "default_report_interval_s")]
+    #[serde(default = "anchor_cmd::timing::default_report_interval_s")]
     pub report_interval_s: u64,
     #[serde(rename = "pool")]
     pub pools: Vec<PoolConfig>,
@@ -63,18 +64,9 @@ pub struct PoolConfig {
     pub policy: Policy,
 }
 
-/// The mobility policy of a pool's prefixes (RFC 8653 address types, RFC 8818 section 4).
-/// Carried in the state; the signaling treats all alike for now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Policy {
-    /// Released when the node moves (RFC 8818 section 4.1).
-    Nonpersistent,
-    /// Redirected while the node still uses it (section 4.2).
-    SessionLasting,
-    /// Anchor relocation (section 4.3).
-    Fixed,
-}
+/// The mobility policy of a pool's prefixes: the type the CMD records per prefix, so that the
+/// two sides name it alike. Kept in the MAAR's state for each node it serves or anchors.
+pub use anchor_cmd::record::Policy;
 
 fn yes() -> bool {
     true
@@ -82,21 +74,11 @@ fn yes() -> bool {
 fn default_lifetime_s() -> u64 {
     600
 }
-fn default_initial_bindack_timeout_ms() -> u64 {
-    1_000
-}
-fn default_max_bindack_timeout_ms() -> u64 {
-    32_000
-}
-fn default_timestamp_window_ms() -> u64 {
-    300
-}
 fn default_ra_interval_s() -> u64 {
     600
 }
-fn default_report_interval_s() -> u64 {
-    anchor_cmd::report::DEFAULT_INTERVAL_S
-}
+
+anchor_cmd::signaling_timing_fields!(MaarConfig);
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum MaarConfigError {
@@ -153,7 +135,7 @@ impl MaarConfig {
             return Err(MaarConfigError::CmdIsSelf { cmd: self.cmd });
         }
         // A refresh goes out at half the lifetime: at least one 4-second unit on each side.
-        for (key, value, min) in [
+        self.check_timing(&[
             ("lifetime_s", self.lifetime_s, 8),
             ("ra_interval_s", self.ra_interval_s, 1),
             ("report_interval_s", self.report_interval_s, 1),
@@ -162,48 +144,29 @@ impl MaarConfig {
                 self.initial_bindack_timeout_ms,
                 1,
             ),
-        ] {
-            if value < min {
-                return Err(MaarConfigError::TooSmall { key, value, min });
+        ])
+        .map_err(|error| match error {
+            TimingError::TooSmall { key, value, min } => {
+                MaarConfigError::TooSmall { key, value, min }
             }
-        }
-        if self.max_bindack_timeout_ms < self.initial_bindack_timeout_ms {
-            return Err(MaarConfigError::TimeoutOrder {
-                initial: self.initial_bindack_timeout_ms,
-                max: self.max_bindack_timeout_ms,
-            });
-        }
-        Ok(())
+            TimingError::TimeoutOrder { initial, max } => {
+                MaarConfigError::TimeoutOrder { initial, max }
+            }
+        })
     }
 
     pub fn lifetime(&self) -> Duration {
         Duration::from_secs(self.lifetime_s)
     }
 
-    pub fn initial_bindack_timeout(&self) -> Duration {
-        Duration::from_millis(self.initial_bindack_timeout_ms)
-    }
-
-    pub fn max_bindack_timeout(&self) -> Duration {
-        Duration::from_millis(self.max_bindack_timeout_ms)
-    }
-
     pub fn ra_interval(&self) -> Duration {
         Duration::from_secs(self.ra_interval_s)
-    }
-
-    pub fn report_interval(&self) -> Duration {
-        Duration::from_secs(self.report_interval_s)
     }
 
     /// The Router Lifetime of the advertisements: three intervals (RFC 4861 section 6.2.1),
     /// at most 9000 s.
     pub fn router_lifetime_s(&self) -> u16 {
         u16::try_from(self.ra_interval_s.saturating_mul(3).min(9000)).unwrap_or(9000)
-    }
-
-    pub fn timestamp_window(&self) -> Duration {
-        Duration::from_millis(self.timestamp_window_ms)
     }
 }
 

@@ -27,6 +27,7 @@ use std::{
 use anchor_cmd::{
     engine::{Now, Outgoing},
     retransmit::{Due, Retransmitter},
+    timing::SignalingTiming,
 };
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
@@ -104,11 +105,6 @@ impl Counters {
 
     /// One line for the periodic report: the rejections by status.
     pub fn summary(&self) -> String {
-        let by_status: Vec<String> = self
-            .rejected
-            .iter()
-            .map(|(status, n)| format!("{n}x{status}"))
-            .collect();
         format!(
             "{} registrations, {} refused, {} CMD updates accepted, {} rejected{}, {} dropped, \
              {} retransmitted, {} given up",
@@ -116,11 +112,7 @@ impl Counters {
             self.refused,
             self.accepted,
             self.rejected_total(),
-            if by_status.is_empty() {
-                String::new()
-            } else {
-                format!(" (status {})", by_status.join(", "))
-            },
+            anchor_cmd::counters::by_status(&self.rejected),
             self.dropped,
             self.retransmissions,
             self.gave_up
@@ -564,14 +556,7 @@ impl MaarEngine {
         out: &mut Vec<Outgoing>,
         actions: &mut Vec<Action>,
     ) {
-        let mn = pbu.options.iter().find_map(|o| match o {
-            MobilityOption::MnId(id) => Some(id.clone()),
-            _ => None,
-        });
-        let timestamp = pbu.options.iter().find_map(|o| match o {
-            MobilityOption::Timestamp(t) => Some(*t),
-            _ => None,
-        });
+        let (mn, timestamp) = anchor_cmd::engine::mn_id_and_timestamp(&pbu);
         // The same update again (the CMD retransmits unchanged when our PBA was lost) is
         // acknowledged again and changes nothing.
         let duplicate = from == self.cmd

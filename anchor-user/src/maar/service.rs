@@ -7,10 +7,11 @@ use std::{collections::HashMap, future::Future, io, net::Ipv6Addr, sync::Arc, ti
 use anchor_cmd::{
     engine::{Now, Outgoing},
     report::{self, Report},
+    timing::SignalingTiming,
     transport::{MhSocket, TransportError},
     xfrm::{self, XfrmError},
 };
-use anchor_signal::{MnId, MobilityHeader};
+use anchor_signal::MnId;
 use ipnet::Ipv6Net;
 use thiserror::Error;
 use tokio::{
@@ -280,36 +281,16 @@ impl Maar {
         out: &mut Vec<Outgoing>,
         actions: &mut Vec<Action>,
     ) {
-        match MobilityHeader::decode(mh, from, self.socket.get_ref().local()) {
-            Ok(message) => {
-                tracing::debug!("from {from}: {message:?}");
-                self.engine
-                    .handle(Now::system(), from, message, out, actions);
-            }
-            Err(error) => {
-                tracing::warn!("dropped a Mobility Header from {from}: {error}");
-                self.engine.malformed();
-            }
+        match self.socket.get_ref().decode(mh, from) {
+            Some(message) => self
+                .engine
+                .handle(Now::system(), from, message, out, actions),
+            None => self.engine.malformed(),
         }
     }
 
     fn send_all(&self, out: &mut Vec<Outgoing>) {
-        let local = self.socket.get_ref().local();
-        for Outgoing { to, message } in out.drain(..) {
-            let sent = message
-                .encode(local, to)
-                .map_err(|e| e.to_string())
-                .and_then(|wire| {
-                    self.socket
-                        .get_ref()
-                        .send(to, &wire)
-                        .map_err(|e| e.to_string())
-                });
-            match sent {
-                Ok(()) => tracing::debug!("to {to}: {message:?}"),
-                Err(error) => tracing::warn!("cannot send to {to}: {error}"),
-            }
-        }
+        self.socket.get_ref().send_all(out);
     }
 }
 
