@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use anchor_rig::cmd::{self, Run as _};
+use anchor_rig::{
+    Node, Rig,
+    cmd::{self, Run as _},
+};
 
 /// `target/debug/anchor`, from the test binary in `target/debug/deps`.
 pub fn anchor_binary() -> PathBuf {
@@ -35,4 +38,29 @@ pub fn require_tools(probes: &[&[&str]]) {
 pub fn remove_stale_rigs(stem: &str) {
     anchor_rig::topology::remove_stale_rigs(stem)
         .unwrap_or_else(|e| panic!("cannot remove a stale rig: {e:#}"));
+}
+
+/// `ip -n NS ARGS` in `node`'s namespace; its standard output.
+pub fn ip_stdout(rig: &Rig, node: Node, args: &[&str]) -> String {
+    cmd::new("ip")
+        .args(["-n", &rig.ns(node)])
+        .args(args)
+        .read_stdout()
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// One ping from the correspondent to `to` that must be answered within 10 s; `when` names the
+/// moment in the failure message.
+pub fn ping_from_cn(rig: &Rig, to: &str, when: &str) {
+    let out = cmd::in_netns(&rig.ns(Node::Cn), "ping")
+        .args(["-6", "-c", "1", "-w", "10", to])
+        .output()
+        .expect("run ping");
+    assert!(
+        out.status.success(),
+        "ping from the correspondent to the mobile node's {to} {when} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

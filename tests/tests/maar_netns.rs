@@ -19,7 +19,9 @@ use anchor_rig::{
     cmd::{self, Run as _},
     topology::{CN_ADDR, R1_LOCATOR, R2_LOCATOR},
 };
-use anchor_tests::support::{anchor_binary, remove_stale_rigs, require_tools};
+use anchor_tests::support::{
+    anchor_binary, ip_stdout, ping_from_cn, remove_stale_rigs, require_tools,
+};
 use serde_json::Value;
 
 const MAC: &str = "02:00:00:00:00:0a";
@@ -136,7 +138,7 @@ fn maars_and_cmd_redirect_a_moved_node_without_hand_made_bindings() {
     wait_for(&format!("r1's route {P1} dev r1a after the PBA"), || {
         ip_stdout(&rig, Node::R1, &["-6", "route", "show", P1]).contains("dev r1a")
     });
-    ping(&rig, "before the move");
+    ping_from_cn(&rig, MN_P1, "before the move");
 
     // 2. The move, then attachment at r2.
     rig.move_mobile_node_link(MN_P1)
@@ -156,7 +158,7 @@ fn maars_and_cmd_redirect_a_moved_node_without_hand_made_bindings() {
         !ip_stdout(&rig, Node::R1, &["-6", "route", "show", P1]).contains("dev r1a"),
         "r1 should have removed its access route for {P1} when the node left"
     );
-    ping(&rig, "after the move");
+    ping_from_cn(&rig, MN_P1, "after the move");
     let stats = r1
         .cli(&["stats", "--json"])
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -223,26 +225,4 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "no {what} within {DEADLINE:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn ping(rig: &Rig, when: &str) {
-    let out = cmd::in_netns(&rig.ns(Node::Cn), "ping")
-        .args(["-6", "-c", "1", "-w", "10", MN_P1])
-        .output()
-        .expect("run ping");
-    assert!(
-        out.status.success(),
-        "ping from the correspondent to the mobile node's {MN_P1} {when} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn ip_stdout(rig: &Rig, node: Node, args: &[&str]) -> String {
-    cmd::new("ip")
-        .args(["-n", &rig.ns(node)])
-        .args(args)
-        .read_stdout()
-        .unwrap_or_else(|e| panic!("{e:#}"))
 }

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anchor_rig::{
     Daemon, Node, Rig, WorkDir,
-    cmd::{self, Run as _},
     control::{self, MN_P1_SLAAC as MN_P1, MN_P2_SLAAC as MN_P2, P1, P2, POOL2},
     topology::{R1_LOCATOR, R2_LOCATOR},
 };
-use anchor_tests::support::{anchor_binary, remove_stale_rigs, require_tools};
+use anchor_tests::support::{
+    anchor_binary, ip_stdout, ping_from_cn, remove_stale_rigs, require_tools,
+};
 use serde_json::Value;
 
 /// How long the signaling, the advertisements and the first packets may take before the test
@@ -64,7 +65,7 @@ fn a_slaac_node_is_attached_by_its_solicitations_and_keeps_p1_deprecated_after_t
         ip_stdout(&rig, Node::R1, &["-6", "route", "show", P1]).contains("dev r1a"),
         "r1 routes {P1} to r1a once registered"
     );
-    ping(&rig, MN_P1, "before the move");
+    ping_from_cn(&rig, MN_P1, "before the move");
 
     // 2. The move: the node sees link 1 go down and link 2 come up.
     let moved_at = seconds_of_day(SystemTime::now());
@@ -119,8 +120,8 @@ fn a_slaac_node_is_attached_by_its_solicitations_and_keeps_p1_deprecated_after_t
     // reached by plain routing (the rig's routers know no route to r2's pool by themselves).
     rig.ip(Node::R1, &["-6", "route", "add", POOL2, "via", R2_LOCATOR])
         .unwrap_or_else(|e| panic!("{e:#}"));
-    ping(&rig, MN_P1, "after the move");
-    ping(&rig, MN_P2, "after the move");
+    ping_from_cn(&rig, MN_P1, "after the move");
+    ping_from_cn(&rig, MN_P2, "after the move");
     let stats = r1
         .cli(&["stats", "--json"])
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -198,26 +199,4 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "no {what} within {DEADLINE:?}");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn ping(rig: &Rig, to: &str, when: &str) {
-    let out = cmd::in_netns(&rig.ns(Node::Cn), "ping")
-        .args(["-6", "-c", "1", "-w", "10", to])
-        .output()
-        .expect("run ping");
-    assert!(
-        out.status.success(),
-        "ping from the correspondent to the mobile node's {to} {when} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn ip_stdout(rig: &Rig, node: Node, args: &[&str]) -> String {
-    cmd::new("ip")
-        .args(["-n", &rig.ns(node)])
-        .args(args)
-        .read_stdout()
-        .unwrap_or_else(|e| panic!("{e:#}"))
 }

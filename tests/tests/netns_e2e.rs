@@ -17,14 +17,14 @@
 //! test` builds first), ip, ethtool, ss, ping, python3, tcpdump and tshark. Anything missing
 //! fails the test with the reason: it never skips.
 
-use anchor_tests::support::{anchor_binary, remove_stale_rigs, require_tools};
+use anchor_tests::support::{anchor_binary, ip_stdout, remove_stale_rigs, require_tools};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use anchor_rig::cmd::{self, Run as _};
+use anchor_rig::cmd;
 use anchor_rig::process::{Transport, wait_for_listener};
 use anchor_rig::topology::{CN_ADDR, MN_P1_ADDR, P1, R1_LOCATOR, R2_LOCATOR};
 use anchor_rig::{Daemon, Node, Proc, Rig, WorkDir};
@@ -187,14 +187,6 @@ fn xdp_mode(rig: &Rig, node: Node, dev: &str) -> Option<u64> {
     let links: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("`ip -j link show dev {dev}` printed no JSON ({e}): {out}"));
     links[0]["xdp"]["mode"].as_u64()
-}
-
-fn ip_stdout(rig: &Rig, node: Node, args: &[&str]) -> String {
-    cmd::new("ip")
-        .args(["-n", &rig.ns(node)])
-        .args(args)
-        .read_stdout()
-        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Starts a process, waits for it (killing it after [`PROC_TIMEOUT`]) and returns its output.
