@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anchor_rig::{
-    Node, Rig,
+    Daemon, Node, Rig,
     cmd::{self, Run as _},
 };
 
@@ -62,5 +62,36 @@ pub fn ping_from_cn(rig: &Rig, to: &str, when: &str) {
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The daemon's `anchor stats --json`.
+pub fn stats_json(daemon: &Daemon) -> serde_json::Value {
+    let out = daemon
+        .cli(&["stats", "--json"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// A global counter of the daemon (packets), from `anchor stats --json`.
+pub fn global_counter(daemon: &Daemon, name: &str) -> u64 {
+    let stats = stats_json(daemon);
+    stats["counters"]
+        .as_array()
+        .and_then(|counters| counters.iter().find(|c| c["name"] == name))
+        .and_then(|c| c["packets"].as_u64())
+        .unwrap_or_else(|| panic!("no counter {name} in `anchor stats --json`: {stats}"))
+}
+
+/// Asserts that the daemon's binding for `prefix` tunnelled packets toward the mobile node.
+pub fn assert_tunnelled_to_mn(daemon: &Daemon, prefix: &str) {
+    let stats = stats_json(daemon);
+    let to_mn = stats["bindings"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["prefix"] == prefix))
+        .map(|b| b["to_mn_packets"].as_u64().unwrap_or(0));
+    assert!(
+        to_mn.is_some_and(|n| n > 0),
+        "the redirect for {prefix} should have tunnelled the echo requests: {stats}"
     );
 }

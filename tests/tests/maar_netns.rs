@@ -20,7 +20,8 @@ use anchor_rig::{
     topology::{CN_ADDR, R1_LOCATOR, R2_LOCATOR},
 };
 use anchor_tests::support::{
-    anchor_binary, ip_stdout, ping_from_cn, remove_stale_rigs, require_tools,
+    anchor_binary, assert_tunnelled_to_mn, ip_stdout, ping_from_cn, remove_stale_rigs,
+    require_tools,
 };
 use serde_json::Value;
 
@@ -159,18 +160,7 @@ fn maars_and_cmd_redirect_a_moved_node_without_hand_made_bindings() {
         "r1 should have removed its access route for {P1} when the node left"
     );
     ping_from_cn(&rig, MN_P1, "after the move");
-    let stats = r1
-        .cli(&["stats", "--json"])
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let stats: Value = serde_json::from_str(&stats).expect("stats JSON");
-    let to_mn = stats["bindings"]
-        .as_array()
-        .and_then(|b| b.iter().find(|b| b["prefix"] == P1))
-        .map(|b| b["to_mn_packets"].as_u64().unwrap_or(0));
-    assert!(
-        to_mn.is_some_and(|n| n > 0),
-        "r1's redirect for {P1} should have tunnelled the echo requests: {stats}"
-    );
+    assert_tunnelled_to_mn(&r1, P1);
 
     // 3. Detachment at r2: the CMD tells r1, and both drop their bindings.
     let released = r2

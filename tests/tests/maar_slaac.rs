@@ -21,7 +21,8 @@ use anchor_rig::{
     topology::{R1_LOCATOR, R2_LOCATOR},
 };
 use anchor_tests::support::{
-    anchor_binary, ip_stdout, ping_from_cn, remove_stale_rigs, require_tools,
+    anchor_binary, assert_tunnelled_to_mn, ip_stdout, ping_from_cn, remove_stale_rigs,
+    require_tools,
 };
 use serde_json::Value;
 
@@ -122,18 +123,7 @@ fn a_slaac_node_is_attached_by_its_solicitations_and_keeps_p1_deprecated_after_t
         .unwrap_or_else(|e| panic!("{e:#}"));
     ping_from_cn(&rig, MN_P1, "after the move");
     ping_from_cn(&rig, MN_P2, "after the move");
-    let stats = r1
-        .cli(&["stats", "--json"])
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let stats: Value = serde_json::from_str(&stats).expect("stats JSON");
-    let to_mn = stats["bindings"]
-        .as_array()
-        .and_then(|b| b.iter().find(|b| b["prefix"] == P1))
-        .map(|b| b["to_mn_packets"].as_u64().unwrap_or(0));
-    assert!(
-        to_mn.is_some_and(|n| n > 0),
-        "r1's redirect for {P1} should have tunnelled the echo requests: {stats}"
-    );
+    assert_tunnelled_to_mn(&r1, P1);
     assert!(
         find_binding(&r2, P2).is_none(),
         "P2 is local to r2: routed, not bound"

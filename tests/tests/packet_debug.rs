@@ -12,7 +12,7 @@
 //!
 //! Needs root, the `anchor` binary next to the test's directory, ip, ethtool and ss.
 
-use anchor_tests::support::{anchor_binary, remove_stale_rigs};
+use anchor_tests::support::{anchor_binary, global_counter, remove_stale_rigs};
 use std::fs::File;
 use std::net::Ipv6Addr;
 use std::os::fd::AsRawFd as _;
@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use anchor_rig::topology::{CN_ADDR, R1_LOCATOR, R2_LOCATOR};
 use anchor_rig::{Daemon, Node, Rig, WorkDir};
-use serde_json::Value;
 
 /// How long a record gets to reach the log.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -47,7 +46,7 @@ fn packet_debugging_switches_the_program_records_at_run_time() {
     let cn_ns = rig.ns(Node::Cn);
 
     // Off by default: counted, not logged.
-    let before = counter(&r1, "drop_decap_no_binding");
+    let before = global_counter(&r1, "drop_decap_no_binding");
     send_tunnel_packet(&cn_ns, UNBOUND_ADDR);
     wait_for_counter(&r1, "drop_decap_no_binding", before + 1);
 
@@ -69,7 +68,7 @@ fn packet_debugging_switches_the_program_records_at_run_time() {
     // kind whose record proves that the earlier one would have arrived before it.
     r1.cli(&["debug", "packets", "off"])
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let before = counter(&r1, "drop_decap_no_binding");
+    let before = global_counter(&r1, "drop_decap_no_binding");
     send_tunnel_packet(&cn_ns, UNBOUND_ADDR);
     wait_for_counter(&r1, "drop_decap_no_binding", before + 1);
     r1.cli(&["debug", "packets", "on"])
@@ -85,31 +84,18 @@ fn packet_debugging_switches_the_program_records_at_run_time() {
         "the drop while packet debugging was off should not be logged:\n{log}"
     );
     assert_eq!(
-        counter(&r1, "drop_decap_unknown_peer"),
+        global_counter(&r1, "drop_decap_unknown_peer"),
         1,
         "the spoofed packet for {BOUND} should be dropped as coming from an unknown peer"
     );
 }
 
-/// A global counter of the daemon, from `anchor stats --json`.
-fn counter(daemon: &Daemon, name: &str) -> u64 {
-    let out = daemon
-        .cli(&["stats", "--json"])
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let stats: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    stats["counters"]
-        .as_array()
-        .and_then(|counters| counters.iter().find(|c| c["name"] == name))
-        .and_then(|c| c["packets"].as_u64())
-        .unwrap_or_else(|| panic!("no counter {name} in `anchor stats --json`: {out}"))
-}
-
 fn wait_for_counter(daemon: &Daemon, name: &str, expected: u64) {
     let deadline = Instant::now() + DEADLINE;
-    let mut value = counter(daemon, name);
+    let mut value = global_counter(daemon, name);
     while value < expected && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        value = counter(daemon, name);
+        value = global_counter(daemon, name);
     }
     assert_eq!(
         value, expected,

@@ -15,7 +15,7 @@
 //! test` builds first), ip, ethtool, ss, prometheus and promtool (Debian's `prometheus` package,
 //! installed by `cargo xtask setup`). Anything missing fails the test with the reason.
 
-use anchor_tests::support::{anchor_binary, remove_stale_rigs, require_tools};
+use anchor_tests::support::{anchor_binary, global_counter, remove_stale_rigs, require_tools};
 use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
@@ -78,7 +78,7 @@ fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
 
     let _prometheus = start_prometheus(&r1_ns, dir.path());
     // Before any traffic: Prometheus has scraped the daemon and agrees with its own counters.
-    let encap_before = daemon_counter(&r1, "encap");
+    let encap_before = global_counter(&r1, "encap");
     let seen = poll_until(&r1_ns, ENCAP_QUERY, |v| v >= encap_before);
     assert_eq!(
         seen,
@@ -98,7 +98,7 @@ fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
         received, PACKETS,
         "the mobile node should receive all {PACKETS} datagrams sent to its old address through the tunnel"
     );
-    let encap_after = daemon_counter(&r1, "encap");
+    let encap_after = global_counter(&r1, "encap");
     assert_eq!(
         encap_after - encap_before,
         PACKETS,
@@ -217,19 +217,6 @@ fn start_prometheus(ns: &str, dir: &Path) -> Proc {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// A global counter of the daemon, from `anchor stats --json`.
-fn daemon_counter(daemon: &Daemon, name: &str) -> u64 {
-    let out = daemon
-        .cli(&["stats", "--json"])
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let stats: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    stats["counters"]
-        .as_array()
-        .and_then(|counters| counters.iter().find(|c| c["name"] == name))
-        .and_then(|c| c["packets"].as_u64())
-        .unwrap_or_else(|| panic!("no counter {name} in `anchor stats --json`: {out}"))
 }
 
 /// Asks Prometheus (in `ns`) for `query` until `done` holds for its value or [`DEADLINE`]
