@@ -59,6 +59,7 @@ counters! {
     AdjustFailed = 17 => "adjust_failed": "Verdict: dropped because the head/tail adjustment failed after the packet had been changed.",
     LpmHit = 18 => "lpm_hit": "Binding found in the short-prefix LPM trie.",
     LinkScope = 19 => "link_scope": "Multicast or link-local destination (Neighbour Discovery and the like): never tunnelled, passed unmodified.",
+    NexthopCached = 20 => "nexthop_cached": "Encapsulated packet sent with the daemon's cached next hop of its peer (no FIB lookup).",
 }
 
 /// Number of counters (size of the `COUNTERS` array).

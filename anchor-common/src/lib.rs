@@ -10,9 +10,11 @@ pub mod config;
 pub mod counter;
 pub mod flow_label;
 pub mod maps;
+pub mod nexthop;
 
 pub use binding::{
     BindingKey, BindingKind, BindingStats, BindingValue, Direction, LpmKey, PeerAddr,
 };
 pub use config::{IfaceRole, IfaceValue};
 pub use counter::{Counter, CounterValue};
+pub use nexthop::NextHop;

@@ -8,6 +8,10 @@ pub const SHORT_PREFIXES: &str = "SHORT_PREFIXES";
 /// `Array<PeerAddr>`, capacity `MAX_PEERS`: the locators of the bindings' peers, indexed by
 /// `BindingValue::peer`, allocated by userspace (one index per distinct peer).
 pub const PEERS: &str = "PEERS";
+/// `Array<NextHop>`, capacity `MAX_PEERS`, indexed like `PEERS`: the next hop toward each peer
+/// (out interface, MACs, MTU), kept by the daemon from netlink; an entry without
+/// `NEXTHOP_VALID` makes the program ask the FIB.
+pub const NEXTHOPS: &str = "NEXTHOPS";
 /// `Array<u32>` with one entry of `SETTING_*` bits, maintained by the daemon at run time.
 pub const SETTINGS: &str = "SETTINGS";
 /// `SETTINGS` bit: `SHORT_PREFIXES` holds at least one entry (the program skips the trie

@@ -4,7 +4,7 @@ use anchor_common::{Counter, Direction, config::ENCAP_OVERHEAD, flow_label::flow
 use aya_ebpf::programs::XdpContext;
 
 use crate::{
-    forward::forward,
+    forward::forward_to_peer,
     headroom,
     icmp6::packet_too_big,
     lookup::Binding,
@@ -71,5 +71,10 @@ pub fn encap(
     }
     count(reason, pkt.ip_len);
     count_binding(binding, dir, pkt.ip_len as u32);
-    forward(ctx, pkt.vlan, false)
+    forward_to_peer(
+        ctx,
+        pkt.vlan,
+        binding.peer_index,
+        pkt.ip_len as u32 + ENCAP_OVERHEAD,
+    )
 }

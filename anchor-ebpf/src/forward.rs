@@ -1,6 +1,7 @@
-//! Forwarding after a rewrite: FIB lookup, MAC rewrite, then XDP_TX or bpf_redirect.
+//! Forwarding after a rewrite: the peer's cached next hop or a FIB lookup, MAC rewrite, then
+//! XDP_TX or bpf_redirect.
 
-use anchor_common::Counter;
+use anchor_common::{Counter, nexthop::NEXTHOP_VALID};
 use aya_ebpf::{
     bindings::{BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup as FibParams, xdp_action},
     helpers::{bpf_fib_lookup, bpf_redirect},
@@ -8,6 +9,7 @@ use aya_ebpf::{
 };
 
 use crate::{
+    maps::NEXTHOPS,
     parse::{ETH_HLEN, IPV6_HLEN, Ipv6Words, ptr_at},
     stats::count,
     verdict::Verdict,
@@ -21,6 +23,43 @@ const AF_INET6: u64 = 10;
 #[repr(C, align(8))]
 struct Params([u64; 8]);
 const _: () = assert!(core::mem::size_of::<FibParams>() == core::mem::size_of::<Params>());
+
+/// Sends a packet just encapsulated toward the peer at `peer_index` (its outer header, of
+/// `outer_len` bytes with the header, at `ETH_HLEN`) with the daemon's cached next hop, when the
+/// entry is valid and the packet fits its MTU; otherwise as [`forward`] (the hop limit is the
+/// one written with the outer header, not decremented).
+#[inline(always)]
+pub fn forward_to_peer(ctx: &XdpContext, vlan: bool, peer_index: u32, outer_len: u32) -> Verdict {
+    if !vlan && let Some(nh) = NEXTHOPS.get_ptr(peer_index) {
+        let words = nh.cast::<u32>();
+        // SAFETY: 4-byte-aligned loads inside the 24-byte array value (`NextHop`: dmac and smac
+        // in words 0..3, ifindex 3, mtu 4, flags 5). Volatile so that they stay 32-bit loads of
+        // the map value. The daemon may rewrite the entry meanwhile: at worst this packet gets a
+        // mix of the old and the new next hop.
+        let (flags, mtu) = unsafe {
+            (
+                core::ptr::read_volatile(words.add(5)),
+                core::ptr::read_volatile(words.add(4)),
+            )
+        };
+        if flags & NEXTHOP_VALID != 0 && outer_len <= mtu {
+            let Some(eth) = ptr_at::<[u32; 3]>(ctx, 0) else {
+                return Verdict::KERNEL_FALLBACK;
+            };
+            let eth = eth.cast::<u32>();
+            // SAFETY: loads inside the map value as above, unaligned stores inside the frame.
+            let out_ifindex = unsafe {
+                for i in 0..3 {
+                    core::ptr::write_unaligned(eth.add(i), core::ptr::read_volatile(words.add(i)));
+                }
+                core::ptr::read_volatile(words.add(3))
+            };
+            count(Counter::NexthopCached, 0);
+            return send(ctx.ingress_ifindex() as u32, out_ifindex);
+        }
+    }
+    forward(ctx, vlan, false)
+}
 
 /// Forwards the IPv6 packet at offset `l3` (untagged frames only: `l3` is `ETH_HLEN`).
 ///
@@ -98,6 +137,12 @@ pub fn forward(ctx: &XdpContext, vlan: bool, decrement_hop_limit: bool) -> Verdi
         core::ptr::write_unaligned(eth.cast::<u8>().add(8).cast::<u32>(), (smac >> 16) as u32);
         core::ptr::read_volatile(w.add(2))
     };
+    send(ingress, out_ifindex)
+}
+
+/// XDP_TX when the packet leaves by the interface it came in on, else `bpf_redirect`.
+#[inline(always)]
+fn send(ingress: u32, out_ifindex: u32) -> Verdict {
     if out_ifindex == ingress {
         return Verdict::TX;
     }

@@ -14,6 +14,8 @@ use crate::{
 #[derive(Clone, Copy)]
 pub struct Binding {
     pub peer: Addr,
+    /// The peer's index in `PEERS` and `NEXTHOPS`.
+    pub peer_index: u32,
     pub kind: u8,
     pub flags: u8,
     pub stats_slot: u32,
@@ -34,12 +36,14 @@ impl Binding {
                 (*value).stats_slot,
             )
         };
-        let addr = PEERS.get_ptr(u32::from(peer))?;
+        let peer_index = u32::from(peer);
+        let addr = PEERS.get_ptr(peer_index)?;
         // SAFETY: an array value of 16 bytes, 8-byte aligned (`PeerAddr`); the same layout as
         // `Addr`.
         let peer = unsafe { core::ptr::read(addr.cast::<Addr>()) };
         Some(Self {
             peer,
+            peer_index,
             kind,
             flags,
             stats_slot,

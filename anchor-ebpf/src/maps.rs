@@ -2,7 +2,7 @@
 //! `BINDINGS` and `BINDING_STATS` from config before loading.
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, PeerAddr,
+    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
     config::{DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_IFACES, MAX_PEERS},
     counter::COUNTER_COUNT,
     maps::SETTING_SHORT_PREFIXES,
@@ -26,6 +26,10 @@ pub static SHORT_PREFIXES: LpmTrie<LpmKey, BindingValue> =
 /// The peers' locators, indexed by `BindingValue::peer`.
 #[map]
 pub static PEERS: Array<PeerAddr> = Array::with_max_entries(MAX_PEERS, 0);
+
+/// The next hop toward each peer, indexed like `PEERS`; kept by the daemon.
+#[map]
+pub static NEXTHOPS: Array<NextHop> = Array::with_max_entries(MAX_PEERS, 0);
 
 /// Entry 0 holds `SETTING_*` bits; set by the daemon at run time.
 #[map]

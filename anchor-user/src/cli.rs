@@ -39,7 +39,7 @@ pub enum Command {
         config: PathBuf,
     },
     /// Mobile nodes at this MAAR (needs the `[maar]` section): attach one (delegate a prefix,
-    /// register it with the CMD) or detach it.
+    /// register it with the CMD), detach it, or list what the MAAR holds.
     Mn {
         #[command(subcommand)]
         command: MnCommand,
@@ -119,6 +119,15 @@ pub enum MnCommand {
         /// The node's MAC address.
         #[arg(long, value_name = "MAC")]
         mn_id: String,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// The nodes served here (MN-ID, interface, prefix, policy, phase, visiting prefixes) and
+    /// the prefixes anchored here for nodes served elsewhere (serving MAAR, policy, idle time).
+    List {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         socket: SocketArg,
     },

@@ -209,6 +209,13 @@ pub enum ConfigError {
     },
     #[error("{origin}: interface {name} is configured more than once")]
     DuplicateInterface { origin: String, name: String },
+    #[error("{origin}: maar.point_to_point[{index}].dev: {dev} {reason}")]
+    PointToPoint {
+        origin: String,
+        index: usize,
+        dev: String,
+        reason: &'static str,
+    },
     #[error("{origin}: {source}")]
     Maar {
         origin: String,
@@ -317,6 +324,28 @@ impl Config {
                 origin: origin(),
                 source,
             })?;
+            for (index, p2p) in maar.point_to_point.iter().enumerate() {
+                let access = self
+                    .interfaces
+                    .iter()
+                    .any(|i| i.name == p2p.dev && i.role == IfaceRole::Access);
+                let reason = if !access {
+                    "is not an [[interface]] with role = \"access\""
+                } else if maar.point_to_point[..index]
+                    .iter()
+                    .any(|other| other.dev == p2p.dev)
+                {
+                    "is listed more than once"
+                } else {
+                    continue;
+                };
+                return Err(ConfigError::PointToPoint {
+                    origin: origin(),
+                    index,
+                    dev: p2p.dev.clone(),
+                    reason,
+                });
+            }
         }
         Ok(())
     }
@@ -616,6 +645,32 @@ mod tests {
     fn no_interface() {
         let err = parse("locator = \"2001:db8::1\"").expect_err("none");
         assert!(matches!(err, ConfigError::NoInterface { .. }));
+    }
+
+    #[test]
+    fn point_to_point_links_must_be_access_interfaces() {
+        let maar = |dev: &str| {
+            format!(
+                "locator = \"2001:db8::1\"\n[[interface]]\nname = \"eth0\"\nrole = \"core\"\n\
+                 [[interface]]\nname = \"eth1\"\nrole = \"access\"\n\
+                 [maar]\ncmd = \"2001:db8:c::1\"\n[[maar.pool]]\nprefix = \"2001:db8:1::/48\"\n\
+                 policy = \"session-lasting\"\n{dev}"
+            )
+        };
+        let p2p = |dev: &str| {
+            format!("[[maar.point_to_point]]\ndev = \"{dev}\"\nmn_id = \"02:00:00:00:00:01\"\n")
+        };
+        let config = parse(&maar(&p2p("eth1"))).expect("an access interface");
+        let links = &config.maar.expect("maar").point_to_point;
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[0].dev, "eth1");
+        let err = parse(&maar(&p2p("eth0"))).expect_err("a core interface");
+        assert_eq!(
+            err.to_string(),
+            "test.toml: maar.point_to_point[0].dev: eth0 is not an [[interface]] with role = \"access\""
+        );
+        let err = parse(&maar(&(p2p("eth1") + &p2p("eth1")))).expect_err("twice");
+        assert!(matches!(&err, ConfigError::PointToPoint { index: 1, dev, .. } if dev == "eth1"));
     }
 
     #[test]

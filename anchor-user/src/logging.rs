@@ -54,13 +54,24 @@ pub fn level_filter(level: LogLevel) -> LevelFilter {
 }
 
 /// The filter directives: `rust_log` when it is set and not blank, else `log_level` for
-/// everything and every level for the XDP program's records.
+/// everything, every level for the XDP program's records, and at most errors from
+/// netlink-packet-route (it warns about every link message whose `IFLA_INET6_CONF` is longer
+/// than the kernel it was written for, which newer kernels' always are).
 pub fn directives(level: LogLevel, rust_log: Option<&str>) -> String {
     match rust_log {
         Some(directives) if !directives.trim().is_empty() => directives.to_owned(),
-        _ => format!("{},{XDP_LOG_TARGET}=trace", level_filter(level)),
+        _ => {
+            let level = level_filter(level);
+            format!(
+                "{level},{NETLINK_ROUTE_TARGET}={},{XDP_LOG_TARGET}=trace",
+                level.min(LevelFilter::ERROR)
+            )
+        }
     }
 }
+
+/// The log target of the netlink-packet-route crate.
+const NETLINK_ROUTE_TARGET: &str = "netlink_packet_route";
 
 /// Installs the process-wide logger (once; a second call fails). Reads `RUST_LOG`.
 pub fn init(level: LogLevel, format: LogFormat) -> Result<(), LoggingError> {
@@ -96,10 +107,13 @@ mod tests {
 
     #[test]
     fn config_level_lets_the_program_records_through() {
-        assert_eq!(directives(LogLevel::Info, None), "info,anchor_xdp=trace");
+        assert_eq!(
+            directives(LogLevel::Info, None),
+            "info,netlink_packet_route=error,anchor_xdp=trace"
+        );
         assert_eq!(
             directives(LogLevel::Off, Some("  ")),
-            "off,anchor_xdp=trace"
+            "off,netlink_packet_route=off,anchor_xdp=trace"
         );
         assert_eq!(
             directives(LogLevel::Info, Some("warn,anchor_user=debug")),

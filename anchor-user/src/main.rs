@@ -8,7 +8,7 @@ use anchor_user::{
     check_config::check_file,
     cli::{BindingCommand, Cli, Command, DebugCommand, MnCommand, one_line_error},
     config::Config,
-    datapath::{Datapath, InterfaceSpec, LogLevel, PinDir, forward_kernel_logs},
+    datapath::{Datapath, InterfaceSpec, LogLevel, NextHopResolver, PinDir, forward_kernel_logs},
     logging::{self, LogFormat},
     maar,
     metrics::{Capacity, Exporter, MetricsListener},
@@ -63,6 +63,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
                 MnCommand::Detach { mn_id, socket } => {
                     Client::new(socket.socket).mn_detach(&mn_id)?
+                }
+                MnCommand::List { json, socket } => {
+                    let list = Client::new(socket.socket).mn_list()?;
+                    if json {
+                        println!("{}", serde_json::to_string(&list)?);
+                    } else {
+                        print!("{}", output::mn_tables(&list));
+                    }
+                    return Ok(());
                 }
             };
             println!("{prefix}");
@@ -238,6 +247,13 @@ async fn serve(
         .filter(|iface| iface.role == IfaceRole::Access)
         .map(|iface| (iface.name.clone(), iface.ifindex))
         .collect();
+    // The next hops toward the peers, kept from rtnetlink events: encapsulated packets skip
+    // the FIB lookup while their peer's entry is valid.
+    let next_hops = NextHopResolver::new(datapath.next_hop_cache()?)?;
+    let (next_hops_stop, next_hops_stopped) = tokio::sync::oneshot::channel::<()>();
+    let next_hops = tokio::spawn(next_hops.run(async move {
+        let _ = next_hops_stopped.await;
+    }));
     let routes = NetlinkRoutes::new()?;
     // The bindings of an earlier run are in the pinned maps, their `--dev` routes in the kernel.
     let pinned = datapath.bindings()?;
@@ -261,6 +277,8 @@ async fn serve(
         Some(maar_config) => {
             let names = access.iter().map(|(name, _)| name.clone()).collect();
             let (maar, handle) = maar::service::start(maar_config, config.locator, names)?;
+            // The nodes and prefixes of an earlier run, re-registered as serving starts.
+            let maar = maar.restore_state(&maar_config.state_file(&config.instance))?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let task = tokio::spawn(maar.serve(
                 Arc::clone(&table),
@@ -319,6 +337,11 @@ async fn serve(
     let failed = errors.len();
     for error in errors {
         tracing::error!("{}", error_chain(&error));
+    }
+    // Entries nobody keeps up to date are marked invalid: a program left running asks the FIB.
+    let _ = next_hops_stop.send(());
+    if let Err(error) = next_hops.await {
+        tracing::error!("the next-hop resolver failed: {error}");
     }
     if let Some(task) = kernel_log {
         task.abort();

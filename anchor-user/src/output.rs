@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::api::{BindingInfo, StatsReport};
+use crate::api::{BindingInfo, MnListReport, StatsReport};
 
 /// Left-aligns the first column, right-aligns columns whose header is in `numeric`.
 fn table(headers: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
@@ -51,6 +51,70 @@ pub fn bindings_table(bindings: &[BindingInfo]) -> String {
         &rows,
         &[5],
     )
+}
+
+/// `anchor mn list`: the served nodes, then the anchored prefixes.
+pub fn mn_tables(list: &MnListReport) -> String {
+    let policy = |p: crate::maar::Policy| match p {
+        crate::maar::Policy::Nonpersistent => "nonpersistent",
+        crate::maar::Policy::SessionLasting => "session-lasting",
+        crate::maar::Policy::Fixed => "fixed",
+    };
+    let joined = |prefixes: &[ipnet::Ipv6Net]| {
+        if prefixes.is_empty() {
+            "-".to_owned()
+        } else {
+            prefixes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    };
+    let served: Vec<Vec<String>> = list
+        .served
+        .iter()
+        .map(|s| {
+            vec![
+                s.mn_id.clone(),
+                s.dev.clone(),
+                s.prefix.to_string(),
+                policy(s.policy).to_owned(),
+                format!("{:?}", s.phase).to_lowercase(),
+                joined(&s.visiting),
+            ]
+        })
+        .collect();
+    let anchored: Vec<Vec<String>> = list
+        .anchored
+        .iter()
+        .map(|a| {
+            let idle = match (a.release_pending, a.idle_s, a.idle_release_s) {
+                (true, _, _) => "release pending".to_owned(),
+                (false, Some(idle), Some(release)) => format!("{idle}s of {release}s"),
+                _ => "-".to_owned(),
+            };
+            vec![
+                a.prefix.to_string(),
+                a.mn_id.clone(),
+                a.serving.to_string(),
+                policy(a.policy).to_owned(),
+                idle,
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &["MN_ID", "DEV", "PREFIX", "POLICY", "PHASE", "VISITING"],
+        &served,
+        &[],
+    );
+    out.push('\n');
+    out.push_str(&table(
+        &["ANCHORED", "MN_ID", "SERVING", "POLICY", "IDLE"],
+        &anchored,
+        &[],
+    ));
+    out
 }
 
 pub fn stats_tables(report: &StatsReport) -> String {
@@ -131,6 +195,40 @@ mod tests {
         assert!(
             text.starts_with("COUNTER  PACKETS  BYTES\nrx            12   3400\n\nBINDING"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn mn_list_has_both_tables() {
+        let text = mn_tables(&MnListReport {
+            served: vec![crate::api::ServedNode {
+                mn_id: "02:00:00:00:00:01".into(),
+                dev: "eth1".into(),
+                prefix: "2001:db8:1::/64".parse().expect("p"),
+                policy: crate::maar::Policy::Nonpersistent,
+                phase: crate::maar::engine::Phase::Registered,
+                visiting: vec![],
+            }],
+            anchored: vec![crate::api::AnchoredPrefix {
+                prefix: "2001:db8:1:1::/64".parse().expect("p"),
+                mn_id: "02:00:00:00:00:02".into(),
+                serving: "2001:db8:12::2".parse().expect("a"),
+                policy: crate::maar::Policy::SessionLasting,
+                idle_s: Some(5),
+                idle_release_s: Some(600),
+                release_pending: false,
+            }],
+        });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                "MN_ID              DEV   PREFIX           POLICY         PHASE       VISITING",
+                "02:00:00:00:00:01  eth1  2001:db8:1::/64  nonpersistent  registered  -",
+                "",
+                "ANCHORED           MN_ID              SERVING         POLICY           IDLE",
+                "2001:db8:1:1::/64  02:00:00:00:00:02  2001:db8:12::2  session-lasting  5s of 600s",
+            ]
         );
     }
 }

@@ -22,7 +22,7 @@ use ipnet::Ipv6Net;
 use crate::{
     bindings::{address, random_prefixes},
     maps::{program_map, update_batch},
-    memory,
+    memory, nexthops,
     objects::RefProgram,
     report::{Bound, Report, Row},
     stats::interquartile_mean,
@@ -42,6 +42,8 @@ const PASS_TRIE: &str = "pass-through, no binding, short prefixes in the trie";
 const FIB_FORWARDER: &str = "FIB-lookup forwarder";
 const CACHED_PASS: &str = "pass-through, 64 flows";
 const CACHED_ENCAP: &str = "encap hit, 64 flows";
+const ENCAP_FIB: &str = "encap hit, no cached next hop (FIB lookup)";
+const REVERSE_FIB: &str = "reverse encap, no cached next hop (FIB lookup)";
 
 /// Distinct destinations the traffic cycles over when the map is large.
 const ACTIVE_FLOWS: usize = 4096;
@@ -303,6 +305,14 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
     dp.set_iface_role(net.access, IfaceRole::Access)?;
     dp.insert_binding(net64(&redirected)?, BindingSpec::redirect(SERVING, 0))?;
     dp.insert_binding(net64(&visiting)?, BindingSpec::visiting(HOME, true, 1))?;
+    // As the daemon does: the peers' next hops cached, no FIB lookup on the encapsulating paths.
+    nexthops::resolve(&dp)?;
+    // The same without the cache: every encapsulated packet takes the FIB lookup.
+    let mut dp_fib = load_datapath()?;
+    dp_fib.set_iface_role(net.core, IfaceRole::Core)?;
+    dp_fib.set_iface_role(net.access, IfaceRole::Access)?;
+    dp_fib.insert_binding(net64(&redirected)?, BindingSpec::redirect(SERVING, 0))?;
+    dp_fib.insert_binding(net64(&visiting)?, BindingSpec::visiting(HOME, true, 1))?;
     // The same program and bindings, plus a short prefix elsewhere: the trie is consulted on
     // every /64 miss (the daemon's `SETTINGS` bit is set), as before that bit existed.
     let mut dp_trie = load_datapath()?;
@@ -376,11 +386,26 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
             ingress: net.core,
             action: XDP_TX,
         },
+        Case {
+            name: ENCAP_FIB.into(),
+            program: dp_fib.program(),
+            frames: vec![udp_to(address(&redirected, 0x100))],
+            ingress: net.core,
+            action: XDP_TX,
+        },
+        Case {
+            name: REVERSE_FIB.into(),
+            program: dp_fib.program(),
+            frames: vec![uplink(address(&visiting, 0x100))],
+            ingress: net.access,
+            action: XDP_REDIRECT,
+        },
     ];
     let level1 = measure(&cases, &settings)?;
     drop(cases);
     drop(dp);
     drop(dp_trie);
+    drop(dp_fib);
 
     let floor = level1.floor;
     report.push(
@@ -425,7 +450,20 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
         if name == "encap hit" {
             row = row.target(Bound::AtMost, 2.0, quick);
         }
+        if name == "encap hit" || name == "reverse encap" {
+            row = row.note(
+                "sent with the peer's cached next hop (NEXTHOPS, filled by the daemon's resolver)",
+            );
+        }
         report.push(row);
+    }
+    for (name, cached) in [(ENCAP_FIB, "encap hit"), (REVERSE_FIB, "reverse encap")] {
+        report.push(
+            Row::new(SECTION_COST, name, level1.get(name)?, "ns")
+                .method("single-runs")
+                .against(cached, level1.get(cached)?)
+                .note("the same path with an invalid NEXTHOPS entry: bpf_fib_lookup per packet"),
+        );
     }
     report.push(
         Row::new(SECTION_COST, PASS_TRIE, level1.get(PASS_TRIE)?, "ns")
@@ -470,6 +508,7 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
         dp.set_iface_role(net.core, IfaceRole::Core)?;
         dp.set_iface_role(net.access, IfaceRole::Access)?;
         let filled = fill(&mut dp, bound)?;
+        nexthops::resolve(&dp)?;
         let pick = |keys: &[BindingKey], f: &dyn Fn(&BindingKey) -> Vec<u8>| -> Vec<Vec<u8>> {
             keys.iter().take(ACTIVE_FLOWS).map(f).collect()
         };

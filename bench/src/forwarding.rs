@@ -18,6 +18,7 @@ use aya::programs::{TestRun as _, TestRunAttrs, TestRunOptions};
 use crate::{
     cost::xdp_md,
     netns::Netns,
+    nexthops,
     objects::RefProgram,
     report::{Bound, Report, Row},
     stats::median,
@@ -46,15 +47,17 @@ enum Mode {
     KernelForwarding,
     KernelSeg6,
     Anchor,
+    AnchorFib,
 }
 
 impl Mode {
-    const ALL: [Mode; 5] = [
+    const ALL: [Mode; 6] = [
         Mode::BareRedirect,
         Mode::FibForwarder,
         Mode::KernelForwarding,
         Mode::KernelSeg6,
         Mode::Anchor,
+        Mode::AnchorFib,
     ];
 
     fn name(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Mode {
             Mode::KernelForwarding => "kernel IPv6 forwarding",
             Mode::KernelSeg6 => "kernel seg6 encap.red",
             Mode::Anchor => "anchor (encap + redirect)",
+            Mode::AnchorFib => "anchor, no cached next hop (FIB lookup)",
         }
     }
 }
@@ -181,7 +185,7 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
             ))?;
             active.route = true;
         }
-        Mode::Anchor => {
+        Mode::Anchor | Mode::AnchorFib => {
             let mut dp = Datapath::load(&DatapathParams {
                 locator: LOCATOR,
                 tunnel_mtu: 1600,
@@ -196,6 +200,10 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
             )?;
             let _inside = line.router.enter()?;
             dp.attach("r0", IfaceRole::Core, XdpMode::Native)?;
+            if mode == Mode::Anchor {
+                // As the daemon does: the serving router's next hop cached.
+                nexthops::resolve(&dp)?;
+            }
             active._datapath = Some(dp);
         }
     }
@@ -363,6 +371,17 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
             )
             .method("live-frames")
             .against(name(Mode::FibForwarder), rate(Mode::FibForwarder)),
+        );
+        report.push(
+            Row::new(
+                SECTION,
+                name(Mode::AnchorFib),
+                rate(Mode::AnchorFib),
+                "Mpps",
+            )
+            .method("live-frames")
+            .against(name(Mode::Anchor), anchor)
+            .note("the anchor with an invalid NEXTHOPS entry: bpf_fib_lookup per packet"),
         );
     }
     let lowest = delivery.iter().copied().fold(f64::INFINITY, f64::min);

@@ -17,8 +17,10 @@ mod forwarding;
 mod maps;
 mod memory;
 mod netns;
+mod nexthops;
 mod objects;
 mod report;
+mod signalling;
 mod stats;
 mod testnet;
 

@@ -258,6 +258,17 @@ mod tests {
     "#;
 
     #[test]
+    fn the_packaged_sample_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/cmd/cmd.toml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let config = Config::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let maar = config.maar("2001:db8:ff::31".parse().unwrap()).unwrap();
+        assert!(maar.is_nonpersistent(&"2001:db8:131:7::/64".parse().unwrap()));
+        assert!(!maar.is_nonpersistent(&"2001:db8:31:7::/64".parse().unwrap()));
+    }
+
+    #[test]
     fn defaults_follow_rfc_6275_and_rfc_5213() {
         let config = Config::parse(GOOD).expect("parses");
         assert_eq!(config.initial_bindack_timeout(), Duration::from_secs(1));

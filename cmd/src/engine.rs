@@ -10,13 +10,22 @@
 //!    mismatch) and later than the last accepted one of that node (else 157): RFC 5213 section
 //!    5.5, which also rejects replays;
 //! 5. registration: a Local Prefix option (else 158) that the MAAR may anchor and that no other
-//!    node holds (else 155); de-registration (lifetime 0): only from the serving MAAR (else 129).
+//!    node holds (else 155); de-registration (lifetime 0): from the serving MAAR, or from
+//!    another MAAR releasing prefixes it anchors (below); else 129.
 //!
 //! An accepted registration makes the sender the serving MAAR and the anchor of its local
 //! prefix; the PBA lists a Previous MAAR option per prefix anchored elsewhere, and each of those
 //! MAARs gets a PBU with a Serving MAAR option and its Anchored Prefix options, retransmitted
 //! until acknowledged. A de-registration (or an expired binding) removes the node and sends each
 //! of those MAARs a PBU with lifetime 0.
+//!
+//! Idle release (not in the RFCs; our use of their messages): a lifetime-0 PBU from a MAAR
+//! other than the serving one, with Anchored Prefix options, releases those prefixes of the
+//! node, each of which must be anchored at the sender (else 155; without any such option 129).
+//! They leave the node's record, the PBA is status 0 with lifetime 0, and the serving MAAR gets
+//! a lifetime-0 PBU with its own address as Serving MAAR and the released prefixes as Anchored
+//! Prefix options (retransmitted until acknowledged), so that it stops delivering and
+//! advertising them.
 
 use std::{
     net::Ipv6Addr,
@@ -87,6 +96,17 @@ pub fn mn_id_and_timestamp(pbu: &Pbu) -> (Option<MnId>, Option<Timestamp>) {
         _ => None,
     });
     (mn_id, timestamp)
+}
+
+/// The prefixes of a PBU's Anchored Prefix options, each cut to its length.
+pub fn anchored_prefixes(pbu: &Pbu) -> Vec<Ipv6Net> {
+    pbu.options
+        .iter()
+        .filter_map(|o| match o {
+            MobilityOption::AnchoredPrefix(p) => Some(p.trunc()),
+            _ => None,
+        })
+        .collect()
 }
 
 pub struct Engine<S> {
@@ -290,7 +310,7 @@ impl<S: MobilityStore> Engine<S> {
         if pbu.lifetime == Lifetime::DEREGISTRATION {
             if let Some(record) = existing {
                 if record.serving != from {
-                    return Ok(Err(Reject(Status::ADMINISTRATIVELY_PROHIBITED)));
+                    return self.release_anchored(now, from, pbu, mn_id, timestamp, record, out);
                 }
                 tracing::info!("{mn_id} de-registered by {from}");
                 self.remove(now, &record, out)?;
@@ -402,6 +422,65 @@ impl<S: MobilityStore> Engine<S> {
         Ok(Ok(self.pba(pbu, mn_id, timestamp, granted, previous)))
     }
 
+    /// A lifetime-0 PBU from `from`, an anchor of `record`'s node but not its serving MAAR:
+    /// the release of the prefixes named by its Anchored Prefix options.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the checked parts of one message, each named at the call"
+    )]
+    fn release_anchored(
+        &mut self,
+        now: Now,
+        from: Ipv6Addr,
+        pbu: &Pbu,
+        mn_id: &MnId,
+        timestamp: Timestamp,
+        mut record: MnRecord,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<Result<Pba, Reject>, StoreError> {
+        let released = anchored_prefixes(pbu);
+        if released.is_empty() {
+            return Ok(Err(Reject(Status::ADMINISTRATIVELY_PROHIBITED)));
+        }
+        let anchored_at_sender = |prefix: &Ipv6Net| {
+            record
+                .prefixes
+                .iter()
+                .any(|p| p.prefix == *prefix && p.anchor == from)
+        };
+        if !released.iter().all(anchored_at_sender) {
+            return Ok(Err(Reject(Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)));
+        }
+        record.prefixes.retain(|p| !released.contains(&p.prefix));
+        record.last_timestamp = timestamp.0;
+        let serving = record.serving;
+        self.store.put(record)?;
+        tracing::info!(
+            "{mn_id}: {from} released {}; telling the serving MAAR {serving}",
+            released
+                .iter()
+                .map(Ipv6Net::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.update_previous(
+            now,
+            serving,
+            mn_id,
+            serving,
+            &released,
+            Lifetime::DEREGISTRATION,
+            out,
+        );
+        Ok(Ok(self.pba(
+            pbu,
+            mn_id,
+            timestamp,
+            Lifetime::DEREGISTRATION,
+            Vec::new(),
+        )))
+    }
+
     fn held_by_other(&self, key: &MnKey, prefix: &Ipv6Net) -> bool {
         self.store.records().iter().any(|r| {
             &r.mn != key
@@ -435,7 +514,8 @@ impl<S: MobilityStore> Engine<S> {
     }
 
     /// Sends the PBU that tells `anchor` which MAAR serves the node now (or, with lifetime 0,
-    /// that the node is gone), replacing any older one in flight about the same node.
+    /// that the node or those prefixes are gone), replacing any older one in flight about the
+    /// same node and one of the same prefixes.
     #[expect(
         clippy::too_many_arguments,
         reason = "the fields of one message, each named at the call"
@@ -464,10 +544,13 @@ impl<S: MobilityStore> Engine<S> {
             lifetime,
             options,
         });
+        let id = MobilityOption::MnId(mn_id.clone());
         self.retransmit.forget_where(anchor, |m| {
-            m.options()
-                .iter()
-                .any(|o| o == &MobilityOption::MnId(mn_id.clone()))
+            m.options().contains(&id)
+                && m.options().iter().any(|o| match o {
+                    MobilityOption::AnchoredPrefix(p) => anchored.contains(p),
+                    _ => false,
+                })
         });
         self.retransmit
             .sent(now.instant, anchor, sequence, message.clone());

@@ -1,7 +1,8 @@
 //! Where the records live: [`MobilityStore`], and [`FileStore`], an embedded file-backed store
 //! (a JSON snapshot written to a temporary file, synced and renamed over the old one, so that a
 //! crash leaves either the old or the new snapshot). A replicated store (etcd, for operators who
-//! run several CMDs) would implement the same trait.
+//! run several CMDs) would implement the same trait. [`write_atomic`] is that write alone, also
+//! used by the MAAR for its state.
 
 use std::{
     collections::BTreeMap,
@@ -90,32 +91,35 @@ impl FileStore {
     }
 
     fn save(&self) -> Result<(), StoreError> {
-        let write_error = |source| StoreError::Write {
-            path: self.path.clone(),
-            source,
-        };
         let list: Vec<&MnRecord> = self.records.values().collect();
         let bytes = serde_json::to_vec_pretty(&list).map_err(|source| StoreError::Serialize {
             path: self.path.clone(),
             source,
         })?;
-        let mut tmp_name = self.path.as_os_str().to_owned();
-        tmp_name.push(".tmp");
-        let tmp = PathBuf::from(tmp_name);
-        let mut file = File::create(&tmp).map_err(write_error)?;
-        file.write_all(&bytes).map_err(write_error)?;
-        file.sync_all().map_err(write_error)?;
-        drop(file);
-        std::fs::rename(&tmp, &self.path).map_err(write_error)?;
-        // The rename is durable once the directory is synced.
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(write_error)
+        write_atomic(&self.path, &bytes).map_err(|source| StoreError::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
+}
+
+/// Replaces the file at `path` with `bytes` so that a crash leaves either the old or the new
+/// content: written to `path.tmp`, synced, renamed over `path`, and the directory synced.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut file = File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    // The rename is durable once the directory is synced.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir).and_then(|d| d.sync_all())
 }
 
 impl MobilityStore for FileStore {

@@ -454,7 +454,7 @@ fn deregistration_removes_the_node_and_tells_the_previous_maars() {
     rig.advance(Duration::from_millis(10));
     rig.register(M2, 1, "2001:db8:2:1::/64");
     rig.advance(Duration::from_millis(10));
-    // Only the serving MAAR may de-register.
+    // Only the serving MAAR may de-register the node (M1 may release its prefixes, below).
     let from_m1 = pbu(2, Lifetime::DEREGISTRATION, rig.stamp(), &[]);
     expect_status(
         &rig.send(M1, from_m1),
@@ -508,4 +508,152 @@ fn an_expired_binding_is_removed() {
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].to, M1);
     assert_eq!(pbu_of(&out[0]).lifetime, Lifetime::DEREGISTRATION);
+}
+
+/// The ack of `update` from the MAAR it went to.
+fn ack_of(update: &Outgoing) -> MobilityHeader {
+    MobilityHeader::Pba(Pba {
+        status: Status::ACCEPTED,
+        flags: PbaFlags::P | PbaFlags::D,
+        sequence: pbu_of(update).sequence,
+        lifetime: pbu_of(update).lifetime,
+        options: vec![MobilityOption::MnId(MN)],
+    })
+}
+
+#[test]
+fn an_anchor_releases_an_idle_prefix_and_the_serving_maar_is_told() {
+    let mut rig = Rig::new();
+    rig.register(M1, 1, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_millis(10));
+    let out = rig.register(M2, 1, "2001:db8:2:1::/64");
+    let update = out.iter().find(|o| o.to == M1).unwrap().clone();
+    rig.send(M1, ack_of(&update));
+    assert_eq!(rig.engine.in_flight(), 0);
+    rig.advance(Duration::from_millis(10));
+
+    // Without Anchored Prefix options a non-serving MAAR may not de-register (129); with one
+    // it does not anchor, or that is not the node's, 155.
+    let bare = pbu(5, Lifetime::DEREGISTRATION, rig.stamp(), &[]);
+    expect_status(&rig.send(M1, bare), M1, Status::ADMINISTRATIVELY_PROHIBITED);
+    for wrong in ["2001:db8:2:1::/64", "2001:db8:1:2::/64"] {
+        let release = pbu(
+            5,
+            Lifetime::DEREGISTRATION,
+            rig.stamp(),
+            &[MobilityOption::AnchoredPrefix(net(wrong))],
+        );
+        expect_status(
+            &rig.send(M1, release),
+            M1,
+            Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+        );
+    }
+    // M3 anchors nothing of the node.
+    let release = pbu(
+        5,
+        Lifetime::DEREGISTRATION,
+        rig.stamp(),
+        &[MobilityOption::AnchoredPrefix(net("2001:db8:1:1::/64"))],
+    );
+    expect_status(
+        &rig.send(M3, release),
+        M3,
+        Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+    );
+    assert_eq!(
+        rig.engine
+            .store()
+            .get(&MnKey::from(&MN))
+            .unwrap()
+            .prefixes
+            .len(),
+        2,
+        "the rejections change nothing"
+    );
+
+    rig.advance(Duration::from_millis(10));
+    let release = pbu(
+        6,
+        Lifetime::DEREGISTRATION,
+        rig.stamp(),
+        &[MobilityOption::AnchoredPrefix(net("2001:db8:1:1::/64"))],
+    );
+    let out = rig.send(M1, release.clone());
+    assert_eq!(out.len(), 2, "{out:?}");
+    let pba = pba_of(out.iter().find(|o| o.to == M1).unwrap());
+    assert_eq!(
+        (pba.status, pba.lifetime, pba.sequence),
+        (Status::ACCEPTED, Lifetime::DEREGISTRATION, 6)
+    );
+    let told = out.iter().find(|o| o.to == M2).unwrap().clone();
+    let pbu = pbu_of(&told);
+    assert_eq!(pbu.lifetime, Lifetime::DEREGISTRATION);
+    assert!(pbu.options.contains(&MobilityOption::ServingMaar(M2)));
+    assert!(
+        pbu.options
+            .contains(&MobilityOption::AnchoredPrefix(net("2001:db8:1:1::/64")))
+    );
+    assert!(pbu.options.contains(&MobilityOption::MnId(MN)));
+    let record = rig.engine.store().get(&MnKey::from(&MN)).unwrap();
+    assert_eq!(record.serving, M2);
+    assert_eq!(
+        record.prefixes.iter().map(|p| p.prefix).collect::<Vec<_>>(),
+        vec![net("2001:db8:2:1::/64")]
+    );
+
+    // The same release again is a replay (157); the serving MAAR's update is retransmitted
+    // until acknowledged.
+    expect_status(
+        &rig.send(M1, release),
+        M1,
+        Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED,
+    );
+    let again = rig.advance(Duration::from_secs(1));
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].to, M2);
+    assert_eq!(pbu_of(&again[0]).sequence, pbu.sequence);
+    rig.send(M2, ack_of(&told));
+    assert_eq!(rig.engine.in_flight(), 0);
+
+    // A refresh from the serving MAAR lists no Previous MAAR any more.
+    rig.advance(Duration::from_millis(10));
+    let out = rig.register(M2, 2, "2001:db8:2:1::/64");
+    assert!(previous_maars(&expect_status(&out, M2, Status::ACCEPTED)).is_empty());
+}
+
+#[test]
+fn releases_of_two_anchors_are_both_retransmitted_to_the_serving_maar() {
+    let mut rig = Rig::new();
+    rig.register(M1, 1, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_millis(10));
+    rig.register(M2, 1, "2001:db8:2:1::/64");
+    rig.advance(Duration::from_millis(10));
+    rig.register(M3, 1, "2001:db8:3:1::/64");
+    // Acknowledge the moves.
+    let moves = rig.advance(Duration::from_secs(1));
+    for update in &moves {
+        let ack = ack_of(update);
+        rig.send(update.to, ack);
+    }
+    assert_eq!(rig.engine.in_flight(), 0, "{moves:?}");
+    for (maar, prefix) in [(M1, "2001:db8:1:1::/64"), (M2, "2001:db8:2:1::/64")] {
+        rig.advance(Duration::from_millis(10));
+        let release = pbu(
+            9,
+            Lifetime::DEREGISTRATION,
+            rig.stamp(),
+            &[MobilityOption::AnchoredPrefix(net(prefix))],
+        );
+        let out = rig.send(maar, release);
+        assert_eq!(
+            pba_of(out.iter().find(|o| o.to == maar).unwrap()).status,
+            Status::ACCEPTED
+        );
+    }
+    assert_eq!(
+        rig.engine.in_flight(),
+        2,
+        "one release does not replace the other"
+    );
 }

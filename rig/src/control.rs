@@ -29,11 +29,15 @@ pub const MN_P2_SLAAC: &str = "2001:db8:a2::ff:fe00:a";
 /// The routers' Router Advertisement interval.
 pub const RA_INTERVAL_S: u64 = 2;
 
-/// The `[maar]` section of a router with `pool`.
-pub fn maar_section(pool: &str) -> String {
+/// The `[maar]` section of a router with `pool`, its state (`maar.json`) in `state_dir` (not
+/// the default under /var/lib/anchor, which a later rig with the same instance names would
+/// take back).
+pub fn maar_section(pool: &str, state_dir: &Path) -> String {
     format!(
         "\n[maar]\ncmd = \"{CN_ADDR}\"\ninsecure_signaling = true\nra_interval_s = {RA_INTERVAL_S}\n\
-         [[maar.pool]]\nprefix = \"{pool}\"\npolicy = \"session-lasting\"\n"
+         state_dir = \"{}\"\n\
+         [[maar.pool]]\nprefix = \"{pool}\"\npolicy = \"session-lasting\"\n",
+        state_dir.display()
     )
 }
 
@@ -63,12 +67,39 @@ pub fn start_cmd(anchor: &Path, dir: &Path, rig: &Rig) -> Result<Proc> {
     )
 }
 
+/// How the routers learn that the mobile node attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attachment {
+    /// Its Router Solicitations (a new link-layer address).
+    Solicitation,
+    /// Carrier up on the access links, configured as point-to-point links to [`MN_MAC`].
+    PointToPoint,
+}
+
 /// Starts both routers as MAARs (router 1 with [`POOL1`], router 2 with [`POOL2`]).
 pub fn start_maars(anchor: &Path, dir: &Path, rig: &Rig) -> Result<[Daemon; 2]> {
+    start_maars_with(anchor, dir, rig, Attachment::Solicitation)
+}
+
+/// [`start_maars`], with the access links r1a and r2a as point-to-point links to the node
+/// when `attachment` says so.
+pub fn start_maars_with(
+    anchor: &Path,
+    dir: &Path,
+    rig: &Rig,
+    attachment: Attachment,
+) -> Result<[Daemon; 2]> {
     let [router1, router2] = rig.routers("native");
+    let section = |pool: &str, dev: &str| match attachment {
+        Attachment::Solicitation => maar_section(pool, &dir.join(format!("{dev}-state"))),
+        Attachment::PointToPoint => format!(
+            "{}[[maar.point_to_point]]\ndev = \"{dev}\"\nmn_id = \"{MN_MAC}\"\n",
+            maar_section(pool, &dir.join(format!("{dev}-state")))
+        ),
+    };
     Ok([
-        Daemon::start_with_config(anchor, dir, &router1, &maar_section(POOL1))?,
-        Daemon::start_with_config(anchor, dir, &router2, &maar_section(POOL2))?,
+        Daemon::start_with_config(anchor, dir, &router1, &section(POOL1, "r1a"))?,
+        Daemon::start_with_config(anchor, dir, &router2, &section(POOL2, "r2a"))?,
     ])
 }
 
@@ -84,7 +115,7 @@ impl Rig {
         ] {
             self.ip(Node::Mn, args)?;
         }
-        for setting in [
+        self.mobile_node_sysctls(&[
             "net.ipv6.conf.all.forwarding=0",
             "net.ipv6.conf.all.accept_ra=1",
             "net.ipv6.conf.default.accept_ra=1",
@@ -92,7 +123,21 @@ impl Rig {
             "net.ipv6.conf.mn2.accept_ra=1",
             "net.ipv6.conf.mn1.autoconf=1",
             "net.ipv6.conf.mn2.autoconf=1",
-        ] {
+        ])
+    }
+
+    /// Stops the mobile node from sending Router Solicitations on mn1 and mn2
+    /// (`router_solicitations = 0`): only the routers' own advertisements can reach it.
+    pub fn mobile_node_without_solicitations(&self) -> Result<()> {
+        self.mobile_node_sysctls(&[
+            "net.ipv6.conf.mn1.router_solicitations=0",
+            "net.ipv6.conf.mn2.router_solicitations=0",
+        ])
+    }
+
+    /// `sysctl -qw` of each of `settings` in the mobile node's namespace.
+    fn mobile_node_sysctls(&self, settings: &[&str]) -> Result<()> {
+        for setting in settings {
             cmd::in_netns(&self.ns(Node::Mn), "sysctl")
                 .args(["-qw", setting])
                 .run_quiet()?;

@@ -40,6 +40,17 @@ pub fn remove_stale_rigs(stem: &str) {
         .unwrap_or_else(|e| panic!("cannot remove a stale rig: {e:#}"));
 }
 
+/// Stops each of the daemons (SIGTERM) and checks that it exited cleanly.
+pub fn stop_daemons(daemons: impl IntoIterator<Item = Daemon>) {
+    for daemon in daemons {
+        let name = daemon.name();
+        let status = daemon
+            .stop()
+            .unwrap_or_else(|e| panic!("router {name} did not stop: {e:#}"));
+        assert!(status.success(), "router {name} exited with {status}");
+    }
+}
+
 /// `ip -n NS ARGS` in `node`'s namespace; its standard output.
 pub fn ip_stdout(rig: &Rig, node: Node, args: &[&str]) -> String {
     cmd::new("ip")
@@ -85,13 +96,32 @@ pub fn global_counter(daemon: &Daemon, name: &str) -> u64 {
 
 /// Asserts that the daemon's binding for `prefix` tunnelled packets toward the mobile node.
 pub fn assert_tunnelled_to_mn(daemon: &Daemon, prefix: &str) {
+    assert_binding_counted(
+        daemon,
+        prefix,
+        "to_mn_packets",
+        "tunnelled the echo requests",
+    );
+}
+
+/// The binding of `prefix` on `daemon` decapsulated the node's reverse-tunnelled packets.
+pub fn assert_reverse_tunnelled_from_mn(daemon: &Daemon, prefix: &str) {
+    assert_binding_counted(
+        daemon,
+        prefix,
+        "from_mn_packets",
+        "decapsulated the echo replies",
+    );
+}
+
+fn assert_binding_counted(daemon: &Daemon, prefix: &str, counter: &str, what: &str) {
     let stats = stats_json(daemon);
-    let to_mn = stats["bindings"]
+    let packets = stats["bindings"]
         .as_array()
         .and_then(|b| b.iter().find(|b| b["prefix"] == prefix))
-        .map(|b| b["to_mn_packets"].as_u64().unwrap_or(0));
+        .map(|b| b[counter].as_u64().unwrap_or(0));
     assert!(
-        to_mn.is_some_and(|n| n > 0),
-        "the redirect for {prefix} should have tunnelled the echo requests: {stats}"
+        packets.is_some_and(|n| n > 0),
+        "the binding for {prefix} should have {what}: {stats}"
     );
 }

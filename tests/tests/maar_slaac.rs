@@ -12,19 +12,30 @@
 //! 3. Traffic from the correspondent to the node's P1 address reaches it through the tunnel.
 //! 4. The time from MAAR 2's solicitation (its log's timestamp) to both bindings being listed
 //!    by `anchor binding list` is measured and printed.
+//!
+//! 5. The node moves back to link 1: P1 is local at MAAR 1 again (its redirect goes, no new
+//!    prefix is delegated), P2 is redirected by MAAR 2 to MAAR 1, and both addresses are
+//!    reached.
+//!
+//! The same again with the access links configured as point-to-point links to the node
+//! (`[[maar.point_to_point]]`) and the node sending no solicitations at all
+//! (`router_solicitations = 0`): carrier up attaches it, and the routers' unsolicited
+//! advertisements give it its addresses.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anchor_rig::{
     Daemon, Node, Rig, WorkDir,
-    control::{self, MN_P1_SLAAC as MN_P1, MN_P2_SLAAC as MN_P2, P1, P2, POOL2},
+    control::{self, Attachment, MN_P1_SLAAC as MN_P1, MN_P2_SLAAC as MN_P2, P1, P2, POOL2},
     topology::{R1_LOCATOR, R2_LOCATOR},
 };
-use anchor_tests::support::{
-    anchor_binary, assert_tunnelled_to_mn, ip_stdout, ping_from_cn, remove_stale_rigs,
-    require_tools,
+use anchor_tests::{
+    maar::find_binding,
+    support::{
+        anchor_binary, assert_reverse_tunnelled_from_mn, assert_tunnelled_to_mn, ip_stdout,
+        ping_from_cn, remove_stale_rigs, require_tools, stop_daemons,
+    },
 };
-use serde_json::Value;
 
 /// How long the signaling, the advertisements and the first packets may take before the test
 /// fails: generous, the namespaces are local.
@@ -37,6 +48,15 @@ const BINDING_BOUND: Duration = Duration::from_secs(2);
 
 #[test]
 fn a_slaac_node_is_attached_by_its_solicitations_and_keeps_p1_deprecated_after_the_move() {
+    move_a_slaac_node(Attachment::Solicitation);
+}
+
+#[test]
+fn a_silent_node_on_point_to_point_links_is_attached_on_carrier_up() {
+    move_a_slaac_node(Attachment::PointToPoint);
+}
+
+fn move_a_slaac_node(attachment: Attachment) {
     let anchor = anchor_binary();
     require_tools(&[
         &["ip", "-V"],
@@ -53,7 +73,15 @@ fn a_slaac_node_is_attached_by_its_solicitations_and_keeps_p1_deprecated_after_t
         .unwrap_or_else(|e| panic!("cannot start the CMD: {e:#}"));
     rig.mobile_node_as_slaac_host()
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let [r1, r2] = control::start_maars(&anchor, dir.path(), &rig)
+    let attached_log = match attachment {
+        Attachment::Solicitation => "r2a: router solicitation from",
+        Attachment::PointToPoint => {
+            rig.mobile_node_without_solicitations()
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            "r2a: carrier up: attaching"
+        }
+    };
+    let [r1, r2] = control::start_maars_with(&anchor, dir.path(), &rig, attachment)
         .unwrap_or_else(|e| panic!("cannot start the MAARs: {e:#}"));
 
     // 1. mn1 up: solicitation, registration, advertisement, address.
@@ -76,8 +104,8 @@ fn a_slaac_node_is_attached_by_its_solicitations_and_keeps_p1_deprecated_after_t
         both_bindings(&r1, &r2)
     });
     let bound_at = SystemTime::now();
-    let solicited_at = log_time(&r2.log(), "r2a: router solicitation from")
-        .unwrap_or_else(|| panic!("r2 logged no solicitation:\n{}", r2.log_tail()));
+    let solicited_at = log_time(&r2.log(), attached_log)
+        .unwrap_or_else(|| panic!("r2 logged no {attached_log:?}:\n{}", r2.log_tail()));
     let visiting_at = log_time(&r2.log(), &format!("MAAR: AddBinding {{ prefix: {P1}"))
         .unwrap_or_else(|| panic!("r2 logged no visiting binding:\n{}", r2.log_tail()));
     let redirect_at = log_time(&r1.log(), &format!("MAAR: AddBinding {{ prefix: {P1}"))
@@ -85,11 +113,11 @@ fn a_slaac_node_is_attached_by_its_solicitations_and_keeps_p1_deprecated_after_t
     let since = |t: f64| Duration::from_secs_f64((t - solicited_at).max(0.0));
     let polled = since(seconds_of_day(bound_at));
     println!(
-        "move started -> solicitation on r2a {:?}",
+        "{attachment:?}: move started -> attachment on r2a {:?}",
         Duration::from_secs_f64((solicited_at - moved_at).max(0.0))
     );
     println!(
-        "solicitation on r2a -> r2 Visiting {:?}, r1 Redirect {:?} (daemon logs); both listed by \
+        "{attachment:?}: attachment on r2a -> r2 Visiting {:?}, r1 Redirect {:?} (daemon logs); both listed by \
          `anchor binding list` {polled:?} (polled)",
         since(visiting_at),
         since(redirect_at),
@@ -129,13 +157,40 @@ fn a_slaac_node_is_attached_by_its_solicitations_and_keeps_p1_deprecated_after_t
         "P2 is local to r2: routed, not bound"
     );
 
-    for daemon in [r1, r2] {
-        let name = daemon.name();
-        let status = daemon
-            .stop()
-            .unwrap_or_else(|e| panic!("router {name} did not stop: {e:#}"));
-        assert!(status.success(), "router {name} exited with {status}");
+    // 5. Back to link 1: r1 still anchors P1, which becomes local there again (its redirect
+    // goes, no new prefix); P2 is now redirected by r2 to r1, which delivers it.
+    for step in [["link", "set", "mn2", "down"], ["link", "set", "mn1", "up"]] {
+        rig.ip(Node::Mn, &step).unwrap_or_else(|e| panic!("{e:#}"));
     }
+    wait_for("r1 serving P1 again and delivering P2 from r2", || {
+        find_binding(&r1, P1).is_none()
+            && find_binding(&r1, P2).is_some_and(|b| {
+                b["kind"] == "visiting" && b["peer"] == R2_LOCATOR && b["dev"] == "r1a"
+            })
+            && find_binding(&r2, P2)
+                .is_some_and(|b| b["kind"] == "redirect" && b["peer"] == R1_LOCATOR)
+            && find_binding(&r2, P1).is_none()
+    });
+    wait_for(&format!("{MN_P1} and {MN_P2} (deprecated) on mn1"), || {
+        let addrs = mn_addresses(&rig, "mn1");
+        addrs
+            .lines()
+            .any(|l| l.contains(&format!("{MN_P1}/64")) && !l.contains("deprecated"))
+            && addrs
+                .lines()
+                .any(|l| l.contains(&format!("{MN_P2}/64")) && l.contains("deprecated"))
+    });
+    assert!(
+        ip_stdout(&rig, Node::R1, &["-6", "route", "show", P1]).contains("dev r1a"),
+        "r1 routes {P1} to r1a again"
+    );
+    ping_from_cn(&rig, MN_P1, "back on link 1");
+    // The correspondent is behind r1, whose visiting binding routes P2 onto r1a: the echo
+    // requests go straight there, and the replies are reverse-tunnelled to P2's anchor.
+    ping_from_cn(&rig, MN_P2, "back on link 1");
+    assert_reverse_tunnelled_from_mn(&r2, P2);
+
+    stop_daemons([r1, r2]);
     let status = cmd_proc
         .stop_with("TERM", Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("the CMD did not stop: {e:#}"));
@@ -146,17 +201,6 @@ fn both_bindings(r1: &Daemon, r2: &Daemon) -> bool {
     find_binding(r2, P1)
         .is_some_and(|b| b["kind"] == "visiting" && b["peer"] == R1_LOCATOR && b["dev"] == "r2a")
         && find_binding(r1, P1).is_some_and(|b| b["kind"] == "redirect" && b["peer"] == R2_LOCATOR)
-}
-
-fn find_binding(daemon: &Daemon, prefix: &str) -> Option<Value> {
-    let out = daemon
-        .cli(&["binding", "list", "--json"])
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let list: Value = serde_json::from_str(&out).expect("binding list JSON");
-    list.as_array()?
-        .iter()
-        .find(|b| b["prefix"] == prefix)
-        .cloned()
 }
 
 /// The time of day (UTC seconds) of the first log line containing `needle`: the text format's

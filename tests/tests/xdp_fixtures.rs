@@ -6,7 +6,7 @@
 
 use std::{net::Ipv6Addr, time::Duration};
 
-use anchor_common::{Counter, IfaceRole, flow_label::flow_label};
+use anchor_common::{Counter, IfaceRole, NextHop, flow_label::flow_label};
 use anchor_tests::{
     netns::{ACCESS_MAC, CORE_MAC, FixtureNet, fixture_net},
     packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan, ipv4_udp_frame, packet_too_big},
@@ -15,7 +15,7 @@ use anchor_tests::{
         counters, run,
     },
 };
-use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams};
+use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams, NextHopResolver};
 use ipnet::Ipv6Net;
 
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
@@ -724,4 +724,249 @@ fn the_trie_is_consulted_only_while_it_holds_a_prefix() {
     assert_ne!(action_name(out.action), action_name(XDP_PASS));
     assert_eq!((lpm, none), (0, 0));
     assert_eq!(outer_dst(&out.frame), R3.octets());
+}
+
+const CACHED_DMAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
+const CACHED_SMAC: [u8; 6] = [2, 0, 0, 0, 0, 0x43];
+
+impl Fixture {
+    /// Writes the `NEXTHOPS` entry of `peer` (which a binding uses).
+    fn set_next_hop(&mut self, peer: Ipv6Addr, entry: NextHop) {
+        let index = self.dp.peer_index(peer).expect("peer in use");
+        self.dp.set_next_hop(index, entry).expect("write NEXTHOPS");
+    }
+}
+
+/// The outer packet's length (IPv6 header included) when `inner` is encapsulated.
+fn outer_len(inner: &Udp6) -> u32 {
+    inner.bytes().len() as u32 + 40
+}
+
+#[test]
+fn cached_next_hop_replaces_the_fib_lookup_for_encapsulation() {
+    let mut fx = Fixture::new();
+    let (core, access) = (fx.net.core_ifindex, fx.net.access_ifindex);
+    let to_mn1 = udp(CN, MN1);
+    let fits = outer_len(&to_mn1);
+    let cached_tx = || {
+        case(
+            "cached next hop out of the ingress interface: XDP_TX with the cached MACs",
+            Ingress::Core,
+            frame(&to_mn1.bytes()),
+            XDP_TX,
+            Output::Frame(ethernet(
+                CACHED_DMAC,
+                CACHED_SMAC,
+                &encapsulated(&to_mn1, R2, true),
+            )),
+            &[
+                Counter::Rx,
+                Counter::Encap,
+                Counter::NexthopCached,
+                Counter::Tx,
+            ],
+        )
+    };
+    let fib_tx = |name: &str| {
+        case(
+            name,
+            Ingress::Core,
+            frame(&to_mn1.bytes()),
+            XDP_TX,
+            Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&to_mn1, R2, true))),
+            &[Counter::Rx, Counter::Encap, Counter::Tx],
+        )
+    };
+
+    fx.set_next_hop(R2, NextHop::valid(CACHED_DMAC, CACHED_SMAC, core, 1500));
+    fx.check(&cached_tx());
+    // The MTU is the outer packet's: exactly the outer length fits.
+    fx.set_next_hop(R2, NextHop::valid(CACHED_DMAC, CACHED_SMAC, core, fits));
+    fx.check(&cached_tx());
+    fx.set_next_hop(R2, NextHop::valid(CACHED_DMAC, CACHED_SMAC, core, fits - 1));
+    fx.check(&fib_tx(
+        "outer packet one byte above the cached MTU: FIB lookup",
+    ));
+    let mut invalid = NextHop::valid(CACHED_DMAC, CACHED_SMAC, core, 1500);
+    invalid.flags = 0;
+    fx.set_next_hop(R2, invalid);
+    fx.check(&fib_tx("invalid entry: FIB lookup"));
+    fx.set_next_hop(R2, NextHop::INVALID);
+    fx.check(&fib_tx("cleared entry: FIB lookup"));
+
+    fx.set_next_hop(R2, NextHop::valid(CACHED_DMAC, CACHED_SMAC, access, 1500));
+    let cases = vec![
+        case(
+            "cached next hop on another interface: bpf_redirect",
+            Ingress::Core,
+            frame(&to_mn1.bytes()),
+            XDP_REDIRECT,
+            Output::Frame(ethernet(
+                CACHED_DMAC,
+                CACHED_SMAC,
+                &encapsulated(&to_mn1, R2, true),
+            )),
+            &[
+                Counter::Rx,
+                Counter::Encap,
+                Counter::NexthopCached,
+                Counter::Redirect,
+            ],
+        ),
+        case(
+            "VLAN-tagged: left to the kernel whatever the cache says",
+            Ingress::Core,
+            ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 100, &to_mn1.bytes()),
+            XDP_PASS,
+            Output::Frame(ethernet_vlan(
+                CORE_MAC,
+                PEER_MAC_SRC,
+                100,
+                &encapsulated(&to_mn1, R2, true),
+            )),
+            &[
+                Counter::Rx,
+                Counter::Vlan,
+                Counter::Encap,
+                Counter::KernelFallback,
+            ],
+        ),
+    ];
+    fx.check_all(&cases);
+
+    // R7 has no neighbour in the kernel: without an entry the packet goes to the kernel, with
+    // one it leaves with the cached MACs.
+    fx.check(&case(
+        "no entry and an unresolved neighbour: left to the kernel",
+        Ingress::Core,
+        frame(&udp(CN, MN7).bytes()),
+        XDP_PASS,
+        Output::Frame(frame(&encapsulated(&udp(CN, MN7), R7, true))),
+        &[Counter::Rx, Counter::Encap, Counter::KernelFallback],
+    ));
+    fx.set_next_hop(R7, NextHop::valid(CACHED_DMAC, CACHED_SMAC, core, 1500));
+    fx.check(&case(
+        "an entry for a peer the FIB cannot resolve yet",
+        Ingress::Core,
+        frame(&udp(CN, MN7).bytes()),
+        XDP_TX,
+        Output::Frame(ethernet(
+            CACHED_DMAC,
+            CACHED_SMAC,
+            &encapsulated(&udp(CN, MN7), R7, true),
+        )),
+        &[
+            Counter::Rx,
+            Counter::Encap,
+            Counter::NexthopCached,
+            Counter::Tx,
+        ],
+    ));
+
+    // Reverse encapsulation toward the home router uses the home router's entry; the
+    // decapsulated packets keep the FIB lookup (their next hop is not a peer).
+    fx.set_next_hop(R3, NextHop::valid(CACHED_DMAC, CACHED_SMAC, core, 1500));
+    let cases = vec![
+        case(
+            "reverse encap with the home router's cached next hop",
+            Ingress::Access,
+            frame(&udp(MN3, CN).bytes()),
+            XDP_REDIRECT,
+            Output::Frame(ethernet(
+                CACHED_DMAC,
+                CACHED_SMAC,
+                &encapsulated(&udp(MN3, CN), R3, true),
+            )),
+            &[
+                Counter::Rx,
+                Counter::ReverseEncap,
+                Counter::NexthopCached,
+                Counter::Redirect,
+            ],
+        ),
+        case(
+            "decapsulation keeps the FIB lookup",
+            Ingress::Core,
+            tunnelled(R3, &udp(CN, MN3)),
+            XDP_REDIRECT,
+            Output::Frame(decapsulated(&udp(CN, MN3), MAC_MN3, ACCESS_MAC)),
+            &[Counter::Rx, Counter::Decap, Counter::Redirect],
+        ),
+    ];
+    fx.check_all(&cases);
+}
+
+/// The daemon's resolver in the fixture namespace: R2 and R3 are permanent neighbours on the
+/// core interface, R7 has no neighbour entry.
+#[test]
+fn the_resolver_fills_the_cache_from_the_kernel() {
+    let mut fx = Fixture::new();
+    let core = fx.net.core_ifindex;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let resolved = runtime.block_on(async {
+        let mut resolver =
+            NextHopResolver::new(fx.dp.next_hop_cache().expect("cache")).expect("resolver");
+        resolver.resolve_once().await.expect("resolve")
+    });
+    assert_eq!(resolved.valid, 2, "{resolved:?}");
+    assert_eq!(resolved.unusable.len(), 1, "{resolved:?}");
+    assert_eq!(resolved.unusable[0].0, R7);
+    assert_eq!(
+        entry(&fx.dp, R2),
+        NextHop::valid(MAC_R2, CORE_MAC, core, 1500)
+    );
+    assert_eq!(
+        entry(&fx.dp, R3),
+        NextHop::valid(MAC_R3, CORE_MAC, core, 1500)
+    );
+    assert_eq!(entry(&fx.dp, R7), NextHop::INVALID);
+    let to_mn1 = udp(CN, MN1);
+    fx.check(&case(
+        "encap with the resolved entry",
+        Ingress::Core,
+        frame(&to_mn1.bytes()),
+        XDP_TX,
+        Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&to_mn1, R2, true))),
+        &[
+            Counter::Rx,
+            Counter::Encap,
+            Counter::NexthopCached,
+            Counter::Tx,
+        ],
+    ));
+
+    // The daemon's task: it fills the cache on start and clears it when stopped, so that a
+    // program left running without the daemon asks the FIB.
+    fx.dp
+        .set_next_hop(fx.dp.peer_index(R2).expect("R2"), NextHop::INVALID)
+        .expect("clear");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let cache = fx.dp.next_hop_cache().expect("cache");
+    runtime.block_on(async {
+        let resolver = NextHopResolver::new(cache).expect("resolver");
+        let task = tokio::spawn(resolver.run(async {
+            let _ = stopped.await;
+        }));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !entry(&fx.dp, R2).is_valid() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the running resolver should fill R2's entry"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(()).expect("stop");
+        task.await.expect("resolver task");
+    });
+    assert_eq!(entry(&fx.dp, R2), NextHop::INVALID);
+    assert_eq!(entry(&fx.dp, R3), NextHop::INVALID);
+}
+
+/// The `NEXTHOPS` entry of `peer`.
+fn entry(dp: &Datapath, peer: Ipv6Addr) -> NextHop {
+    dp.next_hop(dp.peer_index(peer).expect("peer in use"))
+        .expect("read NEXTHOPS")
 }

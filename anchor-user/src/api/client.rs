@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use super::{
     MAX_RESPONSE_LEN,
-    protocol::{BindingInfo, ErrorKind, Request, Response, StatsReport},
+    protocol::{BindingInfo, ErrorKind, MnListReport, Request, Response, StatsReport},
 };
 
 /// How long the client waits for the daemon.
@@ -136,6 +136,16 @@ impl Client {
         match self.call_ok(request)? {
             Response::Mn { prefix } => Ok(prefix),
             _ => Err(ClientError::Unexpected { expected: "mn" }),
+        }
+    }
+
+    /// `mn list`: what the MAAR holds.
+    pub fn mn_list(&self) -> Result<MnListReport, ClientError> {
+        match self.call_ok(&Request::MnList)? {
+            Response::MnList(report) => Ok(report),
+            _ => Err(ClientError::Unexpected {
+                expected: "mn_list",
+            }),
         }
     }
 

@@ -11,8 +11,8 @@ pub mod server;
 
 pub use client::{Client, ClientError};
 pub use protocol::{
-    BindingInfo, BindingKindName, BindingStatsInfo, CounterInfo, ErrorKind, Request, RequestError,
-    Response, StatsReport,
+    AnchoredPrefix, BindingInfo, BindingKindName, BindingStatsInfo, CounterInfo, ErrorKind,
+    MnListReport, Request, RequestError, Response, ServedNode, StatsReport,
 };
 pub use server::{ApiError, ApiServer};
 

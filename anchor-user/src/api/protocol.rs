@@ -9,11 +9,13 @@
 //! {"request":"debug_packets","on":true}
 //! {"request":"mn_attach","mn_id":"02:00:00:00:00:01","dev":"eth1"}
 //! {"request":"mn_detach","mn_id":"02:00:00:00:00:01"}
+//! {"request":"mn_list"}
 //!
 //! {"response":"ok"}
 //! {"response":"mn","prefix":"2001:db8:1::/64"}
 //! {"response":"error","kind":"duplicate","message":"binding for 2001:db8:1:1::/64 already exists"}
 //! {"response":"bindings","bindings":[{"prefix":"2001:db8:1:1::/64","kind":"redirect","peer":"2001:db8:ff::2","reverse_tunnel":false,"dev":null,"slot":0}]}
+//! {"response":"mn_list","served":[{"mn_id":"02:00:00:00:00:01","dev":"eth1","prefix":"2001:db8:1::/64","policy":"session-lasting","phase":"registered","visiting":["2001:db8:2::/64"]}],"anchored":[{"prefix":"2001:db8:1:1::/64","mn_id":"02:00:00:00:00:02","serving":"2001:db8:12::2","policy":"session-lasting","idle_s":12,"idle_release_s":600,"release_pending":false}]}
 //! {"response":"stats","counters":[{"name":"rx","packets":1,"bytes":100},...],"bindings":[{"prefix":...,"kind":...,"peer":...,"to_mn_packets":0,"to_mn_bytes":0,"from_mn_packets":0,"from_mn_bytes":0}]}
 //! ```
 
@@ -24,7 +26,13 @@ use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::state::{Binding, BindingKind};
+use crate::{
+    maar::{
+        Policy,
+        engine::{MnList, Phase},
+    },
+    state::{Binding, BindingKind},
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
@@ -61,6 +69,8 @@ pub enum Request {
     MnDetach {
         mn_id: String,
     },
+    /// The nodes the MAAR serves and the prefixes it anchors for nodes served elsewhere.
+    MnList,
 }
 
 /// Why a request's fields do not fit together.
@@ -139,6 +149,75 @@ pub enum Response {
     Mn {
         prefix: Ipv6Net,
     },
+    MnList(MnListReport),
+}
+
+/// What a MAAR holds (`mn_list`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MnListReport {
+    /// The nodes attached here, ordered by MN-ID.
+    pub served: Vec<ServedNode>,
+    /// The prefixes delegated here to nodes now served by other MAARs, ordered by prefix.
+    pub anchored: Vec<AnchoredPrefix>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedNode {
+    pub mn_id: String,
+    pub dev: String,
+    /// The prefix delegated here.
+    pub prefix: Ipv6Net,
+    pub policy: Policy,
+    pub phase: Phase,
+    /// Prefixes anchored at other MAARs that the node keeps using through this one.
+    pub visiting: Vec<Ipv6Net>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchoredPrefix {
+    pub prefix: Ipv6Net,
+    pub mn_id: String,
+    /// The MAAR serving the node now, where the prefix is redirected.
+    pub serving: Ipv6Addr,
+    pub policy: Policy,
+    /// Seconds without a packet on the redirect; `None` when it is never released on idle.
+    pub idle_s: Option<u64>,
+    /// The idle time after which it is released; `None`: never.
+    pub idle_release_s: Option<u64>,
+    /// Its release is sent, waiting for the CMD.
+    pub release_pending: bool,
+}
+
+impl From<&MnList> for MnListReport {
+    fn from(list: &MnList) -> Self {
+        Self {
+            served: list
+                .served
+                .iter()
+                .map(|(mn, s)| ServedNode {
+                    mn_id: mn.to_string(),
+                    dev: s.dev.clone(),
+                    prefix: s.prefix,
+                    policy: s.policy,
+                    phase: s.phase,
+                    visiting: s.visiting.clone(),
+                })
+                .collect(),
+            anchored: list
+                .anchored
+                .iter()
+                .map(|a| AnchoredPrefix {
+                    prefix: a.prefix,
+                    mn_id: a.mn.to_string(),
+                    serving: a.serving,
+                    policy: a.policy,
+                    idle_s: a.idle.map(|d| d.as_secs()),
+                    idle_release_s: a.idle_release.map(|d| d.as_secs()),
+                    release_pending: a.release_pending,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,6 +376,47 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn mn_list_wire_format() {
+        let request: Request = serde_json::from_str(r#"{"request":"mn_list"}"#).expect("parse");
+        assert_eq!(request, Request::MnList);
+        let mn = anchor_signal::MnId::Eui48([2, 0, 0, 0, 0, 1]);
+        let list = MnList {
+            served: vec![(
+                mn.clone(),
+                crate::maar::engine::ServedInfo {
+                    prefix: "2001:db8:1::/64".parse().expect("p"),
+                    dev: "eth1".into(),
+                    policy: Policy::SessionLasting,
+                    phase: Phase::Registered,
+                    visiting: vec!["2001:db8:2::/64".parse().expect("p")],
+                },
+            )],
+            anchored: vec![crate::maar::engine::AnchoredInfo {
+                prefix: "2001:db8:1:1::/64".parse().expect("p"),
+                mn: anchor_signal::MnId::Eui48([2, 0, 0, 0, 0, 2]),
+                serving: "2001:db8:12::2".parse().expect("a"),
+                policy: Policy::SessionLasting,
+                idle: Some(std::time::Duration::from_millis(12_700)),
+                idle_release: Some(std::time::Duration::from_secs(600)),
+                release_pending: false,
+            }],
+        };
+        let response = Response::MnList(MnListReport::from(&list));
+        let json = serde_json::to_string(&response).expect("json");
+        assert_eq!(
+            json,
+            r#"{"response":"mn_list","served":[{"mn_id":"02:00:00:00:00:01","dev":"eth1","prefix":"2001:db8:1::/64","policy":"session-lasting","phase":"registered","visiting":["2001:db8:2::/64"]}],"anchored":[{"prefix":"2001:db8:1:1::/64","mn_id":"02:00:00:00:00:02","serving":"2001:db8:12::2","policy":"session-lasting","idle_s":12,"idle_release_s":600,"release_pending":false}]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Response>(&json).expect("parse"),
+            response
+        );
+        let empty =
+            serde_json::to_string(&Response::MnList(MnListReport::default())).expect("json");
+        assert_eq!(empty, r#"{"response":"mn_list","served":[],"anchored":[]}"#);
     }
 
     #[test]

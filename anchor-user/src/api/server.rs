@@ -21,7 +21,8 @@ use tokio::{
 use super::{
     MAX_REQUEST_LEN, error_chain,
     protocol::{
-        BindingInfo, BindingStatsInfo, ErrorKind, Request, Response, StatsReport, binding_kind,
+        BindingInfo, BindingStatsInfo, ErrorKind, MnListReport, Request, Response, StatsReport,
+        binding_kind,
     },
 };
 use crate::{
@@ -341,6 +342,10 @@ where
             mobility(maar, &mn_id, |maar, mn| maar.attach(mn, dev)).await
         }
         Request::MnDetach { mn_id } => mobility(maar, &mn_id, |maar, mn| maar.detach(mn)).await,
+        Request::MnList => match maar {
+            Some(maar) => Response::MnList(MnListReport::from(&maar.list())),
+            None => not_maar(),
+        },
         Request::Stats => {
             let table = table.lock().await;
             match stats(&table) {
@@ -364,10 +369,7 @@ where
     F: Future<Output = Result<Ipv6Net, MaarError>>,
 {
     let Some(maar) = maar else {
-        return Response::Error {
-            kind: ErrorKind::NotMaar,
-            message: "this daemon has no [maar] section".to_owned(),
-        };
+        return not_maar();
     };
     let Some(mn) = mn_id_from_mac(mn_id) else {
         return Response::Error {
@@ -381,6 +383,13 @@ where
             kind: ErrorKind::Mobility,
             message: e.to_string(),
         },
+    }
+}
+
+fn not_maar() -> Response {
+    Response::Error {
+        kind: ErrorKind::NotMaar,
+        message: "this daemon has no [maar] section".to_owned(),
     }
 }
 
@@ -549,6 +558,8 @@ mod tests {
             client.debug_packets(true).expect("debug packets on");
             // Without a [maar] section there is nobody to attach mobile nodes.
             let kind = daemon_error(client.mn_attach("02:00:00:00:00:01", "eth1").map(|_| ()));
+            assert_eq!(kind, ErrorKind::NotMaar);
+            let kind = daemon_error(client.mn_list().map(|_| ()));
             assert_eq!(kind, ErrorKind::NotMaar);
 
             // Raw protocol: garbage, a blank line, then a valid request on the same connection.

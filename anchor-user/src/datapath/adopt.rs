@@ -13,7 +13,7 @@ use std::{
 
 use anchor_common::{
     BindingKey, BindingValue, LpmKey,
-    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, PEERS, SHORT_PREFIXES},
+    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES},
 };
 use aya::maps::{HashMap, Map, MapData, MapError, MapInfo, MapType, lpm_trie::LpmTrie};
 use aya_obj::generated::bpf_map_type;
@@ -24,14 +24,17 @@ use crate::EBPF_OBJECT;
 
 /// The maps that hold the instance's state, pinned under `maps/`. The others (`.rodata` with
 /// the load-time globals, the log ring, `DEBUG`, and `SETTINGS`, which the daemon derives from the
-/// maps) belong to one load of the program.
-pub const PINNED_MAPS: [MapName; 6] = [
+/// maps) belong to one load of the program. `NEXTHOPS` is derived state too, but pinned so that
+/// the old and the new program share it during a restart; pins of a build without it get it
+/// created (empty: every peer goes through the FIB until the resolver fills it).
+pub const PINNED_MAPS: [MapName; 7] = [
     BINDINGS,
     SHORT_PREFIXES,
     PEERS,
     BINDING_STATS,
     COUNTERS,
     IFACES,
+    NEXTHOPS,
 ];
 
 #[derive(Debug, Error)]

@@ -4,24 +4,28 @@ use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, Counter, CounterValue, IfaceRole, IfaceValue, LpmKey,
-    PeerAddr,
+    NextHop, PeerAddr,
     config::MAX_PEERS,
     maps::{
-        BINDING_STATS, BINDINGS, COUNTERS, IFACES, PEERS, SETTING_SHORT_PREFIXES, SETTINGS,
-        SHORT_PREFIXES,
+        BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SETTING_SHORT_PREFIXES,
+        SETTINGS, SHORT_PREFIXES,
     },
 };
 use aya::{
     Ebpf,
     maps::{
-        Array, HashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues,
+        Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray, PerCpuValues,
         lpm_trie::{Key, LpmTrie},
     },
     sys::SyscallError,
 };
 use ipnet::Ipv6Net;
 
-use super::{BindingSpec, Datapath, DatapathError, MapName, peers::Peers};
+use super::{
+    BindingSpec, Datapath, DatapathError, MapName,
+    nexthop::{NextHopCache, PeerSet},
+    peers::Peers,
+};
 use crate::prefix::MAX_PREFIX_LEN;
 
 pub(super) struct DatapathMaps {
@@ -32,8 +36,13 @@ pub(super) struct DatapathMaps {
     pub(super) binding_stats: PerCpuArray<MapData, BindingStats>,
     pub(super) counters: PerCpuArray<MapData, CounterValue>,
     pub(super) ifaces: HashMap<MapData, u32, IfaceValue>,
+    pub(super) nexthops: Array<MapData, NextHop>,
+    /// The kernel's id of `NEXTHOPS`, to open it again for the next-hop resolver.
+    nexthops_id: u32,
     /// Which `PEERS` index each peer has, and how many bindings use it.
     peers: Peers,
+    /// The peers in use, published to the next-hop resolver whenever one comes or goes.
+    peer_set: tokio::sync::watch::Sender<PeerSet>,
     /// The `SETTINGS` bits last written.
     settings_bits: u32,
     max_bindings: u32,
@@ -114,7 +123,16 @@ fn slot_of(prefix: Ipv6Net) -> Result<Slot, DatapathError> {
 
 impl DatapathMaps {
     pub(super) fn take(ebpf: &mut Ebpf, max_bindings: u32) -> Result<Self, DatapathError> {
+        let nexthops: Array<MapData, NextHop> = take(ebpf, NEXTHOPS)?;
+        let nexthops_id = nexthops
+            .map()
+            .info()
+            .map_err(map_error("inspect", NEXTHOPS))?
+            .id();
         Ok(Self {
+            nexthops,
+            nexthops_id,
+            peer_set: tokio::sync::watch::Sender::new(PeerSet::new()),
             bindings: take(ebpf, BINDINGS)?,
             short_prefixes: take(ebpf, SHORT_PREFIXES)?,
             peer_addrs: take(ebpf, PEERS)?,
@@ -157,6 +175,7 @@ impl DatapathMaps {
             MAX_PEERS,
             indices.iter().map(|index| (*index, addrs[index])),
         );
+        self.publish_peers();
         self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })
     }
 
@@ -193,19 +212,43 @@ impl DatapathMaps {
         self.settings.get(&0, 0).unwrap_or(u32::MAX)
     }
 
-    /// The `PEERS` index of `peer`, with one more reference (written to `PEERS` when new).
+    /// The `PEERS` index of `peer`, with one more reference. A new index gets the locator in
+    /// `PEERS` and an invalid `NEXTHOPS` entry (the program asks the FIB until the resolver
+    /// fills it), before any binding uses it.
     fn acquire_peer(&mut self, peer: Ipv6Addr) -> Result<u16, DatapathError> {
         let acquired = self.peers.acquire(peer)?;
         if acquired.fresh {
+            let index = u32::from(acquired.index);
             let value = PeerAddr {
                 octets: peer.octets(),
             };
-            if let Err(source) = self.peer_addrs.set(u32::from(acquired.index), value, 0) {
+            let written = self
+                .nexthops
+                .set(index, NextHop::INVALID, 0)
+                .map_err(map_error("write", NEXTHOPS))
+                .and_then(|()| {
+                    self.peer_addrs
+                        .set(index, value, 0)
+                        .map_err(map_error("write", PEERS))
+                });
+            if let Err(error) = written {
                 self.peers.release(acquired.index);
-                return Err(map_error("write", PEERS)(source));
+                return Err(error);
             }
+            self.publish_peers();
         }
         Ok(acquired.index)
+    }
+
+    /// Drops one reference to the `PEERS` index `index`.
+    fn release_peer(&mut self, index: u16) {
+        if self.peers.release(index) {
+            self.publish_peers();
+        }
+    }
+
+    fn publish_peers(&self) {
+        self.peer_set.send_replace(self.peers.in_use());
     }
 
     /// The binding a map value describes, with its peer's address.
@@ -289,11 +332,11 @@ impl Datapath {
                 .map_err(insert_error(SHORT_PREFIXES)),
         };
         if let Err(error) = result {
-            maps.peers.release(index);
+            maps.release_peer(index);
             return Err(error);
         }
         if let Some(old) = old {
-            maps.peers.release(old.peer);
+            maps.release_peer(old.peer);
         }
         if matches!(slot, Slot::Trie(_)) {
             maps.update_short_prefix_bit()?;
@@ -322,7 +365,7 @@ impl Datapath {
             },
         })?;
         if let Some(old) = old {
-            maps.peers.release(old.peer);
+            maps.release_peer(old.peer);
         }
         if matches!(slot, Slot::Trie(_)) {
             maps.update_short_prefix_bit()?;
@@ -379,6 +422,43 @@ impl Datapath {
     /// writer that fills the binding maps itself (the benchmark's `BPF_MAP_UPDATE_BATCH`).
     pub fn reserve_peer(&mut self, peer: Ipv6Addr) -> Result<u16, DatapathError> {
         self.maps.acquire_peer(peer)
+    }
+
+    /// The next-hop cache for a resolver ([`super::nexthop::NextHopResolver`]): a descriptor of
+    /// its own on `NEXTHOPS` and the peers in use, updated as bindings come and go.
+    pub fn next_hop_cache(&self) -> Result<NextHopCache, DatapathError> {
+        let data = MapData::from_id(self.maps.nexthops_id).map_err(map_error("open", NEXTHOPS))?;
+        let map = Array::try_from(Map::Array(data)).map_err(|source| DatapathError::MapType {
+            name: NEXTHOPS,
+            source,
+        })?;
+        Ok(NextHopCache::new(map, self.maps.peer_set.subscribe()))
+    }
+
+    /// The `NEXTHOPS` entry of the `PEERS` index `index`.
+    pub fn next_hop(&self, index: u16) -> Result<NextHop, DatapathError> {
+        self.maps
+            .nexthops
+            .get(&u32::from(index), 0)
+            .map_err(map_error("read", NEXTHOPS))
+    }
+
+    /// Writes the `NEXTHOPS` entry of the `PEERS` index `index` (the daemon leaves this to its
+    /// [`super::NextHopResolver`]; tests write entries of their own).
+    pub fn set_next_hop(&mut self, index: u16, entry: NextHop) -> Result<(), DatapathError> {
+        self.maps
+            .nexthops
+            .set(u32::from(index), entry, 0)
+            .map_err(map_error("write", NEXTHOPS))
+    }
+
+    /// The `PEERS` index of `peer`, while a binding uses it.
+    pub fn peer_index(&self, peer: Ipv6Addr) -> Option<u16> {
+        self.maps
+            .peers
+            .in_use()
+            .into_iter()
+            .find_map(|(index, addr)| (addr == peer).then_some(index))
     }
 
     /// The number of bindings using the `PEERS` index `index` (0 when it is free).

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, PeerAddr,
-    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, PEERS, SHORT_PREFIXES},
+    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES},
 };
 use aya::{
     Pod,
@@ -143,6 +143,8 @@ pub fn copy(
             }
             Counted::Nothing
         }
+        // Derived state: the resolver fills the new map (until then the program asks the FIB).
+        NEXTHOPS => Counted::Nothing,
         IFACES => {
             let old: HashMap<MapData, u32, IfaceValue> = open_typed(&path)?;
             for entry in old.iter() {

@@ -4,6 +4,9 @@
 //! - `maps.rs`: typed access to the binding, statistics, counter and interface maps.
 //! - `binding.rs`: [`BindingSpec`], a binding with its peer's address; `peers.rs`: the `PEERS`
 //!   indices the maps store instead, counted by the bindings using them.
+//! - `nexthop.rs`: the per-peer next-hop cache (`NEXTHOPS`) and its resolver
+//!   ([`NextHopResolver`]); `nexthop_query.rs`: the routes, links and neighbours it asks the
+//!   kernel for.
 //! - `klog.rs`: forwarding the program's aya-log records to the `log` crate.
 //! - `pin.rs`: the instance's pin directory on bpffs ([`PinDir`]).
 //! - `adopt.rs`: comparing pinned maps with this build ([`adopt::plan`]);
@@ -16,6 +19,8 @@ mod klog;
 mod loader;
 mod maps;
 mod migrate;
+pub mod nexthop;
+mod nexthop_query;
 mod peers;
 pub mod pin;
 mod pinned_object;
@@ -30,6 +35,7 @@ use thiserror::Error;
 pub use binding::BindingSpec;
 pub use klog::{KernelLogger, XDP_LOG_TARGET, forward_kernel_logs};
 pub use loader::{AttachedInterface, Datapath, InterfaceSpec, ifindex};
+pub use nexthop::{NextHopCache, NextHopError, NextHopResolver};
 pub use peers::PeersFull;
 pub use pin::PinDir;
 

@@ -7,7 +7,7 @@
 //! (a packet that read a binding just before its removal still finds its peer).
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     net::Ipv6Addr,
 };
 
@@ -115,14 +115,14 @@ impl Peers {
         }
     }
 
-    /// Drops one reference to `index`; the last one frees it.
-    pub fn release(&mut self, index: u16) {
+    /// Drops one reference to `index`; the last one frees it (then returns true).
+    pub fn release(&mut self, index: u16) -> bool {
         let Some(entry) = self.entries.get_mut(&index) else {
-            return;
+            return false;
         };
         entry.refs = entry.refs.saturating_sub(1);
         if entry.refs > 0 {
-            return;
+            return false;
         }
         let addr = entry.addr;
         self.entries.remove(&index);
@@ -134,6 +134,15 @@ impl Peers {
             }
         }
         self.free.push_back(index);
+        true
+    }
+
+    /// Every index in use with its locator.
+    pub fn in_use(&self) -> BTreeMap<u16, Ipv6Addr> {
+        self.entries
+            .iter()
+            .map(|(&index, entry)| (index, entry.addr))
+            .collect()
     }
 
     /// The locator at `index`, while it is in use.

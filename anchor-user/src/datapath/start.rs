@@ -437,4 +437,28 @@ mod tests {
         drop(dp);
         pins.remove().expect("remove the pins");
     }
+
+    /// Pins of a build without the next-hop cache: `NEXTHOPS` is created and pinned, the
+    /// bindings stay, and the peers in use start with invalid entries (the FIB path).
+    #[test]
+    fn privileged_pins_without_nexthops_get_the_map_created() {
+        use anchor_common::{NextHop, maps::NEXTHOPS};
+
+        let p: Ipv6Addr = "2001:db8:ff::2".parse().expect("address");
+        let instance = format!("unit-nexthops-{}", std::process::id());
+        let pins = PinDir::open(Path::new(DEFAULT_BPFFS), &instance).expect("pin dir");
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("first start");
+        dp.insert_binding(net("2001:db8:1::/64"), BindingSpec::redirect(p, 0))
+            .expect("insert");
+        drop(dp);
+        std::fs::remove_file(pins.map(NEXTHOPS)).expect("remove the NEXTHOPS pin");
+
+        let dp = Datapath::start(&params(8), &pins, &[]).expect("restart without NEXTHOPS");
+        assert!(pins.map(NEXTHOPS).exists(), "NEXTHOPS pinned again");
+        assert_eq!(dp.bindings().expect("list").len(), 1);
+        assert_eq!(dp.peer_index(p), Some(0));
+        assert_eq!(dp.next_hop(0).expect("entry"), NextHop::INVALID);
+        drop(dp);
+        pins.remove().expect("remove the pins");
+    }
 }

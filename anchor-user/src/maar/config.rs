@@ -13,13 +13,24 @@
 //! timestamp_window_ms = 300          # RFC 5213 TimestampValidityWindow (CMD-initiated PBUs)
 //! ra_interval_s = 600                # periodic Router Advertisements (RFC 4861 MaxRtrAdvInterval)
 //! report_interval_s = 60             # the signaling counts report (a warning when insecure)
+//! state_dir = "/var/lib/anchor/lab"  # maar.json, the state across restarts; default:
+//!                                    # /var/lib/anchor/<instance>
 //!
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"         # /64s are delegated from it
 //! policy = "session-lasting"         # nonpersistent | session-lasting | fixed
+//! idle_release_s = 600               # session-lasting only: release a redirect idle this long
+//!                                    # (0: never)
 //! ```
+//!
+//! `maar.json` in `state_dir` is written at every change of the MAAR's state and read at
+//! start (see [`super::persist`]).
 
-use std::{net::Ipv6Addr, time::Duration};
+use std::{
+    net::Ipv6Addr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anchor_cmd::timing::{SignalingTiming, TimingError};
 use ipnet::Ipv6Net;
@@ -52,8 +63,14 @@ pub struct MaarConfig {
     pub ra_interval_s: u64,
     #[serde(default = "anchor_cmd::timing::default_report_interval_s")]
     pub report_interval_s: u64,
+    /// Where the MAAR keeps its state across restarts; `None`: `/var/lib/anchor/<instance>`.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
     #[serde(rename = "pool")]
     pub pools: Vec<PoolConfig>,
+    /// Access interfaces with one known node behind each: attached on carrier up.
+    #[serde(default)]
+    pub point_to_point: Vec<super::link::PointToPointConfig>,
 }
 
 /// One `[[maar.pool]]`.
@@ -62,11 +79,39 @@ pub struct MaarConfig {
 pub struct PoolConfig {
     pub prefix: Ipv6Net,
     pub policy: Policy,
+    /// `session-lasting` only: how long a redirected prefix may carry no packet before it is
+    /// released; `None`: [`DEFAULT_IDLE_RELEASE_S`], 0: never.
+    #[serde(default)]
+    pub idle_release_s: Option<u64>,
+}
+
+/// The idle time after which a `session-lasting` redirect is released, by default.
+pub const DEFAULT_IDLE_RELEASE_S: u64 = 600;
+
+impl PoolConfig {
+    /// The idle time after which a redirected prefix of this pool is released; `None`: never
+    /// (a policy other than `session-lasting`, or `idle_release_s = 0`).
+    pub fn idle_release(&self) -> Option<Duration> {
+        match (self.policy, self.idle_release_s) {
+            (Policy::SessionLasting, None) => Some(Duration::from_secs(DEFAULT_IDLE_RELEASE_S)),
+            (Policy::SessionLasting, Some(s)) if s > 0 => Some(Duration::from_secs(s)),
+            _ => None,
+        }
+    }
 }
 
 /// The mobility policy of a pool's prefixes: the type the CMD records per prefix, so that the
 /// two sides name it alike. Kept in the MAAR's state for each node it serves or anchors.
 pub use anchor_cmd::record::Policy;
+
+/// The policy as the configuration writes it.
+fn policy_name(policy: Policy) -> &'static str {
+    match policy {
+        Policy::Nonpersistent => "nonpersistent",
+        Policy::SessionLasting => "session-lasting",
+        Policy::Fixed => "fixed",
+    }
+}
 
 fn yes() -> bool {
     true
@@ -92,6 +137,11 @@ pub enum MaarConfigError {
         prefix: Ipv6Net,
         other: Ipv6Net,
     },
+    #[error(
+        "maar.pool[{index}].idle_release_s: only a session-lasting pool is released when idle, \
+         not a {policy} one"
+    )]
+    IdleReleaseWithoutSessionLasting { index: usize, policy: &'static str },
     #[error("maar.cmd: {cmd} is this MAAR's own address")]
     CmdIsSelf { cmd: Ipv6Addr },
     #[error("maar.{key}: {value} must be at least {min}")]
@@ -130,6 +180,12 @@ impl MaarConfig {
                     other,
                 });
             }
+            if pool.idle_release_s.is_some() && pool.policy != Policy::SessionLasting {
+                return Err(MaarConfigError::IdleReleaseWithoutSessionLasting {
+                    index,
+                    policy: policy_name(pool.policy),
+                });
+            }
         }
         if self.cmd == self.address(locator) {
             return Err(MaarConfigError::CmdIsSelf { cmd: self.cmd });
@@ -153,6 +209,25 @@ impl MaarConfig {
                 MaarConfigError::TimeoutOrder { initial, max }
             }
         })
+    }
+
+    /// The file of the MAAR's state: `maar.json` in `state_dir`, by default in
+    /// `/var/lib/anchor/<instance>`.
+    pub fn state_file(&self, instance: &str) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| Path::new("/var/lib/anchor").join(instance))
+            .join("maar.json")
+    }
+
+    /// How often the traffic of idle-released redirects is sampled: a quarter of the shortest
+    /// idle time, between 1 and 10 seconds; `None` when no pool releases idle redirects.
+    pub fn idle_sample_interval(&self) -> Option<Duration> {
+        self.pools
+            .iter()
+            .filter_map(PoolConfig::idle_release)
+            .min()
+            .map(|idle| (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(10)))
     }
 
     pub fn lifetime(&self) -> Duration {
@@ -194,6 +269,7 @@ mod tests {
         overlap.pools.push(PoolConfig {
             prefix: "2001:db8:1:5::/64".parse().unwrap(),
             policy: Policy::Fixed,
+            idle_release_s: None,
         });
         assert!(matches!(
             overlap.validate(LOCATOR),
@@ -217,5 +293,76 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn idle_release_is_for_session_lasting_pools_only() {
+        let config = |policy: &str, idle: &str| {
+            parse(&format!(
+                "cmd = \"2001:db8:c::1\"\n[[pool]]\nprefix = \"2001:db8:1::/48\"\n\
+                 policy = \"{policy}\"\n{idle}"
+            ))
+        };
+        let default = config("session-lasting", "");
+        assert_eq!(
+            default.pools[0].idle_release(),
+            Some(Duration::from_secs(DEFAULT_IDLE_RELEASE_S))
+        );
+        assert_eq!(
+            default.idle_sample_interval(),
+            Some(Duration::from_secs(10))
+        );
+        let short = config("session-lasting", "idle_release_s = 3\n");
+        assert_eq!(short.validate(LOCATOR), Ok(()));
+        assert_eq!(short.pools[0].idle_release(), Some(Duration::from_secs(3)));
+        assert_eq!(short.idle_sample_interval(), Some(Duration::from_secs(1)));
+        let never = config("session-lasting", "idle_release_s = 0\n");
+        assert_eq!(never.pools[0].idle_release(), None);
+        assert_eq!(never.idle_sample_interval(), None);
+        for policy in ["nonpersistent", "fixed"] {
+            let wrong = config(policy, "idle_release_s = 30\n");
+            let error = wrong.validate(LOCATOR).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    MaarConfigError::IdleReleaseWithoutSessionLasting { index: 0, .. }
+                ),
+                "{error:?}"
+            );
+            assert!(
+                error.to_string().contains("maar.pool[0].idle_release_s"),
+                "{error}"
+            );
+            assert_eq!(config(policy, "").pools[0].idle_release(), None);
+        }
+    }
+
+    #[test]
+    fn check_config_reports_idle_release_on_other_policies() {
+        let text = format!(
+            "{}\n[maar]\ncmd = \"2001:db8:c::1\"\n[[maar.pool]]\nprefix = \"2001:db8:1::/48\"\n\
+             policy = \"fixed\"\nidle_release_s = 30\n",
+            crate::check_config::TEMPLATE
+        );
+        let errors = crate::check_config::check(&text, "test.toml");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("maar.pool[0].idle_release_s")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn the_state_file_defaults_under_var_lib() {
+        let mut config = parse(
+            "cmd = \"2001:db8:c::1\"\n[[pool]]\nprefix = \"2001:db8:1::/48\"\npolicy = \"fixed\"\n",
+        );
+        assert_eq!(
+            config.state_file("lab"),
+            Path::new("/var/lib/anchor/lab/maar.json")
+        );
+        config.state_dir = Some("/tmp/x".into());
+        assert_eq!(config.state_file("lab"), Path::new("/tmp/x/maar.json"));
     }
 }

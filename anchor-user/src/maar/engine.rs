@@ -16,7 +16,21 @@
 //!   same update again is acknowledged again without a change) and Anchored
 //!   Prefix options (158) that this MAAR delegated to that node (155): with a Serving MAAR
 //!   option (129 without) the node left, and each prefix gets `Redirect { serving }`; with
-//!   lifetime 0 the redirects go and the prefixes return to their pools.
+//!   lifetime 0 the redirects go and the prefixes return to their pools. A lifetime-0 PBU
+//!   naming a prefix a served node visits here (its anchor released it) removes that
+//!   `Visiting` binding, and the Router Advertisements stop carrying the prefix.
+//! - Idle release of `session-lasting` redirects (`engine_idle.rs`; not in the RFCs, our own
+//!   use of their messages): the service feeds the packet counts of each redirected
+//!   prefix ([`observe_traffic`](MaarEngine::observe_traffic)); when the count has not moved
+//!   for the pool's `idle_release_s`, the MAAR sends the CMD a PBU with lifetime 0, MN-ID,
+//!   Timestamp and an Anchored Prefix option for the prefix (retransmitted like the others).
+//!   The CMD drops the prefix from the node's record, accepts (status 0, lifetime 0) and tells
+//!   the serving MAAR with a lifetime-0 PBU carrying Serving MAAR and Anchored Prefix. On the
+//!   accepted PBA the redirect goes and the prefix returns to its pool; on a rejection or
+//!   without an answer the redirect stays and the idle time is measured again.
+//! - Restarts ([`persist`](super::persist)): [`snapshot`](MaarEngine::snapshot) is the durable
+//!   state, which the service saves at every change; [`restore`](MaarEngine::restore) takes
+//!   it back, re-registers each served node at once and asks for its routes and bindings.
 
 use std::{
     collections::BTreeMap,
@@ -25,7 +39,7 @@ use std::{
 };
 
 use anchor_cmd::{
-    engine::{Now, Outgoing},
+    engine::{Now, Outgoing, anchored_prefixes},
     retransmit::{Due, Retransmitter},
     timing::SignalingTiming,
 };
@@ -121,7 +135,8 @@ impl Counters {
 }
 
 /// Where a served node's registration stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The PBU is out; nothing installed yet.
     Registering,
@@ -142,8 +157,13 @@ struct Served {
     refresh_at: Option<Instant>,
     expires_at: Option<Instant>,
     route: bool,
-    /// Prefixes anchored elsewhere that this MAAR delivers (visiting bindings).
-    visiting: Vec<Ipv6Net>,
+    /// Prefixes anchored elsewhere that this MAAR delivers (visiting bindings), with their
+    /// anchors.
+    visiting: BTreeMap<Ipv6Net, Ipv6Addr>,
+    /// The node came back while its prefix was anchored (redirected) here: what it was, until
+    /// the CMD accepts the registration (which ends the redirect) or refuses it (which puts
+    /// it back).
+    reclaimed: Option<Anchored>,
 }
 
 /// A prefix delegated here to a node now served by another MAAR.
@@ -152,6 +172,15 @@ struct Anchored {
     mn: MnId,
     serving: Ipv6Addr,
     policy: Policy,
+    /// The pool's idle time before the redirect is released; `None`: never.
+    idle_release: Option<Duration>,
+    /// The packet count of the redirect last observed; `None` before the first observation
+    /// after a restart.
+    packets: Option<u64>,
+    /// When the redirect began or its packet count last changed.
+    active_at: Instant,
+    /// The sequence number of the idle release in flight.
+    releasing: Option<u16>,
 }
 
 /// What `mn` holds here, for the API and tests.
@@ -161,6 +190,42 @@ pub struct ServedInfo {
     pub dev: String,
     pub policy: Policy,
     pub phase: Phase,
+    /// The prefixes anchored elsewhere that it keeps using through this MAAR.
+    pub visiting: Vec<Ipv6Net>,
+}
+
+/// A prefix anchored here for a node served elsewhere, for the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchoredInfo {
+    pub prefix: Ipv6Net,
+    pub mn: MnId,
+    pub serving: Ipv6Addr,
+    pub policy: Policy,
+    /// How long the redirect has carried no packet, when it is released on idle.
+    pub idle: Option<Duration>,
+    /// The idle time after which it is released.
+    pub idle_release: Option<Duration>,
+    /// Its idle release is out, waiting for the CMD's answer.
+    pub release_pending: bool,
+}
+
+/// Everything the MAAR holds, for `anchor mn list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MnList {
+    pub served: Vec<(MnId, ServedInfo)>,
+    pub anchored: Vec<AnchoredInfo>,
+}
+
+impl Served {
+    fn info(&self) -> ServedInfo {
+        ServedInfo {
+            prefix: self.prefix,
+            dev: self.dev.clone(),
+            policy: self.policy,
+            phase: self.phase,
+            visiting: self.visiting.keys().copied().collect(),
+        }
+    }
 }
 
 pub struct MaarEngine {
@@ -220,12 +285,33 @@ impl MaarEngine {
     }
 
     pub fn served(&self, mn: &MnId) -> Option<ServedInfo> {
-        self.served.get(mn).map(|s| ServedInfo {
-            prefix: s.prefix,
-            dev: s.dev.clone(),
-            policy: s.policy,
-            phase: s.phase,
-        })
+        self.served.get(mn).map(Served::info)
+    }
+
+    /// The nodes served here and the prefixes anchored here for nodes served elsewhere.
+    pub fn list(&self, now: Instant) -> MnList {
+        MnList {
+            served: self
+                .served
+                .iter()
+                .map(|(mn, s)| (mn.clone(), s.info()))
+                .collect(),
+            anchored: self
+                .anchored
+                .iter()
+                .map(|(prefix, a)| AnchoredInfo {
+                    prefix: *prefix,
+                    mn: a.mn.clone(),
+                    serving: a.serving,
+                    policy: a.policy,
+                    idle: a
+                        .idle_release
+                        .map(|_| now.saturating_duration_since(a.active_at)),
+                    idle_release: a.idle_release,
+                    release_pending: a.releasing.is_some(),
+                })
+                .collect(),
+        }
     }
 
     /// The node, the serving MAAR and the policy of a prefix anchored here for a node served elsewhere.
@@ -246,7 +332,7 @@ impl MaarEngine {
                     prefix: s.prefix,
                     deprecated: false,
                 })
-                .chain(s.visiting.iter().map(|&prefix| Advert {
+                .chain(s.visiting.keys().map(|&prefix| Advert {
                     prefix,
                     deprecated: true,
                 }))
@@ -261,6 +347,7 @@ impl MaarEngine {
             .flat_map(|s| [s.refresh_at, s.expires_at])
             .flatten()
             .chain(self.retransmit.next_due())
+            .chain(self.next_idle_release())
             .min()
     }
 
@@ -283,12 +370,31 @@ impl MaarEngine {
                 _ => Ok(served.prefix),
             };
         }
-        let (prefix, policy) = self
-            .pools
-            .iter_mut()
-            .find_map(|pool| pool.allocate().map(|p| (p, pool.policy())))
-            .ok_or(MaarError::PoolExhausted)?;
-        tracing::info!("{mn} attached on {dev}: delegated {prefix} ({policy:?})");
+        // Back at the router that anchors its prefix (RFC 8885 section 3.3: the prefix is local
+        // again): the node gets that prefix, and the redirect goes when the CMD agrees.
+        let back = self
+            .anchored
+            .iter()
+            .find(|(_, a)| a.mn == mn && a.releasing.is_none())
+            .map(|(prefix, _)| *prefix);
+        let (prefix, policy, reclaimed) = if let Some(prefix) = back
+            && let Some(anchored) = self.anchored.remove(&prefix)
+        {
+            tracing::info!(
+                "{mn} came back on {dev}: {prefix} is local again (redirected to {} until the \
+                 CMD agrees)",
+                anchored.serving
+            );
+            (prefix, anchored.policy, Some(anchored))
+        } else {
+            let (prefix, policy) = self
+                .pools
+                .iter_mut()
+                .find_map(|pool| pool.allocate().map(|p| (p, pool.policy())))
+                .ok_or(MaarError::PoolExhausted)?;
+            tracing::info!("{mn} attached on {dev}: delegated {prefix} ({policy:?})");
+            (prefix, policy, None)
+        };
         let mut served = Served {
             dev: dev.to_owned(),
             prefix,
@@ -298,7 +404,8 @@ impl MaarEngine {
             refresh_at: None,
             expires_at: None,
             route: false,
-            visiting: Vec::new(),
+            visiting: BTreeMap::new(),
+            reclaimed,
         };
         served.sequence = self.send_pbu(now, &mn, prefix, self.lifetime, out);
         self.served.insert(mn, served);
@@ -371,6 +478,7 @@ impl MaarEngine {
                     if let Some(mn) = gone {
                         self.release_served(&mn, actions);
                     }
+                    self.release_failed(now, sequence);
                 }
             }
         }
@@ -398,6 +506,7 @@ impl MaarEngine {
             tracing::warn!("the registration of {mn} expired");
             self.release_served(&mn, actions);
         }
+        self.poll_idle(now, out);
     }
 
     fn send_pbu(
@@ -408,21 +517,48 @@ impl MaarEngine {
         lifetime: Duration,
         out: &mut Vec<Outgoing>,
     ) -> u16 {
+        // It replaces a registration of the node in flight (not an idle release).
+        let id = MobilityOption::MnId(mn.clone());
+        self.send_to_cmd(
+            now,
+            mn,
+            Lifetime::from_duration_floor(lifetime),
+            MobilityOption::LocalPrefix(prefix),
+            |m| {
+                m.options().contains(&id)
+                    && m.options()
+                        .iter()
+                        .any(|o| matches!(o, MobilityOption::LocalPrefix(_)))
+            },
+            out,
+        )
+    }
+
+    /// Sends the CMD a PBU about `mn` with `lifetime` and `prefix` (its Local or Anchored Prefix
+    /// option), retransmitted until answered, in place of the ones in flight that `replaces`
+    /// picks: its sequence number.
+    fn send_to_cmd(
+        &mut self,
+        now: Now,
+        mn: &MnId,
+        lifetime: Lifetime,
+        prefix: MobilityOption,
+        replaces: impl Fn(&MobilityHeader) -> bool,
+        out: &mut Vec<Outgoing>,
+    ) -> u16 {
         let sequence = self.next_sequence;
         self.next_sequence = self.next_sequence.wrapping_add(1);
         let message = MobilityHeader::Pbu(Pbu {
             sequence,
             flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
-            lifetime: Lifetime::from_duration_floor(lifetime),
+            lifetime,
             options: vec![
                 MobilityOption::MnId(mn.clone()),
                 MobilityOption::Timestamp(Timestamp::from_system_time(now.wall)),
-                MobilityOption::LocalPrefix(prefix),
+                prefix,
             ],
         });
-        let id = MobilityOption::MnId(mn.clone());
-        self.retransmit
-            .forget_where(self.cmd, |m| m.options().contains(&id));
+        self.retransmit.forget_where(self.cmd, replaces);
         self.retransmit
             .sent(now.instant, self.cmd, sequence, message.clone());
         out.push(Outgoing {
@@ -437,6 +573,9 @@ impl MaarEngine {
             MobilityOption::MnId(id) => Some(id.clone()),
             _ => None,
         });
+        if from == self.cmd && self.release_answered(now, mn.as_ref(), &pba, actions) {
+            return;
+        }
         let waiting = from == self.cmd
             && mn
                 .as_ref()
@@ -474,19 +613,25 @@ impl MaarEngine {
                 _ => None,
             })
             .collect();
+        if served.reclaimed.is_some() {
+            // The node is back here: its prefix is delivered on the access link again.
+            actions.push(Action::RemoveBinding {
+                prefix: served.prefix,
+            });
+        }
         if !served.route {
             actions.push(Action::AddRoute {
                 prefix: served.prefix,
                 dev: served.dev.clone(),
             });
         }
-        for prefix in &served.visiting {
+        for prefix in served.visiting.keys() {
             if !previous.iter().any(|(_, p)| p == prefix) {
                 actions.push(Action::RemoveBinding { prefix: *prefix });
             }
         }
         for (home, prefix) in &previous {
-            if !served.visiting.contains(prefix) {
+            if !served.visiting.contains_key(prefix) {
                 actions.push(Action::AddBinding {
                     prefix: *prefix,
                     kind: BindingKind::Visiting {
@@ -507,14 +652,34 @@ impl MaarEngine {
         if let Some(s) = self.served.get_mut(&mn) {
             s.phase = Phase::Registered;
             s.route = true;
-            s.visiting = previous.into_iter().map(|(_, p)| p).collect();
+            s.reclaimed = None;
+            s.visiting = previous.into_iter().map(|(home, p)| (p, home)).collect();
             s.refresh_at = Some(now.instant + lifetime / 2);
             s.expires_at = Some(now.instant + lifetime);
         }
     }
 
-    /// Removes everything of a served node and returns its prefix to its pool.
+    /// Removes everything of a served node and returns its prefix to its pool; a node that came
+    /// back and was not registered again goes back to being anchored here (its redirect stayed).
     fn release_served(&mut self, mn: &MnId, actions: &mut Vec<Action>) {
+        let back = self
+            .served
+            .get(mn)
+            .is_some_and(|s| s.reclaimed.is_some() && s.phase == Phase::Registering);
+        if back && let Some(mut served) = self.served.remove(mn) {
+            let id = MobilityOption::MnId(mn.clone());
+            self.retransmit
+                .forget_where(self.cmd, |m| m.options().contains(&id));
+            if let Some(anchored) = served.reclaimed.take() {
+                tracing::warn!(
+                    "{mn} was not registered again: {} stays redirected to {}",
+                    served.prefix,
+                    anchored.serving
+                );
+                self.anchored.insert(served.prefix, anchored);
+            }
+            return;
+        }
         if let Some(served) = self.drop_served(mn, actions) {
             self.release_prefix(&served.prefix);
         }
@@ -525,18 +690,28 @@ impl MaarEngine {
     fn drop_served(&mut self, mn: &MnId, actions: &mut Vec<Action>) -> Option<Served> {
         let served = self.served.remove(mn)?;
         let id = MobilityOption::MnId(mn.clone());
-        self.retransmit
-            .forget_where(self.cmd, |m| m.options().contains(&id));
+        self.retransmit.forget_where(self.cmd, |m| {
+            m.options().contains(&id)
+                && m.options()
+                    .iter()
+                    .any(|o| matches!(o, MobilityOption::LocalPrefix(_)))
+        });
         if served.route {
             actions.push(Action::RemoveRoute {
                 prefix: served.prefix,
                 dev: served.dev.clone(),
             });
         }
+        if served.reclaimed.is_some() {
+            // Its redirect is still installed.
+            actions.push(Action::RemoveBinding {
+                prefix: served.prefix,
+            });
+        }
         actions.extend(
             served
                 .visiting
-                .iter()
+                .keys()
                 .map(|prefix| Action::RemoveBinding { prefix: *prefix }),
         );
         Some(served)
@@ -576,7 +751,7 @@ impl MaarEngine {
                 Status::ACCEPTED
             }
             Ok(Some((mn, timestamp, prefixes))) => {
-                self.apply_pbu(&mn, &pbu, &prefixes, actions);
+                self.apply_pbu(now, &mn, &pbu, &prefixes, actions);
                 self.last_cmd.insert(mn, (timestamp, pbu.sequence));
                 self.counters.accepted += 1;
                 Status::ACCEPTED
@@ -652,14 +827,7 @@ impl MaarEngine {
         {
             return Err(Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED);
         }
-        let prefixes: Vec<Ipv6Net> = pbu
-            .options
-            .iter()
-            .filter_map(|o| match o {
-                MobilityOption::AnchoredPrefix(p) => Some(p.trunc()),
-                _ => None,
-            })
-            .collect();
+        let prefixes = anchored_prefixes(pbu);
         if prefixes.is_empty() {
             return Err(Status::MISSING_HOME_NETWORK_PREFIX_OPTION);
         }
@@ -667,9 +835,14 @@ impl MaarEngine {
         for prefix in &prefixes {
             let served_here = self.served.get(mn).is_some_and(|s| s.prefix == *prefix);
             let anchored_here = self.anchored.get(prefix).is_some_and(|a| &a.mn == mn);
+            // Its anchor released a prefix the node visits here.
+            let visiting_here = self
+                .served
+                .get(mn)
+                .is_some_and(|s| s.visiting.contains_key(prefix));
             // A de-registration of a prefix already released changes nothing and is accepted.
             let in_pool = self.pools.iter().any(|p| p.contains(prefix));
-            if !(served_here || anchored_here || (deregistration && in_pool)) {
+            if !(served_here || anchored_here || (deregistration && (in_pool || visiting_here))) {
                 return Err(Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX);
             }
         }
@@ -685,14 +858,34 @@ impl MaarEngine {
         Ok((mn.clone(), timestamp, prefixes))
     }
 
-    fn apply_pbu(&mut self, mn: &MnId, pbu: &Pbu, prefixes: &[Ipv6Net], actions: &mut Vec<Action>) {
+    fn apply_pbu(
+        &mut self,
+        now: Now,
+        mn: &MnId,
+        pbu: &Pbu,
+        prefixes: &[Ipv6Net],
+        actions: &mut Vec<Action>,
+    ) {
         if pbu.lifetime == Lifetime::DEREGISTRATION {
             for prefix in prefixes {
                 if self.served.get(mn).is_some_and(|s| s.prefix == *prefix) {
                     self.release_served(mn, actions);
                 } else if self.anchored.remove(prefix).is_some() {
+                    // An idle release of it in flight has nothing left to do.
+                    let anchored = MobilityOption::AnchoredPrefix(*prefix);
+                    self.retransmit
+                        .forget_where(self.cmd, |m| m.options().contains(&anchored));
                     actions.push(Action::RemoveBinding { prefix: *prefix });
                     self.release_prefix(prefix);
+                } else if let Some(served) = self
+                    .served
+                    .get_mut(mn)
+                    .filter(|s| s.visiting.contains_key(prefix))
+                {
+                    served.visiting.remove(prefix);
+                    actions.push(Action::RemoveBinding { prefix: *prefix });
+                    tracing::info!("{mn}: its anchor released {prefix}, no longer visiting here");
+                    continue;
                 }
                 tracing::info!("{mn} de-registered: released {prefix}");
             }
@@ -716,12 +909,18 @@ impl MaarEngine {
                 // The node left: stop serving it, keep anchoring its prefix.
                 let policy = served.policy;
                 self.drop_served(mn, actions);
+                let idle_release = self.idle_release_of(prefix);
                 self.anchored.insert(
                     *prefix,
                     Anchored {
                         mn: mn.clone(),
                         serving,
                         policy,
+                        idle_release,
+                        // A new binding's counters start at zero.
+                        packets: Some(0),
+                        active_at: now.instant,
+                        releasing: None,
                     },
                 );
                 actions.push(Action::AddBinding {
@@ -732,6 +931,9 @@ impl MaarEngine {
                 && anchored.serving != serving
             {
                 anchored.serving = serving;
+                // The new binding's counters start at zero.
+                anchored.packets = Some(0);
+                anchored.active_at = now.instant;
                 actions.push(Action::RemoveBinding { prefix: *prefix });
                 actions.push(Action::AddBinding {
                     prefix: *prefix,
@@ -769,6 +971,17 @@ fn restamped(message: MobilityHeader, now: Now) -> MobilityHeader {
     }
 }
 
+#[path = "engine_idle.rs"]
+mod idle;
+#[path = "engine_persist.rs"]
+mod restore;
+
+#[cfg(test)]
+#[path = "engine_idle_tests.rs"]
+mod idle_tests;
+#[cfg(test)]
+#[path = "engine_persist_tests.rs"]
+mod persist_tests;
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;

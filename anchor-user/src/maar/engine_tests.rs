@@ -1,19 +1,22 @@
 //! The MAAR engine with a fake clock: alone against hand-made CMD messages, and two MAARs
 //! against the real CMD engine (messages passed in memory).
 
-use std::time::{Duration, SystemTime};
+use std::{
+    path::PathBuf,
+    time::{Duration, SystemTime},
+};
 
 use anchor_cmd::{Engine as CmdEngine, FileStore};
 
 use super::*;
 use crate::maar::config::PoolConfig;
 
-const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
-const M1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x12, 0, 0, 0, 0, 1);
-const M2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x12, 0, 0, 0, 0, 2);
-const MN: MnId = MnId::Eui48([2, 0, 0, 0, 0, 1]);
+pub(super) const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
+pub(super) const M1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x12, 0, 0, 0, 0, 1);
+pub(super) const M2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x12, 0, 0, 0, 0, 2);
+pub(super) const MN: MnId = MnId::Eui48([2, 0, 0, 0, 0, 1]);
 
-fn config(pool: &str) -> MaarConfig {
+pub(super) fn config(pool: &str) -> MaarConfig {
     MaarConfig {
         cmd: CMD,
         address: None,
@@ -25,55 +28,83 @@ fn config(pool: &str) -> MaarConfig {
         timestamp_window_ms: 300,
         ra_interval_s: 600,
         report_interval_s: 60,
+        state_dir: None,
         pools: vec![PoolConfig {
             prefix: pool.parse().unwrap(),
             policy: Policy::SessionLasting,
+            idle_release_s: None,
         }],
+        point_to_point: Vec::new(),
     }
 }
 
-fn maar(locator: Ipv6Addr, pool: &str) -> MaarEngine {
+pub(super) fn maar(locator: Ipv6Addr, pool: &str) -> MaarEngine {
     MaarEngine::new(&config(pool), locator, vec!["acc".to_owned()])
 }
 
-fn start() -> Now {
+pub(super) fn start() -> Now {
     Now {
         instant: Instant::now(),
         wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
     }
 }
 
-fn net(text: &str) -> Ipv6Net {
+pub(super) fn net(text: &str) -> Ipv6Net {
     text.parse().unwrap()
 }
 
-fn pbu_of(out: &Outgoing) -> &Pbu {
+pub(super) fn pbu_of(out: &Outgoing) -> &Pbu {
     match &out.message {
         MobilityHeader::Pbu(pbu) => pbu,
         other => panic!("expected a PBU, got {other:?}"),
     }
 }
 
-fn pba_of(out: &Outgoing) -> &Pba {
+pub(super) fn pba_of(out: &Outgoing) -> &Pba {
     match &out.message {
         MobilityHeader::Pba(pba) => pba,
         other => panic!("expected a PBA, got {other:?}"),
     }
 }
 
-fn accept(pbu: &Pbu, lifetime: u16, extra: Vec<MobilityOption>) -> MobilityHeader {
+/// The CMD's answer to `pbu` with `status`, `lifetime`, and `extra` options after the MN-ID.
+fn answer(
+    pbu: &Pbu,
+    status: Status,
+    lifetime: Lifetime,
+    extra: Vec<MobilityOption>,
+) -> MobilityHeader {
     let mut options = vec![MobilityOption::MnId(MN.clone())];
     options.extend(extra);
     MobilityHeader::Pba(Pba {
-        status: Status::ACCEPTED,
+        status,
         flags: PbaFlags::P | PbaFlags::D,
         sequence: pbu.sequence,
-        lifetime: Lifetime(lifetime),
+        lifetime,
         options,
     })
 }
 
-fn cmd_pbu(now: Now, lifetime: u16, prefix: Ipv6Net, serving: Option<Ipv6Addr>) -> MobilityHeader {
+pub(super) fn accept(pbu: &Pbu, lifetime: u16, extra: Vec<MobilityOption>) -> MobilityHeader {
+    answer(pbu, Status::ACCEPTED, Lifetime(lifetime), extra)
+}
+
+/// The CMD's refusal of `pbu`: the prefix is not the node's to register or release.
+pub(super) fn refuse(pbu: &Pbu) -> MobilityHeader {
+    answer(
+        pbu,
+        Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+        Lifetime::DEREGISTRATION,
+        Vec::new(),
+    )
+}
+
+pub(super) fn cmd_pbu(
+    now: Now,
+    lifetime: u16,
+    prefix: Ipv6Net,
+    serving: Option<Ipv6Addr>,
+) -> MobilityHeader {
     let mut options = vec![
         MobilityOption::MnId(MN.clone()),
         MobilityOption::Timestamp(Timestamp::from_system_time(now.wall)),
@@ -86,6 +117,39 @@ fn cmd_pbu(now: Now, lifetime: u16, prefix: Ipv6Net, serving: Option<Ipv6Addr>) 
         lifetime: Lifetime(lifetime),
         options,
     })
+}
+
+/// `m` with `MN` attached on "acc" and its registration accepted by the CMD: its prefix and
+/// the PBU.
+pub(super) fn registered(m: &mut MaarEngine, now: Now) -> (Ipv6Net, Pbu) {
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
+    let prefix = m.attach(now, MN, "acc", &mut out).unwrap();
+    let pbu = pbu_of(&out[0]).clone();
+    m.handle(
+        now,
+        CMD,
+        accept(&pbu, 10, Vec::new()),
+        &mut out,
+        &mut actions,
+    );
+    (prefix, pbu)
+}
+
+/// `m` with `MN` registered and then moved to M2 by the CMD: the prefix, redirected there and
+/// kept with `policy`.
+pub(super) fn redirected(m: &mut MaarEngine, now: Now, policy: Policy) -> Ipv6Net {
+    let (prefix, _) = registered(m, now);
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
+    m.handle(
+        now,
+        CMD,
+        cmd_pbu(now, 10, prefix, Some(M2)),
+        &mut out,
+        &mut actions,
+    );
+    assert_eq!(pba_of(&out[0]).status, Status::ACCEPTED);
+    assert_eq!(m.anchored(&prefix), Some((MN, M2, policy)));
+    prefix
 }
 
 #[test]
@@ -203,18 +267,8 @@ fn attach_registers_retransmits_and_installs_on_the_pba() {
 fn refreshes_at_half_the_lifetime_and_expires_without_answer() {
     let mut m = maar(M1, "2001:db8:a1::/64");
     let now = start();
+    let (prefix, pbu) = registered(&mut m, now);
     let (mut out, mut actions) = (Vec::new(), Vec::new());
-    let prefix = m.attach(now, MN, "acc", &mut out).unwrap();
-    let pbu = pbu_of(&out[0]).clone();
-    out.clear();
-    m.handle(
-        now,
-        CMD,
-        accept(&pbu, 10, Vec::new()),
-        &mut out,
-        &mut actions,
-    );
-    actions.clear();
     m.poll(now.plus(Duration::from_secs(19)), &mut out, &mut actions);
     assert!(out.is_empty());
     m.poll(now.plus(Duration::from_secs(20)), &mut out, &mut actions);
@@ -249,18 +303,8 @@ fn refreshes_at_half_the_lifetime_and_expires_without_answer() {
 fn detach_deregisters_and_releases() {
     let mut m = maar(M1, "2001:db8:a1::/64");
     let now = start();
+    let (prefix, _) = registered(&mut m, now);
     let (mut out, mut actions) = (Vec::new(), Vec::new());
-    let prefix = m.attach(now, MN, "acc", &mut out).unwrap();
-    let pbu = pbu_of(&out[0]).clone();
-    m.handle(
-        now,
-        CMD,
-        accept(&pbu, 10, Vec::new()),
-        &mut out,
-        &mut actions,
-    );
-    out.clear();
-    actions.clear();
     assert_eq!(m.detach(now, &MN, &mut out), Ok(prefix));
     let dereg = pbu_of(&out[0]).clone();
     assert_eq!(dereg.lifetime, Lifetime::DEREGISTRATION);
@@ -292,18 +336,8 @@ fn detach_deregisters_and_releases() {
 fn cmd_updates_are_checked_then_redirect_and_release() {
     let mut m = maar(M1, "2001:db8:a1::/64");
     let now = start();
+    let (prefix, _) = registered(&mut m, now);
     let (mut out, mut actions) = (Vec::new(), Vec::new());
-    let prefix = m.attach(now, MN, "acc", &mut out).unwrap();
-    let pbu = pbu_of(&out[0]).clone();
-    m.handle(
-        now,
-        CMD,
-        accept(&pbu, 10, Vec::new()),
-        &mut out,
-        &mut actions,
-    );
-    out.clear();
-    actions.clear();
 
     let rejected = |m: &mut MaarEngine, from, message, status: Status| {
         let (mut out, mut actions) = (Vec::new(), Vec::new());
@@ -420,81 +454,109 @@ fn cmd_updates_are_checked_then_redirect_and_release() {
     assert_eq!(m.counters().accepted, 3);
 }
 
-/// Delivers every message in `out` to its addressee until nothing is left.
-fn exchange(
-    now: Now,
-    cmd: &mut CmdEngine<FileStore>,
-    maars: &mut [(Ipv6Addr, &mut MaarEngine, &mut Vec<Action>)],
-    mut out: Vec<(Ipv6Addr, Outgoing)>,
-) {
-    while let Some((from, Outgoing { to, message })) = out.pop() {
-        // Through the codec, as on the wire.
-        let wire = message.encode(from, to).expect("encodes");
-        let message = MobilityHeader::decode(&wire, from, to).expect("decodes");
-        if to == CMD {
-            let mut replies = Vec::new();
-            cmd.handle(now, from, message, &mut replies).expect("store");
-            out.extend(replies.into_iter().map(|o| (CMD, o)));
-        } else {
-            let (address, maar, actions) = maars
-                .iter_mut()
-                .find(|(a, _, _)| *a == to)
-                .expect("a known MAAR");
-            let mut replies = Vec::new();
-            maar.handle(now, from, message, &mut replies, actions);
-            out.extend(replies.into_iter().map(|o| (*address, o)));
+/// The real CMD engine, its store in a temporary directory (removed on drop), and two MAARs at
+/// M1 and M2 with what each asked of its router; messages pass in memory.
+pub(super) struct RealCmd {
+    pub(super) cmd: CmdEngine<FileStore>,
+    pub(super) m1: MaarEngine,
+    pub(super) m2: MaarEngine,
+    pub(super) a1: Vec<Action>,
+    pub(super) a2: Vec<Action>,
+    dir: PathBuf,
+}
+
+impl RealCmd {
+    /// A CMD that knows M1 with 2001:db8:a1::/48 (and `m1_extra`, more lines of its `[[maar]]`
+    /// table) and M2 with 2001:db8:a2::/48; `tag` names the directory.
+    pub(super) fn new(tag: &str, m1_extra: &str, m1: MaarEngine, m2: MaarEngine) -> Self {
+        let dir = std::env::temp_dir().join(format!("anchor-maar-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = dir.join("cmd.json");
+        let config = anchor_cmd::Config::parse(&format!(
+            "address = \"{CMD}\"\nstore = \"{}\"\n\
+             [[maar]]\naddress = \"{M1}\"\nprefixes = [\"2001:db8:a1::/48\"]\n{m1_extra}\
+             [[maar]]\naddress = \"{M2}\"\nprefixes = [\"2001:db8:a2::/48\"]\n",
+            store.display()
+        ))
+        .unwrap();
+        Self {
+            cmd: CmdEngine::new(config, FileStore::open(&store).unwrap()),
+            m1,
+            m2,
+            a1: Vec::new(),
+            a2: Vec::new(),
+            dir,
         }
+    }
+
+    /// Delivers what `from` sent (all of `out`) and every answer to its addressee until
+    /// nothing is left.
+    pub(super) fn exchange(&mut self, now: Now, from: Ipv6Addr, out: &mut Vec<Outgoing>) {
+        let mut queue: Vec<(Ipv6Addr, Outgoing)> = out.drain(..).map(|o| (from, o)).collect();
+        while let Some((from, Outgoing { to, message })) = queue.pop() {
+            // Through the codec, as on the wire.
+            let wire = message.encode(from, to).expect("encodes");
+            let message = MobilityHeader::decode(&wire, from, to).expect("decodes");
+            let mut replies = Vec::new();
+            if to == CMD {
+                self.cmd
+                    .handle(now, from, message, &mut replies)
+                    .expect("store");
+            } else if to == M1 {
+                self.m1
+                    .handle(now, from, message, &mut replies, &mut self.a1);
+            } else {
+                assert_eq!(to, M2, "a known MAAR");
+                self.m2
+                    .handle(now, from, message, &mut replies, &mut self.a2);
+            }
+            queue.extend(replies.into_iter().map(|o| (to, o)));
+        }
+    }
+
+    /// `MN` attaches on "acc" at `at` (M1 or M2), and the signaling that follows is delivered:
+    /// the prefix `at` delegates.
+    pub(super) fn attach(&mut self, now: Now, at: Ipv6Addr) -> Ipv6Net {
+        let mut out = Vec::new();
+        let maar = if at == M1 { &mut self.m1 } else { &mut self.m2 };
+        let prefix = maar.attach(now, MN, "acc", &mut out).unwrap();
+        self.exchange(now, at, &mut out);
+        prefix
+    }
+}
+
+impl Drop for RealCmd {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 #[test]
-fn a_move_between_two_maars_through_the_real_cmd() {
-    let dir = std::env::temp_dir().join(format!("anchor-maar-engine-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cmd_config = anchor_cmd::Config::parse(&format!(
-        "address = \"{CMD}\"\nstore = \"{}\"\n\
-         [[maar]]\naddress = \"{M1}\"\nprefixes = [\"2001:db8:a1::/48\"]\n\
-         [[maar]]\naddress = \"{M2}\"\nprefixes = [\"2001:db8:a2::/48\"]\n",
-        dir.join("cmd.json").display()
-    ))
-    .unwrap();
-    let mut cmd = CmdEngine::new(cmd_config, FileStore::open(&dir.join("cmd.json")).unwrap());
-    let mut m1 = maar(M1, "2001:db8:a1::/48");
-    let mut m2 = maar(M2, "2001:db8:a2::/48");
-    let (mut a1, mut a2) = (Vec::new(), Vec::new());
+fn a_move_between_two_maars_and_back_through_the_real_cmd() {
+    let mut w = RealCmd::new(
+        "engine",
+        "",
+        maar(M1, "2001:db8:a1::/48"),
+        maar(M2, "2001:db8:a2::/48"),
+    );
     // The CMD checks timestamps against its own clock: use the real one.
     let now = Now::system();
 
-    let mut out = Vec::new();
-    let p1 = m1.attach(now, MN, "acc", &mut out).unwrap();
-    let out1 = out.drain(..).map(|o| (M1, o)).collect();
-    exchange(
-        now,
-        &mut cmd,
-        &mut [(M1, &mut m1, &mut a1), (M2, &mut m2, &mut a2)],
-        out1,
-    );
+    let p1 = w.attach(now, M1);
     assert_eq!(
-        a1,
+        w.a1,
         vec![Action::AddRoute {
             prefix: p1,
             dev: "acc".into()
         }]
     );
-    a1.clear();
+    w.a1.clear();
 
     let now = now.plus(Duration::from_millis(1));
-    let p2 = m2.attach(now, MN, "acc", &mut out).unwrap();
+    let p2 = w.attach(now, M2);
     assert_ne!(p1, p2);
-    let out2 = out.drain(..).map(|o| (M2, o)).collect();
-    exchange(
-        now,
-        &mut cmd,
-        &mut [(M1, &mut m1, &mut a1), (M2, &mut m2, &mut a2)],
-        out2,
-    );
-    assert!(a2.contains(&Action::AddBinding {
+    assert!(w.a2.contains(&Action::AddBinding {
         prefix: p1,
         kind: BindingKind::Visiting {
             home: M1,
@@ -502,16 +564,95 @@ fn a_move_between_two_maars_through_the_real_cmd() {
             dev: Some("acc".into())
         }
     }));
-    assert!(a2.contains(&Action::AddRoute {
+    assert!(w.a2.contains(&Action::AddRoute {
         prefix: p2,
         dev: "acc".into()
     }));
-    assert!(a1.contains(&Action::AddBinding {
+    assert!(w.a1.contains(&Action::AddBinding {
         prefix: p1,
         kind: BindingKind::Redirect { serving: M2 }
     }));
-    assert_eq!(cmd.in_flight(), 0, "M1 acknowledged the CMD's update");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(w.cmd.in_flight(), 0, "M1 acknowledged the CMD's update");
+    w.a1.clear();
+    w.a2.clear();
+
+    // Back to M1, which still anchors P1: P1 is local there again (no new prefix), its
+    // redirect goes, and P2 is redirected from M2 to M1 instead.
+    let now = now.plus(Duration::from_millis(1));
+    let mut out = Vec::new();
+    assert_eq!(w.m1.attach(now, MN, "acc", &mut out).unwrap(), p1);
+    assert!(
+        w.m1.anchored(&p1).is_none(),
+        "P1 is served, no longer anchored"
+    );
+    w.exchange(now, M1, &mut out);
+    assert_eq!(
+        w.a1,
+        vec![
+            Action::RemoveBinding { prefix: p1 },
+            Action::AddRoute {
+                prefix: p1,
+                dev: "acc".into()
+            },
+            Action::AddBinding {
+                prefix: p2,
+                kind: BindingKind::Visiting {
+                    home: M2,
+                    reverse_tunnel: true,
+                    dev: Some("acc".into())
+                }
+            },
+        ]
+    );
+    assert_eq!(
+        w.a2,
+        vec![
+            Action::RemoveRoute {
+                prefix: p2,
+                dev: "acc".into()
+            },
+            Action::RemoveBinding { prefix: p1 },
+            Action::AddBinding {
+                prefix: p2,
+                kind: BindingKind::Redirect { serving: M1 }
+            },
+        ]
+    );
+    let served = w.m1.served(&MN).expect("served at M1");
+    assert_eq!((served.prefix, served.phase), (p1, Phase::Registered));
+    assert_eq!(
+        w.m1.snapshot().anchored.len(),
+        0,
+        "nothing is anchored at M1 any more"
+    );
+    assert_eq!(w.cmd.in_flight(), 0, "M2 acknowledged the CMD's update");
+}
+
+#[test]
+fn a_node_back_at_its_anchor_stays_redirected_when_the_cmd_refuses() {
+    let mut m = maar(M1, "2001:db8:a1::/48");
+    let now = start();
+    let prefix = redirected(&mut m, now, Policy::SessionLasting);
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
+
+    // Back: the saved state still says anchored and redirected until the CMD agrees.
+    let later = now.plus(Duration::from_millis(10));
+    assert_eq!(m.attach(later, MN, "acc", &mut out).unwrap(), prefix);
+    let snapshot = m.snapshot();
+    assert!(snapshot.served.is_empty());
+    assert_eq!(snapshot.anchored.len(), 1);
+    assert_eq!(snapshot.anchored[0].serving, M2);
+    let again = pbu_of(&out[0]).clone();
+    assert!(again.options.contains(&MobilityOption::LocalPrefix(prefix)));
+    out.clear();
+
+    m.handle(later, CMD, refuse(&again), &mut out, &mut actions);
+    assert!(actions.is_empty(), "the redirect stays: {actions:?}");
+    assert_eq!(m.anchored(&prefix).map(|(_, serving, _)| serving), Some(M2));
+    assert!(m.served(&MN).is_none());
+    // The prefix did not go back to the pool: a new node gets another one.
+    let other = MnId::Eui48([2, 0, 0, 0, 0, 2]);
+    assert_ne!(m.attach(later, other, "acc", &mut out).unwrap(), prefix);
 }
 
 #[test]
@@ -538,18 +679,8 @@ fn nonpersistent_maar(locator: Ipv6Addr, pool: &str) -> MaarEngine {
 fn a_nonpersistent_prefix_is_released_not_redirected_on_a_serving_maar_update() {
     let mut m = nonpersistent_maar(M1, "2001:db8:a1::/48");
     let now = start();
+    let (prefix, _) = registered(&mut m, now);
     let (mut out, mut actions) = (Vec::new(), Vec::new());
-    let prefix = m.attach(now, MN, "acc", &mut out).unwrap();
-    let pbu = pbu_of(&out[0]).clone();
-    m.handle(
-        now,
-        CMD,
-        accept(&pbu, 10, Vec::new()),
-        &mut out,
-        &mut actions,
-    );
-    out.clear();
-    actions.clear();
     let later = now.plus(Duration::from_millis(5));
     m.handle(
         later,
@@ -582,44 +713,20 @@ fn a_nonpersistent_prefix_is_released_not_redirected_on_a_serving_maar_update() 
 
 #[test]
 fn a_cmd_that_knows_the_nonpersistent_pool_releases_it_instead_of_naming_it() {
-    let dir = std::env::temp_dir().join(format!("anchor-maar-np-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cmd_config = anchor_cmd::Config::parse(&format!(
-        "address = \"{CMD}\"\nstore = \"{}\"\n\
-         [[maar]]\naddress = \"{M1}\"\nprefixes = [\"2001:db8:a1::/48\"]\n\
-         nonpersistent = [\"2001:db8:a1::/48\"]\n\
-         [[maar]]\naddress = \"{M2}\"\nprefixes = [\"2001:db8:a2::/48\"]\n",
-        dir.join("cmd.json").display()
-    ))
-    .unwrap();
-    let mut cmd = CmdEngine::new(cmd_config, FileStore::open(&dir.join("cmd.json")).unwrap());
-    let mut m1 = nonpersistent_maar(M1, "2001:db8:a1::/48");
-    let mut m2 = maar(M2, "2001:db8:a2::/48");
-    let (mut a1, mut a2) = (Vec::new(), Vec::new());
-    let now = Now::system();
-    let mut out = Vec::new();
-    let p1 = m1.attach(now, MN, "acc", &mut out).unwrap();
-    let sent = out.drain(..).map(|o| (M1, o)).collect();
-    exchange(
-        now,
-        &mut cmd,
-        &mut [(M1, &mut m1, &mut a1), (M2, &mut m2, &mut a2)],
-        sent,
+    let mut w = RealCmd::new(
+        "np",
+        "nonpersistent = [\"2001:db8:a1::/48\"]\n",
+        nonpersistent_maar(M1, "2001:db8:a1::/48"),
+        maar(M2, "2001:db8:a2::/48"),
     );
-    a1.clear();
+    let now = Now::system();
+    let p1 = w.attach(now, M1);
+    w.a1.clear();
 
     let now = now.plus(Duration::from_millis(1));
-    let p2 = m2.attach(now, MN, "acc", &mut out).unwrap();
-    let sent = out.drain(..).map(|o| (M2, o)).collect();
-    exchange(
-        now,
-        &mut cmd,
-        &mut [(M1, &mut m1, &mut a1), (M2, &mut m2, &mut a2)],
-        sent,
-    );
+    let p2 = w.attach(now, M2);
     assert_eq!(
-        a2,
+        w.a2,
         vec![Action::AddRoute {
             prefix: p2,
             dev: "acc".into()
@@ -627,15 +734,14 @@ fn a_cmd_that_knows_the_nonpersistent_pool_releases_it_instead_of_naming_it() {
         "no Previous MAAR option, so no visiting binding for {p1}"
     );
     assert_eq!(
-        a1,
+        w.a1,
         vec![Action::RemoveRoute {
             prefix: p1,
             dev: "acc".into()
         }],
         "M1 released {p1} on the CMD's de-registration, without a redirect"
     );
-    assert!(m1.served(&MN).is_none() && m1.anchored(&p1).is_none());
-    assert!(m2.advertised("acc").iter().all(|a| a.prefix != p1));
-    assert_eq!(cmd.in_flight(), 0, "M1 acknowledged the de-registration");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(w.m1.served(&MN).is_none() && w.m1.anchored(&p1).is_none());
+    assert!(w.m2.advertised("acc").iter().all(|a| a.prefix != p1));
+    assert_eq!(w.cmd.in_flight(), 0, "M1 acknowledged the de-registration");
 }

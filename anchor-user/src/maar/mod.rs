@@ -5,7 +5,10 @@
 //! - [`config`]: the `[maar]` section.
 //! - [`pool`]: /64 delegation.
 //! - [`engine`]: the protocol logic without I/O.
+//! - [`persist`]: the engine's state across restarts, in a file.
 //! - [`service`]: the socket, the timer, the API handle, applying routes and bindings.
+//! - [`upkeep`]: the service's traffic sampling for idle release, state restore and saving.
+//! - [`link`]: point-to-point access links, attached on carrier up.
 //! - [`ra`]: Router Solicitation and Advertisement bytes.
 //! - [`ndp`]: the raw ICMPv6 socket of an access interface (solicitations in, advertisements
 //!   out).
@@ -15,10 +18,13 @@
 
 pub mod config;
 pub mod engine;
+pub mod link;
 pub mod ndp;
+pub mod persist;
 pub mod pool;
 pub mod ra;
 pub mod service;
+pub mod upkeep;
 
 pub use config::{MaarConfig, Policy, PoolConfig};
 pub use engine::{Action, MaarEngine, MaarError};

@@ -107,6 +107,10 @@ impl NdpSocket {
         })
     }
 
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
     pub fn dev(&self) -> &str {
         &self.dev
     }

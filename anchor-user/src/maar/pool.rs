@@ -1,7 +1,7 @@
 //! Prefix pools: /64s delegated from a configured prefix, each to one live mobile node at a
 //! time, and returned on release.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, time::Duration};
 
 use ipnet::Ipv6Net;
 
@@ -11,6 +11,8 @@ use super::config::{DELEGATED_LEN, Policy, PoolConfig};
 pub struct Pool {
     prefix: Ipv6Net,
     policy: Policy,
+    /// How long a redirected prefix of the pool may stay idle before it is released.
+    idle_release: Option<Duration>,
     /// Indices of the delegated /64s inside `prefix`.
     used: BTreeSet<u64>,
 }
@@ -20,6 +22,7 @@ impl Pool {
         Self {
             prefix: config.prefix.trunc(),
             policy: config.policy,
+            idle_release: config.idle_release(),
             used: BTreeSet::new(),
         }
     }
@@ -30,6 +33,11 @@ impl Pool {
 
     pub fn policy(&self) -> Policy {
         self.policy
+    }
+
+    /// See [`PoolConfig::idle_release`].
+    pub fn idle_release(&self) -> Option<Duration> {
+        self.idle_release
     }
 
     /// How many /64s the pool holds (saturating at `u64::MAX`).
@@ -52,12 +60,23 @@ impl Pool {
 
     /// Returns `prefix` to the pool; false when it was not delegated from it.
     pub fn release(&mut self, prefix: &Ipv6Net) -> bool {
+        self.index(prefix).is_some_and(|i| self.used.remove(&i))
+    }
+
+    /// Marks `prefix` delegated (restoring a saved state); false when it is not a /64 of the
+    /// pool or already delegated.
+    pub fn mark_used(&mut self, prefix: &Ipv6Net) -> bool {
+        self.index(prefix).is_some_and(|i| self.used.insert(i))
+    }
+
+    /// The index of the /64 `prefix` inside the pool.
+    fn index(&self, prefix: &Ipv6Net) -> Option<u64> {
         if !self.contains(prefix) || prefix.prefix_len() != DELEGATED_LEN {
-            return false;
+            return None;
         }
         let offset = u128::from(prefix.network()) - u128::from(self.prefix.network());
         // Below 2^64 inside the pool: the /64 index.
-        self.used.remove(&((offset >> 64) as u64))
+        Some((offset >> 64) as u64)
     }
 }
 
@@ -70,6 +89,7 @@ mod tests {
         let mut pool = Pool::new(&PoolConfig {
             prefix: "2001:db8:1::/63".parse().unwrap(),
             policy: Policy::Nonpersistent,
+            idle_release_s: None,
         });
         let a = pool.allocate().unwrap();
         let b = pool.allocate().unwrap();
@@ -80,5 +100,10 @@ mod tests {
         assert!(!pool.release(&a), "released twice");
         assert!(!pool.release(&"2001:db8:9::/64".parse().unwrap()));
         assert_eq!(pool.allocate(), Some(a));
+        assert!(pool.release(&a));
+        assert!(pool.mark_used(&a));
+        assert!(!pool.mark_used(&a), "already delegated");
+        assert!(!pool.mark_used(&"2001:db8:9::/64".parse().unwrap()));
+        assert_eq!(pool.allocate(), None);
     }
 }

@@ -2,7 +2,9 @@
 //! engine from the socket, its timer and the API ([`MaarHandle`]), sends what it answers and
 //! applies its routes and bindings to the binding table.
 
-use std::{collections::HashMap, future::Future, io, net::Ipv6Addr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap, future::Future, io, net::Ipv6Addr, path::Path, sync::Arc, time::Duration,
+};
 
 use anchor_cmd::{
     engine::{Now, Outgoing},
@@ -16,15 +18,18 @@ use ipnet::Ipv6Net;
 use thiserror::Error;
 use tokio::{
     io::unix::AsyncFd,
-    sync::{Mutex, mpsc, oneshot, watch},
+    sync::{Mutex, Notify, mpsc, oneshot, watch},
     task::JoinHandle,
 };
 
 use super::{
     config::MaarConfig,
-    engine::{Action, MaarEngine, MaarError},
+    engine::{Action, MaarEngine, MaarError, MnList},
+    link::{self, WatchedLink},
     ndp::{ALL_NODES, NdpError, NdpSocket},
+    persist::PersistError,
     ra::{self, Advert},
+    upkeep::{self, Restored},
 };
 use crate::{
     api::error_chain,
@@ -34,6 +39,13 @@ use crate::{
 
 /// The longest sleep of the loop when nothing is due.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// The most Mobility Header messages taken in one turn of the loop (then applied, saved and
+/// answered together).
+const RECEIVE_BATCH: usize = 256;
+/// When an advertisement cannot be sent (the router's link-local address is still tentative
+/// just after carrier up), it is tried again this often, at most [`RA_RETRIES`] times.
+const RA_RETRY: Duration = Duration::from_millis(100);
+const RA_RETRIES: u32 = 50;
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -45,6 +57,8 @@ pub enum StartError {
     Ndp(#[from] NdpError),
     #[error("access interface {dev}: no such interface")]
     NoInterface { dev: String },
+    #[error("maar.point_to_point: {dev} is not an access interface")]
+    PointToPointNotAccess { dev: String },
 }
 
 enum Request {
@@ -58,9 +72,16 @@ type Reply = oneshot::Sender<Result<Ipv6Net, MaarError>>;
 #[derive(Clone, Debug)]
 pub struct MaarHandle {
     requests: mpsc::Sender<(Request, Reply)>,
+    /// What the MAAR holds, as of its last loop turn (at most [`IDLE_WAKE`] old).
+    list: watch::Receiver<MnList>,
 }
 
 impl MaarHandle {
+    /// The nodes served here and the prefixes anchored here for nodes served elsewhere.
+    pub fn list(&self) -> MnList {
+        self.list.borrow().clone()
+    }
+
     /// `mn` attached on `dev`: the prefix delegated to it (its registration goes on).
     pub async fn attach(&self, mn: MnId, dev: String) -> Result<Ipv6Net, MaarError> {
         self.ask(Request::Attach { mn, dev }).await
@@ -91,9 +112,17 @@ pub struct Maar {
     ndp: Vec<NdpSocket>,
     /// For the advertising tasks: attachments on solicitations.
     handle: MaarHandle,
+    /// Point-to-point access links, attached on carrier up.
+    links: Vec<WatchedLink>,
     ra_interval: Duration,
     report_interval: Duration,
     router_lifetime_s: u16,
+    /// How often the redirects released on idle are sampled; `None`: none is.
+    idle_sample: Option<Duration>,
+    /// For [`MaarHandle::list`].
+    list: watch::Sender<MnList>,
+    /// The saved state taken back by [`Maar::restore_state`], applied when serving starts.
+    restored: Option<Restored>,
 }
 
 /// Checks that the kernel requires IPsec ESP for the Mobility Header with the CMD, or warns
@@ -131,6 +160,24 @@ pub fn start(
             Ok(NdpSocket::open(dev, ifindex)?)
         })
         .collect::<Result<Vec<_>, StartError>>()?;
+    let links = config
+        .point_to_point
+        .iter()
+        .map(|p2p| {
+            let socket = ndp
+                .iter()
+                .find(|socket| socket.dev() == p2p.dev)
+                .ok_or_else(|| StartError::PointToPointNotAccess {
+                    dev: p2p.dev.clone(),
+                })?;
+            Ok(WatchedLink {
+                dev: p2p.dev.clone(),
+                ifindex: socket.ifindex(),
+                mn: p2p.mn_id.clone(),
+                advertise: Arc::new(Notify::new()),
+            })
+        })
+        .collect::<Result<Vec<_>, StartError>>()?;
     let engine = MaarEngine::new(config, locator, access);
     let address = engine.address();
     let socket = MhSocket::bind(address)?;
@@ -139,7 +186,11 @@ pub fn start(
     // (which owns the socket) is dropped.
     let socket = unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)?;
     let (tx, rx) = mpsc::channel(16);
-    let handle = MaarHandle { requests: tx };
+    let (list, list_rx) = watch::channel(MnList::default());
+    let handle = MaarHandle {
+        requests: tx,
+        list: list_rx,
+    };
     Ok((
         Maar {
             socket,
@@ -148,15 +199,27 @@ pub fn start(
             insecure: config.insecure_signaling,
             ndp,
             handle: handle.clone(),
+            links,
             ra_interval: config.ra_interval(),
             report_interval: config.report_interval(),
             router_lifetime_s: config.router_lifetime_s(),
+            idle_sample: config.idle_sample_interval(),
+            list,
+            restored: None,
         },
         handle,
     ))
 }
 
 impl Maar {
+    /// Takes back the state saved in `state_file` (see [`super::persist`]) and saves it there
+    /// at every change from now on. Before [`serve`](Self::serve), which re-registers the
+    /// nodes and adds the routes and bindings missing from the table.
+    pub fn restore_state(mut self, state_file: &Path) -> Result<Self, PersistError> {
+        self.restored = Some(upkeep::restore(&mut self.engine, state_file)?);
+        Ok(self)
+    }
+
     /// Serves until `shutdown` completes (or every handle is gone). `access` maps the access
     /// interfaces to their indices, for the local prefixes' routes, which are removed at the
     /// end when `remove_routes` is set.
@@ -183,18 +246,41 @@ impl Maar {
         for socket in std::mem::take(&mut self.ndp) {
             let (tx, rx) = watch::channel(Vec::new());
             adverts.push((socket.dev().to_owned(), tx));
+            let kick = self
+                .links
+                .iter()
+                .find(|l| l.dev == socket.dev())
+                .map_or_else(|| Arc::new(Notify::new()), |l| Arc::clone(&l.advertise));
             advertisers.push(tokio::spawn(advertise(
                 socket,
                 self.handle.clone(),
                 rx,
+                kick,
                 self.ra_interval,
                 self.router_lifetime_s,
             )));
         }
+        let links = std::mem::take(&mut self.links);
+        let handle = self.handle.clone();
+        advertisers.push(tokio::spawn(async move {
+            if let Err(error) = link::watch(links, handle).await {
+                tracing::error!("{}", error_chain(&error));
+            }
+        }));
         let mut reports = report::ticker(self.report_interval);
         let mut out = Vec::new();
         let mut actions = Vec::new();
         let mut installed: HashMap<Ipv6Net, String> = HashMap::new();
+        // Without an idle release to measure, the sampler wakes rarely and reads nothing.
+        let mut sampler =
+            tokio::time::interval(self.idle_sample.unwrap_or(Duration::from_secs(3600)));
+        sampler.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut saver = None;
+        if let Some(restored) = self.restored.take() {
+            out = restored.out;
+            actions = upkeep::missing(restored.actions, &table).await;
+            saver = Some(upkeep::Saver::new(restored.state_file));
+        }
         loop {
             let now = Now::system();
             let wake = self
@@ -207,7 +293,13 @@ impl Maar {
                 _ = reports.tick() => {
                     Report::new("MAAR", &self.engine.counters().summary(), self.insecure).log();
                 }
+                _ = sampler.tick() => upkeep::sample_traffic(&mut self.engine, &table).await,
                 () = tokio::time::sleep(wake) => {
+                    // A release on idle is decided on a fresh count (the loop may have slept
+                    // through samples).
+                    if self.engine.idle_release_due(Now::system()) {
+                        upkeep::sample_traffic(&mut self.engine, &table).await;
+                    }
                     self.engine.poll(Now::system(), &mut out, &mut actions);
                 }
                 request = self.requests.recv() => {
@@ -221,21 +313,41 @@ impl Maar {
                     let _ = reply.send(result);
                 }
                 ready = self.socket.readable() => match ready {
-                    Ok(mut guard) => match guard.try_io(|s| s.get_ref().recv()) {
-                        Ok(Ok((mh, from))) => self.receive(&mh, from, &mut out, &mut actions),
-                        Ok(Err(error)) => tracing::warn!("receiving: {error}"),
-                        Err(_would_block) => {}
-                    },
+                    Ok(mut guard) => {
+                        // Everything already queued (up to a bound) in one turn: one state
+                        // save covers the whole burst.
+                        let mut received = Vec::new();
+                        while received.len() < RECEIVE_BATCH {
+                            match guard.try_io(|s| s.get_ref().recv()) {
+                                Ok(Ok(message)) => received.push(message),
+                                Ok(Err(error)) => {
+                                    tracing::warn!("receiving: {error}");
+                                    break;
+                                }
+                                Err(_would_block) => break,
+                            }
+                        }
+                        for (mh, from) in received {
+                            self.receive(&mh, from, &mut out, &mut actions);
+                        }
+                    }
                     Err(error) => {
                         tracing::error!("the Mobility Header socket failed: {error}");
                         break;
                     }
                 },
             }
-            self.send_all(&mut out);
+            // The routes and bindings, then the state file, then the messages: an
+            // acknowledgement leaves only once what it acknowledges is in place and on disk.
             for action in actions.drain(..) {
                 apply(action, &table, &mut routes, &access, &mut installed).await;
             }
+            if let Some(saver) = &mut saver {
+                saver.save_if_changed(&self.engine);
+            }
+            self.send_all(&mut out);
+            self.list
+                .send_replace(self.engine.list(Now::system().instant));
             for (dev, tx) in &adverts {
                 let now = self.engine.advertised(dev);
                 tx.send_if_modified(|sent| {
@@ -344,12 +456,15 @@ async fn apply<D: Dataplane, R: Routes, L: Routes>(
 }
 
 /// Router Advertisements on one access interface: every `interval`, when what it advertises
-/// changes, and in answer to a Router Solicitation, which also attaches its sender (EUI-48
-/// MN-ID from the Source Link-Layer Address option) as `anchor mn attach` would.
+/// changes, when `kick` is notified (a point-to-point link came up), and in answer to a Router
+/// Solicitation, which also attaches its sender (EUI-48 MN-ID from the Source Link-Layer
+/// Address option) as `anchor mn attach` would. A multicast advertisement that cannot be sent
+/// is tried again every [`RA_RETRY`] for a while.
 async fn advertise(
     socket: NdpSocket,
     handle: MaarHandle,
     mut adverts: watch::Receiver<Vec<Advert>>,
+    kick: Arc<Notify>,
     interval: Duration,
     router_lifetime_s: u16,
 ) {
@@ -366,9 +481,24 @@ async fn advertise(
     };
     tracing::info!("{dev}: router advertisements every {interval:?}, answering solicitations");
     let mut periodic = tokio::time::interval(interval);
+    let mut retries_left = 0u32;
     loop {
+        let retry = async {
+            if retries_left > 0 {
+                tokio::time::sleep(RA_RETRY).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let mut retrying = false;
         let to = tokio::select! {
             _ = periodic.tick() => ALL_NODES,
+            () = kick.notified() => ALL_NODES,
+            () = retry => {
+                retries_left -= 1;
+                retrying = true;
+                ALL_NODES
+            }
             changed = adverts.changed() => {
                 if changed.is_err() {
                     break;
@@ -404,10 +534,22 @@ async fn advertise(
         };
         let bytes = ra::router_advertisement(router_lifetime_s, mac, &adverts.borrow_and_update());
         match socket.get_ref().send(to, &bytes) {
-            Ok(()) => tracing::debug!("{dev}: router advertisement to {to}"),
+            Ok(()) => {
+                tracing::debug!("{dev}: router advertisement to {to}");
+                if to == ALL_NODES {
+                    retries_left = 0;
+                }
+            }
             // No carrier: nobody to advertise to.
             Err(error) if error.raw_os_error() == Some(libc::ENETUNREACH) => {
                 tracing::debug!("{dev}: link down, no router advertisement: {error}");
+            }
+            // No usable link-local source yet (duplicate address detection after carrier up).
+            Err(error) if to == ALL_NODES && error.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+                if !retrying {
+                    retries_left = RA_RETRIES;
+                }
+                tracing::debug!("{dev}: no link-local source yet, advertising again soon: {error}");
             }
             Err(error) => {
                 tracing::warn!("{dev}: cannot send a router advertisement to {to}: {error}")

@@ -1,0 +1,60 @@
+//! The per-peer next-hop cache: what the program needs to send an encapsulated packet toward a
+//! peer without asking the kernel's FIB, kept by the daemon from netlink.
+
+/// `NextHop::flags` bit: the entry is usable. Without it the program asks the FIB.
+pub const NEXTHOP_VALID: u32 = 1;
+
+/// Value of the `NEXTHOPS` array, indexed like `PEERS` (a binding value's `peer`).
+///
+/// `dmac` and `smac` are the first 12 bytes of the Ethernet header as they go on the wire, so
+/// that the program copies them in two loads.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NextHop {
+    /// The next hop's MAC address (the peer's, or its gateway's).
+    pub dmac: [u8; 6],
+    /// The MAC address of the interface the packet leaves by.
+    pub smac: [u8; 6],
+    /// The interface the packet leaves by (host byte order).
+    pub ifindex: u32,
+    /// The largest outer IPv6 packet (header included) the route to the peer carries.
+    pub mtu: u32,
+    /// `NEXTHOP_*` bits.
+    pub flags: u32,
+}
+const _: () = assert!(core::mem::size_of::<NextHop>() == 24);
+const _: () = assert!(core::mem::offset_of!(NextHop, dmac) == 0);
+const _: () = assert!(core::mem::offset_of!(NextHop, smac) == 6);
+const _: () = assert!(core::mem::offset_of!(NextHop, ifindex) == 12);
+const _: () = assert!(core::mem::offset_of!(NextHop, mtu) == 16);
+const _: () = assert!(core::mem::offset_of!(NextHop, flags) == 20);
+
+impl NextHop {
+    /// An entry the program ignores (it asks the FIB instead).
+    pub const INVALID: NextHop = NextHop {
+        dmac: [0; 6],
+        smac: [0; 6],
+        ifindex: 0,
+        mtu: 0,
+        flags: 0,
+    };
+
+    /// A usable entry.
+    pub fn valid(dmac: [u8; 6], smac: [u8; 6], ifindex: u32, mtu: u32) -> Self {
+        Self {
+            dmac,
+            smac,
+            ifindex,
+            mtu,
+            flags: NEXTHOP_VALID,
+        }
+    }
+
+    #[inline(always)]
+    pub fn is_valid(&self) -> bool {
+        self.flags & NEXTHOP_VALID != 0
+    }
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for NextHop {}

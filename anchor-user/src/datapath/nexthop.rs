@@ -1,0 +1,291 @@
+//! The per-peer next-hop cache (`NEXTHOPS`): the daemon resolves, for every peer in use, the
+//! route, the out interface and the neighbour, and writes what the program needs to send an
+//! encapsulated packet without a FIB lookup. An entry is marked invalid whenever something is
+//! missing (no route, neighbour not resolved): the program then asks the FIB and hands the
+//! packet to the kernel, which resolves the neighbour, and the neighbour event brings the
+//! entry back.
+//!
+//! [`NextHopResolver::run`] re-resolves every peer a few milliseconds after a burst of rtnetlink
+//! events (IPv6 routes, neighbours of the next hops, links), when peers come or go, and every
+//! [`REFRESH`] as a safety net. It writes only the entries that changed.
+
+use std::{collections::BTreeMap, net::Ipv6Addr, time::Duration};
+
+use anchor_common::{NextHop, maps::NEXTHOPS};
+use aya::maps::{Array, MapData, MapError};
+use futures::{StreamExt as _, channel::mpsc::UnboundedReceiver};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{AsyncSocket as _, SocketAddr};
+use thiserror::Error;
+use tokio::sync::watch;
+
+use super::nexthop_query::{self, QueryError, Unusable};
+
+/// The peers in use: `PEERS` index -> locator.
+pub type PeerSet = BTreeMap<u16, Ipv6Addr>;
+
+/// How long the resolver waits after an event for more to come before resolving.
+pub const DEBOUNCE: Duration = Duration::from_millis(5);
+/// How often every peer is resolved again without any event.
+pub const REFRESH: Duration = Duration::from_secs(30);
+/// How soon a resolution that failed (a netlink error) is tried again.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// `RTMGRP_*` bits: links, neighbours, IPv6 routes.
+const GROUPS: u32 = rtnetlink::constants::RTMGRP_LINK
+    | rtnetlink::constants::RTMGRP_NEIGH
+    | rtnetlink::constants::RTMGRP_IPV6_ROUTE;
+
+#[derive(Debug, Error)]
+pub enum NextHopError {
+    #[error("cannot open an rtnetlink socket for the next-hop resolver")]
+    Connect(#[source] std::io::Error),
+    #[error("cannot subscribe to rtnetlink groups {groups:#x}")]
+    Subscribe {
+        groups: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("cannot {operation} entry {index} of map {NEXTHOPS} (peer {peer})")]
+    Map {
+        operation: &'static str,
+        index: u16,
+        peer: Ipv6Addr,
+        #[source]
+        source: MapError,
+    },
+}
+
+/// The resolver's side of `NEXTHOPS`: its own descriptor of the map and the peers in use
+/// (from [`super::Datapath::next_hop_cache`]).
+pub struct NextHopCache {
+    map: Array<MapData, NextHop>,
+    peers: watch::Receiver<PeerSet>,
+}
+
+impl NextHopCache {
+    pub(super) fn new(map: Array<MapData, NextHop>, peers: watch::Receiver<PeerSet>) -> Self {
+        Self { map, peers }
+    }
+
+    /// Writes `entry` for `index` unless the map already holds it; returns whether it wrote.
+    fn write(&mut self, index: u16, peer: Ipv6Addr, entry: NextHop) -> Result<bool, NextHopError> {
+        let map_error = |operation| {
+            move |source| NextHopError::Map {
+                operation,
+                index,
+                peer,
+                source,
+            }
+        };
+        let current = self
+            .map
+            .get(&u32::from(index), 0)
+            .map_err(map_error("read"))?;
+        if current == entry {
+            return Ok(false);
+        }
+        self.map
+            .set(u32::from(index), entry, 0)
+            .map_err(map_error("write"))?;
+        Ok(true)
+    }
+}
+
+/// What one resolution round did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// Peers with a valid entry.
+    pub valid: usize,
+    /// Peers without one, and why.
+    pub unusable: Vec<(Ipv6Addr, Unusable)>,
+    /// Entries written (the others were already right).
+    pub written: usize,
+}
+
+/// Keeps `NEXTHOPS` in step with the kernel's routes and neighbours.
+pub struct NextHopResolver {
+    cache: NextHopCache,
+    handle: rtnetlink::Handle,
+    events: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
+    connection: tokio::task::JoinHandle<()>,
+    /// The (ifindex, address) of the next hops last resolved, valid or not: the neighbour
+    /// events that matter.
+    watched: Vec<(u32, Ipv6Addr)>,
+}
+
+impl Drop for NextHopResolver {
+    fn drop(&mut self) {
+        self.connection.abort();
+    }
+}
+
+impl NextHopResolver {
+    /// Opens an rtnetlink socket in the calling thread's network namespace, subscribed to the
+    /// link, neighbour and IPv6 route groups. Call it inside a tokio runtime (it registers the
+    /// socket with the runtime's reactor and spawns the connection task).
+    pub fn new(cache: NextHopCache) -> Result<Self, NextHopError> {
+        let (mut connection, handle, events) =
+            rtnetlink::new_connection().map_err(NextHopError::Connect)?;
+        connection
+            .socket_mut()
+            .socket_mut()
+            .bind(&SocketAddr::new(0, GROUPS))
+            .map_err(|source| NextHopError::Subscribe {
+                groups: GROUPS,
+                source,
+            })?;
+        let connection = tokio::spawn(connection);
+        Ok(Self {
+            cache,
+            handle,
+            events,
+            connection,
+            watched: Vec::new(),
+        })
+    }
+
+    /// Resolves every peer in use now and writes the entries that changed.
+    pub async fn resolve_once(&mut self) -> Result<Resolved, NextHopError> {
+        let peers = self.cache.peers.borrow_and_update().clone();
+        let links = nexthop_query::links(&self.handle).await?;
+        let neighbours = nexthop_query::neighbours(&self.handle).await?;
+        let mut resolved = Resolved::default();
+        let mut watched = Vec::with_capacity(peers.len());
+        for (&index, &peer) in &peers {
+            let route = nexthop_query::route(&mut self.handle, peer).await?;
+            if let Some(route) = &route {
+                watched.push((route.oif, route.next_hop(peer)));
+            }
+            let outcome = nexthop_query::next_hop(peer, route.as_ref(), &links, &neighbours);
+            let entry = match outcome {
+                Ok(entry) => {
+                    resolved.valid += 1;
+                    entry
+                }
+                Err(reason) => {
+                    resolved.unusable.push((peer, reason));
+                    NextHop::INVALID
+                }
+            };
+            if self.cache.write(index, peer, entry)? {
+                resolved.written += 1;
+                match outcome {
+                    Ok(_) => tracing::debug!(
+                        "next hop of peer {peer}: {} via ifindex {} (mtu {})",
+                        mac_text(&entry.dmac),
+                        entry.ifindex,
+                        entry.mtu
+                    ),
+                    Err(reason) => tracing::debug!(
+                        "next hop of peer {peer} not cached ({reason}): packets to it take \
+                         the FIB lookup"
+                    ),
+                }
+            }
+        }
+        watched.sort_unstable();
+        watched.dedup();
+        self.watched = watched;
+        Ok(resolved)
+    }
+
+    /// Whether an rtnetlink event can change an entry.
+    fn relevant(&self, message: &NetlinkMessage<RouteNetlinkMessage>) -> bool {
+        let NetlinkPayload::InnerMessage(inner) = &message.payload else {
+            return false;
+        };
+        match inner {
+            RouteNetlinkMessage::NewNeighbour(_) | RouteNetlinkMessage::DelNeighbour(_) => {
+                nexthop_query::neighbour_key(inner)
+                    .is_some_and(|key| self.watched.binary_search(&key).is_ok())
+            }
+            RouteNetlinkMessage::NewRoute(_)
+            | RouteNetlinkMessage::DelRoute(_)
+            | RouteNetlinkMessage::NewLink(_)
+            | RouteNetlinkMessage::DelLink(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Resolves now, then again after relevant events (debounced by [`DEBOUNCE`]), peer
+    /// changes, every [`REFRESH`], and [`RETRY`] after a failed round, until `stop` completes,
+    /// the datapath is gone or the rtnetlink socket closes. Then every entry of a peer in use is
+    /// marked invalid: a program left running without the daemon asks the FIB rather than trust
+    /// a cache nobody keeps.
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        let mut refresh = tokio::time::interval(REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate.
+        refresh.tick().await;
+        let mut due = true;
+        let mut failed = false;
+        loop {
+            if due {
+                // Let a burst of events settle.
+                tokio::time::sleep(DEBOUNCE).await;
+                while self.events.try_recv().is_ok() {}
+                failed = match self.resolve_once().await {
+                    Ok(resolved) => {
+                        tracing::debug!(
+                            "next hops resolved: {} cached, {} not, {} written",
+                            resolved.valid,
+                            resolved.unusable.len(),
+                            resolved.written
+                        );
+                        false
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            "{} (trying again in {RETRY:?})",
+                            crate::api::error_chain(&error)
+                        );
+                        true
+                    }
+                };
+            }
+            due = tokio::select! {
+                () = &mut stop => break,
+                changed = self.cache.peers.changed() => match changed {
+                    Ok(()) => true,
+                    // The datapath is gone.
+                    Err(_) => break,
+                },
+                event = self.events.next() => match event {
+                    Some((message, _)) => self.relevant(&message),
+                    None => {
+                        tracing::warn!(
+                            "the next-hop resolver's rtnetlink socket closed: packets to the \
+                             peers take the FIB lookup from now on"
+                        );
+                        break;
+                    }
+                },
+                _ = refresh.tick() => true,
+                () = tokio::time::sleep(RETRY), if failed => true,
+            };
+        }
+        self.invalidate_all();
+    }
+
+    /// Marks the entry of every peer in use invalid.
+    pub fn invalidate_all(&mut self) {
+        let peers = self.cache.peers.borrow().clone();
+        for (index, peer) in peers {
+            if let Err(error) = self.cache.write(index, peer, NextHop::INVALID) {
+                tracing::warn!("{error}");
+            }
+        }
+    }
+}
+
+fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

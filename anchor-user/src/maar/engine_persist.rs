@@ -1,0 +1,181 @@
+//! The engine's durable state: [`MaarEngine::snapshot`] for the service to save at every
+//! change, [`MaarEngine::restore`] at start.
+
+use std::time::Duration;
+
+use anchor_cmd::{
+    engine::{Now, Outgoing},
+    record::MnKey,
+};
+use anchor_signal::Timestamp;
+
+use super::{Action, Anchored, MaarEngine, Phase, Served};
+use crate::{
+    maar::persist::{MaarState, SavedAnchored, SavedCmdUpdate, SavedServed, SavedVisiting},
+    state::BindingKind,
+};
+
+impl MaarEngine {
+    /// The state to save: what a restarted engine needs to go on.
+    pub fn snapshot(&self) -> MaarState {
+        MaarState {
+            next_sequence: self.next_sequence,
+            // A node that came back and is not registered again yet is saved as it was:
+            // anchored here and redirected.
+            served: self
+                .served
+                .iter()
+                .filter(|(_, s)| s.reclaimed.is_none())
+                .map(|(mn, s)| SavedServed {
+                    mn: MnKey::from(mn),
+                    dev: s.dev.clone(),
+                    prefix: s.prefix,
+                    policy: s.policy,
+                    phase: s.phase,
+                    route: s.route,
+                    visiting: s
+                        .visiting
+                        .iter()
+                        .map(|(prefix, home)| SavedVisiting {
+                            prefix: *prefix,
+                            home: *home,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            anchored: self
+                .anchored
+                .iter()
+                .chain(
+                    self.served
+                        .values()
+                        .filter_map(|s| s.reclaimed.as_ref().map(|a| (&s.prefix, a))),
+                )
+                .map(|(prefix, a)| SavedAnchored {
+                    prefix: *prefix,
+                    mn: MnKey::from(&a.mn),
+                    serving: a.serving,
+                    policy: a.policy,
+                })
+                .collect(),
+            last_cmd: self
+                .last_cmd
+                .iter()
+                .map(|(mn, (timestamp, sequence))| SavedCmdUpdate {
+                    mn: MnKey::from(mn),
+                    timestamp: timestamp.0,
+                    sequence: *sequence,
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes `state` back (into an engine that has done nothing yet): each served node is
+    /// registered again at once (a refresh; a pending registration or de-registration is sent
+    /// again), and `actions` asks for the routes and bindings the state implies (the service
+    /// adds only those missing). An entry whose prefix is in no pool, or whose interface is no
+    /// access interface, is left out with a warning.
+    pub fn restore(
+        &mut self,
+        now: Now,
+        state: MaarState,
+        out: &mut Vec<Outgoing>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.next_sequence = state.next_sequence.max(1);
+        self.last_cmd = state
+            .last_cmd
+            .into_iter()
+            .map(|u| (u.mn.to_mn_id(), (Timestamp(u.timestamp), u.sequence)))
+            .collect();
+        for saved in state.anchored {
+            let prefix = saved.prefix;
+            if !self.pools.iter_mut().any(|p| p.mark_used(&prefix)) {
+                tracing::warn!("saved state: {prefix} is in no [[maar.pool]] (or twice): left out");
+                continue;
+            }
+            actions.push(Action::AddBinding {
+                prefix,
+                kind: BindingKind::Redirect {
+                    serving: saved.serving,
+                },
+            });
+            let idle_release = self.idle_release_of(&prefix);
+            self.anchored.insert(
+                prefix,
+                Anchored {
+                    mn: saved.mn.to_mn_id(),
+                    serving: saved.serving,
+                    policy: saved.policy,
+                    idle_release,
+                    // The counters went on while the daemon was down: the first observation
+                    // only sets the base.
+                    packets: None,
+                    active_at: now.instant,
+                    releasing: None,
+                },
+            );
+        }
+        for saved in state.served {
+            let mn = saved.mn.to_mn_id();
+            let prefix = saved.prefix;
+            if !self.access.contains(&saved.dev) {
+                tracing::warn!(
+                    "saved state: {mn} was served on {}, not an access interface now: left out",
+                    saved.dev
+                );
+                continue;
+            }
+            if !self.pools.iter_mut().any(|p| p.mark_used(&prefix)) {
+                tracing::warn!("saved state: {prefix} is in no [[maar.pool]] (or twice): left out");
+                continue;
+            }
+            if saved.route {
+                actions.push(Action::AddRoute {
+                    prefix,
+                    dev: saved.dev.clone(),
+                });
+            }
+            for v in &saved.visiting {
+                actions.push(Action::AddBinding {
+                    prefix: v.prefix,
+                    kind: BindingKind::Visiting {
+                        home: v.home,
+                        reverse_tunnel: self.reverse_tunnel,
+                        dev: Some(saved.dev.clone()),
+                    },
+                });
+            }
+            let lifetime = match saved.phase {
+                Phase::Deregistering => Duration::ZERO,
+                Phase::Registering | Phase::Registered => self.lifetime,
+            };
+            let sequence = self.send_pbu(now, &mn, prefix, lifetime, out);
+            tracing::info!(
+                "restored {mn} on {} with {prefix}: registering again",
+                saved.dev
+            );
+            self.served.insert(
+                mn,
+                Served {
+                    dev: saved.dev,
+                    prefix,
+                    policy: saved.policy,
+                    phase: saved.phase,
+                    sequence,
+                    refresh_at: None,
+                    // Until the CMD answers the refresh: one lifetime from now.
+                    expires_at: (saved.phase == Phase::Registered)
+                        .then(|| now.instant + self.lifetime),
+                    route: saved.route,
+                    visiting: saved
+                        .visiting
+                        .into_iter()
+                        .map(|v| (v.prefix, v.home))
+                        .collect(),
+                    reclaimed: None,
+                },
+            );
+        }
+    }
+}
