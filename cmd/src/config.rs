@@ -263,7 +263,7 @@ mod tests {
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         let config = Config::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let maar = config.maar("2001:db8:ff::31".parse().unwrap()).unwrap();
+        let maar = config.maar("2001:db8:f1::2".parse().unwrap()).unwrap();
         assert!(maar.is_nonpersistent(&"2001:db8:131:7::/64".parse().unwrap()));
         assert!(!maar.is_nonpersistent(&"2001:db8:31:7::/64".parse().unwrap()));
     }

@@ -1,8 +1,9 @@
 //! The CMD (`anchor cmd`) in a network namespace of its own and two fake MAARs in two others,
 //! exchanging real PBU/PBA over raw Mobility Header sockets: registration, a move with the
 //! Previous MAAR option and the update to the previous MAAR (retransmitted until acknowledged),
-//! a CMD restart that keeps the bindings, an unauthorized update, de-registration; and the
-//! refusal to start without IPsec ESP policies for the signaling.
+//! a CMD restart that keeps the bindings, an unauthorized update, de-registration; the refusal
+//! to start without IPsec ESP policies for the signaling, and the start with the policies of
+//! manual keys or of strongSwan's charon loaded with `packaging/strongswan/cmd-swanctl.conf`.
 //!
 //! Layout (documentation addresses, inside the namespaces only):
 //! - `<p>c`: the CMD, 2001:db8:c::1/128 on lo; `c1` 2001:db8:f1::1/64, `c2` 2001:db8:f2::1/64.
@@ -432,10 +433,134 @@ fn cmd_refuses_to_start_without_esp_for_the_signaling() {
     let mut cmd = CmdProcess::spawn(&net, &config, 2);
     cmd.wait_listening();
     assert!(cmd.log().contains("IPsec ESP is required"), "{}", cmd.log());
+    assert_unprotected_pbu_dropped(&net, &mut cmd);
+}
 
-    // An unprotected PBU from a configured MAAR's address (its namespace has no policy, so it
-    // goes out in the clear) is dropped by the CMD's kernel for its inbound policy: no answer,
-    // nothing counted or stored, and the kernel counts a template mismatch.
+#[test]
+fn cmd_starts_with_the_policies_of_the_packaged_strongswan_config() {
+    require_tools(&[
+        &["ip", "-V"],
+        &["nsenter", "--version"],
+        &["unshare", "--version"],
+        &["swanctl", "--help"],
+        &[CHARON, "--version"],
+    ]);
+    let net = Net::build("s");
+    let config = net.config(false);
+    let c = net.ns("c");
+    let charon = Charon::start(&net);
+    let swanctl =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/strongswan/cmd-swanctl.conf");
+    charon.load(&swanctl);
+    // `start_action = trap`: the policies are in before any IKE exchange.
+    let policies = cmd::new("ip")
+        .args(["-n", &c, "xfrm", "policy"])
+        .read_stdout()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    for maar in [M1, M2] {
+        for (src, dst) in [(CMD, maar), (maar, CMD)] {
+            assert!(
+                policies.contains(&format!(
+                    "src {src}/128 dst {dst}/128 proto mobility-header"
+                )),
+                "strongSwan should have installed the policy {src} -> {dst}:\n{policies}"
+            );
+        }
+    }
+    assert!(policies.contains("proto esp reqid"), "{policies}");
+
+    let mut cmd = CmdProcess::spawn(&net, &config, 1);
+    cmd.wait_listening();
+    assert!(cmd.log().contains("IPsec ESP is required"), "{}", cmd.log());
+    assert_unprotected_pbu_dropped(&net, &mut cmd);
+    drop(charon);
+}
+
+/// strongSwan's IKE daemon in the CMD's namespace, with a private `/run` (its pid file and
+/// control socket) and its vici socket in the test's directory; stopped on drop.
+struct Charon {
+    child: Child,
+    vici: PathBuf,
+    ns: String,
+}
+
+/// Where Debian's strongswan-charon installs the daemon.
+const CHARON: &str = "/usr/lib/ipsec/charon";
+
+impl Charon {
+    fn start(net: &Net) -> Charon {
+        let vici = net.dir.join("charon.vici");
+        let conf = net.dir.join("strongswan.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "charon {{\n  install_routes = no\n  plugins {{\n    vici {{\n      \
+                 socket = unix://{}\n    }}\n  }}\n}}\n",
+                vici.display()
+            ),
+        )
+        .expect("write strongswan.conf");
+        let log = File::create(net.dir.join("charon.log")).expect("charon.log");
+        let ns = net.ns("c");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+            ])
+            .args([
+                "sh",
+                "-c",
+                &format!("mount -t tmpfs tmpfs /run && exec {CHARON}"),
+            ])
+            .env("STRONGSWAN_CONF", &conf)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CHARON}: {e}"));
+        let charon = Charon { child, vici, ns };
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        while !charon.vici.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "charon did not open {} within {REPLY_TIMEOUT:?}: {}",
+                charon.vici.display(),
+                std::fs::read_to_string(net.dir.join("charon.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        charon
+    }
+
+    /// `swanctl --load-all` of `file`.
+    fn load(&self, file: &Path) {
+        cmd::in_netns(&self.ns, "swanctl")
+            .args(["--load-all", "--file"])
+            .arg(file)
+            .arg("--uri")
+            .arg(format!("unix://{}", self.vici.display()))
+            .run_quiet()
+            .unwrap_or_else(|e| panic!("swanctl cannot load {}: {e:#}", file.display()));
+    }
+}
+
+impl Drop for Charon {
+    fn drop(&mut self) {
+        // SAFETY: a plain signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// An unprotected PBU from a configured MAAR's address (its namespace has no policy, so it goes
+/// out in the clear) is dropped by the CMD's kernel for its inbound policy: no answer, nothing
+/// counted or stored, and the kernel counts a template mismatch. Stops `cmd`.
+fn assert_unprotected_pbu_dropped(net: &Net, cmd: &mut CmdProcess) {
+    let c = net.ns("c");
     let mismatches = || xfrm_stat(&c, "XfrmInTmplMismatch");
     let before = mismatches();
     let m1 = net.maar("m1", M1);

@@ -25,6 +25,9 @@ const PACKAGES: &[&str] = &[
     "procps",
     // The Prometheus server and promtool, for the metrics test.
     "prometheus",
+    // strongSwan's IKE daemon and swanctl, for the packaged IPsec configuration's test.
+    "strongswan-charon",
+    "strongswan-swanctl",
 ];
 
 /// The LLVM major version shared by the nightly rustc and bpf-linker.
