@@ -5,6 +5,7 @@ const MISALIGNED_OK: &[&str] = &[
     "anchor",
     "ref_pass",
     "ref_encap",
+    "ref_lookup",
     "ref_redirect",
     "ref_fib",
     "bench_gen",

@@ -86,12 +86,4 @@ fn is_access(ifindex: u32) -> bool {
     unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8)
 }
 
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+anchor_ebpf::program_object!();

@@ -36,6 +36,10 @@ pub mod bench_objects {
     /// `ref_encap`: adjust head, constant 54-byte header, XDP_TX (the minimal encapsulator).
     pub static REF_ENCAP: &[u8] =
         aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ref_encap"));
+    /// `ref_lookup`: one lookup in a hash map shaped like `BINDINGS` (map `LOOKUP`), XDP_PASS
+    /// on a hit.
+    pub static REF_LOOKUP: &[u8] =
+        aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ref_lookup"));
     /// `ref_redirect`: redirects every frame to the ifindex in global `TARGET_IFINDEX`.
     pub static REF_REDIRECT: &[u8] =
         aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ref_redirect"));

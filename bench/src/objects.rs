@@ -1,11 +1,12 @@
 //! The reference and traffic programs built with the anchor program (`anchor-ebpf/src/bin/`),
 //! loaded on their own.
 
+use anchor_common::{BindingKey, BindingValue};
 use anchor_user::bench_objects;
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::PerCpuArray,
+    maps::{HashMap, PerCpuArray},
     programs::{Program, Xdp, XdpMode},
 };
 
@@ -28,6 +29,26 @@ impl RefProgram {
             bench_objects::REF_ENCAP,
             "ref_encap",
         )
+    }
+
+    /// `ref_lookup`: one hash-map lookup of the destination /64, XDP_PASS on a hit; `key` is put
+    /// in its map.
+    pub fn lookup(key: &BindingKey) -> Result<Self> {
+        let mut program = Self::load(
+            &mut EbpfLoader::new(),
+            bench_objects::REF_LOOKUP,
+            "ref_lookup",
+        )?;
+        let map = program
+            .ebpf
+            .map_mut("LOOKUP")
+            .context("ref_lookup has no map LOOKUP")?;
+        let mut lookup: HashMap<_, BindingKey, BindingValue> =
+            HashMap::try_from(map).context("LOOKUP is not a hash map of bindings")?;
+        lookup
+            .insert(key, BindingValue::redirect(0, 0), 0)
+            .context("cannot insert into LOOKUP")?;
+        Ok(program)
     }
 
     /// `ref_redirect`: redirects every frame to `ifindex`.

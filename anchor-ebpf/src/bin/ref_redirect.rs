@@ -17,12 +17,4 @@ pub fn ref_redirect(_ctx: XdpContext) -> u32 {
     unsafe { bpf_redirect(ifindex, 0) as u32 }
 }
 
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+anchor_ebpf::program_object!();
