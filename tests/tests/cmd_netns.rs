@@ -448,7 +448,7 @@ fn cmd_starts_with_the_policies_of_the_packaged_strongswan_config() {
     let net = Net::build("s");
     let config = net.config(false);
     let c = net.ns("c");
-    let charon = Charon::start(&net);
+    let charon = Charon::start(&net, "c");
     let swanctl =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/strongswan/cmd-swanctl.conf");
     charon.load(&swanctl);
@@ -473,7 +473,45 @@ fn cmd_starts_with_the_policies_of_the_packaged_strongswan_config() {
     cmd.wait_listening();
     assert!(cmd.log().contains("IPsec ESP is required"), "{}", cmd.log());
     assert_unprotected_pbu_dropped(&net, &mut cmd);
-    drop(charon);
+
+    // MAAR 1 with the packaged `maar-swanctl.conf`: its policies, and IKEv2 with the CMD's
+    // charon (pre-shared keys, AES-GCM, ECP-384) up to an established IKE SA. The ESP child SA
+    // itself needs ESP in the kernel (CONFIG_INET6_ESP), which is not asserted here.
+    let maar = Charon::start(&net, "m1");
+    maar.load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/strongswan/maar-swanctl.conf"),
+    );
+    let policies = cmd::new("ip")
+        .args(["-n", &net.ns("m1"), "xfrm", "policy"])
+        .read_stdout()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    for (src, dst) in [(M1, CMD), (CMD, M1)] {
+        assert!(
+            policies.contains(&format!(
+                "src {src}/128 dst {dst}/128 proto mobility-header"
+            )),
+            "strongSwan should have installed the policy {src} -> {dst} at MAAR 1:\n{policies}"
+        );
+    }
+    // Fails when the kernel cannot install the ESP child SA; the IKE SA stays.
+    let _ = maar
+        .swanctl(&[
+            "--initiate",
+            "--child",
+            "mobility-header",
+            "--timeout",
+            "10",
+        ])
+        .output();
+    let sas = maar
+        .swanctl(&["--list-sas"])
+        .read_stdout()
+        .unwrap_or_else(|e| panic!("swanctl --list-sas: {e:#}"));
+    assert!(
+        sas.contains("ESTABLISHED, IKEv2") && sas.contains("cmd.example.net"),
+        "MAAR 1 and the CMD should have an IKEv2 SA:\n{sas}"
+    );
+    drop((maar, charon));
 }
 
 /// strongSwan's IKE daemon in the CMD's namespace, with a private `/run` (its pid file and
@@ -488,9 +526,11 @@ struct Charon {
 const CHARON: &str = "/usr/lib/ipsec/charon";
 
 impl Charon {
-    fn start(net: &Net) -> Charon {
-        let vici = net.dir.join("charon.vici");
-        let conf = net.dir.join("strongswan.conf");
+    /// Starts charon in `net`'s namespace `name`.
+    fn start(net: &Net, name: &str) -> Charon {
+        let vici = net.dir.join(format!("charon-{name}.vici"));
+        let conf = net.dir.join(format!("strongswan-{name}.conf"));
+        let log_path = net.dir.join(format!("charon-{name}.log"));
         std::fs::write(
             &conf,
             format!(
@@ -500,8 +540,8 @@ impl Charon {
             ),
         )
         .expect("write strongswan.conf");
-        let log = File::create(net.dir.join("charon.log")).expect("charon.log");
-        let ns = net.ns("c");
+        let log = File::create(&log_path).expect("charon's log");
+        let ns = net.ns(name);
         let child = Command::new("ip")
             .args([
                 "netns",
@@ -529,7 +569,7 @@ impl Charon {
                 Instant::now() < deadline,
                 "charon did not open {} within {REPLY_TIMEOUT:?}: {}",
                 charon.vici.display(),
-                std::fs::read_to_string(net.dir.join("charon.log")).unwrap_or_default()
+                std::fs::read_to_string(&log_path).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -538,13 +578,19 @@ impl Charon {
 
     /// `swanctl --load-all` of `file`.
     fn load(&self, file: &Path) {
-        cmd::in_netns(&self.ns, "swanctl")
-            .args(["--load-all", "--file"])
-            .arg(file)
-            .arg("--uri")
-            .arg(format!("unix://{}", self.vici.display()))
+        self.swanctl(&["--load-all", "--file", &file.display().to_string()])
             .run_quiet()
             .unwrap_or_else(|e| panic!("swanctl cannot load {}: {e:#}", file.display()));
+    }
+
+    /// `swanctl ARGS` against this charon.
+    fn swanctl(&self, args: &[&str]) -> Command {
+        let mut command = cmd::in_netns(&self.ns, "swanctl");
+        command
+            .args(args)
+            .arg("--uri")
+            .arg(format!("unix://{}", self.vici.display()));
+        command
     }
 }
 
