@@ -737,6 +737,29 @@ impl Fixture {
     }
 }
 
+/// `inner`, encapsulated toward `peer` and sent with the cached MACs: `(verdict, the
+/// encapsulation's counter, the sending counter)`.
+fn sent_cached(
+    name: &str,
+    ingress: Ingress,
+    inner: &Udp6,
+    peer: Ipv6Addr,
+    (verdict, encap, sent): (u32, Counter, Counter),
+) -> Case {
+    case(
+        name,
+        ingress,
+        frame(&inner.bytes()),
+        verdict,
+        Output::Frame(ethernet(
+            CACHED_DMAC,
+            CACHED_SMAC,
+            &encapsulated(inner, peer, true),
+        )),
+        &[Counter::Rx, encap, Counter::NexthopCached, sent],
+    )
+}
+
 /// The outer packet's length (IPv6 header included) when `inner` is encapsulated.
 fn outer_len(inner: &Udp6) -> u32 {
     inner.bytes().len() as u32 + 40
@@ -749,22 +772,12 @@ fn cached_next_hop_replaces_the_fib_lookup_for_encapsulation() {
     let to_mn1 = udp(CN, MN1);
     let fits = outer_len(&to_mn1);
     let cached_tx = || {
-        case(
+        sent_cached(
             "cached next hop out of the ingress interface: XDP_TX with the cached MACs",
             Ingress::Core,
-            frame(&to_mn1.bytes()),
-            XDP_TX,
-            Output::Frame(ethernet(
-                CACHED_DMAC,
-                CACHED_SMAC,
-                &encapsulated(&to_mn1, R2, true),
-            )),
-            &[
-                Counter::Rx,
-                Counter::Encap,
-                Counter::NexthopCached,
-                Counter::Tx,
-            ],
+            &to_mn1,
+            R2,
+            (XDP_TX, Counter::Encap, Counter::Tx),
         )
     };
     let fib_tx = |name: &str| {
@@ -796,22 +809,12 @@ fn cached_next_hop_replaces_the_fib_lookup_for_encapsulation() {
 
     fx.set_next_hop(R2, NextHop::valid(CACHED_DMAC, CACHED_SMAC, access, 1500));
     let cases = vec![
-        case(
+        sent_cached(
             "cached next hop on another interface: bpf_redirect",
             Ingress::Core,
-            frame(&to_mn1.bytes()),
-            XDP_REDIRECT,
-            Output::Frame(ethernet(
-                CACHED_DMAC,
-                CACHED_SMAC,
-                &encapsulated(&to_mn1, R2, true),
-            )),
-            &[
-                Counter::Rx,
-                Counter::Encap,
-                Counter::NexthopCached,
-                Counter::Redirect,
-            ],
+            &to_mn1,
+            R2,
+            (XDP_REDIRECT, Counter::Encap, Counter::Redirect),
         ),
         case(
             "VLAN-tagged: left to the kernel whatever the cache says",
@@ -845,44 +848,24 @@ fn cached_next_hop_replaces_the_fib_lookup_for_encapsulation() {
         &[Counter::Rx, Counter::Encap, Counter::KernelFallback],
     ));
     fx.set_next_hop(R7, NextHop::valid(CACHED_DMAC, CACHED_SMAC, core, 1500));
-    fx.check(&case(
+    fx.check(&sent_cached(
         "an entry for a peer the FIB cannot resolve yet",
         Ingress::Core,
-        frame(&udp(CN, MN7).bytes()),
-        XDP_TX,
-        Output::Frame(ethernet(
-            CACHED_DMAC,
-            CACHED_SMAC,
-            &encapsulated(&udp(CN, MN7), R7, true),
-        )),
-        &[
-            Counter::Rx,
-            Counter::Encap,
-            Counter::NexthopCached,
-            Counter::Tx,
-        ],
+        &udp(CN, MN7),
+        R7,
+        (XDP_TX, Counter::Encap, Counter::Tx),
     ));
 
     // Reverse encapsulation toward the home router uses the home router's entry; the
     // decapsulated packets keep the FIB lookup (their next hop is not a peer).
     fx.set_next_hop(R3, NextHop::valid(CACHED_DMAC, CACHED_SMAC, core, 1500));
     let cases = vec![
-        case(
+        sent_cached(
             "reverse encap with the home router's cached next hop",
             Ingress::Access,
-            frame(&udp(MN3, CN).bytes()),
-            XDP_REDIRECT,
-            Output::Frame(ethernet(
-                CACHED_DMAC,
-                CACHED_SMAC,
-                &encapsulated(&udp(MN3, CN), R3, true),
-            )),
-            &[
-                Counter::Rx,
-                Counter::ReverseEncap,
-                Counter::NexthopCached,
-                Counter::Redirect,
-            ],
+            &udp(MN3, CN),
+            R3,
+            (XDP_REDIRECT, Counter::ReverseEncap, Counter::Redirect),
         ),
         case(
             "decapsulation keeps the FIB lookup",
