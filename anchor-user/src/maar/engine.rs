@@ -106,6 +106,8 @@ pub struct Counters {
     pub refused: u64,
     pub retransmissions: u64,
     pub gave_up: u64,
+    /// Redirects released after their idle time (`session-lasting`), with the CMD's consent.
+    pub idle_released: u64,
 }
 
 impl Counters {
@@ -121,7 +123,7 @@ impl Counters {
     pub fn summary(&self) -> String {
         format!(
             "{} registrations, {} refused, {} CMD updates accepted, {} rejected{}, {} dropped, \
-             {} retransmitted, {} given up",
+             {} retransmitted, {} given up, {} released idle",
             self.registrations,
             self.refused,
             self.accepted,
@@ -129,7 +131,8 @@ impl Counters {
             anchor_cmd::counters::by_status(&self.rejected),
             self.dropped,
             self.retransmissions,
-            self.gave_up
+            self.gave_up,
+            self.idle_released
         )
     }
 }

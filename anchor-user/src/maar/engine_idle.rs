@@ -122,6 +122,7 @@ impl MaarEngine {
             }
             actions.push(Action::RemoveBinding { prefix });
             self.release_prefix(&prefix);
+            self.counters.idle_released += 1;
         } else {
             self.counters.refused += 1;
             tracing::warn!(

@@ -109,6 +109,7 @@ fn traffic_keeps_a_redirect_and_idleness_releases_it_through_the_cmd() {
     assert_eq!(w.m2.served(&MN).unwrap().visiting, Vec::new());
     assert!(w.m2.advertised("acc").iter().all(|a| a.prefix != p1));
     assert_eq!(w.m2.counters().accepted, 1, "the release");
+    assert_eq!(w.m1.counters().idle_released, 1);
     assert_eq!(w.cmd.in_flight(), 0, "M2 acknowledged");
     let record = w.cmd.store().records()[0].clone();
     assert_eq!(
@@ -149,6 +150,7 @@ fn a_rejected_or_unanswered_release_keeps_the_redirect() {
     assert_eq!(actions, Vec::new(), "the redirect stays");
     assert_eq!(m.anchored(&prefix), Some((MN, M2, Policy::SessionLasting)));
     assert_eq!(m.counters().refused, 1);
+    assert_eq!(m.counters().idle_released, 0);
     // The same answer again waits for nothing: dropped.
     m.handle(t, CMD, refused, &mut out, &mut actions);
     assert_eq!(m.counters().dropped, 1);

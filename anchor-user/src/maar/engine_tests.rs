@@ -665,7 +665,7 @@ fn the_counts_summary_lists_rejections_by_status() {
     assert_eq!(
         counters.summary(),
         "2 registrations, 0 refused, 0 CMD updates accepted, 1 rejected (status 1x154), 0 \
-         dropped, 0 retransmitted, 0 given up"
+         dropped, 0 retransmitted, 0 given up, 0 released idle"
     );
 }
 
