@@ -448,11 +448,15 @@ impl<S: MobilityStore> Engine<S> {
                 .iter()
                 .any(|p| p.prefix == *prefix && p.anchor == from)
         };
+        // A release repeated after its acknowledgement was lost finds the prefix gone: 155,
+        // which the anchor takes as "already released".
         if !released.iter().all(anchored_at_sender) {
             return Ok(Err(Reject(Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)));
         }
+        let ack = self.pba(pbu, mn_id, timestamp, Lifetime::DEREGISTRATION, Vec::new());
         record.prefixes.retain(|p| !released.contains(&p.prefix));
-        record.last_timestamp = timestamp.0;
+        // The node's last timestamp stays its serving MAAR's: the anchor's clock must not make
+        // the serving MAAR's next refresh look old (157).
         let serving = record.serving;
         self.store.put(record)?;
         tracing::info!(
@@ -472,13 +476,7 @@ impl<S: MobilityStore> Engine<S> {
             Lifetime::DEREGISTRATION,
             out,
         );
-        Ok(Ok(self.pba(
-            pbu,
-            mn_id,
-            timestamp,
-            Lifetime::DEREGISTRATION,
-            Vec::new(),
-        )))
+        Ok(Ok(ack))
     }
 
     fn held_by_other(&self, key: &MnKey, prefix: &Ipv6Net) -> bool {

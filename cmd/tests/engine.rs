@@ -573,6 +573,12 @@ fn an_anchor_releases_an_idle_prefix_and_the_serving_maar_is_told() {
     );
 
     rig.advance(Duration::from_millis(10));
+    let serving_stamp = rig
+        .engine
+        .store()
+        .get(&MnKey::from(&MN))
+        .unwrap()
+        .last_timestamp;
     let release = pbu(
         6,
         Lifetime::DEREGISTRATION,
@@ -595,20 +601,24 @@ fn an_anchor_releases_an_idle_prefix_and_the_serving_maar_is_told() {
             .contains(&MobilityOption::AnchoredPrefix(net("2001:db8:1:1::/64")))
     );
     assert!(pbu.options.contains(&MobilityOption::MnId(MN)));
-    let record = rig.engine.store().get(&MnKey::from(&MN)).unwrap();
+    let record = rig.engine.store().get(&MnKey::from(&MN)).unwrap().clone();
     assert_eq!(record.serving, M2);
     assert_eq!(
         record.prefixes.iter().map(|p| p.prefix).collect::<Vec<_>>(),
         vec![net("2001:db8:2:1::/64")]
     );
-
-    // The same release again is a replay (157); the serving MAAR's update is retransmitted
-    // until acknowledged.
-    expect_status(
-        &rig.send(M1, release),
-        M1,
-        Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED,
+    assert_eq!(
+        record.last_timestamp, serving_stamp,
+        "the anchor's clock does not move the node's last timestamp"
     );
+
+    // The same release again (its acknowledgement lost) finds the prefix gone: 155 (which the
+    // anchor takes as released) and no change; the serving MAAR's update is retransmitted
+    // until acknowledged.
+    let out = rig.send(M1, release);
+    assert_eq!(out.len(), 1, "{out:?}");
+    expect_status(&out, M1, Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX);
+    assert_eq!(rig.engine.store().get(&MnKey::from(&MN)).unwrap(), &record);
     let again = rig.advance(Duration::from_secs(1));
     assert_eq!(again.len(), 1, "{again:?}");
     assert_eq!(again[0].to, M2);

@@ -6,7 +6,8 @@
 //! entry back.
 //!
 //! [`NextHopResolver::run`] re-resolves every peer a few milliseconds after a burst of rtnetlink
-//! events (IPv6 routes, neighbours of the next hops, links), when peers come or go, and every
+//! events (IPv6 routes and rules, neighbours of the next hops, links, or a lost-events overrun),
+//! when peers come or go, and every
 //! [`REFRESH`] as a safety net. It writes only the entries that changed.
 
 use std::{collections::BTreeMap, net::Ipv6Addr, time::Duration};
@@ -31,6 +32,10 @@ pub const DEBOUNCE: Duration = Duration::from_millis(5);
 pub const REFRESH: Duration = Duration::from_secs(30);
 /// How soon a resolution that failed (a netlink error) is tried again.
 pub const RETRY: Duration = Duration::from_secs(1);
+
+/// `RTNLGRP_IPV6_RULE` (linux/rtnetlink.h): policy routing rules, which RTM_GETROUTE applies.
+/// It has no legacy `RTMGRP_*` bit: joined with `NETLINK_ADD_MEMBERSHIP`.
+const RTNLGRP_IPV6_RULE: u32 = 19;
 
 /// `RTMGRP_*` bits: links, neighbours, IPv6 routes.
 const GROUPS: u32 = rtnetlink::constants::RTMGRP_LINK
@@ -85,6 +90,17 @@ impl NextHopCache {
             .map
             .get(&u32::from(index), 0)
             .map_err(map_error("read"))?;
+        // An invalid entry keeps the last MACs and interface, with the valid bit cleared: the
+        // update is not atomic for the program, and a packet that read the bit just before it
+        // then still gets a whole next hop (never interface 0).
+        let entry = if entry.is_valid() {
+            entry
+        } else {
+            NextHop {
+                flags: 0,
+                ..current
+            }
+        };
         if current == entry {
             return Ok(false);
         }
@@ -138,6 +154,14 @@ impl NextHopResolver {
                 groups: GROUPS,
                 source,
             })?;
+        connection
+            .socket_mut()
+            .socket_mut()
+            .add_membership(RTNLGRP_IPV6_RULE)
+            .map_err(|source| NextHopError::Subscribe {
+                groups: 1 << (RTNLGRP_IPV6_RULE - 1),
+                source,
+            })?;
         let connection = tokio::spawn(connection);
         Ok(Self {
             cache,
@@ -155,8 +179,18 @@ impl NextHopResolver {
         let neighbours = nexthop_query::neighbours(&self.handle).await?;
         let mut resolved = Resolved::default();
         let mut watched = Vec::with_capacity(peers.len());
+        let mut failed = None;
         for (&index, &peer) in &peers {
-            let route = nexthop_query::route(&mut self.handle, peer).await?;
+            // A failed query invalidates that peer's entry and the round goes on with the
+            // others; the round reports the first failure (and is tried again).
+            let route = match nexthop_query::route(&mut self.handle, peer).await {
+                Ok(route) => route,
+                Err(error) => {
+                    self.cache.write(index, peer, NextHop::INVALID)?;
+                    failed.get_or_insert(error);
+                    continue;
+                }
+            };
             if let Some(route) = &route {
                 watched.push((route.oif, route.next_hop(peer)));
             }
@@ -190,13 +224,19 @@ impl NextHopResolver {
         watched.sort_unstable();
         watched.dedup();
         self.watched = watched;
-        Ok(resolved)
+        match failed {
+            Some(error) => Err(error.into()),
+            None => Ok(resolved),
+        }
     }
 
     /// Whether an rtnetlink event can change an entry.
     fn relevant(&self, message: &NetlinkMessage<RouteNetlinkMessage>) -> bool {
-        let NetlinkPayload::InnerMessage(inner) = &message.payload else {
-            return false;
+        let inner = match &message.payload {
+            NetlinkPayload::InnerMessage(inner) => inner,
+            // The kernel dropped events (the socket's buffer was full): any entry may be stale.
+            NetlinkPayload::Overrun(_) => return true,
+            _ => return false,
         };
         match inner {
             RouteNetlinkMessage::NewNeighbour(_) | RouteNetlinkMessage::DelNeighbour(_) => {
@@ -206,7 +246,9 @@ impl NextHopResolver {
             RouteNetlinkMessage::NewRoute(_)
             | RouteNetlinkMessage::DelRoute(_)
             | RouteNetlinkMessage::NewLink(_)
-            | RouteNetlinkMessage::DelLink(_) => true,
+            | RouteNetlinkMessage::DelLink(_)
+            | RouteNetlinkMessage::NewRule(_)
+            | RouteNetlinkMessage::DelRule(_) => true,
             _ => false,
         }
     }
@@ -223,13 +265,15 @@ impl NextHopResolver {
         // The first tick is immediate.
         refresh.tick().await;
         let mut due = true;
-        let mut failed = false;
+        // When a failed round is tried again: a deadline, not a timer restarted by every
+        // event, so that a stream of irrelevant events does not put it off.
+        let mut retry_at = None;
         loop {
             if due {
                 // Let a burst of events settle.
                 tokio::time::sleep(DEBOUNCE).await;
                 while self.events.try_recv().is_ok() {}
-                failed = match self.resolve_once().await {
+                retry_at = match self.resolve_once().await {
                     Ok(resolved) => {
                         tracing::debug!(
                             "next hops resolved: {} cached, {} not, {} written",
@@ -237,14 +281,14 @@ impl NextHopResolver {
                             resolved.unusable.len(),
                             resolved.written
                         );
-                        false
+                        None
                     }
                     Err(error) => {
                         tracing::warn!(
                             "{} (trying again in {RETRY:?})",
                             crate::api::error_chain(&error)
                         );
-                        true
+                        Some(tokio::time::Instant::now() + RETRY)
                     }
                 };
             }
@@ -266,7 +310,12 @@ impl NextHopResolver {
                     }
                 },
                 _ = refresh.tick() => true,
-                () = tokio::time::sleep(RETRY), if failed => true,
+                () = async {
+                    match retry_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => true,
             };
         }
         self.invalidate_all();

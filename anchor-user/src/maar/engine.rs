@@ -670,9 +670,7 @@ impl MaarEngine {
             .get(mn)
             .is_some_and(|s| s.reclaimed.is_some() && s.phase == Phase::Registering);
         if back && let Some(mut served) = self.served.remove(mn) {
-            let id = MobilityOption::MnId(mn.clone());
-            self.retransmit
-                .forget_where(self.cmd, |m| m.options().contains(&id));
+            self.forget_registrations(mn);
             if let Some(anchored) = served.reclaimed.take() {
                 tracing::warn!(
                     "{mn} was not registered again: {} stays redirected to {}",
@@ -688,10 +686,9 @@ impl MaarEngine {
         }
     }
 
-    /// Removes a served node's route, visiting bindings and updates in flight; its prefix stays
-    /// delegated.
-    fn drop_served(&mut self, mn: &MnId, actions: &mut Vec<Action>) -> Option<Served> {
-        let served = self.served.remove(mn)?;
+    /// Forgets the registrations of `mn` in flight (those with a Local Prefix option), not the
+    /// idle releases of its other prefixes.
+    fn forget_registrations(&mut self, mn: &MnId) {
         let id = MobilityOption::MnId(mn.clone());
         self.retransmit.forget_where(self.cmd, |m| {
             m.options().contains(&id)
@@ -699,6 +696,13 @@ impl MaarEngine {
                     .iter()
                     .any(|o| matches!(o, MobilityOption::LocalPrefix(_)))
         });
+    }
+
+    /// Removes a served node's route, visiting bindings and updates in flight; its prefix stays
+    /// delegated.
+    fn drop_served(&mut self, mn: &MnId, actions: &mut Vec<Action>) -> Option<Served> {
+        let served = self.served.remove(mn)?;
+        self.forget_registrations(mn);
         if served.route {
             actions.push(Action::RemoveRoute {
                 prefix: served.prefix,

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anchor_cmd::engine::{Now, Outgoing};
-use anchor_signal::{Lifetime, MnId, MobilityOption, Pba};
+use anchor_signal::{Lifetime, MnId, MobilityOption, Pba, Status};
 use ipnet::Ipv6Net;
 
 use super::{Action, MaarEngine};
@@ -112,12 +112,20 @@ impl MaarEngine {
         if !self.retransmit.acknowledged(self.cmd, pba.sequence) {
             return false;
         }
-        if pba.status.is_accepted() {
+        // 155: the CMD does not list the prefix for the node (any more): the acknowledgement
+        // of an earlier copy of this release was lost. Released either way.
+        let gone = pba.status == Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX;
+        if pba.status.is_accepted() || gone {
             if let Some(a) = self.anchored.remove(&prefix) {
                 tracing::info!(
-                    "released idle {prefix} of {} (served at {})",
+                    "released idle {prefix} of {} (served at {}){}",
                     a.mn,
-                    a.serving
+                    a.serving,
+                    if gone {
+                        ": the CMD had already dropped it"
+                    } else {
+                        ""
+                    }
                 );
             }
             actions.push(Action::RemoveBinding { prefix });

@@ -7,8 +7,8 @@ use anchor_cmd::MobilityStore as _;
 
 use super::{
     tests::{
-        CMD, M1, M2, MN, RealCmd, accept, cmd_pbu, config, maar, net, pba_of, pbu_of, redirected,
-        refuse, start,
+        CMD, M1, M2, MN, RealCmd, accept, answer, cmd_pbu, config, maar, net, pba_of, pbu_of,
+        redirected, start,
     },
     *,
 };
@@ -145,7 +145,12 @@ fn a_rejected_or_unanswered_release_keeps_the_redirect() {
     m.poll(t, &mut out, &mut actions);
     let release = pbu_of(&out[0]).clone();
     out.clear();
-    let refused = refuse(&release);
+    let refused = answer(
+        &release,
+        Status::ADMINISTRATIVELY_PROHIBITED,
+        Lifetime::DEREGISTRATION,
+        Vec::new(),
+    );
     m.handle(t, CMD, refused.clone(), &mut out, &mut actions);
     assert_eq!(actions, Vec::new(), "the redirect stays");
     assert_eq!(m.anchored(&prefix), Some((MN, M2, Policy::SessionLasting)));
@@ -288,4 +293,33 @@ fn list_shows_served_nodes_with_their_visiting_prefixes() {
     assert_eq!(list.served[0].1.phase, Phase::Registered);
     assert_eq!(list.served[0].1.visiting, vec![home]);
     assert_eq!(list.anchored, Vec::new());
+}
+
+#[test]
+fn a_release_the_cmd_no_longer_knows_of_counts_as_done() {
+    // Its first acknowledgement was lost, and the CMD, which had already dropped the prefix
+    // from the node's record, answers the retransmission with 155.
+    let mut m = idle_maar(M1, "2001:db8:a1::/64");
+    let now = start();
+    let prefix = redirected(&mut m, now, Policy::SessionLasting);
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
+    m.observe_traffic(now, prefix, 0);
+    let t = now.plus(IDLE);
+    m.poll(t, &mut out, &mut actions);
+    let release = pbu_of(&out[0]).clone();
+    out.clear();
+    let gone = answer(
+        &release,
+        Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
+        Lifetime::DEREGISTRATION,
+        Vec::new(),
+    );
+    m.handle(t, CMD, gone, &mut out, &mut actions);
+    assert_eq!(actions, vec![Action::RemoveBinding { prefix }]);
+    assert_eq!(m.anchored(&prefix), None);
+    assert_eq!(m.counters().idle_released, 1);
+    assert_eq!(m.counters().refused, 0);
+    // Back in the pool: the next node gets it.
+    let other = MnId::Eui48([2, 0, 0, 0, 0, 2]);
+    assert_eq!(m.attach(t, other, "acc", &mut out).unwrap(), prefix);
 }

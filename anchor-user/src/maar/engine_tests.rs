@@ -68,7 +68,7 @@ pub(super) fn pba_of(out: &Outgoing) -> &Pba {
 }
 
 /// The CMD's answer to `pbu` with `status`, `lifetime`, and `extra` options after the MN-ID.
-fn answer(
+pub(super) fn answer(
     pbu: &Pbu,
     status: Status,
     lifetime: Lifetime,

@@ -116,18 +116,15 @@ pub async fn watch(links: Vec<WatchedLink>, handle: MaarHandle) -> Result<(), Li
     let by_index: HashMap<u32, &WatchedLink> = links.iter().map(|l| (l.ifindex, l)).collect();
     let mut carriers = Carriers::default();
     for link in &links {
-        let mut current = netlink.link().get().match_index(link.ifindex).execute();
-        let message = current
-            .try_next()
-            .await
-            .map_err(|source| LinkWatchError::Query {
-                dev: link.dev.clone(),
-                source: Box::new(source),
-            })?;
-        let up = message.as_ref().is_some_and(carrier);
-        if carriers.came_up(link.ifindex, up) {
-            attach(link, &handle, "carrier up at start").await;
-        } else {
+        if !query(
+            &netlink,
+            link,
+            &mut carriers,
+            &handle,
+            "carrier up at start",
+        )
+        .await?
+        {
             tracing::info!(
                 "{}: point-to-point link to {}, no carrier yet",
                 link.dev,
@@ -136,9 +133,20 @@ pub async fn watch(links: Vec<WatchedLink>, handle: MaarHandle) -> Result<(), Li
         }
     }
     while let Some((message, _)) = events.next().await {
-        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(message)) = message.payload
-        else {
-            continue;
+        let message = match message.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(message)) => message,
+            // The kernel dropped events (the socket's buffer was full): ask again.
+            NetlinkPayload::Overrun(_) => {
+                for link in &links {
+                    if let Err(error) =
+                        query(&netlink, link, &mut carriers, &handle, "carrier up").await
+                    {
+                        tracing::warn!("{error}");
+                    }
+                }
+                continue;
+            }
+            _ => continue,
         };
         let Some(link) = by_index.get(&message.header.index) else {
             continue;
@@ -152,6 +160,29 @@ pub async fn watch(links: Vec<WatchedLink>, handle: MaarHandle) -> Result<(), Li
     }
     tracing::warn!("link events ended: point-to-point links are no longer watched");
     Ok(())
+}
+
+/// Reads `link`'s state and attaches its node when the carrier came up; true when it is up.
+async fn query(
+    netlink: &rtnetlink::Handle,
+    link: &WatchedLink,
+    carriers: &mut Carriers,
+    handle: &MaarHandle,
+    why: &str,
+) -> Result<bool, LinkWatchError> {
+    let mut current = netlink.link().get().match_index(link.ifindex).execute();
+    let message = current
+        .try_next()
+        .await
+        .map_err(|source| LinkWatchError::Query {
+            dev: link.dev.clone(),
+            source: Box::new(source),
+        })?;
+    let up = message.as_ref().is_some_and(carrier);
+    if carriers.came_up(link.ifindex, up) {
+        attach(link, handle, why).await;
+    }
+    Ok(up)
 }
 
 async fn attach(link: &WatchedLink, handle: &MaarHandle, why: &str) {
