@@ -133,8 +133,9 @@ fn traffic_keeps_a_redirect_and_idleness_releases_it_through_the_cmd() {
     assert_eq!(w.m2.counters().registrations, 2);
 }
 
-#[test]
-fn a_rejected_or_unanswered_release_keeps_the_redirect() {
+/// A MAAR whose redirect stayed idle for [`IDLE`] and has sent its release: the MAAR, the
+/// prefix, the release and the time it was sent.
+fn release_sent() -> (MaarEngine, Ipv6Net, Pbu, Now) {
     let mut m = idle_maar(M1, "2001:db8:a1::/64");
     let now = start();
     let prefix = redirected(&mut m, now, Policy::SessionLasting);
@@ -144,7 +145,13 @@ fn a_rejected_or_unanswered_release_keeps_the_redirect() {
     let t = now.plus(IDLE);
     m.poll(t, &mut out, &mut actions);
     let release = pbu_of(&out[0]).clone();
-    out.clear();
+    (m, prefix, release, t)
+}
+
+#[test]
+fn a_rejected_or_unanswered_release_keeps_the_redirect() {
+    let (mut m, prefix, release, t) = release_sent();
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
     let refused = answer(
         &release,
         Status::ADMINISTRATIVELY_PROHIBITED,
@@ -299,15 +306,8 @@ fn list_shows_served_nodes_with_their_visiting_prefixes() {
 fn a_release_the_cmd_no_longer_knows_of_counts_as_done() {
     // Its first acknowledgement was lost, and the CMD, which had already dropped the prefix
     // from the node's record, answers the retransmission with 155.
-    let mut m = idle_maar(M1, "2001:db8:a1::/64");
-    let now = start();
-    let prefix = redirected(&mut m, now, Policy::SessionLasting);
+    let (mut m, prefix, release, t) = release_sent();
     let (mut out, mut actions) = (Vec::new(), Vec::new());
-    m.observe_traffic(now, prefix, 0);
-    let t = now.plus(IDLE);
-    m.poll(t, &mut out, &mut actions);
-    let release = pbu_of(&out[0]).clone();
-    out.clear();
     let gone = answer(
         &release,
         Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
