@@ -50,13 +50,7 @@ pub enum Command {
         command: BindingCommand,
     },
     /// Show the global counters and the per-binding counters.
-    Stats {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        socket: SocketArg,
-    },
+    Stats(OutputArgs),
     /// Check a configuration file: print every error with its line, or "ok".
     CheckConfig {
         /// The TOML configuration file.
@@ -94,6 +88,16 @@ impl Switch {
     }
 }
 
+/// What a showing command prints, and where it asks.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub socket: SocketArg,
+}
+
 #[derive(Debug, Args)]
 pub struct SocketArg {
     /// The daemon's control socket.
@@ -124,13 +128,7 @@ pub enum MnCommand {
     },
     /// The nodes served here (MN-ID, interface, prefix, policy, phase, visiting prefixes) and
     /// the prefixes anchored here for nodes served elsewhere (serving MAAR, policy, idle time).
-    List {
-        /// Print JSON instead of tables.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        socket: SocketArg,
-    },
+    List(OutputArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,13 +144,7 @@ pub enum BindingCommand {
         socket: SocketArg,
     },
     /// List the bindings.
-    List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        socket: SocketArg,
-    },
+    List(OutputArgs),
 }
 
 #[derive(Debug, Args)]
@@ -438,12 +430,12 @@ mod tests {
                 .expect("parse")
                 .command,
             Command::Binding {
-                command: BindingCommand::List { json: true, .. }
+                command: BindingCommand::List(OutputArgs { json: true, .. })
             }
         ));
         assert!(matches!(
             parse(&["stats"]).expect("parse").command,
-            Command::Stats { json: false, .. }
+            Command::Stats(OutputArgs { json: false, .. })
         ));
         assert_eq!(kind(&["stats", "--bogus"]), ErrorKind::UnknownArgument);
         assert_eq!(kind(&["frobnicate"]), ErrorKind::InvalidSubcommand);

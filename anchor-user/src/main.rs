@@ -64,27 +64,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 MnCommand::Detach { mn_id, socket } => {
                     Client::new(socket.socket).mn_detach(&mn_id)?
                 }
-                MnCommand::List { json, socket } => {
-                    let list = Client::new(socket.socket).mn_list()?;
-                    if json {
-                        println!("{}", serde_json::to_string(&list)?);
-                    } else {
-                        print!("{}", output::mn_tables(&list));
-                    }
-                    return Ok(());
+                MnCommand::List(args) => {
+                    let list = Client::new(args.socket.socket).mn_list()?;
+                    return show(&list, args.json, output::mn_tables);
                 }
             };
             println!("{prefix}");
             Ok(())
         }
-        Command::Stats { json, socket } => {
-            let report = Client::new(socket.socket).stats()?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                print!("{}", output::stats_tables(&report));
-            }
-            Ok(())
+        Command::Stats(args) => {
+            let report = Client::new(args.socket.socket).stats()?;
+            show(&report, args.json, output::stats_tables)
         }
         Command::CheckConfig { file } => check_config(&file),
         Command::Debug {
@@ -139,13 +129,9 @@ fn binding(command: BindingCommand) -> anyhow::Result<()> {
             let prefix = anchor_user::prefix::parse_binding_prefix(&prefix)?;
             Client::new(socket.socket).del_binding(&prefix.to_string())?;
         }
-        BindingCommand::List { json, socket } => {
-            let bindings = Client::new(socket.socket).list_bindings()?;
-            if json {
-                println!("{}", serde_json::to_string(&bindings)?);
-            } else {
-                print!("{}", output::bindings_table(&bindings));
-            }
+        BindingCommand::List(args) => {
+            let bindings = Client::new(args.socket.socket).list_bindings()?;
+            show(&bindings, args.json, |b| output::bindings_table(b))?;
         }
     }
     Ok(())
@@ -350,5 +336,19 @@ async fn serve(
         task.abort();
     }
     anyhow::ensure!(failed == 0, "{failed} route(s) could not be removed");
+    Ok(())
+}
+
+/// Prints `value` as one line of JSON, or as the text `table` makes of it.
+fn show<T: serde::Serialize + ?Sized>(
+    value: &T,
+    json: bool,
+    table: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(value)?);
+    } else {
+        print!("{}", table(value));
+    }
     Ok(())
 }

@@ -457,6 +457,19 @@ mod tests {
         }
     }
 
+    /// A binding table of two entries over the fakes, with `access` interfaces.
+    fn fake_table(
+        access: Vec<(String, u32)>,
+    ) -> Arc<Mutex<BindingTable<FakeDataplane, FakeRoutes>>> {
+        Arc::new(Mutex::new(BindingTable::new(
+            FakeDataplane::default(),
+            FakeRoutes::default(),
+            LOCATOR,
+            2,
+            access,
+        )))
+    }
+
     fn daemon_error(result: Result<(), ClientError>) -> ErrorKind {
         match result {
             Err(ClientError::Daemon { kind, .. }) => kind,
@@ -468,13 +481,7 @@ mod tests {
     async fn serves_the_protocol_and_cleans_up() {
         let dir = TempDir::new("serve");
         let path = dir.0.join("sub/anchor.sock");
-        let table = Arc::new(Mutex::new(BindingTable::new(
-            FakeDataplane::default(),
-            FakeRoutes::default(),
-            LOCATOR,
-            2,
-            [("acc0".to_owned(), 7)],
-        )));
+        let table = fake_table(vec![("acc0".to_owned(), 7)]);
         let server = ApiServer::bind(&path).expect("bind");
         let mode = std::fs::metadata(&path)
             .expect("socket")
@@ -622,13 +629,7 @@ mod tests {
     async fn oversized_request_is_refused() {
         let dir = TempDir::new("big");
         let path = dir.0.join("anchor.sock");
-        let table = Arc::new(Mutex::new(BindingTable::new(
-            FakeDataplane::default(),
-            FakeRoutes::default(),
-            LOCATOR,
-            2,
-            [],
-        )));
+        let table = fake_table(Vec::new());
         let server = ApiServer::bind(&path).expect("bind");
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = tokio::spawn(server.serve(table, async {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use anchor_common::Direction;
+use anchor_common::{BindingStats, Direction};
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric as _, prometheus_text, text},
@@ -86,32 +86,29 @@ impl Collector for SnapshotCollector {
             ConstCounter::new(value.bytes).encode(family.encode_family(&labels)?)?;
         }
 
-        let mut family = encoder.encode_descriptor(
-            "anchor_binding_packets",
-            "Packets tunnelled for a binding, by direction (at most metrics_binding_labels_max bindings)",
-            None,
-            MetricType::Counter,
-        )?;
-        for binding in &s.exported {
-            let prefix = binding.prefix.to_string();
-            for (direction, name) in DIRECTIONS {
-                let labels = [("prefix", prefix.as_str()), ("direction", name)];
-                let value = binding.stats.packets[direction as usize];
-                ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
-            }
-        }
-        let mut family = encoder.encode_descriptor(
-            "anchor_binding",
-            "Bytes of the inner packets tunnelled for a binding, by direction (at most metrics_binding_labels_max bindings)",
-            Some(&Unit::Bytes),
-            MetricType::Counter,
-        )?;
-        for binding in &s.exported {
-            let prefix = binding.prefix.to_string();
-            for (direction, name) in DIRECTIONS {
-                let labels = [("prefix", prefix.as_str()), ("direction", name)];
-                let value = binding.stats.bytes[direction as usize];
-                ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+        for (name, help, unit, per_direction) in [
+            (
+                "anchor_binding_packets",
+                "Packets tunnelled for a binding, by direction (at most metrics_binding_labels_max bindings)",
+                None,
+                (|stats| stats.packets) as fn(&BindingStats) -> [u64; 2],
+            ),
+            (
+                "anchor_binding",
+                "Bytes of the inner packets tunnelled for a binding, by direction (at most metrics_binding_labels_max bindings)",
+                Some(&Unit::Bytes),
+                |stats| stats.bytes,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, unit, MetricType::Counter)?;
+            for binding in &s.exported {
+                let prefix = binding.prefix.to_string();
+                let values = per_direction(&binding.stats);
+                for (direction, name) in DIRECTIONS {
+                    let labels = [("prefix", prefix.as_str()), ("direction", name)];
+                    ConstCounter::new(values[direction as usize])
+                        .encode(family.encode_family(&labels)?)?;
+                }
             }
         }
 
