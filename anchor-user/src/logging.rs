@@ -10,7 +10,6 @@
 
 use std::io::IsTerminal as _;
 
-use serde::Deserialize;
 use thiserror::Error;
 use tracing_subscriber::{
     EnvFilter, filter::LevelFilter, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _,
@@ -18,16 +17,8 @@ use tracing_subscriber::{
 
 use crate::datapath::{LogLevel, XDP_LOG_TARGET};
 
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// `2026-01-01T00:00:00.000000Z  INFO anchor: attached to eth0 (native)`.
-    #[default]
-    Text,
-    /// `{"timestamp":"...","level":"INFO","message":"attached to eth0 (native)","target":"anchor"}`.
-    Json,
-}
+/// How log lines are written (shared with `anchor cmd`, whose configuration names it too).
+pub use anchor_cmd::LogFormat;
 
 #[derive(Debug, Error)]
 pub enum LoggingError {
@@ -103,6 +94,8 @@ pub fn init(level: LogLevel, format: LogFormat) -> Result<(), LoggingError> {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
 
     #[test]

@@ -9,8 +9,7 @@ use anchor_user::{
     cli::{BindingCommand, Cli, Command, DebugCommand, MnCommand, one_line_error},
     config::Config,
     datapath::{Datapath, InterfaceSpec, LogLevel, NextHopResolver, PinDir, forward_kernel_logs},
-    logging::{self, LogFormat},
-    maar,
+    logging, maar,
     metrics::{Capacity, Exporter, MetricsListener},
     output,
     routes::NetlinkRoutes,
@@ -86,7 +85,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
 /// `anchor cmd`: the central mobility database, until SIGINT or SIGTERM.
 fn cmd(config_path: &Path) -> anyhow::Result<()> {
     let config = anchor_cmd::Config::from_file(config_path)?;
-    logging::init(LogLevel::Info, LogFormat::Text)?;
+    logging::init(LogLevel::Info, config.log_format)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

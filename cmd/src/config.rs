@@ -9,6 +9,7 @@
 //! timestamp_window_ms = 300            # RFC 5213 TimestampValidityWindow
 //! max_lifetime_s = 65535               # longest lifetime granted
 //! report_interval_s = 60               # the signaling counts report (a warning when insecure)
+//! log_format = "text"                  # "text" or "json" lines on stderr
 //!
 //! [[maar]]
 //! address = "2001:db8:f1::2"
@@ -46,8 +47,21 @@ pub struct Config {
     pub max_lifetime_s: u64,
     #[serde(default = "crate::timing::default_report_interval_s")]
     pub report_interval_s: u64,
+    #[serde(default)]
+    pub log_format: LogFormat,
     #[serde(rename = "maar")]
     pub maars: Vec<MaarConfig>,
+}
+
+/// How the daemons (`anchor run` and `anchor cmd`) write their log lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `2026-01-01T00:00:00.000000Z  INFO anchor: attached to eth0 (native)`.
+    #[default]
+    Text,
+    /// `{"timestamp":"...","level":"INFO","message":"attached to eth0 (native)","target":"anchor"}`.
+    Json,
 }
 
 /// One `[[maar]]` entry: a MAAR allowed to signal, and what it may anchor.

@@ -27,7 +27,7 @@ pub mod timing;
 pub mod transport;
 pub mod xfrm;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, LogFormat};
 pub use engine::{Engine, Now, Outgoing};
 pub use record::{MnKey, MnRecord, Policy, PrefixAnchor};
 pub use store::{FileStore, MobilityStore, StoreError};

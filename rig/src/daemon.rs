@@ -40,6 +40,8 @@ pub struct Router {
     pub max_bindings: Option<u32>,
     /// Run with `--detach-on-exit`.
     pub detach_on_exit: bool,
+    /// `log_format`, when not the default (`text`).
+    pub log_format: Option<&'static str>,
 }
 
 /// One `[[interface]]` of a router's config.
@@ -63,6 +65,9 @@ impl Router {
         );
         if let Some(max_bindings) = self.max_bindings {
             text.push_str(&format!("max_bindings = {max_bindings}\n"));
+        }
+        if let Some(log_format) = self.log_format {
+            text.push_str(&format!("log_format = \"{log_format}\"\n"));
         }
         for iface in &self.interfaces {
             text.push_str(&format!(

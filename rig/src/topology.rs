@@ -231,6 +231,7 @@ impl Rig {
             instance: self.ns(node),
             max_bindings: None,
             detach_on_exit: false,
+            log_format: None,
         })
     }
 

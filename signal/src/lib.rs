@@ -25,10 +25,12 @@
 //! - [`option`]: [`MobilityOption`], option numbers, alignment, [`RawOptions`] (the wire view).
 //! - [`mn_id`], [`values`], [`flags`]: the typed fields.
 //! - [`checksum`]: the Mobility Header checksum.
+//! - [`escape`]: [`Untrusted`], network text made safe for a log line.
 //! - [`error`]: [`DecodeError`], [`EncodeError`].
 
 pub mod checksum;
 pub mod error;
+pub mod escape;
 pub mod flags;
 pub mod message;
 pub mod mn_id;
@@ -36,6 +38,7 @@ pub mod option;
 pub mod values;
 
 pub use error::{DecodeError, EncodeError};
+pub use escape::Untrusted;
 pub use flags::{PbaFlags, PbuFlags};
 pub use message::{MobilityHeader, Pba, Pbu, Status};
 pub use mn_id::MnId;

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::escape::Untrusted;
+
 /// Subtype of a Network Access Identifier (RFC 4283, RFC 7542).
 pub const SUBTYPE_NAI: u8 = 1;
 /// Subtype of an IEEE EUI-48 (MAC-48) address.
@@ -47,7 +49,7 @@ impl MnId {
     }
 }
 
-/// `user@example.net`, `02:00:00:00:00:01`, `02:00:00:ff:fe:00:00:01`, or `subtype 3: 0a0b`.
+/// `user@example.net` (escaped: see [`Untrusted`]), `02:00:00:00:00:01`, `02:00:00:ff:fe:00:00:01`, or `subtype 3: 0a0b`.
 impl fmt::Display for MnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let colons = |f: &mut fmt::Formatter<'_>, bytes: &[u8]| {
@@ -60,7 +62,8 @@ impl fmt::Display for MnId {
             Ok(())
         };
         match self {
-            MnId::Nai(nai) => f.write_str(nai),
+            // Chosen by the sender: escaped, so that it cannot break or forge a log line.
+            MnId::Nai(nai) => write!(f, "{}", Untrusted(nai)),
             MnId::Eui48(mac) => colons(f, mac),
             MnId::Eui64(eui) => colons(f, eui),
             MnId::Other { subtype, id } => {
@@ -80,6 +83,10 @@ mod tests {
         assert_eq!(
             MnId::Nai("mn@example.net".into()).to_string(),
             "mn@example.net"
+        );
+        assert_eq!(
+            MnId::Nai("mn\n2026-01-01T00:00:00Z  INFO anchor: forged\0".into()).to_string(),
+            r"mn\n2026-01-01T00:00:00Z  INFO anchor: forged\0"
         );
         assert_eq!(
             MnId::Eui48([2, 0, 0, 0, 0, 0xa1]).to_string(),

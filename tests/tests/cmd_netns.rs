@@ -25,7 +25,10 @@ use anchor_rig::cmd::{self, Run as _};
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
 };
-use anchor_tests::support::{anchor_binary, require_tools};
+use anchor_tests::{
+    hostile::{LogFormat, check_log, hostile_mn_id},
+    support::{anchor_binary, require_tools},
+};
 
 const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
 const M1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 2);
@@ -279,10 +282,14 @@ impl FakeMaar {
 }
 
 fn pbu(sequence: u16, lifetime: u16, local: Option<&str>) -> MobilityHeader {
+    pbu_for(MN, sequence, lifetime, local)
+}
+
+fn pbu_for(mn: MnId, sequence: u16, lifetime: u16, local: Option<&str>) -> MobilityHeader {
     // Later than any earlier update of the test (the CMD rejects equal timestamps).
     std::thread::sleep(Duration::from_millis(2));
     let mut options = vec![
-        MobilityOption::MnId(MN),
+        MobilityOption::MnId(mn),
         MobilityOption::Timestamp(Timestamp::now()),
     ];
     options.extend(local.map(|p| MobilityOption::LocalPrefix(p.parse().unwrap())));
@@ -434,6 +441,51 @@ fn cmd_refuses_to_start_without_esp_for_the_signaling() {
     cmd.wait_listening();
     assert!(cmd.log().contains("IPsec ESP is required"), "{}", cmd.log());
     assert_unprotected_pbu_dropped(&net, &mut cmd);
+}
+
+/// A PBU whose NAI carries a newline and a forged log line, control characters and escapes is
+/// logged on one line, escaped, in text and in JSON: refused from a sender that is not a MAAR
+/// (154), accepted from MAAR 1, and de-registered.
+#[test]
+fn cmd_logs_a_hostile_nai_escaped_on_one_line() {
+    require_tools(&[&["ip", "-V"], &["nsenter", "--version"]]);
+    for (tag, format, name) in [
+        ("it", LogFormat::Text, "text"),
+        ("ij", LogFormat::Json, "json"),
+    ] {
+        let net = Net::build(tag);
+        // Only MAAR 1 is configured: MAAR 2's address is any host that reaches the CMD.
+        let config = net.dir.join("cmd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "address = \"{CMD}\"\nstore = \"{}\"\ninsecure_signaling = true\n\
+                 log_format = \"{name}\"\n\
+                 [[maar]]\naddress = \"{M1}\"\nprefixes = [\"2001:db8:1::/48\"]\n",
+                net.dir.join("cmd.json").display()
+            ),
+        )
+        .expect("write the config");
+        let mut cmd = CmdProcess::spawn(&net, &config, 1);
+        cmd.wait_listening();
+        let stranger = net.maar("m2", M2);
+        stranger.send(&pbu_for(hostile_mn_id(), 1, 150, Some(P2)));
+        let pba = stranger.recv_pba();
+        assert_eq!(
+            pba.status,
+            Status::MAG_NOT_AUTHORIZED_FOR_PROXY_REG,
+            "{pba:?}"
+        );
+        let m1 = net.maar("m1", M1);
+        m1.send(&pbu_for(hostile_mn_id(), 1, 150, Some(P1)));
+        assert_eq!(m1.recv_pba().status, Status::ACCEPTED);
+        m1.send(&pbu_for(hostile_mn_id(), 2, 0, None));
+        assert_eq!(m1.recv_pba().status, Status::ACCEPTED);
+        assert_eq!(cmd.terminate(), Some(0), "{}", cmd.log());
+        let mentions = check_log(&cmd.log(), format);
+        // The refusal, the registration and the de-registration.
+        assert_eq!(mentions.len(), 3, "{format:?}: {mentions:#?}");
+    }
 }
 
 #[test]

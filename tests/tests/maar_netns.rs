@@ -10,13 +10,20 @@
 //!    reached through the tunnel.
 //! 3. `mn detach` at r2 de-registers: both routers' bindings go.
 //!
+//! Also: a hostile NAI from a host that is not the CMD is logged escaped, on one line.
+//!
 //! First, a MAAR without `insecure_signaling` and without IPsec ESP policies refuses to start.
 
-use std::time::Duration;
+use std::{net::Ipv6Addr, time::Duration};
 
-use anchor_rig::{Daemon, Node};
+use anchor_rig::{
+    Daemon, Node,
+    topology::{R1_LOCATOR, R2_LOCATOR},
+};
+use anchor_signal::{Lifetime, MobilityHeader, MobilityOption, Pbu, PbuFlags, Timestamp};
 use anchor_tests::{
-    maar::{ControlPlane, MN_P1, P1, detach_at_r2},
+    hostile::{LogFormat, check_log, hostile_mn_id, mh_socket_in},
+    maar::{ControlPlane, MN_P1, P1, detach_at_r2, wait_for},
     support::{assert_tunnelled_to_mn, ip_stdout, ping_from_cn, stop_daemons},
 };
 
@@ -70,4 +77,86 @@ fn maars_and_cmd_redirect_a_moved_node_without_hand_made_bindings() {
 
     stop_daemons([r1, r2]);
     cp.stop_cmd();
+}
+
+/// A PBU from a host that is not the CMD, with an NAI that carries a newline and a forged log
+/// line, control characters and escapes, is refused and logged on one line, escaped: r1 writes
+/// text, r2 JSON.
+#[test]
+fn maars_log_a_hostile_nai_escaped_on_one_line() {
+    let cp = ControlPlane::start("h");
+    let [mut router1, mut router2] = cp.routers.clone();
+    router1.log_format = Some("text");
+    router2.log_format = Some("json");
+    let start = |router: &anchor_rig::Router, index| {
+        Daemon::start_with_config(
+            &cp.anchor,
+            cp.dir.path(),
+            router,
+            &cp.maar_section(index, ""),
+        )
+        .unwrap_or_else(|e| panic!("cannot start a MAAR: {e:#}"))
+    };
+    let r1 = start(&router1, 0);
+    let r2 = start(&router2, 1);
+    // Any host on the correspondent's link.
+    let stranger_addr: Ipv6Addr = "2001:db8:c::66".parse().expect("address");
+    cp.rig
+        .ip(
+            Node::Cn,
+            &["addr", "add", "2001:db8:c::66/64", "dev", "cn0", "nodad"],
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let stranger = mh_socket_in(&cp.rig.ns(Node::Cn), stranger_addr);
+    for (locator, daemon, format) in [
+        (R1_LOCATOR, &r1, LogFormat::Text),
+        (R2_LOCATOR, &r2, LogFormat::Json),
+    ] {
+        let to: Ipv6Addr = locator.parse().expect("locator");
+        let pbu = MobilityHeader::Pbu(Pbu {
+            sequence: 1,
+            flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
+            lifetime: Lifetime(150),
+            options: vec![
+                MobilityOption::MnId(hostile_mn_id()),
+                MobilityOption::Timestamp(Timestamp::now()),
+                MobilityOption::ServingMaar(stranger_addr),
+                MobilityOption::AnchoredPrefix(P1.parse().expect("prefix")),
+            ],
+        });
+        let wire = pbu.encode(stranger_addr, to).expect("encode");
+        stranger.send(to, &wire).expect("send");
+        let answer = recv_from(&stranger, to);
+        let MobilityHeader::Pba(pba) = answer else {
+            panic!("expected a PBA from {to}, got {answer:?}");
+        };
+        assert!(!pba.status.is_accepted(), "{pba:?}");
+        wait_for("the refusal in the log", DEADLINE, || {
+            daemon.log().contains("FORGED")
+        });
+        let mentions = check_log(&daemon.log(), format);
+        assert_eq!(mentions.len(), 1, "{format:?}: {mentions:#?}");
+    }
+    stop_daemons([r1, r2]);
+}
+
+/// The first Mobility Header from `from` within [`DEADLINE`], decoded.
+fn recv_from(socket: &anchor_cmd::transport::MhSocket, from: Ipv6Addr) -> MobilityHeader {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while std::time::Instant::now() < deadline {
+        match socket.recv() {
+            Ok((mh, sender)) if sender == from => {
+                return MobilityHeader::decode(&mh, from, socket.local())
+                    .unwrap_or_else(|e| panic!("{from} sent a bad message: {e}"));
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("receiving: {e}"),
+        }
+    }
+    panic!("no answer from {from}");
 }

@@ -858,6 +858,7 @@ impl SmallNs {
             instance: self.name.clone(),
             max_bindings: Some(16),
             detach_on_exit,
+            log_format: None,
         }
     }
 
