@@ -31,8 +31,6 @@ fn main() -> anyhow::Result<()> {
 /// (the tool cache) even when that is not on PATH; when it is nowhere, the build fails with one
 /// line that says what to run.
 fn put_bpf_linker_on_path() -> anyhow::Result<()> {
-    println!("cargo:rerun-if-env-changed=PATH");
-    println!("cargo:rerun-if-env-changed=HOME");
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
     if dirs.iter().any(|dir| dir.join("bpf-linker").is_file()) {

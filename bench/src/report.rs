@@ -120,6 +120,8 @@ impl Row {
 pub struct Report {
     pub quick: bool,
     pub kernel: String,
+    /// The kernel's config options that decide which comparators exist (`y`, `m`, `not set`).
+    pub kernel_config: Vec<(String, String)>,
     pub possible_cpus: usize,
     /// How each method measures, by key.
     pub methods: BTreeMap<&'static str, String>,
@@ -134,6 +136,7 @@ impl Report {
         Self {
             quick,
             kernel,
+            kernel_config: anchor_rig::probe::kernel_config(anchor_rig::probe::KERNEL_OPTIONS),
             possible_cpus: aya::util::nr_cpus().unwrap_or(0),
             methods: BTreeMap::new(),
             rows: Vec::new(),

@@ -12,6 +12,7 @@
 //! - [`cancel`]: the Ctrl-C flag every wait checks.
 //! - [`workdir`]: [`WorkDir`], a temporary directory for configs, logs and captures.
 //! - [`cmd`]: running commands with good errors.
+//! - [`probe`]: what this machine can do (`cargo xtask doctor`).
 //! - [`control`]: the control plane on the rig: the CMD, the routers as MAARs, the mobile node
 //!   as a SLAAC host.
 
@@ -19,6 +20,7 @@ pub mod cancel;
 pub mod cmd;
 pub mod control;
 pub mod daemon;
+pub mod probe;
 pub mod process;
 pub mod topology;
 pub mod workdir;

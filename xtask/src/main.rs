@@ -1,8 +1,9 @@
-//! Project tasks: `cargo xtask setup | build | test | bench | demo | rig up | rig down`.
+//! Project tasks: `cargo xtask setup | doctor | build | test | bench | demo | rig up | rig down`.
 
 mod bench;
 mod cmd;
 mod demo;
+mod doctor;
 mod setup;
 mod test;
 
@@ -10,6 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+
+use anchor_rig::probe;
 
 use crate::cmd::Run as _;
 
@@ -24,6 +27,8 @@ struct Cli {
 enum Task {
     /// Install and check everything the other tasks need (root, kernel, packages, toolchains).
     Setup,
+    /// Probe what this machine can do (BPF, XDP, kernel tunnels, ESP, tools) and what each absence disables.
+    Doctor,
     /// Build the workspace's default members (the eBPF program is built by anchor-user's build script).
     Build {
         #[arg(long)]
@@ -74,10 +79,15 @@ fn run(task: Task) -> Result<()> {
     setup::setup()?;
     match task {
         Task::Setup => Ok(()),
+        Task::Doctor => doctor::doctor(),
         Task::Build { release } => build(release),
-        Task::Test => test::test(),
+        Task::Test => {
+            let caps = doctor::require(probe::Task::Test)?;
+            test::test(&caps)
+        }
         Task::Bench { quick } => bench::bench(quick),
         Task::Demo { manual } => {
+            doctor::require(probe::Task::Demo)?;
             build(false)?;
             demo::demo(manual)
         }

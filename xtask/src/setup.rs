@@ -25,9 +25,17 @@ const PACKAGES: &[&str] = &[
     "procps",
     // The Prometheus server and promtool, for the metrics test.
     "prometheus",
-    // strongSwan's IKE daemon and swanctl, for the packaged IPsec configuration's test.
+    // strongSwan's IKE daemon and swanctl, for the packaged IPsec configuration's test, and
+    // the openssl and gcm plugins for its AES-GCM and ECP-384 proposals (a Recommends of
+    // strongswan that --no-install-recommends leaves out).
     "strongswan-charon",
     "strongswan-swanctl",
+    "libstrongswan-standard-plugins",
+    // nsenter and unshare, mount: the rigs and charon's private /run.
+    "util-linux",
+    "mount",
+    // zcat, for /proc/config.gz in `cargo xtask doctor` and the benchmark's report.
+    "gzip",
 ];
 
 /// The LLVM major version shared by the nightly rustc and bpf-linker.

@@ -6,6 +6,7 @@ use std::{
     time::Instant,
 };
 
+use anchor_rig::probe::Capability;
 use anyhow::{Context as _, Result, bail};
 
 use crate::cmd::{self, Run as _};
@@ -43,7 +44,7 @@ const STEPS: &[(&str, &[&str])] = &[
     ("tests", &["test", "--", "--test-threads=1"]),
 ];
 
-pub fn test() -> Result<()> {
+pub fn test(caps: &[Capability]) -> Result<()> {
     let start = Instant::now();
     let mut totals = Totals::default();
     for (name, args) in STEPS {
@@ -73,7 +74,17 @@ pub fn test() -> Result<()> {
         start.elapsed().as_secs()
     );
     // One closing line for the whole run, over every test binary.
-    println!("tests: {} passed, {} failed", totals.passed, totals.failed);
+    let absent = anchor_rig::probe::absent_optional(caps);
+    if absent.is_empty() {
+        println!("tests: {} passed, {} failed", totals.passed, totals.failed);
+    } else {
+        println!(
+            "tests: {} passed, {} failed; not run here: {}",
+            totals.passed,
+            totals.failed,
+            absent.join("; ")
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,190 @@
+//! The programs the tasks run, each asked for its version, and charon's algorithms, asked of a
+//! charon started in a namespace of its own (as the strongSwan test starts it).
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+
+use super::{ALL, TEST, Task};
+use crate::cmd::{self, Run as _};
+
+/// A program and the command line that proves it runs.
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static [&'static str],
+    pub needed_by: &'static [Task],
+    pub disables: &'static str,
+}
+
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "bpf-linker",
+        version: &["bpf-linker", "--version"],
+        needed_by: ALL,
+        disables: "building the XDP program",
+    },
+    Tool {
+        name: "bpftool",
+        version: &["bpftool", "version"],
+        needed_by: TEST,
+        disables: "the restart tests' map inspection",
+    },
+    Tool {
+        name: "iperf3",
+        version: &["iperf3", "--version"],
+        needed_by: &[Task::Test, Task::Demo],
+        disables: "the demo's TCP stream across the move",
+    },
+    Tool {
+        name: "tshark",
+        version: &["tshark", "--version"],
+        needed_by: TEST,
+        disables: "the dissector checks of the signaling codec",
+    },
+    Tool {
+        name: "tcpdump",
+        version: &["tcpdump", "--version"],
+        needed_by: TEST,
+        disables: "the captures of the end-to-end tests",
+    },
+    Tool {
+        name: "prometheus",
+        version: &["prometheus", "--version"],
+        needed_by: TEST,
+        disables: "the test that a real Prometheus scrapes /metrics",
+    },
+    Tool {
+        name: "promtool",
+        version: &["promtool", "--version"],
+        needed_by: TEST,
+        disables: "the check of the metrics exposition",
+    },
+    Tool {
+        name: "cargo-fuzz",
+        version: &["cargo-fuzz", "--version"],
+        needed_by: TEST,
+        disables: "the fuzzing of the signaling decoder",
+    },
+    Tool {
+        name: "ethtool",
+        version: &["ethtool", "--version"],
+        needed_by: ALL,
+        disables: "the rig's veth offload settings",
+    },
+    Tool {
+        name: "nsenter",
+        version: &["nsenter", "--version"],
+        needed_by: ALL,
+        disables: "running daemons in the rig's namespaces",
+    },
+];
+
+/// The first line of the tool's version output.
+pub fn version(tool: &Tool) -> Result<String> {
+    let (program, args) = tool
+        .version
+        .split_first()
+        .ok_or_else(|| anyhow!("no command"))?;
+    let output = cmd::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| anyhow!("`{program}` cannot run: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!("`{}` failed: {}", tool.version.join(" "), text.trim());
+    }
+    Ok(text.lines().next().unwrap_or("").trim().to_owned())
+}
+
+/// Where Debian's strongswan-charon installs the daemon.
+const CHARON: &str = "/usr/lib/ipsec/charon";
+/// What the packaged configurations propose (packaging/strongswan: aes256gcm16-prfsha384-ecp384).
+const ALGORITHMS: [&str; 3] = ["AES_GCM_16", "PRF_HMAC_SHA2_384", "ECP_384"];
+
+/// Starts charon in a namespace of its own and asks `swanctl --list-algs` for [`ALGORITHMS`].
+pub fn charon_algorithms() -> Result<String> {
+    let ns = format!("anchor-probe-ike-{}", std::process::id());
+    let dir = std::env::temp_dir().join(&ns);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let _ = cmd::new("ip").args(["netns", "del", &ns]).run_quiet();
+    cmd::new("ip").args(["netns", "add", &ns]).run_quiet()?;
+    let result = charon_in(&ns, &dir);
+    let _ = cmd::new("ip").args(["netns", "del", &ns]).run_quiet();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn charon_in(ns: &str, dir: &std::path::Path) -> Result<String> {
+    if !std::path::Path::new(CHARON).is_file() {
+        bail!("{CHARON} is missing (package strongswan-charon)");
+    }
+    let vici = dir.join("charon.vici");
+    let conf = dir.join("strongswan.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "charon {{\n  install_routes = no\n  plugins {{\n    vici {{\n      \
+             socket = unix://{}\n    }}\n  }}\n}}\n",
+            vici.display()
+        ),
+    )?;
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+        ])
+        .args([
+            "sh",
+            "-c",
+            &format!("mount -t tmpfs tmpfs /run && exec {CHARON}"),
+        ])
+        .env("STRONGSWAN_CONF", &conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {CHARON}"))?;
+    let _charon = Stop(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !vici.exists() {
+        if Instant::now() > deadline {
+            bail!("charon did not open its vici socket within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let listing = cmd::in_netns(ns, "swanctl")
+        .args(["--list-algs", "--uri"])
+        .arg(format!("unix://{}", vici.display()))
+        .read_stdout()?;
+    let missing: Vec<&str> = ALGORITHMS
+        .into_iter()
+        .filter(|alg| !listing.contains(&format!("{alg}[")))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "charon lacks {} (package libstrongswan-standard-plugins: openssl, gcm)",
+            missing.join(", ")
+        );
+    }
+    Ok(String::new())
+}
+
+/// Stops charon (SIGTERM, then waits) when dropped.
+struct Stop(Child);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        // SAFETY: a plain signal to our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
