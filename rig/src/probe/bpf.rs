@@ -19,7 +19,8 @@ pub const XDP_DROP: u32 = 1;
 /// `statfs` magic of bpffs.
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
-/// The attribute layouts this module uses, each a prefix of `union bpf_attr`.
+/// The attribute layouts this module uses, each a prefix of `union bpf_attr`, with no implicit
+/// padding (its bytes would be undefined, and the kernel checks that unknown tail bytes are zero).
 #[repr(C)]
 #[derive(Default)]
 struct ProgLoad {
@@ -60,6 +61,8 @@ struct TestRun {
     flags: u32,
     cpu: u32,
     batch_size: u32,
+    /// Explicit, so that it is zero: the kernel refuses non-zero bytes after the last field.
+    _pad: u32,
 }
 
 fn bpf<T>(command: libc::c_long, attr: &mut T) -> std::io::Result<i64> {
