@@ -55,6 +55,21 @@ mod tests {
         assert_eq!(base, flow_label(&a, &b, 6, 1000, 80));
     }
 
+    /// Known answers printed by `tests/vectors/flow_label.py` from the specification above
+    /// (`tests/src/flow_label.rs` checks every vector, and an independent implementation).
+    #[test]
+    fn known_answers() {
+        let a = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let b = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        assert_eq!(flow_label(&a, &b, 6, 1000, 80), 0xd7c9b);
+        assert_eq!(flow_label(&b, &a, 6, 80, 1000), 0x1025c);
+        assert_eq!(flow_label(&[0; 16], &[0; 16], 0, 0, 0), 0xcd49f);
+        assert_eq!(
+            flow_label(&[0xff; 16], &[0xff; 16], 255, 65535, 65535),
+            0x5bbca
+        );
+    }
+
     #[test]
     fn labels_spread_over_ports() {
         let a = [1u8; 16];

@@ -6,8 +6,9 @@
 
 use std::{net::Ipv6Addr, time::Duration};
 
-use anchor_common::{Counter, IfaceRole, NextHop, flow_label::flow_label};
+use anchor_common::{Counter, IfaceRole, NextHop};
 use anchor_tests::{
+    flow_label::expected_label,
     netns::{ACCESS_MAC, CORE_MAC, FixtureNet, fixture_net},
     packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan, ipv4_udp_frame, packet_too_big},
     xdp::{
@@ -163,7 +164,7 @@ fn encapsulated(inner: &Udp6, peer: Ipv6Addr, ports: bool) -> Vec<u8> {
     } else {
         (0, 0)
     };
-    let label = flow_label(&inner.src.octets(), &inner.dst.octets(), 17, sport, dport);
+    let label = expected_label(inner.src, inner.dst, 17, sport, dport);
     encapsulate(
         LOCATOR,
         peer,

@@ -40,8 +40,12 @@ const STEPS: &[(&str, &[&str])] = &[
     ),
     // The tests drive the real `anchor` binary: build it first.
     ("build", &["build"]),
-    // Privileged tests share kernel state (namespaces, XDP attachments): one at a time.
-    ("tests", &["test", "--", "--test-threads=1"]),
+    // Privileged tests share kernel state (namespaces, XDP attachments): one at a time. Every
+    // test binary runs even after a failure, so that the closing line counts them all.
+    (
+        "tests",
+        &["test", "--no-fail-fast", "--", "--test-threads=1"],
+    ),
 ];
 
 pub fn test(caps: &[Capability]) -> Result<()> {
@@ -51,8 +55,16 @@ pub fn test(caps: &[Capability]) -> Result<()> {
         println!("test: {name}: cargo {}", args.join(" "));
         let mut command = cmd::cargo(*args);
         if *name == "tests" {
-            totals =
+            let (counted, status) =
                 run_counting(&mut command).with_context(|| format!("test step `{name}` failed"))?;
+            totals = counted;
+            if !status.success() {
+                println!("{}", closing_line(&totals, caps));
+                bail!(
+                    "test step `{name}` failed ({status}): {} failed",
+                    totals.failed
+                );
+            }
         } else {
             command
                 .run()
@@ -74,18 +86,19 @@ pub fn test(caps: &[Capability]) -> Result<()> {
         start.elapsed().as_secs()
     );
     // One closing line for the whole run, over every test binary.
-    let absent = anchor_rig::probe::absent_optional(caps);
-    if absent.is_empty() {
-        println!("tests: {} passed, {} failed", totals.passed, totals.failed);
-    } else {
-        println!(
-            "tests: {} passed, {} failed; not run here: {}",
-            totals.passed,
-            totals.failed,
-            absent.join("; ")
-        );
-    }
+    println!("{}", closing_line(&totals, caps));
     Ok(())
+}
+
+/// `tests: N passed, M failed`, and what this machine could not run.
+fn closing_line(totals: &Totals, caps: &[Capability]) -> String {
+    let mut line = format!("tests: {} passed, {} failed", totals.passed, totals.failed);
+    let absent = anchor_rig::probe::absent_optional(caps);
+    if !absent.is_empty() {
+        line.push_str("; not run here: ");
+        line.push_str(&absent.join("; "));
+    }
+    line
 }
 
 /// How long the signaling decoder is fuzzed: enough to reach every option parser from the seeds,
@@ -146,8 +159,9 @@ impl Totals {
     }
 }
 
-/// Runs `command`, echoing its standard output line by line while counting test results.
-fn run_counting(command: &mut Command) -> Result<Totals> {
+/// Runs `command`, echoing its standard output line by line while counting test results; the
+/// counts and the exit status.
+fn run_counting(command: &mut Command) -> Result<(Totals, std::process::ExitStatus)> {
     let line = format!("{command:?}");
     let mut child = command
         .stdout(Stdio::piped())
@@ -164,14 +178,7 @@ fn run_counting(command: &mut Command) -> Result<Totals> {
     let status = child
         .wait()
         .with_context(|| format!("waiting for `{line}`"))?;
-    if !status.success() {
-        bail!(
-            "`{line}` failed ({status}): {} passed, {} failed",
-            totals.passed,
-            totals.failed
-        );
-    }
-    Ok(totals)
+    Ok((totals, status))
 }
 
 #[cfg(test)]

@@ -249,15 +249,16 @@ pub fn require(caps: &[Capability], task: Task) -> Result<()> {
     Ok(())
 }
 
-/// The optional capabilities that are absent, as `name: what it disables (reason)`.
+/// The optional capabilities that are absent, as `name (reason): what goes unexercised`.
 pub fn absent_optional(caps: &[Capability]) -> Vec<String> {
     caps.iter()
         .filter(|c| !c.present() && c.needed_by.is_empty())
         .map(|c| {
             format!(
-                "{} ({})",
+                "{} ({}): {}",
                 c.name,
-                c.outcome.as_ref().err().map_or("", String::as_str)
+                c.outcome.as_ref().err().map_or("", String::as_str),
+                c.disables
             )
         })
         .collect()
