@@ -6,7 +6,7 @@ use anchor_user::bench_objects;
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, PerCpuArray},
+    maps::{Array, HashMap, PerCpuArray},
     programs::{Program, Xdp, XdpMode},
 };
 
@@ -117,15 +117,42 @@ impl RefProgram {
         Ok(())
     }
 
-    /// Frames counted by `bench_sink`, summed over the CPUs.
-    pub fn sink_frames(&self) -> Result<u64> {
+    /// Frames counted by `bench_sink`, summed over the CPUs: (as expected, any other).
+    pub fn sink_frames(&self) -> Result<(u64, u64)> {
         let map = self
             .ebpf
             .map("SINK_FRAMES")
             .with_context(|| format!("{} has no map SINK_FRAMES", self.name))?;
         let frames: PerCpuArray<_, u64> =
             PerCpuArray::try_from(map).context("SINK_FRAMES is not a per-CPU array of u64")?;
-        let per_cpu = frames.get(&0, 0).context("cannot read SINK_FRAMES")?;
-        Ok(per_cpu.iter().sum())
+        let slot = |index: u32| -> Result<u64> {
+            let per_cpu = frames.get(&index, 0).context("cannot read SINK_FRAMES")?;
+            Ok(per_cpu.iter().sum())
+        };
+        Ok((slot(0)?, slot(1)?))
+    }
+
+    /// Tells `bench_sink` what a delivered frame looks like: IPv6 to `destination` with
+    /// `next_header`, from `source` when given.
+    pub fn sink_expect(
+        &mut self,
+        source: Option<std::net::Ipv6Addr>,
+        destination: std::net::Ipv6Addr,
+        next_header: u8,
+    ) -> Result<()> {
+        let map = self
+            .ebpf
+            .map_mut("SINK_EXPECT")
+            .with_context(|| format!("{} has no map SINK_EXPECT", self.name))?;
+        let mut expect: Array<_, [u8; 34]> =
+            Array::try_from(map).context("SINK_EXPECT is not an array")?;
+        let mut value = [0u8; 34];
+        if let Some(source) = source {
+            value[..16].copy_from_slice(&source.octets());
+            value[33] = 1;
+        }
+        value[16..32].copy_from_slice(&destination.octets());
+        value[32] = next_header;
+        expect.set(0, value, 0).context("cannot write SINK_EXPECT")
     }
 }

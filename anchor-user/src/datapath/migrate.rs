@@ -252,8 +252,10 @@ pub fn wait_for_running_programs() {
     // SAFETY: membarrier takes no pointers.
     let status = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
     if status != 0 {
-        tracing::debug!(
-            "membarrier: {}; waiting 100 ms instead",
+        // Not silent: a sleep is a guess at the grace period, not a guarantee.
+        tracing::warn!(
+            "membarrier(MEMBARRIER_CMD_GLOBAL) failed: {}; waiting 100 ms instead, which only \
+             probably outlasts the old program's last packets",
             std::io::Error::last_os_error()
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
