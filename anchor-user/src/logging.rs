@@ -18,7 +18,7 @@ use tracing_subscriber::{
 use crate::datapath::{LogLevel, XDP_LOG_TARGET};
 
 /// How log lines are written (shared with `anchor cmd`, whose configuration names it too).
-pub use anchor_cmd::LogFormat;
+pub use anchor_pmip::LogFormat;
 
 #[derive(Debug, Error)]
 pub enum LoggingError {

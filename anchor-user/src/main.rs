@@ -3,8 +3,9 @@
 use std::{path::Path, process::ExitCode, sync::Arc};
 
 use anchor_common::IfaceRole;
+use anchor_pmip::error_chain;
 use anchor_user::{
-    api::{ApiServer, Client, error_chain},
+    api::{ApiServer, Client},
     check_config::check_file,
     cli::{BindingCommand, Cli, Command, DebugCommand, MnCommand, one_line_error},
     config::Config,

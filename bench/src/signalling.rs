@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use anchor_cmd::transport::MhSocket;
+use anchor_pmip::transport::MhSocket;
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
 };

@@ -24,8 +24,8 @@ use ipnet::Ipv6Net;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::{
-    record::Policy,
+use anchor_pmip::{
+    LogFormat, Policy,
     timing::{SignalingTiming, TimingError},
 };
 
@@ -37,31 +37,20 @@ pub struct Config {
     pub store: PathBuf,
     #[serde(default)]
     pub insecure_signaling: bool,
-    #[serde(default = "crate::timing::default_initial_bindack_timeout_ms")]
+    #[serde(default = "anchor_pmip::timing::default_initial_bindack_timeout_ms")]
     pub initial_bindack_timeout_ms: u64,
-    #[serde(default = "crate::timing::default_max_bindack_timeout_ms")]
+    #[serde(default = "anchor_pmip::timing::default_max_bindack_timeout_ms")]
     pub max_bindack_timeout_ms: u64,
-    #[serde(default = "crate::timing::default_timestamp_window_ms")]
+    #[serde(default = "anchor_pmip::timing::default_timestamp_window_ms")]
     pub timestamp_window_ms: u64,
     #[serde(default = "default_max_lifetime_s")]
     pub max_lifetime_s: u64,
-    #[serde(default = "crate::timing::default_report_interval_s")]
+    #[serde(default = "anchor_pmip::timing::default_report_interval_s")]
     pub report_interval_s: u64,
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(rename = "maar")]
     pub maars: Vec<MaarConfig>,
-}
-
-/// How the daemons (`anchor run` and `anchor cmd`) write their log lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// `2026-01-01T00:00:00.000000Z  INFO anchor: attached to eth0 (native)`.
-    #[default]
-    Text,
-    /// `{"timestamp":"...","level":"INFO","message":"attached to eth0 (native)","target":"anchor"}`.
-    Json,
 }
 
 /// One `[[maar]]` entry: a MAAR allowed to signal, and what it may anchor.
@@ -85,7 +74,7 @@ fn default_max_lifetime_s() -> u64 {
     65_535
 }
 
-crate::signaling_timing_fields!(Config);
+anchor_pmip::signaling_timing_fields!(Config);
 
 #[derive(Debug, Error)]
 pub enum ConfigError {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use anchor_pmip::report::by_status;
 use anchor_signal::Status;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,18 +21,6 @@ pub struct Counters {
     pub acks: u64,
     /// Updates abandoned after MAX_BINDACK_TIMEOUT without a PBA.
     pub gave_up: u64,
-}
-
-/// The rejections by status for a report line: ` (status 1x154, 2x155)`, or nothing.
-pub fn by_status(rejected: &BTreeMap<u8, u64>) -> String {
-    if rejected.is_empty() {
-        return String::new();
-    }
-    let by_status: Vec<String> = rejected
-        .iter()
-        .map(|(status, n)| format!("{n}x{status}"))
-        .collect();
-    format!(" (status {})", by_status.join(", "))
 }
 
 impl Counters {

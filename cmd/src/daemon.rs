@@ -6,14 +6,18 @@ use std::{future::Future, io, net::Ipv6Addr, time::Duration};
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
 
-use crate::{
-    config::Config,
-    engine::{Engine, Now, Outgoing},
+use anchor_pmip::{
+    Now, Outgoing,
     report::{self, Report},
-    store::{FileStore, MobilityStore, StoreError},
     timing::SignalingTiming,
     transport::{MhSocket, TransportError},
     xfrm::{self, XfrmError},
+};
+
+use crate::{
+    config::Config,
+    engine::Engine,
+    store::{FileStore, MobilityStore, StoreError},
 };
 
 /// The longest sleep of the loop when nothing is due: it also bounds how late an expiry is seen.

@@ -7,27 +7,21 @@
 //! - [`record`]: the per-node record and how it is keyed.
 //! - [`store`]: [`MobilityStore`], the trait the records live behind, and the file-backed store.
 //! - [`engine`]: the protocol logic without I/O: messages and the time in, messages out.
-//! - [`retransmit`]: the CMD-initiated updates waiting for their acknowledgement (RFC 6275 back-off).
 //! - [`counters`]: what was accepted, rejected, retransmitted.
-//! - [`timing`]: the signaling timers both the CMD and the MAAR configure, and their checks.
-//! - [`report`]: the periodic report of those counts (with the insecure-signaling warning).
-//! - [`transport`]: the raw IPv6 socket for the Mobility Header (next header 135).
-//! - [`xfrm`]: the start-up check that IPsec ESP protects the signaling with every MAAR.
-//! - [`daemon`]: the loop tying them together.
+//! - [`daemon`]: the XFRM check, the store, the socket and the loop tying them together.
+//!
+//! What the CMD shares with the MAAR (the Mobility Header socket, the XFRM check, the RFC 6275
+//! retransmission, the timers, the report, [`anchor_pmip::Now`] and [`anchor_pmip::Outgoing`])
+//! is in `anchor-pmip`.
 
 pub mod config;
 pub mod counters;
 pub mod daemon;
 pub mod engine;
 pub mod record;
-pub mod report;
-pub mod retransmit;
 pub mod store;
-pub mod timing;
-pub mod transport;
-pub mod xfrm;
 
-pub use config::{Config, ConfigError, LogFormat};
-pub use engine::{Engine, Now, Outgoing};
-pub use record::{MnKey, MnRecord, Policy, PrefixAnchor};
+pub use config::{Config, ConfigError};
+pub use engine::Engine;
+pub use record::{MnRecord, PrefixAnchor};
 pub use store::{FileStore, MobilityStore, StoreError};

@@ -1,19 +1,19 @@
 //! Where the records live: [`MobilityStore`], and [`FileStore`], an embedded file-backed store
 //! (a JSON snapshot written to a temporary file, synced and renamed over the old one, so that a
 //! crash leaves either the old or the new snapshot). A replicated store (etcd, for operators who
-//! run several CMDs) would implement the same trait. [`write_atomic`] is that write alone, also
-//! used by the MAAR for its state.
+//! run several CMDs) would implement the same trait. The write itself is
+//! [`anchor_pmip::durable::write_atomic`], also used by the MAAR for its state.
 
 use std::{
     collections::BTreeMap,
-    fs::File,
-    io::Write as _,
     path::{Path, PathBuf},
 };
 
 use thiserror::Error;
 
-use crate::record::{MnKey, MnRecord};
+use anchor_pmip::{MnKey, durable::write_atomic};
+
+use crate::record::MnRecord;
 
 /// The records of the CMD. Every change is durable when the call returns.
 pub trait MobilityStore {
@@ -103,25 +103,6 @@ impl FileStore {
     }
 }
 
-/// Replaces the file at `path` with `bytes` so that a crash leaves either the old or the new
-/// content: written to `path.tmp`, synced, renamed over `path`, and the directory synced.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
-    // The rename is durable once the directory is synced.
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir).and_then(|d| d.sync_all())
-}
-
 impl MobilityStore for FileStore {
     fn get(&self, mn: &MnKey) -> Option<&MnRecord> {
         self.records.get(mn)
@@ -159,7 +140,8 @@ impl MobilityStore for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Policy, PrefixAnchor};
+    use crate::record::PrefixAnchor;
+    use anchor_pmip::Policy;
 
     /// A directory of its own under the system's temporary directory, removed on drop.
     pub(crate) struct TempDir(pub PathBuf);

@@ -7,9 +7,8 @@ use std::{
     time::{Duration, Instant, UNIX_EPOCH},
 };
 
-use anchor_cmd::{
-    Config, Engine, MnKey, MnRecord, MobilityStore, Now, Outgoing, Policy, StoreError,
-};
+use anchor_cmd::{Config, Engine, MnRecord, MobilityStore, StoreError};
+use anchor_pmip::{MnKey, Now, Outgoing, Policy};
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
 };

@@ -4,7 +4,7 @@
 
 use std::{fs::File, net::Ipv6Addr, os::fd::AsRawFd as _, time::Duration};
 
-use anchor_cmd::transport::MhSocket;
+use anchor_pmip::transport::MhSocket;
 use anchor_signal::MnId;
 
 /// An NAI with a newline followed by a whole forged log line, a carriage return, a NUL, a

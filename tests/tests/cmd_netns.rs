@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_cmd::transport::MhSocket;
+use anchor_pmip::transport::MhSocket;
 use anchor_rig::cmd::{self, Run as _};
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,

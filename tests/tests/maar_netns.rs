@@ -141,7 +141,7 @@ fn maars_log_a_hostile_nai_escaped_on_one_line() {
 }
 
 /// The first Mobility Header from `from` within [`DEADLINE`], decoded.
-fn recv_from(socket: &anchor_cmd::transport::MhSocket, from: Ipv6Addr) -> MobilityHeader {
+fn recv_from(socket: &anchor_pmip::transport::MhSocket, from: Ipv6Addr) -> MobilityHeader {
     let deadline = std::time::Instant::now() + DEADLINE;
     while std::time::Instant::now() < deadline {
         match socket.recv() {

@@ -20,15 +20,3 @@ pub use server::{ApiError, ApiServer};
 pub const MAX_REQUEST_LEN: u64 = 64 * 1024;
 /// The longest response line accepted by the client (a `list` of a full table is large).
 pub const MAX_RESPONSE_LEN: u64 = 1 << 30;
-
-/// `error` and its sources, joined with ": " on one line.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out.replace('\n', " ")
-}

@@ -18,8 +18,10 @@ use tokio::{
     sync::Mutex,
 };
 
+use anchor_pmip::error_chain;
+
 use super::{
-    MAX_REQUEST_LEN, error_chain,
+    MAX_REQUEST_LEN,
     protocol::{
         BindingInfo, BindingStatsInfo, ErrorKind, MnListReport, Request, Response, StatsReport,
         binding_kind,

@@ -286,7 +286,7 @@ impl NextHopResolver {
                     Err(error) => {
                         tracing::warn!(
                             "{} (trying again in {RETRY:?})",
-                            crate::api::error_chain(&error)
+                            anchor_pmip::error_chain(&error)
                         );
                         Some(tokio::time::Instant::now() + RETRY)
                     }

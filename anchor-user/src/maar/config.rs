@@ -32,7 +32,7 @@ use std::{
     time::Duration,
 };
 
-use anchor_cmd::timing::{SignalingTiming, TimingError};
+use anchor_pmip::timing::{SignalingTiming, TimingError};
 use ipnet::Ipv6Net;
 use serde::Deserialize;
 use thiserror::Error;
@@ -53,15 +53,15 @@ pub struct MaarConfig {
     pub reverse_tunnel: bool,
     #[serde(default = "default_lifetime_s")]
     pub lifetime_s: u64,
-    #[serde(default = "anchor_cmd::timing::default_initial_bindack_timeout_ms")]
+    #[serde(default = "anchor_pmip::timing::default_initial_bindack_timeout_ms")]
     pub initial_bindack_timeout_ms: u64,
-    #[serde(default = "anchor_cmd::timing::default_max_bindack_timeout_ms")]
+    #[serde(default = "anchor_pmip::timing::default_max_bindack_timeout_ms")]
     pub max_bindack_timeout_ms: u64,
-    #[serde(default = "anchor_cmd::timing::default_timestamp_window_ms")]
+    #[serde(default = "anchor_pmip::timing::default_timestamp_window_ms")]
     pub timestamp_window_ms: u64,
     #[serde(default = "default_ra_interval_s")]
     pub ra_interval_s: u64,
-    #[serde(default = "anchor_cmd::timing::default_report_interval_s")]
+    #[serde(default = "anchor_pmip::timing::default_report_interval_s")]
     pub report_interval_s: u64,
     /// Where the MAAR keeps its state across restarts; `None`: `/var/lib/anchor/<instance>`.
     #[serde(default)]
@@ -102,7 +102,7 @@ impl PoolConfig {
 
 /// The mobility policy of a pool's prefixes: the type the CMD records per prefix, so that the
 /// two sides name it alike. Kept in the MAAR's state for each node it serves or anchors.
-pub use anchor_cmd::record::Policy;
+pub use anchor_pmip::Policy;
 
 /// The policy as the configuration writes it.
 fn policy_name(policy: Policy) -> &'static str {
@@ -123,7 +123,7 @@ fn default_ra_interval_s() -> u64 {
     600
 }
 
-anchor_cmd::signaling_timing_fields!(MaarConfig);
+anchor_pmip::signaling_timing_fields!(MaarConfig);
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum MaarConfigError {

@@ -38,8 +38,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_cmd::{
-    engine::{Now, Outgoing, anchored_prefixes},
+use anchor_pmip::{
+    Now, Outgoing,
+    message::anchored_prefixes,
     retransmit::{Due, Retransmitter},
     timing::SignalingTiming,
 };
@@ -128,7 +129,7 @@ impl Counters {
             self.refused,
             self.accepted,
             self.rejected_total(),
-            anchor_cmd::counters::by_status(&self.rejected),
+            anchor_pmip::report::by_status(&self.rejected),
             self.dropped,
             self.retransmissions,
             self.gave_up,
@@ -738,7 +739,7 @@ impl MaarEngine {
         out: &mut Vec<Outgoing>,
         actions: &mut Vec<Action>,
     ) {
-        let (mn, timestamp) = anchor_cmd::engine::mn_id_and_timestamp(&pbu);
+        let (mn, timestamp) = anchor_pmip::message::mn_id_and_timestamp(&pbu);
         // The same update again (the CMD retransmits unchanged when our PBA was lost) is
         // acknowledged again and changes nothing.
         let duplicate = from == self.cmd

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use anchor_cmd::engine::{Now, Outgoing};
+use anchor_pmip::{Now, Outgoing};
 use anchor_signal::{Lifetime, MnId, MobilityOption, Pba, Status};
 use ipnet::Ipv6Net;
 

@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use anchor_cmd::{
-    engine::{Now, Outgoing},
-    record::MnKey,
-};
+use anchor_pmip::{MnKey, Now, Outgoing};
 use anchor_signal::Timestamp;
 
 use super::{Action, Anchored, MaarEngine, Phase, Served};

@@ -13,8 +13,8 @@
 //! - [`ndp`]: the raw ICMPv6 socket of an access interface (solicitations in, advertisements
 //!   out).
 //!
-//! The Mobility Header socket, the retransmission back-off and the XFRM ESP check are the CMD's
-//! ([`anchor_cmd`]).
+//! The Mobility Header socket, the retransmission back-off and the XFRM ESP check are shared
+//! with the CMD ([`anchor_pmip`]).
 
 pub mod config;
 pub mod engine;

@@ -2,7 +2,7 @@
 //! visiting prefixes with their anchors), the prefixes anchored here for nodes served elsewhere
 //! (node, serving MAAR, policy), the last update accepted from the CMD per node and the next
 //! sequence number. The pools' allocations are the served and anchored prefixes. Written as
-//! JSON with [`anchor_cmd::store::write_atomic`] (temporary file, fsync, rename) at every
+//! JSON with [`anchor_pmip::durable::write_atomic`] (temporary file, fsync, rename) at every
 //! change; an absent file is an empty state, an unreadable or corrupt one an error naming it.
 
 use std::{
@@ -10,7 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anchor_cmd::record::MnKey;
+use anchor_pmip::MnKey;
 use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -129,7 +129,7 @@ pub fn save(path: &Path, state: &MaarState) -> Result<(), PersistError> {
         source,
     };
     let bytes = serde_json::to_vec_pretty(state).map_err(|e| write_error(e.into()))?;
-    anchor_cmd::store::write_atomic(path, &bytes).map_err(write_error)
+    anchor_pmip::durable::write_atomic(path, &bytes).map_err(write_error)
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::{
     collections::HashMap, future::Future, io, net::Ipv6Addr, path::Path, sync::Arc, time::Duration,
 };
 
-use anchor_cmd::{
-    engine::{Now, Outgoing},
+use anchor_pmip::{
+    Now, Outgoing, error_chain,
     report::{self, Report},
     timing::SignalingTiming,
     transport::{MhSocket, TransportError},
@@ -32,7 +32,6 @@ use super::{
     upkeep::{self, Restored},
 };
 use crate::{
-    api::error_chain,
     routes::{RouteError, Routes},
     state::{BindingTable, Dataplane},
 };

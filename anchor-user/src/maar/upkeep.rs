@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anchor_cmd::engine::{Now, Outgoing};
+use anchor_pmip::{Now, Outgoing, error_chain};
 use tokio::sync::Mutex;
 
 use super::{
@@ -12,7 +12,6 @@ use super::{
     persist::{self, MaarState, PersistError},
 };
 use crate::{
-    api::error_chain,
     routes::Routes,
     state::{BindingTable, Dataplane},
 };

@@ -23,7 +23,7 @@ use tokio::{
 };
 
 use super::{BindingSelector, Capacity, Format, MetricsError, MetricsSource, Snapshot, encode};
-use crate::api::error_chain;
+use anchor_pmip::error_chain;
 
 /// The path of the metrics.
 pub const METRICS_PATH: &str = "/metrics";

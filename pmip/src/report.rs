@@ -2,10 +2,22 @@
 //! `report_interval_s`, at warning level with the insecure-signaling warning repeated when the
 //! signaling runs without IPsec ESP (`insecure_signaling = true`), else at info level.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 /// The default `report_interval_s`.
 pub const DEFAULT_INTERVAL_S: u64 = 60;
+
+/// The rejections by status for a report line: ` (status 1x154, 2x155)`, or nothing.
+pub fn by_status(rejected: &BTreeMap<u8, u64>) -> String {
+    if rejected.is_empty() {
+        return String::new();
+    }
+    let by_status: Vec<String> = rejected
+        .iter()
+        .map(|(status, n)| format!("{n}x{status}"))
+        .collect();
+    format!(" (status {})", by_status.join(", "))
+}
 
 /// One report line and how loud it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

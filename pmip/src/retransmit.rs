@@ -1,6 +1,7 @@
-//! The PBUs the CMD sent to previous MAARs and waits to see acknowledged. Each is sent again
-//! after INITIAL_BINDACK_TIMEOUT, then after twice as long each time (RFC 6275 section 11.8),
-//! until its PBA arrives or the next wait would exceed MAX_BINDACK_TIMEOUT.
+//! The PBUs a node sent (the CMD to previous MAARs, a MAAR to the CMD) and waits to see
+//! acknowledged. Each is sent again after INITIAL_BINDACK_TIMEOUT, then after twice as long each
+//! time (RFC 6275 section 11.8), until its PBA arrives or the next wait would exceed
+//! MAX_BINDACK_TIMEOUT.
 
 use std::{net::Ipv6Addr, time::Duration, time::Instant};
 
@@ -45,7 +46,7 @@ impl Retransmitter {
     }
 
     /// Tracks `message` (sequence `sequence`), just sent to `to` at `now`. A newer update to the
-    /// same MAAR about the same node replaces the old one's retransmissions: the caller removes
+    /// same peer about the same node replaces the old one's retransmissions: the caller removes
     /// those with [`forget_where`](Self::forget_where) first.
     pub fn sent(&mut self, now: Instant, to: Ipv6Addr, sequence: u16, message: MobilityHeader) {
         self.in_flight.push(InFlight {

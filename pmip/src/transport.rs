@@ -14,7 +14,7 @@ use anchor_signal::{MobilityHeader, checksum::IPPROTO_MH};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use thiserror::Error;
 
-use crate::engine::Outgoing;
+use crate::message::Outgoing;
 
 /// The largest Mobility Header (Header Len is 8 bits of 8 octets).
 const MAX_MH: usize = 2048;
