@@ -452,4 +452,20 @@ role = \"access\"
         }
         assert!(checked >= 2, "expected sample configs in {}", dir.display());
     }
+
+    #[test]
+    fn check_config_reports_idle_release_on_other_policies() {
+        let text = format!(
+            "{}\n[maar]\ncmd = \"2001:db8:c::1\"\n[[maar.pool]]\nprefix = \"2001:db8:1::/48\"\n\
+             policy = \"fixed\"\nidle_release_s = 30\n",
+            TEMPLATE
+        );
+        let errors = check(&text, "test.toml");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("maar.pool[0].idle_release_s")),
+            "{errors:?}"
+        );
+    }
 }

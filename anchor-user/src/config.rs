@@ -18,7 +18,7 @@
 //! role = "core"                       # core | access, required
 //! xdp_mode = "native"                 # native | skb
 //!
-//! [maar]                              # optional: the MAAR role, see `crate::maar::config`
+//! [maar]                              # optional: the MAAR role, see `anchor_maar::config`
 //! cmd = "2001:db8:c::1"
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"
@@ -37,6 +37,7 @@ use anchor_common::{
     IfaceRole,
     config::{DEFAULT_MAX_BINDINGS, DEFAULT_OUTER_HOP_LIMIT, DEFAULT_TUNNEL_MTU, MIN_TUNNEL_MTU},
 };
+use anchor_maar::{MaarConfig, config::MaarConfigError};
 use serde::{Deserialize, Deserializer, de::Error as _};
 use thiserror::Error;
 
@@ -46,7 +47,6 @@ use crate::{
         pin::{DEFAULT_BPFFS, DEFAULT_INSTANCE, instance_problem},
     },
     logging::LogFormat,
-    maar::{MaarConfig, config::MaarConfigError},
     metrics::{DEFAULT_BINDING_LABELS_MAX, DEFAULT_METRICS_LISTEN},
 };
 

@@ -3,7 +3,8 @@
 //! - [`config`]: the TOML configuration file; [`check_config`]: every error of one, with lines.
 //! - [`datapath`]: loading the XDP program, attaching it, and its typed maps.
 //! - [`state`]: the binding table (the source of truth; the maps are its projection).
-//! - [`maar`]: the MAAR role of RFC 8885 (signaling with a CMD, prefix delegation).
+//! - [`maar_router`]: the binding table and routes as the MAAR role (`anchor-maar`) reaches
+//!   them, through its port.
 //! - [`routes`]: kernel routes toward visiting mobile nodes (netlink).
 //! - [`api`]: the local control socket (JSON lines), server and client.
 //! - [`prefix`]: parsing and validating binding prefixes, shared by the client and the server.
@@ -16,7 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod datapath;
 pub mod logging;
-pub mod maar;
+pub mod maar_router;
 pub mod metrics;
 pub mod output;
 pub mod prefix;

@@ -10,7 +10,8 @@ use anchor_user::{
     cli::{BindingCommand, Cli, Command, DebugCommand, MnCommand, one_line_error},
     config::Config,
     datapath::{Datapath, InterfaceSpec, LogLevel, NextHopResolver, PinDir, forward_kernel_logs},
-    logging, maar,
+    logging,
+    maar_router::MaarRouter,
     metrics::{Capacity, Exporter, MetricsListener},
     output,
     routes::NetlinkRoutes,
@@ -165,7 +166,7 @@ fn run(config_path: &Path, detach_on_exit: bool) -> anyhow::Result<()> {
         .transpose()?;
     // And the signaling's protection: a MAAR without IPsec ESP stops here.
     if let Some(maar) = &config.maar {
-        maar::check_security(maar, config.locator)?;
+        anchor_maar::check_security(maar, config.locator)?;
     }
 
     // The program's logging is loaded but silent until `anchor debug packets on`. The pinned
@@ -262,13 +263,12 @@ async fn serve(
     let maar = match &config.maar {
         Some(maar_config) => {
             let names = access.iter().map(|(name, _)| name.clone()).collect();
-            let (maar, handle) = maar::service::start(maar_config, config.locator, names)?;
+            let (maar, handle) = anchor_maar::service::start(maar_config, config.locator, names)?;
             // The nodes and prefixes of an earlier run, re-registered as serving starts.
             let maar = maar.restore_state(&maar_config.state_file(&config.instance))?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let task = tokio::spawn(maar.serve(
-                Arc::clone(&table),
-                NetlinkRoutes::new()?,
+                MaarRouter::new(Arc::clone(&table), NetlinkRoutes::new()?),
                 access.iter().cloned().collect(),
                 detach_on_exit,
                 async move {

@@ -55,10 +55,10 @@ pub fn bindings_table(bindings: &[BindingInfo]) -> String {
 
 /// `anchor mn list`: the served nodes, then the anchored prefixes.
 pub fn mn_tables(list: &MnListReport) -> String {
-    let policy = |p: crate::maar::Policy| match p {
-        crate::maar::Policy::Nonpersistent => "nonpersistent",
-        crate::maar::Policy::SessionLasting => "session-lasting",
-        crate::maar::Policy::Fixed => "fixed",
+    let policy = |p: anchor_maar::Policy| match p {
+        anchor_maar::Policy::Nonpersistent => "nonpersistent",
+        anchor_maar::Policy::SessionLasting => "session-lasting",
+        anchor_maar::Policy::Fixed => "fixed",
     };
     let joined = |prefixes: &[ipnet::Ipv6Net]| {
         if prefixes.is_empty() {
@@ -205,15 +205,15 @@ mod tests {
                 mn_id: "02:00:00:00:00:01".into(),
                 dev: "eth1".into(),
                 prefix: "2001:db8:1::/64".parse().expect("p"),
-                policy: crate::maar::Policy::Nonpersistent,
-                phase: crate::maar::engine::Phase::Registered,
+                policy: anchor_maar::Policy::Nonpersistent,
+                phase: anchor_maar::engine::Phase::Registered,
                 visiting: vec![],
             }],
             anchored: vec![crate::api::AnchoredPrefix {
                 prefix: "2001:db8:1:1::/64".parse().expect("p"),
                 mn_id: "02:00:00:00:00:02".into(),
                 serving: "2001:db8:12::2".parse().expect("a"),
-                policy: crate::maar::Policy::SessionLasting,
+                policy: anchor_maar::Policy::SessionLasting,
                 idle_s: Some(5),
                 idle_release_s: Some(600),
                 release_pending: false,

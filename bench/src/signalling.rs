@@ -16,13 +16,14 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+use anchor_maar::{self as maar, MaarConfig, MaarHandle, engine::Phase};
 use anchor_pmip::transport::MhSocket;
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
 };
 use anchor_user::{
     datapath::{Datapath, DatapathParams},
-    maar::{self, MaarConfig, MaarHandle, engine::Phase},
+    maar_router::MaarRouter,
     routes::NetlinkRoutes,
     state::BindingTable,
 };
@@ -119,9 +120,11 @@ impl MaarThread {
             };
             let _ = ready_tx.send(Ok((runtime.handle().clone(), handle, Arc::clone(&table))));
             let access = HashMap::from([(ACCESS.to_owned(), ifindex)]);
-            runtime.block_on(maar.serve(table, routes, access, true, async {
-                let _ = stop_rx.await;
-            }));
+            runtime.block_on(
+                maar.serve(MaarRouter::new(table, routes), access, true, async {
+                    let _ = stop_rx.await;
+                }),
+            );
         });
         let (runtime, handle, table) = ready_rx
             .recv()

@@ -26,13 +26,12 @@ use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::{
-    maar::{
-        Policy,
-        engine::{MnList, Phase},
-    },
-    state::{Binding, BindingKind},
+use anchor_maar::{
+    Policy,
+    engine::{MnList, Phase},
 };
+
+use crate::state::{Binding, BindingKind};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
@@ -386,7 +385,7 @@ mod tests {
         let list = MnList {
             served: vec![(
                 mn.clone(),
-                crate::maar::engine::ServedInfo {
+                anchor_maar::engine::ServedInfo {
                     prefix: "2001:db8:1::/64".parse().expect("p"),
                     dev: "eth1".into(),
                     policy: Policy::SessionLasting,
@@ -394,7 +393,7 @@ mod tests {
                     visiting: vec!["2001:db8:2::/64".parse().expect("p")],
                 },
             )],
-            anchored: vec![crate::maar::engine::AnchoredInfo {
+            anchored: vec![anchor_maar::engine::AnchoredInfo {
                 prefix: "2001:db8:1:1::/64".parse().expect("p"),
                 mn: anchor_signal::MnId::Eui48([2, 0, 0, 0, 0, 2]),
                 serving: "2001:db8:12::2".parse().expect("a"),

@@ -18,6 +18,7 @@ use tokio::{
     sync::Mutex,
 };
 
+use anchor_maar::{MaarError, MaarHandle, mn_id_from_mac};
 use anchor_pmip::error_chain;
 
 use super::{
@@ -28,7 +29,6 @@ use super::{
     },
 };
 use crate::{
-    maar::{MaarError, MaarHandle, mn_id_from_mac},
     prefix::parse_binding_prefix,
     routes::Routes,
     state::{BindingTable, Dataplane, StateError},

@@ -1,6 +1,6 @@
 //! The MAAR's I/O: the XFRM check, the Mobility Header socket, and the loop that feeds the
 //! engine from the socket, its timer and the API ([`MaarHandle`]), sends what it answers and
-//! applies its routes and bindings to the binding table.
+//! applies its routes and bindings to the router through its [`RouterPort`].
 
 use std::{
     collections::HashMap, future::Future, io, net::Ipv6Addr, path::Path, sync::Arc, time::Duration,
@@ -18,22 +18,20 @@ use ipnet::Ipv6Net;
 use thiserror::Error;
 use tokio::{
     io::unix::AsyncFd,
-    sync::{Mutex, Notify, mpsc, oneshot, watch},
+    sync::{Notify, mpsc, watch},
     task::JoinHandle,
 };
 
-use super::{
+use crate::{
     config::MaarConfig,
-    engine::{Action, MaarEngine, MaarError, MnList},
+    engine::{Action, MaarEngine, MnList},
+    handle::{MaarHandle, Reply, Request},
     link::{self, WatchedLink},
     ndp::{ALL_NODES, NdpError, NdpSocket},
     persist::PersistError,
+    port::{RouteFailure, RouterPort},
     ra::{self, Advert},
     upkeep::{self, Restored},
-};
-use crate::{
-    routes::{RouteError, Routes},
-    state::{BindingTable, Dataplane},
 };
 
 /// The longest sleep of the loop when nothing is due.
@@ -58,47 +56,6 @@ pub enum StartError {
     NoInterface { dev: String },
     #[error("maar.point_to_point: {dev} is not an access interface")]
     PointToPointNotAccess { dev: String },
-}
-
-enum Request {
-    Attach { mn: MnId, dev: String },
-    Detach { mn: MnId },
-}
-
-type Reply = oneshot::Sender<Result<Ipv6Net, MaarError>>;
-
-/// How the API asks the MAAR for attachments and detachments.
-#[derive(Clone, Debug)]
-pub struct MaarHandle {
-    requests: mpsc::Sender<(Request, Reply)>,
-    /// What the MAAR holds, as of its last loop turn (at most [`IDLE_WAKE`] old).
-    list: watch::Receiver<MnList>,
-}
-
-impl MaarHandle {
-    /// The nodes served here and the prefixes anchored here for nodes served elsewhere.
-    pub fn list(&self) -> MnList {
-        self.list.borrow().clone()
-    }
-
-    /// `mn` attached on `dev`: the prefix delegated to it (its registration goes on).
-    pub async fn attach(&self, mn: MnId, dev: String) -> Result<Ipv6Net, MaarError> {
-        self.ask(Request::Attach { mn, dev }).await
-    }
-
-    /// `mn` left: the prefix it held (its de-registration goes on).
-    pub async fn detach(&self, mn: MnId) -> Result<Ipv6Net, MaarError> {
-        self.ask(Request::Detach { mn }).await
-    }
-
-    async fn ask(&self, request: Request) -> Result<Ipv6Net, MaarError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send((request, reply))
-            .await
-            .map_err(|_| MaarError::Stopped)?;
-        answer.await.map_err(|_| MaarError::Stopped)?
-    }
 }
 
 /// The MAAR, ready to serve.
@@ -211,7 +168,7 @@ pub fn start(
 }
 
 impl Maar {
-    /// Takes back the state saved in `state_file` (see [`super::persist`]) and saves it there
+    /// Takes back the state saved in `state_file` (see [`crate::persist`]) and saves it there
     /// at every change from now on. Before [`serve`](Self::serve), which re-registers the
     /// nodes and adds the routes and bindings missing from the table.
     pub fn restore_state(mut self, state_file: &Path) -> Result<Self, PersistError> {
@@ -219,21 +176,17 @@ impl Maar {
         Ok(self)
     }
 
-    /// Serves until `shutdown` completes (or every handle is gone). `access` maps the access
-    /// interfaces to their indices, for the local prefixes' routes, which are removed at the
-    /// end when `remove_routes` is set.
-    pub async fn serve<D, R, L>(
+    /// Serves until `shutdown` completes (or every handle is gone), changing the router's
+    /// bindings and routes through `router`. `access` maps the access interfaces to their
+    /// indices, for the local prefixes' routes, which are removed at the end when
+    /// `remove_routes` is set.
+    pub async fn serve<P: RouterPort>(
         mut self,
-        table: Arc<Mutex<BindingTable<D, R>>>,
-        mut routes: L,
+        mut router: P,
         access: HashMap<String, u32>,
         remove_routes: bool,
         shutdown: impl Future<Output = ()>,
-    ) where
-        D: Dataplane,
-        R: Routes,
-        L: Routes,
-    {
+    ) {
         let local = self.socket.get_ref().local();
         tracing::info!(
             "MAAR signaling from {local} with the CMD {}",
@@ -277,7 +230,7 @@ impl Maar {
         let mut saver = None;
         if let Some(restored) = self.restored.take() {
             out = restored.out;
-            actions = upkeep::missing(restored.actions, &table).await;
+            actions = upkeep::missing(restored.actions, &router).await;
             saver = Some(upkeep::Saver::new(restored.state_file));
         }
         loop {
@@ -292,12 +245,12 @@ impl Maar {
                 _ = reports.tick() => {
                     Report::new("MAAR", &self.engine.counters().summary(), self.insecure).log();
                 }
-                _ = sampler.tick() => upkeep::sample_traffic(&mut self.engine, &table).await,
+                _ = sampler.tick() => upkeep::sample_traffic(&mut self.engine, &router).await,
                 () = tokio::time::sleep(wake) => {
                     // A release on idle is decided on a fresh count (the loop may have slept
                     // through samples).
                     if self.engine.idle_release_due(Now::system()) {
-                        upkeep::sample_traffic(&mut self.engine, &table).await;
+                        upkeep::sample_traffic(&mut self.engine, &router).await;
                     }
                     self.engine.poll(Now::system(), &mut out, &mut actions);
                 }
@@ -339,7 +292,7 @@ impl Maar {
             // The routes and bindings, then the state file, then the messages: an
             // acknowledgement leaves only once what it acknowledges is in place and on disk.
             for action in actions.drain(..) {
-                apply(action, &table, &mut routes, &access, &mut installed).await;
+                apply(action, &mut router, &access, &mut installed).await;
             }
             if let Some(saver) = &mut saver {
                 saver.save_if_changed(&self.engine);
@@ -364,7 +317,7 @@ impl Maar {
         if remove_routes {
             for (prefix, dev) in installed {
                 let ifindex = access.get(&dev).copied().unwrap_or(0);
-                if let Err(error) = routes.del_route(prefix, &dev, ifindex).await {
+                if let Err(error) = router.remove_route(prefix, &dev, ifindex).await {
                     tracing::warn!("{}", error_chain(&error));
                 }
             }
@@ -407,45 +360,38 @@ impl Maar {
 
 /// Applies one change; a failure is logged (the signaling has happened, the state is the
 /// engine's).
-async fn apply<D: Dataplane, R: Routes, L: Routes>(
+async fn apply<P: RouterPort>(
     action: Action,
-    table: &Mutex<BindingTable<D, R>>,
-    routes: &mut L,
+    router: &mut P,
     access: &HashMap<String, u32>,
     installed: &mut HashMap<Ipv6Net, String>,
 ) {
     let result = match &action {
         Action::AddRoute { prefix, dev } => match access.get(dev) {
-            Some(&ifindex) => match routes.add_route(*prefix, dev, ifindex).await {
-                Ok(()) | Err(RouteError::Exists { .. }) => {
+            Some(&ifindex) => match router.add_route(*prefix, dev, ifindex).await {
+                Ok(()) | Err(RouteFailure::AlreadyDone(_)) => {
                     installed.insert(*prefix, dev.clone());
                     Ok(())
                 }
-                Err(error) => Err(error_chain(&error)),
+                Err(RouteFailure::Failed(error)) => Err(error_chain(&error)),
             },
             None => Err(format!("{dev} is not an access interface")),
         },
         Action::RemoveRoute { prefix, dev } => {
             installed.remove(prefix);
             let ifindex = access.get(dev).copied().unwrap_or(0);
-            match routes.del_route(*prefix, dev, ifindex).await {
-                Ok(()) | Err(RouteError::NotFound { .. }) => Ok(()),
-                Err(error) => Err(error_chain(&error)),
+            match router.remove_route(*prefix, dev, ifindex).await {
+                Ok(()) | Err(RouteFailure::AlreadyDone(_)) => Ok(()),
+                Err(RouteFailure::Failed(error)) => Err(error_chain(&error)),
             }
         }
-        Action::AddBinding { prefix, kind } => table
-            .lock()
+        Action::AddBinding { prefix, kind } => router
+            .add_binding(*prefix, kind)
             .await
-            .add(*prefix, kind.clone())
-            .await
-            .map(|_| ())
             .map_err(|e| error_chain(&e)),
-        Action::RemoveBinding { prefix } => table
-            .lock()
+        Action::RemoveBinding { prefix } => router
+            .remove_binding(*prefix)
             .await
-            .remove(*prefix)
-            .await
-            .map(|_| ())
             .map_err(|e| error_chain(&e)),
     };
     match result {

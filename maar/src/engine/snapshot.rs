@@ -8,8 +8,8 @@ use anchor_signal::Timestamp;
 
 use super::{Action, Anchored, MaarEngine, Phase, Served};
 use crate::{
-    maar::persist::{MaarState, SavedAnchored, SavedCmdUpdate, SavedServed, SavedVisiting},
-    state::BindingKind,
+    persist::{MaarState, SavedAnchored, SavedCmdUpdate, SavedServed, SavedVisiting},
+    port::MaarBindingKind,
 };
 
 impl MaarEngine {
@@ -93,7 +93,7 @@ impl MaarEngine {
             }
             actions.push(Action::AddBinding {
                 prefix,
-                kind: BindingKind::Redirect {
+                kind: MaarBindingKind::Redirect {
                     serving: saved.serving,
                 },
             });
@@ -136,7 +136,7 @@ impl MaarEngine {
             for v in &saved.visiting {
                 actions.push(Action::AddBinding {
                     prefix: v.prefix,
-                    kind: BindingKind::Visiting {
+                    kind: MaarBindingKind::Visiting {
                         home: v.home,
                         reverse_tunnel: self.reverse_tunnel,
                         dev: Some(saved.dev.clone()),

@@ -9,7 +9,8 @@ use std::{
 use anchor_cmd::{Engine as CmdEngine, FileStore};
 
 use super::*;
-use crate::maar::config::PoolConfig;
+use crate::config::PoolConfig;
+use anchor_signal::{Lifetime, Pba, PbaFlags, Pbu, PbuFlags, Status};
 
 pub(super) const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
 pub(super) const M1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x12, 0, 0, 0, 0, 1);
@@ -234,7 +235,7 @@ fn attach_registers_retransmits_and_installs_on_the_pba() {
             },
             Action::AddBinding {
                 prefix: p1,
-                kind: BindingKind::Visiting {
+                kind: MaarBindingKind::Visiting {
                     home: M2,
                     reverse_tunnel: true,
                     dev: Some("acc".into())
@@ -403,7 +404,7 @@ fn cmd_updates_are_checked_then_redirect_and_release() {
             },
             Action::AddBinding {
                 prefix,
-                kind: BindingKind::Redirect { serving: M2 }
+                kind: MaarBindingKind::Redirect { serving: M2 }
             },
         ]
     );
@@ -558,7 +559,7 @@ fn a_move_between_two_maars_and_back_through_the_real_cmd() {
     assert_ne!(p1, p2);
     assert!(w.a2.contains(&Action::AddBinding {
         prefix: p1,
-        kind: BindingKind::Visiting {
+        kind: MaarBindingKind::Visiting {
             home: M1,
             reverse_tunnel: true,
             dev: Some("acc".into())
@@ -570,7 +571,7 @@ fn a_move_between_two_maars_and_back_through_the_real_cmd() {
     }));
     assert!(w.a1.contains(&Action::AddBinding {
         prefix: p1,
-        kind: BindingKind::Redirect { serving: M2 }
+        kind: MaarBindingKind::Redirect { serving: M2 }
     }));
     assert_eq!(w.cmd.in_flight(), 0, "M1 acknowledged the CMD's update");
     w.a1.clear();
@@ -596,7 +597,7 @@ fn a_move_between_two_maars_and_back_through_the_real_cmd() {
             },
             Action::AddBinding {
                 prefix: p2,
-                kind: BindingKind::Visiting {
+                kind: MaarBindingKind::Visiting {
                     home: M2,
                     reverse_tunnel: true,
                     dev: Some("acc".into())
@@ -614,7 +615,7 @@ fn a_move_between_two_maars_and_back_through_the_real_cmd() {
             Action::RemoveBinding { prefix: p1 },
             Action::AddBinding {
                 prefix: p2,
-                kind: BindingKind::Redirect { serving: M1 }
+                kind: MaarBindingKind::Redirect { serving: M1 }
             },
         ]
     );

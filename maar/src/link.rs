@@ -10,6 +10,8 @@
 //! prefixes as soon as the router can send one. Carrier loss changes nothing: the node's next
 //! router registers it, and the CMD tells this one.
 //!
+//! Configured as [`PointToPointConfig`](crate::config::PointToPointConfig):
+//!
 //! ```toml
 //! [[maar.point_to_point]]
 //! dev = "eth2"                    # an access interface
@@ -26,34 +28,13 @@ use netlink_packet_route::{
     link::{LinkFlag, LinkMessage},
 };
 use netlink_sys::AsyncSocket as _;
-use serde::{Deserialize, Deserializer, de::Error as _};
 use thiserror::Error;
 use tokio::sync::Notify;
 
-use super::{mn_id_from_mac, service::MaarHandle};
+use crate::handle::MaarHandle;
 
 /// `RTNLGRP_LINK` (linux/rtnetlink.h): link state changes.
 const RTNLGRP_LINK: u32 = 1;
-
-/// One `[[maar.point_to_point]]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PointToPointConfig {
-    /// The access interface.
-    pub dev: String,
-    /// The node behind it (a MAC address in the file).
-    #[serde(deserialize_with = "mac_mn_id")]
-    pub mn_id: MnId,
-}
-
-fn mac_mn_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<MnId, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    mn_id_from_mac(&text).ok_or_else(|| {
-        D::Error::custom(format!(
-            "{text:?} is not a MAC address such as 02:00:00:00:00:01"
-        ))
-    })
-}
 
 #[derive(Debug, Error)]
 pub enum LinkWatchError {
@@ -197,33 +178,6 @@ async fn attach(link: &WatchedLink, handle: &MaarHandle, why: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Deserialize)]
-    struct File {
-        point_to_point: Vec<PointToPointConfig>,
-    }
-
-    #[test]
-    fn config_names_the_node_by_its_mac() {
-        let file: File =
-            toml::from_str("[[point_to_point]]\ndev = \"eth2\"\nmn_id = \"02:00:00:00:00:0a\"\n")
-                .expect("parses");
-        assert_eq!(
-            file.point_to_point,
-            vec![PointToPointConfig {
-                dev: "eth2".to_owned(),
-                mn_id: MnId::Eui48([2, 0, 0, 0, 0, 0x0a]),
-            }]
-        );
-        let error =
-            toml::from_str::<File>("[[point_to_point]]\ndev = \"eth2\"\nmn_id = \"nope\"\n")
-                .err()
-                .expect("a bad MAC is refused");
-        assert!(
-            error.to_string().contains("\"nope\" is not a MAC address"),
-            "{error}"
-        );
-    }
 
     #[test]
     fn only_the_rising_edge_attaches() {

@@ -12,6 +12,7 @@ use super::{
     },
     *,
 };
+use anchor_signal::{Lifetime, Pbu, PbuFlags, Status};
 
 const IDLE: Duration = Duration::from_secs(30);
 
@@ -38,7 +39,7 @@ fn traffic_keeps_a_redirect_and_idleness_releases_it_through_the_cmd() {
     let mut out = Vec::new();
     assert!(w.a1.contains(&Action::AddBinding {
         prefix: p1,
-        kind: BindingKind::Redirect { serving: M2 }
+        kind: MaarBindingKind::Redirect { serving: M2 }
     }));
     assert_eq!(w.m2.served(&MN).unwrap().visiting, vec![p1]);
     assert_eq!(w.m1.idle_watched(), vec![p1]);

@@ -1,42 +1,30 @@
 //! What the MAAR service does beside the signaling: sampling the packet counts of the
 //! redirects released on idle, taking a saved state back at start (adding only the routes and
-//! bindings missing from the adopted binding table) and saving the state at every change.
+//! bindings missing from the router's adopted bindings) and saving the state at every change.
 
 use std::path::{Path, PathBuf};
 
-use anchor_pmip::{Now, Outgoing, error_chain};
-use tokio::sync::Mutex;
-
-use super::{
+use crate::{
     engine::{Action, MaarEngine},
     persist::{self, MaarState, PersistError},
+    port::RouterPort,
 };
-use crate::{
-    routes::Routes,
-    state::{BindingTable, Dataplane},
-};
+use anchor_pmip::{Now, Outgoing, error_chain};
 
 /// Feeds the engine the packet counts (both directions) of the redirects it watches for
-/// idleness. A redirect without a binding in the table gets no observation, so it idles out.
-pub async fn sample_traffic<D: Dataplane, R: Routes>(
-    engine: &mut MaarEngine,
-    table: &Mutex<BindingTable<D, R>>,
-) {
+/// idleness. A redirect without a binding in the router gets no observation, so it idles out.
+pub async fn sample_traffic<P: RouterPort>(engine: &mut MaarEngine, router: &P) {
     let watched = engine.idle_watched();
     if watched.is_empty() {
         return;
     }
-    let table = table.lock().await;
     let now = Now::system();
     for prefix in watched {
-        let Some(binding) = table.get(prefix) else {
+        let Some(packets) = router.binding_packets(prefix).await else {
             continue;
         };
-        match table.dataplane().binding_stats(binding.slot) {
-            Ok(stats) => {
-                let packets = stats.packets.iter().fold(0u64, |a, p| a.wrapping_add(*p));
-                engine.observe_traffic(now, prefix, packets);
-            }
+        match packets {
+            Ok(packets) => engine.observe_traffic(now, prefix, packets),
             Err(error) => tracing::warn!(
                 "cannot read the counters of {prefix}: {}",
                 error_chain(&error)
@@ -74,19 +62,15 @@ pub fn restore(engine: &mut MaarEngine, path: &Path) -> Result<Restored, Persist
     })
 }
 
-/// Of the restored `actions`, those the adopted table lacks: a binding already there as it
-/// should be is left alone, one of another kind replaced. Routes all stay (adding an existing
-/// one is harmless).
-pub async fn missing<D: Dataplane, R: Routes>(
-    actions: Vec<Action>,
-    table: &Mutex<BindingTable<D, R>>,
-) -> Vec<Action> {
-    let table = table.lock().await;
+/// Of the restored `actions`, those the router's adopted bindings lack: a binding already there
+/// as it should be is left alone, one of another kind replaced. Routes all stay (adding an
+/// existing one is harmless).
+pub async fn missing<P: RouterPort>(actions: Vec<Action>, router: &P) -> Vec<Action> {
     let mut missing = Vec::new();
     for action in actions {
         match &action {
-            Action::AddBinding { prefix, kind } => match table.get(*prefix) {
-                Some(binding) if binding.kind == *kind => {
+            Action::AddBinding { prefix, kind } => match router.binding(*prefix).await {
+                Some(binding) if binding == *kind => {
                     tracing::debug!("restored binding for {prefix} is in place");
                 }
                 Some(_) => {

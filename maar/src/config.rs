@@ -24,7 +24,7 @@
 //! ```
 //!
 //! `maar.json` in `state_dir` is written at every change of the MAAR's state and read at
-//! start (see [`super::persist`]).
+//! start (see [`crate::persist`]).
 
 use std::{
     net::Ipv6Addr,
@@ -33,8 +33,9 @@ use std::{
 };
 
 use anchor_pmip::timing::{SignalingTiming, TimingError};
+use anchor_signal::MnId;
 use ipnet::Ipv6Net;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, de::Error as _};
 use thiserror::Error;
 
 /// The delegated prefix length.
@@ -70,7 +71,7 @@ pub struct MaarConfig {
     pub pools: Vec<PoolConfig>,
     /// Access interfaces with one known node behind each: attached on carrier up.
     #[serde(default)]
-    pub point_to_point: Vec<super::link::PointToPointConfig>,
+    pub point_to_point: Vec<PointToPointConfig>,
 }
 
 /// One `[[maar.pool]]`.
@@ -98,6 +99,40 @@ impl PoolConfig {
             _ => None,
         }
     }
+}
+
+/// One `[[maar.point_to_point]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointToPointConfig {
+    /// The access interface.
+    pub dev: String,
+    /// The node behind it (a MAC address in the file).
+    #[serde(deserialize_with = "mac_mn_id")]
+    pub mn_id: MnId,
+}
+
+fn mac_mn_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<MnId, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    mn_id_from_mac(&text).ok_or_else(|| {
+        D::Error::custom(format!(
+            "{text:?} is not a MAC address such as 02:00:00:00:00:01"
+        ))
+    })
+}
+
+/// The EUI-48 MN-ID of a MAC address written `02:00:00:00:00:01` (or with `-`).
+pub fn mn_id_from_mac(text: &str) -> Option<MnId> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split([':', '-']);
+    for octet in &mut mac {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *octet = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(MnId::Eui48(mac))
 }
 
 /// The mobility policy of a pool's prefixes: the type the CMD records per prefix, so that the
@@ -338,22 +373,6 @@ mod tests {
     }
 
     #[test]
-    fn check_config_reports_idle_release_on_other_policies() {
-        let text = format!(
-            "{}\n[maar]\ncmd = \"2001:db8:c::1\"\n[[maar.pool]]\nprefix = \"2001:db8:1::/48\"\n\
-             policy = \"fixed\"\nidle_release_s = 30\n",
-            crate::check_config::TEMPLATE
-        );
-        let errors = crate::check_config::check(&text, "test.toml");
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.to_string().contains("maar.pool[0].idle_release_s")),
-            "{errors:?}"
-        );
-    }
-
-    #[test]
     fn the_state_file_defaults_under_var_lib() {
         let mut config = parse(
             "cmd = \"2001:db8:c::1\"\n[[pool]]\nprefix = \"2001:db8:1::/48\"\npolicy = \"fixed\"\n",
@@ -364,5 +383,53 @@ mod tests {
         );
         config.state_dir = Some("/tmp/x".into());
         assert_eq!(config.state_file("lab"), Path::new("/tmp/x/maar.json"));
+    }
+
+    #[derive(Deserialize)]
+    struct File {
+        point_to_point: Vec<PointToPointConfig>,
+    }
+
+    #[test]
+    fn config_names_the_node_by_its_mac() {
+        let file: File =
+            toml::from_str("[[point_to_point]]\ndev = \"eth2\"\nmn_id = \"02:00:00:00:00:0a\"\n")
+                .expect("parses");
+        assert_eq!(
+            file.point_to_point,
+            vec![PointToPointConfig {
+                dev: "eth2".to_owned(),
+                mn_id: MnId::Eui48([2, 0, 0, 0, 0, 0x0a]),
+            }]
+        );
+        let error =
+            toml::from_str::<File>("[[point_to_point]]\ndev = \"eth2\"\nmn_id = \"nope\"\n")
+                .err()
+                .expect("a bad MAC is refused");
+        assert!(
+            error.to_string().contains("\"nope\" is not a MAC address"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn mn_id_from_a_mac_address() {
+        assert_eq!(
+            mn_id_from_mac("02:00:00:00:00:0a"),
+            Some(MnId::Eui48([2, 0, 0, 0, 0, 0x0a]))
+        );
+        assert_eq!(
+            mn_id_from_mac("02-00-00-00-00-0A"),
+            Some(MnId::Eui48([2, 0, 0, 0, 0, 0x0a]))
+        );
+        for bad in [
+            "",
+            "02:00:00:00:00",
+            "02:00:00:00:00:0a:0b",
+            "2:0:0:0:0:a",
+            "zz:00:00:00:00:00",
+        ] {
+            assert_eq!(mn_id_from_mac(bad), None, "{bad}");
+        }
     }
 }

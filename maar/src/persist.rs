@@ -15,7 +15,18 @@ use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::{config::Policy, engine::Phase};
+use crate::config::Policy;
+
+/// Where a served node's registration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The PBU is out; nothing installed yet.
+    Registering,
+    Registered,
+    /// The lifetime-0 PBU is out.
+    Deregistering,
+}
 
 /// What a restarted MAAR needs to go on where it stopped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use super::{
     tests::{CMD, M1, M2, MN, accept, cmd_pbu, config, maar, net, pba_of, pbu_of, start},
     *,
 };
+use anchor_signal::{Lifetime, Status};
 
 /// M1 serving `MN` (registered, visiting a prefix of M2) and anchoring a prefix of another
 /// node served at M2.
@@ -45,7 +46,7 @@ fn a_snapshot_restores_into_a_new_engine_that_registers_again() {
     let saved = m.snapshot();
     // Through the file format.
     let text = serde_json::to_string(&saved).unwrap();
-    let saved: crate::maar::persist::MaarState = serde_json::from_str(&text).unwrap();
+    let saved: crate::persist::MaarState = serde_json::from_str(&text).unwrap();
     assert_eq!(saved, m.snapshot());
 
     let later = now.plus(Duration::from_secs(3));
@@ -57,7 +58,7 @@ fn a_snapshot_restores_into_a_new_engine_that_registers_again() {
         vec![
             Action::AddBinding {
                 prefix: anchored,
-                kind: BindingKind::Redirect { serving: M2 }
+                kind: MaarBindingKind::Redirect { serving: M2 }
             },
             Action::AddRoute {
                 prefix: served,
@@ -65,7 +66,7 @@ fn a_snapshot_restores_into_a_new_engine_that_registers_again() {
             },
             Action::AddBinding {
                 prefix: net("2001:db8:a2::/64"),
-                kind: BindingKind::Visiting {
+                kind: MaarBindingKind::Visiting {
                     home: M2,
                     reverse_tunnel: true,
                     dev: Some("acc".into())

@@ -1,0 +1,237 @@
+//! The updates from the CMD (RFC 8885 section 3): a node moved to another MAAR (redirect its
+//! prefixes), or a prefix released (remove its state). See the module documentation of
+//! [`super`].
+
+use std::net::Ipv6Addr;
+
+use anchor_pmip::{Now, Outgoing, message::anchored_prefixes};
+use anchor_signal::{
+    Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
+};
+use ipnet::Ipv6Net;
+
+use super::{Action, Anchored, MaarEngine};
+use crate::{config::Policy, port::MaarBindingKind};
+
+impl MaarEngine {
+    pub(super) fn handle_pbu(
+        &mut self,
+        now: Now,
+        from: Ipv6Addr,
+        pbu: Pbu,
+        out: &mut Vec<Outgoing>,
+        actions: &mut Vec<Action>,
+    ) {
+        let (mn, timestamp) = anchor_pmip::message::mn_id_and_timestamp(&pbu);
+        // The same update again (the CMD retransmits unchanged when our PBA was lost) is
+        // acknowledged again and changes nothing.
+        let duplicate = from == self.cmd
+            && mn
+                .as_ref()
+                .zip(timestamp)
+                .is_some_and(|(mn, t)| self.last_cmd.get(mn) == Some(&(t, pbu.sequence)));
+        let checked = if duplicate {
+            Ok(None)
+        } else {
+            self.check_pbu(now, from, &pbu, mn.as_ref(), timestamp)
+                .map(Some)
+        };
+        let status = match checked {
+            Ok(None) => {
+                self.counters.accepted += 1;
+                Status::ACCEPTED
+            }
+            Ok(Some((mn, timestamp, prefixes))) => {
+                self.apply_pbu(now, &mn, &pbu, &prefixes, actions);
+                self.last_cmd.insert(mn, (timestamp, pbu.sequence));
+                self.counters.accepted += 1;
+                Status::ACCEPTED
+            }
+            Err(status) => {
+                *self.counters.rejected.entry(status.0).or_default() += 1;
+                tracing::warn!(
+                    "rejected PBU {} from {from} (MN {}) with status {}",
+                    pbu.sequence,
+                    mn.as_ref().map_or("?".to_owned(), MnId::to_string),
+                    status.0
+                );
+                status
+            }
+        };
+        let stamp = if status == Status::TIMESTAMP_MISMATCH
+            || status == Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED
+        {
+            Some(Timestamp::from_system_time(now.wall))
+        } else {
+            timestamp
+        };
+        let mut options: Vec<MobilityOption> = mn.into_iter().map(MobilityOption::MnId).collect();
+        options.extend(stamp.map(MobilityOption::Timestamp));
+        out.push(Outgoing {
+            to: from,
+            message: MobilityHeader::Pba(Pba {
+                status,
+                flags: PbaFlags::P | PbaFlags::D,
+                sequence: pbu.sequence,
+                lifetime: if status.is_accepted() {
+                    pbu.lifetime
+                } else {
+                    Lifetime::DEREGISTRATION
+                },
+                options,
+            }),
+        });
+    }
+
+    /// The checks of a CMD-initiated PBU: the node, its timestamp and the prefixes, or the
+    /// status to reject it with.
+    pub(super) fn check_pbu(
+        &self,
+        now: Now,
+        from: Ipv6Addr,
+        pbu: &Pbu,
+        mn: Option<&MnId>,
+        timestamp: Option<Timestamp>,
+    ) -> Result<(MnId, Timestamp, Vec<Ipv6Net>), Status> {
+        if from != self.cmd {
+            return Err(Status::MAG_NOT_AUTHORIZED_FOR_PROXY_REG);
+        }
+        if !pbu.flags.contains(PbuFlags::P) {
+            return Err(Status::PROXY_REG_NOT_ENABLED);
+        }
+        let mn = mn.ok_or(Status::MISSING_MN_IDENTIFIER_OPTION)?;
+        let timestamp = timestamp.ok_or(Status::TIMESTAMP_MISMATCH)?;
+        // Not from the future beyond the window, nor older than the window plus the time the
+        // CMD keeps retransmitting an update with its first timestamp.
+        let sent = timestamp.to_system_time();
+        let timely = match sent.duration_since(now.wall) {
+            Ok(ahead) => ahead <= self.window,
+            Err(behind) => behind.duration() <= self.window + self.retransmit_span,
+        };
+        if !timely {
+            return Err(Status::TIMESTAMP_MISMATCH);
+        }
+        if self
+            .last_cmd
+            .get(mn)
+            .is_some_and(|(last, _)| timestamp <= *last)
+        {
+            return Err(Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED);
+        }
+        let prefixes = anchored_prefixes(pbu);
+        if prefixes.is_empty() {
+            return Err(Status::MISSING_HOME_NETWORK_PREFIX_OPTION);
+        }
+        let deregistration = pbu.lifetime == Lifetime::DEREGISTRATION;
+        for prefix in &prefixes {
+            let served_here = self.served.get(mn).is_some_and(|s| s.prefix == *prefix);
+            let anchored_here = self.anchored.get(prefix).is_some_and(|a| &a.mn == mn);
+            // Its anchor released a prefix the node visits here.
+            let visiting_here = self
+                .served
+                .get(mn)
+                .is_some_and(|s| s.visiting.contains_key(prefix));
+            // A de-registration of a prefix already released changes nothing and is accepted.
+            let in_pool = self.pools.iter().any(|p| p.contains(prefix));
+            if !(served_here || anchored_here || (deregistration && (in_pool || visiting_here))) {
+                return Err(Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX);
+            }
+        }
+        if !deregistration {
+            let serving = pbu.options.iter().find_map(|o| match o {
+                MobilityOption::ServingMaar(a) => Some(*a),
+                _ => None,
+            });
+            if serving.is_none_or(|s| s == self.address) {
+                return Err(Status::ADMINISTRATIVELY_PROHIBITED);
+            }
+        }
+        Ok((mn.clone(), timestamp, prefixes))
+    }
+
+    pub(super) fn apply_pbu(
+        &mut self,
+        now: Now,
+        mn: &MnId,
+        pbu: &Pbu,
+        prefixes: &[Ipv6Net],
+        actions: &mut Vec<Action>,
+    ) {
+        if pbu.lifetime == Lifetime::DEREGISTRATION {
+            for prefix in prefixes {
+                if self.served.get(mn).is_some_and(|s| s.prefix == *prefix) {
+                    self.release_served(mn, actions);
+                } else if self.anchored.remove(prefix).is_some() {
+                    // An idle release of it in flight has nothing left to do.
+                    let anchored = MobilityOption::AnchoredPrefix(*prefix);
+                    self.retransmit
+                        .forget_where(self.cmd, |m| m.options().contains(&anchored));
+                    actions.push(Action::RemoveBinding { prefix: *prefix });
+                    self.release_prefix(prefix);
+                } else if let Some(served) = self
+                    .served
+                    .get_mut(mn)
+                    .filter(|s| s.visiting.contains_key(prefix))
+                {
+                    served.visiting.remove(prefix);
+                    actions.push(Action::RemoveBinding { prefix: *prefix });
+                    tracing::info!("{mn}: its anchor released {prefix}, no longer visiting here");
+                    continue;
+                }
+                tracing::info!("{mn} de-registered: released {prefix}");
+            }
+            return;
+        }
+        let Some(serving) = pbu.options.iter().find_map(|o| match o {
+            MobilityOption::ServingMaar(a) => Some(*a),
+            _ => None,
+        }) else {
+            return;
+        };
+        for prefix in prefixes {
+            if let Some(served) = self.served.get(mn).filter(|s| s.prefix == *prefix) {
+                if served.policy == Policy::Nonpersistent {
+                    // RFC 8818 section 4.1: the node's flows on this prefix end with the move.
+                    // (A CMD that knows the policy de-registers it instead.)
+                    self.release_served(mn, actions);
+                    tracing::info!("{mn} is served at {serving}: released nonpersistent {prefix}");
+                    continue;
+                }
+                // The node left: stop serving it, keep anchoring its prefix.
+                let policy = served.policy;
+                self.drop_served(mn, actions);
+                let idle_release = self.idle_release_of(prefix);
+                self.anchored.insert(
+                    *prefix,
+                    Anchored {
+                        mn: mn.clone(),
+                        serving,
+                        policy,
+                        idle_release,
+                        // A new binding's counters start at zero.
+                        packets: Some(0),
+                        active_at: now.instant,
+                        releasing: None,
+                    },
+                );
+                actions.push(Action::AddBinding {
+                    prefix: *prefix,
+                    kind: MaarBindingKind::Redirect { serving },
+                });
+            } else if let Some(anchored) = self.anchored.get_mut(prefix)
+                && anchored.serving != serving
+            {
+                anchored.serving = serving;
+                // The new binding's counters start at zero.
+                anchored.packets = Some(0);
+                anchored.active_at = now.instant;
+                actions.push(Action::RemoveBinding { prefix: *prefix });
+                actions.push(Action::AddBinding {
+                    prefix: *prefix,
+                    kind: MaarBindingKind::Redirect { serving },
+                });
+            }
+            tracing::info!("{mn} is served at {serving}: redirecting {prefix}");
+        }
+    }
+}
