@@ -1,28 +1,17 @@
-//! `anchor`: the daemon (`anchor run`) and its client commands.
+//! `anchor`: the command line. The daemons (`anchor run`, `anchor cmd`) start in [`daemon`];
+//! the other commands are clients of the running daemon's API socket.
 
-use std::{path::Path, process::ExitCode, sync::Arc};
+use std::{path::Path, process::ExitCode};
 
-use anchor_common::IfaceRole;
-use anchor_pmip::error_chain;
 use anchor_user::{
-    api::{ApiServer, Client},
+    api::Client,
     check_config::check_file,
     cli::{BindingCommand, Cli, Command, DebugCommand, MnCommand, one_line_error},
-    config::Config,
-    datapath::{Datapath, InterfaceSpec, LogLevel, NextHopResolver, PinDir, forward_kernel_logs},
-    logging,
-    maar_router::MaarRouter,
-    metrics::{Capacity, Exporter, MetricsListener},
     output,
-    routes::NetlinkRoutes,
-    state::BindingTable,
 };
-use anyhow::Context as _;
 use clap::Parser as _;
-use tokio::{
-    signal::unix::{SignalKind, signal},
-    sync::Mutex,
-};
+
+mod daemon;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -54,8 +43,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             config,
             detach_on_exit,
-        } => run(&config, detach_on_exit),
-        Command::Cmd { config } => cmd(&config),
+        } => daemon::run(&config, detach_on_exit),
+        Command::Cmd { config } => daemon::cmd(&config),
         Command::Binding { command } => binding(command),
         Command::Mn { command } => {
             let prefix = match command {
@@ -82,29 +71,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             command: DebugCommand::Packets { state, socket },
         } => Ok(Client::new(socket.socket).debug_packets(state.is_on())?),
     }
-}
-
-/// `anchor cmd`: the central mobility database, until SIGINT or SIGTERM.
-fn cmd(config_path: &Path) -> anyhow::Result<()> {
-    let config = anchor_cmd::Config::from_file(config_path)?;
-    logging::init(LogLevel::Info, config.log_format)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-        let cmd = anchor_cmd::daemon::start(config)?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
-                _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-            }
-        };
-        cmd.serve(shutdown).await?;
-        Ok(())
-    })
 }
 
 /// Prints "ok", or every error (one a line on stderr) and fails.
@@ -135,207 +101,6 @@ fn binding(command: BindingCommand) -> anyhow::Result<()> {
             show(&bindings, args.json, |b| output::bindings_table(b))?;
         }
     }
-    Ok(())
-}
-
-/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones ignore it.
-fn raise_memlock_limit() {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: `unlimited` is a valid rlimit for the duration of the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        tracing::debug!(
-            "cannot raise RLIMIT_MEMLOCK: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
-fn run(config_path: &Path, detach_on_exit: bool) -> anyhow::Result<()> {
-    let config = Config::from_file(config_path)?;
-    logging::init(config.log_level, config.log_format)?;
-    // Fail before touching any interface when another daemon serves this socket.
-    ApiServer::check_not_running(&config.api_socket)?;
-    raise_memlock_limit();
-    // Also before any interface: a busy metrics address stops the daemon here.
-    let metrics = config
-        .metrics_listen
-        .map(MetricsListener::bind)
-        .transpose()?;
-    // And the signaling's protection: a MAAR without IPsec ESP stops here.
-    if let Some(maar) = &config.maar {
-        anchor_maar::check_security(maar, config.locator)?;
-    }
-
-    // The program's logging is loaded but silent until `anchor debug packets on`. The pinned
-    // state of an earlier run is taken over; on error, what this run attached is detached.
-    let pins = PinDir::open(&config.bpffs, &config.instance)?;
-    let interfaces: Vec<InterfaceSpec> = config
-        .interfaces
-        .iter()
-        .map(|iface| InterfaceSpec {
-            name: iface.name.clone(),
-            role: iface.role,
-            mode: iface.xdp_mode,
-        })
-        .collect();
-    let datapath = Datapath::start(&config.datapath_params(), &pins, &interfaces)?;
-    for iface in datapath.interfaces() {
-        tracing::info!("attached to {} ({})", iface.name, iface.mode);
-    }
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(&config, datapath, metrics, detach_on_exit));
-    // Connection tasks may still hold the table: dropping the runtime drops them, and with the
-    // last reference the datapath. Its links are pinned: the program keeps running.
-    drop(runtime);
-    if detach_on_exit {
-        let dir = pins.path().display().to_string();
-        // Unpinning the links detaches the program; unpinning the maps frees them.
-        pins.remove()
-            .with_context(|| format!("cannot remove the pinned state in {dir}"))?;
-        if result.is_ok() {
-            tracing::info!("detached and removed the pinned state; exiting");
-        }
-    } else if result.is_ok() {
-        tracing::info!(
-            "the program stays attached, its state pinned in {}; exiting",
-            pins.path().display()
-        );
-    }
-    result
-}
-
-async fn serve(
-    config: &Config,
-    mut datapath: Datapath,
-    metrics: Option<MetricsListener>,
-    detach_on_exit: bool,
-) -> anyhow::Result<()> {
-    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    // Off at every start, also when an earlier run left it on in a pinned map.
-    datapath.set_packet_debug(false)?;
-    let kernel_log = datapath.take_kernel_logger().map(|logger| {
-        tokio::spawn(async move {
-            if let Err(error) = forward_kernel_logs(logger).await {
-                tracing::warn!("stopped forwarding the XDP program's log: {error}");
-            }
-        })
-    });
-
-    let access: Vec<(String, u32)> = datapath
-        .interfaces()
-        .filter(|iface| iface.role == IfaceRole::Access)
-        .map(|iface| (iface.name.clone(), iface.ifindex))
-        .collect();
-    // The next hops toward the peers, kept from rtnetlink events: encapsulated packets skip
-    // the FIB lookup while their peer's entry is valid.
-    let next_hops = NextHopResolver::new(datapath.next_hop_cache()?)?;
-    let (next_hops_stop, next_hops_stopped) = tokio::sync::oneshot::channel::<()>();
-    let next_hops = tokio::spawn(next_hops.run(async move {
-        let _ = next_hops_stopped.await;
-    }));
-    let routes = NetlinkRoutes::new()?;
-    // The bindings of an earlier run are in the pinned maps, their `--dev` routes in the kernel.
-    let pinned = datapath.bindings()?;
-    let dev_routes = routes.dev_routes().await?;
-    let table = BindingTable::adopt(
-        datapath,
-        routes,
-        config.locator,
-        config.max_bindings,
-        access.clone(),
-        pinned,
-        &dev_routes,
-    )?;
-    if !table.is_empty() {
-        tracing::info!("adopted {} pinned binding(s)", table.len());
-    }
-    let table = Arc::new(Mutex::new(table));
-
-    // The MAAR role: the XFRM check and the socket before the API answers.
-    let maar = match &config.maar {
-        Some(maar_config) => {
-            let names = access.iter().map(|(name, _)| name.clone()).collect();
-            let (maar, handle) = anchor_maar::service::start(maar_config, config.locator, names)?;
-            // The nodes and prefixes of an earlier run, re-registered as serving starts.
-            let maar = maar.restore_state(&maar_config.state_file(&config.instance))?;
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let task = tokio::spawn(maar.serve(
-                MaarRouter::new(Arc::clone(&table), NetlinkRoutes::new()?),
-                access.iter().cloned().collect(),
-                detach_on_exit,
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
-            Some((handle, stop, task))
-        }
-        None => None,
-    };
-
-    let metrics = match metrics {
-        Some(listener) => {
-            let addr = listener.local_addr();
-            let exporter = Exporter::new(
-                Capacity::for_max_bindings(config.max_bindings),
-                config.metrics_binding_labels_max,
-            );
-            let task = tokio::spawn(listener.serve(Arc::clone(&table), exporter)?);
-            tracing::info!("serving metrics on http://{addr}/metrics");
-            Some(task)
-        }
-        None => None,
-    };
-
-    let mut server = ApiServer::bind(&config.api_socket)?;
-    if let Some((handle, _, _)) = &maar {
-        server = server.with_maar(handle.clone());
-    }
-    tracing::info!("listening on {}", server.path().display());
-    let shutdown = async move {
-        tokio::select! {
-            _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
-            _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-        }
-    };
-    server.serve(Arc::clone(&table), shutdown).await;
-    if let Some((handle, stop, task)) = maar {
-        drop(handle);
-        let _ = stop.send(());
-        if let Err(error) = task.await {
-            tracing::error!("the MAAR task failed: {error}");
-        }
-    }
-
-    // The routes go with the program: they stay unless it is detached.
-    let errors = if detach_on_exit {
-        table.lock().await.remove_routes().await
-    } else {
-        Vec::new()
-    };
-    let failed = errors.len();
-    for error in errors {
-        tracing::error!("{}", error_chain(&error));
-    }
-    // Entries nobody keeps up to date are marked invalid: a program left running asks the FIB.
-    let _ = next_hops_stop.send(());
-    if let Err(error) = next_hops.await {
-        tracing::error!("the next-hop resolver failed: {error}");
-    }
-    if let Some(task) = kernel_log {
-        task.abort();
-    }
-    if let Some(task) = metrics {
-        task.abort();
-    }
-    anyhow::ensure!(failed == 0, "{failed} route(s) could not be removed");
     Ok(())
 }
 
