@@ -12,13 +12,13 @@ use anchor_common::IfaceRole;
 use anchor_pmip::error_chain;
 use anchor_user::{
     api::ApiServer,
+    binding_table::BindingTable,
     config::Config,
     datapath::{Datapath, InterfaceSpec, LogLevel, NextHopResolver, PinDir, forward_kernel_logs},
     logging,
     maar_router::MaarRouter,
     metrics::{Capacity, Exporter, MetricsListener},
     routes::NetlinkRoutes,
-    state::BindingTable,
 };
 use anyhow::Context as _;
 use tokio::{

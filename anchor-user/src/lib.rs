@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: the TOML configuration file; [`check_config`]: every error of one, with lines.
 //! - [`datapath`]: loading the XDP program, attaching it, and its typed maps.
-//! - [`state`]: the binding table (the source of truth; the maps are its projection).
+//! - [`binding_table`]: the binding table (the source of truth; the maps are its projection).
 //! - [`maar_router`]: the binding table and routes as the MAAR role (`anchor-maar`) reaches
 //!   them, through its port.
 //! - [`routes`]: kernel routes toward visiting mobile nodes (netlink).
@@ -12,6 +12,7 @@
 //! - [`metrics`]: Prometheus metrics over HTTP; [`logging`]: the daemon's log (`tracing`).
 
 pub mod api;
+pub mod binding_table;
 pub mod check_config;
 pub mod cli;
 pub mod config;
@@ -22,7 +23,6 @@ pub mod metrics;
 pub mod output;
 pub mod prefix;
 pub mod routes;
-pub mod state;
 #[cfg(test)]
 mod testing;
 

@@ -1,7 +1,7 @@
 //! The daemon's log: `tracing` events on stderr, as text lines or JSON objects, one per line.
 //!
 //! - The level comes from `log_level` in the config; `RUST_LOG` (tracing-subscriber's
-//!   `EnvFilter` syntax, e.g. `info,anchor_user::state=debug`) replaces it when set.
+//!   `EnvFilter` syntax, e.g. `info,anchor_user::binding_table=debug`) replaces it when set.
 //! - Records of the `log` crate (from libraries, and from code not yet written with `tracing`)
 //!   are turned into `tracing` events.
 //! - The XDP program's own records (aya-log, target [`XDP_LOG_TARGET`]) are always let through:

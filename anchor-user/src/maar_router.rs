@@ -9,9 +9,9 @@ use thiserror::Error;
 use tokio::sync::Mutex;
 
 use crate::{
+    binding_table::{BindingKind, BindingTable, Dataplane, StateError},
     datapath::DatapathError,
     routes::{RouteError, Routes},
-    state::{BindingKind, BindingTable, Dataplane, StateError},
 };
 
 /// Why a change the MAAR asked for failed (the underlying error, unchanged).

@@ -9,9 +9,9 @@ use anchor_common::{BindingStats, Counter, CounterValue};
 use ipnet::Ipv6Net;
 
 use crate::{
+    binding_table::Dataplane,
     datapath::{BindingSpec, DatapathError},
     routes::{RouteError, Routes},
-    state::Dataplane,
 };
 
 /// Records map contents; fails the operations named in `fail`.

@@ -15,9 +15,9 @@ use std::{
 use anchor_common::config::DEFAULT_MAX_BINDINGS;
 use anchor_user::{
     api::{ApiServer, Client, Request, Response},
+    binding_table::BindingTable,
     datapath::{Datapath, DatapathParams},
     routes::NetlinkRoutes,
-    state::BindingTable,
 };
 use anyhow::{Context as _, Result, bail};
 use tokio::sync::{Mutex, oneshot};

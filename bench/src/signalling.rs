@@ -22,10 +22,10 @@ use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
 };
 use anchor_user::{
+    binding_table::BindingTable,
     datapath::{Datapath, DatapathParams},
     maar_router::MaarRouter,
     routes::NetlinkRoutes,
-    state::BindingTable,
 };
 use anyhow::{Context as _, Result, bail};
 use ipnet::Ipv6Net;

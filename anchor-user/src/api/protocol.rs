@@ -31,7 +31,7 @@ use anchor_maar::{
     engine::{MnList, Phase},
 };
 
-use crate::state::{Binding, BindingKind};
+use crate::binding_table::{Binding, BindingKind};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]

@@ -29,9 +29,9 @@ use super::{
     },
 };
 use crate::{
+    binding_table::{BindingTable, Dataplane, StateError},
     prefix::parse_binding_prefix,
     routes::Routes,
-    state::{BindingTable, Dataplane, StateError},
 };
 
 /// The table shared by the connections.

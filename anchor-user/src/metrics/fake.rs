@@ -7,8 +7,8 @@ use ipnet::Ipv6Net;
 
 use super::MetricsSource;
 use crate::{
+    binding_table::{Binding, BindingKind},
     datapath::DatapathError,
-    state::{Binding, BindingKind},
 };
 
 #[derive(Default)]

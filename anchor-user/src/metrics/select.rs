@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use ipnet::Ipv6Net;
 
 use super::MetricsSource;
-use crate::state::Binding;
+use crate::binding_table::Binding;
 
 #[derive(Debug)]
 pub struct BindingSelector {

@@ -5,10 +5,10 @@ use ipnet::Ipv6Net;
 
 use super::{BindingSelector, MetricsError};
 use crate::{
+    binding_table::{Binding, BindingKind, BindingTable, Dataplane},
     datapath::DatapathError,
     prefix::MAX_PREFIX_LEN,
     routes::Routes,
-    state::{Binding, BindingKind, BindingTable, Dataplane},
 };
 
 /// What the metrics are read from at scrape time: the binding table (the source of truth, whose
