@@ -18,6 +18,7 @@
 pub mod durable;
 pub mod error_chain;
 pub mod log_format;
+pub mod log_limit;
 pub mod message;
 pub mod mobile_node;
 pub mod report;

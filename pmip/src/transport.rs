@@ -8,13 +8,15 @@ use std::{
     io,
     mem::MaybeUninit,
     net::{Ipv6Addr, SocketAddrV6},
+    sync::Mutex,
+    time::{Duration, Instant},
 };
 
 use anchor_signal::{MobilityHeader, checksum::IPPROTO_MH};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use thiserror::Error;
 
-use crate::message::Outgoing;
+use crate::{log_limit::LogLimit, message::Outgoing};
 
 /// The largest Mobility Header (Header Len is 8 bits of 8 octets).
 const MAX_MH: usize = 2048;
@@ -36,7 +38,13 @@ pub enum TransportError {
 pub struct MhSocket {
     socket: Socket,
     local: Ipv6Addr,
+    /// The warnings about malformed messages, which any host can send.
+    malformed: Mutex<LogLimit>,
 }
+
+/// At most [`MALFORMED_BURST`] warnings about malformed messages per [`MALFORMED_WINDOW`].
+const MALFORMED_WINDOW: Duration = Duration::from_secs(10);
+const MALFORMED_BURST: u32 = 5;
 
 impl MhSocket {
     /// Opens the socket in the calling thread's network namespace and binds it to `local`, an
@@ -54,7 +62,11 @@ impl MhSocket {
                 address: local,
                 source,
             })?;
-        Ok(Self { socket, local })
+        Ok(Self {
+            socket,
+            local,
+            malformed: Mutex::new(LogLimit::new(MALFORMED_WINDOW, MALFORMED_BURST)),
+        })
     }
 
     pub fn local(&self) -> Ipv6Addr {
@@ -102,7 +114,8 @@ impl MhSocket {
         Ok((buf, from))
     }
 
-    /// Decodes a Mobility Header received from `from`; a malformed one is logged and `None`.
+    /// Decodes a Mobility Header received from `from`; a malformed one is counted, logged
+    /// rate-limited (see [`LogLimit`]) and `None`.
     pub fn decode(&self, mh: &[u8], from: Ipv6Addr) -> Option<MobilityHeader> {
         match MobilityHeader::decode(mh, from, self.local) {
             Ok(message) => {
@@ -110,7 +123,23 @@ impl MhSocket {
                 Some(message)
             }
             Err(error) => {
-                tracing::warn!("dropped a Mobility Header from {from}: {error}");
+                let mut limit = self
+                    .malformed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let decision = limit.event(Instant::now());
+                if decision.suppressed_before > 0 {
+                    tracing::warn!(
+                        "dropped {} more malformed Mobility Header(s) in the last {} s without \
+                         a line each ({} in all)",
+                        decision.suppressed_before,
+                        MALFORMED_WINDOW.as_secs(),
+                        limit.total() - 1
+                    );
+                }
+                if decision.log {
+                    tracing::warn!("dropped a Mobility Header from {from}: {error}");
+                }
                 None
             }
         }

@@ -488,6 +488,32 @@ fn cmd_logs_a_hostile_nai_escaped_on_one_line() {
     }
 }
 
+/// A burst of 2,000 malformed Mobility Headers gives a handful of warnings, not one each, and
+/// the CMD still answers the next valid PBU.
+#[test]
+fn cmd_logs_a_flood_of_malformed_messages_rate_limited() {
+    require_tools(&[&["ip", "-V"], &["nsenter", "--version"]]);
+    let net = Net::build("f");
+    let config = net.config(true);
+    let mut cmd = CmdProcess::spawn(&net, &config, 1);
+    cmd.wait_listening();
+    let m1 = net.maar("m1", M1);
+    // A Mobility Header with Payload Proto 0 (it must be 59) and a wrong checksum.
+    let junk = [0u8, 1, 5, 0, 0xde, 0xad, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    for _ in 0..2000 {
+        m1.socket.send(CMD, &junk).expect("send junk to the CMD");
+    }
+    m1.send(&pbu(1, 150, Some(P1)));
+    assert_eq!(m1.recv_pba().status, Status::ACCEPTED);
+    assert_eq!(cmd.terminate(), Some(0), "{}", cmd.log());
+    let log = cmd.log();
+    let lines = log.matches("dropped a Mobility Header from").count();
+    assert_eq!(
+        lines, 5,
+        "one warning per malformed message is a flood:\n{log}"
+    );
+}
+
 #[test]
 fn cmd_starts_with_the_policies_of_the_packaged_strongswan_config() {
     require_tools(&[
