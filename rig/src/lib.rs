@@ -9,6 +9,7 @@
 //!   node) with a caller-chosen name prefix, and the mobile node's move.
 //! - [`daemon`]: [`Daemon`], one router's `anchor run`, and the CLI against its socket.
 //! - [`process`]: [`Proc`], a child process stopped on drop; waiting for listeners.
+//! - [`charon`]: strongSwan's IKE daemon in a namespace.
 //! - [`cancel`]: the Ctrl-C flag every wait checks.
 //! - [`workdir`]: [`WorkDir`], a temporary directory for configs, logs and captures.
 //! - [`cmd`]: running commands with good errors.
@@ -17,6 +18,7 @@
 //!   as a SLAAC host.
 
 pub mod cancel;
+pub mod charon;
 pub mod cmd;
 pub mod control;
 pub mod daemon;

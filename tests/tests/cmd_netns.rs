@@ -14,19 +14,21 @@
 use std::{
     fs::File,
     net::Ipv6Addr,
-    os::fd::AsRawFd as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anchor_pmip::transport::MhSocket;
-use anchor_rig::cmd::{self, Run as _};
+use anchor_rig::{
+    charon::{CHARON, Charon},
+    cmd::{self, Run as _},
+};
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
 };
 use anchor_tests::{
-    hostile::{LogFormat, check_log, hostile_mn_id},
+    hostile::{LogFormat, check_log, hostile_mn_id, mh_socket_in},
     support::{anchor_binary, require_tools},
 };
 
@@ -103,20 +105,10 @@ impl Net {
 
     /// A raw Mobility Header socket bound to `addr` in namespace `name`.
     fn maar(&self, name: &str, addr: Ipv6Addr) -> FakeMaar {
-        let ns = format!("/run/netns/{}", self.ns(name));
-        let socket = std::thread::spawn(move || {
-            let f = File::open(&ns).unwrap_or_else(|e| panic!("open {ns}: {e}"));
-            // SAFETY: a valid namespace descriptor; setns changes only this thread.
-            let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-            MhSocket::bind(addr).unwrap_or_else(|e| panic!("{ns}: {e}"))
-        })
-        .join()
-        .expect("the socket thread");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("read timeout");
-        FakeMaar { addr, socket }
+        FakeMaar {
+            addr,
+            socket: mh_socket_in(&self.ns(name), addr),
+        }
     }
 }
 
@@ -526,10 +518,10 @@ fn cmd_starts_with_the_policies_of_the_packaged_strongswan_config() {
     let net = Net::build("s");
     let config = net.config(false);
     let c = net.ns("c");
-    let charon = Charon::start(&net, "c");
+    let charon = start_charon(&net, "c");
     let swanctl =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/strongswan/cmd-swanctl.conf");
-    charon.load(&swanctl);
+    load(&charon, &swanctl);
     // `start_action = trap`: the policies are in before any IKE exchange.
     let policies = cmd::new("ip")
         .args(["-n", &c, "xfrm", "policy"])
@@ -555,8 +547,9 @@ fn cmd_starts_with_the_policies_of_the_packaged_strongswan_config() {
     // MAAR 1 with the packaged `maar-swanctl.conf`: its policies, and IKEv2 with the CMD's
     // charon (pre-shared keys, AES-GCM, ECP-384) up to an established IKE SA. The ESP child SA
     // itself needs ESP in the kernel (CONFIG_INET6_ESP), which is not asserted here.
-    let maar = Charon::start(&net, "m1");
-    maar.load(
+    let maar = start_charon(&net, "m1");
+    load(
+        &maar,
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/strongswan/maar-swanctl.conf"),
     );
     let policies = cmd::new("ip")
@@ -592,92 +585,18 @@ fn cmd_starts_with_the_policies_of_the_packaged_strongswan_config() {
     drop((maar, charon));
 }
 
-/// strongSwan's IKE daemon in the CMD's namespace, with a private `/run` (its pid file and
-/// control socket) and its vici socket in the test's directory; stopped on drop.
-struct Charon {
-    child: Child,
-    vici: PathBuf,
-    ns: String,
+/// Starts charon (see [`Charon`]) in `net`'s namespace `name`, its files in the test's directory.
+fn start_charon(net: &Net, name: &str) -> Charon {
+    Charon::start(&net.ns(name), &net.dir, name)
+        .unwrap_or_else(|e| panic!("cannot start charon in {name}: {e:#}"))
 }
 
-/// Where Debian's strongswan-charon installs the daemon.
-const CHARON: &str = "/usr/lib/ipsec/charon";
-
-impl Charon {
-    /// Starts charon in `net`'s namespace `name`.
-    fn start(net: &Net, name: &str) -> Charon {
-        let vici = net.dir.join(format!("charon-{name}.vici"));
-        let conf = net.dir.join(format!("strongswan-{name}.conf"));
-        let log_path = net.dir.join(format!("charon-{name}.log"));
-        std::fs::write(
-            &conf,
-            format!(
-                "charon {{\n  install_routes = no\n  plugins {{\n    vici {{\n      \
-                 socket = unix://{}\n    }}\n  }}\n}}\n",
-                vici.display()
-            ),
-        )
-        .expect("write strongswan.conf");
-        let log = File::create(&log_path).expect("charon's log");
-        let ns = net.ns(name);
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-            ])
-            .args([
-                "sh",
-                "-c",
-                &format!("mount -t tmpfs tmpfs /run && exec {CHARON}"),
-            ])
-            .env("STRONGSWAN_CONF", &conf)
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {CHARON}: {e}"));
-        let charon = Charon { child, vici, ns };
-        let deadline = Instant::now() + REPLY_TIMEOUT;
-        while !charon.vici.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "charon did not open {} within {REPLY_TIMEOUT:?}: {}",
-                charon.vici.display(),
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        charon
-    }
-
-    /// `swanctl --load-all` of `file`.
-    fn load(&self, file: &Path) {
-        self.swanctl(&["--load-all", "--file", &file.display().to_string()])
-            .run_quiet()
-            .unwrap_or_else(|e| panic!("swanctl cannot load {}: {e:#}", file.display()));
-    }
-
-    /// `swanctl ARGS` against this charon.
-    fn swanctl(&self, args: &[&str]) -> Command {
-        let mut command = cmd::in_netns(&self.ns, "swanctl");
-        command
-            .args(args)
-            .arg("--uri")
-            .arg(format!("unix://{}", self.vici.display()));
-        command
-    }
-}
-
-impl Drop for Charon {
-    fn drop(&mut self) {
-        // SAFETY: a plain signal to our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
+/// `swanctl --load-all` of `file`.
+fn load(charon: &Charon, file: &Path) {
+    charon
+        .swanctl(&["--load-all", "--file", &file.display().to_string()])
+        .run_quiet()
+        .unwrap_or_else(|e| panic!("swanctl cannot load {}: {e:#}", file.display()));
 }
 
 /// An unprotected PBU from a configured MAAR's address (its namespace has no policy, so it goes

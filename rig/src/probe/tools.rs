@@ -1,15 +1,13 @@
 //! The programs the tasks run, each asked for its version, and charon's algorithms, asked of a
-//! charon started in a namespace of its own (as the strongSwan test starts it).
-
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+//! [`Charon`] started in a namespace of its own (as the strongSwan test starts it).
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
 use super::{ALL, TEST, Task};
-use crate::cmd::{self, Run as _};
+use crate::{
+    charon::Charon,
+    cmd::{self, Run as _},
+};
 
 /// A program and the command line that proves it runs.
 pub struct Tool {
@@ -100,8 +98,6 @@ pub fn version(tool: &Tool) -> Result<String> {
     Ok(text.lines().next().unwrap_or("").trim().to_owned())
 }
 
-/// Where Debian's strongswan-charon installs the daemon.
-const CHARON: &str = "/usr/lib/ipsec/charon";
 /// What the packaged configurations propose (packaging/strongswan: aes256gcm16-prfsha384-ecp384).
 const ALGORITHMS: [&str; 3] = ["AES_GCM_16", "PRF_HMAC_SHA2_384", "ECP_384"];
 
@@ -113,58 +109,15 @@ pub fn charon_algorithms() -> Result<String> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let _ = cmd::new("ip").args(["netns", "del", &ns]).run_quiet();
     cmd::new("ip").args(["netns", "add", &ns]).run_quiet()?;
-    let result = charon_in(&ns, &dir);
+    let result = list_algorithms(&ns, &dir);
     let _ = cmd::new("ip").args(["netns", "del", &ns]).run_quiet();
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn charon_in(ns: &str, dir: &std::path::Path) -> Result<String> {
-    if !std::path::Path::new(CHARON).is_file() {
-        bail!("{CHARON} is missing (package strongswan-charon)");
-    }
-    let vici = dir.join("charon.vici");
-    let conf = dir.join("strongswan.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "charon {{\n  install_routes = no\n  plugins {{\n    vici {{\n      \
-             socket = unix://{}\n    }}\n  }}\n}}\n",
-            vici.display()
-        ),
-    )?;
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-        ])
-        .args([
-            "sh",
-            "-c",
-            &format!("mount -t tmpfs tmpfs /run && exec {CHARON}"),
-        ])
-        .env("STRONGSWAN_CONF", &conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {CHARON}"))?;
-    let _charon = Stop(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !vici.exists() {
-        if Instant::now() > deadline {
-            bail!("charon did not open its vici socket within 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let listing = cmd::in_netns(ns, "swanctl")
-        .args(["--list-algs", "--uri"])
-        .arg(format!("unix://{}", vici.display()))
-        .read_stdout()?;
+fn list_algorithms(ns: &str, dir: &std::path::Path) -> Result<String> {
+    let charon = Charon::start(ns, dir, "probe")?;
+    let listing = charon.swanctl(&["--list-algs"]).read_stdout()?;
     let missing: Vec<&str> = ALGORITHMS
         .into_iter()
         .filter(|alg| !listing.contains(&format!("{alg}[")))
@@ -176,15 +129,4 @@ fn charon_in(ns: &str, dir: &std::path::Path) -> Result<String> {
         );
     }
     Ok(String::new())
-}
-
-/// Stops charon (SIGTERM, then waits) when dropped.
-struct Stop(Child);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        // SAFETY: a plain signal to our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
 }
