@@ -42,12 +42,8 @@ pub fn mh_socket_in(ns: &str, addr: Ipv6Addr) -> MhSocket {
     socket
 }
 
-/// The format a daemon's log was written in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+/// The format a daemon's log was written in: the daemons' own setting.
+pub use anchor_pmip::LogFormat;
 
 /// Checks that `log` holds only whole events, one a line, none forged by [`HOSTILE_NAI`], and
 /// returns the messages that mention it (each with the escaped form).
