@@ -1,9 +1,10 @@
-//! Project tasks: `cargo xtask setup | doctor | build | test | bench | demo | rig up | rig down`.
+//! Project tasks: `cargo xtask setup | doctor | build | test | bench | fuzz | demo | rig up | rig down`.
 
 mod bench;
 mod cmd;
 mod demo;
 mod doctor;
+mod fuzz;
 mod setup;
 mod test;
 
@@ -41,6 +42,19 @@ enum Task {
         /// Tiny counts: check that every benchmark works, judge nothing.
         #[arg(long)]
         quick: bool,
+    },
+    /// Long fuzzing: random frames through the XDP program (frames per second), then the
+    /// signaling decoder with cargo-fuzz.
+    Fuzz {
+        /// Frames through the XDP program.
+        #[arg(long, default_value_t = 10_000_000)]
+        frames: u64,
+        /// The generator's seed (a run is repeatable).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Seconds of cargo-fuzz on the signaling decoder.
+        #[arg(long, default_value_t = 600)]
+        decoder_seconds: u32,
     },
     /// Move a mobile node between two anchor routers while a TCP stream runs.
     Demo {
@@ -86,6 +100,14 @@ fn run(task: Task) -> Result<()> {
             test::test(&caps)
         }
         Task::Bench { quick } => bench::bench(quick),
+        Task::Fuzz {
+            frames,
+            seed,
+            decoder_seconds,
+        } => {
+            doctor::require(probe::Task::Test)?;
+            fuzz::fuzz(frames, seed, decoder_seconds)
+        }
         Task::Demo { manual } => {
             doctor::require(probe::Task::Demo)?;
             build(false)?;

@@ -76,7 +76,8 @@ pub fn test(caps: &[Capability]) -> Result<()> {
     crate::bench::command(true)
         .run()
         .context("test step `bench (quick)` failed")?;
-    fuzz_decoder().context("test step `fuzz (decoder)` failed")?;
+    crate::fuzz::fuzz_decoder(crate::fuzz::CI_DECODER_SECONDS)
+        .context("test step `fuzz (decoder)` failed")?;
     let mut names: Vec<&str> = STEPS.iter().map(|(name, _)| *name).collect();
     names.push("bench (quick)");
     names.push("fuzz (decoder)");
@@ -99,34 +100,6 @@ fn closing_line(totals: &Totals, caps: &[Capability]) -> String {
         line.push_str(&absent.join("; "));
     }
     line
-}
-
-/// How long the signaling decoder is fuzzed: enough to reach every option parser from the seeds,
-/// bounded for CI (the fuzz crate's build takes about as long again).
-const FUZZ_SECONDS: u32 = 30;
-
-/// Fuzzes the Mobility Header decoder (signal/fuzz, target `decode`) for [`FUZZ_SECONDS`],
-/// starting from the seeds the `fuzz_seeds` example writes. A crash fails the step and leaves
-/// the input in signal/fuzz/artifacts/decode/.
-fn fuzz_decoder() -> Result<()> {
-    let fuzz_dir = cmd::workspace_root().join("signal/fuzz");
-    let corpus = fuzz_dir.join("corpus/decode");
-    println!("test: fuzz (decoder): cargo +nightly fuzz run decode for {FUZZ_SECONDS} s");
-    let seeds = [
-        "run",
-        "-q",
-        "-p",
-        "anchor-signal",
-        "--example",
-        "fuzz_seeds",
-        "--",
-    ];
-    cmd::cargo(seeds).arg(&corpus).run()?;
-    cmd::cargo(["+nightly", "fuzz", "run", "decode", "--fuzz-dir"])
-        .arg(&fuzz_dir)
-        .arg("--")
-        .arg(format!("-max_total_time={FUZZ_SECONDS}"))
-        .run()
 }
 
 /// Test counts summed over the `test result:` lines of every test binary.
