@@ -32,8 +32,8 @@ use crate::{
 const SECTION: &str = "4. control plane";
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
 const SERVING: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
-const NO_SCENARIOS: &str = "n/a: the scenarios issue that defines the stall is not filed yet; \
-     tests/tests/maar_slaac.rs prints attachment-to-bindings times";
+const NO_SCENARIOS: &str = "n/a: the RFC 8818 scenarios (repeated moves with real TCP) that measure \
+     the stall are not built yet; tests/tests/maar_slaac.rs prints attachment-to-bindings times";
 
 /// A private directory for the API socket, removed on drop.
 struct TempDir(PathBuf);
