@@ -5,7 +5,7 @@
 
 use std::{net::Ipv6Addr, time::Duration, time::Instant};
 
-use anchor_signal::MobilityHeader;
+use anchor_signal::{MobilityHeader, Status};
 
 #[derive(Debug, Clone)]
 struct InFlight {
@@ -15,6 +15,8 @@ struct InFlight {
     /// The wait before the next retransmission.
     timeout: Duration,
     due: Instant,
+    /// Sent again at least once (with a fresh timestamp).
+    resent: bool,
 }
 
 /// What the timer wants done.
@@ -55,6 +57,7 @@ impl Retransmitter {
             message,
             timeout: self.initial,
             due: now + self.initial,
+            resent: false,
         });
     }
 
@@ -71,6 +74,20 @@ impl Retransmitter {
     pub fn forget_where(&mut self, to: Ipv6Addr, matches: impl Fn(&MobilityHeader) -> bool) {
         self.in_flight
             .retain(|f| !(f.to == to && matches(&f.message)));
+    }
+
+    /// Whether `status` from `from` for `sequence` may answer an older copy of an update that
+    /// was sent again since: a timestamp refusal (156, 157) of a retransmitted update can be the
+    /// answer to a copy that was delayed past the receiver's window, while the newest copy
+    /// carries a fresh timestamp. Such an answer does not settle the update: its newest copy's
+    /// answer, or the give-up, does.
+    pub fn is_stale_refusal(&self, from: Ipv6Addr, sequence: u16, status: Status) -> bool {
+        (status == Status::TIMESTAMP_MISMATCH
+            || status == Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
+            && self
+                .in_flight
+                .iter()
+                .any(|f| f.to == from && f.sequence == sequence && f.resent)
     }
 
     /// The retransmissions and give-ups due at `now`.
@@ -91,6 +108,7 @@ impl Retransmitter {
             }
             f.timeout = next;
             f.due = now + next;
+            f.resent = true;
             out.push(Due::Resend {
                 to: f.to,
                 message: f.message.clone(),

@@ -29,28 +29,68 @@ pub const MN_P2_SLAAC: &str = "2001:db8:a2::ff:fe00:a";
 /// The routers' Router Advertisement interval.
 pub const RA_INTERVAL_S: u64 = 2;
 
-/// The `[maar]` section of a router with `pool`, its state (`maar.json`) in `state_dir` (not
-/// the default under /var/lib/anchor, which a later rig with the same instance names would
-/// take back).
+/// The mobility policy of both routers' pools (RFC 8818 section 4), as the MAARs' `[[maar.pool]]`
+/// and the CMD's `[[maar]]` entries name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolPolicy {
+    /// Released on a move (the nomadic case).
+    Nonpersistent,
+    /// Redirected while used (traffic redirection).
+    SessionLasting,
+}
+
+impl PoolPolicy {
+    fn name(self) -> &'static str {
+        match self {
+            PoolPolicy::Nonpersistent => "nonpersistent",
+            PoolPolicy::SessionLasting => "session-lasting",
+        }
+    }
+
+    /// The CMD's extra key for a MAAR's `pool` under this policy.
+    fn cmd_key(self, pool: &str) -> String {
+        match self {
+            PoolPolicy::Nonpersistent => format!("nonpersistent = [\"{pool}\"]\n"),
+            PoolPolicy::SessionLasting => String::new(),
+        }
+    }
+}
+
+/// The `[maar]` section of a router with a session-lasting `pool`, its state (`maar.json`) in
+/// `state_dir` (not the default under /var/lib/anchor, which a later rig with the same instance
+/// names would take back).
 pub fn maar_section(pool: &str, state_dir: &Path) -> String {
+    maar_section_with(pool, state_dir, PoolPolicy::SessionLasting)
+}
+
+/// [`maar_section`] with the pool's `policy`.
+pub fn maar_section_with(pool: &str, state_dir: &Path, policy: PoolPolicy) -> String {
     format!(
         "\n[maar]\ncmd = \"{CN_ADDR}\"\ninsecure_signaling = true\nra_interval_s = {RA_INTERVAL_S}\n\
          state_dir = \"{}\"\n\
-         [[maar.pool]]\nprefix = \"{pool}\"\npolicy = \"session-lasting\"\n",
-        state_dir.display()
+         [[maar.pool]]\nprefix = \"{pool}\"\npolicy = \"{}\"\n",
+        state_dir.display(),
+        policy.name()
     )
 }
 
 /// Starts the CMD in the correspondent's namespace, its config, store and log in `dir`.
 pub fn start_cmd(anchor: &Path, dir: &Path, rig: &Rig) -> Result<Proc> {
+    start_cmd_with(anchor, dir, rig, PoolPolicy::SessionLasting)
+}
+
+/// [`start_cmd`] with both pools under `policy`.
+pub fn start_cmd_with(anchor: &Path, dir: &Path, rig: &Rig, policy: PoolPolicy) -> Result<Proc> {
     let config = dir.join("cmd.toml");
     std::fs::write(
         &config,
         format!(
             "address = \"{CN_ADDR}\"\nstore = \"{}\"\ninsecure_signaling = true\n\
-             [[maar]]\naddress = \"{R1_LOCATOR}\"\nprefixes = [\"{POOL1}\"]\n\
-             [[maar]]\naddress = \"{R2_LOCATOR}\"\nprefixes = [\"{POOL2}\"]\n",
-            dir.join("cmd.json").display()
+             [[maar]]\naddress = \"{R1_LOCATOR}\"\nprefixes = [\"{POOL1}\"]\n{}\
+             [[maar]]\naddress = \"{R2_LOCATOR}\"\nprefixes = [\"{POOL2}\"]\n{}",
+            dir.join("cmd.json").display(),
+            policy.cmd_key(POOL1),
+            policy.cmd_key(POOL2),
         ),
     )
     .with_context(|| format!("cannot write {}", config.display()))?;
@@ -79,6 +119,22 @@ pub enum Attachment {
 /// Starts both routers as MAARs (router 1 with [`POOL1`], router 2 with [`POOL2`]).
 pub fn start_maars(anchor: &Path, dir: &Path, rig: &Rig) -> Result<[Daemon; 2]> {
     start_maars_with(anchor, dir, rig, Attachment::Solicitation)
+}
+
+/// [`start_maars`] with both pools under `policy`.
+pub fn start_maars_with_policy(
+    anchor: &Path,
+    dir: &Path,
+    rig: &Rig,
+    policy: PoolPolicy,
+) -> Result<[Daemon; 2]> {
+    let [router1, router2] = rig.routers("native");
+    let section =
+        |pool: &str, dev: &str| maar_section_with(pool, &dir.join(format!("{dev}-state")), policy);
+    Ok([
+        Daemon::start_with_config(anchor, dir, &router1, &section(POOL1, "r1a"))?,
+        Daemon::start_with_config(anchor, dir, &router2, &section(POOL2, "r2a"))?,
+    ])
 }
 
 /// [`start_maars`], with the access links r1a and r2a as point-to-point links to the node

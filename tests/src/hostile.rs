@@ -2,10 +2,12 @@
 //! escaped form written out by hand, a raw Mobility Header socket inside a namespace, and the
 //! check that a daemon's log kept one event on one line.
 
-use std::{fs::File, net::Ipv6Addr, os::fd::AsRawFd as _, time::Duration};
+use std::{net::Ipv6Addr, time::Duration};
 
 use anchor_pmip::transport::MhSocket;
 use anchor_signal::MnId;
+
+use crate::support::in_netns;
 
 /// An NAI with a newline followed by a whole forged log line, a carriage return, a NUL, a
 /// terminal control sequence, a right-to-left override and the text of an escape.
@@ -26,16 +28,9 @@ pub fn hostile_mn_id() -> MnId {
 
 /// A raw Mobility Header socket bound to `addr` in namespace `ns`, reading with a 100 ms timeout.
 pub fn mh_socket_in(ns: &str, addr: Ipv6Addr) -> MhSocket {
-    let path = format!("/run/netns/{ns}");
-    let socket = std::thread::spawn(move || {
-        let f = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        // SAFETY: a valid namespace descriptor; setns changes only this thread.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        MhSocket::bind(addr).unwrap_or_else(|e| panic!("{path}: {e}"))
-    })
-    .join()
-    .expect("the socket thread");
+    let socket = in_netns(ns, || {
+        MhSocket::bind(addr).unwrap_or_else(|e| panic!("{ns}: {e}"))
+    });
     socket
         .set_read_timeout(Some(Duration::from_millis(100)))
         .expect("read timeout");

@@ -171,6 +171,21 @@ impl MaarEngine {
         if from == self.cmd && self.release_answered(now, mn.as_ref(), &pba, actions) {
             return;
         }
+        if from == self.cmd
+            && self
+                .retransmit
+                .is_stale_refusal(from, pba.sequence, pba.status)
+        {
+            // Perhaps the answer to a copy delayed past the CMD's window; the newest copy,
+            // restamped, is still to be answered.
+            self.counters.dropped += 1;
+            tracing::debug!(
+                "status {} for update {} that was sent again since: waiting for the newest copy's answer",
+                pba.status.0,
+                pba.sequence
+            );
+            return;
+        }
         let waiting = from == self.cmd
             && mn
                 .as_ref()

@@ -264,6 +264,59 @@ fn attach_registers_retransmits_and_installs_on_the_pba() {
     assert!(out.is_empty(), "acknowledged: no more retransmissions");
 }
 
+/// Seen on the rig: the first PBU is held up (neighbour discovery on a fresh link) past the
+/// CMD's timestamp window and arrives right before its restamped retransmission. The CMD refuses
+/// the stale copy (156) and accepts the fresh one, both under one sequence number. The refusal
+/// must not end the registration: the accepted answer that follows completes it.
+#[test]
+fn a_timestamp_refusal_of_a_resent_update_waits_for_the_newest_copy() {
+    let mut m = maar(M1, "2001:db8:a1::/48");
+    let now = start();
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
+    let prefix = m.attach(now, MN, "acc", &mut out).unwrap();
+    let pbu = pbu_of(&out[0]).clone();
+    out.clear();
+    let later = now.plus(Duration::from_secs(1));
+    m.poll(later, &mut out, &mut actions);
+    assert_eq!(m.counters().retransmissions, 1);
+    out.clear();
+
+    let stale = answer(&pbu, Status::TIMESTAMP_MISMATCH, Lifetime(0), Vec::new());
+    m.handle(later, CMD, stale, &mut out, &mut actions);
+    assert!(
+        actions.is_empty(),
+        "the refusal of the stale copy: {actions:?}"
+    );
+    assert_eq!(m.counters().refused, 0);
+    assert_eq!(m.served(&MN).unwrap().phase, Phase::Registering);
+
+    m.handle(
+        later,
+        CMD,
+        accept(&pbu, 10, Vec::new()),
+        &mut out,
+        &mut actions,
+    );
+    assert_eq!(
+        actions,
+        vec![Action::AddRoute {
+            prefix,
+            dev: "acc".into()
+        }]
+    );
+    assert_eq!(m.served(&MN).unwrap().phase, Phase::Registered);
+
+    // Before any retransmission, the same refusal ends the attempt as before.
+    let mut m = maar(M1, "2001:db8:a1::/48");
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
+    m.attach(now, MN, "acc", &mut out).unwrap();
+    let pbu = pbu_of(&out[0]).clone();
+    let refusal = answer(&pbu, Status::TIMESTAMP_MISMATCH, Lifetime(0), Vec::new());
+    m.handle(now, CMD, refusal, &mut out, &mut actions);
+    assert_eq!(m.counters().refused, 1);
+    assert!(m.served(&MN).is_none());
+}
+
 #[test]
 fn refreshes_at_half_the_lifetime_and_expires_without_answer() {
     let mut m = maar(M1, "2001:db8:a1::/64");
