@@ -60,15 +60,20 @@ impl PoolPolicy {
 /// `state_dir` (not the default under /var/lib/anchor, which a later rig with the same instance
 /// names would take back).
 pub fn maar_section(pool: &str, state_dir: &Path) -> String {
-    maar_section_with(pool, state_dir, PoolPolicy::SessionLasting)
+    maar_section_with(pool, state_dir, PoolPolicy::SessionLasting, "")
 }
 
-/// [`maar_section`] with the pool's `policy`.
-pub fn maar_section_with(pool: &str, state_dir: &Path, policy: PoolPolicy) -> String {
+/// [`maar_section`] with the pool's `policy` and `pool_extra` keys (`idle_release_s = 2`).
+pub fn maar_section_with(
+    pool: &str,
+    state_dir: &Path,
+    policy: PoolPolicy,
+    pool_extra: &str,
+) -> String {
     format!(
         "\n[maar]\ncmd = \"{CN_ADDR}\"\ninsecure_signaling = true\nra_interval_s = {RA_INTERVAL_S}\n\
          state_dir = \"{}\"\n\
-         [[maar.pool]]\nprefix = \"{pool}\"\npolicy = \"{}\"\n",
+         [[maar.pool]]\nprefix = \"{pool}\"\npolicy = \"{}\"\n{pool_extra}",
         state_dir.display(),
         policy.name()
     )
@@ -121,16 +126,18 @@ pub fn start_maars(anchor: &Path, dir: &Path, rig: &Rig) -> Result<[Daemon; 2]> 
     start_maars_with(anchor, dir, rig, Attachment::Solicitation)
 }
 
-/// [`start_maars`] with both pools under `policy`.
+/// [`start_maars`] with both pools under `policy`, with `pool_extra` keys.
 pub fn start_maars_with_policy(
     anchor: &Path,
     dir: &Path,
     rig: &Rig,
     policy: PoolPolicy,
+    pool_extra: &str,
 ) -> Result<[Daemon; 2]> {
     let [router1, router2] = rig.routers("native");
-    let section =
-        |pool: &str, dev: &str| maar_section_with(pool, &dir.join(format!("{dev}-state")), policy);
+    let section = |pool: &str, dev: &str| {
+        maar_section_with(pool, &dir.join(format!("{dev}-state")), policy, pool_extra)
+    };
     Ok([
         Daemon::start_with_config(anchor, dir, &router1, &section(POOL1, "r1a"))?,
         Daemon::start_with_config(anchor, dir, &router2, &section(POOL2, "r2a"))?,

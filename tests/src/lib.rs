@@ -6,5 +6,6 @@ pub mod hostile;
 pub mod maar;
 pub mod netns;
 pub mod packet;
+pub mod scenario;
 pub mod support;
 pub mod xdp;

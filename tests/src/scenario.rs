@@ -1,0 +1,199 @@
+//! What the RFC 8818 scenario tests share: the rig with the real CMD and two MAARs whose pools
+//! have one policy, a kernel-SLAAC mobile node, core routing for router 2's pool, and TCP
+//! between the correspondent and the node (sockets opened inside the namespaces).
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream},
+    time::Duration,
+};
+
+use anchor_rig::{
+    Daemon, Node, Proc, Rig, WorkDir,
+    control::{self, MN_P1_SLAAC, POOL2, PoolPolicy},
+    topology::{CN_ADDR, R2_LOCATOR},
+};
+use serde_json::Value;
+use socket2::{Domain, Socket, Type};
+
+use crate::{
+    maar::wait_for,
+    support::{anchor_binary, in_netns, remove_stale_rigs, require_tools, stop_daemons},
+};
+
+/// How long signaling, advertisements and connections may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// The rig, the CMD and both MAARs, the node attached at router 1 with its P1 address.
+pub struct Scenario {
+    pub dir: WorkDir,
+    pub rig: Rig,
+    pub r1: Option<Daemon>,
+    pub r2: Option<Daemon>,
+    cmd: Option<Proc>,
+}
+
+impl Scenario {
+    /// Builds the rig `anc-<tag><pid>-` with pools of `policy` (and `pool_extra` keys), brings
+    /// the node up on link 1 and waits for its P1 address.
+    pub fn start(tag: &str, policy: PoolPolicy, pool_extra: &str) -> Scenario {
+        let anchor = anchor_binary();
+        require_tools(&[
+            &["ip", "-V"],
+            &["ethtool", "--version"],
+            &["sysctl", "--version"],
+        ]);
+        remove_stale_rigs(&format!("anc-{tag}"));
+        let dir =
+            WorkDir::create(&format!("anchor-scenario-{tag}")).unwrap_or_else(|e| panic!("{e:#}"));
+        let rig = Rig::build(&format!("anc-{tag}{}-", std::process::id()))
+            .unwrap_or_else(|e| panic!("cannot build the rig: {e:#}"));
+        let cmd = control::start_cmd_with(&anchor, dir.path(), &rig, policy)
+            .unwrap_or_else(|e| panic!("cannot start the CMD: {e:#}"));
+        rig.mobile_node_as_slaac_host()
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let [r1, r2] =
+            control::start_maars_with_policy(&anchor, dir.path(), &rig, policy, pool_extra)
+                .unwrap_or_else(|e| panic!("cannot start the MAARs: {e:#}"));
+        // Core routing for router 2's pool (the rig's routers know no route to it by
+        // themselves; in a network, the IGP or BGP carries it).
+        rig.ip(Node::R1, &["-6", "route", "add", POOL2, "via", R2_LOCATOR])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        rig.ip(Node::Mn, &["link", "set", "mn1", "up"])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let scenario = Scenario {
+            dir,
+            rig,
+            r1: Some(r1),
+            r2: Some(r2),
+            cmd: Some(cmd),
+        };
+        scenario.wait_for_address("mn1", MN_P1_SLAAC);
+        scenario
+    }
+
+    pub fn r1(&self) -> &Daemon {
+        self.r1.as_ref().expect("router 1 runs")
+    }
+
+    pub fn r2(&self) -> &Daemon {
+        self.r2.as_ref().expect("router 2 runs")
+    }
+
+    /// Waits until the node holds `addr`/64 on `dev`.
+    pub fn wait_for_address(&self, dev: &str, addr: &str) {
+        wait_for(&format!("{addr} on {dev}"), DEADLINE, || {
+            self.rig
+                .mobile_node_addresses(dev)
+                .unwrap_or_else(|e| panic!("{e:#}"))
+                .contains(&format!("{addr}/64"))
+        });
+    }
+
+    /// The correspondent's address.
+    pub fn cn(&self) -> Ipv6Addr {
+        CN_ADDR.parse().expect("address")
+    }
+
+    /// A TCP listener on the correspondent.
+    pub fn listen(&self, port: u16) -> TcpListener {
+        let cn = self.cn();
+        in_netns(&self.rig.ns(Node::Cn), || {
+            TcpListener::bind((cn, port)).unwrap_or_else(|e| panic!("listen on [{cn}]:{port}: {e}"))
+        })
+    }
+
+    /// A TCP connection from the node (from `source` when given) to the correspondent's
+    /// `port`, with `user_timeout` (TCP_USER_TIMEOUT) and a read timeout of `read_timeout`.
+    pub fn connect(
+        &self,
+        source: Option<Ipv6Addr>,
+        port: u16,
+        user_timeout: Duration,
+        read_timeout: Duration,
+    ) -> TcpStream {
+        let cn = self.cn();
+        in_netns(&self.rig.ns(Node::Mn), || {
+            let socket = Socket::new(Domain::IPV6, Type::STREAM, None).expect("socket");
+            if let Some(source) = source {
+                socket
+                    .bind(&SocketAddr::from((source, 0)).into())
+                    .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+            }
+            socket
+                .set_tcp_user_timeout(Some(user_timeout))
+                .expect("TCP_USER_TIMEOUT");
+            socket
+                .connect_timeout(&SocketAddr::from((cn, port)).into(), DEADLINE)
+                .unwrap_or_else(|e| panic!("connect to [{cn}]:{port}: {e}"));
+            let stream = TcpStream::from(socket);
+            stream
+                .set_read_timeout(Some(read_timeout))
+                .expect("read timeout");
+            stream
+        })
+    }
+
+    /// The correspondent's TCP retransmitted segments so far (`/proc/net/snmp`, `RetransSegs`).
+    pub fn cn_tcp_retransmissions(&self) -> u64 {
+        let snmp = anchor_rig::cmd::in_netns(&self.rig.ns(Node::Cn), "cat")
+            .arg("/proc/net/snmp")
+            .output()
+            .expect("read /proc/net/snmp");
+        let text = String::from_utf8_lossy(&snmp.stdout);
+        let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
+        let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else {
+            panic!("no Tcp lines in /proc/net/snmp:\n{text}")
+        };
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(name, _)| *name == "RetransSegs")
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or_else(|| panic!("no RetransSegs in /proc/net/snmp:\n{text}"))
+    }
+
+    /// Stops the routers and the CMD, checking that they exit cleanly.
+    pub fn stop(mut self) {
+        stop_daemons(self.r1.take().into_iter().chain(self.r2.take()));
+        if let Some(mut cmd) = self.cmd.take() {
+            let status = cmd
+                .stop_with("TERM", Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("the CMD did not stop: {e:#}"));
+            assert!(status.success(), "the CMD exited with {status}");
+        }
+    }
+}
+
+/// Echoes on every connection `listener` accepts, one thread each, until the test ends.
+pub fn echo_forever(listener: &TcpListener) {
+    let accepting = listener.try_clone().expect("listener");
+    std::thread::spawn(move || {
+        for stream in accepting.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Writes `data` and reads it back: the echo, or how the connection failed.
+pub fn echo(stream: &mut TcpStream, data: &[u8]) -> Result<Vec<u8>, std::io::ErrorKind> {
+    stream.write_all(data).map_err(|e| e.kind())?;
+    let mut back = vec![0u8; data.len()];
+    stream.read_exact(&mut back).map_err(|e| e.kind())?;
+    Ok(back)
+}
+
+/// `mn list --json` with no node served and no prefix anchored for one elsewhere.
+pub fn holds_nothing(list: &Value) -> bool {
+    ["served", "anchored"]
+        .iter()
+        .all(|key| list[key].as_array().is_some_and(Vec::is_empty))
+}
