@@ -77,6 +77,24 @@ fn ip_batch(net: &FixtureNet, lines: &str) {
     );
 }
 
+/// `ip` commands run when dropped, whether the test passed or not, errors ignored: the next test
+/// in the shared namespace starts from the fixture's state.
+struct Undo {
+    net: &'static FixtureNet,
+    commands: Vec<Vec<&'static str>>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        for args in &self.commands {
+            let _ = Command::new("ip")
+                .args(["-n", &self.net.name])
+                .args(args)
+                .output();
+        }
+    }
+}
+
 /// A datapath whose only peer in use is R2, and a resolver keeping its entry.
 struct Running {
     net: &'static FixtureNet,
@@ -169,6 +187,13 @@ impl Drop for Running {
 #[test]
 fn a_rule_change_makes_the_resolver_resolve_again() {
     let net = fixture_net();
+    let _undo = Undo {
+        net,
+        commands: vec![
+            vec!["-6", "rule", "del", "pref", "100"],
+            vec!["-6", "route", "flush", "table", TABLE],
+        ],
+    };
     // The table's route exists before the resolver starts: its event is not the one tested.
     ip(
         net,
@@ -191,8 +216,6 @@ fn a_rule_change_makes_the_resolver_resolve_again() {
     running.wait_for_mac(MAC_R3, "R3's MAC (the rule's table) after `ip -6 rule add`");
     ip(net, &[["-6", "rule", "del"].as_slice(), &rule].concat());
     running.wait_for_mac(MAC_R2, "R2's own MAC again after `ip -6 rule del`");
-    drop(running);
-    ip(net, &["-6", "route", "flush", "table", TABLE]);
 }
 
 /// A netlink socket of the test's own, subscribed to neighbour events, never read until
@@ -257,6 +280,17 @@ impl Drop for Witness {
 #[test]
 fn an_overrun_makes_the_resolver_resolve_again() {
     let net = fixture_net();
+    let _undo = Undo {
+        net,
+        commands: vec![vec![
+            "-6",
+            "route",
+            "del",
+            "2001:db8:ff::2/128",
+            "dev",
+            "fxc",
+        ]],
+    };
     let running = Running::start();
     let witness = Witness::open();
     // The resolver's runtime is not polled from here until `wait_for_mac`: nothing reads its
@@ -291,9 +325,4 @@ fn an_overrun_makes_the_resolver_resolve_again() {
         ],
     );
     running.wait_for_mac(MAC_GW, "the gateway's MAC after the overrun");
-    drop(running);
-    ip(
-        net,
-        &["-6", "route", "del", "2001:db8:ff::2/128", "dev", "fxc"],
-    );
 }
