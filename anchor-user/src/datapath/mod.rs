@@ -6,7 +6,8 @@
 //!   indices the maps store instead, counted by the bindings using them.
 //! - `nexthop.rs`: the per-peer next-hop cache (`NEXTHOPS`) and its resolver
 //!   ([`NextHopResolver`]); `nexthop_query.rs`: the routes, links and neighbours it asks the
-//!   kernel for.
+//!   kernel for; `nexthop_events.rs`: which rtnetlink events make it resolve again;
+//!   `nexthop_schedule.rs`: when it resolves (events, refresh, retry).
 //! - `klog.rs`: forwarding the program's aya-log records to the `log` crate.
 //! - `pin.rs`: the instance's pin directory on bpffs ([`PinDir`]).
 //! - `adopt.rs`: comparing pinned maps with this build ([`adopt::plan`]);
@@ -20,7 +21,9 @@ mod loader;
 mod maps;
 mod migrate;
 pub mod nexthop;
+mod nexthop_events;
 mod nexthop_query;
+mod nexthop_schedule;
 mod peers;
 pub mod pin;
 mod pinned_object;

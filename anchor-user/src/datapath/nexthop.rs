@@ -8,30 +8,29 @@
 //! [`NextHopResolver::run`] re-resolves every peer a few milliseconds after a burst of rtnetlink
 //! events (IPv6 routes and rules, neighbours of the next hops, links, or a lost-events overrun),
 //! when peers come or go, and every
-//! [`REFRESH`] as a safety net. It writes only the entries that changed.
+//! [`REFRESH`] as a safety net. It writes only the entries that changed. Which events count is
+//! `nexthop_events.rs`; when rounds run, `nexthop_schedule.rs`.
 
-use std::{collections::BTreeMap, net::Ipv6Addr, time::Duration};
+use std::{collections::BTreeMap, net::Ipv6Addr};
 
 use anchor_common::{NextHop, maps::NEXTHOPS};
 use aya::maps::{Array, MapData, MapError};
 use futures::{StreamExt as _, channel::mpsc::UnboundedReceiver};
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::NetlinkMessage;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{AsyncSocket as _, SocketAddr};
 use thiserror::Error;
 use tokio::sync::watch;
 
-use super::nexthop_query::{self, QueryError, Unusable};
+use super::{
+    nexthop_query::{self, QueryError, Unusable},
+    nexthop_schedule::{Round, Rounds, Wake, schedule},
+};
+
+pub use super::nexthop_schedule::{DEBOUNCE, REFRESH, RETRY};
 
 /// The peers in use: `PEERS` index -> locator.
 pub type PeerSet = BTreeMap<u16, Ipv6Addr>;
-
-/// How long the resolver waits after an event for more to come before resolving.
-pub const DEBOUNCE: Duration = Duration::from_millis(5);
-/// How often every peer is resolved again without any event.
-pub const REFRESH: Duration = Duration::from_secs(30);
-/// How soon a resolution that failed (a netlink error) is tried again.
-pub const RETRY: Duration = Duration::from_secs(1);
 
 /// `RTNLGRP_IPV6_RULE` (linux/rtnetlink.h): policy routing rules, which RTM_GETROUTE applies.
 /// It has no legacy `RTMGRP_*` bit: joined with `NETLINK_ADD_MEMBERSHIP`.
@@ -230,94 +229,13 @@ impl NextHopResolver {
         }
     }
 
-    /// Whether an rtnetlink event can change an entry.
-    fn relevant(&self, message: &NetlinkMessage<RouteNetlinkMessage>) -> bool {
-        let inner = match &message.payload {
-            NetlinkPayload::InnerMessage(inner) => inner,
-            // The kernel dropped events (the socket's buffer was full): any entry may be stale.
-            NetlinkPayload::Overrun(_) => return true,
-            _ => return false,
-        };
-        match inner {
-            RouteNetlinkMessage::NewNeighbour(_) | RouteNetlinkMessage::DelNeighbour(_) => {
-                nexthop_query::neighbour_key(inner)
-                    .is_some_and(|key| self.watched.binary_search(&key).is_ok())
-            }
-            RouteNetlinkMessage::NewRoute(_)
-            | RouteNetlinkMessage::DelRoute(_)
-            | RouteNetlinkMessage::NewLink(_)
-            | RouteNetlinkMessage::DelLink(_)
-            | RouteNetlinkMessage::NewRule(_)
-            | RouteNetlinkMessage::DelRule(_) => true,
-            _ => false,
-        }
-    }
-
     /// Resolves now, then again after relevant events (debounced by [`DEBOUNCE`]), peer
     /// changes, every [`REFRESH`], and [`RETRY`] after a failed round, until `stop` completes,
     /// the datapath is gone or the rtnetlink socket closes. Then every entry of a peer in use is
     /// marked invalid: a program left running without the daemon asks the FIB rather than trust
     /// a cache nobody keeps.
     pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) {
-        let mut stop = std::pin::pin!(stop);
-        let mut refresh = tokio::time::interval(REFRESH);
-        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The first tick is immediate.
-        refresh.tick().await;
-        let mut due = true;
-        // When a failed round is tried again: a deadline, not a timer restarted by every
-        // event, so that a stream of irrelevant events does not put it off.
-        let mut retry_at = None;
-        loop {
-            if due {
-                // Let a burst of events settle.
-                tokio::time::sleep(DEBOUNCE).await;
-                while self.events.try_recv().is_ok() {}
-                retry_at = match self.resolve_once().await {
-                    Ok(resolved) => {
-                        tracing::debug!(
-                            "next hops resolved: {} cached, {} not, {} written",
-                            resolved.valid,
-                            resolved.unusable.len(),
-                            resolved.written
-                        );
-                        None
-                    }
-                    Err(error) => {
-                        tracing::warn!(
-                            "{} (trying again in {RETRY:?})",
-                            anchor_pmip::error_chain(&error)
-                        );
-                        Some(tokio::time::Instant::now() + RETRY)
-                    }
-                };
-            }
-            due = tokio::select! {
-                () = &mut stop => break,
-                changed = self.cache.peers.changed() => match changed {
-                    Ok(()) => true,
-                    // The datapath is gone.
-                    Err(_) => break,
-                },
-                event = self.events.next() => match event {
-                    Some((message, _)) => self.relevant(&message),
-                    None => {
-                        tracing::warn!(
-                            "the next-hop resolver's rtnetlink socket closed: packets to the \
-                             peers take the FIB lookup from now on"
-                        );
-                        break;
-                    }
-                },
-                _ = refresh.tick() => true,
-                () = async {
-                    match retry_at {
-                        Some(at) => tokio::time::sleep_until(at).await,
-                        None => std::future::pending().await,
-                    }
-                } => true,
-            };
-        }
+        schedule(&mut self, stop).await;
         self.invalidate_all();
     }
 
@@ -329,6 +247,57 @@ impl NextHopResolver {
                 tracing::warn!("{error}");
             }
         }
+    }
+}
+
+impl Rounds for NextHopResolver {
+    async fn round(&mut self) -> Round {
+        match self.resolve_once().await {
+            Ok(resolved) => {
+                tracing::debug!(
+                    "next hops resolved: {} cached, {} not, {} written",
+                    resolved.valid,
+                    resolved.unusable.len(),
+                    resolved.written
+                );
+                Round::Done
+            }
+            Err(error) => {
+                tracing::warn!(
+                    "{} (trying again in {RETRY:?})",
+                    anchor_pmip::error_chain(&error)
+                );
+                Round::Failed
+            }
+        }
+    }
+
+    fn discard_queued_events(&mut self) {
+        while self.events.try_recv().is_ok() {}
+    }
+
+    async fn wake(&mut self) -> Wake {
+        tokio::select! {
+            changed = self.cache.peers.changed() => match changed {
+                Ok(()) => Wake::Peers,
+                // The datapath is gone.
+                Err(_) => Wake::Closed,
+            },
+            event = self.events.next() => match event {
+                Some((message, _)) => Wake::Event(message),
+                None => {
+                    tracing::warn!(
+                        "the next-hop resolver's rtnetlink socket closed: packets to the \
+                         peers take the FIB lookup from now on"
+                    );
+                    Wake::Closed
+                }
+            },
+        }
+    }
+
+    fn watched(&self) -> &[(u32, Ipv6Addr)] {
+        &self.watched
     }
 }
 
