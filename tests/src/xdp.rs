@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anchor_common::Counter;
 use anchor_user::datapath::Datapath;
-use aya::programs::{TestRun, TestRunOptions};
+use aya::programs::{TestRun, TestRunOptions, Xdp};
 
 /// What one run of the program did.
 pub struct Outcome {
@@ -32,6 +32,11 @@ pub fn action_name(a: u32) -> &'static str {
 /// Runs the program once on `frame` as if it arrived on `ingress_ifindex` (in the calling
 /// thread's network namespace).
 pub fn run(dp: &Datapath, frame: &[u8], ingress_ifindex: u32) -> Outcome {
+    run_program(dp.program(), frame, ingress_ifindex)
+}
+
+/// [`run`] for any loaded XDP program.
+pub fn run_program(program: &Xdp, frame: &[u8], ingress_ifindex: u32) -> Outcome {
     // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
     let mut md = [0u8; 24];
     md[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
@@ -41,7 +46,7 @@ pub fn run(dp: &Datapath, frame: &[u8], ingress_ifindex: u32) -> Outcome {
     opts.data_in = Some(frame);
     opts.data_out = Some(&mut out);
     opts.ctx_in = Some(&md);
-    let r = dp.program().test_run(opts).expect("BPF_PROG_TEST_RUN");
+    let r = program.test_run(opts).expect("BPF_PROG_TEST_RUN");
     out.truncate(r.data_size_out as usize);
     Outcome {
         action: r.return_value,

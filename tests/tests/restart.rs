@@ -298,7 +298,8 @@ fn max_bindings_change_migrates_every_binding_under_traffic() {
     let encap = stats_after.counter("encap") - stats_before.counter("encap");
     assert_eq!(encap, sent, "r1's encap grew by {encap}, not {sent}");
     // The stream's binding statistics migrated while counting: kept, and at most exact (see
-    // anchor-user/src/datapath/migrate.rs for the one race that can miss a packet).
+    // anchor-user/src/datapath/migrate.rs for the one race that can miss a packet). The
+    // catch-up itself is checked exactly, COUNTERS migrated too, in tests/tests/migration.rs.
     let p1_before = stats_before.binding(P1, "to_mn_packets");
     let p1_after = stats_after.binding(P1, "to_mn_packets");
     assert!(

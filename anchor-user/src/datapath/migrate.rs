@@ -6,7 +6,11 @@
 //! XDP links are then switched to the new program atomically; [`fold`] finally adds what the
 //! old program counted between the copy and the switch. Traffic never stops. Statistics stay
 //! exact except for one race: a packet the new program counts in the same binding slot during
-//! the few microseconds [`fold`] takes to rewrite that slot is not counted.
+//! the few microseconds [`fold`] takes to rewrite that slot is not counted. (The program's
+//! per-CPU counters are plain increments and a map update from user space rewrites every CPU's
+//! value: no order of these steps avoids a read-modify-write of a slot the new program counts
+//! in.) `tests/tests/migration.rs` checks the catch-up exactly, with frames counted by the old
+//! program between the copy and the switch and none during the fold.
 
 use std::collections::BTreeMap;
 

@@ -48,6 +48,19 @@ impl Datapath {
         pins: &PinDir,
         interfaces: &[InterfaceSpec],
     ) -> Result<Self, DatapathError> {
+        Self::start_observed(params, pins, interfaces, &mut || {})
+    }
+
+    /// [`Self::start`], calling `before_switch` once the maps to migrate are copied and before
+    /// any interface runs the new program: what the old program counts meanwhile is the
+    /// migration's catch-up. For the tests of that catch-up.
+    #[doc(hidden)]
+    pub fn start_observed(
+        params: &DatapathParams,
+        pins: &PinDir,
+        interfaces: &[InterfaceSpec],
+        before_switch: &mut dyn FnMut(),
+    ) -> Result<Self, DatapathError> {
         let log_level = if params.log {
             LogLevel::Trace
         } else {
@@ -63,7 +76,7 @@ impl Datapath {
             remove_pin(&pins.staged_map(name))?;
         }
         let plan = adopt::plan(pins, params.max_bindings)?;
-        let result = Self::start_planned(params, log_level, pins, interfaces, &plan);
+        let result = Self::start_planned(params, log_level, pins, interfaces, &plan, before_switch);
         if result.is_err()
             && let Err(error) = forget_failed_start(pins, &plan)
         {
@@ -78,9 +91,10 @@ impl Datapath {
         pins: &PinDir,
         interfaces: &[InterfaceSpec],
         plan: &Plan,
+        before_switch: &mut dyn FnMut(),
     ) -> Result<Self, DatapathError> {
         let mut datapath = Self::load_inner(params, log_level, Some((pins, plan)))?;
-        match datapath.adopt(pins, interfaces, plan) {
+        match datapath.adopt(pins, interfaces, plan, before_switch) {
             Ok(()) => Ok(datapath),
             Err(error) => {
                 datapath.abandon_new_links();
@@ -94,6 +108,7 @@ impl Datapath {
         pins: &PinDir,
         interfaces: &[InterfaceSpec],
         plan: &Plan,
+        before_switch: &mut dyn FnMut(),
     ) -> Result<(), DatapathError> {
         let migrations = plan
             .recreated()
@@ -102,6 +117,7 @@ impl Datapath {
         // Before the program sees a packet: which peer indices are in use, whether the trie of
         // short prefixes holds anything.
         self.maps.adopt_contents()?;
+        before_switch();
 
         let (mut taken_over, mut new) = (0, 0);
         for spec in interfaces {
