@@ -37,6 +37,21 @@ impl Scenario {
     /// Builds the rig `anc-<tag><pid>-` with pools of `policy` (and `pool_extra` keys), brings
     /// the node up on link 1 and waits for its P1 address.
     pub fn start(tag: &str, policy: PoolPolicy, pool_extra: &str) -> Scenario {
+        let scenario = Scenario::prepare(tag, policy, pool_extra);
+        scenario.attach_at_r1();
+        scenario
+    }
+
+    /// Brings the node up on link 1 and waits for its P1 address.
+    pub fn attach_at_r1(&self) {
+        self.rig
+            .ip(Node::Mn, &["link", "set", "mn1", "up"])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        self.wait_for_address("mn1", MN_P1_SLAAC);
+    }
+
+    /// [`start`](Self::start) without the node's attachment: its links stay down.
+    pub fn prepare(tag: &str, policy: PoolPolicy, pool_extra: &str) -> Scenario {
         let anchor = anchor_binary();
         require_tools(&[
             &["ip", "-V"],
@@ -59,17 +74,13 @@ impl Scenario {
         // themselves; in a network, the IGP or BGP carries it).
         rig.ip(Node::R1, &["-6", "route", "add", POOL2, "via", R2_LOCATOR])
             .unwrap_or_else(|e| panic!("{e:#}"));
-        rig.ip(Node::Mn, &["link", "set", "mn1", "up"])
-            .unwrap_or_else(|e| panic!("{e:#}"));
-        let scenario = Scenario {
+        Scenario {
             dir,
             rig,
             r1: Some(r1),
             r2: Some(r2),
             cmd: Some(cmd),
-        };
-        scenario.wait_for_address("mn1", MN_P1_SLAAC);
-        scenario
+        }
     }
 
     pub fn r1(&self) -> &Daemon {

@@ -34,6 +34,8 @@ const PACKAGES: &[&str] = &[
     // nsenter and unshare, mount: the rigs and charon's private /run.
     "util-linux",
     "mount",
+    // nft, for the tests that drop signaling on the wire.
+    "nftables",
     // zcat, for /proc/config.gz in `cargo xtask doctor` and the benchmark's report.
     "gzip",
 ];

@@ -67,6 +67,12 @@ pub const TOOLS: &[Tool] = &[
         disables: "the fuzzing of the signaling decoder",
     },
     Tool {
+        name: "nft",
+        version: &["nft", "--version"],
+        needed_by: TEST,
+        disables: "the tests that drop signaling on the wire",
+    },
+    Tool {
         name: "ethtool",
         version: &["ethtool", "--version"],
         needed_by: ALL,

@@ -1,0 +1,131 @@
+//! Lost signaling on the wire, dropped with nftables in the receivers' namespaces, and the
+//! retransmissions that recover from it (the real CMD, two MAARs, a SLAAC node):
+//!
+//! 1. Attachment: the CMD's kernel drops router 1's PBU three times in a row (the first copy
+//!    and two retransmissions, 1 s and 2 s apart); the fourth copy registers the node.
+//! 2. The move: router 2's kernel drops the CMD's PBA once (router 2 sends its PBU again, with
+//!    a fresh timestamp), and router 1's kernel drops the CMD's update (Serving MAAR) twice (the
+//!    CMD sends it again, unchanged). Both routers end with their bindings, and the
+//!    correspondent reaches the node's P1 address through the tunnel.
+
+use std::time::Duration;
+
+use anchor_rig::{
+    Node, Rig,
+    cmd::{self, Run as _},
+    control::{MN_P1_SLAAC as MN_P1, MN_P2_SLAAC as MN_P2, P1, PoolPolicy},
+    topology::{CN_ADDR, R1_LOCATOR},
+};
+use anchor_tests::{
+    maar::{find_binding, wait_for},
+    scenario::Scenario,
+    support::{ip_stdout, ping_from_cn, require_tools},
+};
+
+/// Long enough for the retransmissions being waited for (1 s, then 2 s, then 4 s apart).
+const RECOVERY: Duration = Duration::from_secs(20);
+
+#[test]
+fn retransmissions_recover_lost_pbus_and_pbas() {
+    require_tools(&[&["nft", "--version"]]);
+    let sc = Scenario::prepare("f", PoolPolicy::SessionLasting, "");
+
+    // 1. Router 1's PBU lost three times.
+    let cmd_drop = NftDrop::install(
+        &sc.rig,
+        Node::Cn,
+        &format!("ip6 saddr {R1_LOCATOR} mh type binding-update"),
+    );
+    sc.rig
+        .ip(Node::Mn, &["link", "set", "mn1", "up"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    wait_for("three lost PBUs from router 1", RECOVERY, || {
+        cmd_drop.dropped() >= 3
+    });
+    cmd_drop.remove();
+    wait_for("router 1's registration of the node", RECOVERY, || {
+        ip_stdout(&sc.rig, Node::R1, &["-6", "route", "show", P1]).contains("dev r1a")
+    });
+    sc.wait_for_address("mn1", MN_P1);
+
+    // 2. The move: router 2 loses the CMD's PBA once, router 1 the CMD's update twice.
+    let pba_drop = NftDrop::install(
+        &sc.rig,
+        Node::R2,
+        &format!("ip6 saddr {CN_ADDR} mh type binding-acknowledgement"),
+    );
+    let update_drop = NftDrop::install(
+        &sc.rig,
+        Node::R1,
+        &format!("ip6 saddr {CN_ADDR} mh type binding-update"),
+    );
+    sc.rig
+        .move_mobile_node_link_only()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    wait_for("a lost PBA at router 2", RECOVERY, || {
+        pba_drop.dropped() >= 1
+    });
+    pba_drop.remove();
+    wait_for("two lost updates at router 1", RECOVERY, || {
+        update_drop.dropped() >= 2
+    });
+    update_drop.remove();
+    wait_for("both routers' bindings for P1", RECOVERY, || {
+        find_binding(sc.r2(), P1).is_some_and(|b| b["kind"] == "visiting")
+            && find_binding(sc.r1(), P1).is_some_and(|b| b["kind"] == "redirect")
+    });
+    sc.wait_for_address("mn2", MN_P2);
+    ping_from_cn(&sc.rig, MN_P1, "after the lost messages");
+    sc.stop();
+}
+
+/// An nftables table in one namespace that drops (and counts) the packets matching a rule.
+struct NftDrop {
+    ns: String,
+}
+
+impl NftDrop {
+    const TABLE: &'static str = "anchor_faults";
+
+    fn install(rig: &Rig, node: Node, matching: &str) -> NftDrop {
+        let ns = rig.ns(node);
+        let script = format!(
+            "table inet {t} {{\n chain input {{\n  type filter hook input priority 0;\n  \
+             {matching} counter drop\n }}\n}}\n",
+            t = Self::TABLE
+        );
+        let path = std::env::temp_dir().join(format!("{ns}-faults.nft"));
+        std::fs::write(&path, script).expect("write the nftables script");
+        cmd::in_netns(&ns, "nft")
+            .arg("-f")
+            .arg(&path)
+            .run_quiet()
+            .unwrap_or_else(|e| panic!("cannot install the drop rule in {ns}: {e:#}"));
+        NftDrop { ns }
+    }
+
+    /// Packets dropped so far.
+    fn dropped(&self) -> u64 {
+        let json = cmd::in_netns(&self.ns, "nft")
+            .args(["-j", "list", "table", "inet", Self::TABLE])
+            .read_stdout()
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let value: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        value["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item["rule"]["expr"].as_array())
+            .flatten()
+            .filter_map(|expr| expr["counter"]["packets"].as_u64())
+            .sum()
+    }
+
+    fn remove(&self) {
+        cmd::in_netns(&self.ns, "nft")
+            .args(["delete", "table", "inet", Self::TABLE])
+            .run_quiet()
+            .unwrap_or_else(|e| panic!("cannot remove the drop rule in {}: {e:#}", self.ns));
+    }
+}
