@@ -113,37 +113,36 @@ pub fn probe_all() -> Vec<Capability> {
         "generic attachment (xdp_mode = \"skb\") and the tests that use it",
         generic,
     );
-    let tunnels = kernel::tunnels(&scratch);
     add(
         "seg6 lwtunnel (encap.red)",
         OPTIONAL,
         "the benchmarks' kernel seg6 comparator (its rows show n/a)",
-        tunnels.seg6,
+        kernel::try_ip(&scratch, &kernel::SEG6),
     );
     add(
         "ip6tnl (ip6ip6)",
         OPTIONAL,
         "kernel IPv6-in-IPv6 tunnels beside anchor (no benchmark compares with it yet)",
-        tunnels.ip6tnl,
+        kernel::try_ip(&scratch, &kernel::IP6TNL),
     );
     add(
         "ESP, AEAD rfc4106(gcm(aes))",
         OPTIONAL,
         "ESP on the wire: the signaling's CHILD SAs (aes256gcm16) cannot be installed; \
          the tests check policies and IKEv2 only",
-        tunnels.esp_aead,
+        kernel::try_ip(&scratch, &kernel::ESP_AEAD),
     );
     add(
         "ESP, authenc hmac(sha256) cbc(aes)",
         OPTIONAL,
         "ESP on the wire with manual keys of that suite",
-        tunnels.esp_authenc,
+        kernel::try_ip(&scratch, &kernel::ESP_AUTHENC),
     );
     add(
         "XFRM policies",
         TEST,
         "the check that IPsec protects the signaling, and its tests",
-        tunnels.xfrm_policy,
+        kernel::try_ip(&scratch, &kernel::XFRM_POLICY),
     );
     add(
         "charon: AES_GCM_16, PRF_HMAC_SHA2_384, ECP_384",
@@ -181,9 +180,7 @@ pub const KERNEL_OPTIONS: &[&str] = &[
 /// Whether the kernel can encapsulate with seg6 (`encap.red`), as the benchmark's comparator
 /// does: `Err(reason)` when not.
 pub fn seg6() -> Result<(), String> {
-    let scratch = scratch::Scratch::create();
-    kernel::tunnels(&scratch)
-        .seg6
+    kernel::try_ip(&scratch::Scratch::create(), &kernel::SEG6)
         .map(drop)
         .map_err(|e| format!("{e:#}"))
 }
