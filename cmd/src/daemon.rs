@@ -89,6 +89,12 @@ impl Cmd {
         tokio::pin!(shutdown);
         let mut reports = report::ticker(self.report_interval);
         let mut out = Vec::new();
+        // Updates an earlier run sent and saw no acknowledgement of.
+        let resumed = self.engine.resume(Now::system(), &mut out);
+        self.send_all(&mut out);
+        if resumed? > 0 {
+            tracing::info!("sent again the updates the store still waited for");
+        }
         loop {
             let now = Now::system();
             let wake = self

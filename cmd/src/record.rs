@@ -30,6 +30,33 @@ pub struct MnRecord {
     pub expires_unix_s: u64,
     /// The Timestamp option (RFC 5213 section 8.8) of the last accepted update.
     pub last_timestamp: u64,
+    /// The updates sent to previous MAARs about this node and not yet acknowledged: stored with
+    /// the record, so that a CMD that starts on this store sends them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingUpdate>,
+}
+
+/// An update (a PBU with Serving MAAR and Anchored Prefix options) the CMD sent to a MAAR and
+/// waits to see acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpdate {
+    /// The MAAR it is sent to (the prefixes' anchor, or the serving MAAR for a release).
+    pub to: Ipv6Addr,
+    /// Its sequence number, which the PBA echoes.
+    pub sequence: u16,
+    /// The Serving MAAR option.
+    pub serving: Ipv6Addr,
+    /// The Anchored Prefix options.
+    pub anchored: Vec<Ipv6Net>,
+    /// The lifetime, in seconds (0: release).
+    pub lifetime: u16,
+}
+
+impl PendingUpdate {
+    /// Whether `later`, to the same MAAR about some of the same prefixes, makes this one moot.
+    pub fn superseded_by(&self, later: &PendingUpdate) -> bool {
+        self.to == later.to && self.anchored.iter().any(|p| later.anchored.contains(p))
+    }
 }
 
 impl MnRecord {

@@ -176,6 +176,7 @@ mod tests {
             lifetime_s: 600,
             expires_unix_s: 1_700_000_600,
             last_timestamp: 42,
+            pending: Vec::new(),
         }
     }
 

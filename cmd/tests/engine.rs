@@ -21,7 +21,7 @@ const STRANGER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xee, 0, 0, 0, 0, 2);
 const MN: MnId = MnId::Eui48([2, 0, 0, 0, 0, 0x0a]);
 
 /// A store in memory: the trait is all the engine needs.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct MemStore(BTreeMap<MnKey, MnRecord>);
 
 impl MobilityStore for MemStore {
@@ -316,6 +316,67 @@ fn an_unacknowledged_update_stops_at_max_bindack_timeout() {
     assert_eq!(resent, 5);
     assert_eq!(rig.engine.counters().gave_up, 1);
     assert_eq!(rig.engine.in_flight(), 0);
+    assert!(
+        pending(&rig.engine).is_empty(),
+        "a given-up update leaves the record"
+    );
+}
+
+/// The updates the store's record of the node waits for: (to, serving, anchored).
+fn pending(engine: &Engine<MemStore>) -> Vec<(Ipv6Addr, Ipv6Addr, Vec<Ipv6Net>)> {
+    engine
+        .store()
+        .records()
+        .iter()
+        .flat_map(|r| r.pending.iter())
+        .map(|p| (p.to, p.serving, p.anchored.clone()))
+        .collect()
+}
+
+/// A CMD that stops with an update to a previous MAAR unacknowledged leaves it in the store; the
+/// next CMD on that store sends it again, with a fresh timestamp, until acknowledged.
+#[test]
+fn an_unacknowledged_update_is_stored_and_sent_again_by_the_next_cmd() {
+    let mut rig = Rig::new();
+    rig.register(M1, 1, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_millis(10));
+    rig.register(M2, 1, "2001:db8:2:1::/64");
+    assert_eq!(
+        pending(&rig.engine),
+        vec![(M1, M2, vec![net("2001:db8:1:1::/64")])],
+        "the update waits in the record"
+    );
+
+    // The CMD stops; another starts on its store 5 s later.
+    let store = rig.engine.store().clone();
+    let mut next = Rig::new();
+    next.engine = Engine::new(config(), store);
+    next.now = rig.now.plus(Duration::from_secs(5));
+    let mut out = Vec::new();
+    assert_eq!(next.engine.resume(next.now, &mut out).expect("resume"), 1);
+    let [again] = out.as_slice() else {
+        panic!("one update, got {out:?}")
+    };
+    assert_eq!(again.to, M1);
+    let update = pbu_of(again);
+    assert!(update.options.contains(&MobilityOption::ServingMaar(M2)));
+    assert!(
+        update
+            .options
+            .contains(&MobilityOption::AnchoredPrefix(net("2001:db8:1:1::/64")))
+    );
+    assert!(
+        update
+            .options
+            .contains(&MobilityOption::Timestamp(next.stamp())),
+        "a fresh timestamp: {update:?}"
+    );
+    // Retransmitted like any update, and settled by its PBA.
+    assert_eq!(next.advance(Duration::from_secs(1)), vec![again.clone()]);
+    assert!(next.send(M1, ack_of(again)).is_empty());
+    assert!(pending(&next.engine).is_empty());
+    let mut out = Vec::new();
+    assert_eq!(next.engine.resume(next.now, &mut out).expect("resume"), 0);
 }
 
 #[test]

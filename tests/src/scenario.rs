@@ -31,6 +31,7 @@ pub struct Scenario {
     pub r1: Option<Daemon>,
     pub r2: Option<Daemon>,
     cmd: Option<Proc>,
+    policy: PoolPolicy,
 }
 
 impl Scenario {
@@ -80,6 +81,7 @@ impl Scenario {
             r1: Some(r1),
             r2: Some(r2),
             cmd: Some(cmd),
+            policy,
         }
     }
 
@@ -162,6 +164,20 @@ impl Scenario {
             .find(|(name, _)| *name == "RetransSegs")
             .and_then(|(_, value)| value.parse().ok())
             .unwrap_or_else(|| panic!("no RetransSegs in /proc/net/snmp:\n{text}"))
+    }
+
+    /// Kills the CMD with SIGKILL (nothing saved on the way out) and starts it again on the same
+    /// configuration and store.
+    pub fn kill_and_restart_cmd(&mut self) {
+        if let Some(mut cmd) = self.cmd.take() {
+            cmd.stop_with("KILL", Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("cannot kill the CMD: {e:#}"));
+        }
+        let anchor = anchor_binary();
+        self.cmd = Some(
+            control::start_cmd_with(&anchor, self.dir.path(), &self.rig, self.policy)
+                .unwrap_or_else(|e| panic!("cannot start the CMD again: {e:#}")),
+        );
     }
 
     /// Stops the routers and the CMD, checking that they exit cleanly.

@@ -7,6 +7,9 @@
 //!    a fresh timestamp), and router 1's kernel drops the CMD's update (Serving MAAR) twice (the
 //!    CMD sends it again, unchanged). Both routers end with their bindings, and the
 //!    correspondent reaches the node's P1 address through the tunnel.
+//!
+//! And a CMD killed (SIGKILL) while its update to the previous MAAR is unacknowledged: the
+//! update waits in the store, and the restarted CMD sends it again.
 
 use std::time::Duration;
 
@@ -76,6 +79,42 @@ fn retransmissions_recover_lost_pbus_and_pbas() {
     });
     sc.wait_for_address("mn2", MN_P2);
     ping_from_cn(&sc.rig, MN_P1, "after the lost messages");
+    sc.stop();
+}
+
+#[test]
+fn a_restarted_cmd_sends_the_updates_its_predecessor_left_unacknowledged() {
+    require_tools(&[&["nft", "--version"]]);
+    let mut sc = Scenario::start("k", PoolPolicy::SessionLasting, "");
+    // Router 1 never hears from this CMD: its update about the move is lost, every copy.
+    let update_drop = NftDrop::install(
+        &sc.rig,
+        Node::R1,
+        &format!("ip6 saddr {CN_ADDR} mh type binding-update"),
+    );
+    sc.rig
+        .move_mobile_node_link_only()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    wait_for("router 2's visiting binding", RECOVERY, || {
+        find_binding(sc.r2(), P1).is_some_and(|b| b["kind"] == "visiting")
+    });
+    wait_for("a lost update at router 1", RECOVERY, || {
+        update_drop.dropped() >= 1
+    });
+    assert!(
+        find_binding(sc.r1(), P1).is_none(),
+        "router 1 cannot have redirected P1 without the update"
+    );
+    // The CMD dies with the update outstanding; the wire heals; a new CMD starts on the store.
+    sc.kill_and_restart_cmd();
+    update_drop.remove();
+    wait_for(
+        "router 1's redirect from the restarted CMD",
+        RECOVERY,
+        || find_binding(sc.r1(), P1).is_some_and(|b| b["kind"] == "redirect"),
+    );
+    sc.wait_for_address("mn2", MN_P2);
+    ping_from_cn(&sc.rig, MN_P1, "after the CMD's restart");
     sc.stop();
 }
 

@@ -26,6 +26,9 @@
 //! a lifetime-0 PBU with its own address as Serving MAAR and the released prefixes as Anchored
 //! Prefix options (retransmitted until acknowledged), so that it stops delivering and
 //! advertising them.
+//!
+//! The updates to MAARs wait in the node's record until acknowledged (see [`updates`]): a CMD
+//! that starts on the store sends them again ([`Engine::resume`]).
 
 use std::{
     net::Ipv6Addr,
@@ -50,6 +53,8 @@ use crate::{
     record::{MnRecord, PrefixAnchor},
     store::{MobilityStore, StoreError},
 };
+
+mod updates;
 
 pub struct Engine<S> {
     config: Config,
@@ -121,6 +126,7 @@ impl<S: MobilityStore> Engine<S> {
             MobilityHeader::Pba(pba) => {
                 if self.retransmit.acknowledged(from, pba.sequence) {
                     self.counters.acks += 1;
+                    self.settle_update(from, pba.sequence)?;
                     if !pba.status.is_accepted() {
                         tracing::warn!(
                             "MAAR {from} rejected update {} with status {}",
@@ -152,6 +158,7 @@ impl<S: MobilityStore> Engine<S> {
                 Due::GiveUp { to, sequence } => {
                     self.counters.gave_up += 1;
                     tracing::warn!("no acknowledgement from MAAR {to} for update {sequence}");
+                    self.settle_update(to, sequence)?;
                 }
             }
         }
@@ -311,13 +318,17 @@ impl<S: MobilityStore> Engine<S> {
                 !release
             });
         }
-        let record = MnRecord {
+        let mut record = MnRecord {
             mn: key,
             serving: from,
             prefixes,
             lifetime_s: granted.as_duration().as_secs(),
             expires_unix_s: now.unix_s() + granted.as_duration().as_secs(),
             last_timestamp: timestamp.0,
+            pending: existing
+                .as_ref()
+                .map(|r| r.pending.clone())
+                .unwrap_or_default(),
         };
         let elsewhere = record.anchored_elsewhere(from);
         if moved {
@@ -333,10 +344,8 @@ impl<S: MobilityStore> Engine<S> {
                 }
             }
         }
-        self.store.put(record)?;
-        tracing::info!("{mn_id} registered at {from} with {local}");
-
         let mut previous = Vec::new();
+        let mut updates = Vec::new();
         for (anchor, anchored) in &elsewhere {
             for prefix in anchored {
                 previous.push(MobilityOption::PreviousMaar {
@@ -346,20 +355,24 @@ impl<S: MobilityStore> Engine<S> {
             }
             // A refresh from the same serving MAAR changes nothing at the previous ones.
             if moved {
-                self.update_previous(now, *anchor, mn_id, from, anchored, granted, out);
+                updates.push(self.queue_update(&mut record, *anchor, from, anchored, granted));
             }
         }
         for (anchor, prefix) in released {
             tracing::info!("{mn_id} left {anchor}: its nonpersistent {prefix} is released");
-            self.update_previous(
-                now,
+            updates.push(self.queue_update(
+                &mut record,
                 anchor,
-                mn_id,
                 from,
                 &[prefix],
                 Lifetime::DEREGISTRATION,
-                out,
-            );
+            ));
+        }
+        // The record and the updates it now waits for, in one write; then the updates go out.
+        self.store.put(record)?;
+        tracing::info!("{mn_id} registered at {from} with {local}");
+        for update in &updates {
+            self.send_update(now, mn_id, update, out);
         }
         Ok(Ok(self.pba(pbu, mn_id, timestamp, granted, previous)))
     }
@@ -400,6 +413,13 @@ impl<S: MobilityStore> Engine<S> {
         // The node's last timestamp stays its serving MAAR's: the anchor's clock must not make
         // the serving MAAR's next refresh look old (157).
         let serving = record.serving;
+        let update = self.queue_update(
+            &mut record,
+            serving,
+            serving,
+            &released,
+            Lifetime::DEREGISTRATION,
+        );
         self.store.put(record)?;
         tracing::info!(
             "{mn_id}: {from} released {}; telling the serving MAAR {serving}",
@@ -409,15 +429,7 @@ impl<S: MobilityStore> Engine<S> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        self.update_previous(
-            now,
-            serving,
-            mn_id,
-            serving,
-            &released,
-            Lifetime::DEREGISTRATION,
-            out,
-        );
+        self.send_update(now, mn_id, &update, out);
         Ok(Ok(ack))
     }
 
@@ -439,66 +451,21 @@ impl<S: MobilityStore> Engine<S> {
     ) -> Result<(), StoreError> {
         self.store.remove(&record.mn)?;
         let mn_id = record.mn.to_mn_id();
+        // The record is gone, and these updates with it: a CMD restarted before they are
+        // acknowledged does not send them again (the previous MAARs' redirects then end with
+        // their lifetime or their idle release).
+        let mut gone = record.clone();
         for (anchor, anchored) in record.anchored_elsewhere(record.serving) {
-            self.update_previous(
-                now,
+            let update = self.queue_update(
+                &mut gone,
                 anchor,
-                &mn_id,
                 record.serving,
                 &anchored,
                 Lifetime::DEREGISTRATION,
-                out,
             );
+            self.send_update(now, &mn_id, &update, out);
         }
         Ok(())
-    }
-
-    /// Sends the PBU that tells `anchor` which MAAR serves the node now (or, with lifetime 0,
-    /// that the node or those prefixes are gone), replacing any older one in flight about the
-    /// same node and one of the same prefixes.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the fields of one message, each named at the call"
-    )]
-    fn update_previous(
-        &mut self,
-        now: Now,
-        anchor: Ipv6Addr,
-        mn_id: &MnId,
-        serving: Ipv6Addr,
-        anchored: &[Ipv6Net],
-        lifetime: Lifetime,
-        out: &mut Vec<Outgoing>,
-    ) {
-        let sequence = self.next_sequence;
-        self.next_sequence = self.next_sequence.wrapping_add(1);
-        let mut options = vec![
-            MobilityOption::MnId(mn_id.clone()),
-            MobilityOption::Timestamp(Timestamp::from_system_time(now.wall)),
-            MobilityOption::ServingMaar(serving),
-        ];
-        options.extend(anchored.iter().map(|p| MobilityOption::AnchoredPrefix(*p)));
-        let message = MobilityHeader::Pbu(Pbu {
-            sequence,
-            flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
-            lifetime,
-            options,
-        });
-        let id = MobilityOption::MnId(mn_id.clone());
-        self.retransmit.forget_where(anchor, |m| {
-            m.options().contains(&id)
-                && m.options().iter().any(|o| match o {
-                    MobilityOption::AnchoredPrefix(p) => anchored.contains(p),
-                    _ => false,
-                })
-        });
-        self.retransmit
-            .sent(now.instant, anchor, sequence, message.clone());
-        self.counters.updates_sent += 1;
-        out.push(Outgoing {
-            to: anchor,
-            message,
-        });
     }
 
     fn pba(
