@@ -1,6 +1,8 @@
 //! `cargo xtask fuzz`: the long fuzzing runs, of which `cargo xtask test` runs bounded, seeded
 //! versions: random and mutated frames through the XDP program (`tests/tests/xdp_fuzz.rs`,
-//! with its frames per second), and cargo-fuzz on the signaling decoder.
+//! with its frames per second), and cargo-fuzz on the signaling decoder and on the CMD's engine
+//! (`cmd/fuzz`, target `engine`: sequences of messages and clock jumps, with the invariants of
+//! its state checked after every step).
 
 use anyhow::{Context as _, Result};
 
@@ -9,9 +11,11 @@ use crate::cmd::{self, Run as _};
 /// How long `cargo xtask test` fuzzes the decoder: enough to reach every option parser from the
 /// seeds, bounded for CI (the fuzz crate's build takes about as long again).
 pub const CI_DECODER_SECONDS: u32 = 30;
+/// How long `cargo xtask test` fuzzes the CMD's engine.
+pub const CI_ENGINE_SECONDS: u32 = 30;
 
-/// Runs `frames` random frames through the program (seed `seed`), then fuzzes the decoder for
-/// `decoder_seconds`.
+/// Runs `frames` random frames through the program (seed `seed`), then fuzzes the decoder and
+/// the CMD's engine for `decoder_seconds` each.
 pub fn fuzz(frames: u64, seed: u64, decoder_seconds: u32) -> Result<()> {
     println!("fuzz: {frames} frames through the XDP program, seed {seed:#x}");
     cmd::cargo([
@@ -27,7 +31,26 @@ pub fn fuzz(frames: u64, seed: u64, decoder_seconds: u32) -> Result<()> {
     .env("ANCHOR_FUZZ_SEED", seed.to_string())
     .run()
     .context("fuzzing the XDP program failed")?;
-    fuzz_decoder(decoder_seconds).context("fuzzing the signaling decoder failed")
+    fuzz_decoder(decoder_seconds).context("fuzzing the signaling decoder failed")?;
+    fuzz_cmd_engine(decoder_seconds).context("fuzzing the CMD's engine failed")
+}
+
+/// Fuzzes the CMD's engine (cmd/fuzz, target `engine`) for `seconds`, from the committed
+/// seeds (cmd/fuzz/seeds/engine). A crash fails and leaves the input in cmd/fuzz/artifacts/engine/.
+pub fn fuzz_cmd_engine(seconds: u32) -> Result<()> {
+    let fuzz_dir = cmd::workspace_root().join("cmd/fuzz");
+    let corpus = fuzz_dir.join("corpus/engine");
+    std::fs::create_dir_all(&corpus)
+        .with_context(|| format!("cannot create {}", corpus.display()))?;
+    println!("fuzz (CMD engine): cargo +nightly fuzz run engine for {seconds} s");
+    // New inputs go to the ignored corpus; the committed seeds are read too.
+    cmd::cargo(["+nightly", "fuzz", "run", "engine", "--fuzz-dir"])
+        .arg(&fuzz_dir)
+        .arg(&corpus)
+        .arg(fuzz_dir.join("seeds/engine"))
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .run()
 }
 
 /// Fuzzes the Mobility Header decoder (signal/fuzz, target `decode`) for `seconds`, starting

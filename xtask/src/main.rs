@@ -44,7 +44,7 @@ enum Task {
         quick: bool,
     },
     /// Long fuzzing: random frames through the XDP program (frames per second), then the
-    /// signaling decoder with cargo-fuzz.
+    /// signaling decoder and the CMD's engine with cargo-fuzz.
     Fuzz {
         /// Frames through the XDP program.
         #[arg(long, default_value_t = 10_000_000)]
@@ -52,7 +52,7 @@ enum Task {
         /// The generator's seed (a run is repeatable).
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Seconds of cargo-fuzz on the signaling decoder.
+        /// Seconds of cargo-fuzz on the signaling decoder, and again on the CMD's engine.
         #[arg(long, default_value_t = 600)]
         decoder_seconds: u32,
     },

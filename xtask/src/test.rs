@@ -78,9 +78,12 @@ pub fn test(caps: &[Capability]) -> Result<()> {
         .context("test step `bench (quick)` failed")?;
     crate::fuzz::fuzz_decoder(crate::fuzz::CI_DECODER_SECONDS)
         .context("test step `fuzz (decoder)` failed")?;
+    crate::fuzz::fuzz_cmd_engine(crate::fuzz::CI_ENGINE_SECONDS)
+        .context("test step `fuzz (CMD engine)` failed")?;
     let mut names: Vec<&str> = STEPS.iter().map(|(name, _)| *name).collect();
     names.push("bench (quick)");
     names.push("fuzz (decoder)");
+    names.push("fuzz (CMD engine)");
     println!(
         "test: ok ({}) in {} s",
         names.join(", "),
