@@ -52,7 +52,7 @@ enum Task {
         /// The generator's seed (a run is repeatable).
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Seconds of cargo-fuzz on the signaling decoder, and again on the CMD's engine.
+        /// Seconds of cargo-fuzz on the signaling decoder, and again on each engine.
         #[arg(long, default_value_t = 600)]
         decoder_seconds: u32,
     },

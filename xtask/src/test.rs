@@ -80,10 +80,13 @@ pub fn test(caps: &[Capability]) -> Result<()> {
         .context("test step `fuzz (decoder)` failed")?;
     crate::fuzz::fuzz_cmd_engine(crate::fuzz::CI_ENGINE_SECONDS)
         .context("test step `fuzz (CMD engine)` failed")?;
+    crate::fuzz::fuzz_maar_engine(crate::fuzz::CI_ENGINE_SECONDS)
+        .context("test step `fuzz (MAAR engine)` failed")?;
     let mut names: Vec<&str> = STEPS.iter().map(|(name, _)| *name).collect();
     names.push("bench (quick)");
     names.push("fuzz (decoder)");
     names.push("fuzz (CMD engine)");
+    names.push("fuzz (MAAR engine)");
     println!(
         "test: ok ({}) in {} s",
         names.join(", "),
