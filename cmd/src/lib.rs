@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: the TOML configuration.
 //! - [`record`]: the per-node record and how it is keyed.
+//! - [`memory_store`]: [`MemoryStore`], the records in memory (tests, fuzzing).
 //! - [`store`]: [`MobilityStore`], the trait the records live behind, and the file-backed store.
 //! - [`engine`]: the protocol logic without I/O: messages and the time in, messages out.
 //! - [`counters`]: what was accepted, rejected, retransmitted.
@@ -18,10 +19,12 @@ pub mod config;
 pub mod counters;
 pub mod daemon;
 pub mod engine;
+pub mod memory_store;
 pub mod record;
 pub mod store;
 
 pub use config::{Config, ConfigError};
 pub use engine::Engine;
+pub use memory_store::MemoryStore;
 pub use record::{MnRecord, PrefixAnchor};
 pub use store::{FileStore, MobilityStore, StoreError};

@@ -2,12 +2,11 @@
 //! message that comes in.
 
 use std::{
-    collections::BTreeMap,
     net::Ipv6Addr,
     time::{Duration, Instant, UNIX_EPOCH},
 };
 
-use anchor_cmd::{Config, Engine, MnRecord, MobilityStore, StoreError};
+use anchor_cmd::{Config, Engine, MemoryStore, MobilityStore};
 use anchor_pmip::{MnKey, Now, Outgoing, Policy};
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
@@ -19,27 +18,6 @@ const M2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf2, 0, 0, 0, 0, 2);
 const M3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf3, 0, 0, 0, 0, 2);
 const STRANGER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xee, 0, 0, 0, 0, 2);
 const MN: MnId = MnId::Eui48([2, 0, 0, 0, 0, 0x0a]);
-
-/// A store in memory: the trait is all the engine needs.
-#[derive(Default, Clone)]
-struct MemStore(BTreeMap<MnKey, MnRecord>);
-
-impl MobilityStore for MemStore {
-    fn get(&self, mn: &MnKey) -> Option<&MnRecord> {
-        self.0.get(mn)
-    }
-    fn put(&mut self, record: MnRecord) -> Result<(), StoreError> {
-        self.0.insert(record.mn.clone(), record);
-        Ok(())
-    }
-    fn remove(&mut self, mn: &MnKey) -> Result<(), StoreError> {
-        self.0.remove(mn);
-        Ok(())
-    }
-    fn records(&self) -> Vec<&MnRecord> {
-        self.0.values().collect()
-    }
-}
 
 fn config() -> Config {
     Config::parse(
@@ -66,7 +44,7 @@ fn net(s: &str) -> Ipv6Net {
 
 /// The engine and a fake clock that starts at a fixed wall time.
 struct Rig {
-    engine: Engine<MemStore>,
+    engine: Engine<MemoryStore>,
     now: Now,
 }
 
@@ -77,7 +55,7 @@ impl Rig {
 
     fn with(config: Config) -> Self {
         Self {
-            engine: Engine::new(config, MemStore::default()),
+            engine: Engine::new(config, MemoryStore::default()),
             now: Now {
                 instant: Instant::now(),
                 wall: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
@@ -323,7 +301,7 @@ fn an_unacknowledged_update_stops_at_max_bindack_timeout() {
 }
 
 /// The updates the store's record of the node waits for: (to, serving, anchored).
-fn pending(engine: &Engine<MemStore>) -> Vec<(Ipv6Addr, Ipv6Addr, Vec<Ipv6Net>)> {
+fn pending(engine: &Engine<MemoryStore>) -> Vec<(Ipv6Addr, Ipv6Addr, Vec<Ipv6Net>)> {
     engine
         .store()
         .records()

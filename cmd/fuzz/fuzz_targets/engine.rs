@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant, UNIX_EPOCH},
 };
 
-use anchor_cmd::{Config, Engine, MnRecord, MobilityStore, StoreError};
+use anchor_cmd::{Config, Engine, MemoryStore, MobilityStore};
 use anchor_pmip::{MnKey, Now, Outgoing};
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
@@ -37,25 +37,6 @@ const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
 /// nodes has at most one update per (anchor, prefix) in flight.
 const MAX_IN_FLIGHT: usize = 64;
 
-#[derive(Default)]
-struct MemStore(BTreeMap<MnKey, MnRecord>);
-
-impl MobilityStore for MemStore {
-    fn get(&self, mn: &MnKey) -> Option<&MnRecord> {
-        self.0.get(mn)
-    }
-    fn put(&mut self, record: MnRecord) -> Result<(), StoreError> {
-        self.0.insert(record.mn.clone(), record);
-        Ok(())
-    }
-    fn remove(&mut self, mn: &MnKey) -> Result<(), StoreError> {
-        self.0.remove(mn);
-        Ok(())
-    }
-    fn records(&self) -> Vec<&MnRecord> {
-        self.0.values().collect()
-    }
-}
 
 fn config() -> Config {
     Config::parse(
@@ -114,7 +95,7 @@ fn prefix(m: usize, k: u8) -> Ipv6Net {
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
-    let mut engine = Engine::new(config(), MemStore::default());
+    let mut engine = Engine::new(config(), MemoryStore::default());
     let mut now = Now {
         instant: Instant::now(),
         wall: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
@@ -197,7 +178,7 @@ fuzz_target!(|data: &[u8]| {
 
 /// Accepted PBAs name only recorded prefixes in their Previous MAAR options; updates sent are
 /// remembered for the acknowledgements of later steps.
-fn check_outgoing(engine: &Engine<MemStore>, out: &[Outgoing], sent: &mut Vec<(Ipv6Addr, u16)>) {
+fn check_outgoing(engine: &Engine<MemoryStore>, out: &[Outgoing], sent: &mut Vec<(Ipv6Addr, u16)>) {
     for o in out {
         match &o.message {
             MobilityHeader::Pba(pba) if pba.status == Status::ACCEPTED => {
@@ -232,7 +213,7 @@ fn check_outgoing(engine: &Engine<MemStore>, out: &[Outgoing], sent: &mut Vec<(I
     }
 }
 
-fn check_state(engine: &Engine<MemStore>) {
+fn check_state(engine: &Engine<MemoryStore>) {
     let records = engine.store().records();
     let mut holders: BTreeMap<Ipv6Net, &MnKey> = BTreeMap::new();
     for record in &records {
