@@ -1,0 +1,243 @@
+//! The resize's program switch loses no frame at line rate (privileged, in-process).
+//!
+//! A veth pair `g0`/`r0` in a namespace of the test's own: the anchor runs natively on `r0`
+//! (started as the daemon starts it, its link pinned), and `bench_gen` sends frames out of `g0`
+//! with BPF_PROG_TEST_RUN in live-frames mode, as fast as one CPU can, for the whole test. Each
+//! frame is a tunnel packet to the locator for a prefix without a binding: the program counts it
+//! in `rx` and drops it (`drop_decap_no_binding`, which counts nothing else here). While the frames flow, a second start with
+//! another `max_bindings` loads a new program with new maps and switches the pinned link over to
+//! it (`BPF_LINK_UPDATE`). `COUNTERS` keeps its capacity and is shared by both programs, so every
+//! frame that reached an XDP program is counted once: `drop_decap_no_binding` must grow by
+//! exactly the frames sent. At the measured rate (printed, several frames a microsecond), a detach and
+//! re-attach, however quick, would let frames reach `r0` with no program, uncounted.
+//!
+//! Needs root, a bpffs at /sys/fs/bpf, native XDP on veth and live-frames test runs (`cargo xtask
+//! doctor`); anything missing fails the test.
+
+use std::{
+    net::Ipv6Addr,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anchor_common::{Counter, IfaceRole};
+use anchor_rig::cmd::{self, Run as _};
+use anchor_tests::{
+    packet::{Udp6, encapsulate, ethernet},
+    support::in_netns,
+};
+use anchor_user::{
+    bench_objects,
+    datapath::{Datapath, DatapathParams, InterfaceSpec, PinDir, XdpMode, pin::DEFAULT_BPFFS},
+};
+use aya::{
+    EbpfLoader,
+    programs::{TestRun as _, TestRunAttrs, TestRunOptions, Xdp},
+};
+
+const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+const PEER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
+const CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
+const UNBOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, 1);
+const G0_MAC: [u8; 6] = [2, 0, 0, 0, 9, 1];
+const R0_MAC: [u8; 6] = [2, 0, 0, 0, 9, 2];
+/// Bytes `bench_gen` drops from the front of each input frame.
+const SPARE: usize = 40;
+/// Frames per test run, and per live-frames batch.
+const REPEAT: u32 = 20_000;
+const BATCH: u32 = 64;
+
+/// The namespace, removed on drop.
+struct Net(String);
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = cmd::new("ip").args(["netns", "del", &self.0]).run_quiet();
+    }
+}
+
+/// Removes the pinned state on drop.
+struct Pins(std::path::PathBuf);
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn params(max_bindings: u32) -> DatapathParams {
+    DatapathParams {
+        locator: LOCATOR,
+        tunnel_mtu: 1500,
+        outer_hop_limit: 64,
+        max_bindings,
+        log: false,
+    }
+}
+
+fn r0() -> InterfaceSpec {
+    InterfaceSpec {
+        name: "r0".to_owned(),
+        role: IfaceRole::Core,
+        mode: XdpMode::Native,
+    }
+}
+
+/// The generator's input (`SPARE` bytes, then the frame) and the header it rewrites each time.
+fn generator_frame() -> (Vec<u8>, [u64; 8]) {
+    let inner = Udp6::new(CN, UNBOUND).bytes();
+    let frame = ethernet(
+        R0_MAC,
+        G0_MAC,
+        &encapsulate(PEER, LOCATOR, 64, 0, 0, &inner),
+    );
+    let mut header = [0u64; 8];
+    for (word, bytes) in header.iter_mut().zip(frame.chunks_exact(8)) {
+        *word = u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
+    }
+    let mut input = vec![0u8; SPARE];
+    input.extend_from_slice(&frame);
+    (input, header)
+}
+
+/// The index of `dev` in the calling thread's namespace (sysfs shows the host's).
+fn ifindex(dev: &str) -> u32 {
+    let name = std::ffi::CString::new(dev).expect("a name without NUL");
+    // SAFETY: a valid NUL-terminated name; the call only reads it.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    assert_ne!(
+        index,
+        0,
+        "no interface {dev}: {}",
+        std::io::Error::last_os_error()
+    );
+    index
+}
+
+/// Packets counted by `counter`, summed over the CPUs.
+fn count(dp: &Datapath, counter: Counter) -> u64 {
+    dp.counters()
+        .expect("read COUNTERS")
+        .into_iter()
+        .find(|(c, _)| *c == counter)
+        .map_or(0, |(_, v)| v.packets)
+}
+
+#[test]
+fn the_resize_switch_loses_no_frame_at_line_rate() {
+    let ns = format!("anc-hs{}", std::process::id());
+    let _ = cmd::new("ip").args(["netns", "del", &ns]).run_quiet();
+    for line in [
+        format!("ip netns add {ns}"),
+        format!(
+            "ip -n {ns} link add g0 address 02:00:00:00:09:01 type veth peer name r0 address \
+             02:00:00:00:09:02"
+        ),
+        format!("ip -n {ns} link set g0 up"),
+        format!("ip -n {ns} link set r0 up"),
+    ] {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        cmd::new(args[0])
+            .args(&args[1..])
+            .run_quiet()
+            .unwrap_or_else(|e| panic!("cannot build the namespace: {e:#}"));
+    }
+    let _net = Net(ns.clone());
+    let instance = format!("test-hitless-{}", std::process::id());
+    let pins = PinDir::open(Path::new(DEFAULT_BPFFS), &instance).expect("open the pin directory");
+    let _pins = Pins(pins.path().to_owned());
+
+    in_netns(&ns, || {
+        let old = Datapath::start(&params(64), &pins, &[r0()]).expect("the first start");
+        let (input, header) = generator_frame();
+        let g0 = ifindex("g0");
+        let rx_before = count(&old, Counter::Rx);
+        let drops_before = count(&old, Counter::DropDecapNoBinding);
+        // As when the daemon stops: its program stays attached through the pinned link.
+        drop(old);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let generator = {
+            let (stop, sent, ns) = (Arc::clone(&stop), Arc::clone(&sent), ns.clone());
+            std::thread::spawn(move || {
+                in_netns(&ns, || {
+                    let mut loader = EbpfLoader::new();
+                    loader.override_global("GEN_HEADER", &header, true);
+                    let mut ebpf = loader
+                        .load(bench_objects::BENCH_GEN)
+                        .expect("load bench_gen");
+                    let program: &mut Xdp = ebpf
+                        .program_mut("bench_gen")
+                        .expect("bench_gen")
+                        .try_into()
+                        .expect("an XDP program");
+                    program.load().expect("the kernel loads bench_gen");
+                    let mut md = [0u8; 24];
+                    md[4..8].copy_from_slice(&(input.len() as u32).to_ne_bytes());
+                    md[12..16].copy_from_slice(&g0.to_ne_bytes());
+                    let started = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut opts = TestRunOptions::new();
+                        opts.data_in = Some(&input);
+                        opts.ctx_in = Some(&md);
+                        opts.repeat = REPEAT;
+                        opts.attrs = TestRunAttrs::new().xdp_live_frames(BATCH);
+                        program
+                            .test_run(opts)
+                            .expect("live-frames BPF_PROG_TEST_RUN");
+                        sent.fetch_add(u64::from(REPEAT), Ordering::Relaxed);
+                    }
+                    started.elapsed()
+                })
+            })
+        };
+
+        // Traffic flows through the old program, then the switch, then the new one.
+        let wait_for = |frames: u64| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while sent.load(Ordering::Relaxed) < frames {
+                assert!(Instant::now() < deadline, "the generator stalled");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        wait_for(200_000);
+        let at_switch = sent.load(Ordering::Relaxed);
+        let new = Datapath::start(&params(128), &pins, &[r0()]).expect("the resize");
+        let after_switch = sent.load(Ordering::Relaxed);
+        wait_for(after_switch + 200_000);
+        stop.store(true, Ordering::Relaxed);
+        let ran = generator.join().expect("the generator");
+        // Frames in flight land within microseconds.
+        std::thread::sleep(Duration::from_millis(200));
+
+        let sent = sent.load(Ordering::Relaxed);
+        // The test's frames are the only tunnel packets for an unbound prefix; `rx` also counts
+        // the kernel's own few (Neighbour Discovery, MLD) on the link.
+        let counted = count(&new, Counter::DropDecapNoBinding) - drops_before;
+        let rx = count(&new, Counter::Rx) - rx_before;
+        let rate = sent as f64 / ran.as_secs_f64();
+        println!(
+            "hitless switch: {sent} frames sent at {:.2} Mpps ({:.1} a microsecond), {} of them \
+             while the resize ran; {counted} counted",
+            rate / 1e6,
+            rate / 1e6,
+            after_switch - at_switch
+        );
+        assert!(
+            after_switch > at_switch,
+            "frames should have flowed while the resize switched the program"
+        );
+        assert_eq!(
+            counted,
+            sent,
+            "every frame sent should reach an XDP program: {} did not",
+            sent.saturating_sub(counted)
+        );
+        assert!(rx >= sent, "rx grew by {rx}, less than the {sent} frames");
+    });
+}
