@@ -20,6 +20,7 @@
 //! XDP_REDIRECT loses the "checksum left to the receiver" state; and the ends without an XDP
 //! program (cn0, mn1, mn2, sw1, sw2) have GRO on, which gives them the NAPI that XDP_REDIRECT
 //! into them needs. DAD is off and every address is `nodad`, so that addresses work at once.
+//! mn1 and mn2 have the mobile node's MAC, `MN_MAC`, the MN-ID the MAARs know it by.
 //!
 //! [`Rig::build`] removes what an earlier run with the same prefix left and builds the topology;
 //! dropping the [`Rig`] (or [`teardown`]) kills every process in its namespaces and deletes them.
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 
 use crate::cmd::{self, Run as _};
+use crate::control::MN_MAC;
 use crate::daemon::{Daemon, Interface, Router};
 
 /// The correspondent node's address.
@@ -280,11 +282,17 @@ impl Rig {
             ],
         )?;
         for (a, b) in LINKS {
+            // The mobile node's interfaces have its MAC, which is its MN-ID: a MAAR sends the
+            // packets it decapsulates for the node's visiting prefixes straight to it.
+            let mac: &[&str] = if a.node == Node::Mn {
+                &["address", MN_MAC]
+            } else {
+                &[]
+            };
             cmd::new("ip")
+                .args(["link", "add", a.dev])
+                .args(mac)
                 .args([
-                    "link",
-                    "add",
-                    a.dev,
                     "netns",
                     &self.ns(a.node),
                     "type",
