@@ -45,6 +45,10 @@ pub const DEFAULT_MAX_SHORT_PREFIXES: u32 = 65_536;
 /// Capacity of the `PEERS` array: distinct peer routers of all bindings (a binding's `peer` is a
 /// `u16` index into it).
 pub const MAX_PEERS: u32 = 65_536;
+/// Capacity of the `VISITING_L2` map: visiting /64s whose nodes are attached to this router.
+/// Not preallocated: an entry costs memory only while it exists (the bucket array, 16 bytes a
+/// slot, is always there: 1 MiB).
+pub const MAX_VISITING_L2: u32 = 65_536;
 /// Capacity of the interface role map.
 pub const MAX_IFACES: u32 = 1024;
 

@@ -60,6 +60,7 @@ counters! {
     LpmHit = 18 => "lpm_hit": "Binding found in the short-prefix LPM trie.",
     LinkScope = 19 => "link_scope": "Multicast or link-local destination (Neighbour Discovery and the like): never tunnelled, passed unmodified.",
     NexthopCached = 20 => "nexthop_cached": "Encapsulated packet sent with the daemon's cached next hop of its peer (no FIB lookup).",
+    VisitingL2 = 21 => "visiting_l2": "Decapsulated packet sent straight to the visiting node's MAC from its binding's L2 next hop (VISITING_L2; no FIB lookup).",
 }
 
 /// Number of counters (size of the `COUNTERS` array).

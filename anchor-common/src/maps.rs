@@ -12,6 +12,12 @@ pub const PEERS: &str = "PEERS";
 /// (out interface, MACs, MTU), kept by the daemon from netlink; an entry without
 /// `NEXTHOP_VALID` makes the program ask the FIB.
 pub const NEXTHOPS: &str = "NEXTHOPS";
+/// `HashMap<BindingKey, NextHop>` (`BPF_F_NO_PREALLOC`), capacity `MAX_VISITING_L2`: for a
+/// visiting /64 whose node is on an access link of this router, the L2 next hop of the
+/// decapsulated packets (the node's MAC, the access interface's MAC, ifindex and MTU), written
+/// by the daemon with the binding. A missing entry, or one without `NEXTHOP_VALID`, makes the
+/// program ask the FIB.
+pub const VISITING_L2: &str = "VISITING_L2";
 /// `Array<u32>` with one entry of `SETTING_*` bits, maintained by the daemon at run time.
 pub const SETTINGS: &str = "SETTINGS";
 /// `SETTINGS` bit: `SHORT_PREFIXES` holds at least one entry (the program skips the trie

@@ -5,7 +5,7 @@ use aya_ebpf::programs::XdpContext;
 use aya_log_ebpf::debug;
 
 use crate::{
-    forward::forward,
+    forward::{forward, forward_to_node},
     headroom,
     lookup::lookup,
     maps::packet_debug,
@@ -78,5 +78,8 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     }
     count(Counter::Decap, inner_len);
     count_binding(&binding, dir, inner_len as u32);
-    forward(ctx, pkt.vlan, true)
+    match dir {
+        Direction::ToMn => forward_to_node(ctx, pkt.vlan, inner.dst.hi, inner_len),
+        Direction::FromMn => forward(ctx, pkt.vlan, true),
+    }
 }

@@ -1,7 +1,7 @@
-//! Forwarding after a rewrite: the peer's cached next hop or a FIB lookup, MAC rewrite, then
-//! XDP_TX or bpf_redirect.
+//! Forwarding after a rewrite: the peer's cached next hop, the visiting node's L2 next hop, or a
+//! FIB lookup; MAC rewrite, then XDP_TX or bpf_redirect.
 
-use anchor_common::{Counter, nexthop::NEXTHOP_VALID};
+use anchor_common::{BindingKey, Counter, NextHop, nexthop::NEXTHOP_VALID};
 use aya_ebpf::{
     bindings::{BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup as FibParams, xdp_action},
     helpers::{bpf_fib_lookup, bpf_redirect},
@@ -9,7 +9,7 @@ use aya_ebpf::{
 };
 
 use crate::{
-    maps::NEXTHOPS,
+    maps::{NEXTHOPS, VISITING_L2},
     parse::{ETH_HLEN, IPV6_HLEN, Ipv6Words, ptr_at},
     stats::count,
     verdict::Verdict,
@@ -43,22 +43,76 @@ pub fn forward_to_peer(ctx: &XdpContext, vlan: bool, peer_index: u32, outer_len:
             )
         };
         if flags & NEXTHOP_VALID != 0 && outer_len <= mtu {
-            let Some(eth) = ptr_at::<[u32; 3]>(ctx, 0) else {
+            let Some(out_ifindex) = write_macs(ctx, nh) else {
                 return Verdict::KERNEL_FALLBACK;
-            };
-            let eth = eth.cast::<u32>();
-            // SAFETY: loads inside the map value as above, unaligned stores inside the frame.
-            let out_ifindex = unsafe {
-                for i in 0..3 {
-                    core::ptr::write_unaligned(eth.add(i), core::ptr::read_volatile(words.add(i)));
-                }
-                core::ptr::read_volatile(words.add(3))
             };
             count(Counter::NexthopCached, 0);
             return send(ctx.ingress_ifindex() as u32, out_ifindex);
         }
     }
     forward(ctx, vlan, false)
+}
+
+/// Sends a packet just decapsulated toward the visiting /64 whose upper 64 bits (as loaded from
+/// the packet) are `prefix` straight to its node, with the binding's L2 next hop
+/// (`VISITING_L2`): when the entry is valid, the IPv6 packet (`ip_len` bytes, header included)
+/// fits its MTU and its hop limit is above 1, the hop limit is decremented and the frame is
+/// rewritten to the node's MAC. Otherwise as [`forward`], which asks the FIB and decrements the
+/// hop limit itself: the hop limit is decremented once either way.
+#[inline(always)]
+pub fn forward_to_node(ctx: &XdpContext, vlan: bool, prefix: u64, ip_len: usize) -> Verdict {
+    let key = prefix;
+    // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
+    // order, and its alignment exceeds the key's.
+    let key = unsafe { &*core::ptr::addr_of!(key).cast::<BindingKey>() };
+    if !vlan && let Some(nh) = VISITING_L2.get_ptr(key) {
+        let words = nh.cast::<u32>();
+        // SAFETY: as in `forward_to_peer`: 4-byte-aligned volatile loads inside the value.
+        let (flags, mtu) = unsafe {
+            (
+                core::ptr::read_volatile(words.add(5)),
+                core::ptr::read_volatile(words.add(4)),
+            )
+        };
+        if flags & NEXTHOP_VALID != 0 && ip_len <= mtu as usize {
+            // The frame was shortened by the decapsulation: its bounds are checked again.
+            let Some(ip) = ptr_at::<Ipv6Words>(ctx, ETH_HLEN) else {
+                return Verdict::KERNEL_FALLBACK;
+            };
+            // SAFETY: byte 7 of the header, inside the frame (checked by `ptr_at`).
+            let hop_limit_at = unsafe { ip.cast::<u8>().add(7) };
+            // SAFETY: as above.
+            let hop_limit = unsafe { *hop_limit_at };
+            if hop_limit > 1 {
+                let Some(out_ifindex) = write_macs(ctx, nh) else {
+                    return Verdict::KERNEL_FALLBACK;
+                };
+                // SAFETY: as above; `write_macs` does not move packet data.
+                unsafe { *hop_limit_at = hop_limit - 1 };
+                count(Counter::VisitingL2, 0);
+                return send(ctx.ingress_ifindex() as u32, out_ifindex);
+            }
+        }
+    }
+    forward(ctx, vlan, true)
+}
+
+/// Writes the MACs of the next hop `nh` (a map value) into the frame's Ethernet header and
+/// returns its out interface; `None` when the frame is shorter than an Ethernet header.
+#[inline(always)]
+fn write_macs(ctx: &XdpContext, nh: *const NextHop) -> Option<u32> {
+    let eth = ptr_at::<[u32; 3]>(ctx, 0)?.cast::<u32>();
+    let words = nh.cast::<u32>();
+    // SAFETY: 4-byte-aligned volatile loads inside the 24-byte map value (`NextHop`: dmac and
+    // smac in words 0..3, ifindex 3), unaligned stores inside the frame (checked by `ptr_at`).
+    // The daemon may rewrite the entry meanwhile: at worst this packet gets a mix of the old
+    // and the new next hop.
+    unsafe {
+        for i in 0..3 {
+            core::ptr::write_unaligned(eth.add(i), core::ptr::read_volatile(words.add(i)));
+        }
+        Some(core::ptr::read_volatile(words.add(3)))
+    }
 }
 
 /// Forwards the IPv6 packet at offset `l3` (untagged frames only: `l3` is `ETH_HLEN`).

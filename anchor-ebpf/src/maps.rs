@@ -3,7 +3,9 @@
 
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
-    config::{DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_IFACES, MAX_PEERS},
+    config::{
+        DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_IFACES, MAX_PEERS, MAX_VISITING_L2,
+    },
     counter::COUNTER_COUNT,
     maps::SETTING_SHORT_PREFIXES,
 };
@@ -30,6 +32,12 @@ pub static PEERS: Array<PeerAddr> = Array::with_max_entries(MAX_PEERS, 0);
 /// The next hop toward each peer, indexed like `PEERS`; kept by the daemon.
 #[map]
 pub static NEXTHOPS: Array<NextHop> = Array::with_max_entries(MAX_PEERS, 0);
+
+/// The L2 next hop of each visiting /64 whose node is attached here; kept by the daemon with
+/// the binding.
+#[map]
+pub static VISITING_L2: HashMap<BindingKey, NextHop> =
+    HashMap::with_max_entries(MAX_VISITING_L2, BPF_F_NO_PREALLOC);
 
 /// Entry 0 holds `SETTING_*` bits; set by the daemon at run time.
 #[map]

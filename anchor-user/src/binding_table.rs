@@ -13,8 +13,8 @@ use ipnet::Ipv6Net;
 use thiserror::Error;
 
 use crate::{
-    datapath::{BindingSpec, Datapath, DatapathError},
-    prefix::{PrefixError, check_binding_prefix},
+    datapath::{AccessLink, BindingSpec, Datapath, DatapathError},
+    prefix::{MAX_PREFIX_LEN, PrefixError, check_binding_prefix},
     routes::{RouteError, Routes},
 };
 
@@ -27,6 +27,17 @@ pub trait Dataplane {
     fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError>;
     /// Turns the program's packet debugging (its log records on drops) on or off.
     fn set_packet_debug(&mut self, on: bool) -> Result<(), DatapathError>;
+    /// Writes the L2 next hop of the visiting /64 `prefix`: its node's `mac` behind the access
+    /// interface `dev` (index `ifindex`), whose own MAC and MTU the implementation reads.
+    fn set_visiting_l2(
+        &mut self,
+        prefix: Ipv6Net,
+        mac: [u8; 6],
+        dev: &str,
+        ifindex: u32,
+    ) -> Result<(), DatapathError>;
+    /// Removes the L2 next hop of the visiting /64 `prefix`; nothing when there is none.
+    fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError>;
 }
 
 impl Dataplane for Datapath {
@@ -48,6 +59,19 @@ impl Dataplane for Datapath {
     fn set_packet_debug(&mut self, on: bool) -> Result<(), DatapathError> {
         Datapath::set_packet_debug(self, on)
     }
+    fn set_visiting_l2(
+        &mut self,
+        prefix: Ipv6Net,
+        mac: [u8; 6],
+        dev: &str,
+        ifindex: u32,
+    ) -> Result<(), DatapathError> {
+        let link = AccessLink::query(dev, ifindex)?;
+        Datapath::set_visiting_l2(self, prefix, mac, &link)
+    }
+    fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        Datapath::remove_visiting_l2(self, prefix)
+    }
 }
 
 /// What this router does for a prefix.
@@ -56,11 +80,14 @@ pub enum BindingKind {
     /// This router anchors the prefix; its mobile node is now attached at `serving`.
     Redirect { serving: Ipv6Addr },
     /// The mobile node holding the prefix is attached here; the prefix is anchored at `home`.
-    /// With `dev`, the daemon routes the prefix to that access interface.
+    /// With `dev`, the daemon routes the prefix to that access interface; with `dev` and `mac`
+    /// (the node's MAC address) and a /64, the program sends the decapsulated packets straight
+    /// to that MAC (`VISITING_L2`), without the FIB or Neighbour Discovery.
     Visiting {
         home: Ipv6Addr,
         reverse_tunnel: bool,
         dev: Option<String>,
+        mac: Option<[u8; 6]>,
     },
 }
 
@@ -90,6 +117,24 @@ impl BindingKind {
             _ => None,
         }
     }
+
+    /// The node's MAC of a visiting binding that routes to an access interface.
+    fn mac(&self) -> Option<[u8; 6]> {
+        match self {
+            Self::Visiting {
+                dev: Some(_),
+                mac: Some(mac),
+                ..
+            } => Some(*mac),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the binding of `prefix` (normalized) can have an L2 next hop: the program looks them
+/// up by the /64 of a packet's destination.
+fn has_l2_key(prefix: Ipv6Net) -> bool {
+    prefix.prefix_len() == MAX_PREFIX_LEN
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,6 +280,13 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
     /// (`entries`, from [`Datapath::bindings`]). The kernel routes are the state of `dev`: a
     /// visiting binding whose prefix `dev_routes` (prefix, ifindex) routes to one of the access
     /// interfaces gets that interface as its `dev`, and the route is removed with the binding.
+    /// Such a binding with an entry in `l2_macs` (prefix, node's MAC: the pinned `VISITING_L2`)
+    /// gets that MAC, and its entry is written again (the interface's MAC or MTU may have
+    /// changed meanwhile); every other entry is removed.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the table's parts, then the three kinds of state it adopts"
+    )]
     pub fn adopt(
         dataplane: D,
         routes: R,
@@ -243,6 +295,7 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
         access: impl IntoIterator<Item = (String, u32)>,
         entries: impl IntoIterator<Item = (Ipv6Net, BindingSpec)>,
         dev_routes: &[(Ipv6Net, u32)],
+        l2_macs: &[(Ipv6Net, [u8; 6])],
     ) -> Result<Self, AdoptBindingError> {
         let mut table = Self::new(dataplane, routes, locator, max_bindings, access);
         let mut used = std::collections::BTreeSet::new();
@@ -284,10 +337,16 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
                             },
                         );
                     }
+                    let mac = dev.as_ref().and_then(|_| {
+                        l2_macs
+                            .iter()
+                            .find_map(|(p, mac)| (p.trunc() == prefix).then_some(*mac))
+                    });
                     BindingKind::Visiting {
                         home: peer,
                         reverse_tunnel: value.reverse_tunnel,
                         dev,
+                        mac,
                     }
                 }
             };
@@ -296,7 +355,42 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
                 .insert(prefix, Binding { prefix, kind, slot });
         }
         table.slots = Slots::with_used(max_bindings, &used);
+        table.adopt_l2(l2_macs);
         Ok(table)
+    }
+
+    /// Writes the L2 next hops of the adopted bindings again and removes the others. A failure
+    /// is logged: the program then asks the FIB, as without the entry.
+    fn adopt_l2(&mut self, l2_macs: &[(Ipv6Net, [u8; 6])]) {
+        let mut keep = Vec::new();
+        for binding in self.bindings.values_mut() {
+            let Some(mac) = binding.kind.mac() else {
+                continue;
+            };
+            let route = &self.installed_routes[&binding.prefix];
+            match self
+                .dataplane
+                .set_visiting_l2(binding.prefix, mac, &route.dev, route.ifindex)
+            {
+                Ok(()) => keep.push(binding.prefix),
+                Err(error) => {
+                    tracing::warn!(
+                        "cannot write the L2 next hop of {} again: {error}",
+                        binding.prefix
+                    );
+                    if let BindingKind::Visiting { mac, .. } = &mut binding.kind {
+                        *mac = None;
+                    }
+                }
+            }
+        }
+        for (prefix, _) in l2_macs {
+            if !keep.contains(&prefix.trunc())
+                && let Err(error) = self.dataplane.remove_visiting_l2(*prefix)
+            {
+                tracing::warn!("cannot remove the stale L2 next hop of {prefix}: {error}");
+            }
+        }
     }
 
     pub fn dataplane(&self) -> &D {
@@ -375,7 +469,24 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
             self.slots.release(slot);
             return Err(datapath_error(source));
         }
+        // The L2 next hop first: the program reads it only for a visiting binding in place. A
+        // visiting /64 without one clears what a failed removal may have left.
+        let l2 = match (&route, kind.mac()) {
+            (Some(route), Some(mac)) if has_l2_key(prefix) => {
+                self.dataplane
+                    .set_visiting_l2(prefix, mac, &route.dev, route.ifindex)
+            }
+            _ if has_l2_key(prefix) && matches!(kind, BindingKind::Visiting { .. }) => {
+                self.dataplane.remove_visiting_l2(prefix)
+            }
+            _ => Ok(()),
+        };
+        if let Err(source) = l2 {
+            self.slots.release(slot);
+            return Err(datapath_error(source));
+        }
         if let Err(source) = self.dataplane.insert_binding(prefix, kind.value(slot)) {
+            self.remove_l2(prefix, &kind);
             self.slots.release(slot);
             return Err(datapath_error(source));
         }
@@ -386,7 +497,10 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
                 .await
         {
             match self.dataplane.remove_binding(prefix) {
-                Ok(()) => self.slots.release(slot),
+                Ok(()) => {
+                    self.remove_l2(prefix, &kind);
+                    self.slots.release(slot);
+                }
                 // The entry still points at the slot: keep the slot out of circulation.
                 Err(undo) => tracing::error!(
                     "cannot remove the map entry for {prefix} after its route failed: {undo}"
@@ -447,9 +561,24 @@ impl<D: Dataplane, R: Routes> BindingTable<D, R> {
         }
         self.installed_routes.remove(&prefix);
         self.slots.release(slot);
-        self.bindings
+        let binding = self
+            .bindings
             .remove(&prefix)
-            .ok_or(StateError::Unknown { prefix })
+            .ok_or(StateError::Unknown { prefix })?;
+        self.remove_l2(prefix, &binding.kind);
+        Ok(binding)
+    }
+
+    /// Removes the L2 next hop of a binding that had one, once the binding is gone. A failure
+    /// is logged: the program reads the entry only for a visiting binding, and the next visiting
+    /// binding of the prefix writes or clears it.
+    fn remove_l2(&mut self, prefix: Ipv6Net, kind: &BindingKind) {
+        if kind.mac().is_some()
+            && has_l2_key(prefix)
+            && let Err(error) = self.dataplane.remove_visiting_l2(prefix)
+        {
+            tracing::error!("cannot remove the L2 next hop of {prefix}: {error}");
+        }
     }
 
     /// Removes every route this table installed (at shutdown); the bindings stay. Returns the
@@ -504,6 +633,18 @@ mod tests {
             home: PEER,
             reverse_tunnel: true,
             dev: Some(dev.to_owned()),
+            mac: None,
+        }
+    }
+
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+
+    fn visiting_mac(dev: &str) -> BindingKind {
+        BindingKind::Visiting {
+            home: PEER,
+            reverse_tunnel: true,
+            dev: Some(dev.to_owned()),
+            mac: Some(MAC),
         }
     }
 
@@ -752,6 +893,7 @@ mod tests {
             [("acc0".to_owned(), 7)],
             entries,
             &dev_routes,
+            &[],
         )
         .expect("adopt");
         assert_eq!(t.len(), 3);
@@ -768,7 +910,8 @@ mod tests {
             BindingKind::Visiting {
                 home: PEER,
                 reverse_tunnel: false,
-                dev: None
+                dev: None,
+                mac: None,
             }
         );
         // Free slots are handed out lowest first, then the ones after the highest.
@@ -796,6 +939,7 @@ mod tests {
                 [],
                 entries,
                 &[],
+                &[],
             )
         };
         let err = adopt(vec![(
@@ -812,6 +956,98 @@ mod tests {
         .err()
         .expect("shared slot");
         assert!(err.to_string().contains("used by another binding"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_visiting_64_with_dev_and_mac_gets_its_l2_next_hop_until_removed() {
+        let mut t = table(4);
+        let b = t
+            .add(net("2001:db8:1::/64"), visiting_mac("acc0"))
+            .await
+            .expect("add");
+        assert_eq!(t.dataplane.l2[&b.prefix], (MAC, "acc0".to_owned(), 7));
+        // A shorter prefix, or no MAC: no entry.
+        t.add(net("2001:db8:2::/56"), visiting_mac("acc0"))
+            .await
+            .expect("add");
+        t.add(net("2001:db8:3::/64"), visiting("acc0"))
+            .await
+            .expect("add");
+        assert_eq!(t.dataplane.l2.len(), 1);
+        t.remove(net("2001:db8:1::/64")).await.expect("remove");
+        assert!(t.dataplane.l2.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_l2_write_or_route_leaves_nothing() {
+        let mut t = table(4);
+        t.dataplane.fail.insert("l2");
+        let err = t
+            .add(net("2001:db8:1::/64"), visiting_mac("acc0"))
+            .await
+            .expect_err("l2");
+        assert!(matches!(err, StateError::Datapath { .. }));
+        assert!(t.is_empty() && t.dataplane.entries.is_empty());
+        t.dataplane.fail.clear();
+        t.routes.fail_add = true;
+        t.add(net("2001:db8:1::/64"), visiting_mac("acc0"))
+            .await
+            .expect_err("route");
+        assert!(t.dataplane.entries.is_empty());
+        assert!(t.dataplane.l2.is_empty(), "the L2 next hop is rolled back");
+        t.routes.fail_add = false;
+        let b = t
+            .add(net("2001:db8:1::/64"), visiting_mac("acc0"))
+            .await
+            .expect("add");
+        assert_eq!(b.slot, 0);
+    }
+
+    #[test]
+    fn adoption_keeps_the_l2_next_hops_of_routed_bindings_and_drops_the_others() {
+        let entries = [
+            (net("2001:db8:1::/64"), BindingSpec::visiting(PEER, true, 0)),
+            (net("2001:db8:2::/64"), BindingSpec::visiting(PEER, true, 1)),
+        ];
+        // Only the first has its route still; a third entry has no binding at all.
+        let dev_routes = [(net("2001:db8:1::/64"), 7)];
+        let l2 = [
+            (net("2001:db8:1::/64"), MAC),
+            (net("2001:db8:2::/64"), MAC),
+            (net("2001:db8:9::/64"), MAC),
+        ];
+        let mut dataplane = FakeDataplane::default();
+        for (prefix, mac) in l2 {
+            dataplane.l2.insert(prefix, (mac, "old".to_owned(), 1));
+        }
+        let t = Table::adopt(
+            dataplane,
+            FakeRoutes::default(),
+            LOCATOR,
+            8,
+            [("acc0".to_owned(), 7)],
+            entries,
+            &dev_routes,
+            &l2,
+        )
+        .expect("adopt");
+        assert_eq!(
+            t.get(net("2001:db8:1::/64")).expect("routed").kind,
+            visiting_mac("acc0")
+        );
+        assert!(matches!(
+            t.get(net("2001:db8:2::/64")).expect("unrouted").kind,
+            BindingKind::Visiting {
+                dev: None,
+                mac: None,
+                ..
+            }
+        ));
+        // Written again for the interface as it is now; the others removed.
+        assert_eq!(
+            t.dataplane.l2.iter().collect::<Vec<_>>(),
+            [(&net("2001:db8:1::/64"), &(MAC, "acc0".to_owned(), 7))]
+        );
     }
 
     #[tokio::test]

@@ -169,8 +169,24 @@ pub struct AddArgs {
         conflicts_with = "serving"
     )]
     pub dev: Option<String>,
+    /// Visiting, with --dev: the node's MAC address; decapsulated packets go straight to it
+    /// (no FIB lookup, no Neighbour Discovery).
+    #[arg(
+        long,
+        value_name = "MAC",
+        requires = "dev",
+        value_parser = mac_arg
+    )]
+    pub mac: Option<String>,
     #[command(flatten)]
     pub socket: SocketArg,
+}
+
+/// A `--mac` value, checked here and sent as written.
+fn mac_arg(text: &str) -> Result<String, String> {
+    crate::api::protocol::parse_mac(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 impl AddArgs {
@@ -183,6 +199,7 @@ impl AddArgs {
             home: self.home,
             reverse_tunnel: self.reverse_tunnel,
             dev: self.dev.clone(),
+            mac: self.mac.clone(),
         })
     }
 }

@@ -143,6 +143,12 @@ async fn serve(
     // The bindings of an earlier run are in the pinned maps, their `--dev` routes in the kernel.
     let pinned = datapath.bindings()?;
     let dev_routes = routes.dev_routes().await?;
+    // The visiting nodes' MACs, from their bindings' L2 next hops.
+    let l2_macs: Vec<_> = datapath
+        .visiting_l2()?
+        .into_iter()
+        .map(|(prefix, entry)| (prefix, entry.dmac))
+        .collect();
     let table = BindingTable::adopt(
         datapath,
         routes,
@@ -151,6 +157,7 @@ async fn serve(
         access.clone(),
         pinned,
         &dev_routes,
+        &l2_macs,
     )?;
     if !table.is_empty() {
         tracing::info!("adopted {} pinned binding(s)", table.len());

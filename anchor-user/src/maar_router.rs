@@ -45,10 +45,12 @@ impl From<MaarBindingKind> for BindingKind {
                 home,
                 reverse_tunnel,
                 dev,
+                mac,
             } => Self::Visiting {
                 home,
                 reverse_tunnel,
                 dev,
+                mac,
             },
         }
     }
@@ -62,10 +64,12 @@ impl From<BindingKind> for MaarBindingKind {
                 home,
                 reverse_tunnel,
                 dev,
+                mac,
             } => Self::Visiting {
                 home,
                 reverse_tunnel,
                 dev,
+                mac,
             },
         }
     }

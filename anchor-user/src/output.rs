@@ -42,14 +42,23 @@ pub fn bindings_table(bindings: &[BindingInfo]) -> String {
                 b.peer.to_string(),
                 if b.reverse_tunnel { "yes" } else { "no" }.to_owned(),
                 b.dev.clone().unwrap_or_else(|| "-".to_owned()),
+                b.mac.clone().unwrap_or_else(|| "-".to_owned()),
                 b.slot.to_string(),
             ]
         })
         .collect();
     table(
-        &["PREFIX", "KIND", "PEER", "REVERSE_TUNNEL", "DEV", "SLOT"],
+        &[
+            "PREFIX",
+            "KIND",
+            "PEER",
+            "REVERSE_TUNNEL",
+            "DEV",
+            "MAC",
+            "SLOT",
+        ],
         &rows,
-        &[5],
+        &[6],
     )
 }
 
@@ -169,16 +178,17 @@ mod tests {
             peer: "2001:db8:ff::2".parse().expect("a"),
             reverse_tunnel: false,
             dev: None,
+            mac: None,
             slot: 3,
         }]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "PREFIX             KIND      PEER            REVERSE_TUNNEL  DEV  SLOT"
+            "PREFIX             KIND      PEER            REVERSE_TUNNEL  DEV  MAC  SLOT"
         );
         assert_eq!(
             lines[1],
-            "2001:db8:1:1::/64  redirect  2001:db8:ff::2  no              -       3"
+            "2001:db8:1:1::/64  redirect  2001:db8:ff::2  no              -    -       3"
         );
     }
 

@@ -22,6 +22,8 @@ pub(crate) struct FakeDataplane {
     pub(crate) fail: HashSet<&'static str>,
     pub(crate) capacity: Option<usize>,
     pub(crate) packet_debug: bool,
+    /// `VISITING_L2`: prefix -> (node's MAC, dev, ifindex).
+    pub(crate) l2: HashMap<Ipv6Net, ([u8; 6], String, u32)>,
 }
 
 impl Dataplane for FakeDataplane {
@@ -72,6 +74,25 @@ impl Dataplane for FakeDataplane {
     }
     fn set_packet_debug(&mut self, on: bool) -> Result<(), DatapathError> {
         self.packet_debug = on;
+        Ok(())
+    }
+    fn set_visiting_l2(
+        &mut self,
+        prefix: Ipv6Net,
+        mac: [u8; 6],
+        dev: &str,
+        ifindex: u32,
+    ) -> Result<(), DatapathError> {
+        if self.fail.contains("l2") {
+            return Err(DatapathError::MapFull {
+                name: "VISITING_L2",
+            });
+        }
+        self.l2.insert(prefix, (mac, dev.to_owned(), ifindex));
+        Ok(())
+    }
+    fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        self.l2.remove(&prefix);
         Ok(())
     }
 }

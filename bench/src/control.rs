@@ -139,6 +139,7 @@ fn add_request(prefix: String) -> Request {
         home: None,
         reverse_tunnel: false,
         dev: None,
+        mac: None,
     }
 }
 

@@ -16,11 +16,14 @@ pub enum MaarBindingKind {
     /// This MAAR anchors the prefix; its mobile node is now attached at `serving`.
     Redirect { serving: Ipv6Addr },
     /// The mobile node holding the prefix is attached here; the prefix is anchored at `home`.
-    /// With `dev`, the prefix is routed to that access interface.
+    /// With `dev`, the prefix is routed to that access interface; with `dev` and `mac` (the
+    /// node's MAC address, from its EUI-48 MN-ID), the packets for it are sent straight to that
+    /// MAC, without Neighbour Discovery.
     Visiting {
         home: Ipv6Addr,
         reverse_tunnel: bool,
         dev: Option<String>,
+        mac: Option<[u8; 6]>,
     },
 }
 

@@ -47,6 +47,14 @@ impl MnId {
             MnId::Other { id, .. } => id,
         }
     }
+
+    /// The node's MAC address, when the identifier is one (an EUI-48).
+    pub fn mac(&self) -> Option<[u8; 6]> {
+        match self {
+            MnId::Eui48(mac) => Some(*mac),
+            _ => None,
+        }
+    }
 }
 
 /// `user@example.net` (escaped: see [`Untrusted`]), `02:00:00:00:00:01`, `02:00:00:ff:fe:00:00:01`, or `subtype 3: 0a0b`.

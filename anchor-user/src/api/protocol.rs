@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! {"request":"add_binding","prefix":"2001:db8:1:1::/64","serving":"2001:db8:ff::2"}
-//! {"request":"add_binding","prefix":"2001:db8:1:1::/64","home":"2001:db8:ff::1","reverse_tunnel":true,"dev":"eth1"}
+//! {"request":"add_binding","prefix":"2001:db8:1:1::/64","home":"2001:db8:ff::1","reverse_tunnel":true,"dev":"eth1","mac":"02:00:00:00:00:01"}
 //! {"request":"del_binding","prefix":"2001:db8:1:1::/64"}
 //! {"request":"list_bindings"}
 //! {"request":"stats"}
@@ -37,7 +37,8 @@ use crate::binding_table::{Binding, BindingKind};
 #[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Exactly one of `serving` (a redirect binding) and `home` (a visiting binding);
-    /// `reverse_tunnel` and `dev` only with `home`. `prefix` is validated by the daemon too.
+    /// `reverse_tunnel` and `dev` only with `home`, `mac` (the node's MAC address) only with
+    /// `dev`. `prefix` is validated by the daemon too.
     AddBinding {
         prefix: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +49,8 @@ pub enum Request {
         reverse_tunnel: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         dev: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mac: Option<String>,
     },
     DelBinding {
         prefix: String,
@@ -83,6 +86,25 @@ pub enum RequestError {
     ReverseTunnelWithoutHome,
     #[error("--dev needs --home")]
     DevWithoutHome,
+    #[error("--mac needs --dev")]
+    MacWithoutDev,
+    #[error("invalid --mac {mac:?}: expected a MAC address such as 02:00:00:00:00:01")]
+    InvalidMac { mac: String },
+}
+
+/// A MAC address written `02:00:00:00:00:01`.
+pub fn parse_mac(text: &str) -> Result<[u8; 6], RequestError> {
+    match anchor_maar::config::mn_id_from_mac(text) {
+        Some(anchor_signal::MnId::Eui48(mac)) => Ok(mac),
+        _ => Err(RequestError::InvalidMac {
+            mac: text.to_owned(),
+        }),
+    }
+}
+
+/// `mac` written as [`parse_mac`] reads it.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    anchor_signal::MnId::Eui48(*mac).to_string()
 }
 
 /// The binding kind an `add_binding` request describes.
@@ -91,17 +113,22 @@ pub fn binding_kind(
     home: Option<Ipv6Addr>,
     reverse_tunnel: bool,
     dev: Option<String>,
+    mac: Option<&str>,
 ) -> Result<BindingKind, RequestError> {
+    let mac = mac.map(parse_mac).transpose()?;
     match (serving, home) {
         (Some(_), Some(_)) => Err(RequestError::ServingAndHome),
         (None, None) => Err(RequestError::NoPeer),
         (Some(_), None) if reverse_tunnel => Err(RequestError::ReverseTunnelWithoutHome),
         (Some(_), None) if dev.is_some() => Err(RequestError::DevWithoutHome),
-        (Some(serving), None) => Ok(BindingKind::Redirect { serving }),
+        (Some(serving), None) if mac.is_none() => Ok(BindingKind::Redirect { serving }),
+        (_, _) if mac.is_some() && dev.is_none() => Err(RequestError::MacWithoutDev),
+        (Some(_), None) => Err(RequestError::DevWithoutHome),
         (None, Some(home)) => Ok(BindingKind::Visiting {
             home,
             reverse_tunnel,
             dev,
+            mac,
         }),
     }
 }
@@ -243,19 +270,28 @@ pub struct BindingInfo {
     pub peer: Ipv6Addr,
     pub reverse_tunnel: bool,
     pub dev: Option<String>,
+    /// A visiting binding's node MAC address (the L2 next hop of its decapsulated packets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
     /// Index of the binding's statistics slot.
     pub slot: u32,
 }
 
 impl From<&Binding> for BindingInfo {
     fn from(binding: &Binding) -> Self {
-        let (kind, reverse_tunnel, dev) = match &binding.kind {
-            BindingKind::Redirect { .. } => (BindingKindName::Redirect, false, None),
+        let (kind, reverse_tunnel, dev, mac) = match &binding.kind {
+            BindingKind::Redirect { .. } => (BindingKindName::Redirect, false, None, None),
             BindingKind::Visiting {
                 reverse_tunnel,
                 dev,
+                mac,
                 ..
-            } => (BindingKindName::Visiting, *reverse_tunnel, dev.clone()),
+            } => (
+                BindingKindName::Visiting,
+                *reverse_tunnel,
+                dev.clone(),
+                mac.as_ref().map(format_mac),
+            ),
         };
         Self {
             prefix: binding.prefix,
@@ -263,6 +299,7 @@ impl From<&Binding> for BindingInfo {
             peer: binding.kind.peer(),
             reverse_tunnel,
             dev,
+            mac,
             slot: binding.slot,
         }
     }
@@ -334,6 +371,7 @@ mod tests {
             home: None,
             reverse_tunnel: false,
             dev: None,
+            mac: None,
         };
         let json = serde_json::to_string(&request).expect("json");
         assert_eq!(
@@ -461,32 +499,75 @@ mod tests {
     fn binding_kind_rules() {
         let a: Ipv6Addr = "2001:db8::2".parse().expect("a");
         assert_eq!(
-            binding_kind(Some(a), Some(a), false, None),
+            binding_kind(Some(a), Some(a), false, None, None),
             Err(RequestError::ServingAndHome)
         );
         assert_eq!(
-            binding_kind(None, None, false, None),
+            binding_kind(None, None, false, None, None),
             Err(RequestError::NoPeer)
         );
         assert_eq!(
-            binding_kind(Some(a), None, true, None),
+            binding_kind(Some(a), None, true, None, None),
             Err(RequestError::ReverseTunnelWithoutHome)
         );
         assert_eq!(
-            binding_kind(Some(a), None, false, Some("x".into())),
+            binding_kind(Some(a), None, false, Some("x".into()), None),
             Err(RequestError::DevWithoutHome)
         );
         assert_eq!(
-            binding_kind(Some(a), None, false, None),
+            binding_kind(Some(a), None, false, None, None),
             Ok(BindingKind::Redirect { serving: a })
         );
         assert_eq!(
-            binding_kind(None, Some(a), true, Some("x".into())),
+            binding_kind(None, Some(a), true, Some("x".into()), None),
             Ok(BindingKind::Visiting {
                 home: a,
                 reverse_tunnel: true,
-                dev: Some("x".into())
+                dev: Some("x".into()),
+                mac: None,
             })
         );
+        assert_eq!(
+            binding_kind(
+                None,
+                Some(a),
+                false,
+                Some("x".into()),
+                Some("02:00:00:00:00:0a")
+            ),
+            Ok(BindingKind::Visiting {
+                home: a,
+                reverse_tunnel: false,
+                dev: Some("x".into()),
+                mac: Some([2, 0, 0, 0, 0, 0x0a]),
+            })
+        );
+        assert_eq!(
+            binding_kind(None, Some(a), false, None, Some("02:00:00:00:00:0a")),
+            Err(RequestError::MacWithoutDev)
+        );
+        assert_eq!(
+            binding_kind(Some(a), None, false, None, Some("02:00:00:00:00:0a")),
+            Err(RequestError::MacWithoutDev)
+        );
+        assert!(matches!(
+            binding_kind(None, Some(a), false, Some("x".into()), Some("nope")),
+            Err(RequestError::InvalidMac { .. })
+        ));
+    }
+
+    #[test]
+    fn the_mac_is_optional_on_the_wire() {
+        // A request and a binding list without `mac` (an older client or daemon) still parse.
+        let request: Request = serde_json::from_str(
+            r#"{"request":"add_binding","prefix":"2001:db8:1:1::/64","home":"2001:db8:ff::1","dev":"eth1"}"#,
+        )
+        .expect("request without mac");
+        assert!(matches!(request, Request::AddBinding { mac: None, .. }));
+        let info: BindingInfo = serde_json::from_str(
+            r#"{"prefix":"2001:db8:1:1::/64","kind":"visiting","peer":"2001:db8:ff::1","reverse_tunnel":false,"dev":"eth1","slot":0}"#,
+        )
+        .expect("binding without mac");
+        assert_eq!(info.mac, None);
     }
 }

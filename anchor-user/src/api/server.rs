@@ -272,6 +272,7 @@ where
             home,
             reverse_tunnel,
             dev,
+            mac,
         } => {
             let prefix = match parse_binding_prefix(&prefix) {
                 Ok(prefix) => prefix,
@@ -282,7 +283,7 @@ where
                     };
                 }
             };
-            let kind = match binding_kind(serving, home, reverse_tunnel, dev) {
+            let kind = match binding_kind(serving, home, reverse_tunnel, dev, mac.as_deref()) {
                 Ok(kind) => kind,
                 Err(e) => {
                     return Response::Error {
@@ -456,6 +457,7 @@ mod tests {
             home: home.map(|a| a.parse().expect("addr")),
             reverse_tunnel: false,
             dev: None,
+            mac: None,
         }
     }
 

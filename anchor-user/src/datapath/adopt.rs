@@ -13,7 +13,9 @@ use std::{
 
 use anchor_common::{
     BindingKey, BindingValue, LpmKey,
-    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES},
+    maps::{
+        BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES, VISITING_L2,
+    },
 };
 use aya::maps::{HashMap, Map, MapData, MapError, MapInfo, MapType, lpm_trie::LpmTrie};
 use aya_obj::generated::bpf_map_type;
@@ -26,8 +28,10 @@ use crate::EBPF_OBJECT;
 /// the load-time globals, the log ring, `DEBUG`, and `SETTINGS`, which the daemon derives from the
 /// maps) belong to one load of the program. `NEXTHOPS` is derived state too, but pinned so that
 /// the old and the new program share it during a restart; pins of a build without it get it
-/// created (empty: every peer goes through the FIB until the resolver fills it).
-pub const PINNED_MAPS: [MapName; 7] = [
+/// created (empty: every peer goes through the FIB until the resolver fills it). `VISITING_L2`
+/// belongs to the bindings; pins of a build without it get it created (empty: decapsulated
+/// packets go through the FIB until the daemon writes the entries of its visiting bindings).
+pub const PINNED_MAPS: [MapName; 8] = [
     BINDINGS,
     SHORT_PREFIXES,
     PEERS,
@@ -35,6 +39,7 @@ pub const PINNED_MAPS: [MapName; 7] = [
     COUNTERS,
     IFACES,
     NEXTHOPS,
+    VISITING_L2,
 ];
 
 #[derive(Debug, Error)]

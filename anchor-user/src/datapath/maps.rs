@@ -8,7 +8,7 @@ use anchor_common::{
     config::MAX_PEERS,
     maps::{
         BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SETTING_SHORT_PREFIXES,
-        SETTINGS, SHORT_PREFIXES,
+        SETTINGS, SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -22,7 +22,7 @@ use aya::{
 use ipnet::Ipv6Net;
 
 use super::{
-    BindingSpec, Datapath, DatapathError, MapName,
+    AccessLink, BindingSpec, Datapath, DatapathError, MapName,
     nexthop::{NextHopCache, PeerSet},
     peers::Peers,
 };
@@ -37,6 +37,7 @@ pub(super) struct DatapathMaps {
     pub(super) counters: PerCpuArray<MapData, CounterValue>,
     pub(super) ifaces: HashMap<MapData, u32, IfaceValue>,
     pub(super) nexthops: Array<MapData, NextHop>,
+    pub(super) visiting_l2: HashMap<MapData, BindingKey, NextHop>,
     /// The kernel's id of `NEXTHOPS`, to open it again for the next-hop resolver.
     nexthops_id: u32,
     /// Which `PEERS` index each peer has, and how many bindings use it.
@@ -102,6 +103,17 @@ fn prefix_of(upper: &[u8; 8], len: u8) -> Ipv6Net {
         .unwrap_or_default()
 }
 
+/// The `VISITING_L2` key of `prefix`, which must be a /64 (the program looks it up with the
+/// /64 of the packet's destination).
+fn visiting_l2_key(prefix: Ipv6Net) -> Result<BindingKey, DatapathError> {
+    if prefix.prefix_len() != MAX_PREFIX_LEN {
+        return Err(DatapathError::NotA64 { prefix });
+    }
+    Ok(BindingKey {
+        prefix: upper_bytes(prefix),
+    })
+}
+
 /// Where a binding for `prefix` lives.
 enum Slot {
     Hash(BindingKey),
@@ -140,6 +152,7 @@ impl DatapathMaps {
             binding_stats: take(ebpf, BINDING_STATS)?,
             counters: take(ebpf, COUNTERS)?,
             ifaces: take(ebpf, IFACES)?,
+            visiting_l2: take(ebpf, VISITING_L2)?,
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,
             max_bindings,
@@ -450,6 +463,44 @@ impl Datapath {
             .nexthops
             .set(u32::from(index), entry, 0)
             .map_err(map_error("write", NEXTHOPS))
+    }
+
+    /// Writes the L2 next hop of the visiting /64 `prefix` (`VISITING_L2`): decapsulated
+    /// packets to it leave by `link` straight to `mac`, its node's MAC address.
+    pub fn set_visiting_l2(
+        &mut self,
+        prefix: Ipv6Net,
+        mac: [u8; 6],
+        link: &AccessLink,
+    ) -> Result<(), DatapathError> {
+        let key = visiting_l2_key(prefix)?;
+        let entry = NextHop::valid(mac, link.mac, link.ifindex, link.mtu);
+        self.maps
+            .visiting_l2
+            .insert(key, entry, 0)
+            .map_err(insert_error(VISITING_L2))
+    }
+
+    /// Removes the L2 next hop of the visiting /64 `prefix`, if there is one.
+    pub fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        let key = visiting_l2_key(prefix)?;
+        match self.maps.visiting_l2.remove(&key) {
+            Ok(()) => Ok(()),
+            Err(error) if errno(&error) == Some(libc::ENOENT) => Ok(()),
+            Err(source) => Err(map_error("remove", VISITING_L2)(source)),
+        }
+    }
+
+    /// Every entry of `VISITING_L2`, as a daemon adopting pinned maps finds them.
+    pub fn visiting_l2(&self) -> Result<Vec<(Ipv6Net, NextHop)>, DatapathError> {
+        self.maps
+            .visiting_l2
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(map_error("list", VISITING_L2))?;
+                Ok((prefix_of(&key.prefix, MAX_PREFIX_LEN), value))
+            })
+            .collect()
     }
 
     /// The `PEERS` index of `peer`, while a binding uses it.

@@ -15,8 +15,10 @@
 use std::collections::BTreeMap;
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, PeerAddr,
-    maps::{BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES},
+    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
+    maps::{
+        BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES, VISITING_L2,
+    },
 };
 use aya::{
     Pod,
@@ -149,6 +151,16 @@ pub fn copy(
         }
         // Derived state: the resolver fills the new map (until then the program asks the FIB).
         NEXTHOPS => Counted::Nothing,
+        VISITING_L2 => {
+            let old: HashMap<MapData, BindingKey, NextHop> = open_typed(&path)?;
+            for entry in old.iter() {
+                let (key, value) = entry.map_err(read_error)?;
+                maps.visiting_l2
+                    .insert(key, value, 0)
+                    .map_err(&write_error)?;
+            }
+            Counted::Nothing
+        }
         IFACES => {
             let old: HashMap<MapData, u32, IfaceValue> = open_typed(&path)?;
             for entry in old.iter() {

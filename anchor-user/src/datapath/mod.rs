@@ -8,12 +8,15 @@
 //!   ([`NextHopResolver`]); `nexthop_query.rs`: the routes, links and neighbours it asks the
 //!   kernel for; `nexthop_events.rs`: which rtnetlink events make it resolve again;
 //!   `nexthop_schedule.rs`: when it resolves (events, refresh, retry).
+//! - `access_link.rs`: an access interface's MAC and MTU ([`AccessLink`]), for the visiting
+//!   bindings' L2 next hops (`VISITING_L2`, written by `maps.rs`).
 //! - `klog.rs`: forwarding the program's aya-log records to the `log` crate.
 //! - `pin.rs`: the instance's pin directory on bpffs ([`PinDir`]).
 //! - `adopt.rs`: comparing pinned maps with this build ([`adopt::plan`]);
 //!   `migrate.rs`: moving their entries into maps of another capacity;
 //!   `pinned_object.rs`: what a pin holds. [`Datapath::start`] puts them together.
 
+mod access_link;
 pub mod adopt;
 mod binding;
 mod klog;
@@ -35,6 +38,7 @@ use ipnet::Ipv6Net;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use access_link::AccessLink;
 pub use binding::BindingSpec;
 pub use klog::{KernelLogger, XDP_LOG_TARGET, forward_kernel_logs};
 pub use loader::{AttachedInterface, Datapath, InterfaceSpec, ifindex};
@@ -188,6 +192,14 @@ pub enum DatapathError {
     PrefixTooLong { prefix: Ipv6Net },
     #[error("no entry for {prefix} in map {name}")]
     BindingNotFound { prefix: Ipv6Net, name: MapName },
+    #[error("{prefix} is not a /64: only a visiting /64 has an L2 next hop")]
+    NotA64 { prefix: Ipv6Net },
+    #[error("cannot read the MAC address and MTU of {dev}")]
+    AccessLink {
+        dev: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("statistics slot {slot} is out of range (max_bindings = {max_bindings})")]
     SlotOutOfRange { slot: u32, max_bindings: u32 },
     #[error(transparent)]

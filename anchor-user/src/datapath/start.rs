@@ -477,4 +477,56 @@ mod tests {
         drop(dp);
         pins.remove().expect("remove the pins");
     }
+
+    /// Pins of a build without the visiting nodes' L2 next hops: `VISITING_L2` is created and
+    /// pinned (empty: decapsulated packets ask the FIB), the bindings stay, and its entries
+    /// survive the next restart.
+    #[test]
+    fn privileged_pins_without_visiting_l2_get_the_map_created() {
+        use anchor_common::maps::VISITING_L2;
+
+        use crate::datapath::AccessLink;
+
+        let home: Ipv6Addr = "2001:db8:ff::2".parse().expect("address");
+        let prefix = net("2001:db8:1::/64");
+        let instance = format!("unit-visiting-l2-{}", std::process::id());
+        let pins = PinDir::open(Path::new(DEFAULT_BPFFS), &instance).expect("pin dir");
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("first start");
+        dp.insert_binding(prefix, BindingSpec::visiting(home, false, 0))
+            .expect("insert");
+        drop(dp);
+        std::fs::remove_file(pins.map(VISITING_L2)).expect("remove the VISITING_L2 pin");
+
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("restart without it");
+        assert!(pins.map(VISITING_L2).exists(), "VISITING_L2 pinned again");
+        assert_eq!(dp.bindings().expect("list").len(), 1);
+        assert!(dp.visiting_l2().expect("list").is_empty());
+        let link = AccessLink {
+            ifindex: 7,
+            mac: [2, 0, 0, 0, 0, 0xee],
+            mtu: 1500,
+        };
+        dp.set_visiting_l2(prefix, [2, 0, 0, 0, 0, 1], &link)
+            .expect("write");
+        assert!(matches!(
+            dp.set_visiting_l2(net("2001:db8:100::/56"), [2, 0, 0, 0, 0, 1], &link),
+            Err(DatapathError::NotA64 { .. })
+        ));
+        drop(dp);
+
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("restart");
+        let entries = dp.visiting_l2().expect("list");
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].0, prefix);
+        assert_eq!(
+            entries[0].1,
+            anchor_common::NextHop::valid([2, 0, 0, 0, 0, 1], link.mac, 7, 1500)
+        );
+        dp.remove_visiting_l2(prefix).expect("remove");
+        dp.remove_visiting_l2(prefix)
+            .expect("removing again is no error");
+        assert!(dp.visiting_l2().expect("list").is_empty());
+        drop(dp);
+        pins.remove().expect("remove the pins");
+    }
 }

@@ -31,6 +31,7 @@ impl FakeSource {
                 home: peer,
                 reverse_tunnel: true,
                 dev: None,
+                mac: None,
             }
         } else {
             BindingKind::Redirect { serving: peer }

@@ -248,6 +248,7 @@ impl MaarEngine {
                         home: *home,
                         reverse_tunnel: self.reverse_tunnel,
                         dev: Some(served.dev.clone()),
+                        mac: mn.mac(),
                     },
                 });
             }

@@ -140,6 +140,7 @@ impl MaarEngine {
                         home: v.home,
                         reverse_tunnel: self.reverse_tunnel,
                         dev: Some(saved.dev.clone()),
+                        mac: mn.mac(),
                     },
                 });
             }

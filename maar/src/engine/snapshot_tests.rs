@@ -69,7 +69,8 @@ fn a_snapshot_restores_into_a_new_engine_that_registers_again() {
                 kind: MaarBindingKind::Visiting {
                     home: M2,
                     reverse_tunnel: true,
-                    dev: Some("acc".into())
+                    dev: Some("acc".into()),
+                    mac: Some([2, 0, 0, 0, 0, 1]),
                 }
             },
         ]

@@ -238,7 +238,8 @@ fn attach_registers_retransmits_and_installs_on_the_pba() {
                 kind: MaarBindingKind::Visiting {
                     home: M2,
                     reverse_tunnel: true,
-                    dev: Some("acc".into())
+                    dev: Some("acc".into()),
+                    mac: Some([2, 0, 0, 0, 0, 1]),
                 }
             },
         ]
@@ -615,7 +616,8 @@ fn a_move_between_two_maars_and_back_through_the_real_cmd() {
         kind: MaarBindingKind::Visiting {
             home: M1,
             reverse_tunnel: true,
-            dev: Some("acc".into())
+            dev: Some("acc".into()),
+            mac: Some([2, 0, 0, 0, 0, 1]),
         }
     }));
     assert!(w.a2.contains(&Action::AddRoute {
@@ -653,7 +655,8 @@ fn a_move_between_two_maars_and_back_through_the_real_cmd() {
                 kind: MaarBindingKind::Visiting {
                     home: M2,
                     reverse_tunnel: true,
-                    dev: Some("acc".into())
+                    dev: Some("acc".into()),
+                    mac: Some([2, 0, 0, 0, 0, 1]),
                 }
             },
         ]
