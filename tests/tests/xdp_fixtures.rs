@@ -16,7 +16,7 @@ use anchor_tests::{
         counters, run,
     },
 };
-use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams, NextHopResolver};
+use anchor_user::datapath::{AccessLink, BindingSpec, Datapath, DatapathParams, NextHopResolver};
 use ipnet::Ipv6Net;
 
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
@@ -878,6 +878,189 @@ fn cached_next_hop_replaces_the_fib_lookup_for_encapsulation() {
         ),
     ];
     fx.check_all(&cases);
+}
+
+/// The visiting node's MAC (its MN-ID) in `VISITING_L2`: not the kernel's neighbour entry of
+/// MN3 (`MAC_MN3`), so the frames show which path they took.
+const NODE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x65];
+/// The source MAC the entry gives (the access interface's, as the daemon writes it).
+const L2_SMAC: [u8; 6] = [2, 0, 0, 0, 0, 0x66];
+const P3: &str = "2001:db8:3:3::/64";
+const P4: &str = "2001:db8:4:4::/64";
+
+impl Fixture {
+    /// Writes the `VISITING_L2` entry of `p`: `NODE_MAC` behind `ifindex`, with `mtu`.
+    fn set_visiting_l2(&mut self, p: &str, ifindex: u32, mtu: u32) {
+        let link = AccessLink {
+            ifindex,
+            mac: L2_SMAC,
+            mtu,
+        };
+        self.dp
+            .set_visiting_l2(prefix(p), NODE_MAC, &link)
+            .expect("write VISITING_L2");
+    }
+}
+
+/// `inner`, tunnelled from its home router R3, decapsulated and sent to `NODE_MAC` with the
+/// `VISITING_L2` entry.
+fn sent_to_node(name: &str, inner: &Udp6, (verdict, sent): (u32, Counter)) -> Case {
+    case(
+        name,
+        Ingress::Core,
+        tunnelled(R3, inner),
+        verdict,
+        Output::Frame(decapsulated(inner, NODE_MAC, L2_SMAC)),
+        &[Counter::Rx, Counter::Decap, Counter::VisitingL2, sent],
+    )
+}
+
+#[test]
+fn visiting_l2_next_hop_replaces_the_fib_lookup_for_decapsulation() {
+    let mut fx = Fixture::new();
+    let (core, access) = (fx.net.core_ifindex, fx.net.access_ifindex);
+    let to_mn3 = udp(CN, MN3);
+    let fits = to_mn3.bytes().len() as u32;
+    let fib_redirect = |name: &str, inner: &Udp6| {
+        case(
+            name,
+            Ingress::Core,
+            tunnelled(R3, inner),
+            XDP_REDIRECT,
+            Output::Frame(decapsulated(inner, MAC_MN3, ACCESS_MAC)),
+            &[Counter::Rx, Counter::Decap, Counter::Redirect],
+        )
+    };
+    let to_node = || {
+        sent_to_node(
+            "entry of the visiting /64: straight to the node's MAC, bpf_redirect",
+            &to_mn3,
+            (XDP_REDIRECT, Counter::Redirect),
+        )
+    };
+
+    fx.check(&fib_redirect("no entry: FIB lookup", &to_mn3));
+    let before = fx.dp.binding_stats(SLOT_P3).expect("binding stats");
+    fx.set_visiting_l2(P3, access, 1500);
+    fx.check(&to_node());
+    let after = fx.dp.binding_stats(SLOT_P3).expect("binding stats");
+    assert_eq!(
+        (after.packets[0] - before.packets[0], after.packets[1]),
+        (1, before.packets[1]),
+        "to-MN packets of P3"
+    );
+    // The MTU is the decapsulated packet's: exactly its length fits.
+    fx.set_visiting_l2(P3, access, fits);
+    fx.check(&to_node());
+    fx.set_visiting_l2(P3, access, fits - 1);
+    fx.check(&fib_redirect(
+        "decapsulated packet one byte above the entry's MTU: FIB lookup",
+        &to_mn3,
+    ));
+    fx.set_visiting_l2(P3, access, 1500);
+
+    // The hop limit is decremented once: 2 leaves with 1; 1 goes the FIB path (the kernel
+    // answers Time Exceeded).
+    let mut hl2 = udp(CN, MN3);
+    hl2.hop_limit = 2;
+    let mut hl1 = udp(CN, MN3);
+    hl1.hop_limit = 1;
+    let cases = vec![
+        sent_to_node(
+            "hop limit 2 leaves with 1",
+            &hl2,
+            (XDP_REDIRECT, Counter::Redirect),
+        ),
+        case(
+            "hop limit 1: FIB path, left to the kernel",
+            Ingress::Core,
+            tunnelled(R3, &hl1),
+            XDP_PASS,
+            Output::Frame(frame(&hl1.bytes())),
+            &[
+                Counter::Rx,
+                Counter::Decap,
+                Counter::HopLimitExceeded,
+                Counter::KernelFallback,
+            ],
+        ),
+        case(
+            "VLAN-tagged: left to the kernel whatever the entry says",
+            Ingress::Core,
+            ethernet_vlan(
+                CORE_MAC,
+                PEER_MAC_SRC,
+                100,
+                &encapsulate(R3, LOCATOR, 60, 0, 0x777, &to_mn3.bytes()),
+            ),
+            XDP_PASS,
+            Output::Frame(ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 100, &to_mn3.bytes())),
+            &[
+                Counter::Rx,
+                Counter::Vlan,
+                Counter::Decap,
+                Counter::KernelFallback,
+            ],
+        ),
+        case(
+            "spoofed outer source: dropped before the entry is read",
+            Ingress::Core,
+            tunnelled(R2, &to_mn3),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropDecapUnknownPeer],
+        ),
+    ];
+    fx.check_all(&cases);
+
+    // An invalid or removed entry: the FIB path again.
+    let mut invalid = NextHop::valid(NODE_MAC, L2_SMAC, access, 1500);
+    invalid.flags = 0;
+    fx.dp
+        .set_visiting_l2_entry(prefix(P3), invalid)
+        .expect("write an invalid entry");
+    fx.check(&fib_redirect("invalid entry: FIB lookup", &to_mn3));
+    fx.dp.remove_visiting_l2(prefix(P3)).expect("remove");
+    fx.check(&fib_redirect("removed entry: FIB lookup", &to_mn3));
+
+    // P4 has no route in the namespace: the FIB cannot forward it (as a neighbour that Neighbour
+    // Discovery has not resolved yet), the entry can.
+    let to_mn4 = udp(CN, MN4);
+    fx.check(&case(
+        "no entry and no route: decapsulated and left to the kernel",
+        Ingress::Core,
+        tunnelled(R3, &to_mn4),
+        XDP_PASS,
+        Output::Frame(frame(&to_mn4.bytes())),
+        &[Counter::Rx, Counter::Decap, Counter::KernelFallback],
+    ));
+    fx.set_visiting_l2(P4, access, 1500);
+    fx.check(&sent_to_node(
+        "an entry for a node the FIB cannot reach yet",
+        &to_mn4,
+        (XDP_REDIRECT, Counter::Redirect),
+    ));
+    fx.set_visiting_l2(P4, core, 1500);
+    fx.check(&sent_to_node(
+        "an entry on the ingress interface: XDP_TX",
+        &to_mn4,
+        (XDP_TX, Counter::Tx),
+    ));
+
+    // Only packets toward a visiting node use it: the reverse tunnel of an anchored prefix
+    // keeps the FIB lookup even with an entry under its /64.
+    fx.set_visiting_l2("2001:db8:1:1::/64", access, 1500);
+    fx.check(&case(
+        "reverse tunnel keeps the FIB lookup",
+        Ingress::Core,
+        tunnelled(R2, &udp(MN1, CN)),
+        XDP_TX,
+        Output::Frame(decapsulated(&udp(MN1, CN), MAC_GW, CORE_MAC)),
+        &[Counter::Rx, Counter::Decap, Counter::Tx],
+    ));
+    for p in [P4, "2001:db8:1:1::/64"] {
+        fx.dp.remove_visiting_l2(prefix(p)).expect("remove");
+    }
 }
 
 /// The daemon's resolver in the fixture namespace: R2 and R3 are permanent neighbours on the

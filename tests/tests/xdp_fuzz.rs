@@ -1,13 +1,14 @@
 //! The fast path under random input: a seeded generator of random frames and of mutations of
 //! valid ones runs through BPF_PROG_TEST_RUN against map states with every binding kind, a short
-//! prefix in the LPM trie, and valid and invalid cached next hops. Every frame is checked with
-//! an independent parser (etherparse):
+//! prefix in the LPM trie, valid and invalid cached next hops, and a visiting node's L2 next hop
+//! or none. Every frame is checked with an independent parser (etherparse):
 //! - the verdict is never XDP_ABORTED;
 //! - `rx` grows by one, and exactly one verdict counter by one, matching the verdict;
 //! - a frame passed with `pass` is byte-identical to its input;
 //! - a rewritten frame is well-formed: its lengths agree; an encapsulation carries the input's
 //!   IPv6 packet with the hop limit decremented exactly once; a decapsulation delivers the inner
-//!   packet likewise; a Packet Too Big has a valid ICMPv6 checksum and goes back to the sender.
+//!   packet likewise (sent with a visiting node's L2 next hop: to its MAC); a Packet Too Big has
+//!   a valid ICMPv6 checksum and goes back to the sender.
 //!
 //! `ANCHOR_FUZZ_FRAMES` (default 100,000: what CI runs) and `ANCHOR_FUZZ_SEED` set the run;
 //! `cargo xtask fuzz` runs a long one and prints the frames per second.
@@ -24,7 +25,7 @@ use anchor_tests::{
     packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan},
     xdp::{XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, action_name, counters, run},
 };
-use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams};
+use anchor_user::datapath::{AccessLink, BindingSpec, Datapath, DatapathParams};
 use etherparse::{Icmpv6Header, Icmpv6Type, Ipv6Header};
 
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
@@ -44,6 +45,8 @@ const LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
 const CACHED_DMAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
 const CACHED_SMAC: [u8; 6] = [2, 0, 0, 0, 0, 0x43];
+/// The visiting node of P3 in `VISITING_L2` (not the kernel's neighbour entry of MN3).
+const NODE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x65];
 const TUNNEL_MTU: u32 = 1500;
 /// The shortest frame: BPF_PROG_TEST_RUN refuses less than an Ethernet header.
 const ETH_HLEN: usize = 14;
@@ -60,7 +63,7 @@ const VERDICTS: [(Counter, u32); 7] = [
 ];
 
 /// The counters of the paths a frame can take besides its verdict.
-const PATHS: [Counter; 12] = [
+const PATHS: [Counter; 13] = [
     Counter::Encap,
     Counter::ReverseEncap,
     Counter::Decap,
@@ -73,6 +76,7 @@ const PATHS: [Counter; 12] = [
     Counter::Vlan,
     Counter::LpmHit,
     Counter::LinkScope,
+    Counter::VisitingL2,
 ];
 
 /// xorshift64*: small, seeded, the same sequence everywhere.
@@ -155,6 +159,26 @@ fn random_and_mutated_frames_keep_every_invariant() {
                 _ => NextHop::INVALID,
             };
             dp.set_next_hop(r2, entry).expect("NEXTHOPS");
+            // And P3's visiting node: its L2 next hop (sent straight to its MAC, or with a
+            // small MTU refused for big packets) or none (the FIB).
+            let p3 = "2001:db8:3:3::/64".parse().expect("prefix");
+            let mtu = match rng.below(3) {
+                0 => Some(1500),
+                1 => Some(1300),
+                _ => None,
+            };
+            match mtu {
+                Some(mtu) => {
+                    let link = AccessLink {
+                        ifindex: net.access_ifindex,
+                        mac: ACCESS_MAC,
+                        mtu,
+                    };
+                    dp.set_visiting_l2(p3, NODE_MAC, &link)
+                }
+                None => dp.remove_visiting_l2(p3),
+            }
+            .expect("VISITING_L2");
         }
         let (input, core) = generate(&mut rng);
         let ifindex = if core {
@@ -291,6 +315,9 @@ fn check_rewrite(
         return same_but_hop_limit(rest, in_ip, 1, "the encapsulated packet");
     }
     if delta(Counter::Decap) == 1 {
+        if delta(Counter::VisitingL2) == 1 && output[..6] != NODE_MAC {
+            return Err("sent with the visiting node's L2 next hop, not to its MAC".into());
+        }
         let inner = in_ip.get(40..).ok_or("a short tunnel")?;
         let decrement = u8::from(verdict != Counter::KernelFallback);
         return same_but_hop_limit(packet, inner, decrement, "the decapsulated packet");

@@ -473,8 +473,20 @@ impl Datapath {
         mac: [u8; 6],
         link: &AccessLink,
     ) -> Result<(), DatapathError> {
+        self.set_visiting_l2_entry(
+            prefix,
+            NextHop::valid(mac, link.mac, link.ifindex, link.mtu),
+        )
+    }
+
+    /// Writes the `VISITING_L2` entry of the /64 `prefix` as it is (the daemon writes valid
+    /// entries with [`Self::set_visiting_l2`]; tests write entries of their own).
+    pub fn set_visiting_l2_entry(
+        &mut self,
+        prefix: Ipv6Net,
+        entry: NextHop,
+    ) -> Result<(), DatapathError> {
         let key = visiting_l2_key(prefix)?;
-        let entry = NextHop::valid(mac, link.mac, link.ifindex, link.mtu);
         self.maps
             .visiting_l2
             .insert(key, entry, 0)
