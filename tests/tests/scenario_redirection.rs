@@ -20,6 +20,7 @@ use anchor_rig::control::{MN_P1_SLAAC as MN_P1, MN_P2_SLAAC as MN_P2, P1, P2, Po
 use anchor_tests::{
     maar::{find_binding, wait_for},
     scenario::{DEADLINE, Scenario, echo, echo_forever},
+    support::global_counter,
 };
 
 const STREAM_PORT: u16 = 7071;
@@ -121,6 +122,24 @@ fn redirection_keeps_a_tcp_stream_across_the_move_and_releases_when_idle() {
     assert!(
         find_binding(sc.r1(), P1).is_some(),
         "router 1 should have redirected P1 during the stream"
+    );
+    // Router 2 sends the decapsulated stream straight to the node's MAC (its MN-ID), without
+    // Neighbour Discovery for the P1 address.
+    let visiting = find_binding(sc.r2(), P1).expect("router 2's visiting binding of P1");
+    println!(
+        "redirection: router 2's visiting binding {visiting}; counters visiting_l2 {}, \
+         kernel_fallback {}, drop_decap_no_binding {}",
+        global_counter(sc.r2(), "visiting_l2"),
+        global_counter(sc.r2(), "kernel_fallback"),
+        global_counter(sc.r2(), "drop_decap_no_binding"),
+    );
+    assert!(
+        visiting["mac"].is_string(),
+        "router 2's visiting binding should carry the node's MAC: {visiting}"
+    );
+    assert!(
+        global_counter(sc.r2(), "visiting_l2") > 0,
+        "router 2 should send the stream with the node's L2 next hop"
     );
 
     // 4. A new connection uses P2.
