@@ -10,6 +10,8 @@
 //! - [`daemon`]: [`Daemon`], one router's `anchor run`, and the CLI against its socket.
 //! - [`process`]: [`Proc`], a child process stopped on drop; waiting for listeners.
 //! - [`charon`]: strongSwan's IKE daemon in a namespace.
+//! - [`bpf`]: tiny XDP programs by raw `bpf()` calls (the doctor's probes, the rig's pass
+//!   programs).
 //! - [`cancel`]: the Ctrl-C flag every wait checks.
 //! - [`workdir`]: [`WorkDir`], a temporary directory for configs, logs and captures.
 //! - [`cmd`]: running commands with good errors.
@@ -17,6 +19,7 @@
 //! - [`control`]: the control plane on the rig: the CMD, the routers as MAARs, the mobile node
 //!   as a SLAAC host.
 
+pub mod bpf;
 pub mod cancel;
 pub mod charon;
 pub mod cmd;

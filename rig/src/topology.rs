@@ -89,7 +89,8 @@ struct End {
     addr: Option<&'static str>,
     /// Whether the link starts up.
     up: bool,
-    /// Ends without an XDP program get GRO, so that XDP_REDIRECT into their peer works (veth needs
+    /// Ends without a router get GRO (and a pass-only XDP program, see
+    /// `Rig::attach_pass_programs`), so that XDP_REDIRECT and XDP_TX into them work (veth needs
     /// NAPI on the receiving side).
     gro: bool,
 }
@@ -334,10 +335,43 @@ impl Rig {
             self.ip(end.node, &["link", "set", end.dev, "up"])?;
         }
         self.ip(Node::Sw, &["link", "set", BRIDGE, "up"])?;
+        self.attach_pass_programs()?;
         for (node, route) in ROUTES {
             self.ip(*node, &[&["-6", "route", "add"], *route].concat())?;
         }
         Ok(())
+    }
+
+    /// Gives every veth end without a router (the correspondent's, the switch's ports, the mobile
+    /// node's) a native XDP program that passes every frame. A router's XDP_TX out of a port (a
+    /// Packet Too Big back to the sender, a hairpin to a peer on the same link) reaches the other
+    /// end only when that end has an XDP program: the kernel's `veth_xdp_flush` wakes its
+    /// receive processing for nothing else, and GRO alone leaves the frames in the ring until
+    /// other traffic comes (seconds, in the redirection scenario's Packet Too Big).
+    fn attach_pass_programs(&self) -> Result<()> {
+        let program = crate::bpf::load_xdp_returning(crate::bpf::XDP_PASS)
+            .context("cannot load the pass-only XDP program for the rig's veth ends")?;
+        let pin = std::path::Path::new(crate::daemon::BPFFS).join(format!(
+            "anchor-rig-pass-{}",
+            self.prefix.trim_end_matches('-')
+        ));
+        let _ = std::fs::remove_file(&pin);
+        crate::bpf::pin(&program, &pin)
+            .with_context(|| format!("cannot pin the pass-only program at {}", pin.display()))?;
+        let pinned = pin.to_string_lossy().into_owned();
+        let result = LINKS
+            .iter()
+            .flat_map(|(a, b)| [a, b])
+            .filter(|end| !matches!(end.node, Node::R1 | Node::R2))
+            .try_for_each(|end| {
+                cmd::in_netns_only(&self.ns(end.node), "ip")
+                    .args(["link", "set", "dev", end.dev, "xdpdrv", "pinned", &pinned])
+                    .run_quiet()
+                    .map(drop)
+            });
+        // The attachments hold the program; the pin is not needed any more.
+        let _ = std::fs::remove_file(&pin);
+        result
     }
 
     /// The mobile node leaves access link 1 for access link 2, keeping its P1 address as

@@ -10,13 +10,14 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
-use super::{bpf, scratch::Scratch};
+use super::scratch::Scratch;
+use crate::bpf;
 use crate::cmd::{self, Run as _};
 
 const BPFFS: &str = "/sys/fs/bpf";
 
 pub fn bpf_program() -> Result<OwnedFd> {
-    bpf::load_xdp_drop().context("BPF_PROG_LOAD of an XDP program failed")
+    bpf::load_xdp_returning(bpf::XDP_DROP).context("BPF_PROG_LOAD of an XDP program failed")
 }
 
 pub fn bpffs() -> Result<String> {

@@ -3,12 +3,10 @@
 //! prints them; `cargo xtask test` and `cargo xtask demo` stop at once when one that they cannot
 //! do without is missing, and the benchmarks leave out a comparator that the kernel lacks.
 //!
-//! - [`bpf`]: raw `bpf()` calls: load a tiny XDP program, test-run it, pin it, detect bpffs.
 //! - [`scratch`]: a throw-away namespace with a veth pair for the probes that change state.
 //! - [`kernel`]: XDP attachment, kernel tunnels, ESP, XFRM, and the kernel's config options.
 //! - [`tools`]: charon's algorithms and the programs the tasks run.
 
-pub mod bpf;
 pub mod kernel;
 pub mod scratch;
 pub mod tools;

@@ -1,6 +1,8 @@
-//! The BPF probes, by raw `bpf()` calls so that they need neither aya nor an object file: a
-//! two-instruction XDP program (`r0 = XDP_DROP; exit`) is loaded, run with BPF_PROG_TEST_RUN
-//! (plain and live frames) and pinned on bpffs so that `ip link` can attach it.
+//! Tiny XDP programs by raw `bpf()` calls, so that the rig needs neither aya nor an object
+//! file: two instructions (`r0 = VERDICT; exit`), loaded, run with BPF_PROG_TEST_RUN (plain and
+//! live frames) and pinned on bpffs so that `ip link` can attach them. `cargo xtask doctor`
+//! probes the kernel with one; the rig gives the veth ends without a router one that passes
+//! every frame (see [`crate::topology`]).
 
 use std::{
     ffi::CString,
@@ -14,8 +16,9 @@ const BPF_OBJ_PIN: libc::c_long = 6;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
-/// The verdict the probe program returns.
+/// Verdicts.
 pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
 /// `statfs` magic of bpffs.
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
@@ -83,11 +86,12 @@ fn bpf<T>(command: libc::c_long, attr: &mut T) -> std::io::Result<i64> {
     }
 }
 
-/// Loads the probe program: `r0 = XDP_DROP; exit`.
-pub fn load_xdp_drop() -> std::io::Result<OwnedFd> {
+/// Loads `r0 = verdict; exit` as an XDP program.
+pub fn load_xdp_returning(verdict: u32) -> std::io::Result<OwnedFd> {
+    let [v0, v1, v2, v3] = verdict.to_le_bytes();
     // BPF_ALU64 | BPF_MOV | BPF_K with dst r0, then BPF_JMP | BPF_EXIT.
     let insns: [u64; 2] = [
-        u64::from_le_bytes([0xb7, 0, 0, 0, XDP_DROP as u8, 0, 0, 0]),
+        u64::from_le_bytes([0xb7, 0, 0, 0, v0, v1, v2, v3]),
         u64::from_le_bytes([0x95, 0, 0, 0, 0, 0, 0, 0]),
     ];
     let license = c"GPL";
