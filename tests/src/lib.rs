@@ -1,6 +1,7 @@
 //! Support for the privileged tests: a fixture network namespace, an independent packet builder
 //! (etherparse) and a BPF_PROG_TEST_RUN driver with counter deltas.
 
+pub mod fixture;
 pub mod flow_label;
 pub mod hostile;
 pub mod maar;

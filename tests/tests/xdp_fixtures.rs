@@ -8,6 +8,10 @@ use std::{net::Ipv6Addr, time::Duration};
 
 use anchor_common::{Counter, IfaceRole, NextHop};
 use anchor_tests::{
+    fixture::{
+        CN, IN_SHORT, LINK_LOCAL, LOCATOR, MN1, MN3, MN4, MN7, PEER_MAC, R2, R3, R7,
+        SOLICITED_NODE, STRANGER, TUNNEL_MTU, UNBOUND,
+    },
     flow_label::expected_label,
     netns::{ACCESS_MAC, CORE_MAC, FixtureNet, fixture_net},
     packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan, ipv4_udp_frame, packet_too_big},
@@ -19,28 +23,12 @@ use anchor_tests::{
 use anchor_user::datapath::{AccessLink, BindingSpec, Datapath, DatapathParams, NextHopResolver};
 use ipnet::Ipv6Net;
 
-const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
-const R2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
-const R3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 3);
-const R7: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 7);
-const STRANGER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xee, 0, 0, 0, 0, 0x66);
-const CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
-const MN1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x100);
-const MN3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 3, 3, 0, 0, 0, 0x100);
-const MN4: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 4, 4, 0, 0, 0, 0x100);
-const MN7: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, 0x100);
-const SOLICITED_NODE: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1);
-const LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
-const UNBOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, 1);
-const IN_SHORT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 0x12, 0, 0, 0, 1);
 const IN_SHORT_HASHED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 7, 0, 0, 0, 1);
 
-const PEER_MAC_SRC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
 const MAC_R2: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const MAC_R3: [u8; 6] = [2, 0, 0, 0, 0, 3];
 const MAC_GW: [u8; 6] = [2, 0, 0, 0, 0, 9];
 const MAC_MN3: [u8; 6] = [2, 0, 0, 0, 0, 0x64];
-const TUNNEL_MTU: u32 = 1500;
 const OUTER_HL: u8 = 64;
 
 const SLOT_P1: u32 = 1;
@@ -151,7 +139,7 @@ impl Fixture {
 
 /// A frame as it arrives on a router port.
 fn frame(ip: &[u8]) -> Vec<u8> {
-    ethernet(CORE_MAC, PEER_MAC_SRC, ip)
+    ethernet(CORE_MAC, PEER_MAC, ip)
 }
 
 /// The expected result of encapsulating `inner` toward `peer`: inner hop limit decremented,
@@ -211,7 +199,7 @@ fn pass_through_and_encapsulation() {
         case(
             "ipv4 passes",
             Ingress::Core,
-            ipv4_udp_frame(CORE_MAC, PEER_MAC_SRC),
+            ipv4_udp_frame(CORE_MAC, PEER_MAC),
             XDP_PASS,
             Output::Unchanged,
             &[Counter::Rx, Counter::NonIpv6, Counter::Pass],
@@ -295,11 +283,11 @@ fn pass_through_and_encapsulation() {
         case(
             "VLAN-tagged: encapsulated inside the tag and left to the kernel",
             Ingress::Core,
-            ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 100, &udp(CN, MN1).bytes()),
+            ethernet_vlan(CORE_MAC, PEER_MAC, 100, &udp(CN, MN1).bytes()),
             XDP_PASS,
             Output::Frame(ethernet_vlan(
                 CORE_MAC,
-                PEER_MAC_SRC,
+                PEER_MAC,
                 100,
                 &encapsulated(&udp(CN, MN1), R2, true),
             )),
@@ -313,7 +301,7 @@ fn pass_through_and_encapsulation() {
         case(
             "VLAN-tagged IPv6 without binding",
             Ingress::Core,
-            ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 100, &udp(CN, UNBOUND).bytes()),
+            ethernet_vlan(CORE_MAC, PEER_MAC, 100, &udp(CN, UNBOUND).bytes()),
             XDP_PASS,
             Output::Unchanged,
             &[
@@ -606,7 +594,7 @@ fn truncation_at_every_header_offset() {
         ),
         (
             "VLAN-tagged",
-            ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 7, &udp(CN, MN1).bytes()),
+            ethernet_vlan(CORE_MAC, PEER_MAC, 7, &udp(CN, MN1).bytes()),
             18 + 40 + 8,
         ),
     ];
@@ -820,11 +808,11 @@ fn cached_next_hop_replaces_the_fib_lookup_for_encapsulation() {
         case(
             "VLAN-tagged: left to the kernel whatever the cache says",
             Ingress::Core,
-            ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 100, &to_mn1.bytes()),
+            ethernet_vlan(CORE_MAC, PEER_MAC, 100, &to_mn1.bytes()),
             XDP_PASS,
             Output::Frame(ethernet_vlan(
                 CORE_MAC,
-                PEER_MAC_SRC,
+                PEER_MAC,
                 100,
                 &encapsulated(&to_mn1, R2, true),
             )),
@@ -989,12 +977,12 @@ fn visiting_l2_next_hop_replaces_the_fib_lookup_for_decapsulation() {
             Ingress::Core,
             ethernet_vlan(
                 CORE_MAC,
-                PEER_MAC_SRC,
+                PEER_MAC,
                 100,
                 &encapsulate(R3, LOCATOR, 60, 0, 0x777, &to_mn3.bytes()),
             ),
             XDP_PASS,
-            Output::Frame(ethernet_vlan(CORE_MAC, PEER_MAC_SRC, 100, &to_mn3.bytes())),
+            Output::Frame(ethernet_vlan(CORE_MAC, PEER_MAC, 100, &to_mn3.bytes())),
             &[
                 Counter::Rx,
                 Counter::Vlan,

@@ -21,6 +21,10 @@ use std::{
 
 use anchor_common::{Counter, IfaceRole, NextHop};
 use anchor_tests::{
+    fixture::{
+        CN, IN_SHORT, LINK_LOCAL, LOCATOR, MN1, MN3, MN4, MN7, PEER_MAC, R2, R3, R7,
+        SOLICITED_NODE, STRANGER, TUNNEL_MTU, UNBOUND,
+    },
     netns::{ACCESS_MAC, CORE_MAC, fixture_net},
     packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan},
     xdp::{XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, action_name, counters, run},
@@ -28,26 +32,10 @@ use anchor_tests::{
 use anchor_user::datapath::{AccessLink, BindingSpec, Datapath, DatapathParams};
 use etherparse::{Icmpv6Header, Icmpv6Type, Ipv6Header};
 
-const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
-const R2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
-const R3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 3);
-const R7: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 7);
-const STRANGER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xee, 0, 0, 0, 0, 0x66);
-const CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
-const MN1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x100);
-const MN3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 3, 3, 0, 0, 0, 0x100);
-const MN4: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 4, 4, 0, 0, 0, 0x100);
-const MN7: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, 0x100);
-const IN_SHORT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 0x12, 0, 0, 0, 1);
-const UNBOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, 1);
-const SOLICITED_NODE: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1);
-const LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
-const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
 const CACHED_DMAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
 const CACHED_SMAC: [u8; 6] = [2, 0, 0, 0, 0, 0x43];
 /// The visiting node of P3 in `VISITING_L2` (not the kernel's neighbour entry of MN3).
 const NODE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x65];
-const TUNNEL_MTU: u32 = 1500;
 /// The shortest frame: BPF_PROG_TEST_RUN refuses less than an Ethernet header.
 const ETH_HLEN: usize = 14;
 

@@ -1,0 +1,31 @@
+//! The addresses of the fixture tests (`xdp_fixtures.rs`, `xdp_fuzz.rs`): the locator and the
+//! peers on the fixture namespace's core link ([`crate::netns`]), the correspondent behind its
+//! gateway, the mobile nodes of the bound prefixes, and addresses no binding covers.
+
+use std::net::Ipv6Addr;
+
+/// The router's locator, on the core link.
+pub const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+/// Peers on the core link (neighbours with known MACs, but R7).
+pub const R2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
+pub const R3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 3);
+pub const R7: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 7);
+/// A host that is no peer.
+pub const STRANGER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xee, 0, 0, 0, 0, 0x66);
+/// The correspondent, routed via the core link's gateway.
+pub const CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
+/// Mobile nodes in the bound /64s 2001:db8:N:N::/64.
+pub const MN1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x100);
+pub const MN3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 3, 3, 0, 0, 0, 0x100);
+pub const MN4: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 4, 4, 0, 0, 0, 0x100);
+pub const MN7: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, 0x100);
+/// Never tunnelled: a solicited-node multicast and a link-local address.
+pub const SOLICITED_NODE: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1);
+pub const LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+/// In no binding.
+pub const UNBOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, 1);
+/// In the short (/56) prefix of the LPM trie.
+pub const IN_SHORT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 0x12, 0, 0, 0, 1);
+/// The source MAC of the frames the fixtures send.
+pub const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
+pub const TUNNEL_MTU: u32 = 1500;
