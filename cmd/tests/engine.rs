@@ -9,7 +9,8 @@ use std::{
 use anchor_cmd::{Config, Engine, MemoryStore, MobilityStore};
 use anchor_pmip::{MnKey, Now, Outgoing, Policy};
 use anchor_signal::{
-    Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
+    HandoffIndicator, Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags,
+    Status, Timestamp,
 };
 use ipnet::Ipv6Net;
 
@@ -704,4 +705,129 @@ fn releases_of_two_anchors_are_both_retransmitted_to_the_serving_maar() {
         2,
         "one release does not replace the other"
     );
+}
+
+/// A registration PBU from `maar` for `local` with a Handoff Indicator option.
+fn register_with_handoff(
+    rig: &mut Rig,
+    maar: Ipv6Addr,
+    sequence: u16,
+    local: &str,
+    handoff: HandoffIndicator,
+) -> Vec<Outgoing> {
+    let pbu = pbu(
+        sequence,
+        Lifetime(150),
+        rig.stamp(),
+        &[
+            MobilityOption::LocalPrefix(net(local)),
+            MobilityOption::HandoffIndicator(handoff),
+        ],
+    );
+    rig.send(maar, pbu)
+}
+
+#[test]
+fn a_reregistration_from_a_maar_the_node_left_is_refused_and_that_maar_updated_again() {
+    let mut rig = Rig::new();
+    register_with_handoff(
+        &mut rig,
+        M1,
+        1,
+        "2001:db8:1:1::/64",
+        HandoffIndicator::UNKNOWN,
+    );
+    rig.advance(Duration::from_secs(1));
+    let moved = register_with_handoff(
+        &mut rig,
+        M2,
+        1,
+        "2001:db8:2:1::/64",
+        HandoffIndicator::UNKNOWN,
+    );
+    let first_update = pbu_of(moved.iter().find(|o| o.to == M1).expect("update")).sequence;
+    // Router 1 never saw the update; the CMD gives up on it after 63 s.
+    for _ in 0..130 {
+        rig.advance(Duration::from_millis(500));
+    }
+    assert!(pending(&rig.engine).is_empty());
+
+    // Router 1 restarts (or refreshes), still believing it serves the node.
+    rig.advance(Duration::from_secs(1));
+    let out = register_with_handoff(
+        &mut rig,
+        M1,
+        9,
+        "2001:db8:1:1::/64",
+        HandoffIndicator::NOT_CHANGED,
+    );
+    assert_eq!(out.len(), 2, "{out:?}");
+    // The update first, so that it arrives ahead of the refusal.
+    assert_eq!(out[0].to, M1);
+    let update = pbu_of(&out[0]);
+    assert_ne!(update.sequence, first_update);
+    assert!(update.options.contains(&MobilityOption::ServingMaar(M2)));
+    assert!(
+        update
+            .options
+            .contains(&MobilityOption::AnchoredPrefix(net("2001:db8:1:1::/64")))
+    );
+    assert!(update.lifetime.0 > 0 && update.lifetime.0 <= 150);
+    assert_eq!(out[1].to, M1);
+    let pba = pba_of(&out[1]);
+    assert_eq!(pba.sequence, 9);
+    assert_eq!(pba.status, Status::ADMINISTRATIVELY_PROHIBITED);
+
+    // The node is still served by router 2, and the update waits for its acknowledgement.
+    let record = rig.engine.store().get(&MnKey::from(&MN)).expect("stored");
+    assert_eq!(record.serving, M2);
+    assert_eq!(record.prefixes.len(), 2);
+    assert_eq!(
+        pending(&rig.engine),
+        vec![(M1, M2, vec![net("2001:db8:1:1::/64")])]
+    );
+    assert_eq!(
+        rig.engine
+            .counters()
+            .rejected_with(Status::ADMINISTRATIVELY_PROHIBITED),
+        1
+    );
+
+    // A registration from router 1 without "not changed" is a move back.
+    rig.advance(Duration::from_secs(1));
+    let out = register_with_handoff(
+        &mut rig,
+        M1,
+        10,
+        "2001:db8:1:1::/64",
+        HandoffIndicator::UNKNOWN,
+    );
+    let reply = out
+        .iter()
+        .find(|o| o.to == M1 && matches!(o.message, MobilityHeader::Pba(_)));
+    assert_eq!(pba_of(reply.expect("a PBA")).status, Status::ACCEPTED);
+    let record = rig.engine.store().get(&MnKey::from(&MN)).expect("stored");
+    assert_eq!(record.serving, M1);
+}
+
+#[test]
+fn a_reregistration_from_the_serving_maar_is_a_refresh() {
+    let mut rig = Rig::new();
+    register_with_handoff(
+        &mut rig,
+        M1,
+        1,
+        "2001:db8:1:1::/64",
+        HandoffIndicator::UNKNOWN,
+    );
+    rig.advance(Duration::from_secs(60));
+    let out = register_with_handoff(
+        &mut rig,
+        M1,
+        2,
+        "2001:db8:1:1::/64",
+        HandoffIndicator::NOT_CHANGED,
+    );
+    let pba = expect_status(&out, M1, Status::ACCEPTED);
+    assert_eq!(pba.lifetime, Lifetime(150));
 }

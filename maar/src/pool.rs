@@ -63,6 +63,11 @@ impl Pool {
         self.index(prefix).is_some_and(|i| self.used.remove(&i))
     }
 
+    /// Whether `prefix` is a /64 of the pool that is not delegated.
+    pub fn is_free(&self, prefix: &Ipv6Net) -> bool {
+        self.index(prefix).is_some_and(|i| !self.used.contains(&i))
+    }
+
     /// Marks `prefix` delegated (restoring a saved state); false when it is not a /64 of the
     /// pool or already delegated.
     pub fn mark_used(&mut self, prefix: &Ipv6Net) -> bool {

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use anchor_signal::{MnId, MobilityHeader, MobilityOption, Pbu, Timestamp};
+use anchor_signal::{HandoffIndicator, MnId, MobilityHeader, MobilityOption, Pbu, Timestamp};
 use ipnet::Ipv6Net;
 
 /// The time, as the engine sees it: a monotonic instant for retransmissions and the wall clock
@@ -71,4 +71,12 @@ pub fn anchored_prefixes(pbu: &Pbu) -> Vec<Ipv6Net> {
             _ => None,
         })
         .collect()
+}
+
+/// The value of a PBU's Handoff Indicator option, when it carries one.
+pub fn handoff_indicator(pbu: &Pbu) -> Option<HandoffIndicator> {
+    pbu.options.iter().find_map(|o| match o {
+        MobilityOption::HandoffIndicator(h) => Some(*h),
+        _ => None,
+    })
 }

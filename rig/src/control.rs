@@ -134,14 +134,26 @@ pub fn start_maars_with_policy(
     policy: PoolPolicy,
     pool_extra: &str,
 ) -> Result<[Daemon; 2]> {
-    let [router1, router2] = rig.routers("native");
-    let section = |pool: &str, dev: &str| {
-        maar_section_with(pool, &dir.join(format!("{dev}-state")), policy, pool_extra)
-    };
     Ok([
-        Daemon::start_with_config(anchor, dir, &router1, &section(POOL1, "r1a"))?,
-        Daemon::start_with_config(anchor, dir, &router2, &section(POOL2, "r2a"))?,
+        start_maar_with_policy(anchor, dir, rig, 0, policy, pool_extra)?,
+        start_maar_with_policy(anchor, dir, rig, 1, policy, pool_extra)?,
     ])
+}
+
+/// One of [`start_maars_with_policy`]'s MAARs: router 1 (`index` 0) or router 2 (1), with its
+/// state directory (so that starting it again restores what it saved).
+pub fn start_maar_with_policy(
+    anchor: &Path,
+    dir: &Path,
+    rig: &Rig,
+    index: usize,
+    policy: PoolPolicy,
+    pool_extra: &str,
+) -> Result<Daemon> {
+    let routers = rig.routers("native");
+    let (pool, dev) = [(POOL1, "r1a"), (POOL2, "r2a")][index];
+    let section = maar_section_with(pool, &dir.join(format!("{dev}-state")), policy, pool_extra);
+    Daemon::start_with_config(anchor, dir, &routers[index], &section)
 }
 
 /// [`start_maars`], with the access links r1a and r2a as point-to-point links to the node

@@ -32,6 +32,7 @@ pub struct Scenario {
     pub r2: Option<Daemon>,
     cmd: Option<Proc>,
     policy: PoolPolicy,
+    pool_extra: String,
 }
 
 impl Scenario {
@@ -82,6 +83,7 @@ impl Scenario {
             r2: Some(r2),
             cmd: Some(cmd),
             policy,
+            pool_extra: pool_extra.to_owned(),
         }
     }
 
@@ -178,6 +180,37 @@ impl Scenario {
             control::start_cmd_with(&anchor, self.dir.path(), &self.rig, self.policy)
                 .unwrap_or_else(|e| panic!("cannot start the CMD again: {e:#}")),
         );
+    }
+
+    /// Kills router `index + 1`'s daemon with SIGKILL (nothing saved on the way out; its pins
+    /// and state file stay) and starts it again on the same configuration.
+    pub fn kill_and_restart_maar(&mut self, index: usize) {
+        let slot = if index == 0 {
+            &mut self.r1
+        } else {
+            &mut self.r2
+        };
+        if let Some(daemon) = slot.take() {
+            let name = daemon.name();
+            daemon
+                .kill()
+                .unwrap_or_else(|e| panic!("cannot kill {name}: {e:#}"));
+        }
+        let anchor = anchor_binary();
+        let daemon = control::start_maar_with_policy(
+            &anchor,
+            self.dir.path(),
+            &self.rig,
+            index,
+            self.policy,
+            &self.pool_extra,
+        )
+        .unwrap_or_else(|e| panic!("cannot start router {} again: {e:#}", index + 1));
+        *(if index == 0 {
+            &mut self.r1
+        } else {
+            &mut self.r2
+        }) = Some(daemon);
     }
 
     /// Stops the routers and the CMD, checking that they exit cleanly.

@@ -9,18 +9,20 @@
 //!    correspondent reaches the node's P1 address through the tunnel.
 //!
 //! And a CMD killed (SIGKILL) while its update to the previous MAAR is unacknowledged: the
-//! update waits in the store, and the restarted CMD sends it again.
+//! update waits in the store, and the restarted CMD sends it again. And a previous MAAR killed
+//! after missing the update: restarted, it redirects to the serving MAAR instead of taking the
+//! node back.
 
 use std::time::Duration;
 
 use anchor_rig::{
     Node, Rig,
     cmd::{self, Run as _},
-    control::{MN_P1_SLAAC as MN_P1, MN_P2_SLAAC as MN_P2, P1, PoolPolicy},
+    control::{MN_P1_SLAAC as MN_P1, MN_P2_SLAAC as MN_P2, P1, P2, PoolPolicy},
     topology::{CN_ADDR, R1_LOCATOR},
 };
 use anchor_tests::{
-    maar::{find_binding, wait_for},
+    maar::{find_binding, mn_list, wait_for},
     scenario::Scenario,
     support::{ip_stdout, ping_from_cn, require_tools},
 };
@@ -115,6 +117,65 @@ fn a_restarted_cmd_sends_the_updates_its_predecessor_left_unacknowledged() {
     );
     sc.wait_for_address("mn2", MN_P2);
     ping_from_cn(&sc.rig, MN_P1, "after the CMD's restart");
+    sc.stop();
+}
+
+/// The defect this guards against: router 1 misses the CMD's update about the node's move and
+/// is killed; restarted from its saved state, it re-registers the node as its serving MAAR. The
+/// re-registration says "handoff state not changed" (Handoff Indicator 5), so the CMD does not
+/// take it for a move back: it refuses it and sends router 1 the update again, and router 1
+/// redirects P1 to router 2. (Before, the CMD moved the node back to router 1, and each router
+/// redirected the other's prefix.)
+#[test]
+fn a_maar_killed_during_a_move_comes_back_redirecting_to_the_serving_maar() {
+    require_tools(&[&["nft", "--version"]]);
+    let mut sc = Scenario::start("z", PoolPolicy::SessionLasting, "");
+    let update_drop = NftDrop::install(
+        &sc.rig,
+        Node::R1,
+        &format!("ip6 saddr {CN_ADDR} mh type binding-update"),
+    );
+    sc.rig
+        .move_mobile_node_link_only()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    wait_for("router 2's visiting binding", RECOVERY, || {
+        find_binding(sc.r2(), P1).is_some_and(|b| b["kind"] == "visiting")
+    });
+    wait_for("a lost update at router 1", RECOVERY, || {
+        update_drop.dropped() >= 1
+    });
+    assert!(
+        mn_list(sc.r1())["served"][0]["prefix"] == P1,
+        "router 1 still believes it serves the node: {}",
+        mn_list(sc.r1())
+    );
+
+    sc.kill_and_restart_maar(0);
+    update_drop.remove();
+    wait_for("router 1's redirect of P1 to router 2", RECOVERY, || {
+        find_binding(sc.r1(), P1).is_some_and(|b| b["kind"] == "redirect")
+    });
+    let held = mn_list(sc.r1());
+    assert!(
+        held["served"].as_array().is_some_and(Vec::is_empty),
+        "router 1 serves nothing after the CMD's answer: {held}"
+    );
+    assert!(
+        !ip_stdout(&sc.rig, Node::R1, &["-6", "route", "show", P1]).contains("dev r1a"),
+        "router 1 no longer routes P1 onto its access link"
+    );
+    let at_r2 = mn_list(sc.r2());
+    assert_eq!(at_r2["served"][0]["prefix"], P2, "{at_r2}");
+    assert!(
+        find_binding(sc.r2(), P1).is_some_and(|b| b["kind"] == "visiting"),
+        "router 2 still delivers P1"
+    );
+    assert!(
+        find_binding(sc.r2(), P2).is_none(),
+        "router 2 does not redirect its own P2: {at_r2}"
+    );
+    sc.wait_for_address("mn2", MN_P2);
+    ping_from_cn(&sc.rig, MN_P1, "after router 1's restart");
     sc.stop();
 }
 

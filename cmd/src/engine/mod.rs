@@ -11,7 +11,13 @@
 //!    5.5, which also rejects replays;
 //! 5. registration: a Local Prefix option (else 158) that the MAAR may anchor and that no other
 //!    node holds (else 155); de-registration (lifetime 0): from the serving MAAR, or from
-//!    another MAAR releasing prefixes it anchors (below); else 129.
+//!    another MAAR releasing prefixes it anchors (below); else 129;
+//! 6. a re-registration (Handoff Indicator 5, "handoff state not changed") from a MAAR that is
+//!    not the node's serving MAAR is not a move back: that MAAR missed the node's move (its
+//!    update was lost, or it restarted from a state saved before the move). It gets the update
+//!    of a previous MAAR again (Serving MAAR, its Anchored Prefixes), sent ahead of the PBA,
+//!    and the PBA refuses the registration (129). A PBU without the option, or with another
+//!    value, from a new MAAR is a move.
 //!
 //! An accepted registration makes the sender the serving MAAR and the anchor of its local
 //! prefix; the PBA lists a Previous MAAR option per prefix anchored elsewhere, and each of those
@@ -36,13 +42,14 @@ use std::{
 };
 
 use anchor_signal::{
-    Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
+    HandoffIndicator, Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags,
+    Status, Timestamp,
 };
 use ipnet::Ipv6Net;
 
 use anchor_pmip::{
     MnKey, Now, Outgoing, Policy,
-    message::{anchored_prefixes, mn_id_and_timestamp},
+    message::{anchored_prefixes, handoff_indicator, mn_id_and_timestamp},
     retransmit::{Due, Retransmitter},
     timing::SignalingTiming,
 };
@@ -282,6 +289,11 @@ impl<S: MobilityStore> Engine<S> {
         if !maar.may_anchor(&local) || self.held_by_other(&key, &local) {
             return Ok(Err(Reject(Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)));
         }
+        if let Some(record) = existing.as_ref().filter(|r| r.serving != from)
+            && handoff_indicator(pbu) == Some(HandoffIndicator::NOT_CHANGED)
+        {
+            return self.stale_reregistration(now, from, mn_id, record.clone(), out);
+        }
 
         let granted = Lifetime::from_duration_floor(
             pbu.lifetime.as_duration().min(self.config.max_lifetime()),
@@ -431,6 +443,39 @@ impl<S: MobilityStore> Engine<S> {
         );
         self.send_update(now, mn_id, &update, out);
         Ok(Ok(ack))
+    }
+
+    /// A re-registration (Handoff Indicator 5, "not changed") from `from`, which is not the
+    /// node's serving MAAR: a refresh or a restart of a MAAR that missed the node's move. It is
+    /// not a move back: it is refused (129), and the MAAR is sent again, ahead of the refusal,
+    /// the update of a previous MAAR for the prefixes it anchors, so that it redirects them to
+    /// the serving MAAR instead of serving the node.
+    fn stale_reregistration(
+        &mut self,
+        now: Now,
+        from: Ipv6Addr,
+        mn_id: &MnId,
+        mut record: MnRecord,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<Result<Pba, Reject>, StoreError> {
+        let anchored: Vec<Ipv6Net> = record
+            .prefixes
+            .iter()
+            .filter(|p| p.anchor == from)
+            .map(|p| p.prefix)
+            .collect();
+        let serving = record.serving;
+        tracing::info!(
+            "{mn_id}: re-registration from {from}, which no longer serves it (serving: {serving})"
+        );
+        if !anchored.is_empty() {
+            let left = record.expires_unix_s.saturating_sub(now.unix_s()).max(1);
+            let lifetime = Lifetime::from_duration_floor(Duration::from_secs(left));
+            let update = self.queue_update(&mut record, from, serving, &anchored, lifetime);
+            self.store.put(record)?;
+            self.send_update(now, mn_id, &update, out);
+        }
+        Ok(Err(Reject(Status::ADMINISTRATIVELY_PROHIBITED)))
     }
 
     fn held_by_other(&self, key: &MnKey, prefix: &Ipv6Net) -> bool {

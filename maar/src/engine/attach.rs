@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, net::Ipv6Addr, time::Duration};
 
 use anchor_pmip::{Now, Outgoing};
 use anchor_signal::{
-    Lifetime, MnId, MobilityHeader, MobilityOption, Pba, Pbu, PbuFlags, Timestamp,
+    HandoffIndicator, Lifetime, MnId, MobilityHeader, MobilityOption, Pba, Pbu, PbuFlags, Timestamp,
 };
 use ipnet::Ipv6Net;
 
@@ -69,7 +69,14 @@ impl MaarEngine {
             visiting: BTreeMap::new(),
             reclaimed,
         };
-        served.sequence = self.send_pbu(now, &mn, prefix, self.lifetime, out);
+        served.sequence = self.send_pbu(
+            now,
+            &mn,
+            prefix,
+            self.lifetime,
+            HandoffIndicator::UNKNOWN,
+            out,
+        );
         self.served.insert(mn, served);
         Ok(prefix)
     }
@@ -88,7 +95,14 @@ impl MaarEngine {
             Some(s) => s.prefix,
             None => return Err(MaarError::UnknownMn { mn: mn.clone() }),
         };
-        let sequence = self.send_pbu(now, mn, prefix, Duration::ZERO, out);
+        let sequence = self.send_pbu(
+            now,
+            mn,
+            prefix,
+            Duration::ZERO,
+            HandoffIndicator::NOT_CHANGED,
+            out,
+        );
         if let Some(s) = self.served.get_mut(mn) {
             s.phase = Phase::Deregistering;
             s.sequence = sequence;
@@ -98,12 +112,17 @@ impl MaarEngine {
         Ok(prefix)
     }
 
+    /// Sends the CMD a (de-)registration of `mn` with its Local Prefix option and a Handoff
+    /// Indicator: `UNKNOWN` for a new attachment (this MAAR cannot tell whether the node came
+    /// from another router), `NOT_CHANGED` for a refresh, a de-registration and the
+    /// re-registration of a restart, which the CMD must not take for a move.
     pub(super) fn send_pbu(
         &mut self,
         now: Now,
         mn: &MnId,
         prefix: Ipv6Net,
         lifetime: Duration,
+        handoff: HandoffIndicator,
         out: &mut Vec<Outgoing>,
     ) -> u16 {
         // It replaces a registration of the node in flight (not an idle release).
@@ -112,7 +131,10 @@ impl MaarEngine {
             now,
             mn,
             Lifetime::from_duration_floor(lifetime),
-            MobilityOption::LocalPrefix(prefix),
+            &[
+                MobilityOption::LocalPrefix(prefix),
+                MobilityOption::HandoffIndicator(handoff),
+            ],
             |m| {
                 m.options().contains(&id)
                     && m.options()
@@ -123,15 +145,15 @@ impl MaarEngine {
         )
     }
 
-    /// Sends the CMD a PBU about `mn` with `lifetime` and `prefix` (its Local or Anchored Prefix
-    /// option), retransmitted until answered, in place of the ones in flight that `replaces`
-    /// picks: its sequence number.
+    /// Sends the CMD a PBU about `mn` with `lifetime` and the options `extra` after MN-ID and
+    /// Timestamp (its Local or Anchored Prefix option, ...), retransmitted until answered, in
+    /// place of the ones in flight that `replaces` picks: its sequence number.
     pub(super) fn send_to_cmd(
         &mut self,
         now: Now,
         mn: &MnId,
         lifetime: Lifetime,
-        prefix: MobilityOption,
+        extra: &[MobilityOption],
         replaces: impl Fn(&MobilityHeader) -> bool,
         out: &mut Vec<Outgoing>,
     ) -> u16 {
@@ -141,11 +163,13 @@ impl MaarEngine {
             sequence,
             flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
             lifetime,
-            options: vec![
+            options: [
                 MobilityOption::MnId(mn.clone()),
                 MobilityOption::Timestamp(Timestamp::from_system_time(now.wall)),
-                prefix,
-            ],
+            ]
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .collect(),
         });
         self.retransmit.forget_where(self.cmd, replaces);
         self.retransmit

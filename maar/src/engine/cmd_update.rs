@@ -133,7 +133,15 @@ impl MaarEngine {
                 .is_some_and(|s| s.visiting.contains_key(prefix));
             // A de-registration of a prefix already released changes nothing and is accepted.
             let in_pool = self.pools.iter().any(|p| p.contains(prefix));
-            if !(served_here || anchored_here || (deregistration && (in_pool || visiting_here))) {
+            // The CMD records the node's prefix as anchored here, and this MAAR holds nothing
+            // of it: the state was lost (the CMD's refusal of a stale re-registration arrived
+            // ahead of this update, or the state file went). A free /64 is taken back.
+            let free_here = self.pools.iter().any(|p| p.is_free(prefix));
+            if !(served_here
+                || anchored_here
+                || (deregistration && (in_pool || visiting_here))
+                || (!deregistration && free_here))
+            {
                 return Err(Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX);
             }
         }
@@ -209,6 +217,32 @@ impl MaarEngine {
                         policy,
                         idle_release,
                         // A new binding's counters start at zero.
+                        packets: Some(0),
+                        active_at: now.instant,
+                        releasing: None,
+                    },
+                );
+                actions.push(Action::AddBinding {
+                    prefix: *prefix,
+                    kind: MaarBindingKind::Redirect { serving },
+                });
+            } else if !self.anchored.contains_key(prefix)
+                && self.pools.iter_mut().any(|p| p.mark_used(prefix))
+            {
+                tracing::warn!("{mn}: the CMD records {prefix} as anchored here: taken back");
+                let policy = self
+                    .pools
+                    .iter()
+                    .find(|p| p.contains(prefix))
+                    .map_or(Policy::SessionLasting, crate::pool::Pool::policy);
+                let idle_release = self.idle_release_of(prefix);
+                self.anchored.insert(
+                    *prefix,
+                    Anchored {
+                        mn: mn.clone(),
+                        serving,
+                        policy,
+                        idle_release,
                         packets: Some(0),
                         active_at: now.instant,
                         releasing: None,

@@ -87,7 +87,7 @@ impl MaarEngine {
             now,
             mn,
             Lifetime::DEREGISTRATION,
-            anchored.clone(),
+            std::slice::from_ref(&anchored),
             |m| m.options().contains(&anchored),
             out,
         )

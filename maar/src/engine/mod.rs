@@ -43,7 +43,7 @@ use anchor_pmip::{
     retransmit::{Due, Retransmitter},
     timing::SignalingTiming,
 };
-use anchor_signal::{MnId, MobilityHeader, MobilityOption, Status, Timestamp};
+use anchor_signal::{HandoffIndicator, MnId, MobilityHeader, MobilityOption, Status, Timestamp};
 use ipnet::Ipv6Net;
 use thiserror::Error;
 
@@ -397,7 +397,14 @@ impl MaarEngine {
             .map(|(mn, s)| (mn.clone(), s.prefix))
             .collect();
         for (mn, prefix) in refresh {
-            let sequence = self.send_pbu(now, &mn, prefix, self.lifetime, out);
+            let sequence = self.send_pbu(
+                now,
+                &mn,
+                prefix,
+                self.lifetime,
+                HandoffIndicator::NOT_CHANGED,
+                out,
+            );
             if let Some(s) = self.served.get_mut(&mn) {
                 s.sequence = sequence;
                 s.refresh_at = None;
@@ -452,5 +459,7 @@ mod snapshot;
 mod idle_tests;
 #[cfg(test)]
 mod snapshot_tests;
+#[cfg(test)]
+mod stale_tests;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anchor_pmip::{MnKey, Now, Outgoing};
-use anchor_signal::Timestamp;
+use anchor_signal::{HandoffIndicator, Timestamp};
 
 use super::{Action, Anchored, MaarEngine, Phase, Served};
 use crate::{
@@ -148,7 +148,13 @@ impl MaarEngine {
                 Phase::Deregistering => Duration::ZERO,
                 Phase::Registering | Phase::Registered => self.lifetime,
             };
-            let sequence = self.send_pbu(now, &mn, prefix, lifetime, out);
+            // A node registered before the restart is re-registered ("not changed"), which the
+            // CMD refuses, and answers with its update, when the node moved meanwhile.
+            let handoff = match saved.phase {
+                Phase::Registering => HandoffIndicator::UNKNOWN,
+                Phase::Registered | Phase::Deregistering => HandoffIndicator::NOT_CHANGED,
+            };
+            let sequence = self.send_pbu(now, &mn, prefix, lifetime, handoff, out);
             tracing::info!(
                 "restored {mn} on {} with {prefix}: registering again",
                 saved.dev
