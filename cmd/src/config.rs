@@ -10,6 +10,7 @@
 //! max_lifetime_s = 65535               # longest lifetime granted
 //! report_interval_s = 60               # the signaling counts report (a warning when insecure)
 //! log_format = "text"                  # "text" or "json" lines on stderr
+//! subscribers = ["2001:db8:c::3"]      # anchors near correspondents (RFC 8818 Figure 6)
 //!
 //! [[maar]]
 //! address = "2001:db8:f1::2"
@@ -49,6 +50,13 @@ pub struct Config {
     pub report_interval_s: u64,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// Anchors near correspondents (RFC 8818 section 4.2, Figure 6): each gets, as a previous
+    /// MAAR does, an update (Serving MAAR, Anchored Prefix options) whenever a node's
+    /// redirected prefixes or its serving MAAR change, and a lifetime-0 update when a prefix
+    /// stops being redirected, so that it tunnels its correspondents' traffic for those
+    /// prefixes straight to the serving MAAR.
+    #[serde(default)]
+    pub subscribers: Vec<Ipv6Addr>,
     #[serde(rename = "maar")]
     pub maars: Vec<MaarConfig>,
 }
@@ -104,6 +112,8 @@ pub enum ConfigError {
         prefix: Ipv6Net,
         other: Ipv6Net,
     },
+    #[error("subscribers[{index}]: {address} is listed twice, or is the CMD's or a MAAR's address")]
+    SubscriberClash { index: usize, address: Ipv6Addr },
     #[error("{key}: {value} must be at least 1")]
     Zero { key: &'static str, value: u64 },
     #[error("max_bindack_timeout_ms: {max} is below initial_bindack_timeout_ms {initial}")]
@@ -182,6 +192,17 @@ impl Config {
                         other: *other,
                     });
                 }
+            }
+        }
+        for (index, address) in self.subscribers.iter().enumerate() {
+            if self.subscribers[..index].contains(address)
+                || *address == self.address
+                || self.maar(*address).is_some()
+            {
+                return Err(ConfigError::SubscriberClash {
+                    index,
+                    address: *address,
+                });
             }
         }
         self.check_timing(&[

@@ -38,7 +38,13 @@ pub enum DaemonError {
 /// Checks the security policy (or warns that it is off), opens the store and the socket: what
 /// must succeed before the CMD serves.
 pub fn start(config: Config) -> Result<Cmd, DaemonError> {
-    let maars: Vec<Ipv6Addr> = config.maars.iter().map(|m| m.address).collect();
+    // The MAARs and the subscribers: every peer the CMD signals with.
+    let maars: Vec<Ipv6Addr> = config
+        .maars
+        .iter()
+        .map(|m| m.address)
+        .chain(config.subscribers.iter().copied())
+        .collect();
     if config.insecure_signaling {
         tracing::warn!(
             "insecure_signaling = true: PBU/PBA with the MAARs are not checked for IPsec ESP \

@@ -1,148 +1,18 @@
 //! The CMD's protocol logic with a fake clock and an in-memory store: what goes out for each
 //! message that comes in.
 
-use std::{
-    net::Ipv6Addr,
-    time::{Duration, Instant, UNIX_EPOCH},
-};
+mod common;
 
-use anchor_cmd::{Config, Engine, MemoryStore, MobilityStore};
-use anchor_pmip::{MnKey, Now, Outgoing, Policy};
+use std::{net::Ipv6Addr, time::Duration};
+
+use anchor_cmd::{Config, Engine, MobilityStore};
+use anchor_pmip::{MnKey, Policy};
 use anchor_signal::{
     HandoffIndicator, Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags,
     Status, Timestamp,
 };
+use common::*;
 use ipnet::Ipv6Net;
-
-const M1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 2);
-const M2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf2, 0, 0, 0, 0, 2);
-const M3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf3, 0, 0, 0, 0, 2);
-const STRANGER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xee, 0, 0, 0, 0, 2);
-const MN: MnId = MnId::Eui48([2, 0, 0, 0, 0, 0x0a]);
-
-fn config() -> Config {
-    Config::parse(
-        r#"
-        address = "2001:db8:c::1"
-        store = "unused"
-        [[maar]]
-        address = "2001:db8:f1::2"
-        prefixes = ["2001:db8:1::/48"]
-        [[maar]]
-        address = "2001:db8:f2::2"
-        prefixes = ["2001:db8:2::/48"]
-        [[maar]]
-        address = "2001:db8:f3::2"
-        prefixes = ["2001:db8:3::/48"]
-        "#,
-    )
-    .expect("test config")
-}
-
-fn net(s: &str) -> Ipv6Net {
-    s.parse().unwrap()
-}
-
-/// The engine and a fake clock that starts at a fixed wall time.
-struct Rig {
-    engine: Engine<MemoryStore>,
-    now: Now,
-}
-
-impl Rig {
-    fn new() -> Self {
-        Self::with(config())
-    }
-
-    fn with(config: Config) -> Self {
-        Self {
-            engine: Engine::new(config, MemoryStore::default()),
-            now: Now {
-                instant: Instant::now(),
-                wall: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-            },
-        }
-    }
-
-    fn advance(&mut self, d: Duration) -> Vec<Outgoing> {
-        self.now = self.now.plus(d);
-        let mut out = Vec::new();
-        self.engine.poll(self.now, &mut out).expect("poll");
-        out
-    }
-
-    fn stamp(&self) -> Timestamp {
-        Timestamp::from_system_time(self.now.wall)
-    }
-
-    fn send(&mut self, from: Ipv6Addr, message: MobilityHeader) -> Vec<Outgoing> {
-        let mut out = Vec::new();
-        self.engine
-            .handle(self.now, from, message, &mut out)
-            .expect("handle");
-        out
-    }
-
-    /// A registration PBU from `maar` for `local`, timestamped now.
-    fn register(&mut self, maar: Ipv6Addr, sequence: u16, local: &str) -> Vec<Outgoing> {
-        let pbu = pbu(
-            sequence,
-            Lifetime(150),
-            self.stamp(),
-            &[MobilityOption::LocalPrefix(net(local))],
-        );
-        self.send(maar, pbu)
-    }
-}
-
-fn pbu(
-    sequence: u16,
-    lifetime: Lifetime,
-    stamp: Timestamp,
-    extra: &[MobilityOption],
-) -> MobilityHeader {
-    let mut options = vec![MobilityOption::MnId(MN), MobilityOption::Timestamp(stamp)];
-    options.extend_from_slice(extra);
-    MobilityHeader::Pbu(Pbu {
-        sequence,
-        flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
-        lifetime,
-        options,
-    })
-}
-
-fn pba_of(out: &Outgoing) -> &Pba {
-    match &out.message {
-        MobilityHeader::Pba(pba) => pba,
-        other => panic!("expected a PBA, got {other:?}"),
-    }
-}
-
-fn pbu_of(out: &Outgoing) -> &Pbu {
-    match &out.message {
-        MobilityHeader::Pbu(pbu) => pbu,
-        other => panic!("expected a PBU, got {other:?}"),
-    }
-}
-
-fn previous_maars(pba: &Pba) -> Vec<(Ipv6Addr, Ipv6Net)> {
-    pba.options
-        .iter()
-        .filter_map(|o| match o {
-            MobilityOption::PreviousMaar { maar, prefix } => Some((*maar, *prefix)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The only message in `out`: a PBA to `to` with `status`.
-fn expect_status(out: &[Outgoing], to: Ipv6Addr, status: Status) -> Pba {
-    assert_eq!(out.len(), 1, "{out:?}");
-    assert_eq!(out[0].to, to);
-    let pba = pba_of(&out[0]).clone();
-    assert_eq!(pba.status, status, "{pba:?}");
-    pba
-}
 
 #[test]
 fn first_registration_is_accepted_without_previous_maars() {
@@ -299,17 +169,6 @@ fn an_unacknowledged_update_stops_at_max_bindack_timeout() {
         pending(&rig.engine).is_empty(),
         "a given-up update leaves the record"
     );
-}
-
-/// The updates the store's record of the node waits for: (to, serving, anchored).
-fn pending(engine: &Engine<MemoryStore>) -> Vec<(Ipv6Addr, Ipv6Addr, Vec<Ipv6Net>)> {
-    engine
-        .store()
-        .records()
-        .iter()
-        .flat_map(|r| r.pending.iter())
-        .map(|p| (p.to, p.serving, p.anchored.clone()))
-        .collect()
 }
 
 /// A CMD that stops with an update to a previous MAAR unacknowledged leaves it in the store; the
@@ -549,17 +408,6 @@ fn an_expired_binding_is_removed() {
     assert_eq!(pbu_of(&out[0]).lifetime, Lifetime::DEREGISTRATION);
 }
 
-/// The ack of `update` from the MAAR it went to.
-fn ack_of(update: &Outgoing) -> MobilityHeader {
-    MobilityHeader::Pba(Pba {
-        status: Status::ACCEPTED,
-        flags: PbaFlags::P | PbaFlags::D,
-        sequence: pbu_of(update).sequence,
-        lifetime: pbu_of(update).lifetime,
-        options: vec![MobilityOption::MnId(MN)],
-    })
-}
-
 #[test]
 fn an_anchor_releases_an_idle_prefix_and_the_serving_maar_is_told() {
     let mut rig = Rig::new();
@@ -705,26 +553,6 @@ fn releases_of_two_anchors_are_both_retransmitted_to_the_serving_maar() {
         2,
         "one release does not replace the other"
     );
-}
-
-/// A registration PBU from `maar` for `local` with a Handoff Indicator option.
-fn register_with_handoff(
-    rig: &mut Rig,
-    maar: Ipv6Addr,
-    sequence: u16,
-    local: &str,
-    handoff: HandoffIndicator,
-) -> Vec<Outgoing> {
-    let pbu = pbu(
-        sequence,
-        Lifetime(150),
-        rig.stamp(),
-        &[
-            MobilityOption::LocalPrefix(net(local)),
-            MobilityOption::HandoffIndicator(handoff),
-        ],
-    );
-    rig.send(maar, pbu)
 }
 
 #[test]

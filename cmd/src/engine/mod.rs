@@ -33,6 +33,8 @@
 //! Prefix options (retransmitted until acknowledged), so that it stops delivering and
 //! advertising them.
 //!
+//! Subscribers (anchors near correspondents) get updates of their own ([`subscribers`]).
+//!
 //! The updates to MAARs wait in the node's record until acknowledged (see [`updates`]): a CMD
 //! that starts on the store sends them again ([`Engine::resume`]).
 
@@ -61,6 +63,7 @@ use crate::{
     store::{MobilityStore, StoreError},
 };
 
+mod subscribers;
 mod updates;
 
 pub struct Engine<S> {
@@ -380,6 +383,12 @@ impl<S: MobilityStore> Engine<S> {
                 Lifetime::DEREGISTRATION,
             ));
         }
+        updates.extend(self.queue_subscriber_updates(
+            existing.as_ref(),
+            &mut record,
+            false,
+            granted,
+        ));
         // The record and the updates it now waits for, in one write; then the updates go out.
         self.store.put(record)?;
         tracing::info!("{mn_id} registered at {from} with {local}");
@@ -421,6 +430,7 @@ impl<S: MobilityStore> Engine<S> {
             return Ok(Err(Reject(Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)));
         }
         let ack = self.pba(pbu, mn_id, timestamp, Lifetime::DEREGISTRATION, Vec::new());
+        let before = record.clone();
         record.prefixes.retain(|p| !released.contains(&p.prefix));
         // The node's last timestamp stays its serving MAAR's: the anchor's clock must not make
         // the serving MAAR's next refresh look old (157).
@@ -432,7 +442,16 @@ impl<S: MobilityStore> Engine<S> {
             &released,
             Lifetime::DEREGISTRATION,
         );
+        let subscribers = self.queue_subscriber_updates(
+            Some(&before),
+            &mut record,
+            false,
+            Lifetime::DEREGISTRATION,
+        );
         self.store.put(record)?;
+        for update in &subscribers {
+            self.send_update(now, mn_id, update, out);
+        }
         tracing::info!(
             "{mn_id}: {from} released {}; telling the serving MAAR {serving}",
             released
@@ -508,6 +527,11 @@ impl<S: MobilityStore> Engine<S> {
                 &anchored,
                 Lifetime::DEREGISTRATION,
             );
+            self.send_update(now, &mn_id, &update, out);
+        }
+        for update in
+            self.queue_subscriber_updates(Some(record), &mut gone, true, Lifetime::DEREGISTRATION)
+        {
             self.send_update(now, &mn_id, &update, out);
         }
         Ok(())
