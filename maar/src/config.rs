@@ -15,6 +15,9 @@
 //! report_interval_s = 60             # the signaling counts report (a warning when insecure)
 //! state_dir = "/var/lib/anchor/lab"  # maar.json, the state across restarts; default:
 //!                                    # /var/lib/anchor/<instance>
+//! subscriber = false                 # true: an anchor near correspondents (RFC 8818 Fig. 6):
+//!                                    # redirects any node's prefix the CMD names to its
+//!                                    # serving MAAR (listed in the CMD's `subscribers`)
 //!
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"         # /64s are delegated from it
@@ -67,7 +70,12 @@ pub struct MaarConfig {
     /// Where the MAAR keeps its state across restarts; `None`: `/var/lib/anchor/<instance>`.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
-    #[serde(rename = "pool")]
+    /// An anchor near correspondents (RFC 8818 section 4.2, Figure 6), listed among the CMD's
+    /// `subscribers`: it takes the CMD's updates about any node's prefixes and redirects them
+    /// to the serving MAAR. Its pools may be empty (no node attaches here then).
+    #[serde(default)]
+    pub subscriber: bool,
+    #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
     /// Access interfaces with one known node behind each: attached on carrier up.
     #[serde(default)]
@@ -162,7 +170,7 @@ anchor_pmip::signaling_timing_fields!(MaarConfig);
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum MaarConfigError {
-    #[error("maar.pool: at least one [[maar.pool]] is needed")]
+    #[error("maar.pool: at least one [[maar.pool]] is needed (or subscriber = true)")]
     NoPool,
     #[error("maar.pool[{index}].prefix: {prefix} is longer than /{DELEGATED_LEN}")]
     PoolTooLong { index: usize, prefix: Ipv6Net },
@@ -196,7 +204,7 @@ impl MaarConfig {
     }
 
     pub fn validate(&self, locator: Ipv6Addr) -> Result<(), MaarConfigError> {
-        if self.pools.is_empty() {
+        if self.pools.is_empty() && !self.subscriber {
             return Err(MaarConfigError::NoPool);
         }
         for (index, pool) in self.pools.iter().enumerate() {

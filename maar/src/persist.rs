@@ -37,6 +37,17 @@ pub struct MaarState {
     pub anchored: Vec<SavedAnchored>,
     /// The last update accepted from the CMD, per node (its replay protection).
     pub last_cmd: Vec<SavedCmdUpdate>,
+    /// As a subscriber: the prefixes redirected for nodes anchored and served elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribed: Vec<SavedSubscribed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedSubscribed {
+    pub prefix: Ipv6Net,
+    pub mn: MnKey,
+    pub serving: Ipv6Addr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,9 +201,14 @@ mod tests {
                 policy: Policy::Fixed,
             }],
             last_cmd: vec![SavedCmdUpdate {
-                mn,
+                mn: mn.clone(),
                 timestamp: 42,
                 sequence: 3,
+            }],
+            subscribed: vec![SavedSubscribed {
+                prefix: "2001:db8:a3::/64".parse().unwrap(),
+                mn,
+                serving: "2001:db8:12::2".parse().unwrap(),
             }],
         }
     }

@@ -137,8 +137,11 @@ impl MaarEngine {
             // of it: the state was lost (the CMD's refusal of a stale re-registration arrived
             // ahead of this update, or the state file went). A free /64 is taken back.
             let free_here = self.pools.iter().any(|p| p.is_free(prefix));
+            // A subscriber redirects the prefixes of other anchors.
+            let subscribed_here = self.subscriber && !in_pool;
             if !(served_here
                 || anchored_here
+                || subscribed_here
                 || (deregistration && (in_pool || visiting_here))
                 || (!deregistration && free_here))
             {
@@ -167,6 +170,11 @@ impl MaarEngine {
     ) {
         if pbu.lifetime == Lifetime::DEREGISTRATION {
             for prefix in prefixes {
+                if self.subscribed.remove(prefix).is_some() {
+                    actions.push(Action::RemoveBinding { prefix: *prefix });
+                    tracing::info!("{mn}: {prefix} is no longer redirected");
+                    continue;
+                }
                 if self.served.get(mn).is_some_and(|s| s.prefix == *prefix) {
                     self.release_served(mn, actions);
                 } else if self.anchored.remove(prefix).is_some() {
@@ -197,6 +205,10 @@ impl MaarEngine {
             return;
         };
         for prefix in prefixes {
+            if self.subscriber && !self.pools.iter().any(|p| p.contains(prefix)) {
+                self.subscribe(mn, *prefix, serving, actions);
+                continue;
+            }
             if let Some(served) = self.served.get(mn).filter(|s| s.prefix == *prefix) {
                 if served.policy == Policy::Nonpersistent {
                     // RFC 8818 section 4.1: the node's flows on this prefix end with the move.
@@ -267,5 +279,26 @@ impl MaarEngine {
             }
             tracing::info!("{mn} is served at {serving}: redirecting {prefix}");
         }
+    }
+
+    /// As a subscriber: redirects `prefix` of `mn` to `serving` (in place of an earlier serving
+    /// MAAR).
+    fn subscribe(
+        &mut self,
+        mn: &MnId,
+        prefix: Ipv6Net,
+        serving: Ipv6Addr,
+        actions: &mut Vec<Action>,
+    ) {
+        match self.subscribed.insert(prefix, (mn.clone(), serving)) {
+            Some((_, earlier)) if earlier == serving => return,
+            Some(_) => actions.push(Action::RemoveBinding { prefix }),
+            None => {}
+        }
+        actions.push(Action::AddBinding {
+            prefix,
+            kind: MaarBindingKind::Redirect { serving },
+        });
+        tracing::info!("{mn} is served at {serving}: redirecting {prefix} (subscriber)");
     }
 }

@@ -233,6 +233,11 @@ pub struct MaarEngine {
     pools: Vec<Pool>,
     served: BTreeMap<MnId, Served>,
     anchored: BTreeMap<Ipv6Net, Anchored>,
+    /// Whether this MAAR is a subscriber (an anchor near correspondents).
+    subscriber: bool,
+    /// As a subscriber: the prefixes of nodes anchored and served elsewhere that it redirects,
+    /// with their node and serving MAAR.
+    subscribed: BTreeMap<Ipv6Net, (MnId, Ipv6Addr)>,
     /// The timestamp and sequence number of the last update accepted from the CMD, per node.
     last_cmd: BTreeMap<MnId, (Timestamp, u16)>,
     retransmit: Retransmitter,
@@ -254,6 +259,8 @@ impl MaarEngine {
             pools: config.pools.iter().map(Pool::new).collect(),
             served: BTreeMap::new(),
             anchored: BTreeMap::new(),
+            subscriber: config.subscriber,
+            subscribed: BTreeMap::new(),
             last_cmd: BTreeMap::new(),
             retransmit: Retransmitter::new(
                 config.initial_bindack_timeout(),
@@ -274,6 +281,11 @@ impl MaarEngine {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// As a subscriber: the node and serving MAAR of a prefix redirected here.
+    pub fn subscribed(&self, prefix: &Ipv6Net) -> Option<(MnId, Ipv6Addr)> {
+        self.subscribed.get(prefix).cloned()
     }
 
     pub fn served(&self, mn: &MnId) -> Option<ServedInfo> {
@@ -461,5 +473,7 @@ mod idle_tests;
 mod snapshot_tests;
 #[cfg(test)]
 mod stale_tests;
+#[cfg(test)]
+mod subscriber_tests;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,9 @@ use anchor_signal::{HandoffIndicator, Timestamp};
 
 use super::{Action, Anchored, MaarEngine, Phase, Served};
 use crate::{
-    persist::{MaarState, SavedAnchored, SavedCmdUpdate, SavedServed, SavedVisiting},
+    persist::{
+        MaarState, SavedAnchored, SavedCmdUpdate, SavedServed, SavedSubscribed, SavedVisiting,
+    },
     port::MaarBindingKind,
 };
 
@@ -64,6 +66,15 @@ impl MaarEngine {
                     sequence: *sequence,
                 })
                 .collect(),
+            subscribed: self
+                .subscribed
+                .iter()
+                .map(|(prefix, (mn, serving))| SavedSubscribed {
+                    prefix: *prefix,
+                    mn: MnKey::from(mn),
+                    serving: *serving,
+                })
+                .collect(),
         }
     }
 
@@ -85,6 +96,24 @@ impl MaarEngine {
             .into_iter()
             .map(|u| (u.mn.to_mn_id(), (Timestamp(u.timestamp), u.sequence)))
             .collect();
+        for saved in state.subscribed {
+            if !self.subscriber {
+                tracing::warn!(
+                    "saved state: {} is redirected as a subscriber, and subscriber is off now: \
+                     left out",
+                    saved.prefix
+                );
+                continue;
+            }
+            actions.push(Action::AddBinding {
+                prefix: saved.prefix,
+                kind: MaarBindingKind::Redirect {
+                    serving: saved.serving,
+                },
+            });
+            self.subscribed
+                .insert(saved.prefix, (saved.mn.to_mn_id(), saved.serving));
+        }
         for saved in state.anchored {
             let prefix = saved.prefix;
             if !self.pools.iter_mut().any(|p| p.mark_used(&prefix)) {

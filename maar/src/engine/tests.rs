@@ -36,6 +36,7 @@ pub(super) fn config(pool: &str) -> MaarConfig {
             idle_release_s: None,
         }],
         point_to_point: Vec::new(),
+        subscriber: false,
     }
 }
 
