@@ -60,6 +60,7 @@ fn config() -> MaarConfig {
             },
         ],
         point_to_point: Vec::new(),
+        subscriber: false,
     }
 }
 
