@@ -14,6 +14,11 @@ pub struct PrefixAnchor {
     /// Absent from stores written before the policy was recorded: `session-lasting`.
     #[serde(default)]
     pub policy: Policy,
+    /// A `fixed` prefix relocated away from the MAAR that delegated it (RFC 8818 section 4.3):
+    /// that MAAR, which keeps the /64 out of its pool until the node's record ends. `None`:
+    /// `anchor` delegated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Ipv6Addr>,
 }
 
 /// Everything the CMD knows about one mobile node.

@@ -172,6 +172,7 @@ mod tests {
                 prefix: "2001:db8:1:1::/64".parse().unwrap(),
                 anchor: "2001:db8:f1::2".parse().unwrap(),
                 policy: Policy::Fixed,
+                origin: None,
             }],
             lifetime_s: 600,
             expires_unix_s: 1_700_000_600,

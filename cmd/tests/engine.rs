@@ -5,14 +5,13 @@ mod common;
 
 use std::{net::Ipv6Addr, time::Duration};
 
-use anchor_cmd::{Config, Engine, MobilityStore};
-use anchor_pmip::{MnKey, Policy};
+use anchor_cmd::{Engine, MobilityStore};
+use anchor_pmip::MnKey;
 use anchor_signal::{
     HandoffIndicator, Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags,
     Status, Timestamp,
 };
 use common::*;
-use ipnet::Ipv6Net;
 
 #[test]
 fn first_registration_is_accepted_without_previous_maars() {
@@ -72,47 +71,6 @@ fn a_move_lists_the_previous_maar_and_updates_it() {
     let mut updated: Vec<Ipv6Addr> = out.iter().filter(|o| o.to != M3).map(|o| o.to).collect();
     updated.sort();
     assert_eq!(updated, vec![M1, M2]);
-}
-
-#[test]
-fn a_fixed_prefix_is_recorded_with_its_policy_and_redirected_on_a_move() {
-    let text = r#"
-        address = "2001:db8:c::1"
-        store = "unused"
-        [[maar]]
-        address = "2001:db8:f1::2"
-        prefixes = ["2001:db8:1::/48"]
-        fixed = ["2001:db8:1::/48"]
-        [[maar]]
-        address = "2001:db8:f2::2"
-        prefixes = ["2001:db8:2::/48"]
-        "#;
-    let mut rig = Rig::with(Config::parse(text).expect("fixed config"));
-    rig.register(M1, 1, "2001:db8:1:1::/64");
-    rig.advance(Duration::from_secs(1));
-    let out = rig.register(M2, 1, "2001:db8:2:1::/64");
-    // No relocation yet: the fixed prefix stays at M1 and is redirected to M2.
-    let pba = pba_of(out.iter().find(|o| o.to == M2).expect("the PBA"));
-    assert_eq!(previous_maars(pba), vec![(M1, net("2001:db8:1:1::/64"))]);
-    let update = pbu_of(out.iter().find(|o| o.to == M1).expect("the update"));
-    assert!(update.options.contains(&MobilityOption::ServingMaar(M2)));
-    let record = rig
-        .engine
-        .store()
-        .get(&MnKey::from(&MN))
-        .expect("the record");
-    let policies: Vec<(Ipv6Net, Ipv6Addr, Policy)> = record
-        .prefixes
-        .iter()
-        .map(|p| (p.prefix, p.anchor, p.policy))
-        .collect();
-    assert_eq!(
-        policies,
-        vec![
-            (net("2001:db8:1:1::/64"), M1, Policy::Fixed),
-            (net("2001:db8:2:1::/64"), M2, Policy::SessionLasting),
-        ]
-    );
 }
 
 #[test]

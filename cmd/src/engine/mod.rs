@@ -309,11 +309,13 @@ impl<S: MobilityStore> Engine<S> {
             Some(p) => {
                 p.anchor = from;
                 p.policy = policy;
+                p.origin = None;
             }
             None => prefixes.push(PrefixAnchor {
                 prefix: local,
                 anchor: from,
                 policy,
+                origin: None,
             }),
         }
         let moved = existing.as_ref().is_none_or(|r| r.serving != from);
@@ -345,19 +347,16 @@ impl<S: MobilityStore> Engine<S> {
                 .map(|r| r.pending.clone())
                 .unwrap_or_default(),
         };
+        // The previous anchors, before any relocation: each redirects its prefixes to the new
+        // serving MAAR, a relocated one only until routing has converged.
         let elsewhere = record.anchored_elsewhere(from);
-        if moved {
-            // Anchor relocation (RFC 8818 section 4.3) is not implemented: a fixed prefix stays
-            // at its anchor and is redirected like a session-lasting one.
-            for p in record.prefixes.iter().filter(|p| p.anchor != from) {
-                if p.policy == Policy::Fixed {
-                    tracing::info!(
-                        "{mn_id}: fixed {} stays anchored at {} (redirected; no relocation)",
-                        p.prefix,
-                        p.anchor
-                    );
-                }
-            }
+        let relocated = if moved {
+            relocate(&mut record, from)
+        } else {
+            Vec::new()
+        };
+        for prefix in &relocated {
+            tracing::info!("{mn_id}: fixed {prefix} relocated to {from} (RFC 8818 section 4.3)");
         }
         let mut previous = Vec::new();
         let mut updates = Vec::new();
@@ -395,6 +394,9 @@ impl<S: MobilityStore> Engine<S> {
         for update in &updates {
             self.send_update(now, mn_id, update, out);
         }
+        // A relocated prefix is the node's home network prefix at its new anchor: a Home
+        // Network Prefix option, beside the Previous MAAR option of its earlier anchor.
+        previous.extend(relocated.into_iter().map(MobilityOption::HomeNetworkPrefix));
         Ok(Ok(self.pba(pbu, mn_id, timestamp, granted, previous)))
     }
 
@@ -534,6 +536,19 @@ impl<S: MobilityStore> Engine<S> {
         {
             self.send_update(now, &mn_id, &update, out);
         }
+        // The MAARs that lent relocated prefixes get them back for their pools.
+        for p in &record.prefixes {
+            if let Some(origin) = p.origin.filter(|o| *o != p.anchor) {
+                let update = self.queue_update(
+                    &mut gone,
+                    origin,
+                    record.serving,
+                    &[p.prefix],
+                    Lifetime::DEREGISTRATION,
+                );
+                self.send_update(now, &mn_id, &update, out);
+            }
+        }
         Ok(())
     }
 
@@ -595,4 +610,20 @@ impl<S: MobilityStore> Engine<S> {
             }),
         }
     }
+}
+
+/// Anchor relocation (RFC 8818 section 4.3): every `fixed` prefix of `record` anchored at a MAAR
+/// other than `to` is anchored at `to` from now on, remembering the MAAR that delegated it.
+/// Returns the relocated prefixes.
+fn relocate(record: &mut MnRecord, to: Ipv6Addr) -> Vec<Ipv6Net> {
+    record
+        .prefixes
+        .iter_mut()
+        .filter(|p| p.policy == Policy::Fixed && p.anchor != to)
+        .map(|p| {
+            p.origin = p.origin.or(Some(p.anchor)).filter(|o| *o != to);
+            p.anchor = to;
+            p.prefix
+        })
+        .collect()
 }
