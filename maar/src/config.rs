@@ -22,7 +22,7 @@
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"         # /64s are delegated from it
 //! policy = "session-lasting"         # nonpersistent | session-lasting | fixed
-//! idle_release_s = 600               # session-lasting only: release a redirect idle this long
+//! idle_release_s = 600               # session-lasting, fixed: release a redirect idle this long
 //!                                    # (0: never)
 //! ```
 //!
@@ -88,8 +88,9 @@ pub struct MaarConfig {
 pub struct PoolConfig {
     pub prefix: Ipv6Net,
     pub policy: Policy,
-    /// `session-lasting` only: how long a redirected prefix may carry no packet before it is
-    /// released; `None`: [`DEFAULT_IDLE_RELEASE_S`], 0: never.
+    /// `session-lasting` and `fixed`: how long a redirected prefix may carry no packet before
+    /// it is released (a `fixed` one locally: the redirect only bridges routing convergence
+    /// after a relocation); `None`: [`DEFAULT_IDLE_RELEASE_S`], 0: never.
     #[serde(default)]
     pub idle_release_s: Option<u64>,
 }
@@ -99,11 +100,15 @@ pub const DEFAULT_IDLE_RELEASE_S: u64 = 600;
 
 impl PoolConfig {
     /// The idle time after which a redirected prefix of this pool is released; `None`: never
-    /// (a policy other than `session-lasting`, or `idle_release_s = 0`).
+    /// (a `nonpersistent` pool, or `idle_release_s = 0`).
     pub fn idle_release(&self) -> Option<Duration> {
         match (self.policy, self.idle_release_s) {
-            (Policy::SessionLasting, None) => Some(Duration::from_secs(DEFAULT_IDLE_RELEASE_S)),
-            (Policy::SessionLasting, Some(s)) if s > 0 => Some(Duration::from_secs(s)),
+            (Policy::SessionLasting | Policy::Fixed, None) => {
+                Some(Duration::from_secs(DEFAULT_IDLE_RELEASE_S))
+            }
+            (Policy::SessionLasting | Policy::Fixed, Some(s)) if s > 0 => {
+                Some(Duration::from_secs(s))
+            }
             _ => None,
         }
     }
@@ -181,10 +186,10 @@ pub enum MaarConfigError {
         other: Ipv6Net,
     },
     #[error(
-        "maar.pool[{index}].idle_release_s: only a session-lasting pool is released when idle, \
-         not a {policy} one"
+        "maar.pool[{index}].idle_release_s: a {policy} pool's prefixes are never redirected, so \
+         never released when idle"
     )]
-    IdleReleaseWithoutSessionLasting { index: usize, policy: &'static str },
+    IdleReleaseOfNonpersistent { index: usize, policy: &'static str },
     #[error("maar.cmd: {cmd} is this MAAR's own address")]
     CmdIsSelf { cmd: Ipv6Addr },
     #[error("maar.{key}: {value} must be at least {min}")]
@@ -223,8 +228,8 @@ impl MaarConfig {
                     other,
                 });
             }
-            if pool.idle_release_s.is_some() && pool.policy != Policy::SessionLasting {
-                return Err(MaarConfigError::IdleReleaseWithoutSessionLasting {
+            if pool.idle_release_s.is_some() && pool.policy == Policy::Nonpersistent {
+                return Err(MaarConfigError::IdleReleaseOfNonpersistent {
                     index,
                     policy: policy_name(pool.policy),
                 });
@@ -339,7 +344,7 @@ mod tests {
     }
 
     #[test]
-    fn idle_release_is_for_session_lasting_pools_only() {
+    fn idle_release_is_for_redirected_pools_only() {
         let config = |policy: &str, idle: &str| {
             parse(&format!(
                 "cmd = \"2001:db8:c::1\"\n[[pool]]\nprefix = \"2001:db8:1::/48\"\n\
@@ -362,22 +367,26 @@ mod tests {
         let never = config("session-lasting", "idle_release_s = 0\n");
         assert_eq!(never.pools[0].idle_release(), None);
         assert_eq!(never.idle_sample_interval(), None);
-        for policy in ["nonpersistent", "fixed"] {
-            let wrong = config(policy, "idle_release_s = 30\n");
-            let error = wrong.validate(LOCATOR).unwrap_err();
-            assert!(
-                matches!(
-                    error,
-                    MaarConfigError::IdleReleaseWithoutSessionLasting { index: 0, .. }
-                ),
-                "{error:?}"
-            );
-            assert!(
-                error.to_string().contains("maar.pool[0].idle_release_s"),
-                "{error}"
-            );
-            assert_eq!(config(policy, "").pools[0].idle_release(), None);
-        }
+        // A fixed pool's redirect bridges routing convergence after a relocation, and ends
+        // when idle.
+        let fixed = config("fixed", "idle_release_s = 5\n");
+        assert_eq!(fixed.validate(LOCATOR), Ok(()));
+        assert_eq!(fixed.pools[0].idle_release(), Some(Duration::from_secs(5)));
+        let policy = "nonpersistent";
+        let wrong = config(policy, "idle_release_s = 30\n");
+        let error = wrong.validate(LOCATOR).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                MaarConfigError::IdleReleaseOfNonpersistent { index: 0, .. }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("maar.pool[0].idle_release_s"),
+            "{error}"
+        );
+        assert_eq!(config(policy, "").pools[0].idle_release(), None);
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct MaarState {
     /// As a subscriber: the prefixes redirected for nodes anchored and served elsewhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscribed: Vec<SavedSubscribed>,
+    /// Fixed /64s of this MAAR's pools relocated away, out of the pool until the CMD gives
+    /// them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lent: Vec<Ipv6Net>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +65,9 @@ pub struct SavedServed {
     /// Whether the route of `prefix` toward `dev` is installed.
     pub route: bool,
     pub visiting: Vec<SavedVisiting>,
+    /// Fixed prefixes of other anchors relocated here, routed onto `dev`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relocated: Vec<Ipv6Net>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +200,7 @@ mod tests {
                     prefix: "2001:db8:a2::/64".parse().unwrap(),
                     home: "2001:db8:12::2".parse().unwrap(),
                 }],
+                relocated: vec!["2001:db8:a3:1::/64".parse().unwrap()],
             }],
             anchored: vec![SavedAnchored {
                 prefix: "2001:db8:a1:1::/64".parse().unwrap(),
@@ -210,6 +218,7 @@ mod tests {
                 mn,
                 serving: "2001:db8:12::2".parse().unwrap(),
             }],
+            lent: vec!["2001:db8:a1:2::/64".parse().unwrap()],
         }
     }
 

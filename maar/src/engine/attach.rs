@@ -1,7 +1,11 @@
 //! Attachment and detachment: a node's registration with the CMD (PBU out, PBA in), its
 //! refreshes, and the removal of everything it held. See the module documentation of [`super`].
 
-use std::{collections::BTreeMap, net::Ipv6Addr, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::Ipv6Addr,
+    time::Duration,
+};
 
 use anchor_pmip::{Now, Outgoing};
 use anchor_signal::{
@@ -67,6 +71,7 @@ impl MaarEngine {
             expires_at: None,
             route: false,
             visiting: BTreeMap::new(),
+            relocated: BTreeSet::new(),
             reclaimed,
         };
         served.sequence = self.send_pbu(
@@ -247,10 +252,29 @@ impl MaarEngine {
                 _ => None,
             })
             .collect();
+        // Fixed prefixes relocated here (RFC 8818 section 4.3): Home Network Prefix options.
+        let relocated: BTreeSet<Ipv6Net> = pba
+            .options
+            .iter()
+            .filter_map(|o| match o {
+                MobilityOption::HomeNetworkPrefix(p) => Some(p.trunc()),
+                _ => None,
+            })
+            .filter(|p| *p != served.prefix && !served.relocated.contains(p))
+            .collect();
         if served.reclaimed.is_some() {
             // The node is back here: its prefix is delivered on the access link again.
             actions.push(Action::RemoveBinding {
                 prefix: served.prefix,
+            });
+        }
+        for prefix in &relocated {
+            tracing::info!("{mn}: {prefix} is relocated here (fixed)");
+            // One of this MAAR's own /64s, lent out earlier, is back.
+            self.lent.remove(prefix);
+            actions.push(Action::AddRoute {
+                prefix: *prefix,
+                dev: served.dev.clone(),
             });
         }
         if !served.route {
@@ -266,11 +290,13 @@ impl MaarEngine {
         }
         for (home, prefix) in &previous {
             if !served.visiting.contains_key(prefix) {
+                // A relocated prefix's uplink goes straight out: it is anchored here now.
+                let reverse_tunnel = self.reverse_tunnel && !relocated.contains(prefix);
                 actions.push(Action::AddBinding {
                     prefix: *prefix,
                     kind: MaarBindingKind::Visiting {
                         home: *home,
-                        reverse_tunnel: self.reverse_tunnel,
+                        reverse_tunnel,
                         dev: Some(served.dev.clone()),
                         mac: mn.mac(),
                     },
@@ -289,6 +315,7 @@ impl MaarEngine {
             s.route = true;
             s.reclaimed = None;
             s.visiting = previous.into_iter().map(|(home, p)| (p, home)).collect();
+            s.relocated.extend(relocated);
             s.refresh_at = Some(now.instant + lifetime / 2);
             s.expires_at = Some(now.instant + lifetime);
         }
@@ -315,6 +342,11 @@ impl MaarEngine {
         }
         if let Some(served) = self.drop_served(mn, actions) {
             self.release_prefix(&served.prefix);
+            // Relocated prefixes of this MAAR's own pools, back here with the node, go back
+            // to the pool with it.
+            for prefix in &served.relocated {
+                self.release_prefix(prefix);
+            }
         }
     }
 
@@ -347,6 +379,10 @@ impl MaarEngine {
                 prefix: served.prefix,
             });
         }
+        actions.extend(served.relocated.iter().map(|prefix| Action::RemoveRoute {
+            prefix: *prefix,
+            dev: served.dev.clone(),
+        }));
         actions.extend(
             served
                 .visiting

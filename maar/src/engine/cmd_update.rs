@@ -124,7 +124,10 @@ impl MaarEngine {
         }
         let deregistration = pbu.lifetime == Lifetime::DEREGISTRATION;
         for prefix in &prefixes {
-            let served_here = self.served.get(mn).is_some_and(|s| s.prefix == *prefix);
+            let served_here = self
+                .served
+                .get(mn)
+                .is_some_and(|s| s.prefix == *prefix || s.relocated.contains(prefix));
             let anchored_here = self.anchored.get(prefix).is_some_and(|a| &a.mn == mn);
             // Its anchor released a prefix the node visits here.
             let visiting_here = self
@@ -184,6 +187,9 @@ impl MaarEngine {
                         .forget_where(self.cmd, |m| m.options().contains(&anchored));
                     actions.push(Action::RemoveBinding { prefix: *prefix });
                     self.release_prefix(prefix);
+                } else if self.lent.remove(prefix) {
+                    // A fixed /64 relocated away comes back to its pool.
+                    self.release_prefix(prefix);
                 } else if let Some(served) = self
                     .served
                     .get_mut(mn)
@@ -204,23 +210,34 @@ impl MaarEngine {
         }) else {
             return;
         };
+        // What the node held here before this update.
+        let left = self.served.get(mn).cloned();
         for prefix in prefixes {
             if self.subscriber && !self.pools.iter().any(|p| p.contains(prefix)) {
                 self.subscribe(mn, *prefix, serving, actions);
                 continue;
             }
-            if let Some(served) = self.served.get(mn).filter(|s| s.prefix == *prefix) {
-                if served.policy == Policy::Nonpersistent {
+            let own = left.as_ref().filter(|s| s.prefix == *prefix);
+            let relocated = left.as_ref().is_some_and(|s| s.relocated.contains(prefix));
+            if own.is_some() || relocated {
+                if let Some(served) = own
+                    && served.policy == Policy::Nonpersistent
+                {
                     // RFC 8818 section 4.1: the node's flows on this prefix end with the move.
                     // (A CMD that knows the policy de-registers it instead.)
                     self.release_served(mn, actions);
                     tracing::info!("{mn} is served at {serving}: released nonpersistent {prefix}");
                     continue;
                 }
-                // The node left: stop serving it, keep anchoring its prefix.
-                let policy = served.policy;
-                self.drop_served(mn, actions);
-                let idle_release = self.idle_release_of(prefix);
+                // The node left: stop serving it, keep anchoring its prefix (a relocated one
+                // only until routing has converged on its new anchor).
+                let policy = own.map_or(Policy::Fixed, |s| s.policy);
+                if self.served.contains_key(mn) {
+                    self.drop_served(mn, actions);
+                }
+                let idle_release = self
+                    .idle_release_of(prefix)
+                    .or_else(|| relocated.then(|| self.relocation_idle()));
                 self.anchored.insert(
                     *prefix,
                     Anchored {

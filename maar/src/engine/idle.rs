@@ -11,6 +11,7 @@ use anchor_signal::{Lifetime, MnId, MobilityOption, Pba, Status};
 use ipnet::Ipv6Net;
 
 use super::{Action, MaarEngine};
+use crate::config::Policy;
 
 impl MaarEngine {
     /// The redirected prefixes whose traffic decides their release: feed their packet counts
@@ -51,7 +52,12 @@ impl MaarEngine {
     }
 
     /// Sends the release of every redirect idle long enough.
-    pub(super) fn poll_idle(&mut self, now: Now, out: &mut Vec<Outgoing>) {
+    pub(super) fn poll_idle(
+        &mut self,
+        now: Now,
+        out: &mut Vec<Outgoing>,
+        actions: &mut Vec<Action>,
+    ) {
         let idle: Vec<(Ipv6Net, MnId)> = self
             .anchored
             .iter()
@@ -63,6 +69,14 @@ impl MaarEngine {
             .map(|(prefix, a)| (*prefix, a.mn.clone()))
             .collect();
         for (prefix, mn) in idle {
+            if self
+                .anchored
+                .get(&prefix)
+                .is_some_and(|a| a.policy == Policy::Fixed)
+            {
+                self.end_relocation_bridge(&prefix, actions);
+                continue;
+            }
             tracing::info!(
                 "{prefix} of {mn} is idle: asking the CMD {} to release it",
                 self.cmd
@@ -171,5 +185,35 @@ impl MaarEngine {
             .iter()
             .find(|p| p.contains(prefix))
             .and_then(|p| p.idle_release())
+    }
+
+    /// The idle time of a redirect of a prefix relocated here from another anchor and away
+    /// again: that of this MAAR's first `fixed` pool that has one, else the default.
+    pub(super) fn relocation_idle(&self) -> Duration {
+        self.pools
+            .iter()
+            .filter(|p| p.policy() == Policy::Fixed)
+            .find_map(crate::pool::Pool::idle_release)
+            .unwrap_or(Duration::from_secs(crate::config::DEFAULT_IDLE_RELEASE_S))
+    }
+
+    /// The redirect of a `fixed` prefix relocated away (RFC 8818 section 4.3) is idle: routing
+    /// has converged on its new anchor, and the redirect goes, with no message (the CMD
+    /// records the prefix at its new anchor already). A /64 of this MAAR's pools stays out of
+    /// the pool, lent, until the CMD's lifetime-0 update gives it back.
+    fn end_relocation_bridge(&mut self, prefix: &Ipv6Net, actions: &mut Vec<Action>) {
+        let Some(a) = self.anchored.remove(prefix) else {
+            return;
+        };
+        tracing::info!(
+            "{prefix} of {} relocated to {} carries no traffic: its redirect ends",
+            a.mn,
+            a.serving
+        );
+        actions.push(Action::RemoveBinding { prefix: *prefix });
+        if self.pools.iter().any(|p| p.contains(prefix)) {
+            self.lent.insert(*prefix);
+        }
+        self.counters.idle_released += 1;
     }
 }

@@ -214,7 +214,7 @@ fn a_rejected_or_unanswered_release_keeps_the_redirect() {
 }
 
 #[test]
-fn only_session_lasting_redirects_with_an_idle_time_are_watched() {
+fn only_redirects_with_an_idle_time_are_watched() {
     let now = start();
     // idle_release_s = 0: never.
     let mut config = config("2001:db8:a1::/64");
@@ -236,14 +236,6 @@ fn only_session_lasting_redirects_with_an_idle_time_are_watched() {
     );
     assert_eq!(never.list(now.instant).anchored[0].idle, None);
 
-    // A fixed prefix is redirected, never released on idle.
-    let mut config = config_fixed();
-    config.pools[0].idle_release_s = None;
-    let mut fixed = MaarEngine::new(&config, M1, vec!["acc".to_owned()]);
-    let prefix = redirected(&mut fixed, now, Policy::Fixed);
-    assert_eq!(fixed.idle_watched(), Vec::<Ipv6Net>::new());
-    assert!(fixed.anchored(&prefix).is_some());
-
     // The default session-lasting pool: 600 s.
     let mut default = maar(M1, "2001:db8:a1::/64");
     let prefix = redirected(&mut default, now, Policy::SessionLasting);
@@ -254,12 +246,6 @@ fn only_session_lasting_redirects_with_an_idle_time_are_watched() {
             .filter(|d| *d >= now.instant + Duration::from_secs(600)),
         Some(now.instant + Duration::from_secs(600))
     );
-}
-
-fn config_fixed() -> MaarConfig {
-    let mut config = config("2001:db8:a1::/64");
-    config.pools[0].policy = Policy::Fixed;
-    config
 }
 
 #[test]

@@ -33,7 +33,7 @@
 //!   it back, re-registers each served node at once and asks for its routes and bindings.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     net::Ipv6Addr,
     time::{Duration, Instant},
 };
@@ -152,6 +152,11 @@ struct Served {
     /// Prefixes anchored elsewhere that this MAAR delivers (visiting bindings), with their
     /// anchors.
     visiting: BTreeMap<Ipv6Net, Ipv6Addr>,
+    /// `fixed` prefixes of other anchors relocated here with the node (RFC 8818 section 4.3):
+    /// routed onto its access link (the route that routing announces) and advertised as its
+    /// own. While routing converges, their previous anchor redirects them here (a visiting
+    /// binding without reverse tunnel).
+    relocated: BTreeSet<Ipv6Net>,
     /// The node came back while its prefix was anchored (redirected) here: what it was, until
     /// the CMD accepts the registration (which ends the redirect) or refuses it (which puts
     /// it back).
@@ -238,6 +243,9 @@ pub struct MaarEngine {
     /// As a subscriber: the prefixes of nodes anchored and served elsewhere that it redirects,
     /// with their node and serving MAAR.
     subscribed: BTreeMap<Ipv6Net, (MnId, Ipv6Addr)>,
+    /// `fixed` /64s of this MAAR's pools relocated away with their node, whose redirect has
+    /// ended: out of the pool until the CMD's lifetime-0 update gives them back.
+    lent: BTreeSet<Ipv6Net>,
     /// The timestamp and sequence number of the last update accepted from the CMD, per node.
     last_cmd: BTreeMap<MnId, (Timestamp, u16)>,
     retransmit: Retransmitter,
@@ -261,6 +269,7 @@ impl MaarEngine {
             anchored: BTreeMap::new(),
             subscriber: config.subscriber,
             subscribed: BTreeMap::new(),
+            lent: BTreeSet::new(),
             last_cmd: BTreeMap::new(),
             retransmit: Retransmitter::new(
                 config.initial_bindack_timeout(),
@@ -336,10 +345,19 @@ impl MaarEngine {
                     prefix: s.prefix,
                     deprecated: false,
                 })
-                .chain(s.visiting.keys().map(|&prefix| Advert {
+                .chain(s.relocated.iter().map(|&prefix| Advert {
                     prefix,
-                    deprecated: true,
+                    deprecated: false,
                 }))
+                .chain(
+                    s.visiting
+                        .keys()
+                        .filter(|p| !s.relocated.contains(p))
+                        .map(|&prefix| Advert {
+                            prefix,
+                            deprecated: true,
+                        }),
+                )
             })
             .collect()
     }
@@ -432,7 +450,7 @@ impl MaarEngine {
             tracing::warn!("the registration of {mn} expired");
             self.release_served(&mn, actions);
         }
-        self.poll_idle(now, out);
+        self.poll_idle(now, out, actions);
     }
 }
 
@@ -469,6 +487,8 @@ mod snapshot;
 
 #[cfg(test)]
 mod idle_tests;
+#[cfg(test)]
+mod relocation_tests;
 #[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]

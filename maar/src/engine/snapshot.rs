@@ -40,6 +40,7 @@ impl MaarEngine {
                             home: *home,
                         })
                         .collect(),
+                    relocated: s.relocated.iter().copied().collect(),
                 })
                 .collect(),
             anchored: self
@@ -75,6 +76,7 @@ impl MaarEngine {
                     serving: *serving,
                 })
                 .collect(),
+            lent: self.lent.iter().copied().collect(),
         }
     }
 
@@ -96,6 +98,15 @@ impl MaarEngine {
             .into_iter()
             .map(|u| (u.mn.to_mn_id(), (Timestamp(u.timestamp), u.sequence)))
             .collect();
+        for prefix in state.lent {
+            if self.pools.iter_mut().any(|p| p.mark_used(&prefix)) {
+                self.lent.insert(prefix);
+            } else {
+                tracing::warn!(
+                    "saved state: lent {prefix} is in no [[maar.pool]] (or twice): left out"
+                );
+            }
+        }
         for saved in state.subscribed {
             if !self.subscriber {
                 tracing::warn!(
@@ -162,12 +173,21 @@ impl MaarEngine {
                     dev: saved.dev.clone(),
                 });
             }
+            for prefix in &saved.relocated {
+                // One of this MAAR's own /64s, back with its node: held again (a foreign one
+                // is in no pool).
+                self.pools.iter_mut().any(|p| p.mark_used(prefix));
+                actions.push(Action::AddRoute {
+                    prefix: *prefix,
+                    dev: saved.dev.clone(),
+                });
+            }
             for v in &saved.visiting {
                 actions.push(Action::AddBinding {
                     prefix: v.prefix,
                     kind: MaarBindingKind::Visiting {
                         home: v.home,
-                        reverse_tunnel: self.reverse_tunnel,
+                        reverse_tunnel: self.reverse_tunnel && !saved.relocated.contains(&v.prefix),
                         dev: Some(saved.dev.clone()),
                         mac: mn.mac(),
                     },
@@ -206,6 +226,7 @@ impl MaarEngine {
                         .into_iter()
                         .map(|v| (v.prefix, v.home))
                         .collect(),
+                    relocated: saved.relocated.into_iter().collect(),
                     reclaimed: None,
                 },
             );
