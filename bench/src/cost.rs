@@ -8,11 +8,12 @@
 //! run (where the overhead is spread over a million iterations), and subtracted. Cases are
 //! interleaved round by round so that a noisy neighbour hits all of them alike.
 
-use std::time::Instant;
+use std::{net::Ipv6Addr, time::Instant};
 
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, IfaceRole, config::DEFAULT_MAX_BINDINGS,
 };
+use anchor_rig::fixture_net::{CORE_MAC, FixtureNet, LOCATOR};
 use anchor_tests::packet::{Udp6, encapsulate, ethernet};
 use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams};
 use anyhow::{Context as _, Result, bail};
@@ -26,8 +27,16 @@ use crate::{
     objects::RefProgram,
     report::{Bound, Report, Row},
     stats::interquartile_mean,
-    testnet::{CORE_MAC, CORRESPONDENT, HOME, LOCATOR, PEER_MAC, SERVING, TestNet},
 };
+
+/// Serving router of the redirected prefixes: a neighbour on the fixture namespace's core link.
+const SERVING: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
+/// Home router of the visiting prefixes: a neighbour on the core link.
+const HOME: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 3);
+/// A correspondent node, reached through the core link's gateway.
+const CORRESPONDENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
+/// The source MAC of the frames.
+const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
 
 const SECTION_COST: &str = "1. cost per packet in the kernel (BPF_PROG_TEST_RUN)";
 const SECTION_SCALE: &str = "2. scale: bindings in the map";
@@ -293,7 +302,7 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
             settings.samples, settings.rounds
         ),
     );
-    let net = TestNet::create()?;
+    let net = FixtureNet::create(crate::NETNS_STEM)?;
     let _inside = net.ns.enter()?;
     let floor_program = RefProgram::pass()?;
     let encap_program = RefProgram::encap()?;
@@ -304,22 +313,22 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
     let (redirected, visiting, unbound) = (small[0], small[1], small[2]);
     let lookup_program = RefProgram::lookup(&redirected)?;
     let mut dp = load_datapath()?;
-    dp.set_iface_role(net.core, IfaceRole::Core)?;
-    dp.set_iface_role(net.access, IfaceRole::Access)?;
+    dp.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
+    dp.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
     dp.insert_binding(net64(&redirected)?, BindingSpec::redirect(SERVING, 0))?;
     dp.insert_binding(net64(&visiting)?, BindingSpec::visiting(HOME, true, 1))?;
     // As the daemon does: the peers' next hops cached, no FIB lookup on the encapsulating paths.
     nexthops::resolve(&dp)?;
     // The same without the cache: every encapsulated packet takes the FIB lookup.
     let mut dp_fib = load_datapath()?;
-    dp_fib.set_iface_role(net.core, IfaceRole::Core)?;
-    dp_fib.set_iface_role(net.access, IfaceRole::Access)?;
+    dp_fib.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
+    dp_fib.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
     dp_fib.insert_binding(net64(&redirected)?, BindingSpec::redirect(SERVING, 0))?;
     dp_fib.insert_binding(net64(&visiting)?, BindingSpec::visiting(HOME, true, 1))?;
     // The same program and bindings, plus a short prefix elsewhere: the trie is consulted on
     // every /64 miss (the daemon's `SETTINGS` bit is set), as before that bit existed.
     let mut dp_trie = load_datapath()?;
-    dp_trie.set_iface_role(net.core, IfaceRole::Core)?;
+    dp_trie.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
     dp_trie.insert_binding(
         "2001:db8:100::/40".parse().context("prefix")?,
         BindingSpec::redirect(SERVING, 2),
@@ -330,84 +339,84 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
             name: FLOOR.into(),
             program: floor_program.program()?,
             frames: vec![udp_to(address(&unbound, 1))],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_PASS,
         },
         Case {
             name: MIN_ENCAP.into(),
             program: encap_program.program()?,
             frames: vec![udp_to(address(&redirected, 0x100))],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_TX,
         },
         Case {
             name: ONE_LOOKUP.into(),
             program: lookup_program.program()?,
             frames: vec![udp_to(address(&redirected, 0x100))],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_PASS,
         },
         Case {
             name: FIB_FORWARDER.into(),
             program: fib_program.program()?,
             frames: vec![udp_to(CORRESPONDENT)],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_REDIRECT,
         },
         Case {
             name: "pass-through, no binding".into(),
             program: anchor,
             frames: vec![udp_to(address(&unbound, 1))],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_PASS,
         },
         Case {
             name: PASS_TRIE.into(),
             program: dp_trie.program(),
             frames: vec![udp_to(address(&unbound, 1))],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_PASS,
         },
         Case {
             name: "encap hit".into(),
             program: anchor,
             frames: vec![udp_to(address(&redirected, 0x100))],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_TX,
         },
         Case {
             name: "decap hit".into(),
             program: anchor,
             frames: vec![tunnelled(address(&visiting, 0x100))],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_REDIRECT,
         },
         Case {
             name: "reverse encap".into(),
             program: anchor,
             frames: vec![uplink(address(&visiting, 0x100))],
-            ingress: net.access,
+            ingress: net.access_ifindex,
             action: XDP_REDIRECT,
         },
         Case {
             name: "Packet Too Big".into(),
             program: anchor,
             frames: vec![too_big(address(&redirected, 0x100))],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_TX,
         },
         Case {
             name: ENCAP_FIB.into(),
             program: dp_fib.program(),
             frames: vec![udp_to(address(&redirected, 0x100))],
-            ingress: net.core,
+            ingress: net.core_ifindex,
             action: XDP_TX,
         },
         Case {
             name: REVERSE_FIB.into(),
             program: dp_fib.program(),
             frames: vec![uplink(address(&visiting, 0x100))],
-            ingress: net.access,
+            ingress: net.access_ifindex,
             action: XDP_REDIRECT,
         },
     ];
@@ -416,14 +425,14 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
     let one_lookup = floor_cost(
         lookup_program.program()?,
         &udp_to(address(&redirected, 0x100)),
-        net.core,
+        net.core_ifindex,
         settings.floor_repeat,
     )
     .context(ONE_LOOKUP)?;
     let pass_repeat = floor_cost(
         anchor,
         &udp_to(address(&unbound, 1)),
-        net.core,
+        net.core_ifindex,
         settings.floor_repeat,
     )
     .context(PASS_REPEAT)?;
@@ -567,8 +576,8 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
         let (bound, free) = keys.split_at(count);
         let (redirect_keys, visiting_keys) = bound.split_at(count / 2);
         let mut dp = load_datapath()?;
-        dp.set_iface_role(net.core, IfaceRole::Core)?;
-        dp.set_iface_role(net.access, IfaceRole::Access)?;
+        dp.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
+        dp.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
         let filled = fill(&mut dp, bound)?;
         nexthops::resolve(&dp)?;
         let scaled_lookup = RefProgram::lookup(&bound[0])?;
@@ -593,56 +602,56 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
                 name: FLOOR.into(),
                 program: floor_program.program()?,
                 frames: vec![udp_to(address(&free[0], 1))],
-                ingress: net.core,
+                ingress: net.core_ifindex,
                 action: XDP_PASS,
             },
             Case {
                 name: "pass-through, no binding".into(),
                 program: anchor,
                 frames: pick(free, &|k| udp_to(address(k, 1))),
-                ingress: net.core,
+                ingress: net.core_ifindex,
                 action: XDP_PASS,
             },
             Case {
                 name: "encap hit".into(),
                 program: anchor,
                 frames: pick(redirect_keys, &|k| udp_to(address(k, 0x100))),
-                ingress: net.core,
+                ingress: net.core_ifindex,
                 action: XDP_TX,
             },
             Case {
                 name: "decap hit".into(),
                 program: anchor,
                 frames: pick(visiting_keys, &|k| tunnelled(address(k, 0x100))),
-                ingress: net.core,
+                ingress: net.core_ifindex,
                 action: XDP_REDIRECT,
             },
             Case {
                 name: "reverse encap".into(),
                 program: anchor,
                 frames: pick(visiting_keys, &|k| uplink(address(k, 0x100))),
-                ingress: net.access,
+                ingress: net.access_ifindex,
                 action: XDP_REDIRECT,
             },
             Case {
                 name: ONE_LOOKUP.into(),
                 program: scaled_lookup.program()?,
                 frames: pick(redirect_keys, &|k| udp_to(address(k, 0x100))),
-                ingress: net.core,
+                ingress: net.core_ifindex,
                 action: XDP_PASS,
             },
             Case {
                 name: CACHED_PASS.into(),
                 program: anchor,
                 frames: few(free, &|k| udp_to(address(k, 1))),
-                ingress: net.core,
+                ingress: net.core_ifindex,
                 action: XDP_PASS,
             },
             Case {
                 name: CACHED_ENCAP.into(),
                 program: anchor,
                 frames: few(redirect_keys, &|k| udp_to(address(k, 0x100))),
-                ingress: net.core,
+                ingress: net.core_ifindex,
                 action: XDP_TX,
             },
         ];
