@@ -13,8 +13,8 @@ use std::{net::Ipv6Addr, time::Instant};
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, IfaceRole, config::DEFAULT_MAX_BINDINGS,
 };
+use anchor_packet::{Udp6, encapsulate, ethernet};
 use anchor_rig::fixture_net::{CORE_MAC, FixtureNet, LOCATOR};
-use anchor_tests::packet::{Udp6, encapsulate, ethernet};
 use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams};
 use anyhow::{Context as _, Result, bail};
 use aya::programs::{TestRun as _, TestRunOptions, Xdp};

@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use anchor_common::IfaceRole;
+use anchor_packet::{Udp6, ethernet};
 use anchor_rig::Netns;
-use anchor_tests::packet::{Udp6, ethernet};
 use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams, XdpMode};
 use anyhow::{Context as _, Result, bail};
 use aya::programs::{TestRun as _, TestRunAttrs, TestRunOptions};

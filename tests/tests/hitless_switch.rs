@@ -25,11 +25,9 @@ use std::{
 };
 
 use anchor_common::{Counter, IfaceRole};
+use anchor_packet::{Udp6, encapsulate, ethernet};
 use anchor_rig::cmd::{self, Run as _};
-use anchor_tests::{
-    packet::{Udp6, encapsulate, ethernet},
-    support::in_netns,
-};
+use anchor_tests::support::in_netns;
 use anchor_user::{
     bench_objects,
     datapath::{Datapath, DatapathParams, InterfaceSpec, PinDir, XdpMode, pin::DEFAULT_BPFFS},

@@ -25,10 +25,10 @@ use anchor_common::{
     counter::COUNTER_COUNT,
     maps::{BINDING_STATS, COUNTERS},
 };
+use anchor_packet::{Udp6, ethernet};
 use anchor_rig::fixture_net::CORE_MAC;
 use anchor_tests::{
     fixture::fixture_net,
-    packet::{Udp6, ethernet},
     xdp::{Outcome, action_name, run, run_program},
 };
 use anchor_user::{
