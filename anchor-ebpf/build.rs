@@ -1,16 +1,7 @@
 use which::which;
 
 /// Programs built with misaligned loads and stores allowed (see below).
-const MISALIGNED_OK: &[&str] = &[
-    "anchor",
-    "ref_pass",
-    "ref_encap",
-    "ref_lookup",
-    "ref_redirect",
-    "ref_fib",
-    "bench_gen",
-    "bench_sink",
-];
+const MISALIGNED_OK: &[&str] = &["anchor"];
 
 /// Rebuild when bpf-linker changes, since it is what links the object.
 ///

@@ -1,6 +1,6 @@
 #![no_std]
 // Library target: lets `anchor-user` name this crate as a build-dependency (see aya-build), and
-// holds what every program object of this crate (`src/main.rs`, `src/bin/`) repeats.
+// holds what the program object (`src/main.rs`) needs besides its code.
 
 /// The panic handler and the license section of a program object: invoke once at the top level
 /// of each binary.

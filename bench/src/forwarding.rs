@@ -10,14 +10,14 @@
 use std::time::{Duration, Instant};
 
 use anchor_common::IfaceRole;
-use anchor_tests::packet::{Udp6, ethernet};
+use anchor_packet::{Udp6, ethernet};
+use anchor_rig::Netns;
 use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams, XdpMode};
 use anyhow::{Context as _, Result, bail};
 use aya::programs::{TestRun as _, TestRunAttrs, TestRunOptions};
 
 use crate::{
     cost::xdp_md,
-    netns::Netns,
     nexthops,
     objects::RefProgram,
     report::{Bound, Report, Row},
@@ -101,9 +101,9 @@ struct Line {
 
 impl Line {
     fn build() -> Result<Self> {
-        let generator = Netns::create("gen")?;
-        let router = Netns::create("rtr")?;
-        let sink_ns = Netns::create("snk")?;
+        let generator = Netns::create(crate::NETNS_STEM, "gen")?;
+        let router = Netns::create(crate::NETNS_STEM, "rtr")?;
+        let sink_ns = Netns::create(crate::NETNS_STEM, "snk")?;
         generator.ip(&format!(
             "link add g0 address 02:00:00:00:01:01 mtu 1600 type veth peer name r0 netns {} \
              address 02:00:00:00:01:02 mtu 1600",

@@ -16,13 +16,11 @@ mod cost;
 mod forwarding;
 mod maps;
 mod memory;
-mod netns;
 mod nexthops;
 mod objects;
 mod report;
 mod signalling;
 mod stats;
-mod testnet;
 
 use std::{path::PathBuf, process::ExitCode, time::Instant};
 
@@ -30,6 +28,9 @@ use anyhow::{Result, bail};
 use clap::Parser;
 
 use crate::report::Report;
+
+/// The stem of the benchmarks' network namespaces, `anc-bn<pid>-TAG` (see [`anchor_rig::Netns`]).
+const NETNS_STEM: &str = "anc-bn";
 
 #[derive(Parser)]
 #[command(about = "Benchmarks of the anchor data plane and control plane")]

@@ -1,8 +1,8 @@
-//! The reference and traffic programs built with the anchor program (`anchor-ebpf/src/bin/`),
-//! loaded on their own.
+//! The reference and traffic programs (`bench/ebpf`, [`anchor_bench::programs`]), loaded on
+//! their own.
 
+use anchor_bench::programs;
 use anchor_common::{BindingKey, BindingValue};
-use anchor_user::bench_objects;
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf, EbpfLoader,
@@ -19,26 +19,18 @@ pub struct RefProgram {
 impl RefProgram {
     /// `ref_pass`: returns XDP_PASS.
     pub fn pass() -> Result<Self> {
-        Self::load(&mut EbpfLoader::new(), bench_objects::REF_PASS, "ref_pass")
+        Self::load(&mut EbpfLoader::new(), programs::REF_PASS, "ref_pass")
     }
 
     /// `ref_encap`: adjust head, constant header, XDP_TX.
     pub fn encap() -> Result<Self> {
-        Self::load(
-            &mut EbpfLoader::new(),
-            bench_objects::REF_ENCAP,
-            "ref_encap",
-        )
+        Self::load(&mut EbpfLoader::new(), programs::REF_ENCAP, "ref_encap")
     }
 
     /// `ref_lookup`: one hash-map lookup of the destination /64, XDP_PASS on a hit; `key` is put
     /// in its map.
     pub fn lookup(key: &BindingKey) -> Result<Self> {
-        let mut program = Self::load(
-            &mut EbpfLoader::new(),
-            bench_objects::REF_LOOKUP,
-            "ref_lookup",
-        )?;
+        let mut program = Self::load(&mut EbpfLoader::new(), programs::REF_LOOKUP, "ref_lookup")?;
         let map = program
             .ebpf
             .map_mut("LOOKUP")
@@ -55,12 +47,12 @@ impl RefProgram {
     pub fn redirect(ifindex: u32) -> Result<Self> {
         let mut loader = EbpfLoader::new();
         loader.override_global("TARGET_IFINDEX", &ifindex, true);
-        Self::load(&mut loader, bench_objects::REF_REDIRECT, "ref_redirect")
+        Self::load(&mut loader, programs::REF_REDIRECT, "ref_redirect")
     }
 
     /// `ref_fib`: FIB lookup, hop limit, MACs, redirect.
     pub fn fib() -> Result<Self> {
-        Self::load(&mut EbpfLoader::new(), bench_objects::REF_FIB, "ref_fib")
+        Self::load(&mut EbpfLoader::new(), programs::REF_FIB, "ref_fib")
     }
 
     /// `bench_gen`: writes `header` (Ethernet + IPv6 + UDP + 2 payload bytes) over every frame
@@ -68,16 +60,12 @@ impl RefProgram {
     pub fn generator(header: &[u64; 8]) -> Result<Self> {
         let mut loader = EbpfLoader::new();
         loader.override_global("GEN_HEADER", header, true);
-        Self::load(&mut loader, bench_objects::BENCH_GEN, "bench_gen")
+        Self::load(&mut loader, programs::BENCH_GEN, "bench_gen")
     }
 
     /// `bench_sink`: counts frames and drops them.
     pub fn sink() -> Result<Self> {
-        Self::load(
-            &mut EbpfLoader::new(),
-            bench_objects::BENCH_SINK,
-            "bench_sink",
-        )
+        Self::load(&mut EbpfLoader::new(), programs::BENCH_SINK, "bench_sink")
     }
 
     fn load(loader: &mut EbpfLoader<'_>, object: &[u8], name: &'static str) -> Result<Self> {

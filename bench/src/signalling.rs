@@ -18,6 +18,7 @@ use std::{
 
 use anchor_maar::{self as maar, MaarConfig, MaarHandle, engine::Phase};
 use anchor_pmip::transport::MhSocket;
+use anchor_rig::Netns;
 use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
 };
@@ -30,8 +31,6 @@ use anchor_user::{
 use anyhow::{Context as _, Result, bail};
 use ipnet::Ipv6Net;
 use tokio::sync::{Mutex, oneshot};
-
-use crate::netns::Netns;
 
 const MAAR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xfe, 0, 0, 0, 0, 0xa);
 const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xfe, 0, 0, 0, 0, 0xc);
@@ -306,7 +305,7 @@ pub struct Measured {
 
 /// Attaches `nodes` nodes, then measures one update per node.
 pub fn measure(nodes: usize) -> Result<Measured> {
-    let ns = Netns::create("sig")?;
+    let ns = Netns::create(crate::NETNS_STEM, "sig")?;
     // Veth pairs with both ends here (this kernel may lack the dummy driver).
     for (dev, peer) in [("core0", "core1"), (ACCESS, "acc1")] {
         ns.ip(&format!("link add {dev} type veth peer name {peer}"))?;

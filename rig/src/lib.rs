@@ -15,6 +15,9 @@
 //! - [`cancel`]: the Ctrl-C flag every wait checks.
 //! - [`workdir`]: [`WorkDir`], a temporary directory for configs, logs and captures.
 //! - [`cmd`]: running commands with good errors.
+//! - [`netns`]: [`Netns`], one namespace deleted on drop, entered per thread.
+//! - [`fixture_net`]: [`FixtureNet`], the two-veth namespace of the BPF_PROG_TEST_RUN fixture
+//!   tests and benchmarks.
 //! - [`probe`]: what this machine can do (`cargo xtask doctor`).
 //! - [`control`]: the control plane on the rig: the CMD, the routers as MAARs, the mobile node
 //!   as a SLAAC host.
@@ -25,12 +28,16 @@ pub mod charon;
 pub mod cmd;
 pub mod control;
 pub mod daemon;
+pub mod fixture_net;
+pub mod netns;
 pub mod probe;
 pub mod process;
 pub mod topology;
 pub mod workdir;
 
 pub use daemon::{Daemon, Router};
+pub use fixture_net::FixtureNet;
+pub use netns::Netns;
 pub use process::Proc;
 pub use topology::{Node, Rig};
 pub use workdir::WorkDir;

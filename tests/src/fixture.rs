@@ -1,8 +1,23 @@
-//! The addresses of the fixture tests (`xdp_fixtures.rs`, `xdp_fuzz.rs`): the locator and the
-//! peers on the fixture namespace's core link ([`crate::netns`]), the correspondent behind its
-//! gateway, the mobile nodes of the bound prefixes, and addresses no binding covers.
+//! The fixture tests' namespace ([`fixture_net`], the rig's [`FixtureNet`] shared by the test
+//! process) and their addresses (`xdp_fixtures.rs`, `xdp_fuzz.rs`): the locator and the peers on
+//! the namespace's core link, the correspondent behind its gateway, the mobile nodes of the bound
+//! prefixes, and addresses no binding covers.
 
 use std::net::Ipv6Addr;
+
+use anchor_rig::FixtureNet;
+
+/// The fixture namespace, made on first use for the whole test process, entered by the calling
+/// thread.
+///
+/// Panics with the reason when the namespace cannot be made: a privileged test never skips.
+pub fn fixture_net() -> &'static FixtureNet {
+    let net = FixtureNet::shared("anc-fx").unwrap_or_else(|e| panic!("fixture netns: {e:#}"));
+    net.ns
+        .enter_for_good()
+        .unwrap_or_else(|e| panic!("fixture netns: {e:#}"));
+    net
+}
 
 /// The router's locator, on the core link.
 pub const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);

@@ -1,12 +1,10 @@
-//! Support for the privileged tests: a fixture network namespace, an independent packet builder
-//! (etherparse) and a BPF_PROG_TEST_RUN driver with counter deltas.
+//! Support for the privileged tests: the fixture namespace and addresses and a BPF_PROG_TEST_RUN
+//! driver with counter deltas. Their frames come from `anchor-packet`.
 
 pub mod fixture;
 pub mod flow_label;
 pub mod hostile;
 pub mod maar;
-pub mod netns;
-pub mod packet;
 pub mod scenario;
 pub mod support;
 pub mod xdp;

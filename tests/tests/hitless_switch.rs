@@ -24,15 +24,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anchor_bench::programs;
 use anchor_common::{Counter, IfaceRole};
+use anchor_packet::{Udp6, encapsulate, ethernet};
 use anchor_rig::cmd::{self, Run as _};
-use anchor_tests::{
-    packet::{Udp6, encapsulate, ethernet},
-    support::in_netns,
-};
-use anchor_user::{
-    bench_objects,
-    datapath::{Datapath, DatapathParams, InterfaceSpec, PinDir, XdpMode, pin::DEFAULT_BPFFS},
+use anchor_tests::support::in_netns;
+use anchor_user::datapath::{
+    Datapath, DatapathParams, InterfaceSpec, PinDir, XdpMode, pin::DEFAULT_BPFFS,
 };
 use aya::{
     EbpfLoader,
@@ -168,9 +166,7 @@ fn the_resize_switch_loses_no_frame_at_line_rate() {
                 in_netns(&ns, || {
                     let mut loader = EbpfLoader::new();
                     loader.override_global("GEN_HEADER", &header, true);
-                    let mut ebpf = loader
-                        .load(bench_objects::BENCH_GEN)
-                        .expect("load bench_gen");
+                    let mut ebpf = loader.load(programs::BENCH_GEN).expect("load bench_gen");
                     let program: &mut Xdp = ebpf
                         .program_mut("bench_gen")
                         .expect("bench_gen")

@@ -25,9 +25,10 @@ use anchor_common::{
     counter::COUNTER_COUNT,
     maps::{BINDING_STATS, COUNTERS},
 };
+use anchor_packet::{Udp6, ethernet};
+use anchor_rig::fixture_net::CORE_MAC;
 use anchor_tests::{
-    netns::{CORE_MAC, fixture_net},
-    packet::{Udp6, ethernet},
+    fixture::fixture_net,
     xdp::{Outcome, action_name, run, run_program},
 };
 use anchor_user::{
@@ -198,7 +199,7 @@ fn old_program(ebpf: &Ebpf) -> &Xdp {
 #[test]
 fn resize_counts_every_frame_once_across_the_copy_and_the_switch() {
     let net = fixture_net();
-    let ingress = quiet_interface(&net.name);
+    let ingress = quiet_interface(net.name());
     let instance = format!("test-migration-{}", std::process::id());
     let pins = PinDir::open(Path::new(DEFAULT_BPFFS), &instance).expect("open the pin directory");
     let _cleanup = RemovePins(pins.path().to_owned());

@@ -21,7 +21,8 @@ use std::{
 };
 
 use anchor_common::NextHop;
-use anchor_tests::netns::{CORE_MAC, FixtureNet, fixture_net};
+use anchor_rig::fixture_net::{CORE_MAC, FixtureNet};
+use anchor_tests::fixture::fixture_net;
 use anchor_user::datapath::{
     BindingSpec, Datapath, DatapathParams, NextHopResolver, nexthop::REFRESH,
 };
@@ -44,7 +45,7 @@ const MARGIN: Duration = Duration::from_secs(5);
 /// Runs `ip -n <fixture> args`, panicking with its output on failure.
 fn ip(net: &FixtureNet, args: &[&str]) {
     let output = Command::new("ip")
-        .args(["-n", &net.name])
+        .args(["-n", net.name()])
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run ip {args:?}: {e}"));
@@ -59,7 +60,7 @@ fn ip(net: &FixtureNet, args: &[&str]) {
 fn ip_batch(net: &FixtureNet, lines: &str) {
     use std::io::Write as _;
     let mut child = Command::new("ip")
-        .args(["-6", "-n", &net.name, "-batch", "-"])
+        .args(["-6", "-n", net.name(), "-batch", "-"])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -88,7 +89,7 @@ impl Drop for Undo {
     fn drop(&mut self) {
         for args in &self.commands {
             let _ = Command::new("ip")
-                .args(["-n", &self.net.name])
+                .args(["-n", self.net.name()])
                 .args(args)
                 .output();
         }

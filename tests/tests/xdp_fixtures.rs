@@ -7,14 +7,16 @@
 use std::{net::Ipv6Addr, time::Duration};
 
 use anchor_common::{Counter, IfaceRole, NextHop};
+use anchor_packet::{
+    Ext, Udp6, encapsulate, ethernet, ethernet_vlan, ipv4_udp_frame, packet_too_big,
+};
+use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC, FixtureNet};
 use anchor_tests::{
     fixture::{
         CN, IN_SHORT, LINK_LOCAL, LOCATOR, MN1, MN3, MN4, MN7, PEER_MAC, R2, R3, R7,
-        SOLICITED_NODE, STRANGER, TUNNEL_MTU, UNBOUND,
+        SOLICITED_NODE, STRANGER, TUNNEL_MTU, UNBOUND, fixture_net,
     },
     flow_label::expected_label,
-    netns::{ACCESS_MAC, CORE_MAC, FixtureNet, fixture_net},
-    packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan, ipv4_udp_frame, packet_too_big},
     xdp::{
         XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, action_name, assert_deltas, assert_frame,
         counters, run,

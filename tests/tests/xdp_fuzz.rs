@@ -20,13 +20,13 @@ use std::{
 };
 
 use anchor_common::{Counter, IfaceRole, NextHop};
+use anchor_packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan};
+use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC};
 use anchor_tests::{
     fixture::{
         CN, IN_SHORT, LINK_LOCAL, LOCATOR, MN1, MN3, MN4, MN7, PEER_MAC, R2, R3, R7,
-        SOLICITED_NODE, STRANGER, TUNNEL_MTU, UNBOUND,
+        SOLICITED_NODE, STRANGER, TUNNEL_MTU, UNBOUND, fixture_net,
     },
-    netns::{ACCESS_MAC, CORE_MAC, fixture_net},
-    packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan},
     xdp::{XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, action_name, counters, run},
 };
 use anchor_user::datapath::{AccessLink, BindingSpec, Datapath, DatapathParams};

@@ -12,15 +12,17 @@ use anyhow::{Context as _, Result, bail};
 use crate::cmd::{self, Run as _};
 
 /// The steps, in order. Cargo commands without `--workspace` act on the workspace's default
-/// members, which leave out the eBPF crate: it only builds for the BPF target with nightly (the
-/// userspace crate's build script builds it), and stable clippy cannot check it.
+/// members, which leave out the eBPF crates: they only build for the BPF target with nightly (the
+/// build scripts of `anchor-user` and `anchor-bench` build them), and stable clippy cannot check
+/// them.
 const STEPS: &[(&str, &[&str])] = &[
     ("format", &["fmt", "--all", "--check"]),
     (
         "clippy",
         &["clippy", "--all-targets", "--", "-D", "warnings"],
     ),
-    // The eBPF crate, with the nightly and target it is built with.
+    // The eBPF crates (the anchor program, the benchmarks' programs), with the nightly and
+    // target they are built with.
     (
         "clippy (eBPF)",
         &[
@@ -28,6 +30,8 @@ const STEPS: &[(&str, &[&str])] = &[
             "clippy",
             "--package",
             "anchor-ebpf",
+            "--package",
+            "anchor-bench-ebpf",
             "--target",
             "bpfel-unknown-none",
             "-Z",

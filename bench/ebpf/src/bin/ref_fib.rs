@@ -94,4 +94,4 @@ pub fn ref_fib(ctx: XdpContext) -> u32 {
     }
 }
 
-anchor_ebpf::program_object!();
+anchor_bench_ebpf::program_object!();

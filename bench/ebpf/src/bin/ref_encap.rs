@@ -75,4 +75,4 @@ pub fn ref_encap(ctx: XdpContext) -> u32 {
     xdp_action::XDP_TX
 }
 
-anchor_ebpf::program_object!();
+anchor_bench_ebpf::program_object!();

@@ -9,4 +9,4 @@ pub fn ref_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 
-anchor_ebpf::program_object!();
+anchor_bench_ebpf::program_object!();

@@ -17,4 +17,4 @@ pub fn ref_redirect(_ctx: XdpContext) -> u32 {
     unsafe { bpf_redirect(ifindex, 0) as u32 }
 }
 
-anchor_ebpf::program_object!();
+anchor_bench_ebpf::program_object!();

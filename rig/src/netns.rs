@@ -1,17 +1,17 @@
-//! Network namespaces of the benchmarks: created with `ip`, entered per thread, removed on drop.
+//! One network namespace, created with `ip`, entered per thread, and deleted when dropped.
 //!
-//! Names are `anc-bn<pid>-<tag>`, so that namespaces left by a killed run are recognised (their
-//! pid is gone) and removed by the next one.
+//! Names are `STEM<pid>-TAG`, so that namespaces left by a killed process are recognised (their
+//! pid is gone) and deleted by the next [`Netns::create`] with the same stem.
 
 use std::{
     fs::File,
     os::fd::{AsRawFd as _, OwnedFd},
+    path::Path,
 };
 
-use anchor_rig::cmd::{self, Run as _};
 use anyhow::{Context as _, Result, bail};
 
-const PREFIX: &str = "anc-bn";
+use crate::cmd::{self, Run as _};
 
 /// A network namespace that is deleted when dropped.
 #[derive(Debug)]
@@ -20,12 +20,12 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Creates `anc-bn<pid>-<tag>` with `lo` up, IPv6 forwarding on and duplicate address
-    /// detection off.
-    pub fn create(tag: &str) -> Result<Self> {
-        remove_stale();
+    /// Creates `STEM<pid>-TAG` with `lo` up, IPv6 forwarding on and duplicate address detection
+    /// off, after deleting the `STEM<pid>-*` namespaces of processes that are gone.
+    pub fn create(stem: &str, tag: &str) -> Result<Self> {
+        remove_stale(stem);
         let ns = Self {
-            name: format!("{PREFIX}{}-{tag}", std::process::id()),
+            name: format!("{stem}{}-{tag}", std::process::id()),
         };
         cmd::new("ip")
             .args(["netns", "add", &ns.name])
@@ -71,20 +71,30 @@ impl Netns {
     pub fn enter(&self) -> Result<Entered> {
         let original = File::open("/proc/thread-self/ns/net")
             .context("cannot open this thread's network namespace")?;
-        set_netns(&format!("/run/netns/{}", self.name))?;
+        self.enter_for_good()?;
         Ok(Entered {
             original: original.into(),
         })
+    }
+
+    /// Moves the calling thread into this namespace, with no way back but entering another.
+    pub fn enter_for_good(&self) -> Result<()> {
+        set_netns(&format!("/run/netns/{}", self.name))
+    }
+
+    /// `ip netns del NAME`.
+    pub(crate) fn delete(&self) -> Result<()> {
+        cmd::new("ip")
+            .args(["netns", "del", &self.name])
+            .run_quiet()?;
+        Ok(())
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        if let Err(error) = cmd::new("ip")
-            .args(["netns", "del", &self.name])
-            .run_quiet()
-        {
-            eprintln!("bench: cannot remove namespace {}: {error:#}", self.name);
+        if let Err(error) = self.delete() {
+            eprintln!("rig: cannot remove namespace {}: {error:#}", self.name);
         }
     }
 }
@@ -100,7 +110,7 @@ impl Drop for Entered {
         // SAFETY: a valid namespace descriptor; affects only the calling thread.
         if unsafe { libc::setns(self.original.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             eprintln!(
-                "bench: cannot return to the original network namespace: {}",
+                "rig: cannot return to the original network namespace: {}",
                 std::io::Error::last_os_error()
             );
         }
@@ -116,21 +126,36 @@ fn set_netns(path: &str) -> Result<()> {
     Ok(())
 }
 
-/// Removes `anc-bn<pid>-*` namespaces whose process is gone.
-fn remove_stale() {
+/// Deletes the `STEM<pid>-*` namespaces whose process is gone.
+fn remove_stale(stem: &str) {
     let Ok(entries) = std::fs::read_dir("/run/netns") else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split('-').next())
-        else {
-            continue;
-        };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if stale_pid(stem, &name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
             let _ = cmd::new("ip").args(["netns", "del", &name]).run_quiet();
         }
+    }
+}
+
+/// The pid in `name` when it is `STEM<pid>-TAG`.
+fn stale_pid<'a>(stem: &str, name: &'a str) -> Option<&'a str> {
+    let (pid, _tag) = name.strip_prefix(stem)?.split_once('-')?;
+    (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())).then_some(pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale_pid;
+
+    #[test]
+    fn only_stem_pid_tag_names_carry_a_pid() {
+        assert_eq!(stale_pid("anc-bn", "anc-bn123-run"), Some("123"));
+        assert_eq!(stale_pid("anc-bn", "anc-bn123-"), Some("123"));
+        assert_eq!(stale_pid("anc-bn", "anc-bnx12-run"), None);
+        assert_eq!(stale_pid("anc-bn", "anc-bn-run"), None);
+        assert_eq!(stale_pid("anc-bn", "anc-bn123"), None);
+        assert_eq!(stale_pid("anc-bn", "anc-fx123-fx"), None);
     }
 }

@@ -1,4 +1,6 @@
-//! Frames built with etherparse, independently of the code under test.
+//! Frames for the tests and the benchmarks, built with etherparse, independently of the code
+//! under test: IPv6/UDP packets with extension headers, IPv6-in-IPv6 encapsulation, ICMPv6 Packet
+//! Too Big, Ethernet frames with or without an 802.1Q tag, and an IPv4/UDP frame.
 
 use std::net::Ipv6Addr;
 

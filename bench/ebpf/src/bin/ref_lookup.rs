@@ -36,4 +36,4 @@ pub fn ref_lookup(ctx: XdpContext) -> u32 {
     }
 }
 
-anchor_ebpf::program_object!();
+anchor_bench_ebpf::program_object!();

@@ -66,4 +66,4 @@ fn as_expected(ctx: &XdpContext) -> bool {
     true
 }
 
-anchor_ebpf::program_object!();
+anchor_bench_ebpf::program_object!();

@@ -44,4 +44,4 @@ pub fn bench_gen(ctx: XdpContext) -> u32 {
     xdp_action::XDP_TX
 }
 
-anchor_ebpf::program_object!();
+anchor_bench_ebpf::program_object!();

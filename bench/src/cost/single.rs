@@ -1,0 +1,284 @@
+//! Section 1: the cost of each path with one binding of each kind, every packet to it, next to
+//! the reference programs; its costs are the baselines of section 2.
+
+use anchor_common::IfaceRole;
+use anchor_rig::FixtureNet;
+use anchor_user::datapath::BindingSpec;
+use anyhow::{Context as _, Result};
+
+use super::{
+    FLOOR, ONE_LOOKUP, XDP_PASS, XDP_REDIRECT, XDP_TX,
+    frames::{CORRESPONDENT, HOME, SERVING, too_big, tunnelled, udp_to, uplink},
+    load_datapath, net64,
+    timing::{Case, Costs, Settings, floor_cost, measure},
+};
+use crate::{
+    bindings::{address, random_prefixes},
+    nexthops,
+    objects::RefProgram,
+    report::{Bound, Report, Row},
+};
+
+const SECTION: &str = "1. cost per packet in the kernel (BPF_PROG_TEST_RUN)";
+
+const MIN_ENCAP: &str = "minimal encapsulator";
+const PASS_REPEAT: &str = "pass-through, no binding, timed with repeat";
+const PASS_TRIE: &str = "pass-through, no binding, short prefixes in the trie";
+const FIB_FORWARDER: &str = "FIB-lookup forwarder";
+const ENCAP_FIB: &str = "encap hit, no cached next hop (FIB lookup)";
+const REVERSE_FIB: &str = "reverse encap, no cached next hop (FIB lookup)";
+
+/// Measures and reports section 1; the costs it found.
+pub fn run(
+    report: &mut Report,
+    net: &FixtureNet,
+    floor_program: &RefProgram,
+    settings: &Settings,
+    quick: bool,
+) -> Result<Costs> {
+    let encap_program = RefProgram::encap()?;
+    let fib_program = RefProgram::fib()?;
+
+    // Level 1: one binding of each kind, every packet to it.
+    let small = random_prefixes(3);
+    let (redirected, visiting, unbound) = (small[0], small[1], small[2]);
+    let lookup_program = RefProgram::lookup(&redirected)?;
+    let mut dp = load_datapath()?;
+    dp.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
+    dp.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
+    dp.insert_binding(net64(&redirected)?, BindingSpec::redirect(SERVING, 0))?;
+    dp.insert_binding(net64(&visiting)?, BindingSpec::visiting(HOME, true, 1))?;
+    // As the daemon does: the peers' next hops cached, no FIB lookup on the encapsulating paths.
+    nexthops::resolve(&dp)?;
+    // The same without the cache: every encapsulated packet takes the FIB lookup.
+    let mut dp_fib = load_datapath()?;
+    dp_fib.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
+    dp_fib.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
+    dp_fib.insert_binding(net64(&redirected)?, BindingSpec::redirect(SERVING, 0))?;
+    dp_fib.insert_binding(net64(&visiting)?, BindingSpec::visiting(HOME, true, 1))?;
+    // The same program and bindings, plus a short prefix elsewhere: the trie is consulted on
+    // every /64 miss (the daemon's `SETTINGS` bit is set), as before that bit existed.
+    let mut dp_trie = load_datapath()?;
+    dp_trie.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
+    dp_trie.insert_binding(
+        "2001:db8:100::/40".parse().context("prefix")?,
+        BindingSpec::redirect(SERVING, 2),
+    )?;
+    let anchor = dp.program();
+    let cases = vec![
+        Case {
+            name: FLOOR.into(),
+            program: floor_program.program()?,
+            frames: vec![udp_to(address(&unbound, 1))],
+            ingress: net.core_ifindex,
+            action: XDP_PASS,
+        },
+        Case {
+            name: MIN_ENCAP.into(),
+            program: encap_program.program()?,
+            frames: vec![udp_to(address(&redirected, 0x100))],
+            ingress: net.core_ifindex,
+            action: XDP_TX,
+        },
+        Case {
+            name: ONE_LOOKUP.into(),
+            program: lookup_program.program()?,
+            frames: vec![udp_to(address(&redirected, 0x100))],
+            ingress: net.core_ifindex,
+            action: XDP_PASS,
+        },
+        Case {
+            name: FIB_FORWARDER.into(),
+            program: fib_program.program()?,
+            frames: vec![udp_to(CORRESPONDENT)],
+            ingress: net.core_ifindex,
+            action: XDP_REDIRECT,
+        },
+        Case {
+            name: "pass-through, no binding".into(),
+            program: anchor,
+            frames: vec![udp_to(address(&unbound, 1))],
+            ingress: net.core_ifindex,
+            action: XDP_PASS,
+        },
+        Case {
+            name: PASS_TRIE.into(),
+            program: dp_trie.program(),
+            frames: vec![udp_to(address(&unbound, 1))],
+            ingress: net.core_ifindex,
+            action: XDP_PASS,
+        },
+        Case {
+            name: "encap hit".into(),
+            program: anchor,
+            frames: vec![udp_to(address(&redirected, 0x100))],
+            ingress: net.core_ifindex,
+            action: XDP_TX,
+        },
+        Case {
+            name: "decap hit".into(),
+            program: anchor,
+            frames: vec![tunnelled(address(&visiting, 0x100))],
+            ingress: net.core_ifindex,
+            action: XDP_REDIRECT,
+        },
+        Case {
+            name: "reverse encap".into(),
+            program: anchor,
+            frames: vec![uplink(address(&visiting, 0x100))],
+            ingress: net.access_ifindex,
+            action: XDP_REDIRECT,
+        },
+        Case {
+            name: "Packet Too Big".into(),
+            program: anchor,
+            frames: vec![too_big(address(&redirected, 0x100))],
+            ingress: net.core_ifindex,
+            action: XDP_TX,
+        },
+        Case {
+            name: ENCAP_FIB.into(),
+            program: dp_fib.program(),
+            frames: vec![udp_to(address(&redirected, 0x100))],
+            ingress: net.core_ifindex,
+            action: XDP_TX,
+        },
+        Case {
+            name: REVERSE_FIB.into(),
+            program: dp_fib.program(),
+            frames: vec![uplink(address(&visiting, 0x100))],
+            ingress: net.access_ifindex,
+            action: XDP_REDIRECT,
+        },
+    ];
+    let level1 = measure(&cases, settings)?;
+    // Neither rewrites the frame: timed with `repeat`, like the floor they are set against.
+    let one_lookup = floor_cost(
+        lookup_program.program()?,
+        &udp_to(address(&redirected, 0x100)),
+        net.core_ifindex,
+        settings.floor_repeat,
+    )
+    .context(ONE_LOOKUP)?;
+    let pass_repeat = floor_cost(
+        anchor,
+        &udp_to(address(&unbound, 1)),
+        net.core_ifindex,
+        settings.floor_repeat,
+    )
+    .context(PASS_REPEAT)?;
+    drop(cases);
+    drop(dp);
+    drop(dp_trie);
+    drop(dp_fib);
+
+    let floor = level1.floor;
+    report.push(
+        Row::new(SECTION, FLOOR, floor, "ns")
+            .method("repeat")
+            .note(format!(
+                "timer overhead of one repeat = 1 run: {:.1} ns (subtracted from every \
+                 single-runs row)",
+                level1.overhead
+            )),
+    );
+    let min_encap = level1.get(MIN_ENCAP)?;
+    report.push(
+        Row::new(SECTION, MIN_ENCAP, min_encap, "ns")
+            .method("single-runs")
+            .against(FLOOR, floor),
+    );
+    report.push(
+        Row::new(SECTION, ONE_LOOKUP, one_lookup, "ns")
+            .method("repeat")
+            .against(FLOOR, floor)
+            .note(
+                "ref_lookup: one hit in a hash map shaped like BINDINGS (8-byte key, \
+                 max_entries as BINDINGS), nothing else; an encap hit needs one such lookup, a \
+                 pass-through two (BINDINGS, then IFACES)",
+            ),
+    );
+    report.push(
+        Row::new(SECTION, PASS_REPEAT, pass_repeat, "ns")
+            .method("repeat")
+            .against(ONE_LOOKUP, one_lookup)
+            .note(
+                "the pass-through path by the floor's method (it leaves the frame as it is): \
+                 two hash lookups (BINDINGS misses, IFACES hits), parsing and three counters",
+            ),
+    );
+    let bound = min_encap + one_lookup - floor;
+    report.push(
+        Row::new(SECTION, "minimal encapsulator + one lookup", bound, "ns")
+            .method("single-runs")
+            .against(FLOOR, floor)
+            .note(format!(
+                "the minimal encapsulator plus ref_lookup's cost above the floor: the least an \
+             encapsulator with one per-/64 hash lookup costs here, {:.2}x the minimal \
+             encapsulator (the encap-hit targets: <= 2.0x the floor, <= 1.3x the minimal \
+             encapsulator)",
+                bound / min_encap
+            )),
+    );
+    report.push(
+        Row::new(SECTION, FIB_FORWARDER, level1.get(FIB_FORWARDER)?, "ns")
+            .method("single-runs")
+            .against(FLOOR, floor)
+            .note(
+                "ref_fib: bpf_fib_lookup, hop limit, MACs, bpf_redirect; every forwarding path \
+                 of the anchor does this too",
+            ),
+    );
+    for name in [
+        "pass-through, no binding",
+        "encap hit",
+        "decap hit",
+        "reverse encap",
+        "Packet Too Big",
+    ] {
+        let mut row = Row::new(SECTION, name, level1.get(name)?, "ns")
+            .method("single-runs")
+            .against(FLOOR, floor);
+        if name == "encap hit" {
+            row = row.target(Bound::AtMost, 2.0, quick);
+        }
+        if name == "encap hit" || name == "reverse encap" {
+            row = row.note(
+                "sent with the peer's cached next hop (NEXTHOPS, filled by the daemon's resolver)",
+            );
+        }
+        report.push(row);
+    }
+    for (name, cached) in [(ENCAP_FIB, "encap hit"), (REVERSE_FIB, "reverse encap")] {
+        report.push(
+            Row::new(SECTION, name, level1.get(name)?, "ns")
+                .method("single-runs")
+                .against(cached, level1.get(cached)?)
+                .note("the same path with an invalid NEXTHOPS entry: bpf_fib_lookup per packet"),
+        );
+    }
+    report.push(
+        Row::new(SECTION, PASS_TRIE, level1.get(PASS_TRIE)?, "ns")
+            .method("single-runs")
+            .against(
+                "pass-through, no binding",
+                level1.get("pass-through, no binding")?,
+            )
+            .note(
+                "a /40 binding in the LPM trie, elsewhere: the trie is looked up on every /64 \
+                 miss; without short prefixes the program skips it",
+            ),
+    );
+    report.push(
+        Row::new(
+            SECTION,
+            "encap hit vs the minimal encapsulator",
+            level1.get("encap hit")?,
+            "ns",
+        )
+        .method("single-runs")
+        .against(MIN_ENCAP, min_encap)
+        .target(Bound::AtMost, 1.3, quick),
+    );
+    Ok(level1)
+}
