@@ -15,7 +15,7 @@ use thiserror::Error;
 use crate::{
     datapath::{AccessLink, BindingSpec, Datapath, DatapathError},
     prefix::{MAX_PREFIX_LEN, PrefixError, check_binding_prefix},
-    routes::{RouteError, Routes},
+    routing::{RouteError, Routes},
 };
 
 /// What the table needs from the datapath. Implemented by [`Datapath`]; tests use a fake.

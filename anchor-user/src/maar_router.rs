@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use crate::{
     binding_table::{BindingKind, BindingTable, Dataplane, StateError},
     datapath::DatapathError,
-    routes::{RouteError, Routes},
+    routing::{RouteError, Routes},
 };
 
 /// Why a change the MAAR asked for failed (the underlying error, unchanged).

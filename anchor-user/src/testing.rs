@@ -11,7 +11,7 @@ use ipnet::Ipv6Net;
 use crate::{
     binding_table::Dataplane,
     datapath::{BindingSpec, DatapathError},
-    routes::{RouteError, Routes},
+    routing::{RouteError, Routes},
 };
 
 /// Records map contents; fails the operations named in `fail`.

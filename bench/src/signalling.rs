@@ -25,7 +25,7 @@ use anchor_user::{
     binding_table::BindingTable,
     datapath::{Datapath, DatapathParams},
     maar_router::MaarRouter,
-    routes::NetlinkRoutes,
+    routing::NetlinkRoutes,
 };
 use anyhow::{Context as _, Result, bail};
 use ipnet::Ipv6Net;

@@ -31,7 +31,7 @@ use super::{
 use crate::{
     binding_table::{BindingTable, Dataplane, StateError},
     prefix::parse_binding_prefix,
-    routes::Routes,
+    routing::Routes,
 };
 
 /// The table shared by the connections.

@@ -8,7 +8,7 @@ use crate::{
     binding_table::{Binding, BindingKind, BindingTable, Dataplane},
     datapath::DatapathError,
     prefix::MAX_PREFIX_LEN,
-    routes::Routes,
+    routing::Routes,
 };
 
 /// What the metrics are read from at scrape time: the binding table (the source of truth, whose
