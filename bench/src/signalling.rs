@@ -173,7 +173,7 @@ impl MaarThread {
     fn has_binding(&self, prefix: Ipv6Net) -> Result<bool> {
         let table = self.table.blocking_lock();
         Ok(table
-            .dataplane()
+            .datapath()
             .get_binding(prefix)
             .context("binding map lookup")?
             .is_some())

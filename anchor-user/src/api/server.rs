@@ -29,7 +29,7 @@ use super::{
     },
 };
 use crate::{
-    binding_table::{BindingTable, Dataplane, StateError},
+    binding_table::{BindingTable, DatapathPort, TableError},
     prefix::parse_binding_prefix,
     routing::Routes,
 };
@@ -163,7 +163,7 @@ impl ApiServer {
     /// in progress finish first: they hold the table's lock.
     pub async fn serve<D, R>(self, table: SharedTable<D, R>, shutdown: impl Future<Output = ()>)
     where
-        D: Dataplane + Send + 'static,
+        D: DatapathPort + Send + 'static,
         R: Routes + Send + 'static,
     {
         tokio::pin!(shutdown);
@@ -195,7 +195,7 @@ async fn handle_connection<D, R>(
     table: SharedTable<D, R>,
     maar: Option<MaarHandle>,
 ) where
-    D: Dataplane + Send + 'static,
+    D: DatapathPort + Send + 'static,
     R: Routes + Send + 'static,
 {
     let (read, mut write) = stream.into_split();
@@ -237,18 +237,18 @@ async fn handle_connection<D, R>(
     }
 }
 
-fn state_error(error: &StateError) -> Response {
+fn table_error(error: &TableError) -> Response {
     let kind = match error {
         _ if error.is_full() => ErrorKind::MapFull,
-        StateError::Prefix(_) => ErrorKind::InvalidPrefix,
-        StateError::Duplicate { .. } => ErrorKind::Duplicate,
-        StateError::Unknown { .. } => ErrorKind::UnknownPrefix,
-        StateError::InvalidPeer { .. } => ErrorKind::InvalidPeer,
-        StateError::NotAccessInterface { .. } => ErrorKind::InvalidDev,
-        StateError::Route(_) => ErrorKind::Route,
+        TableError::Prefix(_) => ErrorKind::InvalidPrefix,
+        TableError::Duplicate { .. } => ErrorKind::Duplicate,
+        TableError::Unknown { .. } => ErrorKind::UnknownPrefix,
+        TableError::InvalidPeer { .. } => ErrorKind::InvalidPeer,
+        TableError::NotAccessInterface { .. } => ErrorKind::InvalidDev,
+        TableError::Route(_) => ErrorKind::Route,
         // `Full` is caught by `is_full` above.
-        StateError::Full { .. } => ErrorKind::MapFull,
-        StateError::Datapath { .. } => ErrorKind::Datapath,
+        TableError::Full { .. } => ErrorKind::MapFull,
+        TableError::Datapath { .. } => ErrorKind::Datapath,
     };
     Response::Error {
         kind,
@@ -262,7 +262,7 @@ async fn dispatch<D, R>(
     maar: Option<&MaarHandle>,
 ) -> Response
 where
-    D: Dataplane,
+    D: DatapathPort,
     R: Routes,
 {
     match request {
@@ -302,7 +302,7 @@ where
                     );
                     Response::Ok
                 }
-                Err(e) => state_error(&e),
+                Err(e) => table_error(&e),
             }
         }
         Request::DelBinding { prefix } => {
@@ -321,7 +321,7 @@ where
                     tracing::info!("removed binding {}", binding.prefix);
                     Response::Ok
                 }
-                Err(e) => state_error(&e),
+                Err(e) => table_error(&e),
             }
         }
         Request::ListBindings => {
@@ -396,18 +396,18 @@ fn not_maar() -> Response {
     }
 }
 
-fn stats<D: Dataplane, R>(
+fn stats<D: DatapathPort, R>(
     table: &BindingTable<D, R>,
 ) -> Result<StatsReport, crate::datapath::DatapathError>
 where
     R: Routes,
 {
-    let dataplane = table.dataplane();
-    let counters = dataplane.counters()?.into_iter().map(Into::into).collect();
+    let datapath = table.datapath();
+    let counters = datapath.counters()?.into_iter().map(Into::into).collect();
     let bindings = table
         .bindings()
         .map(|binding| {
-            dataplane
+            datapath
                 .binding_stats(binding.slot)
                 .map(|stats| BindingStatsInfo::new(binding, &stats))
         })
@@ -428,7 +428,7 @@ mod tests {
     use super::*;
     use crate::{
         api::{BindingKindName, Client, ClientError, Response},
-        testing::{FakeDataplane, FakeRoutes},
+        testing::{FakeDatapath, FakeRoutes},
     };
 
     const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
@@ -464,9 +464,9 @@ mod tests {
     /// A binding table of two entries over the fakes, with `access` interfaces.
     fn fake_table(
         access: Vec<(String, u32)>,
-    ) -> Arc<Mutex<BindingTable<FakeDataplane, FakeRoutes>>> {
+    ) -> Arc<Mutex<BindingTable<FakeDatapath, FakeRoutes>>> {
         Arc::new(Mutex::new(BindingTable::new(
-            FakeDataplane::default(),
+            FakeDatapath::default(),
             FakeRoutes::default(),
             LOCATOR,
             2,
@@ -597,7 +597,7 @@ mod tests {
 
         stop.send(()).expect("stop");
         serving.await.expect("server task");
-        assert!(table.lock().await.dataplane().packet_debug);
+        assert!(table.lock().await.datapath().packet_debug);
         assert!(!path.exists(), "socket removed at shutdown");
         let err = Client::new(&path).list_bindings().expect_err("no daemon");
         assert!(matches!(err, ClientError::NotRunning { .. }));

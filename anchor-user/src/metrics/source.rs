@@ -5,7 +5,7 @@ use ipnet::Ipv6Net;
 
 use super::{BindingSelector, MetricsError};
 use crate::{
-    binding_table::{Binding, BindingKind, BindingTable, Dataplane},
+    binding_table::{BindingTable, DatapathPort, TableBinding, TableBindingKind},
     datapath::DatapathError,
     prefix::MAX_PREFIX_LEN,
     routing::Routes,
@@ -18,25 +18,25 @@ pub trait MetricsSource {
     /// Every global counter, summed over the CPUs.
     fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError>;
     /// The bindings, ordered by prefix.
-    fn bindings(&self) -> impl Iterator<Item = &Binding>;
+    fn bindings(&self) -> impl Iterator<Item = &TableBinding>;
     /// The binding for exactly `prefix`.
-    fn binding(&self, prefix: Ipv6Net) -> Option<&Binding>;
+    fn binding(&self, prefix: Ipv6Net) -> Option<&TableBinding>;
     /// The counters of a binding's statistics slot, summed over the CPUs.
     fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError>;
 }
 
-impl<D: Dataplane, R: Routes> MetricsSource for BindingTable<D, R> {
+impl<D: DatapathPort, R: Routes> MetricsSource for BindingTable<D, R> {
     fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError> {
-        self.dataplane().counters()
+        self.datapath().counters()
     }
-    fn bindings(&self) -> impl Iterator<Item = &Binding> {
+    fn bindings(&self) -> impl Iterator<Item = &TableBinding> {
         BindingTable::bindings(self)
     }
-    fn binding(&self, prefix: Ipv6Net) -> Option<&Binding> {
+    fn binding(&self, prefix: Ipv6Net) -> Option<&TableBinding> {
         self.get(prefix)
     }
     fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError> {
-        self.dataplane().binding_stats(slot)
+        self.datapath().binding_stats(slot)
     }
 }
 
@@ -100,8 +100,8 @@ impl Snapshot {
         let (mut hash_entries, mut trie_entries) = (0, 0);
         for binding in source.bindings() {
             match binding.kind {
-                BindingKind::Redirect { .. } => redirect_bindings += 1,
-                BindingKind::Visiting { .. } => visiting_bindings += 1,
+                TableBindingKind::Redirect { .. } => redirect_bindings += 1,
+                TableBindingKind::Visiting { .. } => visiting_bindings += 1,
             }
             if binding.prefix.prefix_len() == MAX_PREFIX_LEN {
                 hash_entries += 1;
