@@ -2,10 +2,12 @@
 //! line back.
 //!
 //! - `protocol.rs`: the request and response types, shared by both ends.
-//! - `server.rs`: the daemon side (tokio).
+//! - `server.rs`: the daemon side (tokio): the socket and its connections; `dispatch.rs`: one
+//!   request answered.
 //! - `client.rs`: the command-line side (blocking).
 
 pub mod client;
+mod dispatch;
 pub mod protocol;
 pub mod server;
 
