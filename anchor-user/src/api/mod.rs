@@ -14,11 +14,7 @@ pub mod server;
 pub use client::{Client, ClientError};
 pub use protocol::{
     AnchoredPrefix, BindingInfo, BindingKindName, BindingStatsInfo, CounterInfo, ErrorKind,
-    MnListReport, Request, RequestError, Response, ServedNode, StatsReport,
+    MAX_REQUEST_LEN, MAX_RESPONSE_LEN, MnListReport, Request, RequestError, Response, ServedNode,
+    StatsReport,
 };
 pub use server::{ApiError, ApiServer};
-
-/// The longest request or response line accepted, in bytes.
-pub const MAX_REQUEST_LEN: u64 = 64 * 1024;
-/// The longest response line accepted by the client (a `list` of a full table is large).
-pub const MAX_RESPONSE_LEN: u64 = 1 << 30;

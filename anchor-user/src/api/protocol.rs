@@ -33,6 +33,11 @@ use anchor_maar::{
 
 use crate::binding_table::{TableBinding, TableBindingKind};
 
+/// The longest request or response line accepted, in bytes.
+pub const MAX_REQUEST_LEN: u64 = 64 * 1024;
+/// The longest response line accepted by the client (a `list` of a full table is large).
+pub const MAX_RESPONSE_LEN: u64 = 1 << 30;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {

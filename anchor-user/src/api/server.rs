@@ -18,9 +18,8 @@ use tokio::{
 
 pub use super::dispatch::SharedTable;
 use super::{
-    MAX_REQUEST_LEN,
     dispatch::dispatch,
-    protocol::{ErrorKind, Request, Response},
+    protocol::{ErrorKind, MAX_REQUEST_LEN, Request, Response},
 };
 use crate::{binding_table::DatapathPort, routing::Routes};
 

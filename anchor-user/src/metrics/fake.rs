@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use anchor_common::{BindingStats, Counter, CounterValue};
 use ipnet::Ipv6Net;
 
-use super::MetricsSource;
+use super::source::MetricsSource;
 use crate::{
     binding_table::{TableBinding, TableBindingKind},
     datapath::DatapathError,

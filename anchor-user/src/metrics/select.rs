@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use ipnet::Ipv6Net;
 
-use super::MetricsSource;
+use super::source::MetricsSource;
 use crate::binding_table::TableBinding;
 
 #[derive(Debug)]

@@ -8,9 +8,10 @@ use aya::maps::MapError;
 use ipnet::Ipv6Net;
 
 use super::{
-    BindingSpec, ProgramMaps,
+    binding_spec::BindingSpec,
     keys::{Slot, prefix_of, slot_of},
     map_error::{errno, insert_error, map_error},
+    program_maps::ProgramMaps,
 };
 use crate::{datapath::error::DatapathError, prefix::MAX_PREFIX_LEN};
 

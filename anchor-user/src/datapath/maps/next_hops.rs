@@ -9,9 +9,10 @@ use aya::maps::{Array, Map, MapData};
 use ipnet::Ipv6Net;
 
 use super::{
-    AccessLink, ProgramMaps,
+    access_link::AccessLink,
     keys::{prefix_of, visiting_l2_key},
     map_error::{errno, insert_error, map_error},
+    program_maps::ProgramMaps,
 };
 use crate::{
     datapath::error::DatapathError, prefix::MAX_PREFIX_LEN, routing::nexthop::NextHopCache,

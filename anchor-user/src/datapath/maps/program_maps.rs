@@ -21,7 +21,7 @@ use aya::{
 use ipnet::Ipv6Net;
 
 use super::{
-    BindingSpec,
+    binding_spec::BindingSpec,
     map_error::{insert_error, map_error},
     peers::Peers,
 };

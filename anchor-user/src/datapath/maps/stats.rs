@@ -6,7 +6,7 @@ use anchor_common::{
 };
 use aya::maps::PerCpuValues;
 
-use super::{ProgramMaps, map_error::map_error};
+use super::{map_error::map_error, program_maps::ProgramMaps};
 use crate::datapath::error::DatapathError;
 
 impl ProgramMaps {
