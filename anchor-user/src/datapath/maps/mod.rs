@@ -2,8 +2,7 @@
 //! reach.
 //!
 //! - `program_maps.rs`: [`ProgramMaps`] itself, taken from the loaded object; interface roles,
-//!   the `PEERS` indices (`peers.rs`: [`Peers`](peers::Peers), their allocation) and the
-//!   `SETTINGS` bits;
+//!   the `PEERS` indices (`peers.rs`: `Peers`, their allocation) and the `SETTINGS` bits;
 //! - `bindings.rs`: the bindings ([`BindingSpec`], in `binding_spec.rs`), in `BINDINGS` and
 //!   `SHORT_PREFIXES` (`keys.rs`: which map and key a prefix has);
 //! - `next_hops.rs`: the `NEXTHOPS` cache the next-hop resolver fills, and the visiting /64s'

@@ -2,7 +2,7 @@
 //!
 //! - `loader.rs`: [`Datapath::load`], [`Datapath::attach`], the program handle;
 //!   `map_access.rs`: its map methods, handed over to the maps room
-//!   ([`crate::datapath::maps`]).
+//!   (`datapath/maps/`).
 //! - `klog.rs`: forwarding the program's aya-log records to the `log` crate.
 //! - `pin.rs`: the instance's pin directory on bpffs ([`PinDir`]).
 //! - `adopt.rs`: comparing pinned maps with this build ([`adopt::plan`]);
