@@ -35,7 +35,9 @@ pub enum TableError {
     Route(#[from] RouteError),
 }
 
-/// A binding found in pinned maps that the table cannot take (see [`BindingTable::adopt`](super::BindingTable::adopt)).
+/// A binding found in pinned maps that the table cannot take (see [`BindingTable::adopt`]).
+///
+/// [`BindingTable::adopt`]: super::BindingTable::adopt
 #[derive(Debug, Error)]
 #[error("the pinned binding for {prefix} cannot be adopted: {reason}")]
 pub struct AdoptBindingError {

@@ -86,6 +86,8 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
     /// Such a binding with an entry in `l2_macs` (prefix, node's MAC: the pinned `VISITING_L2`)
     /// gets that MAC, and its entry is written again (the interface's MAC or MTU may have
     /// changed meanwhile); every other entry is removed.
+    ///
+    /// [`Datapath::bindings`]: crate::datapath::Datapath::bindings
     #[expect(
         clippy::too_many_arguments,
         reason = "the table's parts, then the three kinds of state it adopts"

@@ -9,7 +9,8 @@ use serde::Deserialize;
 /// The name of the XDP program in the object.
 pub const PROGRAM_NAME: &str = "anchor_xdp";
 
-/// What [`Datapath::load`] sets in the program before loading it.
+/// What [`Datapath::load`](crate::datapath::Datapath::load) sets in the program before
+/// loading it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DatapathParams {
     /// This router's locator: the outer source of the tunnels it builds, and the only outer
@@ -25,6 +26,9 @@ pub struct DatapathParams {
     /// [`Datapath::load_with_log_level`] for another level). Its records are written only while
     /// packet debugging is on ([`Datapath::set_packet_debug`]); without it the verifier prunes
     /// the logging code.
+    ///
+    /// [`Datapath::load_with_log_level`]: crate::datapath::Datapath::load_with_log_level
+    /// [`Datapath::set_packet_debug`]: crate::datapath::Datapath::set_packet_debug
     pub log: bool,
 }
 

@@ -19,8 +19,10 @@ use crate::{
 };
 
 impl ProgramMaps {
-    /// The next-hop cache for a resolver ([`NextHopResolver`](crate::routing::NextHopResolver)): a descriptor of
-    /// its own on `NEXTHOPS` and the peers in use, updated as bindings come and go.
+    /// The next-hop cache for a resolver ([`NextHopResolver`]): a descriptor of its own on
+    /// `NEXTHOPS` and the peers in use, updated as bindings come and go.
+    ///
+    /// [`NextHopResolver`]: crate::routing::NextHopResolver
     pub fn next_hop_cache(&self) -> Result<NextHopCache, DatapathError> {
         let data = MapData::from_id(self.nexthops_id).map_err(map_error("open", NEXTHOPS))?;
         let map = Array::try_from(Map::Array(data)).map_err(|source| DatapathError::MapType {
@@ -38,7 +40,7 @@ impl ProgramMaps {
     }
 
     /// Writes the `NEXTHOPS` entry of the `PEERS` index `index` (the daemon leaves this to its
-    /// [`NextHopResolver`](crate::routing::NextHopResolver); tests write entries of their own).
+    /// next-hop resolver; tests write entries of their own).
     pub fn set_next_hop(&mut self, index: u16, entry: NextHop) -> Result<(), DatapathError> {
         self.nexthops
             .set(u32::from(index), entry, 0)

@@ -36,7 +36,7 @@ pub struct ProgramMaps {
     pub(in crate::datapath) bindings: HashMap<MapData, BindingKey, BindingValue>,
     pub(in crate::datapath) short_prefixes: LpmTrie<MapData, LpmKey, BindingValue>,
     pub(in crate::datapath) peer_addrs: Array<MapData, PeerAddr>,
-    pub(super) settings: Array<MapData, u32>,
+    settings: Array<MapData, u32>,
     pub(in crate::datapath) binding_stats: PerCpuArray<MapData, BindingStats>,
     pub(in crate::datapath) counters: PerCpuArray<MapData, CounterValue>,
     pub(in crate::datapath) ifaces: HashMap<MapData, u32, IfaceValue>,
@@ -45,12 +45,12 @@ pub struct ProgramMaps {
     /// The kernel's id of `NEXTHOPS`, to open it again for the next-hop resolver.
     pub(super) nexthops_id: u32,
     /// Which `PEERS` index each peer has, and how many bindings use it.
-    pub(super) peers: Peers,
+    peers: Peers,
     /// The peers in use, published to the next-hop resolver whenever one comes or goes.
     pub(super) peer_set: tokio::sync::watch::Sender<PeerSet>,
     /// The `SETTINGS` bits last written.
-    pub(super) settings_bits: u32,
-    pub(super) max_bindings: u32,
+    settings_bits: u32,
+    max_bindings: u32,
 }
 
 fn take<T>(ebpf: &mut Ebpf, name: MapName) -> Result<T, DatapathError>
@@ -125,7 +125,7 @@ impl ProgramMaps {
         self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })
     }
 
-    pub(super) fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
+    fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
         self.settings
             .set(0, bits, 0)
             .map_err(map_error("write", SETTINGS))?;
@@ -193,7 +193,7 @@ impl ProgramMaps {
         }
     }
 
-    pub(super) fn publish_peers(&self) {
+    fn publish_peers(&self) {
         self.peer_set.send_replace(self.peers.in_use());
     }
 

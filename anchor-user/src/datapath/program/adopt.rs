@@ -4,7 +4,7 @@
 //! value size and flags must be equal, or the daemon stops with an error that names every
 //! difference. When only the capacity differs (`max_bindings` changed, or a build with more
 //! counters), the map is recreated with the new capacity and its entries are copied
-//! ([`super::migrate`]). A map that is not pinned yet is created and pinned.
+//! (`migrate.rs`). A map that is not pinned yet is created and pinned.
 
 use std::collections::{BTreeMap, BTreeSet};
 

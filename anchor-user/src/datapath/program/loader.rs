@@ -294,7 +294,9 @@ impl Datapath {
     }
 
     /// Takes the reader of the program's log records, when logging is on. Drive it with
-    /// [`forward_kernel_logs`](klog::forward_kernel_logs), or the program's log buffer fills up and records are lost.
+    /// [`forward_kernel_logs`], or the program's log buffer fills up and records are lost.
+    ///
+    /// [`forward_kernel_logs`]: klog::forward_kernel_logs
     pub fn take_kernel_logger(&mut self) -> Option<KernelLogger> {
         self.logger.take()
     }

@@ -59,9 +59,10 @@ impl Datapath {
         self.maps.peer_refs(index)
     }
 
-    /// The next-hop cache for a resolver ([`NextHopResolver`](crate::routing::NextHopResolver)):
-    /// a descriptor of its own on `NEXTHOPS` and the peers in use, updated as bindings come and
-    /// go.
+    /// The next-hop cache for a resolver ([`NextHopResolver`]): a descriptor of its own on
+    /// `NEXTHOPS` and the peers in use, updated as bindings come and go.
+    ///
+    /// [`NextHopResolver`]: crate::routing::NextHopResolver
     pub fn next_hop_cache(&self) -> Result<NextHopCache, DatapathError> {
         self.maps.next_hop_cache()
     }
@@ -72,7 +73,9 @@ impl Datapath {
     }
 
     /// Writes the `NEXTHOPS` entry of the `PEERS` index `index` (the daemon leaves this to its
-    /// [`NextHopResolver`](crate::routing::NextHopResolver); tests write entries of their own).
+    /// [`NextHopResolver`]; tests write entries of their own).
+    ///
+    /// [`NextHopResolver`]: crate::routing::NextHopResolver
     pub fn set_next_hop(&mut self, index: u16, entry: NextHop) -> Result<(), DatapathError> {
         self.maps.set_next_hop(index, entry)
     }
