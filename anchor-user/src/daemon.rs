@@ -14,11 +14,11 @@ use anchor_user::{
     api::ApiServer,
     binding_table::BindingTable,
     config::Config,
-    datapath::{Datapath, InterfaceSpec, LogLevel, NextHopResolver, PinDir, forward_kernel_logs},
+    datapath::{Datapath, InterfaceSpec, LogLevel, PinDir, forward_kernel_logs},
     logging,
     maar_router::MaarRouter,
     metrics::{Capacity, Exporter, MetricsListener},
-    routes::NetlinkRoutes,
+    routing::{NetlinkRoutes, NextHopResolver},
 };
 use anyhow::Context as _;
 use tokio::{

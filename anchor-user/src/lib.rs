@@ -1,11 +1,13 @@
 //! The anchor daemon and its command-line client, as a library.
 //!
 //! - [`config`]: the TOML configuration file; [`check_config`]: every error of one, with lines.
-//! - [`datapath`]: loading the XDP program, attaching it, and its typed maps.
+//! - [`datapath`]: the XDP program: loading it, attaching it, the hitless restart, and its typed
+//!   maps.
 //! - [`binding_table`]: the binding table (the source of truth; the maps are its projection).
 //! - [`maar_router`]: the binding table and routes as the MAAR role (`anchor-maar`) reaches
 //!   them, through its port.
-//! - [`routes`]: kernel routes toward visiting mobile nodes (netlink).
+//! - [`routing`]: kernel routes toward visiting mobile nodes, and the next-hop resolver
+//!   (netlink).
 //! - [`api`]: the local control socket (JSON lines), server and client.
 //! - [`prefix`]: parsing and validating binding prefixes, shared by the client and the server.
 //! - [`cli`]: the command line; [`output`]: its text tables.
@@ -22,7 +24,7 @@ pub mod maar_router;
 pub mod metrics;
 pub mod output;
 pub mod prefix;
-pub mod routes;
+pub mod routing;
 #[cfg(test)]
 mod testing;
 

@@ -9,16 +9,16 @@ use thiserror::Error;
 use tokio::sync::Mutex;
 
 use crate::{
-    binding_table::{BindingKind, BindingTable, Dataplane, StateError},
+    binding_table::{BindingTable, DatapathPort, TableBindingKind, TableError},
     datapath::DatapathError,
-    routes::{RouteError, Routes},
+    routing::{RouteError, Routes},
 };
 
 /// Why a change the MAAR asked for failed (the underlying error, unchanged).
 #[derive(Debug, Error)]
 pub enum MaarRouterError {
     #[error(transparent)]
-    Binding(#[from] StateError),
+    Binding(#[from] TableError),
     #[error(transparent)]
     Counters(#[from] DatapathError),
     #[error(transparent)]
@@ -37,7 +37,7 @@ impl<D, R, L> MaarRouter<D, R, L> {
     }
 }
 
-impl From<MaarBindingKind> for BindingKind {
+impl From<MaarBindingKind> for TableBindingKind {
     fn from(kind: MaarBindingKind) -> Self {
         match kind {
             MaarBindingKind::Redirect { serving } => Self::Redirect { serving },
@@ -56,11 +56,11 @@ impl From<MaarBindingKind> for BindingKind {
     }
 }
 
-impl From<BindingKind> for MaarBindingKind {
-    fn from(kind: BindingKind) -> Self {
+impl From<TableBindingKind> for MaarBindingKind {
+    fn from(kind: TableBindingKind) -> Self {
         match kind {
-            BindingKind::Redirect { serving } => Self::Redirect { serving },
-            BindingKind::Visiting {
+            TableBindingKind::Redirect { serving } => Self::Redirect { serving },
+            TableBindingKind::Visiting {
                 home,
                 reverse_tunnel,
                 dev,
@@ -77,7 +77,7 @@ impl From<BindingKind> for MaarBindingKind {
 
 impl<D, R, L> RouterPort for MaarRouter<D, R, L>
 where
-    D: Dataplane + Send + Sync,
+    D: DatapathPort + Send + Sync,
     R: Routes + Send + Sync,
     L: Routes + Send,
 {
@@ -88,7 +88,7 @@ where
         prefix: Ipv6Net,
         kind: &MaarBindingKind,
     ) -> Result<(), MaarRouterError> {
-        let kind = BindingKind::from(kind.clone());
+        let kind = TableBindingKind::from(kind.clone());
         self.table.lock().await.add(prefix, kind).await?;
         Ok(())
     }
@@ -119,7 +119,7 @@ where
             let binding = table.get(prefix)?;
             Some(
                 table
-                    .dataplane()
+                    .datapath()
                     .binding_stats(binding.slot)
                     .map(|stats| stats.packets.iter().fold(0u64, |a, p| a.wrapping_add(*p)))
                     .map_err(MaarRouterError::from),

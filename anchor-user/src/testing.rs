@@ -9,14 +9,14 @@ use anchor_common::{BindingStats, Counter, CounterValue};
 use ipnet::Ipv6Net;
 
 use crate::{
-    binding_table::Dataplane,
+    binding_table::DatapathPort,
     datapath::{BindingSpec, DatapathError},
-    routes::{RouteError, Routes},
+    routing::{RouteError, Routes},
 };
 
 /// Records map contents; fails the operations named in `fail`.
 #[derive(Default)]
-pub(crate) struct FakeDataplane {
+pub(crate) struct FakeDatapath {
     pub(crate) entries: HashMap<Ipv6Net, BindingSpec>,
     pub(crate) reset: Vec<u32>,
     pub(crate) fail: HashSet<&'static str>,
@@ -26,7 +26,7 @@ pub(crate) struct FakeDataplane {
     pub(crate) l2: HashMap<Ipv6Net, ([u8; 6], String, u32)>,
 }
 
-impl Dataplane for FakeDataplane {
+impl DatapathPort for FakeDatapath {
     fn insert_binding(&mut self, prefix: Ipv6Net, value: BindingSpec) -> Result<(), DatapathError> {
         if self.fail.contains("insert") {
             return Err(DatapathError::InvalidInterfaceName {

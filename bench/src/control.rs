@@ -17,7 +17,7 @@ use anchor_user::{
     api::{ApiServer, Client, Request, Response},
     binding_table::BindingTable,
     datapath::{Datapath, DatapathParams},
-    routes::NetlinkRoutes,
+    routing::NetlinkRoutes,
 };
 use anyhow::{Context as _, Result, bail};
 use tokio::sync::{Mutex, oneshot};

@@ -1,7 +1,7 @@
 //! Filling the next-hop cache the way the daemon does: its resolver, run once in the calling
 //! thread's network namespace, so that the measured paths send with the cached next hop.
 
-use anchor_user::datapath::{Datapath, NextHopResolver};
+use anchor_user::{datapath::Datapath, routing::NextHopResolver};
 use anyhow::{Context as _, Result, ensure};
 
 /// Resolves the next hop of every peer `dp` uses (routes and neighbours of the calling

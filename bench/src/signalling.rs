@@ -26,7 +26,7 @@ use anchor_user::{
     binding_table::BindingTable,
     datapath::{Datapath, DatapathParams},
     maar_router::MaarRouter,
-    routes::NetlinkRoutes,
+    routing::NetlinkRoutes,
 };
 use anyhow::{Context as _, Result, bail};
 use ipnet::Ipv6Net;
@@ -172,7 +172,7 @@ impl MaarThread {
     fn has_binding(&self, prefix: Ipv6Net) -> Result<bool> {
         let table = self.table.blocking_lock();
         Ok(table
-            .dataplane()
+            .datapath()
             .get_binding(prefix)
             .context("binding map lookup")?
             .is_some())

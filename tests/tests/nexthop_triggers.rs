@@ -11,7 +11,7 @@
 //!   the same neighbour events with the default buffer, shows that the flood overruns it.
 //!
 //! The refresh and the retry deadline have no event to provoke; their tests run the schedule on
-//! tokio's paused clock (`anchor-user/src/datapath/nexthop_schedule.rs`), as do these two
+//! tokio's paused clock (`anchor-user/src/routing/nexthop/schedule.rs`), as do these two
 //! triggers'.
 
 use std::{
@@ -23,8 +23,9 @@ use std::{
 use anchor_common::NextHop;
 use anchor_rig::fixture_net::{CORE_MAC, FixtureNet};
 use anchor_tests::fixture::fixture_net;
-use anchor_user::datapath::{
-    BindingSpec, Datapath, DatapathParams, NextHopResolver, nexthop::REFRESH,
+use anchor_user::{
+    datapath::{BindingSpec, Datapath, DatapathParams},
+    routing::{NextHopResolver, nexthop::REFRESH},
 };
 use ipnet::Ipv6Net;
 

@@ -22,7 +22,10 @@ use anchor_tests::{
         counters, run,
     },
 };
-use anchor_user::datapath::{AccessLink, BindingSpec, Datapath, DatapathParams, NextHopResolver};
+use anchor_user::{
+    datapath::{AccessLink, BindingSpec, Datapath, DatapathParams},
+    routing::NextHopResolver,
+};
 use ipnet::Ipv6Net;
 
 const IN_SHORT_HASHED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 7, 0, 0, 0, 1);

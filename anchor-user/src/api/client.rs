@@ -9,9 +9,8 @@ use std::{
 
 use thiserror::Error;
 
-use super::{
-    MAX_RESPONSE_LEN,
-    protocol::{BindingInfo, ErrorKind, MnListReport, Request, Response, StatsReport},
+use super::protocol::{
+    BindingInfo, ErrorKind, MAX_RESPONSE_LEN, MnListReport, Request, Response, StatsReport,
 };
 
 /// How long the client waits for the daemon.

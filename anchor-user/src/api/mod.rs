@@ -2,21 +2,19 @@
 //! line back.
 //!
 //! - `protocol.rs`: the request and response types, shared by both ends.
-//! - `server.rs`: the daemon side (tokio).
+//! - `server.rs`: the daemon side (tokio): the socket and its connections; `dispatch.rs`: one
+//!   request answered.
 //! - `client.rs`: the command-line side (blocking).
 
 pub mod client;
+mod dispatch;
 pub mod protocol;
 pub mod server;
 
 pub use client::{Client, ClientError};
 pub use protocol::{
     AnchoredPrefix, BindingInfo, BindingKindName, BindingStatsInfo, CounterInfo, ErrorKind,
-    MnListReport, Request, RequestError, Response, ServedNode, StatsReport,
+    MAX_REQUEST_LEN, MAX_RESPONSE_LEN, MnListReport, Request, RequestError, Response, ServedNode,
+    StatsReport,
 };
 pub use server::{ApiError, ApiServer};
-
-/// The longest request or response line accepted, in bytes.
-pub const MAX_REQUEST_LEN: u64 = 64 * 1024;
-/// The longest response line accepted by the client (a `list` of a full table is large).
-pub const MAX_RESPONSE_LEN: u64 = 1 << 30;

@@ -31,7 +31,12 @@ use anchor_maar::{
     engine::{MnList, Phase},
 };
 
-use crate::binding_table::{Binding, BindingKind};
+use crate::binding_table::{TableBinding, TableBindingKind};
+
+/// The longest request or response line accepted, in bytes.
+pub const MAX_REQUEST_LEN: u64 = 64 * 1024;
+/// The longest response line accepted by the client (a `list` of a full table is large).
+pub const MAX_RESPONSE_LEN: u64 = 1 << 30;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
@@ -114,17 +119,17 @@ pub fn binding_kind(
     reverse_tunnel: bool,
     dev: Option<String>,
     mac: Option<&str>,
-) -> Result<BindingKind, RequestError> {
+) -> Result<TableBindingKind, RequestError> {
     let mac = mac.map(parse_mac).transpose()?;
     match (serving, home) {
         (Some(_), Some(_)) => Err(RequestError::ServingAndHome),
         (None, None) => Err(RequestError::NoPeer),
         (Some(_), None) if reverse_tunnel => Err(RequestError::ReverseTunnelWithoutHome),
         (Some(_), None) if dev.is_some() => Err(RequestError::DevWithoutHome),
-        (Some(serving), None) if mac.is_none() => Ok(BindingKind::Redirect { serving }),
+        (Some(serving), None) if mac.is_none() => Ok(TableBindingKind::Redirect { serving }),
         (_, _) if mac.is_some() && dev.is_none() => Err(RequestError::MacWithoutDev),
         (Some(_), None) => Err(RequestError::DevWithoutHome),
-        (None, Some(home)) => Ok(BindingKind::Visiting {
+        (None, Some(home)) => Ok(TableBindingKind::Visiting {
             home,
             reverse_tunnel,
             dev,
@@ -277,11 +282,11 @@ pub struct BindingInfo {
     pub slot: u32,
 }
 
-impl From<&Binding> for BindingInfo {
-    fn from(binding: &Binding) -> Self {
+impl From<&TableBinding> for BindingInfo {
+    fn from(binding: &TableBinding) -> Self {
         let (kind, reverse_tunnel, dev, mac) = match &binding.kind {
-            BindingKind::Redirect { .. } => (BindingKindName::Redirect, false, None, None),
-            BindingKind::Visiting {
+            TableBindingKind::Redirect { .. } => (BindingKindName::Redirect, false, None, None),
+            TableBindingKind::Visiting {
                 reverse_tunnel,
                 dev,
                 mac,
@@ -343,7 +348,7 @@ pub struct BindingStatsInfo {
 }
 
 impl BindingStatsInfo {
-    pub fn new(binding: &Binding, stats: &BindingStats) -> Self {
+    pub fn new(binding: &TableBinding, stats: &BindingStats) -> Self {
         let info = BindingInfo::from(binding);
         let to = Direction::ToMn as usize;
         let from = Direction::FromMn as usize;
@@ -516,11 +521,11 @@ mod tests {
         );
         assert_eq!(
             binding_kind(Some(a), None, false, None, None),
-            Ok(BindingKind::Redirect { serving: a })
+            Ok(TableBindingKind::Redirect { serving: a })
         );
         assert_eq!(
             binding_kind(None, Some(a), true, Some("x".into()), None),
-            Ok(BindingKind::Visiting {
+            Ok(TableBindingKind::Visiting {
                 home: a,
                 reverse_tunnel: true,
                 dev: Some("x".into()),
@@ -535,7 +540,7 @@ mod tests {
                 Some("x".into()),
                 Some("02:00:00:00:00:0a")
             ),
-            Ok(BindingKind::Visiting {
+            Ok(TableBindingKind::Visiting {
                 home: a,
                 reverse_tunnel: false,
                 dev: Some("x".into()),

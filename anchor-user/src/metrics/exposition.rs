@@ -11,7 +11,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use super::Snapshot;
+use super::snapshot::Snapshot;
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use anchor_common::{BindingStats, Counter, CounterValue};
 use ipnet::Ipv6Net;
 
-use super::MetricsSource;
+use super::source::MetricsSource;
 use crate::{
-    binding_table::{Binding, BindingKind},
+    binding_table::{TableBinding, TableBindingKind},
     datapath::DatapathError,
 };
 
@@ -15,7 +15,7 @@ use crate::{
 pub(super) struct FakeSource {
     /// By [`Counter::name`]; the others are zero.
     pub(super) counters: HashMap<&'static str, CounterValue>,
-    pub(super) bindings: BTreeMap<Ipv6Net, Binding>,
+    pub(super) bindings: BTreeMap<Ipv6Net, TableBinding>,
     pub(super) stats: HashMap<u32, BindingStats>,
     /// Every read fails.
     pub(super) broken: bool,
@@ -27,17 +27,18 @@ impl FakeSource {
         let prefix: Ipv6Net = prefix.parse().expect("prefix");
         let peer = "2001:db8:ff::2".parse().expect("address");
         let kind = if visiting {
-            BindingKind::Visiting {
+            TableBindingKind::Visiting {
                 home: peer,
                 reverse_tunnel: true,
                 dev: None,
                 mac: None,
             }
         } else {
-            BindingKind::Redirect { serving: peer }
+            TableBindingKind::Redirect { serving: peer }
         };
         let slot = u32::try_from(self.bindings.len()).expect("few bindings") + 100;
-        self.bindings.insert(prefix, Binding { prefix, kind, slot });
+        self.bindings
+            .insert(prefix, TableBinding { prefix, kind, slot });
     }
 
     pub(super) fn remove(&mut self, prefix: &str) {
@@ -62,10 +63,10 @@ impl MetricsSource for FakeSource {
             .map(|&c| (c, self.counters.get(c.name()).copied().unwrap_or_default()))
             .collect())
     }
-    fn bindings(&self) -> impl Iterator<Item = &Binding> {
+    fn bindings(&self) -> impl Iterator<Item = &TableBinding> {
         self.bindings.values()
     }
-    fn binding(&self, prefix: Ipv6Net) -> Option<&Binding> {
+    fn binding(&self, prefix: Ipv6Net) -> Option<&TableBinding> {
         self.bindings.get(&prefix)
     }
     fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError> {

@@ -1,10 +1,11 @@
 //! Prometheus metrics: read from the maps at scrape time and served over HTTP at `/metrics`.
 //!
 //! - `source.rs`: [`MetricsSource`], what a scrape reads (the binding table and its datapath, or
-//!   a fake in tests), and [`Snapshot`], what one scrape saw.
+//!   a fake in tests); `snapshot.rs`: [`Snapshot`], what one scrape saw.
 //! - `select.rs`: [`BindingSelector`], which bindings get series of their own.
 //! - `exposition.rs`: a snapshot as Prometheus text or OpenMetrics (prometheus-client).
 //! - `server.rs`: [`MetricsListener`], the HTTP endpoint (hyper), and [`Exporter`].
+//! - `error.rs`: [`MetricsError`].
 //!
 //! The metrics (`N` is `metrics_binding_labels_max`):
 //!
@@ -17,39 +18,23 @@
 //! | `anchor_map_entries`, `anchor_map_max_entries` | gauge | `map` (`bindings`, `short_prefixes`, `binding_stats`) |
 //! | `anchor_build_info` | gauge (info) | `version` |
 
+mod error;
 mod exposition;
 #[cfg(test)]
 mod fake;
 mod select;
 mod server;
+mod snapshot;
 mod source;
 
-use std::{io, net::SocketAddr};
-
-use thiserror::Error;
-
+pub use error::MetricsError;
 pub use exposition::{Format, encode};
 pub use select::BindingSelector;
 pub use server::{Exporter, MetricsListener};
-pub use source::{Capacity, ExportedBinding, MetricsSource, Snapshot};
-
-use crate::datapath::DatapathError;
+pub use snapshot::{Capacity, ExportedBinding, Snapshot};
+pub use source::MetricsSource;
 
 /// The default `metrics_listen`: localhost only.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9469";
 /// The default `metrics_binding_labels_max`.
 pub const DEFAULT_BINDING_LABELS_MAX: u32 = 1000;
-
-#[derive(Debug, Error)]
-pub enum MetricsError {
-    #[error("cannot listen for metrics on {addr} (metrics_listen)")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot read the maps for /metrics")]
-    Read(#[source] DatapathError),
-    #[error("cannot encode the metrics")]
-    Encode(#[source] std::fmt::Error),
-}

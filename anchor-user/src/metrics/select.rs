@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use ipnet::Ipv6Net;
 
-use super::MetricsSource;
-use crate::binding_table::Binding;
+use super::source::MetricsSource;
+use crate::binding_table::TableBinding;
 
 #[derive(Debug)]
 pub struct BindingSelector {
@@ -30,7 +30,7 @@ impl BindingSelector {
 
     /// Forgets the deleted bindings, fills the free places, and returns the exported bindings
     /// ordered by prefix.
-    pub fn select<'s, S: MetricsSource>(&mut self, source: &'s S) -> Vec<&'s Binding> {
+    pub fn select<'s, S: MetricsSource>(&mut self, source: &'s S) -> Vec<&'s TableBinding> {
         self.chosen
             .retain(|prefix| source.binding(*prefix).is_some());
         if self.chosen.len() < self.max {

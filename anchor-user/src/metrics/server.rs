@@ -22,7 +22,13 @@ use tokio::{
     sync::{Mutex, Semaphore},
 };
 
-use super::{BindingSelector, Capacity, Format, MetricsError, MetricsSource, Snapshot, encode};
+use super::{
+    error::MetricsError,
+    exposition::{Format, encode},
+    select::BindingSelector,
+    snapshot::{Capacity, Snapshot},
+    source::MetricsSource,
+};
 use anchor_pmip::error_chain;
 
 /// The path of the metrics.

@@ -1,14 +1,12 @@
-//! What a scrape reads, and what it saw.
+//! What a scrape reads: [`MetricsSource`].
 
 use anchor_common::{BindingStats, Counter, CounterValue};
 use ipnet::Ipv6Net;
 
-use super::{BindingSelector, MetricsError};
 use crate::{
-    binding_table::{Binding, BindingKind, BindingTable, Dataplane},
+    binding_table::{BindingTable, DatapathPort, TableBinding},
     datapath::DatapathError,
-    prefix::MAX_PREFIX_LEN,
-    routes::Routes,
+    routing::Routes,
 };
 
 /// What the metrics are read from at scrape time: the binding table (the source of truth, whose
@@ -18,120 +16,24 @@ pub trait MetricsSource {
     /// Every global counter, summed over the CPUs.
     fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError>;
     /// The bindings, ordered by prefix.
-    fn bindings(&self) -> impl Iterator<Item = &Binding>;
+    fn bindings(&self) -> impl Iterator<Item = &TableBinding>;
     /// The binding for exactly `prefix`.
-    fn binding(&self, prefix: Ipv6Net) -> Option<&Binding>;
+    fn binding(&self, prefix: Ipv6Net) -> Option<&TableBinding>;
     /// The counters of a binding's statistics slot, summed over the CPUs.
     fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError>;
 }
 
-impl<D: Dataplane, R: Routes> MetricsSource for BindingTable<D, R> {
+impl<D: DatapathPort, R: Routes> MetricsSource for BindingTable<D, R> {
     fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError> {
-        self.dataplane().counters()
+        self.datapath().counters()
     }
-    fn bindings(&self) -> impl Iterator<Item = &Binding> {
+    fn bindings(&self) -> impl Iterator<Item = &TableBinding> {
         BindingTable::bindings(self)
     }
-    fn binding(&self, prefix: Ipv6Net) -> Option<&Binding> {
+    fn binding(&self, prefix: Ipv6Net) -> Option<&TableBinding> {
         self.get(prefix)
     }
     fn binding_stats(&self, slot: u32) -> Result<BindingStats, DatapathError> {
-        self.dataplane().binding_stats(slot)
-    }
-}
-
-/// Capacities of the maps, as loaded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Capacity {
-    /// The `/64` hash map (`max_bindings`).
-    pub bindings: u32,
-    /// The LPM trie of shorter prefixes.
-    pub short_prefixes: u32,
-    /// The per-binding statistics array (`max_bindings`).
-    pub binding_stats: u32,
-}
-
-impl Capacity {
-    /// The capacities `anchor run` loads the maps with for `max_bindings`.
-    pub fn for_max_bindings(max_bindings: u32) -> Self {
-        Self {
-            bindings: max_bindings,
-            short_prefixes: anchor_common::config::DEFAULT_MAX_SHORT_PREFIXES,
-            binding_stats: max_bindings,
-        }
-    }
-}
-
-/// A binding with series of its own.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExportedBinding {
-    pub prefix: Ipv6Net,
-    pub stats: BindingStats,
-}
-
-/// What one scrape saw.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Every global counter, in [`Counter::ALL`] order.
-    pub counters: Vec<(Counter, CounterValue)>,
-    pub redirect_bindings: u64,
-    pub visiting_bindings: u64,
-    /// Bindings of a `/64`: entries of the hash map.
-    pub hash_entries: u64,
-    /// Bindings of a shorter prefix: entries of the LPM trie.
-    pub trie_entries: u64,
-    pub capacity: Capacity,
-    /// The bindings the selector chose, ordered by prefix.
-    pub exported: Vec<ExportedBinding>,
-    /// The bindings without series of their own.
-    pub not_exported: u64,
-}
-
-impl Snapshot {
-    /// Reads everything a scrape shows: the counters, the bindings, and the statistics of the
-    /// bindings `selector` exports (one map read each: the cost is bounded by its maximum).
-    pub fn read<S: MetricsSource>(
-        source: &S,
-        selector: &mut BindingSelector,
-        capacity: Capacity,
-    ) -> Result<Self, MetricsError> {
-        let counters = source.counters().map_err(MetricsError::Read)?;
-        let (mut redirect_bindings, mut visiting_bindings) = (0, 0);
-        let (mut hash_entries, mut trie_entries) = (0, 0);
-        for binding in source.bindings() {
-            match binding.kind {
-                BindingKind::Redirect { .. } => redirect_bindings += 1,
-                BindingKind::Visiting { .. } => visiting_bindings += 1,
-            }
-            if binding.prefix.prefix_len() == MAX_PREFIX_LEN {
-                hash_entries += 1;
-            } else {
-                trie_entries += 1;
-            }
-        }
-        let exported = selector
-            .select(source)
-            .into_iter()
-            .map(|binding| {
-                source
-                    .binding_stats(binding.slot)
-                    .map(|stats| ExportedBinding {
-                        prefix: binding.prefix,
-                        stats,
-                    })
-                    .map_err(MetricsError::Read)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let total = redirect_bindings + visiting_bindings;
-        Ok(Self {
-            counters,
-            redirect_bindings,
-            visiting_bindings,
-            hash_entries,
-            trie_entries,
-            capacity,
-            not_exported: total - exported.len() as u64,
-            exported,
-        })
+        self.datapath().binding_stats(slot)
     }
 }

@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::nexthop_query;
+use super::query;
 
 /// Whether `message` can change an entry, given the (ifindex, address) of the next hops last
 /// resolved, sorted (`watched`).
@@ -24,8 +24,7 @@ pub(super) fn relevant(
     };
     match inner {
         RouteNetlinkMessage::NewNeighbour(_) | RouteNetlinkMessage::DelNeighbour(_) => {
-            nexthop_query::neighbour_key(inner)
-                .is_some_and(|key| watched.binary_search(&key).is_ok())
+            query::neighbour_key(inner).is_some_and(|key| watched.binary_search(&key).is_ok())
         }
         RouteNetlinkMessage::NewRoute(_)
         | RouteNetlinkMessage::DelRoute(_)

@@ -26,10 +26,13 @@ use aya::{
 };
 
 use super::{
-    DatapathError, MapName,
-    adopt::{AdoptError, Plan, open_typed},
-    maps::DatapathMaps,
+    adopt::{Plan, open_typed},
     pin::PinDir,
+};
+use crate::datapath::{
+    error::{AdoptError, DatapathError},
+    maps::ProgramMaps,
+    params::MapName,
 };
 
 /// Per-CPU values that can be added and subtracted (wrapping, as the program counts).
@@ -105,7 +108,7 @@ fn moved(mut value: BindingValue, moves: &BTreeMap<u32, u32>) -> BindingValue {
 
 /// Copies every entry of the pinned map `name` into the new map of the same name in `maps`.
 pub fn copy(
-    maps: &mut DatapathMaps,
+    maps: &mut ProgramMaps,
     pins: &PinDir,
     name: MapName,
     plan: &Plan,
@@ -221,7 +224,7 @@ fn copy_per_cpu<V: Pod>(
 
 /// Adds to the new maps what the old program counted after [`copy`]. Call it once no CPU runs
 /// the old program any more ([`wait_for_running_programs`]).
-pub fn fold(maps: &mut DatapathMaps, migrations: Vec<Migration>) -> Result<(), DatapathError> {
+pub fn fold(maps: &mut ProgramMaps, migrations: Vec<Migration>) -> Result<(), DatapathError> {
     for Migration(counted) in migrations {
         match counted {
             Counted::Nothing => {}

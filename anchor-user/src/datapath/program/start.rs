@@ -14,14 +14,15 @@ use aya::programs::{
 };
 
 use super::{
-    AttachedInterface, Datapath, DatapathError, DatapathParams, InterfaceSpec, LogLevel,
-    PROGRAM_NAME, XdpMode, adopt,
-    adopt::{AdoptError, MapAction, Plan},
-    ifindex,
-    loader::{Attachment, remove_pin},
+    adopt::{self, MapAction, Plan},
+    loader::{AttachedInterface, Attachment, Datapath, InterfaceSpec, ifindex, remove_pin},
     migrate,
-    pin::{PinDir, PinError},
+    pin::PinDir,
     pinned_object::{PinnedObject, inspect, program_name},
+};
+use crate::datapath::{
+    error::{AdoptError, DatapathError, PinError},
+    params::{DatapathParams, LogLevel, PROGRAM_NAME, XdpMode},
 };
 
 /// How an interface came to run the new program.

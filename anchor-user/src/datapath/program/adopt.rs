@@ -4,12 +4,9 @@
 //! value size and flags must be equal, or the daemon stops with an error that names every
 //! difference. When only the capacity differs (`max_bindings` changed, or a build with more
 //! counters), the map is recreated with the new capacity and its entries are copied
-//! ([`super::migrate`]). A map that is not pinned yet is created and pinned.
+//! (`migrate.rs`). A map that is not pinned yet is created and pinned.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    path::PathBuf,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 use anchor_common::{
     BindingKey, BindingValue, LpmKey,
@@ -19,10 +16,15 @@ use anchor_common::{
 };
 use aya::maps::{HashMap, Map, MapData, MapError, MapInfo, MapType, lpm_trie::LpmTrie};
 use aya_obj::generated::bpf_map_type;
-use thiserror::Error;
 
-use super::{DatapathError, MapName, PROGRAM_NAME, pin::PinDir};
-use crate::EBPF_OBJECT;
+use super::pin::PinDir;
+use crate::{
+    EBPF_OBJECT,
+    datapath::{
+        error::{AdoptError, DatapathError},
+        params::MapName,
+    },
+};
 
 /// The maps that hold the instance's state, pinned under `maps/`. The others (`.rodata` with
 /// the load-time globals, the log ring, `DEBUG`, and `SETTINGS`, which the daemon derives from the
@@ -41,70 +43,6 @@ pub const PINNED_MAPS: [MapName; 8] = [
     NEXTHOPS,
     VISITING_L2,
 ];
-
-#[derive(Debug, Error)]
-pub enum AdoptError {
-    #[error("pinned map {} does not match this build: {differences}", path.display())]
-    MapMismatch { path: PathBuf, differences: String },
-    #[error("cannot open the pinned map {}", path.display())]
-    OpenMap {
-        path: PathBuf,
-        #[source]
-        source: MapError,
-    },
-    #[error("cannot read the pinned map {}", path.display())]
-    ReadMap {
-        path: PathBuf,
-        #[source]
-        source: MapError,
-    },
-    #[error("cannot inspect the pin {}", path.display())]
-    InspectPin {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot open the pinned link {}", path.display())]
-    OpenLink {
-        path: PathBuf,
-        #[source]
-        source: aya::programs::links::LinkError,
-    },
-    #[error(
-        "{} holds {found}, not an XDP link of {PROGRAM_NAME}: remove it or choose another instance",
-        path.display()
-    )]
-    ForeignPin { path: PathBuf, found: String },
-    #[error(
-        "the XDP link pinned at {} runs program {name:?} (id {id}), not {PROGRAM_NAME}: remove it \
-         or choose another instance",
-        path.display()
-    )]
-    ForeignProgram {
-        path: PathBuf,
-        name: String,
-        id: u32,
-    },
-    #[error("cannot take over the XDP link pinned at {}", path.display())]
-    TakeOverLink {
-        path: PathBuf,
-        #[source]
-        source: aya::programs::ProgramError,
-    },
-    #[error(
-        "{count} bindings are pinned in {name} but max_bindings = {capacity}: raise max_bindings \
-         or delete bindings first"
-    )]
-    TooManyBindings {
-        name: MapName,
-        count: u32,
-        capacity: u32,
-    },
-    #[error(
-        "XDP on {iface} was attached through netlink, without a BPF link, and cannot be pinned"
-    )]
-    NotPinnable { iface: String },
-}
 
 /// A map's shape: what the kernel checks when a program uses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

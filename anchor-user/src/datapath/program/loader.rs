@@ -14,12 +14,18 @@ use aya::{
 };
 
 use super::{
-    DatapathError, DatapathParams, KernelLogger, LogLevel, PROGRAM_NAME, XdpMode,
     adopt::{MapAction, Plan},
-    maps::DatapathMaps,
-    pin::{PinDir, PinError},
+    klog::{self, KernelLogger},
+    pin::PinDir,
 };
-use crate::EBPF_OBJECT;
+use crate::{
+    EBPF_OBJECT,
+    datapath::{
+        error::{DatapathError, PinError},
+        maps::ProgramMaps,
+        params::{DatapathParams, LogLevel, PROGRAM_NAME, XdpMode},
+    },
+};
 
 /// Linux's `IFNAMSIZ` minus the terminating NUL.
 const MAX_IFNAME_LEN: usize = 15;
@@ -58,7 +64,7 @@ pub(super) struct Attachment {
 pub struct Datapath {
     // Field order is drop order: the links go before the program they attach.
     pub(super) links: Vec<Attachment>,
-    pub(super) maps: DatapathMaps,
+    pub(super) maps: ProgramMaps,
     logger: Option<KernelLogger>,
     pub(super) ebpf: Ebpf,
 }
@@ -147,11 +153,11 @@ impl Datapath {
                 })?;
             }
         }
-        let maps = DatapathMaps::take(&mut ebpf, params.max_bindings)?;
+        let maps = ProgramMaps::take(&mut ebpf, params.max_bindings)?;
         let logger = if log_level == LogLevel::Off {
             None
         } else {
-            match aya_log::EbpfLogger::init_with_logger(&mut ebpf, super::klog::forwarder()) {
+            match aya_log::EbpfLogger::init_with_logger(&mut ebpf, klog::forwarder()) {
                 Ok(logger) => Some(logger),
                 Err(aya_log::Error::MapNotFound) => {
                     tracing::warn!("the XDP program has no log map: it logs nothing");
@@ -288,7 +294,9 @@ impl Datapath {
     }
 
     /// Takes the reader of the program's log records, when logging is on. Drive it with
-    /// [`super::forward_kernel_logs`], or the program's log buffer fills up and records are lost.
+    /// [`forward_kernel_logs`], or the program's log buffer fills up and records are lost.
+    ///
+    /// [`forward_kernel_logs`]: klog::forward_kernel_logs
     pub fn take_kernel_logger(&mut self) -> Option<KernelLogger> {
         self.logger.take()
     }

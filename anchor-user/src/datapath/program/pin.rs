@@ -21,9 +21,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use thiserror::Error;
-
-use super::XdpMode;
+use crate::datapath::{error::PinError, params::XdpMode};
 
 /// Where bpffs is mounted unless the config says otherwise.
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf";
@@ -33,76 +31,6 @@ pub const DEFAULT_INSTANCE: &str = "default";
 pub const MAX_INSTANCE_LEN: usize = 64;
 /// `statfs` magic number of bpffs (`BPF_FS_MAGIC` in linux/magic.h).
 const BPF_FS_MAGIC: u32 = 0xcafe_4a11;
-
-#[derive(Debug, Error)]
-pub enum PinError {
-    #[error("instance name {instance:?} is invalid: {reason}")]
-    InvalidInstance {
-        instance: String,
-        reason: &'static str,
-    },
-    #[error("cannot inspect {}", path.display())]
-    Inspect {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error(
-        "{} is not a bpffs and this daemon runs in a mount namespace of its own (as under \
-         `ip netns exec`, which remounts /sys): a bpffs mounted here would vanish with the daemon \
-         and the pinned state with it; enter only the network namespace \
-         (`nsenter --net=/run/netns/NAME anchor run ...`) or set `bpffs` to a path where the \
-         host's bpffs is visible",
-        path.display()
-    )]
-    PrivateMountNamespace { path: PathBuf },
-    #[error("cannot mount bpffs on {}", path.display())]
-    Mount {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot create {}", path.display())]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("instance {instance} is in use by another anchor daemon ({} is locked)", path.display())]
-    InUse { instance: String, path: PathBuf },
-    #[error("cannot lock {}", path.display())]
-    Lock {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot list {}", path.display())]
-    List {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot remove {}", path.display())]
-    Remove {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot pin {what} at {}", path.display())]
-    Pin {
-        what: String,
-        path: PathBuf,
-        #[source]
-        source: aya::pin::PinError,
-    },
-    #[error("cannot rename {} to {}", from.display(), to.display())]
-    Rename {
-        from: PathBuf,
-        to: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
 
 /// Why `instance` cannot name an instance, if it cannot: it becomes a directory name.
 pub fn instance_problem(instance: &str) -> Option<&'static str> {

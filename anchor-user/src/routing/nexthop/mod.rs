@@ -9,7 +9,7 @@
 //! events (IPv6 routes and rules, neighbours of the next hops, links, or a lost-events overrun),
 //! when peers come or go, and every
 //! [`REFRESH`] as a safety net. It writes only the entries that changed. Which events count is
-//! `nexthop_events.rs`; when rounds run, `nexthop_schedule.rs`.
+//! `events.rs`; when rounds run, `schedule.rs`; what it asks the kernel, `query.rs`.
 
 use std::{collections::BTreeMap, net::Ipv6Addr};
 
@@ -22,12 +22,14 @@ use netlink_sys::{AsyncSocket as _, SocketAddr};
 use thiserror::Error;
 use tokio::sync::watch;
 
-use super::{
-    nexthop_query::{self, QueryError, Unusable},
-    nexthop_schedule::{Round, Rounds, Wake, schedule},
-};
+mod events;
+mod query;
+mod schedule;
 
-pub use super::nexthop_schedule::{DEBOUNCE, REFRESH, RETRY};
+use query::{QueryError, Unusable};
+use schedule::{Round, Rounds, Wake, schedule};
+
+pub use schedule::{DEBOUNCE, REFRESH, RETRY};
 
 /// The peers in use: `PEERS` index -> locator.
 pub type PeerSet = BTreeMap<u16, Ipv6Addr>;
@@ -64,14 +66,14 @@ pub enum NextHopError {
 }
 
 /// The resolver's side of `NEXTHOPS`: its own descriptor of the map and the peers in use
-/// (from [`super::Datapath::next_hop_cache`]).
+/// (from [`Datapath::next_hop_cache`](crate::datapath::Datapath::next_hop_cache)).
 pub struct NextHopCache {
     map: Array<MapData, NextHop>,
     peers: watch::Receiver<PeerSet>,
 }
 
 impl NextHopCache {
-    pub(super) fn new(map: Array<MapData, NextHop>, peers: watch::Receiver<PeerSet>) -> Self {
+    pub(crate) fn new(map: Array<MapData, NextHop>, peers: watch::Receiver<PeerSet>) -> Self {
         Self { map, peers }
     }
 
@@ -174,15 +176,15 @@ impl NextHopResolver {
     /// Resolves every peer in use now and writes the entries that changed.
     pub async fn resolve_once(&mut self) -> Result<Resolved, NextHopError> {
         let peers = self.cache.peers.borrow_and_update().clone();
-        let links = nexthop_query::links(&self.handle).await?;
-        let neighbours = nexthop_query::neighbours(&self.handle).await?;
+        let links = query::links(&self.handle).await?;
+        let neighbours = query::neighbours(&self.handle).await?;
         let mut resolved = Resolved::default();
         let mut watched = Vec::with_capacity(peers.len());
         let mut failed = None;
         for (&index, &peer) in &peers {
             // A failed query invalidates that peer's entry and the round goes on with the
             // others; the round reports the first failure (and is tried again).
-            let route = match nexthop_query::route(&mut self.handle, peer).await {
+            let route = match query::route(&mut self.handle, peer).await {
                 Ok(route) => route,
                 Err(error) => {
                     self.cache.write(index, peer, NextHop::INVALID)?;
@@ -193,7 +195,7 @@ impl NextHopResolver {
             if let Some(route) = &route {
                 watched.push((route.oif, route.next_hop(peer)));
             }
-            let outcome = nexthop_query::next_hop(peer, route.as_ref(), &links, &neighbours);
+            let outcome = query::next_hop(peer, route.as_ref(), &links, &neighbours);
             let entry = match outcome {
                 Ok(entry) => {
                     resolved.valid += 1;

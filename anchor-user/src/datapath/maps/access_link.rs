@@ -7,7 +7,7 @@ use std::{
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
 };
 
-use super::DatapathError;
+use crate::datapath::error::DatapathError;
 
 /// The way out toward the nodes of one access interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,9 @@ use std::io;
 
 use tokio::io::{Interest, unix::AsyncFd};
 
-/// Reader of the program's log ring buffer (see [`super::Datapath::take_kernel_logger`]).
+/// Reader of the program's log ring buffer (see [`Datapath::take_kernel_logger`]).
+///
+/// [`Datapath::take_kernel_logger`]: super::loader::Datapath::take_kernel_logger
 pub type KernelLogger = aya_log::EbpfLogger<&'static dyn log::Log>;
 
 /// The `tracing` target of the program's records, whatever module of the program wrote them.

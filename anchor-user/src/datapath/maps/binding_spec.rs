@@ -1,5 +1,5 @@
 //! A binding as the datapath API takes and returns it: with its peer's address, which the maps
-//! store as an index into `PEERS` ([`super::peers`]).
+//! store as an index into `PEERS` (`peers.rs`).
 
 use std::net::Ipv6Addr;
 

@@ -11,14 +11,7 @@ use std::{
     net::Ipv6Addr,
 };
 
-use thiserror::Error;
-
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("cannot add peer {peer}: all {capacity} peer indices are in use")]
-pub struct PeersFull {
-    pub peer: Ipv6Addr,
-    pub capacity: u32,
-}
+use crate::datapath::error::PeersFull;
 
 /// One allocated index.
 #[derive(Clone, Copy, Debug)]

@@ -1,5 +1,5 @@
 //! When the next-hop resolver resolves: at once, then [`DEBOUNCE`] after a relevant rtnetlink
-//! event ([`super::nexthop_events::relevant`]) or a change of the peers in use, every
+//! event ([`super::events::relevant`]) or a change of the peers in use, every
 //! [`REFRESH`], and by [`RETRY`] after a failed round. The rounds and the event sources are the
 //! caller's ([`Rounds`]); the timers are tokio's, so that tests can drive them with a paused
 //! clock.
@@ -9,7 +9,7 @@ use std::{future::Future, net::Ipv6Addr, time::Duration};
 use netlink_packet_core::NetlinkMessage;
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::nexthop_events;
+use super::events;
 
 /// How long the resolver waits after an event for more to come before resolving.
 pub const DEBOUNCE: Duration = Duration::from_millis(5);
@@ -75,7 +75,7 @@ pub(super) async fn schedule(rounds: &mut impl Rounds, stop: impl Future<Output 
             () = &mut stop => break,
             wake = rounds.wake() => match wake {
                 Wake::Peers => true,
-                Wake::Event(message) => nexthop_events::relevant(&message, rounds.watched()),
+                Wake::Event(message) => events::relevant(&message, rounds.watched()),
                 Wake::Closed => break,
             },
             _ = refresh.tick() => true,
@@ -100,7 +100,7 @@ mod tests {
     use tokio::time::Instant;
 
     use super::{DEBOUNCE, REFRESH, RETRY, Round, Rounds, Wake, schedule};
-    use crate::datapath::nexthop_events::sample;
+    use crate::routing::nexthop::events::sample;
 
     const NEXT_HOP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
     const OTHER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0x77);

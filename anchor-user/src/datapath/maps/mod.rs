@@ -1,0 +1,26 @@
+//! Typed access to the program's maps: [`ProgramMaps`], whose methods are split by what they
+//! reach.
+//!
+//! - `program_maps.rs`: [`ProgramMaps`] itself, taken from the loaded object; interface roles,
+//!   the `PEERS` indices (`peers.rs`: `Peers`, their allocation) and the `SETTINGS` bits;
+//! - `bindings.rs`: the bindings ([`BindingSpec`], in `binding_spec.rs`), in `BINDINGS` and
+//!   `SHORT_PREFIXES` (`keys.rs`: which map and key a prefix has);
+//! - `next_hops.rs`: the `NEXTHOPS` cache the next-hop resolver fills, and the visiting /64s'
+//!   L2 next hops (`VISITING_L2`), toward an access interface ([`AccessLink`], in
+//!   `access_link.rs`);
+//! - `stats.rs`: the global counters and the per-binding statistics;
+//! - `map_error.rs`: a failed map syscall as a [`DatapathError`](super::DatapathError).
+
+mod access_link;
+mod binding_spec;
+mod bindings;
+mod keys;
+mod map_error;
+mod next_hops;
+mod peers;
+mod program_maps;
+mod stats;
+
+pub use access_link::AccessLink;
+pub use binding_spec::BindingSpec;
+pub use program_maps::ProgramMaps;

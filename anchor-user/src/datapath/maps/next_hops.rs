@@ -1,0 +1,97 @@
+//! The next hops in the maps: the per-peer cache `NEXTHOPS`, which the next-hop resolver
+//! fills, and the visiting /64s' L2 next hops `VISITING_L2`.
+
+use anchor_common::{
+    NextHop,
+    maps::{NEXTHOPS, VISITING_L2},
+};
+use aya::maps::{Array, Map, MapData};
+use ipnet::Ipv6Net;
+
+use super::{
+    access_link::AccessLink,
+    keys::{prefix_of, visiting_l2_key},
+    map_error::{errno, insert_error, map_error},
+    program_maps::ProgramMaps,
+};
+use crate::{
+    datapath::error::DatapathError, prefix::MAX_PREFIX_LEN, routing::nexthop::NextHopCache,
+};
+
+impl ProgramMaps {
+    /// The next-hop cache for a resolver ([`NextHopResolver`]): a descriptor of its own on
+    /// `NEXTHOPS` and the peers in use, updated as bindings come and go.
+    ///
+    /// [`NextHopResolver`]: crate::routing::NextHopResolver
+    pub fn next_hop_cache(&self) -> Result<NextHopCache, DatapathError> {
+        let data = MapData::from_id(self.nexthops_id).map_err(map_error("open", NEXTHOPS))?;
+        let map = Array::try_from(Map::Array(data)).map_err(|source| DatapathError::MapType {
+            name: NEXTHOPS,
+            source,
+        })?;
+        Ok(NextHopCache::new(map, self.peer_set.subscribe()))
+    }
+
+    /// The `NEXTHOPS` entry of the `PEERS` index `index`.
+    pub fn next_hop(&self, index: u16) -> Result<NextHop, DatapathError> {
+        self.nexthops
+            .get(&u32::from(index), 0)
+            .map_err(map_error("read", NEXTHOPS))
+    }
+
+    /// Writes the `NEXTHOPS` entry of the `PEERS` index `index` (the daemon leaves this to its
+    /// next-hop resolver; tests write entries of their own).
+    pub fn set_next_hop(&mut self, index: u16, entry: NextHop) -> Result<(), DatapathError> {
+        self.nexthops
+            .set(u32::from(index), entry, 0)
+            .map_err(map_error("write", NEXTHOPS))
+    }
+
+    /// Writes the L2 next hop of the visiting /64 `prefix` (`VISITING_L2`): decapsulated
+    /// packets to it leave by `link` straight to `mac`, its node's MAC address.
+    pub fn set_visiting_l2(
+        &mut self,
+        prefix: Ipv6Net,
+        mac: [u8; 6],
+        link: &AccessLink,
+    ) -> Result<(), DatapathError> {
+        self.set_visiting_l2_entry(
+            prefix,
+            NextHop::valid(mac, link.mac, link.ifindex, link.mtu),
+        )
+    }
+
+    /// Writes the `VISITING_L2` entry of the /64 `prefix` as it is (the daemon writes valid
+    /// entries with [`Self::set_visiting_l2`]; tests write entries of their own).
+    pub fn set_visiting_l2_entry(
+        &mut self,
+        prefix: Ipv6Net,
+        entry: NextHop,
+    ) -> Result<(), DatapathError> {
+        let key = visiting_l2_key(prefix)?;
+        self.visiting_l2
+            .insert(key, entry, 0)
+            .map_err(insert_error(VISITING_L2))
+    }
+
+    /// Removes the L2 next hop of the visiting /64 `prefix`, if there is one.
+    pub fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        let key = visiting_l2_key(prefix)?;
+        match self.visiting_l2.remove(&key) {
+            Ok(()) => Ok(()),
+            Err(error) if errno(&error) == Some(libc::ENOENT) => Ok(()),
+            Err(source) => Err(map_error("remove", VISITING_L2)(source)),
+        }
+    }
+
+    /// Every entry of `VISITING_L2`, as a daemon adopting pinned maps finds them.
+    pub fn visiting_l2(&self) -> Result<Vec<(Ipv6Net, NextHop)>, DatapathError> {
+        self.visiting_l2
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(map_error("list", VISITING_L2))?;
+                Ok((prefix_of(&key.prefix, MAX_PREFIX_LEN), value))
+            })
+            .collect()
+    }
+}

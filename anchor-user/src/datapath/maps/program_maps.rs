@@ -1,0 +1,277 @@
+//! [`ProgramMaps`]: the program's maps, typed, with the state the daemon keeps beside them
+//! (the `PEERS` indices in use, the `SETTINGS` bits); interface roles and peer indices.
+
+use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
+
+use anchor_common::{
+    BindingKey, BindingStats, BindingValue, CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop,
+    PeerAddr,
+    config::MAX_PEERS,
+    maps::{
+        BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SETTING_SHORT_PREFIXES,
+        SETTINGS, SHORT_PREFIXES, VISITING_L2,
+    },
+};
+use aya::{
+    Ebpf,
+    maps::{
+        Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray, lpm_trie::LpmTrie,
+    },
+};
+use ipnet::Ipv6Net;
+
+use super::{
+    binding_spec::BindingSpec,
+    map_error::{insert_error, map_error},
+    peers::Peers,
+};
+use crate::{
+    datapath::{error::DatapathError, params::MapName},
+    routing::nexthop::PeerSet,
+};
+
+/// The program's maps, typed. Each binding's peer is stored as a `PEERS` index, counted by the
+/// bindings using it.
+pub struct ProgramMaps {
+    pub(in crate::datapath) bindings: HashMap<MapData, BindingKey, BindingValue>,
+    pub(in crate::datapath) short_prefixes: LpmTrie<MapData, LpmKey, BindingValue>,
+    pub(in crate::datapath) peer_addrs: Array<MapData, PeerAddr>,
+    settings: Array<MapData, u32>,
+    pub(in crate::datapath) binding_stats: PerCpuArray<MapData, BindingStats>,
+    pub(in crate::datapath) counters: PerCpuArray<MapData, CounterValue>,
+    pub(in crate::datapath) ifaces: HashMap<MapData, u32, IfaceValue>,
+    pub(in crate::datapath) nexthops: Array<MapData, NextHop>,
+    pub(in crate::datapath) visiting_l2: HashMap<MapData, BindingKey, NextHop>,
+    /// The kernel's id of `NEXTHOPS`, to open it again for the next-hop resolver.
+    pub(super) nexthops_id: u32,
+    /// Which `PEERS` index each peer has, and how many bindings use it.
+    peers: Peers,
+    /// The peers in use, published to the next-hop resolver whenever one comes or goes.
+    pub(super) peer_set: tokio::sync::watch::Sender<PeerSet>,
+    /// The `SETTINGS` bits last written.
+    settings_bits: u32,
+    max_bindings: u32,
+}
+
+fn take<T>(ebpf: &mut Ebpf, name: MapName) -> Result<T, DatapathError>
+where
+    T: TryFrom<Map, Error = MapError>,
+{
+    let map = ebpf
+        .take_map(name)
+        .ok_or(DatapathError::MissingMap { name })?;
+    T::try_from(map).map_err(|source| DatapathError::MapType { name, source })
+}
+
+impl ProgramMaps {
+    pub(in crate::datapath) fn take(
+        ebpf: &mut Ebpf,
+        max_bindings: u32,
+    ) -> Result<Self, DatapathError> {
+        let nexthops: Array<MapData, NextHop> = take(ebpf, NEXTHOPS)?;
+        let nexthops_id = nexthops
+            .map()
+            .info()
+            .map_err(map_error("inspect", NEXTHOPS))?
+            .id();
+        Ok(Self {
+            nexthops,
+            nexthops_id,
+            peer_set: tokio::sync::watch::Sender::new(PeerSet::new()),
+            bindings: take(ebpf, BINDINGS)?,
+            short_prefixes: take(ebpf, SHORT_PREFIXES)?,
+            peer_addrs: take(ebpf, PEERS)?,
+            settings: take(ebpf, SETTINGS)?,
+            binding_stats: take(ebpf, BINDING_STATS)?,
+            counters: take(ebpf, COUNTERS)?,
+            ifaces: take(ebpf, IFACES)?,
+            visiting_l2: take(ebpf, VISITING_L2)?,
+            peers: Peers::new(MAX_PEERS),
+            settings_bits: 0,
+            max_bindings,
+        })
+    }
+
+    /// Rebuilds the peer references from the binding maps and `PEERS`, and the `SETTINGS`
+    /// bits from the trie: what a daemon adopting pinned maps (or migrated ones) must do before
+    /// its program sees a packet.
+    pub(in crate::datapath) fn adopt_contents(&mut self) -> Result<(), DatapathError> {
+        let mut indices = Vec::new();
+        for entry in self.bindings.iter() {
+            let (_, value) = entry.map_err(map_error("list", BINDINGS))?;
+            indices.push(value.peer);
+        }
+        let mut short = false;
+        for entry in self.short_prefixes.iter() {
+            let (_, value) = entry.map_err(map_error("list", SHORT_PREFIXES))?;
+            indices.push(value.peer);
+            short = true;
+        }
+        let mut addrs = StdHashMap::new();
+        for &index in &indices {
+            if let std::collections::hash_map::Entry::Vacant(vacant) = addrs.entry(index) {
+                let addr = self
+                    .peer_addrs
+                    .get(&u32::from(index), 0)
+                    .map_err(map_error("read", PEERS))?;
+                vacant.insert(Ipv6Addr::from(addr.octets));
+            }
+        }
+        self.peers = Peers::rebuild(
+            MAX_PEERS,
+            indices.iter().map(|index| (*index, addrs[index])),
+        );
+        self.publish_peers();
+        self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })
+    }
+
+    fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
+        self.settings
+            .set(0, bits, 0)
+            .map_err(map_error("write", SETTINGS))?;
+        self.settings_bits = bits;
+        Ok(())
+    }
+
+    /// Keeps `SETTING_SHORT_PREFIXES` equal to "the trie has an entry". Set after an insert
+    /// into the trie, cleared after the removal of its last entry.
+    pub(super) fn update_short_prefix_bit(&mut self) -> Result<(), DatapathError> {
+        let present = match self.short_prefixes.keys().next() {
+            None => false,
+            Some(Ok(_)) => true,
+            Some(Err(source)) => return Err(map_error("list", SHORT_PREFIXES)(source)),
+        };
+        let bits = if present {
+            self.settings_bits | SETTING_SHORT_PREFIXES
+        } else {
+            self.settings_bits & !SETTING_SHORT_PREFIXES
+        };
+        if bits == self.settings_bits {
+            return Ok(());
+        }
+        self.write_settings(bits)
+    }
+
+    /// The `SETTINGS` bits as the program reads them.
+    #[cfg(test)]
+    pub(in crate::datapath) fn settings_in_map(&self) -> u32 {
+        self.settings.get(&0, 0).unwrap_or(u32::MAX)
+    }
+
+    /// The `PEERS` index of `peer`, with one more reference. A new index gets the locator in
+    /// `PEERS` and an invalid `NEXTHOPS` entry (the program asks the FIB until the resolver
+    /// fills it), before any binding uses it.
+    pub(super) fn acquire_peer(&mut self, peer: Ipv6Addr) -> Result<u16, DatapathError> {
+        let acquired = self.peers.acquire(peer)?;
+        if acquired.fresh {
+            let index = u32::from(acquired.index);
+            let value = PeerAddr {
+                octets: peer.octets(),
+            };
+            let written = self
+                .nexthops
+                .set(index, NextHop::INVALID, 0)
+                .map_err(map_error("write", NEXTHOPS))
+                .and_then(|()| {
+                    self.peer_addrs
+                        .set(index, value, 0)
+                        .map_err(map_error("write", PEERS))
+                });
+            if let Err(error) = written {
+                self.peers.release(acquired.index);
+                return Err(error);
+            }
+            self.publish_peers();
+        }
+        Ok(acquired.index)
+    }
+
+    /// Drops one reference to the `PEERS` index `index`.
+    pub(super) fn release_peer(&mut self, index: u16) {
+        if self.peers.release(index) {
+            self.publish_peers();
+        }
+    }
+
+    fn publish_peers(&self) {
+        self.peer_set.send_replace(self.peers.in_use());
+    }
+
+    /// The binding a map value describes, with its peer's address.
+    pub(super) fn spec(
+        &self,
+        prefix: Ipv6Net,
+        value: &BindingValue,
+    ) -> Result<BindingSpec, DatapathError> {
+        let peer = self
+            .peers
+            .addr(value.peer)
+            .ok_or_else(|| DatapathError::CorruptBinding {
+                prefix,
+                reason: format!("its peer index {} is not allocated", value.peer),
+            })?;
+        BindingSpec::from_value(value, peer)
+            .map_err(|reason| DatapathError::CorruptBinding { prefix, reason })
+    }
+
+    pub(in crate::datapath) fn set_iface_role(
+        &mut self,
+        ifindex: u32,
+        role: IfaceRole,
+    ) -> Result<(), DatapathError> {
+        self.ifaces
+            .insert(ifindex, IfaceValue::new(role), 0)
+            .map_err(insert_error(IFACES))
+    }
+
+    pub(in crate::datapath) fn remove_iface(&mut self, ifindex: u32) -> Result<(), DatapathError> {
+        self.ifaces
+            .remove(&ifindex)
+            .map_err(map_error("remove", IFACES))
+    }
+
+    /// Removes the role of every interface but those in `keep` (ifindexes).
+    pub(in crate::datapath) fn retain_ifaces(&mut self, keep: &[u32]) -> Result<(), DatapathError> {
+        let stale: Vec<u32> = self
+            .ifaces
+            .keys()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_error("list", IFACES))?
+            .into_iter()
+            .filter(|ifindex| !keep.contains(ifindex))
+            .collect();
+        for ifindex in stale {
+            self.remove_iface(ifindex)?;
+        }
+        Ok(())
+    }
+
+    /// The `PEERS` index of `peer`, reserved for as long as this datapath lives: for a bulk
+    /// writer that fills the binding maps itself (the benchmark's `BPF_MAP_UPDATE_BATCH`).
+    pub fn reserve_peer(&mut self, peer: Ipv6Addr) -> Result<u16, DatapathError> {
+        self.acquire_peer(peer)
+    }
+
+    /// The `PEERS` index of `peer`, while a binding uses it.
+    pub fn peer_index(&self, peer: Ipv6Addr) -> Option<u16> {
+        self.peers
+            .in_use()
+            .into_iter()
+            .find_map(|(index, addr)| (addr == peer).then_some(index))
+    }
+
+    /// The number of bindings using the `PEERS` index `index` (0 when it is free).
+    pub fn peer_refs(&self, index: u16) -> u32 {
+        self.peers.refs(index)
+    }
+
+    pub(super) fn check_slot(&self, slot: u32) -> Result<(), DatapathError> {
+        if slot >= self.max_bindings {
+            return Err(DatapathError::SlotOutOfRange {
+                slot,
+                max_bindings: self.max_bindings,
+            });
+        }
+        Ok(())
+    }
+}
