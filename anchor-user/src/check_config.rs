@@ -454,10 +454,10 @@ role = \"access\"
     }
 
     #[test]
-    fn check_config_reports_idle_release_on_other_policies() {
+    fn check_config_reports_idle_release_on_a_nonpersistent_pool() {
         let text = format!(
             "{}\n[maar]\ncmd = \"2001:db8:c::1\"\n[[maar.pool]]\nprefix = \"2001:db8:1::/48\"\n\
-             policy = \"fixed\"\nidle_release_s = 30\n",
+             policy = \"nonpersistent\"\nidle_release_s = 30\n",
             TEMPLATE
         );
         let errors = check(&text, "test.toml");
