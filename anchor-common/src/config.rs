@@ -49,6 +49,9 @@ pub const MAX_PEERS: u32 = 65_536;
 /// Not preallocated: an entry costs memory only while it exists (the bucket array, 16 bytes a
 /// slot, is always there: 1 MiB).
 pub const MAX_VISITING_L2: u32 = 65_536;
+/// Capacity of `CN_ANCHORS`: the anchors near correspondents a serving router accepts tunnels
+/// from.
+pub const MAX_CN_ANCHORS: u32 = 64;
 /// Capacity of the interface role map.
 pub const MAX_IFACES: u32 = 1024;
 

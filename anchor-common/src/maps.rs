@@ -18,6 +18,10 @@ pub const NEXTHOPS: &str = "NEXTHOPS";
 /// by the daemon with the binding. A missing entry, or one without `NEXTHOP_VALID`, makes the
 /// program ask the FIB.
 pub const VISITING_L2: &str = "VISITING_L2";
+/// `HashMap<PeerAddr, u32>`, capacity `MAX_CN_ANCHORS`: the locators of the anchors near
+/// correspondents (RFC 8818 Figure 6) whose tunnels to a visiting /64 are decapsulated like the
+/// home anchor's; the value is unused (1). Written by the daemon from its configuration.
+pub const CN_ANCHORS: &str = "CN_ANCHORS";
 /// `Array<u32>` with one entry of `SETTING_*` bits, maintained by the daemon at run time.
 pub const SETTINGS: &str = "SETTINGS";
 /// `SETTINGS` bit: `SHORT_PREFIXES` holds at least one entry (the program skips the trie

@@ -8,7 +8,7 @@ use crate::{
     forward::{forward, forward_to_node},
     headroom,
     lookup::lookup,
-    maps::packet_debug,
+    maps::{is_cn_anchor, packet_debug},
     parse::{IPV6_HLEN, Ipv6Words, MAX_L4_OFFSET, Packet, ptr_at, read_at},
     stats::{count, count_binding},
     verdict::Verdict,
@@ -29,13 +29,15 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     }
     let outer_src = pkt.src;
 
-    // Toward a visiting MN: the tunnel must come from the prefix's home. From an MN we anchor
-    // (reverse tunnel): it must come from the router that serves the MN now.
+    // Toward a visiting MN: the tunnel must come from the prefix's home, or from an anchor near
+    // correspondents (consulted only when it is not the home). From an MN we anchor (reverse
+    // tunnel): it must come from the router that serves the MN now.
     let mut known_prefix = false;
     let mut accepted = None;
     if let Some(b) = lookup(inner.dst.hi) {
         known_prefix = true;
-        if b.kind == BindingKind::Visiting as u8 && b.peer == outer_src {
+        if b.kind == BindingKind::Visiting as u8 && (b.peer == outer_src || is_cn_anchor(outer_src))
+        {
             accepted = Some((b, Direction::ToMn));
         }
     }

@@ -4,7 +4,8 @@
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
     config::{
-        DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_IFACES, MAX_PEERS, MAX_VISITING_L2,
+        DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_CN_ANCHORS, MAX_IFACES, MAX_PEERS,
+        MAX_VISITING_L2,
     },
     counter::COUNTER_COUNT,
     maps::SETTING_SHORT_PREFIXES,
@@ -38,6 +39,20 @@ pub static NEXTHOPS: Array<NextHop> = Array::with_max_entries(MAX_PEERS, 0);
 #[map]
 pub static VISITING_L2: HashMap<BindingKey, NextHop> =
     HashMap::with_max_entries(MAX_VISITING_L2, BPF_F_NO_PREALLOC);
+
+/// The anchors near correspondents whose tunnels to visiting /64s are accepted; kept by the
+/// daemon.
+#[map]
+pub static CN_ANCHORS: HashMap<PeerAddr, u32> = HashMap::with_max_entries(MAX_CN_ANCHORS, 0);
+
+/// Whether `addr` is the locator of an anchor near correspondents.
+#[inline(always)]
+pub fn is_cn_anchor(addr: Addr) -> bool {
+    let key = PeerAddr {
+        octets: addr.octets(),
+    };
+    CN_ANCHORS.get_ptr(&key).is_some()
+}
 
 /// Entry 0 holds `SETTING_*` bits; set by the daemon at run time.
 #[map]

@@ -119,6 +119,24 @@ async fn serve(
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     // Off at every start, also when an earlier run left it on in a pinned map.
     datapath.set_packet_debug(false)?;
+    // The anchors near correspondents whose tunnels are accepted: the configuration's, also
+    // when an earlier run pinned others.
+    let cn_anchors = config
+        .maar
+        .as_ref()
+        .map(|m| m.correspondent_anchors.clone())
+        .unwrap_or_default();
+    datapath.set_cn_anchors(&cn_anchors)?;
+    if !cn_anchors.is_empty() {
+        tracing::info!(
+            "accepting tunnels to visiting prefixes from the anchors near correspondents {}",
+            cn_anchors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let kernel_log = datapath.take_kernel_logger().map(|logger| {
         tokio::spawn(async move {
             if let Err(error) = forward_kernel_logs(logger).await {

@@ -18,6 +18,8 @@
 //! subscriber = false                 # true: an anchor near correspondents (RFC 8818 Fig. 6):
 //!                                    # redirects any node's prefix the CMD names to its
 //!                                    # serving MAAR (listed in the CMD's `subscribers`)
+//! correspondent_anchors = []         # the subscribers' locators: their tunnels to visiting
+//!                                    # prefixes are accepted like the home anchors'
 //!
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"         # /64s are delegated from it
@@ -75,6 +77,11 @@ pub struct MaarConfig {
     /// to the serving MAAR. Its pools may be empty (no node attaches here then).
     #[serde(default)]
     pub subscriber: bool,
+    /// The locators of the anchors near correspondents (subscribers) of the domain: their
+    /// tunnels to the prefixes visiting here are decapsulated like those of the prefixes' home
+    /// anchors.
+    #[serde(default)]
+    pub correspondent_anchors: Vec<Ipv6Addr>,
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
     /// Access interfaces with one known node behind each: attached on carrier up.

@@ -35,6 +35,8 @@ const MAC_R3: [u8; 6] = [2, 0, 0, 0, 0, 3];
 const MAC_GW: [u8; 6] = [2, 0, 0, 0, 0, 9];
 const MAC_MN3: [u8; 6] = [2, 0, 0, 0, 0, 0x64];
 const OUTER_HL: u8 = 64;
+/// An anchor near correspondents (RFC 8818 Figure 6), neither home nor serving router here.
+const CN_ANCHOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 3);
 
 const SLOT_P1: u32 = 1;
 const SLOT_P3: u32 = 3;
@@ -542,6 +544,66 @@ fn decapsulation_and_tunnel_injection() {
         2,
         "to-MN packets of P3 (both accepted)"
     );
+}
+
+/// Tunnels from an anchor near correspondents are accepted toward visiting nodes once it is
+/// configured, and only toward them: it cannot inject uplink traffic of an anchored prefix.
+#[test]
+fn tunnels_from_an_anchor_near_correspondents() {
+    let mut fx = Fixture::new();
+    let refused = |name: &str| {
+        case(
+            name,
+            Ingress::Core,
+            tunnelled(CN_ANCHOR, &udp(CN, MN3)),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropDecapUnknownPeer],
+        )
+    };
+    fx.check(&refused("not configured: an unknown outer source"));
+
+    fx.dp
+        .set_cn_anchors(&[CN_ANCHOR])
+        .expect("configure the anchor");
+    assert_eq!(fx.dp.cn_anchors().expect("list"), vec![CN_ANCHOR]);
+    let before = fx.dp.binding_stats(SLOT_P3).expect("binding stats");
+    fx.check_all(&[
+        case(
+            "configured: toward the visiting node",
+            Ingress::Core,
+            tunnelled(CN_ANCHOR, &udp(CN, MN3)),
+            XDP_REDIRECT,
+            Output::Frame(decapsulated(&udp(CN, MN3), MAC_MN3, ACCESS_MAC)),
+            &[Counter::Rx, Counter::Decap, Counter::Redirect],
+        ),
+        case(
+            "configured: no reverse tunnel of an anchored prefix",
+            Ingress::Core,
+            tunnelled(CN_ANCHOR, &udp(MN1, CN)),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropDecapUnknownPeer],
+        ),
+        case(
+            "configured: a prefix without binding",
+            Ingress::Core,
+            tunnelled(CN_ANCHOR, &udp(CN, UNBOUND)),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropDecapNoBinding],
+        ),
+    ]);
+    let after = fx.dp.binding_stats(SLOT_P3).expect("binding stats");
+    assert_eq!(
+        after.packets[0] - before.packets[0],
+        1,
+        "to-MN packets of P3"
+    );
+
+    fx.dp.set_cn_anchors(&[]).expect("remove the anchor");
+    assert!(fx.dp.cn_anchors().expect("list").is_empty());
+    fx.check(&refused("removed: an unknown outer source again"));
 }
 
 #[test]

@@ -61,6 +61,7 @@ fn config() -> MaarConfig {
         ],
         point_to_point: Vec::new(),
         subscriber: false,
+        correspondent_anchors: Vec::new(),
     }
 }
 

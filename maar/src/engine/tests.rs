@@ -37,6 +37,7 @@ pub(super) fn config(pool: &str) -> MaarConfig {
         }],
         point_to_point: Vec::new(),
         subscriber: false,
+        correspondent_anchors: Vec::new(),
     }
 }
 

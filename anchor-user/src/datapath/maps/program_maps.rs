@@ -8,8 +8,8 @@ use anchor_common::{
     PeerAddr,
     config::MAX_PEERS,
     maps::{
-        BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SETTING_SHORT_PREFIXES,
-        SETTINGS, SHORT_PREFIXES, VISITING_L2,
+        BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
+        SETTING_SHORT_PREFIXES, SETTINGS, SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -42,6 +42,7 @@ pub struct ProgramMaps {
     pub(in crate::datapath) ifaces: HashMap<MapData, u32, IfaceValue>,
     pub(in crate::datapath) nexthops: Array<MapData, NextHop>,
     pub(in crate::datapath) visiting_l2: HashMap<MapData, BindingKey, NextHop>,
+    pub(in crate::datapath) cn_anchors: HashMap<MapData, PeerAddr, u32>,
     /// The kernel's id of `NEXTHOPS`, to open it again for the next-hop resolver.
     pub(super) nexthops_id: u32,
     /// Which `PEERS` index each peer has, and how many bindings use it.
@@ -86,6 +87,7 @@ impl ProgramMaps {
             counters: take(ebpf, COUNTERS)?,
             ifaces: take(ebpf, IFACES)?,
             visiting_l2: take(ebpf, VISITING_L2)?,
+            cn_anchors: take(ebpf, CN_ANCHORS)?,
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,
             max_bindings,
@@ -228,6 +230,46 @@ impl ProgramMaps {
         self.ifaces
             .remove(&ifindex)
             .map_err(map_error("remove", IFACES))
+    }
+
+    /// Makes `anchors` the anchors near correspondents whose tunnels to visiting /64s are
+    /// accepted (`CN_ANCHORS`): adds the missing ones first, then removes the others.
+    pub(in crate::datapath) fn set_cn_anchors(
+        &mut self,
+        anchors: &[Ipv6Addr],
+    ) -> Result<(), DatapathError> {
+        let wanted: Vec<PeerAddr> = anchors
+            .iter()
+            .map(|a| PeerAddr { octets: a.octets() })
+            .collect();
+        for key in &wanted {
+            self.cn_anchors
+                .insert(key, 1, 0)
+                .map_err(insert_error(CN_ANCHORS))?;
+        }
+        let stale: Vec<PeerAddr> = self
+            .cn_anchors
+            .keys()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_error("list", CN_ANCHORS))?
+            .into_iter()
+            .filter(|key| !wanted.contains(key))
+            .collect();
+        for key in stale {
+            self.cn_anchors
+                .remove(&key)
+                .map_err(map_error("remove", CN_ANCHORS))?;
+        }
+        Ok(())
+    }
+
+    /// The anchors near correspondents in `CN_ANCHORS`.
+    pub(in crate::datapath) fn cn_anchors(&self) -> Result<Vec<Ipv6Addr>, DatapathError> {
+        self.cn_anchors
+            .keys()
+            .map(|key| key.map(|k| Ipv6Addr::from(k.octets)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_error("list", CN_ANCHORS))
     }
 
     /// Removes the role of every interface but those in `keep` (ifindexes).

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anchor_common::{
     BindingKey, BindingValue, LpmKey,
     maps::{
-        BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES, VISITING_L2,
+        BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES,
+        VISITING_L2,
     },
 };
 use aya::maps::{HashMap, Map, MapData, MapError, MapInfo, MapType, lpm_trie::LpmTrie};
@@ -33,7 +34,9 @@ use crate::{
 /// created (empty: every peer goes through the FIB until the resolver fills it). `VISITING_L2`
 /// belongs to the bindings; pins of a build without it get it created (empty: decapsulated
 /// packets go through the FIB until the daemon writes the entries of its visiting bindings).
-pub const PINNED_MAPS: [MapName; 8] = [
+/// `CN_ANCHORS` comes from the configuration, pinned so that the old and the new program agree
+/// during a restart; pins of a build without it get it created (the daemon fills it at start).
+pub const PINNED_MAPS: [MapName; 9] = [
     BINDINGS,
     SHORT_PREFIXES,
     PEERS,
@@ -42,6 +45,7 @@ pub const PINNED_MAPS: [MapName; 8] = [
     IFACES,
     NEXTHOPS,
     VISITING_L2,
+    CN_ANCHORS,
 ];
 
 /// A map's shape: what the kernel checks when a program uses it.

@@ -16,6 +16,17 @@ use crate::{
 };
 
 impl Datapath {
+    /// Makes `anchors` the anchors near correspondents (RFC 8818 Figure 6) whose tunnels to
+    /// visiting /64s are decapsulated like those of the /64's home anchor.
+    pub fn set_cn_anchors(&mut self, anchors: &[Ipv6Addr]) -> Result<(), DatapathError> {
+        self.maps.set_cn_anchors(anchors)
+    }
+
+    /// The anchors near correspondents whose tunnels are accepted.
+    pub fn cn_anchors(&self) -> Result<Vec<Ipv6Addr>, DatapathError> {
+        self.maps.cn_anchors()
+    }
+
     /// Inserts or replaces the binding for `prefix`: a /64 goes to the hash map, a shorter
     /// prefix to the LPM trie, a longer one is an error. Host bits are ignored. The peer gets
     /// a `PEERS` index (shared with the other bindings of that peer).

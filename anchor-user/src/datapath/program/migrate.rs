@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
     maps::{
-        BINDING_STATS, BINDINGS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES, VISITING_L2,
+        BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES,
+        VISITING_L2,
     },
 };
 use aya::{
@@ -154,6 +155,16 @@ pub fn copy(
         }
         // Derived state: the resolver fills the new map (until then the program asks the FIB).
         NEXTHOPS => Counted::Nothing,
+        CN_ANCHORS => {
+            let old: HashMap<MapData, PeerAddr, u32> = open_typed(&path)?;
+            for entry in old.iter() {
+                let (key, value) = entry.map_err(read_error)?;
+                maps.cn_anchors
+                    .insert(key, value, 0)
+                    .map_err(&write_error)?;
+            }
+            Counted::Nothing
+        }
         VISITING_L2 => {
             let old: HashMap<MapData, BindingKey, NextHop> = open_typed(&path)?;
             for entry in old.iter() {
