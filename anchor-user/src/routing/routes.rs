@@ -1,11 +1,20 @@
 //! Kernel routes toward visiting mobile nodes: `PREFIX dev IFACE` in the main table, added when
 //! a visiting binding names its access interface (`--dev`), removed with the binding.
+//!
+//! Every route the daemon adds carries the routing protocol number [`RTPROT_ANCHOR`], so that a
+//! routing daemon can tell them apart and announce them: BIRD's kernel protocol with `learn`
+//! and `import where krt_source = 250` takes the MAAR's delegated and relocated /64s into BGP
+//! (see `packaging/bird/bird.conf`). The daemon never touches a routing daemon's files.
 
 use std::{future::Future, io};
 
 use ipnet::Ipv6Net;
 use thiserror::Error;
 use tokio::task::JoinHandle;
+
+/// The routing protocol number of the routes the daemon adds (`ip route ... proto 250`): one
+/// that no routing daemon in iproute2's `rt_protos` uses.
+pub const RTPROT_ANCHOR: u8 = 250;
 
 #[derive(Debug, Error)]
 pub enum RouteError {
@@ -81,6 +90,9 @@ impl NetlinkRoutes {
             .v6()
             .destination_prefix(prefix.network(), prefix.prefix_len())
             .output_interface(ifindex)
+            .protocol(netlink_packet_route::route::RouteProtocol::Other(
+                RTPROT_ANCHOR,
+            ))
     }
 }
 
@@ -173,7 +185,10 @@ impl Routes for NetlinkRoutes {
         ifindex: u32,
     ) -> impl Future<Output = Result<(), RouteError>> + Send {
         let mut add = self.request(prefix, ifindex);
-        let request = self.handle.route().del(add.message_mut().clone());
+        let mut message = add.message_mut().clone();
+        // Any protocol: a route added by an earlier build (without `RTPROT_ANCHOR`) goes too.
+        message.header.protocol = netlink_packet_route::route::RouteProtocol::Unspec;
+        let request = self.handle.route().del(message);
         let dev = dev.to_owned();
         async move {
             request
