@@ -2,7 +2,9 @@
 //! (etherparse) and a BPF_PROG_TEST_RUN driver with counter deltas.
 
 pub mod fixture;
+pub mod flow;
 pub mod flow_label;
+pub mod grown;
 pub mod hostile;
 pub mod maar;
 pub mod netns;
