@@ -17,13 +17,19 @@
 //!    the node's current registration: no route for an old prefix, no binding, no `mn list`
 //!    entry, no pool allocation (the MAARs' state files), and the CMD's record (its store) holds
 //!    P1 alone.
+//!
+//! It runs twice: the node attached by its Router Solicitations, and by carrier up on
+//! point-to-point access links.
 
 use std::{
     net::Ipv6Addr,
     time::{Duration, Instant},
 };
 
-use anchor_rig::grown::{Spec, THREE_ARS, spec::Policy};
+use anchor_rig::grown::{
+    Spec, THREE_ARS,
+    spec::{Attachment, Policy},
+};
 use anchor_tests::{
     flow::{Flow, echo_server},
     grown::{GrownScenario, wait_until_right},
@@ -47,15 +53,28 @@ const STOPS: [&str; 4] = ["ar1", "ar2", "ar3", "ar1"];
 
 #[test]
 fn repeated_moves_keep_every_open_flow_and_leave_only_the_current_prefix() {
+    repeated_moves("rm", Attachment::Solicitation);
+}
+
+/// The same moves with every access link a `[[maar.point_to_point]]` link: carrier up attaches
+/// the node, before any solicitation.
+#[test]
+fn repeated_moves_over_point_to_point_links() {
+    repeated_moves("rp", Attachment::PointToPoint);
+}
+
+fn repeated_moves(tag: &str, attachment: Attachment) {
     let mut spec = Spec::parse(THREE_ARS, "rig/topologies/three-ars.toml")
         .unwrap_or_else(|e| panic!("the sample topology: {e}"));
     spec.maar.policy = Policy::SessionLasting;
     spec.maar.idle_release_s = Some(IDLE_RELEASE_S);
+    spec.maar.attachment = attachment;
     for mn in &mut spec.mobile_nodes {
         // The test attaches the node itself, to time it.
         mn.start_at = None;
     }
-    let sc = GrownScenario::start("rm", &spec);
+    let sc = GrownScenario::start(tag, &spec);
+    println!("repeated: attachment by {attachment:?}");
     let listener = sc.listen(PORT);
     echo_server(&listener);
 
