@@ -21,6 +21,8 @@
 //! - [`probe`]: what this machine can do (`cargo xtask doctor`).
 //! - [`control`]: the control plane on the rig: the CMD, the routers as MAARs, the mobile node
 //!   as a SLAAC host.
+//! - [`grown`]: [`grown::Grown`], a topology read from a TOML file: a correspondent, a core
+//!   router, access routers AR1..ARn running MAARs, the CMD, and mobile nodes.
 
 pub mod bpf;
 pub mod cancel;
@@ -29,6 +31,7 @@ pub mod cmd;
 pub mod control;
 pub mod daemon;
 pub mod fixture_net;
+pub mod grown;
 pub mod netns;
 pub mod probe;
 pub mod process;

@@ -2,7 +2,9 @@
 //! driver with counter deltas. Their frames come from `anchor-packet`.
 
 pub mod fixture;
+pub mod flow;
 pub mod flow_label;
+pub mod grown;
 pub mod hostile;
 pub mod maar;
 pub mod scenario;

@@ -1,10 +1,12 @@
-//! Project tasks: `cargo xtask setup | doctor | build | test | bench | fuzz | demo | rig up | rig down`.
+//! Project tasks: `cargo xtask setup | doctor | build | test | bench | fuzz | demo | rig up | rig down
+//! | rig status`.
 
 mod bench;
 mod cmd;
 mod demo;
 mod doctor;
 mod fuzz;
+mod rig;
 mod setup;
 mod test;
 
@@ -62,7 +64,8 @@ enum Task {
         #[arg(long)]
         manual: bool,
     },
-    /// Build or remove the demo's network namespaces, without daemons.
+    /// Build, remove or inspect the demo's network namespaces (no daemons), or, with
+    /// --topology, those of a topology file with its CMD and MAARs running.
     Rig {
         #[command(subcommand)]
         action: RigAction,
@@ -72,9 +75,31 @@ enum Task {
 #[derive(Subcommand)]
 enum RigAction {
     /// Build the topology and leave it up.
-    Up,
-    /// Remove the topology and stop every process in it.
-    Down,
+    Up {
+        #[command(flatten)]
+        topology: TopologyArg,
+        /// With --topology: build the namespaces only, start no daemon.
+        #[arg(long)]
+        no_daemons: bool,
+    },
+    /// Remove the topology and stop every process in it, also after a failed run.
+    Down {
+        #[command(flatten)]
+        topology: TopologyArg,
+    },
+    /// List the topology's namespaces that are present and the processes (daemons) in them.
+    Status {
+        #[command(flatten)]
+        topology: TopologyArg,
+    },
+}
+
+#[derive(clap::Args)]
+struct TopologyArg {
+    /// A topology file (TOML, such as rig/topologies/three-ars.toml) instead of the demo's
+    /// fixed rig.
+    #[arg(long, value_name = "FILE")]
+    topology: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -113,15 +138,21 @@ fn run(task: Task) -> Result<()> {
             build(false)?;
             demo::demo(manual)
         }
-        Task::Rig { action } => match action {
-            RigAction::Up => {
-                let rig = anchor_rig::Rig::build(demo::PREFIX)?;
-                println!("{}", rig.describe());
-                rig.keep();
-                Ok(())
-            }
-            RigAction::Down => anchor_rig::topology::teardown(demo::PREFIX),
-        },
+        Task::Rig { action } => {
+            let (action, topology) = match action {
+                RigAction::Up {
+                    topology,
+                    no_daemons,
+                } => (rig::Action::Up { no_daemons }, topology.topology),
+                RigAction::Down { topology } => (rig::Action::Down, topology.topology),
+                RigAction::Status { topology } => (rig::Action::Status, topology.topology),
+            };
+            // Once the file is read and checked: the daemons need the probe and a build.
+            rig::rig(action, topology.as_deref(), || {
+                doctor::require(probe::Task::Demo)?;
+                build(false)
+            })
+        }
     }
 }
 

@@ -1,0 +1,238 @@
+//! The daemons of a grown rig: the CMD (`anchor cmd`) in the core's namespace or its own, and a
+//! MAAR (`anchor run` with a `[maar]` section) on every access router, with insecure signaling
+//! (a lab), their configs, logs, sockets and state in one directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cmd;
+use crate::daemon::{Daemon, Interface, Router};
+use crate::grown::Grown;
+use crate::grown::plan::{CMD, CORE};
+use crate::grown::spec::{AccessRouter, Attachment, CmdPlacement, Policy, Spec};
+use crate::process::Proc;
+
+/// How long a daemon gets to exit after SIGTERM in [`Daemons::stop`].
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The CMD's configuration: every access router as a `[[maar]]` with its pool, listed under
+/// `nonpersistent` or `fixed` by its policy.
+pub fn cmd_config(spec: &Spec, store: &Path) -> String {
+    let mut text = format!(
+        "address = \"{}\"\nstore = \"{}\"\ninsecure_signaling = true\n",
+        spec.cmd.address,
+        store.display()
+    );
+    for ar in &spec.access_routers {
+        text.push_str(&format!(
+            "\n[[maar]]\naddress = \"{}\"\nprefixes = [\"{}\"]\n",
+            ar.locator, ar.pool
+        ));
+        match spec.policy(ar) {
+            Policy::Nonpersistent => text.push_str(&format!("nonpersistent = [\"{}\"]\n", ar.pool)),
+            Policy::Fixed => text.push_str(&format!("fixed = [\"{}\"]\n", ar.pool)),
+            Policy::SessionLasting => {}
+        }
+    }
+    text
+}
+
+/// An access router's `[maar]` section, its state in `state_dir`.
+pub fn maar_section(spec: &Spec, ar: &AccessRouter, state_dir: &Path) -> String {
+    let mut text = format!(
+        "\n[maar]\ncmd = \"{}\"\ninsecure_signaling = true\nra_interval_s = {}\nstate_dir = \"{}\"\n",
+        spec.cmd.address,
+        spec.maar.ra_interval_s,
+        state_dir.display()
+    );
+    if spec.maar.attachment == Attachment::PointToPoint {
+        for mn in &spec.mobile_nodes {
+            text.push_str(&format!(
+                "\n[[maar.point_to_point]]\ndev = \"{}\"\nmn_id = \"{}\"\n",
+                mn.name, mn.mac
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "\n[[maar.pool]]\nprefix = \"{}\"\npolicy = \"{}\"\n",
+        ar.pool,
+        spec.policy(ar).name()
+    ));
+    if let Some(idle) = spec.idle_release_s(ar) {
+        text.push_str(&format!("idle_release_s = {idle}\n"));
+    }
+    text
+}
+
+/// An access router's `anchor run`: its core link and one access link per mobile node, in
+/// native XDP mode, its pinned state named after its namespace.
+pub fn router(grown: &Grown, ar: &AccessRouter) -> Router {
+    let mut interfaces = vec![Interface {
+        name: "core",
+        role: "core",
+        xdp_mode: "native",
+    }];
+    interfaces.extend(grown.spec().mobile_nodes.iter().map(|mn| Interface {
+        name: leak(&mn.name),
+        role: "access",
+        xdp_mode: "native",
+    }));
+    let ns = grown.ns(&ar.name);
+    Router {
+        name: leak(&ar.name),
+        ns: ns.clone(),
+        locator: leak(&ar.locator.to_string()),
+        interfaces,
+        instance: ns,
+        max_bindings: None,
+        detach_on_exit: false,
+        log_format: None,
+    }
+}
+
+/// [`Router`] holds the fixed rig's constants (`&'static str`); a topology's names are read at
+/// run time and live as long as the process that uses them, so a few bytes per build are leaked.
+fn leak(text: &str) -> &'static str {
+    text.to_owned().leak()
+}
+
+/// The running daemons. Dropping it stops them (SIGTERM, then SIGKILL); [`Daemons::stop`] checks
+/// that they exit cleanly, [`Daemons::keep`] leaves them running.
+pub struct Daemons {
+    dir: PathBuf,
+    /// Stopped before the CMD, in the order of the spec.
+    routers: Vec<(String, Daemon)>,
+    cmd: Option<Proc>,
+}
+
+impl Daemons {
+    /// Starts the CMD, then every access router's MAAR, with configs, logs, sockets and state
+    /// in `dir`.
+    pub fn start(grown: &Grown, anchor: &Path, dir: &Path) -> Result<Daemons> {
+        let spec = grown.spec();
+        let mut daemons = Daemons {
+            dir: dir.to_owned(),
+            routers: Vec::new(),
+            cmd: None,
+        };
+        let config = dir.join("cmd.toml");
+        std::fs::write(&config, cmd_config(spec, &daemons.cmd_store()))
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let log_path = dir.join("cmd.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let ns = match spec.cmd.placement {
+            CmdPlacement::Core => grown.ns(CORE),
+            CmdPlacement::Own => grown.ns(CMD),
+        };
+        daemons.cmd = Some(Proc::spawn(
+            "cmd",
+            cmd::in_netns_only(&ns, anchor)
+                .args(["cmd", "--config"])
+                .arg(&config)
+                .stdout(log.try_clone()?)
+                .stderr(log),
+        )?);
+        for ar in &spec.access_routers {
+            let section = maar_section(spec, ar, &daemons.state_dir(&ar.name));
+            let daemon = Daemon::start_with_config(anchor, dir, &router(grown, ar), &section)
+                .with_context(|| format!("cannot start access router {}", ar.name))?;
+            daemons.routers.push((ar.name.clone(), daemon));
+        }
+        // A CMD that refused its config has exited by now (the routers took longer to start).
+        if let Some(status) = daemons
+            .cmd
+            .as_mut()
+            .map(Proc::try_wait)
+            .transpose()?
+            .flatten()
+        {
+            bail!(
+                "the CMD exited ({status}); the end of its log:\n{}",
+                cmd::tail(daemons.cmd_log().as_bytes())
+            );
+        }
+        Ok(daemons)
+    }
+
+    /// The daemon of access router `name`.
+    pub fn router(&self, name: &str) -> &Daemon {
+        self.routers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d)
+            .unwrap_or_else(|| panic!("no access router {name} runs"))
+    }
+
+    /// Every access router's daemon, in the order of the spec.
+    pub fn routers(&self) -> impl Iterator<Item = (&str, &Daemon)> {
+        self.routers.iter().map(|(n, d)| (n.as_str(), d))
+    }
+
+    /// The directory of the configs, logs and state.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The CMD's store (JSON).
+    pub fn cmd_store(&self) -> PathBuf {
+        self.dir.join("cmd.json")
+    }
+
+    /// The CMD's log.
+    pub fn cmd_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("cmd.log")).unwrap_or_default()
+    }
+
+    /// An access router's state directory (its `maar.json`).
+    pub fn state_dir(&self, ar: &str) -> PathBuf {
+        self.dir.join(format!("{ar}-state"))
+    }
+
+    /// Stops the routers, then the CMD, with SIGTERM; fails when one does not exit cleanly.
+    pub fn stop(mut self) -> Result<()> {
+        for (name, daemon) in self.routers.drain(..) {
+            let status = daemon
+                .stop()
+                .with_context(|| format!("access router {name} did not stop"))?;
+            if !status.success() {
+                bail!("access router {name} exited with {status}");
+            }
+        }
+        if let Some(mut cmd) = self.cmd.take() {
+            let status = cmd.stop_with("TERM", STOP_TIMEOUT)?;
+            if !status.success() {
+                bail!("the CMD exited with {status}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves every daemon running after this process ends (`cargo xtask rig up`): removing
+    /// the topology's namespaces stops them.
+    pub fn keep(mut self) {
+        for (_, daemon) in self.routers.drain(..) {
+            std::mem::forget(daemon);
+        }
+        if let Some(cmd) = self.cmd.take() {
+            std::mem::forget(cmd);
+        }
+    }
+}
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "the CMD's log ({}):\n{}",
+                self.dir.join("cmd.log").display(),
+                cmd::tail(self.cmd_log().as_bytes())
+            );
+        }
+        // The routers (each printing its log when panicking), then the CMD.
+        self.routers.clear();
+        self.cmd.take();
+    }
+}

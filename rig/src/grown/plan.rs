@@ -1,0 +1,322 @@
+//! What a [`Spec`] becomes, worked out before anything is built: the nodes with their roles, the
+//! veth pairs with their ends' names and addresses, the static routes. No commands run here.
+//!
+//! ```text
+//!   cn ---- [near] ---- core ---- ar1 ---- mn1 (one link per access router, down at first)
+//!                        |  \---- ar2 ----/
+//!                      [cmd] \--- ar3 ---/
+//! ```
+//!
+//! An interface is named after the node at its other end (`core`, `cn`, `ar2`, `mn1`), so that
+//! `ip -n PREFIXmn1 link set ar2 up` reads as what it does.
+
+use std::net::Ipv6Addr;
+
+use crate::grown::spec::{CmdPlacement, Mac, Spec, gateway, link_net};
+
+/// The correspondent's node name.
+pub const CN: &str = "cn";
+/// The core router's node name.
+pub const CORE: &str = "core";
+/// The CMD's node name, when it has a namespace of its own.
+pub const CMD: &str = "cmd";
+/// The anchor next to the correspondent.
+pub const NEAR: &str = "near";
+
+/// What runs in a node's namespace, and so how it is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A host with a static default route (the correspondent, the CMD's own namespace).
+    Host,
+    /// Kernel forwarding only (the core, the anchor next to the correspondent for now).
+    Router,
+    /// An access router: forwarding, and `anchor run` with XDP on its interfaces.
+    AccessRouter,
+    /// A kernel-SLAAC host: forwarding off, Router Advertisements accepted on every link.
+    MobileNode,
+}
+
+/// One node: its name (its namespace's suffix) and role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodePlan {
+    pub name: String,
+    pub role: Role,
+}
+
+/// One end of a veth pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct End {
+    pub node: String,
+    pub dev: String,
+    /// Its address, on the link's /64.
+    pub addr: Option<Ipv6Addr>,
+    /// A MAC of its own (a mobile node's, its MN-ID).
+    pub mac: Option<Mac>,
+    /// Whether it comes up with the topology (a mobile node's links wait for
+    /// [`Grown::attach`](crate::grown::Grown::attach)).
+    pub up: bool,
+    /// An access router's end: its daemon attaches XDP. Every other end gets GRO and a
+    /// pass-only XDP program, so that the routers' XDP_REDIRECT and XDP_TX into it work (as in
+    /// [`crate::topology`]).
+    pub xdp_router: bool,
+}
+
+/// A static route: `ip -n PREFIXnode -6 route add ARGS`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutePlan {
+    pub node: String,
+    pub args: Vec<String>,
+}
+
+/// Everything to build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub nodes: Vec<NodePlan>,
+    pub links: Vec<(End, End)>,
+    /// Addresses on a node's loopback (the CMD's /128 in the core).
+    pub loopback: Vec<(String, Ipv6Addr)>,
+    pub routes: Vec<RoutePlan>,
+}
+
+impl Plan {
+    /// The plan of a checked spec.
+    pub fn new(spec: &Spec) -> Plan {
+        let mut plan = Plan {
+            nodes: Vec::new(),
+            links: Vec::new(),
+            loopback: Vec::new(),
+            routes: Vec::new(),
+        };
+        plan.node(CN, Role::Host);
+        let cn_net = link_net(spec.correspondent.address);
+        // The correspondent's side: through the near anchor when there is one.
+        match &spec.near_anchor {
+            Some(near) => {
+                plan.node(NEAR, Role::Router);
+                plan.link(CN, NEAR, spec.correspondent.address);
+                plan.link(NEAR, CORE, near.locator);
+                plan.route(
+                    CORE,
+                    &[&cn_net.to_string(), "via", &near.locator.to_string()],
+                );
+                plan.default_route(NEAR, near.locator);
+            }
+            None => plan.link(CN, CORE, spec.correspondent.address),
+        }
+        plan.default_route(CN, spec.correspondent.address);
+        plan.node(CORE, Role::Router);
+        match spec.cmd.placement {
+            CmdPlacement::Core => plan.loopback.push((CORE.to_owned(), spec.cmd.address)),
+            CmdPlacement::Own => {
+                plan.node(CMD, Role::Host);
+                plan.link(CMD, CORE, spec.cmd.address);
+                plan.default_route(CMD, spec.cmd.address);
+            }
+        }
+        for ar in &spec.access_routers {
+            plan.node(&ar.name, Role::AccessRouter);
+            plan.link(&ar.name, CORE, ar.locator);
+            plan.default_route(&ar.name, ar.locator);
+            plan.route(
+                CORE,
+                &[&ar.pool.to_string(), "via", &ar.locator.to_string()],
+            );
+        }
+        for mn in &spec.mobile_nodes {
+            plan.node(&mn.name, Role::MobileNode);
+            for ar in &spec.access_routers {
+                plan.links.push((
+                    End {
+                        node: mn.name.clone(),
+                        dev: ar.name.clone(),
+                        addr: None,
+                        mac: Some(mn.mac),
+                        up: false,
+                        xdp_router: false,
+                    },
+                    End {
+                        node: ar.name.clone(),
+                        dev: mn.name.clone(),
+                        addr: None,
+                        mac: None,
+                        up: true,
+                        xdp_router: true,
+                    },
+                ));
+            }
+        }
+        plan
+    }
+
+    /// The role of node `name`.
+    pub fn role(&self, name: &str) -> Option<Role> {
+        self.nodes.iter().find(|n| n.name == name).map(|n| n.role)
+    }
+
+    /// Every end, both sides of every link.
+    pub fn ends(&self) -> impl Iterator<Item = &End> {
+        self.links.iter().flat_map(|(a, b)| [a, b])
+    }
+
+    fn node(&mut self, name: &str, role: Role) {
+        self.nodes.push(NodePlan {
+            name: name.to_owned(),
+            role,
+        });
+    }
+
+    /// A link whose `outer` end has `addr` and whose `inner` end (toward the core) has `::1` of
+    /// its /64.
+    fn link(&mut self, outer: &str, inner: &str, addr: Ipv6Addr) {
+        let outer_xdp = self.role(outer) == Some(Role::AccessRouter);
+        self.links.push((
+            End {
+                node: outer.to_owned(),
+                dev: inner.to_owned(),
+                addr: Some(addr),
+                mac: None,
+                up: true,
+                xdp_router: outer_xdp,
+            },
+            End {
+                node: inner.to_owned(),
+                dev: outer.to_owned(),
+                addr: Some(gateway(link_net(addr))),
+                mac: None,
+                up: true,
+                xdp_router: false,
+            },
+        ));
+    }
+
+    /// `default via ::1` of `addr`'s /64.
+    fn default_route(&mut self, node: &str, addr: Ipv6Addr) {
+        let via = gateway(link_net(addr)).to_string();
+        self.route(node, &["default", "via", &via]);
+    }
+
+    fn route(&mut self, node: &str, args: &[&str]) {
+        self.routes.push(RoutePlan {
+            node: node.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../topologies/three-ars.toml");
+
+    fn plan(text: &str) -> Plan {
+        Plan::new(&Spec::parse(text, "test").expect("a valid spec"))
+    }
+
+    #[test]
+    fn the_sample_has_a_core_three_access_routers_and_a_node_with_three_links() {
+        let plan = plan(SAMPLE);
+        let names: Vec<&str> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["cn", "core", "ar1", "ar2", "ar3", "mn1"]);
+        assert_eq!(plan.role("ar2"), Some(Role::AccessRouter));
+        assert_eq!(plan.role("mn1"), Some(Role::MobileNode));
+        let mn_links: Vec<(&str, &str)> = plan
+            .links
+            .iter()
+            .filter(|(a, _)| a.node == "mn1")
+            .map(|(a, b)| (a.dev.as_str(), b.node.as_str()))
+            .collect();
+        assert_eq!(mn_links, [("ar1", "ar1"), ("ar2", "ar2"), ("ar3", "ar3")]);
+        assert!(
+            plan.ends()
+                .filter(|e| e.node == "mn1")
+                .all(|e| !e.up && e.mac.is_some() && !e.xdp_router)
+        );
+        // The access routers' ends run XDP; the core's do not.
+        let (ar, core) = plan
+            .links
+            .iter()
+            .find(|(a, _)| a.node == "ar2")
+            .expect("ar2's core link");
+        assert!(ar.xdp_router && !core.xdp_router);
+        assert_eq!(ar.addr, Some("2001:db8:f2::2".parse().unwrap()));
+        assert_eq!(core.addr, Some("2001:db8:f2::1".parse().unwrap()));
+        assert_eq!((ar.dev.as_str(), core.dev.as_str()), ("core", "ar2"));
+    }
+
+    #[test]
+    fn the_core_routes_each_pool_to_its_router_and_holds_the_cmd() {
+        let plan = plan(SAMPLE);
+        let core: Vec<String> = plan
+            .routes
+            .iter()
+            .filter(|r| r.node == "core")
+            .map(|r| r.args.join(" "))
+            .collect();
+        assert_eq!(
+            core,
+            [
+                "2001:db8:a1::/48 via 2001:db8:f1::2",
+                "2001:db8:a2::/48 via 2001:db8:f2::2",
+                "2001:db8:a3::/48 via 2001:db8:f3::2",
+            ]
+        );
+        assert_eq!(
+            plan.loopback,
+            [("core".to_owned(), "2001:db8:cc::1".parse().unwrap())]
+        );
+        let defaults: Vec<String> = plan
+            .routes
+            .iter()
+            .filter(|r| r.args[0] == "default")
+            .map(|r| format!("{} {}", r.node, r.args.join(" ")))
+            .collect();
+        assert_eq!(
+            defaults,
+            [
+                "cn default via 2001:db8:c::1",
+                "ar1 default via 2001:db8:f1::1",
+                "ar2 default via 2001:db8:f2::1",
+                "ar3 default via 2001:db8:f3::1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_near_anchor_sits_between_the_correspondent_and_the_core() {
+        let text = SAMPLE.replace(
+            "# [near_anchor]\n# locator = \"2001:db8:cf::2\"",
+            "[near_anchor]\nlocator = \"2001:db8:cf::2\"",
+        );
+        let plan = plan(&text);
+        assert_eq!(plan.role("near"), Some(Role::Router));
+        let pairs: Vec<(&str, &str)> = plan
+            .links
+            .iter()
+            .map(|(a, b)| (a.node.as_str(), b.node.as_str()))
+            .take(2)
+            .collect();
+        assert_eq!(pairs, [("cn", "near"), ("near", "core")]);
+        assert!(
+            plan.routes
+                .iter()
+                .any(|r| r.node == "core"
+                    && r.args.join(" ") == "2001:db8:c::/64 via 2001:db8:cf::2")
+        );
+    }
+
+    #[test]
+    fn a_cmd_of_its_own_gets_a_namespace_and_a_link() {
+        let text = SAMPLE
+            .replace("placement = \"core\"", "placement = \"own\"")
+            .replace("2001:db8:cc::1", "2001:db8:cc::2");
+        let plan = plan(&text);
+        assert_eq!(plan.role("cmd"), Some(Role::Host));
+        assert!(plan.loopback.is_empty());
+        assert!(
+            plan.links
+                .iter()
+                .any(|(a, b)| a.node == "cmd" && b.node == "core" && b.dev == "cmd")
+        );
+    }
+}

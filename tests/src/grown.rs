@@ -1,0 +1,306 @@
+//! The scenario tests on a grown rig ([`anchor_rig::grown`]): a topology file's namespaces, the
+//! CMD and a MAAR per access router, TCP from a mobile node to the correspondent, and what each
+//! router and the CMD hold (bindings, `mn list`, routes, the MAAR's and the CMD's state files).
+
+use std::{
+    net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream},
+    time::{Duration, Instant},
+};
+
+use anchor_rig::{
+    Daemon, WorkDir,
+    grown::{Daemons, Grown, Spec, plan::CN},
+};
+use ipnet::Ipv6Net;
+use serde_json::Value;
+use socket2::{Domain, Socket, Type};
+
+use crate::{
+    scenario::DEADLINE,
+    support::{anchor_binary, in_netns, require_tools, stats_json},
+};
+
+/// A grown rig with its daemons running. The fields drop in order: the daemons stop before the
+/// namespaces go, and the work directory (kept when a test fails) goes last.
+pub struct GrownScenario {
+    daemons: Option<Daemons>,
+    pub grown: Grown,
+    pub dir: WorkDir,
+}
+
+impl GrownScenario {
+    /// Removes the rigs of dead runs, builds `spec` in namespaces `ang-<tag><pid>-*` and starts
+    /// the CMD and the MAARs. No node is attached (their `start_at` is not used).
+    pub fn start(tag: &str, spec: &Spec) -> GrownScenario {
+        let anchor = anchor_binary();
+        require_tools(&[
+            &["ip", "-V"],
+            &["ethtool", "--version"],
+            &["sysctl", "--version"],
+        ]);
+        let stem = format!("ang-{tag}");
+        anchor_rig::grown::remove_stale(&stem)
+            .unwrap_or_else(|e| panic!("cannot remove a stale rig: {e:#}"));
+        let dir =
+            WorkDir::create(&format!("anchor-grown-{tag}")).unwrap_or_else(|e| panic!("{e:#}"));
+        let grown = Grown::build(spec, &format!("{stem}{}-", std::process::id()))
+            .unwrap_or_else(|e| panic!("cannot build the rig: {e:#}"));
+        let daemons = Daemons::start(&grown, &anchor, dir.path())
+            .unwrap_or_else(|e| panic!("cannot start the daemons: {e:#}"));
+        GrownScenario {
+            daemons: Some(daemons),
+            grown,
+            dir,
+        }
+    }
+
+    pub fn spec(&self) -> &Spec {
+        self.grown.spec()
+    }
+
+    fn daemons(&self) -> &Daemons {
+        self.daemons.as_ref().expect("the daemons run")
+    }
+
+    /// The daemon of access router `ar`.
+    pub fn router(&self, ar: &str) -> &Daemon {
+        self.daemons().router(ar)
+    }
+
+    /// Access router `ar`'s locator.
+    pub fn locator(&self, ar: &str) -> Ipv6Addr {
+        self.spec()
+            .access_router(ar)
+            .unwrap_or_else(|| panic!("no access router {ar}"))
+            .locator
+    }
+
+    /// The access router whose locator is `addr`.
+    pub fn router_at(&self, addr: &str) -> Option<&str> {
+        self.spec()
+            .access_routers
+            .iter()
+            .find(|ar| ar.locator.to_string() == addr)
+            .map(|ar| ar.name.as_str())
+    }
+
+    /// The first /64 of `ar`'s pool: what it delegates to the first node it serves.
+    pub fn first_prefix(&self, ar: &str) -> Ipv6Net {
+        let pool = self.spec().access_router(ar).expect("access router").pool;
+        Ipv6Net::new(pool.network(), 64).expect("a /64")
+    }
+
+    /// Mobile node `mn`'s SLAAC address in `prefix`.
+    pub fn slaac(&self, mn: &str, prefix: Ipv6Net) -> Ipv6Addr {
+        self.spec()
+            .mobile_node(mn)
+            .expect("mobile node")
+            .mac
+            .slaac_address(prefix)
+    }
+
+    /// Waits until `mn` holds `addr`/64 on its link to `ar`, preferred (not deprecated) when
+    /// `preferred`; polls every 5 ms, so that the time to an address can be measured.
+    pub fn wait_for_address(&self, mn: &str, ar: &str, addr: Ipv6Addr, preferred: bool) {
+        let want = format!("{addr}/64");
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let shown = self
+                .grown
+                .node_addresses(mn, ar)
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            if shown
+                .lines()
+                .any(|l| l.contains(&want) && !(preferred && l.contains("deprecated")))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "no {want} on {mn}'s link to {ar} within {DEADLINE:?}:\n{shown}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A TCP listener on the correspondent.
+    pub fn listen(&self, port: u16) -> TcpListener {
+        let cn = self.spec().correspondent.address;
+        in_netns(&self.grown.ns(CN), || {
+            TcpListener::bind((cn, port)).unwrap_or_else(|e| panic!("listen on [{cn}]:{port}: {e}"))
+        })
+    }
+
+    /// A TCP connection from `mn`'s `source` to the correspondent's `port`: TCP_USER_TIMEOUT
+    /// `user_timeout`, read timeout [`DEADLINE`].
+    pub fn connect(
+        &self,
+        mn: &str,
+        source: Ipv6Addr,
+        port: u16,
+        user_timeout: Duration,
+    ) -> TcpStream {
+        let cn = self.spec().correspondent.address;
+        in_netns(&self.grown.ns(mn), || {
+            let socket = Socket::new(Domain::IPV6, Type::STREAM, None).expect("socket");
+            socket
+                .bind(&SocketAddr::from((source, 0)).into())
+                .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+            socket
+                .set_tcp_user_timeout(Some(user_timeout))
+                .expect("TCP_USER_TIMEOUT");
+            socket
+                .connect_timeout(&SocketAddr::from((cn, port)).into(), DEADLINE)
+                .unwrap_or_else(|e| panic!("connect from {source} to [{cn}]:{port}: {e}"));
+            let stream = TcpStream::from(socket);
+            stream
+                .set_read_timeout(Some(DEADLINE))
+                .expect("read timeout");
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+            stream
+        })
+    }
+
+    /// `anchor binding list --json` of `ar`.
+    pub fn bindings(&self, ar: &str) -> Vec<Value> {
+        let out = self
+            .router(ar)
+            .cli(&["binding", "list", "--json"])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        match serde_json::from_str(&out) {
+            Ok(Value::Array(list)) => list,
+            _ => panic!("{ar}: `binding list --json` printed {out}"),
+        }
+    }
+
+    /// `ar`'s binding for `prefix`.
+    pub fn binding(&self, ar: &str, prefix: Ipv6Net) -> Option<Value> {
+        let prefix = prefix.to_string();
+        self.bindings(ar)
+            .into_iter()
+            .find(|b| b["prefix"] == prefix)
+    }
+
+    /// The packets `ar`'s binding for `prefix` counted toward the node and from it (`anchor
+    /// stats --json`); zeros without a binding.
+    pub fn binding_packets(&self, ar: &str, prefix: Ipv6Net) -> (u64, u64) {
+        let stats = stats_json(self.router(ar));
+        let prefix = prefix.to_string();
+        stats["bindings"]
+            .as_array()
+            .and_then(|list| list.iter().find(|b| b["prefix"] == prefix.as_str()))
+            .map_or((0, 0), |b| {
+                (
+                    b["to_mn_packets"].as_u64().unwrap_or(0),
+                    b["from_mn_packets"].as_u64().unwrap_or(0),
+                )
+            })
+    }
+
+    /// `anchor mn list --json` of `ar`.
+    pub fn mn_list(&self, ar: &str) -> Value {
+        let out = self
+            .router(ar)
+            .cli(&["mn", "list", "--json"])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{ar}: {e}: {out}"))
+    }
+
+    /// The routes of `ar` into any access router's pool (`ip -6 route show`), one line each.
+    pub fn pool_routes(&self, ar: &str) -> Vec<String> {
+        let pools: Vec<Ipv6Net> = self.spec().access_routers.iter().map(|a| a.pool).collect();
+        self.grown
+            .ip_stdout(ar, &["-6", "route", "show"])
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .lines()
+            .filter(|line| {
+                let dest = line.split_whitespace().next().unwrap_or_default();
+                dest.parse::<Ipv6Net>()
+                    .is_ok_and(|net| pools.iter().any(|pool| pool.contains(&net)))
+            })
+            .map(|line| line.trim().to_owned())
+            .collect()
+    }
+
+    /// `ar`'s state file (`maar.json`): its pool allocations are the served and anchored
+    /// prefixes. An absent file is an empty state.
+    pub fn maar_state(&self, ar: &str) -> Value {
+        let path = self.daemons().state_dir(ar).join("maar.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+            Err(_) => serde_json::json!({"served": [], "anchored": []}),
+        }
+    }
+
+    /// The prefixes `ar`'s pool has allocated (served and anchored, from its state file).
+    pub fn allocated(&self, ar: &str) -> Vec<String> {
+        let state = self.maar_state(ar);
+        ["served", "anchored"]
+            .iter()
+            .flat_map(|key| state[key].as_array().cloned().unwrap_or_default())
+            .filter_map(|entry| entry["prefix"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The CMD's store: its records (JSON array).
+    pub fn cmd_records(&self) -> Vec<Value> {
+        let path = self.daemons().cmd_store();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match serde_json::from_str(&text) {
+                Ok(Value::Array(records)) => records,
+                _ => panic!("{}: not a JSON array: {text}", path.display()),
+            },
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Everything the routers and the CMD hold, for failure messages.
+    pub fn state_dump(&self) -> String {
+        let mut text = String::new();
+        for ar in &self.spec().access_routers {
+            let name = &ar.name;
+            text.push_str(&format!(
+                "{name}: bindings {}\n{name}: mn list {}\n{name}: pool routes {:?}\n{name}: \
+                 allocated {:?}\n",
+                Value::Array(self.bindings(name)),
+                self.mn_list(name),
+                self.pool_routes(name),
+                self.allocated(name)
+            ));
+        }
+        text.push_str(&format!(
+            "CMD records: {}\n",
+            Value::Array(self.cmd_records())
+        ));
+        text
+    }
+
+    /// Stops the routers and the CMD, checking that they exit cleanly.
+    pub fn stop(mut self) {
+        if let Some(daemons) = self.daemons.take() {
+            daemons
+                .stop()
+                .unwrap_or_else(|e| panic!("the daemons did not stop cleanly: {e:#}"));
+        }
+    }
+}
+
+/// Polls `check` until it returns `None` (nothing wrong) and returns how long that took; fails
+/// after `deadline` with the last thing `check` found wrong.
+pub fn wait_until_right(
+    what: &str,
+    deadline: Duration,
+    mut check: impl FnMut() -> Option<String>,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        match check() {
+            None => return started.elapsed(),
+            Some(wrong) => assert!(
+                started.elapsed() < deadline,
+                "no {what} within {deadline:?}; still: {wrong}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
