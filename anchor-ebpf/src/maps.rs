@@ -51,7 +51,7 @@ pub fn is_cn_anchor(addr: Addr) -> bool {
     let key = PeerAddr {
         octets: addr.octets(),
     };
-    CN_ANCHORS.get_ptr(&key).is_some()
+    CN_ANCHORS.get_ptr(key).is_some()
 }
 
 /// Entry 0 holds `SETTING_*` bits; set by the daemon at run time.

@@ -32,8 +32,6 @@ use crate::{
 const SECTION: &str = "4. control plane";
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
 const SERVING: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
-const NO_SCENARIOS: &str = "n/a: the RFC 8818 scenarios (repeated moves with real TCP) that measure \
-     the stall are not built yet; tests/tests/maar_slaac.rs prints attachment-to-bindings times";
 
 /// A private directory for the API socket, removed on drop.
 struct TempDir(PathBuf);
@@ -300,6 +298,5 @@ pub fn run(report: &mut Report, quick: bool, batched: Option<&BatchInstall>) -> 
             .note("the acknowledgement leaves after the map update and the fsync'ed state file"),
         );
     }
-    report.push(Row::not_available(SECTION, "handover stall", NO_SCENARIOS));
     Ok(())
 }

@@ -14,6 +14,7 @@ mod bindings;
 mod control;
 mod cost;
 mod forwarding;
+mod handover;
 mod maps;
 mod memory;
 mod nexthops;
@@ -55,6 +56,8 @@ enum Part {
     Forwarding,
     /// Section 4: control-plane rates (the batched rate comes from `cost`).
     Control,
+    /// Section 4: the handover stall on the grown rig.
+    Handover,
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,10 @@ fn run(cli: &Cli) -> Result<()> {
     if runs(Part::Control) {
         eprintln!("bench: section 4 (control plane)");
         control::run(&mut report, cli.quick, install.as_ref())?;
+    }
+    if runs(Part::Handover) {
+        eprintln!("bench: section 4 (handover stall)");
+        handover::run(&mut report, cli.quick)?;
     }
     report.rows.sort_by_key(|row| row.section);
     println!("{}", report.table());

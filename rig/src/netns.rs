@@ -117,6 +117,21 @@ impl Drop for Entered {
     }
 }
 
+/// Runs `f` on a thread of its own inside the named namespace `ns` (`/run/netns/NS`) and
+/// returns its result. A socket `f` opens stays in that namespace and can be used from any
+/// thread afterwards.
+pub fn within<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            set_netns(&path)?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 fn set_netns(path: &str) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {path}"))?;
     // SAFETY: a valid namespace descriptor; affects only the calling thread.

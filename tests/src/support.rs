@@ -129,17 +129,5 @@ fn assert_binding_counted(daemon: &Daemon, prefix: &str, counter: &str, what: &s
 /// Runs `f` on a thread of its own inside network namespace `ns` and returns its result. A
 /// socket `f` opens stays in that namespace and can be used from any thread afterwards.
 pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            // SAFETY: a valid namespace descriptor; setns changes only this thread.
-            let rc =
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    })
+    anchor_rig::netns::within(ns, f).unwrap_or_else(|e| panic!("{e:#}"))
 }

@@ -32,6 +32,16 @@ pub fn command(quick: bool) -> std::process::Command {
     cargo
 }
 
+/// The `anchor` binary of the same profile, which the handover benchmark runs as CMD and MAARs.
+pub fn build_anchor(quick: bool) -> Result<()> {
+    let mut cargo = cmd::cargo(["build", "--package", "anchor-user"]);
+    if !quick {
+        cargo.arg("--release");
+    }
+    cargo.run()
+}
+
 pub fn bench(quick: bool) -> Result<()> {
+    build_anchor(quick)?;
     command(quick).run()
 }
