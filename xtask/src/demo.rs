@@ -16,7 +16,7 @@
 //! `--manual` runs the fast path alone, as before the control plane: no CMD, the node keeps its
 //! hand-made P1 address and the CLI installs the bindings (`Rig::move_mobile_node`).
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ use anchor_rig::topology::{MN_P1_ADDR, Node};
 use anchor_rig::{Daemon, Proc, Rig, WorkDir};
 use anyhow::{Context as _, Result, ensure};
 
-use crate::cmd;
+use crate::cmd::{self, Run as _};
 
 /// The demo's namespaces are `anc-cn`, `anc-r1`, ...; `cargo xtask rig up|down` uses the same.
 pub const PREFIX: &str = "anc-";
@@ -125,7 +125,66 @@ fn run(anchor: &Path, dir: &Path) -> Result<()> {
     let stats_ok =
         print_state(&daemons, &["binding", "list"]).and(print_state(&daemons, &["stats"]));
     report.check(moved_at)?;
+    println!(
+        "demo: RFC 8818 traffic redirection (section 4.2): r1 kept anchoring P1 and tunnelled it to r2, which serves the node now; the node's new sessions use r2's prefix"
+    );
+    println!(
+        "demo: the other cases, each on its own rig: cargo xtask demo --scenario {}",
+        SCENARIOS.map(|(name, _, _)| name).join("|")
+    );
     stats_ok
+}
+
+/// The scenarios `--scenario NAME` runs: name, test file, what it shows.
+pub const SCENARIOS: [(&str, &str, &str); 3] = [
+    (
+        "nomadic",
+        "scenario_nomadic",
+        "RFC 8818 section 4.1: the old prefix ends with the move; old connections end, new ones use the new prefix",
+    ),
+    (
+        "redirection",
+        "scenario_redirection",
+        "RFC 8818 section 4.2: a checksummed TCP stream across the move, its stall printed, the redirect released when idle",
+    ),
+    (
+        "repeated",
+        "scenario_repeated",
+        "RFC 8818: one node AR1 -> AR2 -> AR3 -> AR1 with a flow opened at each stop, every open flow kept",
+    ),
+];
+
+/// The test file and the description of scenario `name`, or a one-line error naming the
+/// scenarios.
+pub fn scenario_test(name: &str) -> Result<(&'static str, &'static str)> {
+    SCENARIOS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|&(_, test, what)| (test, what))
+        .with_context(|| {
+            format!(
+                "no scenario {name:?}: choose one of {}",
+                SCENARIOS.map(|(name, _, _)| name).join(", ")
+            )
+        })
+}
+
+/// `cargo xtask demo --scenario NAME`: runs that scenario's test, printing what it prints.
+pub fn scenario(name: &str) -> Result<()> {
+    let (test, what) = scenario_test(name)?;
+    println!("demo: scenario {name}: {what}");
+    cmd::cargo([
+        "test",
+        "--package",
+        "anchor-tests",
+        "--test",
+        test,
+        "--",
+        "--test-threads=1",
+        "--nocapture",
+    ])
+    .run()
+    .with_context(|| format!("scenario {name} failed"))
 }
 
 /// Prints `anchor ARGS` of each router; one that cannot answer is an error, returned after
@@ -195,9 +254,15 @@ fn run_manual(anchor: &Path, dir: &Path) -> Result<()> {
     stats_ok
 }
 
+/// Pings a second during the demo's stream: the longest gap between their replies is the stall
+/// the demo prints.
+const PING_INTERVAL: &str = "0.01";
+
 /// The ping and the iperf3 stream from cn to the mobile node.
 struct Traffic {
     ping: Proc,
+    /// Collects ping's lines (one per reply, with `-D` timestamps).
+    ping_reader: std::thread::JoinHandle<Vec<String>>,
     client: Proc,
     /// Declared last: stopped after the client.
     _server: Proc,
@@ -211,17 +276,27 @@ struct Report {
     /// iperf3's exit status; `None` when it hung and was killed.
     status: Option<ExitStatus>,
     intervals: Vec<Interval>,
+    /// The longest gap between two ping replies, in seconds, and the replies counted.
+    ping_gap: Option<(f64, usize)>,
 }
 
 impl Traffic {
     fn start(rig: &Rig, mn_addr: &str) -> Result<Traffic> {
         let (cn, mn) = (rig.ns(Node::Cn), rig.ns(Node::Mn));
-        let ping = Proc::spawn(
+        let mut ping = Proc::spawn(
             "ping",
             cmd::in_netns(&cn, "ping")
-                .args(["-6", "-q", "-i", "0.2", "-w", "60", mn_addr])
+                .args(["-6", "-D", "-i", PING_INTERVAL, "-w", "60", mn_addr])
                 .stdout(Stdio::piped()),
         )?;
+        // Read as it comes: a full pipe would hold ping up.
+        let ping_out = ping.child().stdout.take().context("no stdout from ping")?;
+        let ping_reader = std::thread::spawn(move || {
+            BufReader::new(ping_out)
+                .lines()
+                .map_while(Result::ok)
+                .collect()
+        });
         let server = Proc::spawn(
             "iperf3 server",
             cmd::in_netns(&mn, "iperf3")
@@ -230,7 +305,7 @@ impl Traffic {
         )?;
         wait_for_listener(&mn, Transport::Tcp, 5201, Duration::from_secs(5))?;
         println!(
-            "demo: cn -> mn ({mn_addr}): ping every 0.2 s and a {STREAM_SECS} s TCP stream at 20 Mbit/s"
+            "demo: cn -> mn ({mn_addr}): ping every {PING_INTERVAL} s and a {STREAM_SECS} s TCP stream at 20 Mbit/s"
         );
         let secs = STREAM_SECS.to_string();
         let mut client = Proc::spawn(
@@ -267,6 +342,7 @@ impl Traffic {
         });
         Ok(Traffic {
             ping,
+            ping_reader,
             client,
             _server: server,
             reader,
@@ -284,19 +360,22 @@ impl Traffic {
         // SIGINT makes ping print its summary.
         self.ping.signal("INT")?;
         self.ping.wait(Duration::from_secs(5))?;
-        let mut ping_out = String::new();
-        if let Some(mut out) = self.ping.child().stdout.take() {
-            out.read_to_string(&mut ping_out)
-                .context("cannot read ping's output")?;
-        }
-        for line in ping_out
-            .lines()
-            .filter(|l| l.contains("packet") || l.starts_with("rtt"))
+        let ping_lines = self
+            .ping_reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the ping reader thread panicked"))?;
+        for line in ping_lines
+            .iter()
+            .filter(|l| l.contains("packets transmitted") || l.starts_with("rtt"))
         {
             println!("demo: ping: {line}");
         }
         let intervals = lines.iter().filter_map(|l| Interval::parse(l)).collect();
-        Ok(Report { status, intervals })
+        Ok(Report {
+            status,
+            intervals,
+            ping_gap: longest_gap(&ping_lines),
+        })
     }
 }
 
@@ -334,8 +413,32 @@ impl Report {
             after.len(),
             moved_at + RECOVERY
         );
+        match self.ping_gap {
+            Some((gap, replies)) => println!(
+                "demo: stall: {:.0} ms, the longest gap between ping replies ({replies} replies, one sent every {PING_INTERVAL} s)",
+                gap * 1e3
+            ),
+            None => println!("demo: stall: not measured (fewer than two ping replies)"),
+        }
         Ok(())
     }
+}
+
+/// The longest gap between two replies of `ping -D` (`[1733312345.123456] 64 bytes from ...`),
+/// in seconds, and the number of replies.
+fn longest_gap(lines: &[String]) -> Option<(f64, usize)> {
+    let times: Vec<f64> = lines
+        .iter()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split_once(']')?.0.parse().ok())
+        .collect();
+    let gap = times
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .fold(None, |longest: Option<f64>, gap| {
+            Some(longest.map_or(gap, |l| l.max(gap)))
+        })?;
+    Some((gap, times.len()))
 }
 
 /// One per-second line of iperf3's client report.
@@ -375,7 +478,25 @@ impl Interval {
 
 #[cfg(test)]
 mod tests {
-    use super::Interval;
+    use super::{Interval, longest_gap};
+
+    #[test]
+    fn the_stall_is_the_longest_gap_between_ping_replies() {
+        let lines: Vec<String> = [
+            "PING 2001:db8:1:1::100 (2001:db8:1:1::100) 56 data bytes",
+            "[1700000000.000000] 64 bytes from 2001:db8:1:1::100: icmp_seq=1 ttl=62 time=0.1 ms",
+            "[1700000000.010000] 64 bytes from 2001:db8:1:1::100: icmp_seq=2 ttl=62 time=0.1 ms",
+            "[1700000000.350000] 64 bytes from 2001:db8:1:1::100: icmp_seq=36 ttl=61 time=0.2 ms",
+            "[1700000000.360000] 64 bytes from 2001:db8:1:1::100: icmp_seq=37 ttl=61 time=0.2 ms",
+            "37 packets transmitted, 4 received, 89.1892% packet loss, time 360ms",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let (gap, replies) = longest_gap(&lines).expect("two replies");
+        assert!((gap - 0.34).abs() < 1e-6, "{gap}");
+        assert_eq!(replies, 4);
+        assert_eq!(longest_gap(&lines[..2]), None);
+    }
 
     #[test]
     fn parses_iperf3_intervals() {

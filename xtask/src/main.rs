@@ -61,8 +61,12 @@ enum Task {
     /// Move a mobile node between two anchor routers while a TCP stream runs.
     Demo {
         /// The fast path alone: bindings typed with the CLI, no CMD, no MAARs.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "scenario")]
         manual: bool,
+        /// Runs one RFC 8818 scenario test instead, printing what it measures: nomadic,
+        /// redirection or repeated.
+        #[arg(long, value_name = "NAME")]
+        scenario: Option<String>,
     },
     /// Build, remove or inspect the demo's network namespaces (no daemons), or, with
     /// --topology, those of a topology file with its CMD and MAARs running.
@@ -133,10 +137,16 @@ fn run(task: Task) -> Result<()> {
             doctor::require(probe::Task::Test)?;
             fuzz::fuzz(frames, seed, decoder_seconds)
         }
-        Task::Demo { manual } => {
+        Task::Demo { manual, scenario } => {
+            if let Some(name) = &scenario {
+                demo::scenario_test(name)?;
+            }
             doctor::require(probe::Task::Demo)?;
             build(false)?;
-            demo::demo(manual)
+            match scenario {
+                Some(name) => demo::scenario(&name),
+                None => demo::demo(manual),
+            }
         }
         Task::Rig { action } => {
             let (action, topology) = match action {
