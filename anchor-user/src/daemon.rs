@@ -152,6 +152,17 @@ async fn serve(
         .collect();
     // The next hops toward the peers, kept from rtnetlink events: encapsulated packets skip
     // the FIB lookup while their peer's entry is valid.
+    // One router identity on every access link: before any binding reads an interface's MAC
+    // and before the MAAR opens its Router Advertisement sockets.
+    if let Some(identity) = config
+        .maar
+        .as_ref()
+        .map(anchor_maar::MaarConfig::access_identity)
+        .transpose()?
+        .flatten()
+    {
+        anchor_user::routing::identity::apply(&access, identity).await?;
+    }
     let next_hops = NextHopResolver::new(datapath.next_hop_cache()?)?;
     let (next_hops_stop, next_hops_stopped) = tokio::sync::oneshot::channel::<()>();
     let next_hops = tokio::spawn(next_hops.run(async move {

@@ -20,6 +20,10 @@
 //!                                    # serving MAAR (listed in the CMD's `subscribers`)
 //! correspondent_anchors = []         # the subscribers' locators: their tunnels to visiting
 //!                                    # prefixes are accepted like the home anchors'
+//! shared_access_identity = false     # true: RFC 6543's MAC and link-local address on every
+//!                                    # access interface (see [`crate::identity`])
+//! access_mac = "00:00:5e:00:52:13"   # with shared_access_identity: the MAC (RFC 6543's)
+//! access_link_local = "fe80::200:5eff:fe00:5213"   # ... and the link-local address
 //!
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"         # /64s are delegated from it
@@ -38,6 +42,8 @@ use std::{
 };
 
 use anchor_pmip::timing::{SignalingTiming, TimingError};
+
+use crate::identity::{AccessIdentity, IdentityError, parse_mac};
 use anchor_signal::MnId;
 use ipnet::Ipv6Net;
 use serde::{Deserialize, Deserializer, de::Error as _};
@@ -82,6 +88,16 @@ pub struct MaarConfig {
     /// anchors.
     #[serde(default)]
     pub correspondent_anchors: Vec<Ipv6Addr>,
+    /// One router identity (MAC and link-local address) on every access link of the domain
+    /// (RFC 5213 section 6.8, RFC 6543); see [`crate::identity`].
+    #[serde(default)]
+    pub shared_access_identity: bool,
+    /// The shared MAC address; `None`: RFC 6543's.
+    #[serde(default, deserialize_with = "crate::identity::optional_mac")]
+    pub access_mac: Option<[u8; 6]>,
+    /// The shared link-local address; `None`: RFC 6543's.
+    #[serde(default)]
+    pub access_link_local: Option<Ipv6Addr>,
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
     /// Access interfaces with one known node behind each: attached on carrier up.
@@ -143,16 +159,7 @@ fn mac_mn_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<MnId, D::Erro
 
 /// The EUI-48 MN-ID of a MAC address written `02:00:00:00:00:01` (or with `-`).
 pub fn mn_id_from_mac(text: &str) -> Option<MnId> {
-    let mut mac = [0u8; 6];
-    let mut parts = text.split([':', '-']);
-    for octet in &mut mac {
-        let part = parts.next()?;
-        if part.len() != 2 {
-            return None;
-        }
-        *octet = u8::from_str_radix(part, 16).ok()?;
-    }
-    parts.next().is_none().then_some(MnId::Eui48(mac))
+    parse_mac(text).map(MnId::Eui48)
 }
 
 /// The mobility policy of a pool's prefixes: the type the CMD records per prefix, so that the
@@ -207,6 +214,8 @@ pub enum MaarConfigError {
     },
     #[error("maar.max_bindack_timeout_ms: {max} is below initial_bindack_timeout_ms {initial}")]
     TimeoutOrder { initial: u64, max: u64 },
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
 }
 
 impl MaarConfig {
@@ -245,6 +254,7 @@ impl MaarConfig {
         if self.cmd == self.address(locator) {
             return Err(MaarConfigError::CmdIsSelf { cmd: self.cmd });
         }
+        self.access_identity()?;
         // A refresh goes out at half the lifetime: at least one 4-second unit on each side.
         self.check_timing(&[
             ("lifetime_s", self.lifetime_s, 8),
@@ -264,6 +274,15 @@ impl MaarConfig {
                 MaarConfigError::TimeoutOrder { initial, max }
             }
         })
+    }
+
+    /// The identity of every access interface, when `shared_access_identity` is on.
+    pub fn access_identity(&self) -> Result<Option<AccessIdentity>, IdentityError> {
+        crate::identity::resolve(
+            self.shared_access_identity,
+            self.access_mac,
+            self.access_link_local,
+        )
     }
 
     /// The file of the MAAR's state: `maar.json` in `state_dir`, by default in

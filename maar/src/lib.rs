@@ -11,6 +11,7 @@
 //! - [`handle`]: [`MaarHandle`], how the API and the access links ask for attachments.
 //! - [`service`]: the socket, the timer, applying routes and bindings through the port.
 //! - [`upkeep`]: the service's traffic sampling for idle release, state restore and saving.
+//! - [`identity`]: one MAC and link-local address on every access link (RFC 6543).
 //! - [`link`]: point-to-point access links, attached on carrier up.
 //! - [`ra`]: Router Solicitation and Advertisement bytes.
 //! - [`ndp`]: the raw ICMPv6 socket of an access interface (solicitations in, advertisements
@@ -22,6 +23,7 @@
 pub mod config;
 pub mod engine;
 pub mod handle;
+pub mod identity;
 pub mod link;
 pub mod ndp;
 pub mod persist;

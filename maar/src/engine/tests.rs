@@ -38,6 +38,9 @@ pub(super) fn config(pool: &str) -> MaarConfig {
         point_to_point: Vec::new(),
         subscriber: false,
         correspondent_anchors: Vec::new(),
+        shared_access_identity: false,
+        access_mac: None,
+        access_link_local: None,
     }
 }
 
