@@ -3,13 +3,20 @@
 //! the three MAARs): the correspondent sends the mobile node's first address (P1, delegated by
 //! AR1) a UDP stream at 200 datagrams per second and a TCP stream of 1,000-byte writes at the
 //! same pace, while the node moves AR1 -> AR2 -> AR3 -> AR1 -> AR2 -> AR3. Per move, the stall
-//! is the longest gap between two arrivals at the node from the last one before the link change
-//! to the end of the dwell (the stream has come back and run for a second). Once with the node
-//! attached by its Router Solicitation, once by carrier up on point-to-point access links.
+//! is the longest gap between two arrivals from the last one before the move to the end of the
+//! dwell (the streams have come back and run for a second). Three kinds of move:
+//! - a link flap on point-to-point access links (the node's link to the old router down, to the
+//!   new one up; carrier up attaches it);
+//! - a link flap on shared access links with a stock SLAAC node (its Router Solicitation
+//!   attaches it);
+//! - a Wi-Fi roam: the node's one interface stays up and is re-plugged from one router's access
+//!   switch to the next; the access point's association event calls `anchor mn attach` on the
+//!   new router; every router has RFC 6543's shared identity; a second UDP stream runs uplink,
+//!   from P1 to the correspondent.
 
 use std::{
     io::{Read as _, Write as _},
-    net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream, UdpSocket},
+    net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream},
     path::PathBuf,
     sync::{
         Arc, Mutex,
@@ -27,6 +34,7 @@ use anchor_rig::{
         spec::{Attachment, Policy},
     },
     netns::within,
+    udp_stream::{self, UdpStream},
 };
 use anyhow::{Context as _, Result, bail};
 use ipnet::Ipv6Net;
@@ -35,7 +43,8 @@ use crate::report::{Report, Row};
 
 const SECTION: &str = "4. control plane";
 const MN: &str = "mn1";
-const UDP_PORT: u16 = 9471;
+const UDP_DOWN_PORT: u16 = 9471;
+const UDP_UP_PORT: u16 = 9473;
 const TCP_PORT: u16 = 9472;
 /// 200 datagrams (and 200 TCP writes) per second.
 const PACE: Duration = Duration::from_millis(5);
@@ -47,20 +56,32 @@ const MOVES: [(&str, &str); 5] = [
     ("ar1", "ar2"),
     ("ar2", "ar3"),
 ];
-/// How long the stream must run again after a move before the next one.
+/// How long the streams must run again after a move before the next one.
 const DWELL_AFTER_RETURN: Duration = Duration::from_secs(1);
 /// The longest a stream may stay away after a move before the run fails.
 const RETURN_BOUND: Duration = Duration::from_secs(20);
 
-/// The arrivals of one stream at the node: when, and (UDP) which datagram.
+/// The arrivals of the TCP stream at the node: when, and the bytes received by then.
 type Arrivals = Arc<Mutex<Vec<(Instant, u64)>>>;
 
 /// One move's figures.
 struct Move {
-    udp_stall: Duration,
-    udp_lost: u64,
-    tcp_stall: Duration,
+    down: Duration,
+    down_lost: u64,
+    /// The uplink UDP stream's, in a roam.
+    up: Option<(Duration, u64)>,
+    tcp: Duration,
 }
+
+/// The kinds of move, with the names of their rows.
+const KINDS: [(Attachment, &str); 3] = [
+    (Attachment::PointToPoint, "point-to-point link flap"),
+    (
+        Attachment::Solicitation,
+        "shared link flap, stock SLAAC node",
+    ),
+    (Attachment::Roam, "Wi-Fi roam, shared identity"),
+];
 
 pub fn run(report: &mut Report, quick: bool) -> Result<()> {
     report.method(
@@ -68,34 +89,46 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
         "the grown rig of rig/topologies/three-ars.toml (session-lasting pools, the anchor \
          binary as CMD and MAARs, insecure signaling, a kernel-SLAAC node): UDP at 200 \
          datagrams/s and TCP writes of 1000 B at 200/s from the correspondent to the node's \
-         first address while it moves AR1->AR2->AR3->AR1->AR2->AR3; per move, the longest gap \
-         between arrivals at the node from the last one before the link change until the stream \
-         has run again for 1 s; median over the moves",
+         first address (and, in the roam, UDP at 200/s from it) while it moves \
+         AR1->AR2->AR3->AR1->AR2->AR3; per move, the longest gap between arrivals from the last \
+         one before the move until the streams have run again for 1 s; median over the moves",
     );
     let moves = if quick { 1 } else { MOVES.len() };
-    for (attachment, label) in [
-        (Attachment::PointToPoint, "point-to-point links, carrier up"),
-        (Attachment::Solicitation, "Router Solicitation"),
-    ] {
+    for (attachment, label) in KINDS {
         eprintln!("bench: handover stall, {label}, {moves} moves");
         let figures = measure(attachment, moves).with_context(|| format!("handover, {label}"))?;
-        let udp: Vec<Duration> = figures.iter().map(|m| m.udp_stall).collect();
-        let tcp: Vec<Duration> = figures.iter().map(|m| m.tcp_stall).collect();
-        let lost: Vec<String> = figures.iter().map(|m| m.udp_lost.to_string()).collect();
+        let down: Vec<Duration> = figures.iter().map(|m| m.down).collect();
+        let tcp: Vec<Duration> = figures.iter().map(|m| m.tcp).collect();
+        let lost: Vec<String> = figures.iter().map(|m| m.down_lost.to_string()).collect();
+        let down_name = format!("handover stall, UDP down, {label} (median of {moves})");
         report.push(
-            Row::new(
-                SECTION,
-                format!("handover stall, UDP 200/s, {label} (median of {moves})"),
-                ms(median(&udp)),
-                "ms",
-            )
-            .method("handover")
-            .note(format!(
-                "per move: {} ms; datagrams lost: {}",
-                list(&udp),
-                lost.join(", ")
-            )),
+            Row::new(SECTION, &down_name, ms(median(&down)), "ms")
+                .method("handover")
+                .note(format!(
+                    "per move: {} ms; datagrams lost: {}",
+                    list(&down),
+                    lost.join(", ")
+                )),
         );
+        let up: Vec<(Duration, u64)> = figures.iter().filter_map(|m| m.up).collect();
+        if !up.is_empty() {
+            let gaps: Vec<Duration> = up.iter().map(|&(gap, _)| gap).collect();
+            let lost: Vec<String> = up.iter().map(|(_, lost)| lost.to_string()).collect();
+            report.push(
+                Row::new(
+                    SECTION,
+                    format!("handover stall, UDP up, {label} (median of {moves})"),
+                    ms(median(&gaps)),
+                    "ms",
+                )
+                .method("handover")
+                .note(format!(
+                    "per move: {} ms; datagrams lost: {}",
+                    list(&gaps),
+                    lost.join(", ")
+                )),
+            );
+        }
         report.push(
             Row::new(
                 SECTION,
@@ -104,10 +137,7 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
                 "ms",
             )
             .method("handover")
-            .against(
-                format!("handover stall, UDP 200/s, {label}"),
-                ms(median(&udp)).max(f64::MIN_POSITIVE),
-            )
+            .against(down_name, ms(median(&down)).max(f64::MIN_POSITIVE))
             .note(format!(
                 "per move: {} ms; includes TCP's retransmission back-off",
                 list(&tcp)
@@ -125,6 +155,7 @@ fn measure(attachment: Attachment, moves: usize) -> Result<Vec<Move>> {
     // No redirect is idle while the streams run; a long idle time keeps them regardless.
     spec.maar.idle_release_s = Some(600);
     spec.maar.attachment = attachment;
+    spec.maar.shared_identity = attachment == Attachment::Roam;
     for mn in &mut spec.mobile_nodes {
         mn.start_at = None;
     }
@@ -144,48 +175,113 @@ fn measure(attachment: Attachment, moves: usize) -> Result<Vec<Move>> {
     grown.attach(MN, "ar1")?;
     wait_for_address(&grown, address)?;
 
-    let streams = Streams::start(&grown, spec.correspondent.address, address)?;
-    let result = moves_with(&grown, &streams, moves);
-    streams.stop();
+    let cn = spec.correspondent.address;
+    let down = UdpStream::start(
+        &grown.ns(CN),
+        cn,
+        &grown.ns(MN),
+        address,
+        UDP_DOWN_PORT,
+        PACE,
+    )?;
+    let up = if grown.roaming() {
+        Some(UdpStream::start(
+            &grown.ns(MN),
+            address,
+            &grown.ns(CN),
+            cn,
+            UDP_UP_PORT,
+            PACE,
+        )?)
+    } else {
+        None
+    };
+    let tcp = TcpStreamPair::start(&grown, cn, address)?;
+    let streams = Streams {
+        down,
+        up,
+        tcp,
+        mac: mac.to_string(),
+    };
+    let result = moves_with(&grown, &daemons, &streams, moves);
+    drop(streams);
     drop(daemons);
     drop(grown);
     result
 }
 
-fn moves_with(grown: &Grown, streams: &Streams, moves: usize) -> Result<Vec<Move>> {
-    // Both streams flowing before the first move.
-    wait_for_arrivals(
-        &streams.udp,
-        Instant::now(),
-        50,
-        "UDP before the first move",
-    )?;
-    wait_for_arrivals(
-        &streams.tcp,
-        Instant::now(),
-        50,
-        "TCP before the first move",
-    )?;
+struct Streams {
+    down: UdpStream,
+    up: Option<UdpStream>,
+    tcp: TcpStreamPair,
+    mac: String,
+}
+
+fn moves_with(
+    grown: &Grown,
+    daemons: &Daemons,
+    streams: &Streams,
+    moves: usize,
+) -> Result<Vec<Move>> {
+    // Every stream flowing before the first move.
+    let before = Instant::now();
+    streams
+        .down
+        .wait_for(before, 50, RETURN_BOUND)
+        .context("UDP down before the first move")?;
+    if let Some(up) = &streams.up {
+        up.wait_for(before, 50, RETURN_BOUND)
+            .context("UDP up before the first move")?;
+    }
+    streams
+        .tcp
+        .wait_for(before, 50)
+        .context("TCP before the first move")?;
     let mut figures = Vec::new();
     for &(from, to) in MOVES.iter().take(moves) {
         let start = Instant::now();
         grown.move_node(MN, from, to)?;
+        if grown.roaming() {
+            // The access point's association event.
+            daemons
+                .router(to)
+                .cli(&["mn", "attach", "--mn-id", &streams.mac, "--dev", "air"])?;
+        }
         let what = format!("after the move from {from} to {to}");
-        let udp_back = wait_for_arrivals(&streams.udp, start, 1, &format!("UDP {what}"))?;
-        let tcp_back = wait_for_arrivals(&streams.tcp, start, 1, &format!("TCP {what}"))?;
-        std::thread::sleep(DWELL_AFTER_RETURN.saturating_sub(udp_back.max(tcp_back).elapsed()));
+        let mut back = vec![
+            streams
+                .down
+                .wait_for(start, 1, RETURN_BOUND)
+                .with_context(|| format!("UDP down {what}"))?,
+            streams
+                .tcp
+                .wait_for(start, 1)
+                .with_context(|| format!("TCP {what}"))?,
+        ];
+        if let Some(up) = &streams.up {
+            back.push(
+                up.wait_for(start, 1, RETURN_BOUND)
+                    .with_context(|| format!("UDP up {what}"))?,
+            );
+        }
+        let last_back = back.into_iter().max().unwrap_or(start);
+        std::thread::sleep(DWELL_AFTER_RETURN.saturating_sub(last_back.elapsed()));
         let end = Instant::now();
-        let (udp_stall, udp_lost) = stall(&streams.udp, start, end);
-        let (tcp_stall, _) = stall(&streams.tcp, start, end);
+        let (down, down_lost) = streams.down.stall(start, end);
+        let up = streams.up.as_ref().map(|up| up.stall(start, end));
+        let (tcp, _) = udp_stream::stall(&streams.tcp.arrivals(), start, end);
         eprintln!(
-            "bench: move {from} -> {to}: UDP stall {:.1} ms ({udp_lost} lost), TCP stall {:.1} ms",
-            ms(udp_stall),
-            ms(tcp_stall)
+            "bench: move {from} -> {to}: UDP down {:.1} ms ({down_lost} lost){}, TCP {:.1} ms",
+            ms(down),
+            up.map(|(gap, lost)| format!(", UDP up {:.1} ms ({lost} lost)", ms(gap)))
+                .unwrap_or_default(),
+            ms(tcp)
         );
         figures.push(Move {
-            udp_stall,
-            udp_lost,
-            tcp_stall,
+            down,
+            down_lost,
+            up,
+            tcp,
         });
     }
     Ok(figures)
@@ -218,19 +314,45 @@ fn wait_for_address(grown: &Grown, address: Ipv6Addr) -> Result<()> {
     }
 }
 
-/// Waits until `count` arrivals later than `since` have been recorded; returns the time of the
-/// first of them.
-fn wait_for_arrivals(
-    arrivals: &Arrivals,
-    since: Instant,
-    count: usize,
-    what: &str,
-) -> Result<Instant> {
-    let end = Instant::now() + RETURN_BOUND;
-    loop {
-        {
-            let seen = lock(arrivals);
-            let later: Vec<Instant> = seen
+/// A paced TCP stream from the correspondent to the node, its reads timed at the node.
+struct TcpStreamPair {
+    stop: Arc<AtomicBool>,
+    arrivals: Arrivals,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl TcpStreamPair {
+    fn start(grown: &Grown, cn: Ipv6Addr, node: Ipv6Addr) -> Result<TcpStreamPair> {
+        let listener = within(&grown.ns(CN), || TcpListener::bind((cn, TCP_PORT)))?
+            .context("cannot listen on the correspondent")?;
+        let client = within(&grown.ns(MN), || connect_from(node, cn))?
+            .context("cannot connect from the node to the correspondent")?;
+        let (server, _) = listener.accept().context("cannot accept the node")?;
+        server.set_nodelay(true)?;
+        client.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let arrivals = Arrivals::default();
+        let send_stop = Arc::clone(&stop);
+        let receive_stop = Arc::clone(&stop);
+        let received = Arc::clone(&arrivals);
+        Ok(TcpStreamPair {
+            stop,
+            arrivals,
+            threads: vec![
+                std::thread::spawn(move || send_tcp(server, &send_stop)),
+                std::thread::spawn(move || receive_tcp(client, &received, &receive_stop)),
+            ],
+        })
+    }
+
+    fn arrivals(&self) -> Vec<(Instant, u64)> {
+        lock(&self.arrivals).clone()
+    }
+
+    fn wait_for(&self, since: Instant, count: usize) -> Result<Instant> {
+        let end = Instant::now() + RETURN_BOUND;
+        loop {
+            let later: Vec<Instant> = lock(&self.arrivals)
                 .iter()
                 .map(|&(at, _)| at)
                 .filter(|&at| at > since)
@@ -238,97 +360,27 @@ fn wait_for_arrivals(
             if later.len() >= count {
                 return Ok(later[0]);
             }
+            if Instant::now() > end {
+                bail!("no TCP data arrived at the node within {RETURN_BOUND:?}");
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-        if Instant::now() > end {
-            bail!("no traffic arrived at the node ({what}) within {RETURN_BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
-/// The longest gap between arrivals from the last one before `start` to `end`, and how many
-/// datagram numbers are missing among them.
-fn stall(arrivals: &Arrivals, start: Instant, end: Instant) -> (Duration, u64) {
-    let seen = lock(arrivals);
-    let first = seen.iter().rposition(|&(at, _)| at <= start).unwrap_or(0);
-    let window: Vec<(Instant, u64)> = seen[first..]
-        .iter()
-        .copied()
-        .filter(|&(at, _)| at <= end)
-        .collect();
-    let longest = window
-        .windows(2)
-        .map(|pair| pair[1].0.saturating_duration_since(pair[0].0))
-        .max()
-        .unwrap_or_default();
-    let lost = window
-        .windows(2)
-        .map(|pair| pair[1].1.saturating_sub(pair[0].1).saturating_sub(1))
-        .sum();
-    (longest, lost)
+impl Drop for TcpStreamPair {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn lock(arrivals: &Arrivals) -> std::sync::MutexGuard<'_, Vec<(Instant, u64)>> {
     arrivals
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The two streams from the correspondent to the node and their receivers at the node.
-struct Streams {
-    stop: Arc<AtomicBool>,
-    udp: Arrivals,
-    tcp: Arrivals,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Streams {
-    fn start(grown: &Grown, cn: Ipv6Addr, node: Ipv6Addr) -> Result<Streams> {
-        let mn_ns = grown.ns(MN);
-        let cn_ns = grown.ns(CN);
-        let receiver = within(&mn_ns, || {
-            UdpSocket::bind((Ipv6Addr::UNSPECIFIED, UDP_PORT))
-        })?
-        .context("cannot bind the node's UDP receiver")?;
-        let sender = within(&cn_ns, || UdpSocket::bind((cn, 0)))?
-            .context("cannot bind the correspondent's UDP sender")?;
-        let listener = within(&cn_ns, || TcpListener::bind((cn, TCP_PORT)))?
-            .context("cannot listen on the correspondent")?;
-        let client = within(&mn_ns, || connect_from(node, cn))?
-            .context("cannot connect from the node to the correspondent")?;
-        let (server, _) = listener.accept().context("cannot accept the node")?;
-        server.set_nodelay(true)?;
-        receiver.set_read_timeout(Some(Duration::from_millis(200)))?;
-        client.set_read_timeout(Some(Duration::from_millis(200)))?;
-
-        let streams = Streams {
-            stop: Arc::new(AtomicBool::new(false)),
-            udp: Arc::default(),
-            tcp: Arc::default(),
-            threads: Vec::new(),
-        };
-        let mut streams = streams;
-        let target = SocketAddrV6::new(node, UDP_PORT, 0, 0);
-        streams.spawn(move |stop| send_udp(&sender, target, stop));
-        streams.spawn(move |stop| send_tcp(server, stop));
-        let udp = Arc::clone(&streams.udp);
-        streams.spawn(move |stop| receive_udp(&receiver, &udp, stop));
-        let tcp = Arc::clone(&streams.tcp);
-        streams.spawn(move |stop| receive_tcp(client, &tcp, stop));
-        Ok(streams)
-    }
-
-    fn spawn(&mut self, body: impl FnOnce(&AtomicBool) + Send + 'static) {
-        let stop = Arc::clone(&self.stop);
-        self.threads.push(std::thread::spawn(move || body(&stop)));
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for thread in self.threads {
-            let _ = thread.join();
-        }
-    }
 }
 
 fn connect_from(source: Ipv6Addr, cn: Ipv6Addr) -> std::io::Result<TcpStream> {
@@ -345,26 +397,12 @@ fn connect_from(source: Ipv6Addr, cn: Ipv6Addr) -> std::io::Result<TcpStream> {
     Ok(socket.into())
 }
 
-/// Datagrams numbered from 0, on an absolute schedule; send errors (no route for a moment) are
-/// counted as lost by the receiver.
-fn send_udp(socket: &UdpSocket, target: SocketAddrV6, stop: &AtomicBool) {
-    let start = Instant::now();
-    let mut payload = [0_u8; 64];
-    let mut number: u64 = 0;
-    while !stop.load(Ordering::Relaxed) {
-        payload[..8].copy_from_slice(&number.to_be_bytes());
-        let _ = socket.send_to(&payload, target);
-        number += 1;
-        pace(start, number);
-    }
-}
-
 fn send_tcp(mut stream: TcpStream, stop: &AtomicBool) {
     let start = Instant::now();
     let chunk = [0x5a_u8; TCP_WRITE];
-    let mut writes: u64 = 0;
+    let mut writes: u32 = 0;
     stream
-        .set_write_timeout(Some(Duration::from_millis(200)))
+        .set_write_timeout(Some(Duration::from_millis(100)))
         .ok();
     while !stop.load(Ordering::Relaxed) {
         match stream.write(&chunk) {
@@ -372,24 +410,9 @@ fn send_tcp(mut stream: TcpStream, stop: &AtomicBool) {
             Err(e) if is_timeout(&e) => continue,
             Err(_) => return,
         }
-        writes += 1;
-        pace(start, writes);
-    }
-}
-
-fn receive_udp(socket: &UdpSocket, arrivals: &Arrivals, stop: &AtomicBool) {
-    let mut buffer = [0_u8; 128];
-    while !stop.load(Ordering::Relaxed) {
-        match socket.recv(&mut buffer) {
-            Ok(n) if n >= 8 => {
-                let mut number = [0_u8; 8];
-                number.copy_from_slice(&buffer[..8]);
-                lock(arrivals).push((Instant::now(), u64::from_be_bytes(number)));
-            }
-            Ok(_) => {}
-            Err(e) if is_timeout(&e) => {}
-            Err(_) => return,
-        }
+        writes = writes.saturating_add(1);
+        let due = start + PACE * writes;
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
 }
 
@@ -414,12 +437,6 @@ fn is_timeout(error: &std::io::Error) -> bool {
         error.kind(),
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
     )
-}
-
-/// Sleeps until the `n`th tick of [`PACE`] after `start`.
-fn pace(start: Instant, n: u64) {
-    let due = start + PACE * u32::try_from(n).unwrap_or(u32::MAX);
-    std::thread::sleep(due.saturating_duration_since(Instant::now()));
 }
 
 fn median(values: &[Duration]) -> Duration {

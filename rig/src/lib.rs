@@ -36,6 +36,7 @@ pub mod netns;
 pub mod probe;
 pub mod process;
 pub mod topology;
+pub mod udp_stream;
 pub mod workdir;
 
 pub use daemon::{Daemon, Router};

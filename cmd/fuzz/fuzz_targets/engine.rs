@@ -176,8 +176,10 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Accepted PBAs name only recorded prefixes in their Previous MAAR options; updates sent are
-/// remembered for the acknowledgements of later steps.
+/// Accepted PBAs name only recorded prefixes in their Previous MAAR options: anchored at that
+/// MAAR, or, for a prefix relocated to the serving MAAR (a Home Network Prefix option in the
+/// same PBA), anchored at the PBA's recipient, the old anchor bridging the convergence. Updates
+/// sent are remembered for the acknowledgements of later steps.
 fn check_outgoing(engine: &Engine<MemoryStore>, out: &[Outgoing], sent: &mut Vec<(Ipv6Addr, u16)>) {
     for o in out {
         match &o.message {
@@ -186,17 +188,26 @@ fn check_outgoing(engine: &Engine<MemoryStore>, out: &[Outgoing], sent: &mut Vec
                     MobilityOption::MnId(id) => Some(MnKey::from(id)),
                     _ => None,
                 });
+                let relocated: Vec<Ipv6Net> = pba
+                    .options
+                    .iter()
+                    .filter_map(|opt| match opt {
+                        MobilityOption::HomeNetworkPrefix(prefix) => Some(*prefix),
+                        _ => None,
+                    })
+                    .collect();
                 for opt in &pba.options {
                     if let MobilityOption::PreviousMaar { maar, prefix } = opt {
                         let record = mn
                             .as_ref()
                             .and_then(|k| engine.store().get(k))
                             .expect("a Previous MAAR option for a node the store does not hold");
+                        let anchor = if relocated.contains(prefix) { o.to } else { *maar };
                         assert!(
                             record
                                 .prefixes
                                 .iter()
-                                .any(|p| p.prefix == *prefix && p.anchor == *maar),
+                                .any(|p| p.prefix == *prefix && p.anchor == anchor),
                             "Previous MAAR {maar} for {prefix}, not in the record {record:?}"
                         );
                     }

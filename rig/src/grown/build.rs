@@ -33,9 +33,34 @@ pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
                 "net.ipv6.conf.default.accept_ra=1",
                 "net.ipv6.conf.default.autoconf=1",
             ]),
+            // Frames only: no address, solicitation or advertisement of its own.
+            Role::Switch => settings.extend([
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ]),
             Role::Host => {}
         }
         sysctl(&name, &settings)?;
+    }
+    // Bridges forward at once (no STP) and flood multicast (no snooping), as an access point's
+    // radio does.
+    for (node, bridge) in &plan.bridges {
+        let name = ns(node);
+        ip(
+            &name,
+            &[
+                "link",
+                "add",
+                bridge,
+                "type",
+                "bridge",
+                "stp_state",
+                "0",
+                "mcast_snooping",
+                "0",
+            ],
+        )?;
+        ip(&name, &["link", "set", bridge, "up"])?;
     }
     for (a, b) in &plan.links {
         let mut add = cmd::new("ip");
@@ -66,6 +91,10 @@ pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
                 &["-6", "addr", "add", &addr, "dev", &end.dev, "nodad"],
             )?;
         }
+        if plan.role(&end.node) == Some(Role::Switch) {
+            let off = format!("net.ipv6.conf.{}.disable_ipv6=1", end.dev);
+            sysctl(&name, &[&off])?;
+        }
         if plan.role(&end.node) == Some(Role::MobileNode) {
             // A SLAAC host on every link (set per device: a veth moved into the namespace does
             // not take its defaults).
@@ -81,6 +110,11 @@ pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
         cmd::in_netns(&name, "ethtool")
             .args(&features)
             .run_quiet()?;
+    }
+    for end in plan.ends() {
+        if let Some(bridge) = &end.master {
+            ip(&ns(&end.node), &["link", "set", &end.dev, "master", bridge])?;
+        }
     }
     // Up only once every GRO end has GRO (see `crate::topology`).
     for end in plan.ends().filter(|end| end.up) {

@@ -47,6 +47,9 @@ pub fn maar_section(spec: &Spec, ar: &AccessRouter, state_dir: &Path) -> String 
         spec.maar.ra_interval_s,
         state_dir.display()
     );
+    if spec.maar.shared_identity {
+        text.push_str("shared_access_identity = true\n");
+    }
     if spec.maar.attachment == Attachment::PointToPoint {
         for mn in &spec.mobile_nodes {
             text.push_str(&format!(
@@ -74,11 +77,19 @@ pub fn router(grown: &Grown, ar: &AccessRouter) -> Router {
         role: "core",
         xdp_mode: "native",
     }];
-    interfaces.extend(grown.spec().mobile_nodes.iter().map(|mn| Interface {
-        name: leak(&mn.name),
-        role: "access",
-        xdp_mode: "native",
-    }));
+    if grown.roaming() {
+        interfaces.push(Interface {
+            name: crate::grown::plan::AIR,
+            role: "access",
+            xdp_mode: "native",
+        });
+    } else {
+        interfaces.extend(grown.spec().mobile_nodes.iter().map(|mn| Interface {
+            name: leak(&mn.name),
+            role: "access",
+            xdp_mode: "native",
+        }));
+    }
     let ns = grown.ns(&ar.name);
     Router {
         name: leak(&ar.name),

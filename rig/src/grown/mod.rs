@@ -29,6 +29,7 @@ pub use plan::Plan;
 pub use spec::{Spec, SpecError};
 
 use crate::cmd::{self, Run as _};
+use crate::grown::spec::Attachment;
 
 /// The sample topology with three access routers (`rig/topologies/three-ars.toml`): the default
 /// of the three-router tests.
@@ -100,10 +101,30 @@ impl Grown {
             .read_stdout()
     }
 
-    /// Brings mobile node `mn`'s link to access router `ar` up: the node attaches there.
+    /// Brings mobile node `mn`'s link to access router `ar` up: the node attaches there. In a
+    /// roaming topology: plugs the node's port into `ar`'s bridge and brings its interface up.
     pub fn attach(&self, mn: &str, ar: &str) -> Result<()> {
         self.check_link(mn, ar)?;
+        if self.roaming() {
+            self.ip(plan::AIR, &["link", "set", mn, "master", &plan::bridge(ar)])?;
+            return self.ip(mn, &["link", "set", plan::AIR, "up"]);
+        }
         self.ip(mn, &["link", "set", ar, "up"])
+    }
+
+    /// Whether nodes roam through an access switch ([`Attachment::Roam`]).
+    pub fn roaming(&self) -> bool {
+        self.spec.maar.attachment == Attachment::Roam
+    }
+
+    /// The interface of mobile node `mn` toward access router `ar`: named after the router,
+    /// or, in a roaming topology, the node's one interface.
+    pub fn node_dev(&self, ar: &str) -> String {
+        if self.roaming() {
+            plan::AIR.to_owned()
+        } else {
+            ar.to_owned()
+        }
     }
 
     /// Brings every mobile node's `start_at` link up.
@@ -122,13 +143,17 @@ impl Grown {
     pub fn move_node(&self, mn: &str, from: &str, to: &str) -> Result<()> {
         self.check_link(mn, from)?;
         self.check_link(mn, to)?;
+        if self.roaming() {
+            // The port moves from one bridge to the other; the node's interface stays up.
+            return self.ip(plan::AIR, &["link", "set", mn, "master", &plan::bridge(to)]);
+        }
         self.ip(mn, &["link", "set", from, "down"])?;
         self.ip(mn, &["link", "set", to, "up"])
     }
 
     /// Mobile node `mn`'s IPv6 addresses on its link to `ar`, as `ip -6 addr show` prints them.
     pub fn node_addresses(&self, mn: &str, ar: &str) -> Result<String> {
-        self.ip_stdout(mn, &["-6", "addr", "show", "dev", ar])
+        self.ip_stdout(mn, &["-6", "addr", "show", "dev", &self.node_dev(ar)])
     }
 
     fn check_link(&self, mn: &str, ar: &str) -> Result<()> {

@@ -12,7 +12,7 @@
 
 use std::net::Ipv6Addr;
 
-use crate::grown::spec::{CmdPlacement, Mac, Spec, gateway, link_net};
+use crate::grown::spec::{Attachment, CmdPlacement, Mac, Spec, gateway, link_net};
 
 /// The correspondent's node name.
 pub const CN: &str = "cn";
@@ -22,6 +22,13 @@ pub const CORE: &str = "core";
 pub const CMD: &str = "cmd";
 /// The anchor next to the correspondent.
 pub const NEAR: &str = "near";
+/// The access switch of a roaming topology ([`Attachment::Roam`]).
+pub const AIR: &str = "air";
+
+/// The bridge of access router `ar` in [`AIR`].
+pub fn bridge(ar: &str) -> String {
+    format!("br-{ar}")
+}
 
 /// What runs in a node's namespace, and so how it is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +41,8 @@ pub enum Role {
     AccessRouter,
     /// A kernel-SLAAC host: forwarding off, Router Advertisements accepted on every link.
     MobileNode,
+    /// The access switch: bridges only, no IPv6 forwarding.
+    Switch,
 }
 
 /// One node: its name (its namespace's suffix) and role.
@@ -59,6 +68,8 @@ pub struct End {
     /// pass-only XDP program, so that the routers' XDP_REDIRECT and XDP_TX into it work (as in
     /// [`crate::topology`]).
     pub xdp_router: bool,
+    /// The bridge it is a port of, in its node.
+    pub master: Option<String>,
 }
 
 /// A static route: `ip -n PREFIXnode -6 route add ARGS`.
@@ -76,6 +87,8 @@ pub struct Plan {
     /// Addresses on a node's loopback (the CMD's /128 in the core).
     pub loopback: Vec<(String, Ipv6Addr)>,
     pub routes: Vec<RoutePlan>,
+    /// Bridges (node, name), made before the links.
+    pub bridges: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -86,6 +99,7 @@ impl Plan {
             links: Vec::new(),
             loopback: Vec::new(),
             routes: Vec::new(),
+            bridges: Vec::new(),
         };
         plan.node(CN, Role::Host);
         let cn_net = link_net(spec.correspondent.address);
@@ -122,6 +136,10 @@ impl Plan {
                 &[&ar.pool.to_string(), "via", &ar.locator.to_string()],
             );
         }
+        if spec.maar.attachment == Attachment::Roam {
+            plan.roaming(spec);
+            return plan;
+        }
         for mn in &spec.mobile_nodes {
             plan.node(&mn.name, Role::MobileNode);
             for ar in &spec.access_routers {
@@ -133,6 +151,7 @@ impl Plan {
                         mac: Some(mn.mac),
                         up: false,
                         xdp_router: false,
+                        master: None,
                     },
                     End {
                         node: ar.name.clone(),
@@ -141,6 +160,7 @@ impl Plan {
                         mac: None,
                         up: true,
                         xdp_router: true,
+                        master: None,
                     },
                 ));
             }
@@ -177,6 +197,7 @@ impl Plan {
                 mac: None,
                 up: true,
                 xdp_router: outer_xdp,
+                master: None,
             },
             End {
                 node: inner.to_owned(),
@@ -185,8 +206,62 @@ impl Plan {
                 mac: None,
                 up: true,
                 xdp_router: false,
+                master: None,
             },
         ));
+    }
+
+    /// The access side of a roaming topology: the switch [`AIR`] with a bridge per access
+    /// router, each router's one access interface (`air`) a port of its bridge, and each node's
+    /// one interface (`air`, its MAC) a port of no bridge until it attaches.
+    fn roaming(&mut self, spec: &Spec) {
+        self.node(AIR, Role::Switch);
+        for ar in &spec.access_routers {
+            self.bridges.push((AIR.to_owned(), bridge(&ar.name)));
+            self.links.push((
+                End {
+                    node: ar.name.clone(),
+                    dev: AIR.to_owned(),
+                    addr: None,
+                    mac: None,
+                    up: true,
+                    xdp_router: true,
+                    master: None,
+                },
+                End {
+                    node: AIR.to_owned(),
+                    dev: ar.name.clone(),
+                    addr: None,
+                    mac: None,
+                    up: true,
+                    xdp_router: false,
+                    master: Some(bridge(&ar.name)),
+                },
+            ));
+        }
+        for mn in &spec.mobile_nodes {
+            self.node(&mn.name, Role::MobileNode);
+            self.links.push((
+                End {
+                    node: mn.name.clone(),
+                    dev: AIR.to_owned(),
+                    addr: None,
+                    mac: Some(mn.mac),
+                    up: false,
+                    xdp_router: false,
+                    master: None,
+                },
+                End {
+                    node: AIR.to_owned(),
+                    dev: mn.name.clone(),
+                    addr: None,
+                    mac: None,
+                    up: true,
+                    xdp_router: false,
+                    master: None,
+                },
+            ));
+        }
     }
 
     /// `default via ::1` of `addr`'s /64.

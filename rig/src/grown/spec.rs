@@ -45,7 +45,7 @@ pub const MAX_NAME_LEN: usize = 15;
 /// The longest namespace prefix (an anchor instance, `PREFIX` + name, has at most 64 bytes).
 pub const MAX_PREFIX_LEN: usize = 32;
 /// Names the rig gives to nodes of its own.
-pub const RESERVED_NAMES: [&str; 5] = ["cn", "core", "cmd", "near", "lo"];
+pub const RESERVED_NAMES: [&str; 6] = ["cn", "core", "cmd", "near", "air", "lo"];
 
 /// A topology file that cannot be used: one line, naming the file and, for syntax errors, the
 /// line and column.
@@ -149,6 +149,13 @@ pub enum Attachment {
     Solicitation,
     /// Carrier up: every access link is a `[[maar.point_to_point]]` link to its node.
     PointToPoint,
+    /// A Wi-Fi roam: each node has one interface, plugged into an access switch (the
+    /// namespace `air`, one bridge per access router); a move re-plugs it from one router's
+    /// bridge into another's, so the node's interface never goes down and it sends no
+    /// solicitation. The first attachment is by solicitation; a roam's is the caller's
+    /// `anchor mn attach` on the new router, as an access point's association event would call
+    /// it.
+    Roam,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -163,6 +170,10 @@ pub struct MaarDefaults {
     pub ra_interval_s: u64,
     #[serde(default)]
     pub attachment: Attachment,
+    /// RFC 6543's MAC and link-local address on every access interface
+    /// (`shared_access_identity`).
+    #[serde(default)]
+    pub shared_identity: bool,
 }
 
 impl Default for MaarDefaults {
@@ -172,6 +183,7 @@ impl Default for MaarDefaults {
             idle_release_s: None,
             ra_interval_s: default_ra_interval_s(),
             attachment: Attachment::default(),
+            shared_identity: false,
         }
     }
 }
