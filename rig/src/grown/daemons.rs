@@ -173,7 +173,7 @@ impl Daemons {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, d)| d)
-            .unwrap_or_else(|| panic!("no access router {name} runs"))
+            .unwrap_or_else(|| panic!("no access router or near anchor {name} runs"))
     }
 
     /// Every access router's daemon, in the order of the spec, then the near anchor's.
@@ -206,9 +206,9 @@ impl Daemons {
         for (name, daemon) in self.routers.drain(..) {
             let status = daemon
                 .stop()
-                .with_context(|| format!("access router {name} did not stop"))?;
+                .with_context(|| format!("router {name} did not stop"))?;
             if !status.success() {
-                bail!("access router {name} exited with {status}");
+                bail!("router {name} exited with {status}");
             }
         }
         if let Some(mut cmd) = self.cmd.take() {
