@@ -1,6 +1,8 @@
 //! A TCP flow that keeps echoing: a thread writes a chunk of a position-dependent byte pattern
 //! every [`INTERVAL`], reads the echo back and checks every byte, and records each round trip,
 //! so that a test can ask whether the flow still works after a move and how long it stalled.
+//! [`Flow::hold`] pauses it between two round trips, so that a test can read counters while
+//! the flow sends nothing.
 
 use std::{
     io::{Read as _, Write as _},
@@ -41,6 +43,11 @@ pub struct Flow {
     pub name: String,
     pub source: Ipv6Addr,
     stop: Arc<AtomicBool>,
+    /// Asked to pause ([`Flow::hold`]).
+    held: Arc<AtomicBool>,
+    /// Held by the thread for the whole of each round trip: [`Flow::hold`] takes it to wait for
+    /// the one in flight.
+    turn: Arc<Mutex<()>>,
     log: Arc<Mutex<Log>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -58,14 +65,23 @@ impl Flow {
             other => panic!("{name}: an IPv4 connection from {other}"),
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(AtomicBool::new(false));
+        let turn = Arc::new(Mutex::new(()));
         let log = Arc::new(Mutex::new(Log::default()));
         let thread = {
-            let (stop, log) = (stop.clone(), log.clone());
+            let (stop, held, turn, log) = (stop.clone(), held.clone(), turn.clone(), log.clone());
             std::thread::spawn(move || {
                 let mut offset = 0u64;
                 let mut out = vec![0u8; CHUNK];
                 let mut back = vec![0u8; CHUNK];
                 while !stop.load(Ordering::SeqCst) {
+                    let turn = turn.lock().expect("the flow's turn");
+                    // Checked under the lock: once `hold` has the lock, no round trip starts.
+                    if held.load(Ordering::SeqCst) {
+                        drop(turn);
+                        std::thread::sleep(INTERVAL);
+                        continue;
+                    }
                     for (i, b) in out.iter_mut().enumerate() {
                         *b = pattern(seed, offset + i as u64);
                     }
@@ -94,6 +110,7 @@ impl Flow {
                     log.verified += CHUNK as u64;
                     offset += CHUNK as u64;
                     drop(log);
+                    drop(turn);
                     std::thread::sleep(INTERVAL);
                 }
                 let _ = stream.shutdown(Shutdown::Both);
@@ -103,9 +120,24 @@ impl Flow {
             name: name.to_owned(),
             source,
             stop,
+            held,
+            turn,
             log,
             thread: Some(thread),
         }
+    }
+
+    /// Pauses the flow: returns once the round trip in flight, if any, has ended, and starts no
+    /// other until [`Flow::resume`]. The acknowledgements of the last one may still be on their
+    /// way (delayed ACKs); wait a little before reading counters.
+    pub fn hold(&self) {
+        self.held.store(true, Ordering::SeqCst);
+        drop(self.turn.lock().expect("the flow's turn"));
+    }
+
+    /// Resumes the round trips after [`Flow::hold`].
+    pub fn resume(&self) {
+        self.held.store(false, Ordering::SeqCst);
     }
 
     /// Why the flow stopped working, if it did.

@@ -9,7 +9,10 @@ use std::{
 
 use anchor_rig::{
     Daemon, WorkDir,
-    grown::{Daemons, Grown, Spec, plan::CN},
+    grown::{
+        Daemons, Grown, Spec,
+        plan::{CN, NEAR},
+    },
 };
 use ipnet::Ipv6Net;
 use serde_json::Value;
@@ -62,7 +65,8 @@ impl GrownScenario {
         self.daemons.as_ref().expect("the daemons run")
     }
 
-    /// The daemon of access router `ar`.
+    /// The daemon of access router `ar`, or of the near anchor
+    /// ([`NEAR`](anchor_rig::grown::plan::NEAR)).
     pub fn router(&self, ar: &str) -> &Daemon {
         self.daemons().router(ar)
     }
@@ -222,7 +226,7 @@ impl GrownScenario {
             .collect()
     }
 
-    /// `ar`'s state file (`maar.json`): its pool allocations are the served and anchored
+    /// `ar`'s (or the near anchor's) state file (`maar.json`): its pool allocations are the served and anchored
     /// prefixes. An absent file is an empty state.
     pub fn maar_state(&self, ar: &str) -> Value {
         let path = self.daemons().state_dir(ar).join("maar.json");
@@ -266,6 +270,13 @@ impl GrownScenario {
                 self.mn_list(name),
                 self.pool_routes(name),
                 self.allocated(name)
+            ));
+        }
+        if self.spec().near_anchor.is_some() {
+            text.push_str(&format!(
+                "near: bindings {}\nnear: state {}\n",
+                Value::Array(self.bindings(NEAR)),
+                self.maar_state(NEAR)
             ));
         }
         text.push_str(&format!(

@@ -106,8 +106,13 @@ fn up(spec: &Spec, no_daemons: bool) -> Result<()> {
     let daemons = Daemons::start(&grown, &anchor, &dir)?;
     grown.attach_start_links()?;
     println!(
-        "rig: the CMD and {} MAARs run; configs, logs and state in {}",
+        "rig: the CMD and {} MAARs{} run; configs, logs and state in {}",
         spec.access_routers.len(),
+        if spec.near_anchor.is_some() {
+            " (and the near anchor's subscriber MAAR)"
+        } else {
+            ""
+        },
         dir.display()
     );
     if let Some(ar) = spec.access_routers.first() {

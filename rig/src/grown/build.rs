@@ -26,7 +26,9 @@ pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
         ];
         match node.role {
             // Also needed by bpf_fib_lookup, which otherwise answers FWD_DISABLED.
-            Role::Router | Role::AccessRouter => settings.push("net.ipv6.conf.all.forwarding=1"),
+            Role::Router | Role::AccessRouter | Role::NearAnchor => {
+                settings.push("net.ipv6.conf.all.forwarding=1")
+            }
             Role::MobileNode => settings.extend([
                 "net.ipv6.conf.all.forwarding=0",
                 "net.ipv6.conf.all.accept_ra=1",

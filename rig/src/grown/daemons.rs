@@ -1,6 +1,7 @@
-//! The daemons of a grown rig: the CMD (`anchor cmd`) in the core's namespace or its own, and a
-//! MAAR (`anchor run` with a `[maar]` section) on every access router, with insecure signaling
-//! (a lab), their configs, logs, sockets and state in one directory.
+//! The daemons of a grown rig: the CMD (`anchor cmd`) in the core's namespace or its own, a
+//! MAAR (`anchor run` with a `[maar]` section) on every access router, and the subscriber MAAR
+//! of the near anchor when there is one ([`super::near`]), with insecure signaling (a lab), their
+//! configs, logs, sockets and state in one directory.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,7 +11,8 @@ use anyhow::{Context as _, Result, bail};
 use crate::cmd;
 use crate::daemon::{Daemon, Interface, Router};
 use crate::grown::Grown;
-use crate::grown::plan::{CMD, CORE};
+use crate::grown::near;
+use crate::grown::plan::{CMD, CORE, NEAR};
 use crate::grown::spec::{AccessRouter, Attachment, CmdPlacement, Policy, Spec};
 use crate::process::Proc;
 
@@ -18,13 +20,14 @@ use crate::process::Proc;
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The CMD's configuration: every access router as a `[[maar]]` with its pool, listed under
-/// `nonpersistent` or `fixed` by its policy.
+/// `nonpersistent` or `fixed` by its policy; the near anchor among the `subscribers`.
 pub fn cmd_config(spec: &Spec, store: &Path) -> String {
     let mut text = format!(
         "address = \"{}\"\nstore = \"{}\"\ninsecure_signaling = true\n",
         spec.cmd.address,
         store.display()
     );
+    text.extend(near::cmd_subscribers(spec));
     for ar in &spec.access_routers {
         text.push_str(&format!(
             "\n[[maar]]\naddress = \"{}\"\nprefixes = [\"{}\"]\n",
@@ -50,6 +53,7 @@ pub fn maar_section(spec: &Spec, ar: &AccessRouter, state_dir: &Path) -> String 
     if spec.maar.shared_identity {
         text.push_str("shared_access_identity = true\n");
     }
+    text.extend(near::correspondent_anchors(spec));
     if spec.maar.attachment == Attachment::PointToPoint {
         for mn in &spec.mobile_nodes {
             text.push_str(&format!(
@@ -113,14 +117,14 @@ fn leak(text: &str) -> &'static str {
 /// that they exit cleanly, [`Daemons::keep`] leaves them running.
 pub struct Daemons {
     dir: PathBuf,
-    /// Stopped before the CMD, in the order of the spec.
+    /// Stopped before the CMD, in the order of the spec, the near anchor last.
     routers: Vec<(String, Daemon)>,
     cmd: Option<Proc>,
 }
 
 impl Daemons {
-    /// Starts the CMD, then every access router's MAAR, with configs, logs, sockets and state
-    /// in `dir`.
+    /// Starts the CMD, then every access router's MAAR and the near anchor's, with configs,
+    /// logs, sockets and state in `dir`.
     pub fn start(grown: &Grown, anchor: &Path, dir: &Path) -> Result<Daemons> {
         let spec = grown.spec();
         let mut daemons = Daemons {
@@ -152,6 +156,12 @@ impl Daemons {
                 .with_context(|| format!("cannot start access router {}", ar.name))?;
             daemons.routers.push((ar.name.clone(), daemon));
         }
+        if let Some(router) = near::router(spec, grown.ns(NEAR)) {
+            let section = near::maar_section(spec, &daemons.state_dir(NEAR));
+            let daemon = Daemon::start_with_config(anchor, dir, &router, &section)
+                .context("cannot start the near anchor")?;
+            daemons.routers.push((NEAR.to_owned(), daemon));
+        }
         // A CMD that refused its config has exited by now (the routers took longer to start).
         if let Some(status) = daemons
             .cmd
@@ -168,16 +178,16 @@ impl Daemons {
         Ok(daemons)
     }
 
-    /// The daemon of access router `name`.
+    /// The daemon of access router `name`, or of the near anchor ([`NEAR`]).
     pub fn router(&self, name: &str) -> &Daemon {
         self.routers
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, d)| d)
-            .unwrap_or_else(|| panic!("no access router {name} runs"))
+            .unwrap_or_else(|| panic!("no access router or near anchor {name} runs"))
     }
 
-    /// Every access router's daemon, in the order of the spec.
+    /// Every access router's daemon, in the order of the spec, then the near anchor's.
     pub fn routers(&self) -> impl Iterator<Item = (&str, &Daemon)> {
         self.routers.iter().map(|(n, d)| (n.as_str(), d))
     }
@@ -197,7 +207,7 @@ impl Daemons {
         std::fs::read_to_string(self.dir.join("cmd.log")).unwrap_or_default()
     }
 
-    /// An access router's state directory (its `maar.json`).
+    /// An access router's (or the near anchor's) state directory (its `maar.json`).
     pub fn state_dir(&self, ar: &str) -> PathBuf {
         self.dir.join(format!("{ar}-state"))
     }
@@ -207,9 +217,9 @@ impl Daemons {
         for (name, daemon) in self.routers.drain(..) {
             let status = daemon
                 .stop()
-                .with_context(|| format!("access router {name} did not stop"))?;
+                .with_context(|| format!("router {name} did not stop"))?;
             if !status.success() {
-                bail!("access router {name} exited with {status}");
+                bail!("router {name} exited with {status}");
             }
         }
         if let Some(mut cmd) = self.cmd.take() {

@@ -1,13 +1,14 @@
 //! A rig that grows: the topology of a TOML file ([`spec`]) instead of the fixed five
 //! namespaces of [`crate::topology`]. A correspondent, a core router (kernel forwarding, a static
-//! route to each access router's pool), an optional anchor next to the correspondent, access
-//! routers AR1..ARn that run MAARs, the CMD, and mobile nodes, kernel-SLAAC hosts with one link
-//! to every access router and their MAC as MN-ID.
+//! route to each access router's pool), an optional anchor next to the correspondent (a
+//! subscriber MAAR, [`near`]), access routers AR1..ARn that run MAARs, the CMD, and mobile nodes,
+//! kernel-SLAAC hosts with one link to every access router and their MAC as MN-ID.
 //!
 //! - [`spec`]: the file, and its checks (one-line errors).
 //! - [`plan`]: the namespaces, links, addresses and routes a spec makes, before any command.
 //! - [`build`]: making them with `ip`, `sysctl` and `ethtool`, and removing them.
 //! - [`daemons`]: the CMD and the MAARs.
+//! - [`near`]: the anchor next to the correspondent, a subscriber of the CMD.
 //! - [`status`]: what of a rig is present (`cargo xtask rig status`).
 //!
 //! [`Grown::build`] removes what an earlier run with the same prefix left, then builds;
@@ -18,6 +19,7 @@
 
 pub mod build;
 pub mod daemons;
+pub mod near;
 pub mod plan;
 pub mod spec;
 pub mod status;
@@ -34,6 +36,10 @@ use crate::grown::spec::Attachment;
 /// The sample topology with three access routers (`rig/topologies/three-ars.toml`): the default
 /// of the three-router tests.
 pub const THREE_ARS: &str = include_str!("../../topologies/three-ars.toml");
+
+/// The sample topology with an anchor near the correspondent and two access routers
+/// (`rig/topologies/near-cn.toml`): the default of the near-anchor test.
+pub const NEAR_CN: &str = include_str!("../../topologies/near-cn.toml");
 
 /// The built topology. Dropping it tears it down unless [`Grown::keep`] was called.
 pub struct Grown {
@@ -183,6 +189,15 @@ impl Grown {
                 spec::CmdPlacement::Own => self.ns(plan::CMD),
             }
         ));
+        if let Some(near) = &spec.near_anchor {
+            lines.push(format!(
+                "rig:   {} locator {} between {} and core: subscriber MAAR, redirects moved \
+                 nodes' prefixes to their serving MAAR",
+                self.ns(plan::NEAR),
+                near.locator,
+                self.ns(plan::CN)
+            ));
+        }
         for ar in &spec.access_routers {
             lines.push(format!(
                 "rig:   {} locator {} pool {} ({})",

@@ -35,14 +35,24 @@ pub fn bridge(ar: &str) -> String {
 pub enum Role {
     /// A host with a static default route (the correspondent, the CMD's own namespace).
     Host,
-    /// Kernel forwarding only (the core, the anchor next to the correspondent for now).
+    /// Kernel forwarding only (the core).
     Router,
     /// An access router: forwarding, and `anchor run` with XDP on its interfaces.
     AccessRouter,
+    /// The anchor next to the correspondent: forwarding, and `anchor run` as a subscriber MAAR
+    /// with XDP on its interfaces (see [`crate::grown::near`]).
+    NearAnchor,
     /// A kernel-SLAAC host: forwarding off, Router Advertisements accepted on every link.
     MobileNode,
     /// The access switch: bridges only, no IPv6 forwarding.
     Switch,
+}
+
+impl Role {
+    /// Whether an anchor daemon attaches XDP to the node's interfaces.
+    pub fn runs_anchor(self) -> bool {
+        matches!(self, Role::AccessRouter | Role::NearAnchor)
+    }
 }
 
 /// One node: its name (its namespace's suffix) and role.
@@ -64,7 +74,8 @@ pub struct End {
     /// Whether it comes up with the topology (a mobile node's links wait for
     /// [`Grown::attach`](crate::grown::Grown::attach)).
     pub up: bool,
-    /// An access router's end: its daemon attaches XDP. Every other end gets GRO and a
+    /// An anchor's end (an access router's, the near anchor's): its daemon attaches XDP. Every
+    /// other end gets GRO and a
     /// pass-only XDP program, so that the routers' XDP_REDIRECT and XDP_TX into it work (as in
     /// [`crate::topology`]).
     pub xdp_router: bool,
@@ -106,7 +117,7 @@ impl Plan {
         // The correspondent's side: through the near anchor when there is one.
         match &spec.near_anchor {
             Some(near) => {
-                plan.node(NEAR, Role::Router);
+                plan.node(NEAR, Role::NearAnchor);
                 plan.link(CN, NEAR, spec.correspondent.address);
                 plan.link(NEAR, CORE, near.locator);
                 plan.route(
@@ -188,7 +199,8 @@ impl Plan {
     /// A link whose `outer` end has `addr` and whose `inner` end (toward the core) has `::1` of
     /// its /64.
     fn link(&mut self, outer: &str, inner: &str, addr: Ipv6Addr) {
-        let outer_xdp = self.role(outer) == Some(Role::AccessRouter);
+        let xdp = |node: &str| self.role(node).is_some_and(Role::runs_anchor);
+        let (outer_xdp, inner_xdp) = (xdp(outer), xdp(inner));
         self.links.push((
             End {
                 node: outer.to_owned(),
@@ -205,7 +217,7 @@ impl Plan {
                 addr: Some(gateway(link_net(addr))),
                 mac: None,
                 up: true,
-                xdp_router: false,
+                xdp_router: inner_xdp,
                 master: None,
             },
         ));
@@ -364,14 +376,50 @@ mod tests {
             "[near_anchor]\nlocator = \"2001:db8:cf::2\"",
         );
         let plan = plan(&text);
-        assert_eq!(plan.role("near"), Some(Role::Router));
-        let pairs: Vec<(&str, &str)> = plan
+        assert_eq!(plan.role("near"), Some(Role::NearAnchor));
+        let pairs: Vec<(&str, &str, &str, &str)> = plan
             .links
             .iter()
-            .map(|(a, b)| (a.node.as_str(), b.node.as_str()))
+            .map(|(a, b)| {
+                (
+                    a.node.as_str(),
+                    a.dev.as_str(),
+                    b.node.as_str(),
+                    b.dev.as_str(),
+                )
+            })
             .take(2)
             .collect();
-        assert_eq!(pairs, [("cn", "near"), ("near", "core")]);
+        assert_eq!(
+            pairs,
+            [
+                ("cn", "near", "near", "cn"),
+                ("near", "core", "core", "near")
+            ]
+        );
+        // The near anchor's daemon attaches XDP to both of its ends; the correspondent's and
+        // the core's ends get the pass-only program.
+        let xdp: Vec<(&str, &str, bool)> = plan
+            .links
+            .iter()
+            .take(2)
+            .flat_map(|(a, b)| [a, b])
+            .map(|e| (e.node.as_str(), e.dev.as_str(), e.xdp_router))
+            .collect();
+        assert_eq!(
+            xdp,
+            [
+                ("cn", "near", false),
+                ("near", "cn", true),
+                ("near", "core", true),
+                ("core", "near", false),
+            ]
+        );
+        assert!(
+            plan.routes
+                .iter()
+                .any(|r| r.node == "near" && r.args.join(" ") == "default via 2001:db8:cf::1")
+        );
         assert!(
             plan.routes
                 .iter()

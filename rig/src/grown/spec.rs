@@ -11,7 +11,8 @@
 //! address = "2001:db8:cc::1"        #   of its own, linked to the core (as the correspondent)
 //!
 //! # [near_anchor]                   # an anchor next to the correspondent (RFC 8818 Figure 6):
-//! # locator = "2001:db8:cf::2"      #   a router between the correspondent and the core
+//! # locator = "2001:db8:cf::2"      #   a router between the correspondent and the core that
+//!                                   #   runs a subscriber MAAR (see `grown::near`)
 //!
 //! [maar]                            # what every access router's MAAR gets unless its entry says
 //! policy = "session-lasting"        #   otherwise: its pool's policy,
@@ -112,7 +113,8 @@ pub enum CmdPlacement {
 }
 
 /// An anchor next to the correspondent (RFC 8818 section 4.2, Figure 6): a router of its own
-/// between the correspondent and the core. The rig builds and routes it; nothing runs there yet.
+/// between the correspondent and the core, running `anchor run` as a subscriber MAAR
+/// ([`crate::grown::near`]): it redirects a moved node's prefixes straight to its serving MAAR.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NearAnchor {

@@ -155,3 +155,32 @@ fn a_topology_needs_routers_and_nodes() {
         .to_owned();
     assert!(invalid(&no_nodes).contains("no [[mobile_node]]"));
 }
+
+#[test]
+fn the_near_cn_sample_has_a_near_anchor_and_two_access_routers() {
+    let spec = Spec::parse(crate::grown::NEAR_CN, "near-cn").expect("the sample is valid");
+    assert_eq!(spec.prefix, "anc-");
+    let near = spec.near_anchor.as_ref().expect("a near anchor");
+    assert_eq!(near.locator, "2001:db8:cf::2".parse::<Ipv6Addr>().unwrap());
+    let names: Vec<&str> = spec
+        .access_routers
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(names, ["ar1", "ar2"]);
+    assert_eq!(spec.policy(&spec.access_routers[0]), Policy::SessionLasting);
+}
+
+#[test]
+fn the_near_anchors_locator_is_a_link_of_its_own() {
+    let text = crate::grown::NEAR_CN.replace(
+        "locator = \"2001:db8:cf::2\"",
+        "locator = \"2001:db8:f1::9\"",
+    );
+    assert!(
+        invalid(&text)
+            .contains("locator = 2001:db8:f1::2 is in the same /64 as near_anchor.locator")
+    );
+    let text = crate::grown::NEAR_CN.replace("2001:db8:a2::/48", "2001:db8:cf::/48");
+    assert!(invalid(&text).contains("overlaps near_anchor.locator"));
+}
