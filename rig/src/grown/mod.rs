@@ -7,7 +7,10 @@
 //! - [`spec`]: the file, and its checks (one-line errors).
 //! - [`plan`]: the namespaces, links, addresses and routes a spec makes, before any command.
 //! - [`build`]: making them with `ip`, `sysctl` and `ethtool`, and removing them.
-//! - [`daemons`]: the CMD and the MAARs.
+//! - [`daemons`]: the CMD and the MAARs (and BIRD, with `[bgp]`).
+//! - [`bgp`]: with `[bgp]`, the BIRD configurations: eBGP between the core and every access
+//!   router, which announces its pool and its MAAR's routes (protocol 250).
+//! - [`bird`]: running BIRD in the namespaces, and `birdc`.
 //! - [`status`]: what of a rig is present (`cargo xtask rig status`).
 //!
 //! [`Grown::build`] removes what an earlier run with the same prefix left, then builds;
@@ -16,6 +19,8 @@
 //! move ([`Grown::move_node`]) takes its link to one access router down and the link to another
 //! up.
 
+pub mod bgp;
+pub mod bird;
 pub mod build;
 pub mod daemons;
 pub mod plan;
@@ -33,6 +38,10 @@ use crate::cmd::{self, Run as _};
 /// The sample topology with three access routers (`rig/topologies/three-ars.toml`): the default
 /// of the three-router tests.
 pub const THREE_ARS: &str = include_str!("../../topologies/three-ars.toml");
+
+/// The same with `fixed` pools and BGP (`rig/topologies/three-ars-bgp.toml`): the anchor
+/// relocation test's topology.
+pub const THREE_ARS_BGP: &str = include_str!("../../topologies/three-ars-bgp.toml");
 
 /// The built topology. Dropping it tears it down unless [`Grown::keep`] was called.
 pub struct Grown {
