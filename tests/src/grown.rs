@@ -9,7 +9,7 @@ use std::{
 
 use anchor_rig::{
     Daemon, WorkDir,
-    grown::{Daemons, Grown, Spec, plan::CN},
+    grown::{Daemons, Grown, Spec, bird::Birds, plan::CN},
 };
 use ipnet::Ipv6Net;
 use serde_json::Value;
@@ -65,6 +65,13 @@ impl GrownScenario {
     /// The daemon of access router `ar`.
     pub fn router(&self, ar: &str) -> &Daemon {
         self.daemons().router(ar)
+    }
+
+    /// The BIRDs of a topology with `[bgp]`.
+    pub fn birds(&self) -> &Birds {
+        self.daemons()
+            .birds()
+            .expect("the topology has [bgp]: BIRD runs")
     }
 
     /// Access router `ar`'s locator.
