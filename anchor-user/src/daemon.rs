@@ -168,7 +168,8 @@ async fn serve(
     let next_hops = tokio::spawn(next_hops.run(async move {
         let _ = next_hops_stopped.await;
     }));
-    let routes = NetlinkRoutes::new()?;
+    // The visiting bindings' routes, never announced (the MAAR's own go through its router).
+    let routes = NetlinkRoutes::visiting()?;
     // The bindings of an earlier run are in the pinned maps, their `--dev` routes in the kernel.
     let pinned = datapath.bindings()?;
     let dev_routes = routes.dev_routes().await?;

@@ -11,6 +11,7 @@ use anchor_rig::{
     Daemon, WorkDir,
     grown::{
         Daemons, Grown, Spec,
+        bird::Birds,
         plan::{CN, NEAR},
     },
 };
@@ -69,6 +70,13 @@ impl GrownScenario {
     /// ([`NEAR`](anchor_rig::grown::plan::NEAR)).
     pub fn router(&self, ar: &str) -> &Daemon {
         self.daemons().router(ar)
+    }
+
+    /// The BIRDs of a topology with `[bgp]`.
+    pub fn birds(&self) -> &Birds {
+        self.daemons()
+            .birds()
+            .expect("the topology has [bgp]: BIRD runs")
     }
 
     /// Access router `ar`'s locator.

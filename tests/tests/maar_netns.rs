@@ -23,7 +23,7 @@ use anchor_rig::{
 use anchor_signal::{Lifetime, MobilityHeader, MobilityOption, Pbu, PbuFlags, Timestamp};
 use anchor_tests::{
     hostile::{LogFormat, check_log, hostile_mn_id, mh_socket_in},
-    maar::{ControlPlane, MN_P1, P1, detach_at_r2, wait_for},
+    maar::{ControlPlane, MN_P1, P1, P2, detach_at_r2, wait_for},
     support::{assert_tunnelled_to_mn, ip_stdout, ping_from_cn, stop_daemons},
 };
 
@@ -71,6 +71,24 @@ fn maars_and_cmd_redirect_a_moved_node_without_hand_made_bindings() {
     );
     ping_from_cn(&cp.rig, MN_P1, "after the move");
     assert_tunnelled_to_mn(&r1, P1);
+    // The visiting binding's route is not one a routing daemon announces (protocol 250, the
+    // routes of prefixes anchored here, as r2's own P2): it is protocol 251.
+    let visiting = ip_stdout(&cp.rig, Node::R2, &["-6", "route", "show", "exact", P1]);
+    assert!(
+        visiting.contains(&format!(
+            "dev r2a proto {} ",
+            anchor_user::routing::routes::RTPROT_ANCHOR_VISITING
+        )),
+        "r2's route for the visiting {P1}: {visiting}"
+    );
+    let local = ip_stdout(&cp.rig, Node::R2, &["-6", "route", "show", "exact", P2]);
+    assert!(
+        local.contains(&format!(
+            "dev r2a proto {} ",
+            anchor_user::routing::routes::RTPROT_ANCHOR
+        )),
+        "r2's route for its own {P2}: {local}"
+    );
 
     // 3. Detachment at r2: the CMD tells r1, and both drop their bindings.
     detach_at_r2(&r1, &r2, DEADLINE);

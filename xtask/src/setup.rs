@@ -38,6 +38,11 @@ const PACKAGES: &[&str] = &[
     "nftables",
     // zcat, for /proc/config.gz in `cargo xtask doctor` and the benchmark's report.
     "gzip",
+    // BIRD 2 (`bird`, `birdc` in /usr/sbin), the BGP speaker of the anchor relocation test
+    // (tests/tests/scenario_relocation.rs). The test starts its own bird in each namespace with
+    // its own `-c` and `-s`; the bird.service the package enables (where systemd runs) is not
+    // used and changes nothing.
+    "bird2",
 ];
 
 /// The LLVM major version shared by the nightly rustc and bpf-linker.

@@ -1,10 +1,15 @@
-//! Kernel routes toward visiting mobile nodes: `PREFIX dev IFACE` in the main table, added when
-//! a visiting binding names its access interface (`--dev`), removed with the binding.
+//! Kernel routes toward mobile nodes: `PREFIX dev IFACE` in the main table. The MAAR adds those
+//! of the prefixes anchored here (a node's delegated /64, a `fixed` /64 relocated here); the
+//! binding table adds those of visiting bindings that name their access interface (`--dev`),
+//! and removes them with the binding.
 //!
-//! Every route the daemon adds carries the routing protocol number [`RTPROT_ANCHOR`], so that a
-//! routing daemon can tell them apart and announce them: BIRD's kernel protocol with `learn`
-//! and `import where krt_source = 250` takes the MAAR's delegated and relocated /64s into BGP
-//! (see `packaging/bird/bird.conf`). The daemon never touches a routing daemon's files.
+//! The two kinds carry different routing protocol numbers, so that a routing daemon can tell
+//! them apart. [`RTPROT_ANCHOR`] (250) marks the routes to announce: BIRD's kernel protocol with
+//! `learn` and `import where krt_source = 250` takes the MAAR's delegated and relocated /64s
+//! into BGP (see `packaging/bird/bird.conf`). [`RTPROT_ANCHOR_VISITING`] (251) marks a visiting
+//! prefix, delivered here through its anchor's tunnel: announced, it would draw its traffic
+//! away from the anchor, whose redirect would then look idle and be released under a live
+//! flow. The daemon never touches a routing daemon's files.
 
 use std::{future::Future, io};
 
@@ -12,9 +17,14 @@ use ipnet::Ipv6Net;
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
-/// The routing protocol number of the routes the daemon adds (`ip route ... proto 250`): one
-/// that no routing daemon in iproute2's `rt_protos` uses.
+/// The routing protocol number of the routes of prefixes anchored here (`ip route ... proto
+/// 250`), the ones a routing daemon announces: one that no routing daemon in iproute2's
+/// `rt_protos` uses.
 pub const RTPROT_ANCHOR: u8 = 250;
+
+/// The routing protocol number of the routes of visiting prefixes (`proto 251`), which must not
+/// be announced.
+pub const RTPROT_ANCHOR_VISITING: u8 = 251;
 
 #[derive(Debug, Error)]
 pub enum RouteError {
@@ -68,14 +78,31 @@ pub trait Routes {
 pub struct NetlinkRoutes {
     handle: rtnetlink::Handle,
     connection: JoinHandle<()>,
+    /// The routing protocol number of the routes it adds.
+    protocol: u8,
 }
 
 impl NetlinkRoutes {
-    /// Opens the netlink socket. Must run inside a tokio runtime (it spawns the connection).
+    /// Opens the netlink socket for the routes of prefixes anchored here ([`RTPROT_ANCHOR`]).
+    /// Must run inside a tokio runtime (it spawns the connection).
     pub fn new() -> Result<Self, RouteError> {
+        Self::with_protocol(RTPROT_ANCHOR)
+    }
+
+    /// Opens the netlink socket for the routes of visiting bindings
+    /// ([`RTPROT_ANCHOR_VISITING`]).
+    pub fn visiting() -> Result<Self, RouteError> {
+        Self::with_protocol(RTPROT_ANCHOR_VISITING)
+    }
+
+    fn with_protocol(protocol: u8) -> Result<Self, RouteError> {
         let (connection, handle, _) = rtnetlink::new_connection().map_err(RouteError::Connect)?;
         let connection = tokio::spawn(connection);
-        Ok(Self { handle, connection })
+        Ok(Self {
+            handle,
+            connection,
+            protocol,
+        })
     }
 
     fn request(
@@ -91,7 +118,7 @@ impl NetlinkRoutes {
             .destination_prefix(prefix.network(), prefix.prefix_len())
             .output_interface(ifindex)
             .protocol(netlink_packet_route::route::RouteProtocol::Other(
-                RTPROT_ANCHOR,
+                self.protocol,
             ))
     }
 }
@@ -186,7 +213,7 @@ impl Routes for NetlinkRoutes {
     ) -> impl Future<Output = Result<(), RouteError>> + Send {
         let mut add = self.request(prefix, ifindex);
         let mut message = add.message_mut().clone();
-        // Any protocol: a route added by an earlier build (without `RTPROT_ANCHOR`) goes too.
+        // Any protocol: a route added by an earlier build (with another protocol) goes too.
         message.header.protocol = netlink_packet_route::route::RouteProtocol::Unspec;
         let request = self.handle.route().del(message);
         let dev = dev.to_owned();

@@ -290,16 +290,9 @@ impl MaarEngine {
         }
         for (home, prefix) in &previous {
             if !served.visiting.contains_key(prefix) {
-                // A relocated prefix's uplink goes straight out: it is anchored here now.
-                let reverse_tunnel = self.reverse_tunnel && !relocated.contains(prefix);
                 actions.push(Action::AddBinding {
                     prefix: *prefix,
-                    kind: MaarBindingKind::Visiting {
-                        home: *home,
-                        reverse_tunnel,
-                        dev: Some(served.dev.clone()),
-                        mac: mn.mac(),
-                    },
+                    kind: self.visiting_kind(*home, relocated.contains(prefix), &served.dev, &mn),
                 });
             }
         }
@@ -318,6 +311,37 @@ impl MaarEngine {
             s.relocated.extend(relocated);
             s.refresh_at = Some(now.instant + lifetime / 2);
             s.expires_at = Some(now.instant + lifetime);
+        }
+    }
+
+    /// The visiting binding of `prefix`, anchored at `home`, for `mn` on `dev`. A prefix
+    /// anchored elsewhere is delivered onto `dev` by the binding's own route (and the node's L2
+    /// next hop), its uplink reverse-tunnelled as configured. A `relocated` prefix is anchored
+    /// here now and routed by this MAAR's own route ([`Action::AddRoute`], the one a routing
+    /// daemon announces): its binding, the receiving end of its old anchor's bridge while
+    /// routing converges, names no `dev`, so that the binding table neither adds that route a
+    /// second time (it refuses a route that exists, and the binding with it) nor removes it
+    /// with the binding; its uplink goes straight out.
+    pub(super) fn visiting_kind(
+        &self,
+        home: Ipv6Addr,
+        relocated: bool,
+        dev: &str,
+        mn: &MnId,
+    ) -> MaarBindingKind {
+        if relocated {
+            return MaarBindingKind::Visiting {
+                home,
+                reverse_tunnel: false,
+                dev: None,
+                mac: None,
+            };
+        }
+        MaarBindingKind::Visiting {
+            home,
+            reverse_tunnel: self.reverse_tunnel,
+            dev: Some(dev.to_owned()),
+            mac: mn.mac(),
         }
     }
 

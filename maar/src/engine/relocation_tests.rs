@@ -22,12 +22,15 @@ fn fixed_maar(locator: Ipv6Addr, pool: &str, idle_s: u64) -> MaarEngine {
     MaarEngine::new(&config, locator, vec!["acc".to_owned()])
 }
 
-fn visiting(home: Ipv6Addr, reverse_tunnel: bool) -> MaarBindingKind {
+/// The visiting binding of a prefix relocated here from `home`: the receiving end of `home`'s
+/// bridge. It names no access interface: the MAAR's own relocation route delivers the prefix,
+/// and the binding table must neither add that route again nor remove it with the binding.
+fn bridged(home: Ipv6Addr) -> MaarBindingKind {
     MaarBindingKind::Visiting {
         home,
-        reverse_tunnel,
-        dev: Some("acc".into()),
-        mac: Some([2, 0, 0, 0, 0, 1]),
+        reverse_tunnel: false,
+        dev: None,
+        mac: None,
     }
 }
 
@@ -54,7 +57,7 @@ fn a_fixed_prefix_is_relocated_bridged_then_lent_and_given_back() {
         },
         Action::AddBinding {
             prefix: p1,
-            kind: visiting(M1, false),
+            kind: bridged(M1),
         },
         Action::AddRoute {
             prefix: p2,
@@ -150,7 +153,7 @@ fn a_relocated_prefix_moves_on_with_its_node() {
         },
         Action::AddBinding {
             prefix: p1,
-            kind: visiting(M1, false),
+            kind: bridged(M1),
         },
     ] {
         assert!(restored.contains(&action), "{action:?} in {restored:?}");
@@ -210,5 +213,73 @@ fn a_relocated_prefix_moves_on_with_its_node() {
         pbu_of(releases[0])
             .options
             .contains(&MobilityOption::AnchoredPrefix(p2))
+    );
+}
+
+/// Before this, the relocated prefix's visiting binding named the access interface as any
+/// visiting binding does: the binding table then added the route `PREFIX dev ACCESS` that the
+/// MAAR had just added for the relocation, the kernel refused it (it exists), and the binding
+/// was never installed, so that the old anchor's bridge was dropped at the new anchor
+/// (`drop_decap_no_binding`); had it been installed, its removal would have taken the
+/// relocation's route, the one BGP announces, with it. Found on the rig with BIRD
+/// (tests/tests/scenario_relocation.rs).
+#[test]
+fn the_bridge_binding_of_a_relocated_prefix_leaves_its_route_to_the_maar() {
+    let mut m2 = maar(M2, "2001:db8:a2::/48");
+    let now = start();
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
+    let p2 = m2.attach(now, MN, "acc", &mut out).unwrap();
+    let p1: Ipv6Net = "2001:db8:a1::/64".parse().unwrap();
+    let pbu = pbu_of(&out[0]).clone();
+    let relocated = vec![
+        MobilityOption::PreviousMaar {
+            maar: M1,
+            prefix: p1,
+        },
+        MobilityOption::HomeNetworkPrefix(p1),
+    ];
+    m2.handle(
+        now,
+        CMD,
+        accept(&pbu, 10, relocated),
+        &mut out,
+        &mut actions,
+    );
+    let route = |prefix| Action::AddRoute {
+        prefix,
+        dev: "acc".into(),
+    };
+    assert_eq!(
+        actions,
+        vec![
+            route(p1),
+            route(p2),
+            Action::AddBinding {
+                prefix: p1,
+                kind: bridged(M1),
+            },
+        ]
+    );
+
+    // The refresh at half the lifetime (10 units of 4 s): the CMD records P1 anchored here now, no Previous MAAR option. The bridge's
+    // binding goes, the route stays.
+    let (mut out, mut actions) = (Vec::new(), Vec::new());
+    m2.poll(now.plus(Duration::from_secs(21)), &mut out, &mut actions);
+    let refresh = pbu_of(out.last().expect("the refresh")).clone();
+    let now = now.plus(Duration::from_secs(21));
+    m2.handle(
+        now,
+        CMD,
+        accept(&refresh, 10, vec![]),
+        &mut out,
+        &mut actions,
+    );
+    assert_eq!(actions, vec![Action::RemoveBinding { prefix: p1 }]);
+    assert!(
+        m2.advertised("acc").contains(&Advert {
+            prefix: p1,
+            deprecated: false
+        }),
+        "P1 is still the node's own here"
     );
 }

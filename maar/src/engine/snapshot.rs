@@ -185,12 +185,12 @@ impl MaarEngine {
             for v in &saved.visiting {
                 actions.push(Action::AddBinding {
                     prefix: v.prefix,
-                    kind: MaarBindingKind::Visiting {
-                        home: v.home,
-                        reverse_tunnel: self.reverse_tunnel && !saved.relocated.contains(&v.prefix),
-                        dev: Some(saved.dev.clone()),
-                        mac: mn.mac(),
-                    },
+                    kind: self.visiting_kind(
+                        v.home,
+                        saved.relocated.contains(&v.prefix),
+                        &saved.dev,
+                        &mn,
+                    ),
                 });
             }
             let lifetime = match saved.phase {

@@ -1,7 +1,8 @@
 //! The daemons of a grown rig: the CMD (`anchor cmd`) in the core's namespace or its own, a
 //! MAAR (`anchor run` with a `[maar]` section) on every access router, and the subscriber MAAR
 //! of the near anchor when there is one ([`super::near`]), with insecure signaling (a lab), their
-//! configs, logs, sockets and state in one directory.
+//! configs, logs, sockets and state in one directory; with `[bgp]`, BIRD on the core and every
+//! access router ([`Birds`]), its sessions established before the start ends.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::cmd;
 use crate::daemon::{Daemon, Interface, Router};
 use crate::grown::Grown;
+use crate::grown::bird::Birds;
 use crate::grown::near;
 use crate::grown::plan::{CMD, CORE, NEAR};
 use crate::grown::spec::{AccessRouter, Attachment, CmdPlacement, Policy, Spec};
@@ -18,6 +20,8 @@ use crate::process::Proc;
 
 /// How long a daemon gets to exit after SIGTERM in [`Daemons::stop`].
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the core's BGP sessions get to come up (the first connection is tried after 1 s).
+const BGP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The CMD's configuration: every access router as a `[[maar]]` with its pool, listed under
 /// `nonpersistent` or `fixed` by its policy; the near anchor among the `subscribers`.
@@ -120,18 +124,25 @@ pub struct Daemons {
     /// Stopped before the CMD, in the order of the spec, the near anchor last.
     routers: Vec<(String, Daemon)>,
     cmd: Option<Proc>,
+    /// Stopped last: the routes stay announced until the MAARs have stopped.
+    birds: Option<Birds>,
 }
 
 impl Daemons {
-    /// Starts the CMD, then every access router's MAAR and the near anchor's, with configs,
-    /// logs, sockets and state in `dir`.
+    /// Starts BIRD (with `[bgp]`), the CMD, then every access router's MAAR and the near
+    /// anchor's, with configs, logs, sockets and state in `dir`; with `[bgp]`, returns once the
+    /// core's BGP sessions are established.
     pub fn start(grown: &Grown, anchor: &Path, dir: &Path) -> Result<Daemons> {
         let spec = grown.spec();
         let mut daemons = Daemons {
             dir: dir.to_owned(),
             routers: Vec::new(),
             cmd: None,
+            birds: None,
         };
+        if spec.bgp.is_some() {
+            daemons.birds = Some(Birds::start(grown, dir).context("cannot start BIRD")?);
+        }
         let config = dir.join("cmd.toml");
         std::fs::write(&config, cmd_config(spec, &daemons.cmd_store()))
             .with_context(|| format!("cannot write {}", config.display()))?;
@@ -175,7 +186,15 @@ impl Daemons {
                 cmd::tail(daemons.cmd_log().as_bytes())
             );
         }
+        if let Some(birds) = &daemons.birds {
+            birds.wait_established(BGP_TIMEOUT)?;
+        }
         Ok(daemons)
+    }
+
+    /// The BIRDs, with `[bgp]`.
+    pub fn birds(&self) -> Option<&Birds> {
+        self.birds.as_ref()
     }
 
     /// The daemon of access router `name`, or of the near anchor ([`NEAR`]).
@@ -212,7 +231,8 @@ impl Daemons {
         self.dir.join(format!("{ar}-state"))
     }
 
-    /// Stops the routers, then the CMD, with SIGTERM; fails when one does not exit cleanly.
+    /// Stops the routers, then the CMD, then BIRD, with SIGTERM; fails when one does not exit
+    /// cleanly.
     pub fn stop(mut self) -> Result<()> {
         for (name, daemon) in self.routers.drain(..) {
             let status = daemon
@@ -228,6 +248,9 @@ impl Daemons {
                 bail!("the CMD exited with {status}");
             }
         }
+        if let Some(birds) = self.birds.take() {
+            birds.stop()?;
+        }
         Ok(())
     }
 
@@ -239,6 +262,9 @@ impl Daemons {
         }
         if let Some(cmd) = self.cmd.take() {
             std::mem::forget(cmd);
+        }
+        if let Some(birds) = self.birds.take() {
+            birds.keep();
         }
     }
 }
@@ -252,8 +278,9 @@ impl Drop for Daemons {
                 cmd::tail(self.cmd_log().as_bytes())
             );
         }
-        // The routers (each printing its log when panicking), then the CMD.
+        // The routers (each printing its log when panicking), then the CMD, then BIRD.
         self.routers.clear();
         self.cmd.take();
+        self.birds.take();
     }
 }

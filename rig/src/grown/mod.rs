@@ -7,8 +7,11 @@
 //! - [`spec`]: the file, and its checks (one-line errors).
 //! - [`plan`]: the namespaces, links, addresses and routes a spec makes, before any command.
 //! - [`build`]: making them with `ip`, `sysctl` and `ethtool`, and removing them.
-//! - [`daemons`]: the CMD and the MAARs.
+//! - [`daemons`]: the CMD and the MAARs (and BIRD, with `[bgp]`).
 //! - [`near`]: the anchor next to the correspondent, a subscriber of the CMD.
+//! - [`bgp`]: with `[bgp]`, the BIRD configurations: eBGP between the core and every access
+//!   router, which announces its pool and its MAAR's routes (protocol 250).
+//! - [`bird`]: running BIRD in the namespaces, and `birdc`.
 //! - [`status`]: what of a rig is present (`cargo xtask rig status`).
 //!
 //! [`Grown::build`] removes what an earlier run with the same prefix left, then builds;
@@ -17,6 +20,8 @@
 //! move ([`Grown::move_node`]) takes its link to one access router down and the link to another
 //! up.
 
+pub mod bgp;
+pub mod bird;
 pub mod build;
 pub mod daemons;
 pub mod near;
@@ -40,6 +45,9 @@ pub const THREE_ARS: &str = include_str!("../../topologies/three-ars.toml");
 /// The sample topology with an anchor near the correspondent and two access routers
 /// (`rig/topologies/near-cn.toml`): the default of the near-anchor test.
 pub const NEAR_CN: &str = include_str!("../../topologies/near-cn.toml");
+/// The same with `fixed` pools and BGP (`rig/topologies/three-ars-bgp.toml`): the anchor
+/// relocation test's topology.
+pub const THREE_ARS_BGP: &str = include_str!("../../topologies/three-ars-bgp.toml");
 
 /// The built topology. Dropping it tears it down unless [`Grown::keep`] was called.
 pub struct Grown {

@@ -1,5 +1,6 @@
 //! What a [`Spec`] becomes, worked out before anything is built: the nodes with their roles, the
-//! veth pairs with their ends' names and addresses, the static routes. No commands run here.
+//! veth pairs with their ends' names and addresses, the static routes (the core's pool routes
+//! only without `[bgp]`). No commands run here.
 //!
 //! ```text
 //!   cn ---- [near] ---- core ---- ar1 ---- mn1 (one link per access router, down at first)
@@ -142,10 +143,13 @@ impl Plan {
             plan.node(&ar.name, Role::AccessRouter);
             plan.link(&ar.name, CORE, ar.locator);
             plan.default_route(&ar.name, ar.locator);
-            plan.route(
-                CORE,
-                &[&ar.pool.to_string(), "via", &ar.locator.to_string()],
-            );
+            // With BGP the core learns the pools (and the MAARs' /64s) from the routers.
+            if spec.bgp.is_none() {
+                plan.route(
+                    CORE,
+                    &[&ar.pool.to_string(), "via", &ar.locator.to_string()],
+                );
+            }
         }
         if spec.maar.attachment == Attachment::Roam {
             plan.roaming(spec);

@@ -16,9 +16,14 @@
 //!
 //! [maar]                            # what every access router's MAAR gets unless its entry says
 //! policy = "session-lasting"        #   otherwise: its pool's policy,
-//! # idle_release_s = 600            #   idle release (session-lasting pools only),
+//! # idle_release_s = 600            #   idle release (session-lasting pools; fixed pools: the
+//!                                   #   end of a relocation's bridge),
 //! ra_interval_s = 2                 #   advertisement interval,
 //! attachment = "solicitation"       #   and how nodes attach ("solicitation" | "point-to-point")
+//!
+//! # [bgp]                           # BIRD on the core and every access router (see
+//! # asn = 64512                     #   [`crate::grown::bgp`]): the core learns the pools and the
+//!                                   #   MAARs' /64s by eBGP instead of static pool routes
 //!
 //! [[access_router]]
 //! name = "ar1"
@@ -32,7 +37,7 @@
 //! ```
 //!
 //! The core router always exists: plain kernel forwarding, a static route to each access
-//! router's pool through its locator. Every link is a /64 whose `::1` is the core's end (the near
+//! router's pool through its locator (with `[bgp]`: routes learned from the access routers). Every link is a /64 whose `::1` is the core's end (the near
 //! anchor's, for the correspondent's link when there is one), and the other end is the address
 //! given.
 
@@ -79,6 +84,9 @@ pub struct Spec {
     pub near_anchor: Option<NearAnchor>,
     #[serde(default)]
     pub maar: MaarDefaults,
+    /// BGP between the core and the access routers, instead of static pool routes.
+    #[serde(default)]
+    pub bgp: Option<Bgp>,
     #[serde(rename = "access_router", default)]
     pub access_routers: Vec<AccessRouter>,
     #[serde(rename = "mobile_node", default)]
@@ -120,6 +128,24 @@ pub enum CmdPlacement {
 pub struct NearAnchor {
     /// Its address on its /64 toward the core.
     pub locator: Ipv6Addr,
+}
+
+/// BGP on the rig (`[bgp]`): BIRD on the core and on every access router, eBGP over each
+/// access router's core link with private AS numbers. See [`crate::grown::bgp`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bgp {
+    /// The core's AS number; access router N (1-based, in the order of the file) has `asn + N`.
+    /// All of them must be private 16-bit AS numbers (RFC 6996: 64512 to 65534).
+    #[serde(default = "default_core_asn")]
+    pub asn: u32,
+}
+
+/// The private 16-bit AS numbers (RFC 6996).
+pub const PRIVATE_ASNS: std::ops::RangeInclusive<u32> = 64512..=65534;
+
+fn default_core_asn() -> u32 {
+    *PRIVATE_ASNS.start()
 }
 
 /// A pool's mobility policy (RFC 8818 section 4), as `[[maar.pool]]` spells it.
@@ -312,11 +338,14 @@ impl Spec {
         ar.policy.unwrap_or(self.maar.policy)
     }
 
-    /// An access router's `idle_release_s`, when one is set for its session-lasting pool.
+    /// An access router's `idle_release_s`, when one is set for its session-lasting pool (the
+    /// idle release of its redirects) or its fixed pool (the end of a relocation's bridge).
     pub fn idle_release_s(&self, ar: &AccessRouter) -> Option<u64> {
         match self.policy(ar) {
-            Policy::SessionLasting => ar.idle_release_s.or(self.maar.idle_release_s),
-            _ => None,
+            Policy::SessionLasting | Policy::Fixed => {
+                ar.idle_release_s.or(self.maar.idle_release_s)
+            }
+            Policy::Nonpersistent => None,
         }
     }
 
@@ -347,6 +376,7 @@ impl Spec {
         }
         self.check_addresses()?;
         self.check_pools()?;
+        self.check_bgp()?;
         let mut macs = HashSet::new();
         for mn in &self.mobile_nodes {
             if mn.mac.0[0] & 1 != 0 || mn.mac.0 == [0; 6] {
@@ -425,6 +455,25 @@ impl Spec {
         Ok(())
     }
 
+    fn check_bgp(&self) -> Result<(), String> {
+        let Some(bgp) = &self.bgp else {
+            return Ok(());
+        };
+        let last = u64::from(bgp.asn) + self.access_routers.len() as u64;
+        if !PRIVATE_ASNS.contains(&bgp.asn) || last > u64::from(*PRIVATE_ASNS.end()) {
+            return Err(format!(
+                "bgp.asn = {}: the core's and the {} access routers' AS numbers ({} to {last}) \
+                 must be private, {} to {}",
+                bgp.asn,
+                self.access_routers.len(),
+                bgp.asn,
+                PRIVATE_ASNS.start(),
+                PRIVATE_ASNS.end()
+            ));
+        }
+        Ok(())
+    }
+
     fn check_pools(&self) -> Result<(), String> {
         let mut taken: Vec<(String, Ipv6Net)> = self
             .links()
@@ -460,10 +509,10 @@ impl Spec {
                 ));
             }
             taken.push((format!("the pool of access_router {}", ar.name), pool));
-            if ar.idle_release_s.is_some() && self.policy(ar) != Policy::SessionLasting {
+            if ar.idle_release_s.is_some() && self.policy(ar) == Policy::Nonpersistent {
                 return Err(format!(
-                    "access_router {}: idle_release_s is for session-lasting pools only (its \
-                     policy is {})",
+                    "access_router {}: idle_release_s is for session-lasting and fixed pools \
+                     (its policy is {})",
                     ar.name,
                     self.policy(ar).name()
                 ));

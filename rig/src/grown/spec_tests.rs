@@ -130,20 +130,44 @@ fn rules_are_checked_with_one_line_each() {
 }
 
 #[test]
-fn idle_release_is_for_session_lasting_pools() {
+fn idle_release_is_for_session_lasting_and_fixed_pools() {
     let text = SAMPLE.replace(
         "pool = \"2001:db8:a2::/48\"",
         "pool = \"2001:db8:a2::/48\"\npolicy = \"nonpersistent\"\nidle_release_s = 5",
     );
-    assert!(invalid(&text).contains("session-lasting pools only"));
+    assert!(invalid(&text).contains("session-lasting and fixed pools"));
     let text = SAMPLE.replace("# idle_release_s = 600", "idle_release_s = 7");
-    let text = text.replace(
-        "pool = \"2001:db8:a2::/48\"",
-        "pool = \"2001:db8:a2::/48\"\npolicy = \"nonpersistent\"",
-    );
+    let text = text
+        .replace(
+            "pool = \"2001:db8:a2::/48\"",
+            "pool = \"2001:db8:a2::/48\"\npolicy = \"nonpersistent\"",
+        )
+        .replace(
+            "pool = \"2001:db8:a3::/48\"",
+            "pool = \"2001:db8:a3::/48\"\npolicy = \"fixed\"\nidle_release_s = 3",
+        );
     let spec = Spec::parse(&text, "t").expect("valid");
     assert_eq!(spec.idle_release_s(&spec.access_routers[0]), Some(7));
     assert_eq!(spec.idle_release_s(&spec.access_routers[1]), None);
+    // A fixed pool's: the end of a relocation's bridge.
+    assert_eq!(spec.idle_release_s(&spec.access_routers[2]), Some(3));
+}
+
+#[test]
+fn bgp_takes_private_as_numbers_for_the_core_and_every_router() {
+    let spec = Spec::parse(SAMPLE, "t").expect("valid");
+    assert!(spec.bgp.is_none(), "static routes unless [bgp]");
+    let with = |section: &str| format!("{SAMPLE}\n{section}\n");
+    let spec = Spec::parse(&with("[bgp]"), "t").expect("valid");
+    assert_eq!(spec.bgp.map(|b| b.asn), Some(64512));
+    let spec = Spec::parse(&with("[bgp]\nasn = 65531"), "t").expect("valid");
+    assert_eq!(spec.bgp.map(|b| b.asn), Some(65531));
+    // Three access routers: 65532 to 65535, and 65535 is not private.
+    let message = invalid(&with("[bgp]\nasn = 65532"));
+    assert!(message.contains("65532 to 65535"), "{message}");
+    assert!(invalid(&with("[bgp]\nasn = 65000000")).contains("must be private"));
+    assert!(invalid(&with("[bgp]\nasn = 100")).contains("must be private"));
+    assert!(invalid(&with("[bgp]\nas = 64512")).contains("unknown field"));
 }
 
 #[test]

@@ -73,6 +73,12 @@ pub const TOOLS: &[Tool] = &[
         disables: "the tests that drop signaling on the wire",
     },
     Tool {
+        name: "bird",
+        version: &["bird", "--version"],
+        needed_by: TEST,
+        disables: "the anchor relocation test with BGP (BIRD 2 and birdc)",
+    },
+    Tool {
         name: "ethtool",
         version: &["ethtool", "--version"],
         needed_by: ALL,
