@@ -157,7 +157,7 @@ impl Checker<'_> {
                     .get(INTERFACE)
                     .and_then(Item::as_array_of_tables),
             );
-        for (key, item) in self.owned.iter() {
+        for (key, item) in self.owned {
             if key == INTERFACE && interface_tables.is_some() {
                 continue;
             }
@@ -206,7 +206,7 @@ impl Checker<'_> {
     /// Checks each key of one `[[interface]]` table in the template's table; true when all pass.
     fn check_interface(&mut self, table: &Table, spanned: &Table) -> bool {
         let mut ok = true;
-        for (key, item) in table.iter() {
+        for (key, item) in table {
             let line = self.line(spanned.get_key_value(key).and_then(|(k, _)| k.span()));
             let mut candidate = self.template.clone();
             if let Some(first) = candidate
@@ -456,9 +456,8 @@ role = \"access\"
     #[test]
     fn check_config_reports_idle_release_on_a_nonpersistent_pool() {
         let text = format!(
-            "{}\n[maar]\ncmd = \"2001:db8:c::1\"\n[[maar.pool]]\nprefix = \"2001:db8:1::/48\"\n\
-             policy = \"nonpersistent\"\nidle_release_s = 30\n",
-            TEMPLATE
+            "{TEMPLATE}\n[maar]\ncmd = \"2001:db8:c::1\"\n[[maar.pool]]\nprefix = \"2001:db8:1::/48\"\n\
+             policy = \"nonpersistent\"\nidle_release_s = 30\n"
         );
         let errors = check(&text, "test.toml");
         assert!(

@@ -269,7 +269,7 @@ fn raise_memlock_limit() {
         rlim_max: libc::RLIM_INFINITY,
     };
     // SAFETY: `unlimited` is a valid rlimit for the duration of the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) } != 0 {
         tracing::debug!(
             "cannot raise RLIMIT_MEMLOCK: {}",
             std::io::Error::last_os_error()

@@ -253,7 +253,7 @@ impl Pinned {
         // SAFETY: plain syscalls on a zeroed cpu_set_t of the calling thread.
         unsafe {
             let mut original: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut original)
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut original)
                 != 0
             {
                 bail!("sched_getaffinity: {}", std::io::Error::last_os_error());
@@ -264,7 +264,7 @@ impl Pinned {
                 .context("no CPU in this thread's affinity")?;
             let mut one: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu, &mut one);
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const one) != 0 {
                 bail!("sched_setaffinity: {}", std::io::Error::last_os_error());
             }
             Ok(Self { original })
@@ -276,7 +276,7 @@ impl Drop for Pinned {
     fn drop(&mut self) {
         // SAFETY: restores the affinity read at creation.
         unsafe {
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.original);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const self.original);
         }
     }
 }

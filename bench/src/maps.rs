@@ -96,7 +96,7 @@ pub fn update_batch<K: Pod, V: Pod>(
             libc::syscall(
                 libc::SYS_bpf,
                 bpf_cmd::BPF_MAP_UPDATE_BATCH as libc::c_long,
-                &mut attr as *mut bpf_attr,
+                &raw mut attr,
                 std::mem::size_of::<bpf_attr>() as libc::c_uint,
             )
         };

@@ -271,7 +271,7 @@ impl Cmd {
         self.send(MobilityHeader::Pbu(Pbu {
             sequence,
             flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
-            lifetime: Lifetime::from_duration_floor(Duration::from_secs(600)),
+            lifetime: Lifetime::from_duration_floor(Duration::from_mins(10)),
             options: vec![
                 MobilityOption::MnId(mn.clone()),
                 MobilityOption::Timestamp(Timestamp::from_system_time(SystemTime::now())),

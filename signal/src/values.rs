@@ -119,7 +119,7 @@ mod tests {
             Lifetime::from_duration_floor(Duration::from_secs(601)),
             Lifetime(150)
         );
-        assert_eq!(Lifetime(150).as_duration(), Duration::from_secs(600));
+        assert_eq!(Lifetime(150).as_duration(), Duration::from_mins(10));
         assert_eq!(
             Lifetime::from_duration_floor(Duration::from_secs(1 << 40)),
             Lifetime(u16::MAX)

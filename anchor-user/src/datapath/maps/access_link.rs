@@ -80,7 +80,7 @@ fn ifreq(dev: &str) -> io::Result<libc::ifreq> {
 
 fn ioctl(socket: &OwnedFd, request: libc::Ioctl, data: &mut libc::ifreq) -> io::Result<()> {
     // SAFETY: `data` is a valid `ifreq` for these requests, which read and write only it.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), request, data as *mut libc::ifreq) } < 0 {
+    if unsafe { libc::ioctl(socket.as_raw_fd(), request, std::ptr::from_mut::<libc::ifreq>(data)) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -108,12 +108,12 @@ impl ProgramMaps {
     /// a daemon adopting pinned maps finds them.
     pub fn bindings(&self) -> Result<Vec<(Ipv6Net, BindingSpec)>, DatapathError> {
         let mut bindings = Vec::new();
-        for entry in self.bindings.iter() {
+        for entry in &self.bindings {
             let (key, value) = entry.map_err(map_error("list", BINDINGS))?;
             let prefix = prefix_of(&key.prefix, MAX_PREFIX_LEN);
             bindings.push((prefix, self.spec(prefix, &value)?));
         }
-        for entry in self.short_prefixes.iter() {
+        for entry in &self.short_prefixes {
             let (key, value) = entry.map_err(map_error("list", SHORT_PREFIXES))?;
             // The trie's keys are at most /64: longer ones are never inserted.
             let len = u8::try_from(key.prefix_len()).unwrap_or(MAX_PREFIX_LEN);

@@ -99,12 +99,12 @@ impl ProgramMaps {
     /// its program sees a packet.
     pub(in crate::datapath) fn adopt_contents(&mut self) -> Result<(), DatapathError> {
         let mut indices = Vec::new();
-        for entry in self.bindings.iter() {
+        for entry in &self.bindings {
             let (_, value) = entry.map_err(map_error("list", BINDINGS))?;
             indices.push(value.peer);
         }
         let mut short = false;
-        for entry in self.short_prefixes.iter() {
+        for entry in &self.short_prefixes {
             let (_, value) = entry.map_err(map_error("list", SHORT_PREFIXES))?;
             indices.push(value.peer);
             short = true;

@@ -285,15 +285,12 @@ impl Rounds for NextHopResolver {
                 // The datapath is gone.
                 Err(_) => Wake::Closed,
             },
-            event = self.events.next() => match event {
-                Some((message, _)) => Wake::Event(message),
-                None => {
-                    tracing::warn!(
-                        "the next-hop resolver's rtnetlink socket closed: packets to the \
-                         peers take the FIB lookup from now on"
-                    );
-                    Wake::Closed
-                }
+            event = self.events.next() => if let Some((message, _)) = event { Wake::Event(message) } else {
+                tracing::warn!(
+                    "the next-hop resolver's rtnetlink socket closed: packets to the \
+                     peers take the FIB lookup from now on"
+                );
+                Wake::Closed
             },
         }
     }
