@@ -37,9 +37,8 @@ pub fn check_file(path: &Path) -> Result<Vec<ConfigError>, ConfigError> {
 /// Every error of the configuration `text`, in the order of the file (errors without a line
 /// first); `origin` names it in the messages.
 pub fn check(text: &str, origin: &str) -> Vec<ConfigError> {
-    let first = match Config::parse(text, origin) {
-        Ok(_) => return Vec::new(),
-        Err(error) => error,
+    let Err(first) = Config::parse(text, origin) else {
+        return Vec::new();
     };
     let (Ok(spanned), Ok(owned)) = (ImDocument::parse(text), text.parse::<DocumentMut>()) else {
         // A syntax error: toml reports it with its line, and nothing after it can be read.
@@ -236,7 +235,7 @@ impl Checker<'_> {
             match Config::parse(&repaired.doc.to_string(), self.origin) {
                 Ok(_) => return,
                 Err(ConfigError::DuplicateInterface { name, .. }) => {
-                    let Some(position) = self.repetition(&repaired, &name) else {
+                    let Some(position) = Self::repetition(&repaired, &name) else {
                         return;
                     };
                     let file_index = repaired.interfaces.remove(position);
@@ -264,7 +263,7 @@ impl Checker<'_> {
     }
 
     /// The position in `repaired` of the second table named `name`.
-    fn repetition(&self, repaired: &Repaired, name: &str) -> Option<usize> {
+    fn repetition(repaired: &Repaired, name: &str) -> Option<usize> {
         let tables = repaired
             .doc
             .get(INTERFACE)

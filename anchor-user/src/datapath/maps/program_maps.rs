@@ -203,7 +203,7 @@ impl ProgramMaps {
     pub(super) fn spec(
         &self,
         prefix: Ipv6Net,
-        value: &BindingValue,
+        value: BindingValue,
     ) -> Result<BindingSpec, DatapathError> {
         let peer = self
             .peers

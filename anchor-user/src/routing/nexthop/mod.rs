@@ -211,7 +211,7 @@ impl NextHopResolver {
                 match outcome {
                     Ok(_) => tracing::debug!(
                         "next hop of peer {peer}: {} via ifindex {} (mtu {})",
-                        mac_text(&entry.dmac),
+                        mac_text(entry.dmac),
                         entry.ifindex,
                         entry.mtu
                     ),
@@ -300,7 +300,7 @@ impl Rounds for NextHopResolver {
     }
 }
 
-fn mac_text(mac: &[u8; 6]) -> String {
+fn mac_text(mac: [u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
