@@ -19,6 +19,10 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The CMD's configuration: every access router as a `[[maar]]` with its pool, listed under
 /// `nonpersistent` or `fixed` by its policy.
+#[expect(
+    clippy::format_push_string,
+    reason = "a few lines of configuration, once per start: each line reads as in the file"
+)]
 pub fn cmd_config(spec: &Spec, store: &Path) -> String {
     let mut text = format!(
         "address = \"{}\"\nstore = \"{}\"\ninsecure_signaling = true\n",
@@ -40,6 +44,10 @@ pub fn cmd_config(spec: &Spec, store: &Path) -> String {
 }
 
 /// An access router's `[maar]` section, its state in `state_dir`.
+#[expect(
+    clippy::format_push_string,
+    reason = "a few lines of configuration, once per start: each line reads as in the file"
+)]
 pub fn maar_section(spec: &Spec, ar: &AccessRouter, state_dir: &Path) -> String {
     let mut text = format!(
         "\n[maar]\ncmd = \"{}\"\ninsecure_signaling = true\nra_interval_s = {}\nstate_dir = \"{}\"\n",
@@ -162,8 +170,7 @@ impl Daemons {
         self.routers
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, d)| d)
-            .unwrap_or_else(|| panic!("no access router {name} runs"))
+            .map_or_else(|| panic!("no access router {name} runs"), |(_, d)| d)
     }
 
     /// Every access router's daemon, in the order of the spec.
