@@ -16,7 +16,8 @@ pub enum IfaceRole {
 pub struct IfaceValue {
     /// An [`IfaceRole`] as `u8`.
     pub role: u8,
-    pub _pad: [u8; 3],
+    /// Explicit padding, always zero.
+    pub pad: [u8; 3],
 }
 const _: () = assert!(core::mem::size_of::<IfaceValue>() == 4);
 
@@ -24,7 +25,7 @@ impl IfaceValue {
     pub fn new(role: IfaceRole) -> Self {
         Self {
             role: role as u8,
-            _pad: [0; 3],
+            pad: [0; 3],
         }
     }
 }

@@ -64,4 +64,8 @@ counters! {
 }
 
 /// Number of counters (size of the `COUNTERS` array).
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a constant: `Counter::ALL` has a few dozen entries, and `try_from` is not const"
+)]
 pub const COUNTER_COUNT: u32 = Counter::ALL.len() as u32;

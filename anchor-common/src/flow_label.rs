@@ -32,8 +32,8 @@ pub fn flow_label(src: &[u8; 16], dst: &[u8; 16], next_header: u8, sport: u16, d
     h = mix(h, word(dst, 1));
     h = mix(h, word(dst, 2));
     h = mix(h, word(dst, 3));
-    h = mix(h, next_header as u32);
-    h = mix(h, ((sport as u32) << 16) | dport as u32);
+    h = mix(h, u32::from(next_header));
+    h = mix(h, (u32::from(sport) << 16) | u32::from(dport));
     let label = (h ^ (h >> 20)) & 0x000f_ffff;
     if label == 0 { 1 } else { label }
 }

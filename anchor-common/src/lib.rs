@@ -4,6 +4,10 @@
 //! assertion so that both sides cannot drift. Addresses and prefixes are stored as byte arrays in
 //! network byte order (exactly as they appear on the wire), so no side ever has to swap bytes.
 #![no_std]
+#![expect(
+    clippy::inline_always,
+    reason = "the XDP program calls these helpers, and it inlines every helper into its entry point"
+)]
 
 pub mod binding;
 pub mod config;

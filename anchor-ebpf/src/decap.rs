@@ -55,7 +55,8 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
         if packet_debug() {
             debug!(
                 ctx,
-                "dropped tunnel packet to our locator (known prefix: {})", known_prefix as u8
+                "dropped tunnel packet to our locator (known prefix: {})",
+                u8::from(known_prefix)
             );
         }
         return Verdict::drop(if known_prefix {

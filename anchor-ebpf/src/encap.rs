@@ -37,7 +37,7 @@ pub fn encap(
         pkt.sport,
         pkt.dport,
     );
-    let vtcfl = ((6u32 << 28) | ((pkt.traffic_class() as u32) << 20) | label).to_be_bytes();
+    let vtcfl = ((6u32 << 28) | (u32::from(pkt.traffic_class()) << 20) | label).to_be_bytes();
     let len = (pkt.ip_len as u16).to_be_bytes();
     let first = u64::from_ne_bytes([
         vtcfl[0],

@@ -134,16 +134,23 @@ pub fn forward(ctx: &XdpContext, vlan: bool, decrement_hop_limit: bool) -> Verdi
     let ingress = ctx.ingress_ifindex() as u32;
     let b = hdr.first.to_ne_bytes();
     // family, l4_protocol, sport = 0, dport = 0, tot_len.
-    let word0 = AF_INET6 | u64::from(b[6]) << 8 | (hdr.len() as u64 & 0xffff) << 48;
+    let first_word = AF_INET6 | u64::from(b[6]) << 8 | (hdr.len() as u64 & 0xffff) << 48;
     // ifindex, then flowinfo: the first header word without the version.
     let flowinfo = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) & 0x0fff_ffffu32.to_be();
-    let word1 = u64::from(ingress) | u64::from(flowinfo) << 32;
+    let second_word = u64::from(ingress) | u64::from(flowinfo) << 32;
     let mut params = Params([0; 8]);
     let words = params.0.as_mut_ptr();
     // SAFETY: aligned stores inside `params`.
     unsafe {
         for (i, w) in [
-            word0, word1, hdr.src.hi, hdr.src.lo, hdr.dst.hi, hdr.dst.lo, 0, 0,
+            first_word,
+            second_word,
+            hdr.src.hi,
+            hdr.src.lo,
+            hdr.dst.hi,
+            hdr.dst.lo,
+            0,
+            0,
         ]
         .into_iter()
         .enumerate()
@@ -154,13 +161,13 @@ pub fn forward(ctx: &XdpContext, vlan: bool, decrement_hop_limit: bool) -> Verdi
     // SAFETY: valid context and a params struct of the size passed.
     let rc = unsafe {
         bpf_fib_lookup(
-            ctx.ctx as *mut _,
+            ctx.ctx.cast(),
             words.cast::<FibParams>(),
             core::mem::size_of::<FibParams>() as i32,
             0,
         )
     };
-    if rc != BPF_FIB_LKUP_RET_SUCCESS as i64 {
+    if rc != i64::from(BPF_FIB_LKUP_RET_SUCCESS) {
         // No route, no neighbour yet, forwarding off, MTU: the kernel knows what to do.
         return Verdict::KERNEL_FALLBACK;
     }
@@ -202,7 +209,7 @@ fn send(ingress: u32, out_ifindex: u32) -> Verdict {
     }
     // SAFETY: plain helper call.
     let action = unsafe { bpf_redirect(out_ifindex, 0) };
-    if action == xdp_action::XDP_REDIRECT as i64 {
+    if action == i64::from(xdp_action::XDP_REDIRECT) {
         Verdict::REDIRECT
     } else {
         Verdict::KERNEL_FALLBACK

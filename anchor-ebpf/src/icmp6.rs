@@ -36,6 +36,10 @@ const _: () = assert!(core::mem::size_of::<PtbHdr>() == PREPEND);
 
 /// Turns the frame into a Packet Too Big toward the inner source and forwards it.
 #[inline(always)]
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "bpf_csum_diff types its block as `*mut u32`; the kernel sums it as bytes"
+)]
 pub fn packet_too_big(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     // The tunnel MTU is at least 1320, so an oversized packet always fills the full quote.
     if pkt.ip_len < QUOTE_LEN {
@@ -82,8 +86,8 @@ pub fn packet_too_big(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     let mut sum: u64 = 0;
     sum += src.word_sum();
     sum += dst.word_sum();
-    sum += u32::from_ne_bytes((ICMP_LEN as u32).to_be_bytes()) as u64;
-    sum += u32::from_ne_bytes([0, 0, 0, NEXTHDR_ICMPV6]) as u64;
+    sum += u64::from(u32::from_ne_bytes((ICMP_LEN as u32).to_be_bytes()));
+    sum += u64::from(u32::from_ne_bytes([0, 0, 0, NEXTHDR_ICMPV6]));
     let icmp = pkt.l3 + IPV6_HLEN;
     let (Some(b0), Some(b1), Some(b2)) = (
         ptr_at::<[u8; CSUM_BLOCK]>(ctx, icmp),
@@ -95,11 +99,10 @@ pub fn packet_too_big(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     // SAFETY: each block lies inside the frame; sizes are multiples of 4 and <= 512. The
     // checksum field is the 2 bytes after type and code.
     unsafe {
-        sum += csum(b0 as *mut u32, CSUM_BLOCK as u32);
-        sum += csum(b1 as *mut u32, CSUM_BLOCK as u32);
-        sum += csum(b2 as *mut u32, (ICMP_LEN - 2 * CSUM_BLOCK) as u32);
-        let checksum = b0.cast::<u8>().add(2).cast::<u16>();
-        core::ptr::write_unaligned(checksum, !fold(sum));
+        sum += csum(b0.cast::<u32>(), CSUM_BLOCK as u32);
+        sum += csum(b1.cast::<u32>(), CSUM_BLOCK as u32);
+        sum += csum(b2.cast::<u32>(), (ICMP_LEN - 2 * CSUM_BLOCK) as u32);
+        core::ptr::write_unaligned(b0.cast::<u8>().add(2).cast::<u16>(), !fold(sum));
     }
     count(Counter::PtbSent, PTB_IP_LEN);
     forward(ctx, pkt.vlan, false)
@@ -109,7 +112,7 @@ pub fn packet_too_big(ctx: &XdpContext, pkt: &Packet) -> Verdict {
 unsafe fn csum(block: *mut u32, len: u32) -> u64 {
     // SAFETY: the caller passes a block inside the frame.
     let r = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, block, len, 0) };
-    if r < 0 { 0 } else { r as u64 }
+    if r < 0 { 0 } else { r.cast_unsigned() }
 }
 
 #[inline(always)]

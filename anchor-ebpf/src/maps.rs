@@ -102,13 +102,13 @@ pub fn locator() -> Addr {
 #[inline(always)]
 pub fn tunnel_mtu() -> u32 {
     // SAFETY: as in `locator`.
-    unsafe { core::ptr::read_volatile(&TUNNEL_MTU) }
+    unsafe { core::ptr::read_volatile(&raw const TUNNEL_MTU) }
 }
 
 #[inline(always)]
 pub fn outer_hop_limit() -> u8 {
     // SAFETY: as in `locator`.
-    unsafe { core::ptr::read_volatile(&OUTER_HOP_LIMIT) as u8 }
+    unsafe { core::ptr::read_volatile(&raw const OUTER_HOP_LIMIT) as u8 }
 }
 
 /// Whether packet debugging is on. A map lookup: call it only on rare paths, never per packet.

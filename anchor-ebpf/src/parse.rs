@@ -107,8 +107,8 @@ pub fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*mut T> {
     // SAFETY: `ctx.ctx` points to the kernel's `xdp_md` for this invocation.
     let (start, end) = unsafe {
         (
-            core::ptr::read_volatile(&(*ctx.ctx).data) as usize,
-            core::ptr::read_volatile(&(*ctx.ctx).data_end) as usize,
+            core::ptr::read_volatile(&raw const (*ctx.ctx).data) as usize,
+            core::ptr::read_volatile(&raw const (*ctx.ctx).data_end) as usize,
         )
     };
     if start + off + core::mem::size_of::<T>() > end {

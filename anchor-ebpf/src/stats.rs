@@ -25,7 +25,7 @@ pub fn count_binding(binding: &Binding, dir: Direction, bytes: u32) {
         // SAFETY: per-CPU slot, no concurrent writer on this CPU.
         unsafe {
             (*s).packets[d] += 1;
-            (*s).bytes[d] += bytes as u64;
+            (*s).bytes[d] += u64::from(bytes);
         }
     }
 }

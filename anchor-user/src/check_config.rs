@@ -37,9 +37,8 @@ pub fn check_file(path: &Path) -> Result<Vec<ConfigError>, ConfigError> {
 /// Every error of the configuration `text`, in the order of the file (errors without a line
 /// first); `origin` names it in the messages.
 pub fn check(text: &str, origin: &str) -> Vec<ConfigError> {
-    let first = match Config::parse(text, origin) {
-        Ok(_) => return Vec::new(),
-        Err(error) => error,
+    let Err(first) = Config::parse(text, origin) else {
+        return Vec::new();
     };
     let (Ok(spanned), Ok(owned)) = (ImDocument::parse(text), text.parse::<DocumentMut>()) else {
         // A syntax error: toml reports it with its line, and nothing after it can be read.
@@ -157,7 +156,7 @@ impl Checker<'_> {
                     .get(INTERFACE)
                     .and_then(Item::as_array_of_tables),
             );
-        for (key, item) in self.owned.iter() {
+        for (key, item) in self.owned {
             if key == INTERFACE && interface_tables.is_some() {
                 continue;
             }
@@ -206,7 +205,7 @@ impl Checker<'_> {
     /// Checks each key of one `[[interface]]` table in the template's table; true when all pass.
     fn check_interface(&mut self, table: &Table, spanned: &Table) -> bool {
         let mut ok = true;
-        for (key, item) in table.iter() {
+        for (key, item) in table {
             let line = self.line(spanned.get_key_value(key).and_then(|(k, _)| k.span()));
             let mut candidate = self.template.clone();
             if let Some(first) = candidate
@@ -236,7 +235,7 @@ impl Checker<'_> {
             match Config::parse(&repaired.doc.to_string(), self.origin) {
                 Ok(_) => return,
                 Err(ConfigError::DuplicateInterface { name, .. }) => {
-                    let Some(position) = self.repetition(&repaired, &name) else {
+                    let Some(position) = Self::repetition(&repaired, &name) else {
                         return;
                     };
                     let file_index = repaired.interfaces.remove(position);
@@ -264,7 +263,7 @@ impl Checker<'_> {
     }
 
     /// The position in `repaired` of the second table named `name`.
-    fn repetition(&self, repaired: &Repaired, name: &str) -> Option<usize> {
+    fn repetition(repaired: &Repaired, name: &str) -> Option<usize> {
         let tables = repaired
             .doc
             .get(INTERFACE)
@@ -456,9 +455,8 @@ role = \"access\"
     #[test]
     fn check_config_reports_idle_release_on_a_nonpersistent_pool() {
         let text = format!(
-            "{}\n[maar]\ncmd = \"2001:db8:c::1\"\n[[maar.pool]]\nprefix = \"2001:db8:1::/48\"\n\
-             policy = \"nonpersistent\"\nidle_release_s = 30\n",
-            TEMPLATE
+            "{TEMPLATE}\n[maar]\ncmd = \"2001:db8:c::1\"\n[[maar.pool]]\nprefix = \"2001:db8:1::/48\"\n\
+             policy = \"nonpersistent\"\nidle_release_s = 30\n"
         );
         let errors = check(&text, "test.toml");
         assert!(

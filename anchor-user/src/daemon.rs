@@ -119,24 +119,7 @@ async fn serve(
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     // Off at every start, also when an earlier run left it on in a pinned map.
     datapath.set_packet_debug(false)?;
-    // The anchors near correspondents whose tunnels are accepted: the configuration's, also
-    // when an earlier run pinned others.
-    let cn_anchors = config
-        .maar
-        .as_ref()
-        .map(|m| m.correspondent_anchors.clone())
-        .unwrap_or_default();
-    datapath.set_cn_anchors(&cn_anchors)?;
-    if !cn_anchors.is_empty() {
-        tracing::info!(
-            "accepting tunnels to visiting prefixes from the anchors near correspondents {}",
-            cn_anchors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    accept_cn_anchors(config, &mut datapath)?;
     let kernel_log = datapath.take_kernel_logger().map(|logger| {
         tokio::spawn(async move {
             if let Err(error) = forward_kernel_logs(logger).await {
@@ -168,30 +151,7 @@ async fn serve(
     let next_hops = tokio::spawn(next_hops.run(async move {
         let _ = next_hops_stopped.await;
     }));
-    // The visiting bindings' routes, never announced (the MAAR's own go through its router).
-    let routes = NetlinkRoutes::visiting()?;
-    // The bindings of an earlier run are in the pinned maps, their `--dev` routes in the kernel.
-    let pinned = datapath.bindings()?;
-    let dev_routes = routes.dev_routes().await?;
-    // The visiting nodes' MACs, from their bindings' L2 next hops.
-    let l2_macs: Vec<_> = datapath
-        .visiting_l2()?
-        .into_iter()
-        .map(|(prefix, entry)| (prefix, entry.dmac))
-        .collect();
-    let table = BindingTable::adopt(
-        datapath,
-        routes,
-        config.locator,
-        config.max_bindings,
-        access.clone(),
-        pinned,
-        &dev_routes,
-        &l2_macs,
-    )?;
-    if !table.is_empty() {
-        tracing::info!("adopted {} pinned binding(s)", table.len());
-    }
+    let table = adopt_bindings(config, datapath, access.clone()).await?;
     let table = Arc::new(Mutex::new(table));
 
     // The MAAR role: the XFRM check and the socket before the API answers.
@@ -215,19 +175,9 @@ async fn serve(
         None => None,
     };
 
-    let metrics = match metrics {
-        Some(listener) => {
-            let addr = listener.local_addr();
-            let exporter = Exporter::new(
-                Capacity::for_max_bindings(config.max_bindings),
-                config.metrics_binding_labels_max,
-            );
-            let task = tokio::spawn(listener.serve(Arc::clone(&table), exporter)?);
-            tracing::info!("serving metrics on http://{addr}/metrics");
-            Some(task)
-        }
-        None => None,
-    };
+    let metrics = metrics
+        .map(|listener| serve_metrics(config, listener, &table))
+        .transpose()?;
 
     let mut server = ApiServer::bind(&config.api_socket)?;
     if let Some((handle, _, _)) = &maar {
@@ -274,6 +224,78 @@ async fn serve(
     Ok(())
 }
 
+/// The binding table over `datapath`, holding the bindings of an earlier run: they are in the
+/// pinned maps, their `--dev` routes in the kernel.
+async fn adopt_bindings(
+    config: &Config,
+    datapath: Datapath,
+    access: Vec<(String, u32)>,
+) -> anyhow::Result<BindingTable<Datapath, NetlinkRoutes>> {
+    // The visiting bindings' routes, never announced (the MAAR's own go through its router).
+    let routes = NetlinkRoutes::visiting()?;
+    // The bindings of an earlier run are in the pinned maps, their `--dev` routes in the kernel.
+    let pinned = datapath.bindings()?;
+    let dev_routes = routes.dev_routes().await?;
+    // The visiting nodes' MACs, from their bindings' L2 next hops.
+    let l2_macs: Vec<_> = datapath
+        .visiting_l2()?
+        .into_iter()
+        .map(|(prefix, entry)| (prefix, entry.dmac))
+        .collect();
+    let table = BindingTable::adopt(
+        datapath,
+        routes,
+        config.locator,
+        config.max_bindings,
+        access,
+        pinned,
+        &dev_routes,
+        &l2_macs,
+    )?;
+    if !table.is_empty() {
+        tracing::info!("adopted {} pinned binding(s)", table.len());
+    }
+    Ok(table)
+}
+
+/// The anchors near correspondents whose tunnels are accepted: the configuration's, also when an
+/// earlier run pinned others.
+fn accept_cn_anchors(config: &Config, datapath: &mut Datapath) -> anyhow::Result<()> {
+    let cn_anchors = config
+        .maar
+        .as_ref()
+        .map(|m| m.correspondent_anchors.clone())
+        .unwrap_or_default();
+    datapath.set_cn_anchors(&cn_anchors)?;
+    if !cn_anchors.is_empty() {
+        tracing::info!(
+            "accepting tunnels to visiting prefixes from the anchors near correspondents {}",
+            cn_anchors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Serves the metrics of `table` on `listener`, in a task of its own.
+fn serve_metrics(
+    config: &Config,
+    listener: MetricsListener,
+    table: &Arc<Mutex<BindingTable<Datapath, NetlinkRoutes>>>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let addr = listener.local_addr();
+    let exporter = Exporter::new(
+        Capacity::for_max_bindings(config.max_bindings),
+        config.metrics_binding_labels_max,
+    );
+    let task = tokio::spawn(listener.serve(Arc::clone(table), exporter)?);
+    tracing::info!("serving metrics on http://{addr}/metrics");
+    Ok(task)
+}
+
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones ignore it.
 fn raise_memlock_limit() {
     let unlimited = libc::rlimit {
@@ -281,7 +303,7 @@ fn raise_memlock_limit() {
         rlim_max: libc::RLIM_INFINITY,
     };
     // SAFETY: `unlimited` is a valid rlimit for the duration of the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) } != 0 {
         tracing::debug!(
             "cannot raise RLIMIT_MEMLOCK: {}",
             std::io::Error::last_os_error()

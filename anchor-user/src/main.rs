@@ -17,15 +17,12 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            return match one_line_error(&error) {
-                Some(line) => {
-                    eprintln!("anchor: {line}");
-                    ExitCode::from(2)
-                }
-                None => {
-                    let _ = error.print();
-                    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
-                }
+            return if let Some(line) = one_line_error(&error) {
+                eprintln!("anchor: {line}");
+                ExitCode::from(2)
+            } else {
+                let _ = error.print();
+                ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
             };
         }
     };

@@ -23,7 +23,7 @@ pub fn random_prefixes(count: usize) -> Vec<BindingKey> {
 }
 
 /// The address `::iid` in the /64 of `key`.
-pub fn address(key: &BindingKey, iid: u64) -> Ipv6Addr {
+pub fn address(key: BindingKey, iid: u64) -> Ipv6Addr {
     let mut octets = [0u8; 16];
     octets[..8].copy_from_slice(&key.prefix);
     octets[8..].copy_from_slice(&iid.to_be_bytes());
@@ -44,6 +44,6 @@ mod tests {
             assert!(k.prefix[4] >= 0x80);
         }
         assert_eq!(random_prefixes(3), random_prefixes(3));
-        assert_eq!(address(&keys[0], 0x100).octets()[..8], keys[0].prefix[..]);
+        assert_eq!(address(keys[0], 0x100).octets()[..8], keys[0].prefix[..]);
     }
 }

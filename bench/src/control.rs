@@ -211,7 +211,7 @@ pub fn run(report: &mut Report, quick: bool, batched: Option<&BatchInstall>) -> 
     let socket = dir.0.join("api.sock");
     let prefixes: Vec<String> = random_prefixes(single + piped)
         .iter()
-        .map(|k| format!("{}/64", address(k, 0)))
+        .map(|k| format!("{}/64", address(*k, 0)))
         .collect();
     let (first, rest) = prefixes.split_at(single);
     let (single_rate, piped_rate) = {
@@ -252,6 +252,11 @@ pub fn run(report: &mut Report, quick: bool, batched: Option<&BatchInstall>) -> 
             .target(Bound::AtLeast, 500_000.0, quick),
         );
     }
+    signalling_latency(report, quick)
+}
+
+/// The PBU-to-map-update and PBU-to-PBA latencies of the MAAR role.
+fn signalling_latency(report: &mut Report, quick: bool) -> Result<()> {
     report.method(
         "pbu",
         "the MAAR role of `anchor run` (service, engine, binding table, datapath) on a thread \

@@ -168,6 +168,10 @@ impl Drop for Active<'_> {
     }
 }
 
+#[expect(
+    clippy::used_underscore_binding,
+    reason = "the `_` fields are held only to be dropped with the variant, and are set here"
+)]
 fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
     let mut active = Active {
         line,
@@ -253,7 +257,7 @@ impl Pinned {
         // SAFETY: plain syscalls on a zeroed cpu_set_t of the calling thread.
         unsafe {
             let mut original: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut original)
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut original)
                 != 0
             {
                 bail!("sched_getaffinity: {}", std::io::Error::last_os_error());
@@ -264,7 +268,9 @@ impl Pinned {
                 .context("no CPU in this thread's affinity")?;
             let mut one: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu, &mut one);
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const one)
+                != 0
+            {
                 bail!("sched_setaffinity: {}", std::io::Error::last_os_error());
             }
             Ok(Self { original })
@@ -276,7 +282,11 @@ impl Drop for Pinned {
     fn drop(&mut self) {
         // SAFETY: restores the affinity read at creation.
         unsafe {
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.original);
+            libc::sched_setaffinity(
+                0,
+                std::mem::size_of::<libc::cpu_set_t>(),
+                &raw const self.original,
+            );
         }
     }
 }
@@ -314,6 +324,10 @@ fn send(line: &Line, generator: &RefProgram, input: &[u8], count: u32) -> Result
     Ok((delivered, elapsed.as_secs_f64()))
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "table-driven: the modes and frame sizes of section 3 and their report rows"
+)]
 pub fn run(report: &mut Report, quick: bool) -> Result<()> {
     let (count, reps) = if quick { (20_000, 1) } else { (1_000_000, 5) };
     report.method(

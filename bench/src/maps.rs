@@ -88,16 +88,17 @@ pub fn update_batch<K: Pod, V: Pod>(
         let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
         attr.batch.keys = key_bytes.as_ptr() as u64;
         attr.batch.values = value_bytes.as_ptr() as u64;
-        attr.batch.count = keys.len() as u32;
-        attr.batch.map_fd = map.fd.as_fd().as_raw_fd() as u32;
+        attr.batch.count = u32::try_from(keys.len())?;
+        attr.batch.map_fd = map.fd.as_fd().as_raw_fd().cast_unsigned();
         // SAFETY: the attribute points to buffers that outlive the call and hold `count` keys
         // and values of the map's sizes.
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_bpf,
                 bpf_cmd::BPF_MAP_UPDATE_BATCH as libc::c_long,
-                &mut attr as *mut bpf_attr,
-                std::mem::size_of::<bpf_attr>() as libc::c_uint,
+                &raw mut attr,
+                libc::c_uint::try_from(std::mem::size_of::<bpf_attr>())
+                    .expect("bpf_attr is a few dozen octets"),
             )
         };
         if rc != 0 {

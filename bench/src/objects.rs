@@ -29,7 +29,7 @@ impl RefProgram {
 
     /// `ref_lookup`: one hash-map lookup of the destination /64, XDP_PASS on a hit; `key` is put
     /// in its map.
-    pub fn lookup(key: &BindingKey) -> Result<Self> {
+    pub fn lookup(key: BindingKey) -> Result<Self> {
         let mut program = Self::load(&mut EbpfLoader::new(), programs::REF_LOOKUP, "ref_lookup")?;
         let map = program
             .ebpf

@@ -47,6 +47,11 @@ pub struct Latencies(Vec<Duration>);
 
 impl Latencies {
     /// The `q` quantile (nearest rank).
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "q is in 0..=1, so the rank is in 0..=len"
+    )]
     pub fn quantile(&self, q: f64) -> Duration {
         let rank = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
         self.0[rank - 1]
@@ -222,7 +227,7 @@ impl Cmd {
         }
     }
 
-    fn send(&self, message: MobilityHeader) -> Result<()> {
+    fn send(&self, message: &MobilityHeader) -> Result<()> {
         let wire = message.encode(CMD, MAAR).context("encoding")?;
         self.socket.send(MAAR, &wire).context("sending to the MAAR")
     }
@@ -255,7 +260,7 @@ impl Cmd {
             .filter(|o| matches!(o, MobilityOption::MnId(_) | MobilityOption::Timestamp(_)))
             .cloned()
             .collect();
-        self.send(MobilityHeader::Pba(Pba {
+        self.send(&MobilityHeader::Pba(Pba {
             status: Status::ACCEPTED,
             flags: PbaFlags::P | PbaFlags::D,
             sequence: pbu.sequence,
@@ -268,10 +273,10 @@ impl Cmd {
     fn moved(&mut self, mn: &MnId, prefix: Ipv6Net) -> Result<()> {
         let sequence = self.sequence;
         self.sequence = self.sequence.wrapping_add(1);
-        self.send(MobilityHeader::Pbu(Pbu {
+        self.send(&MobilityHeader::Pbu(Pbu {
             sequence,
             flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
-            lifetime: Lifetime::from_duration_floor(Duration::from_secs(600)),
+            lifetime: Lifetime::from_duration_floor(Duration::from_mins(10)),
             options: vec![
                 MobilityOption::MnId(mn.clone()),
                 MobilityOption::Timestamp(Timestamp::from_system_time(SystemTime::now())),

@@ -155,12 +155,11 @@ impl Cmd {
         from: Ipv6Addr,
         out: &mut Vec<Outgoing>,
     ) -> Result<(), StoreError> {
-        match self.socket.get_ref().decode(mh, from) {
-            Some(message) => self.engine.handle(Now::system(), from, message, out),
-            None => {
-                self.engine.malformed();
-                Ok(())
-            }
+        if let Some(message) = self.socket.get_ref().decode(mh, from) {
+            self.engine.handle(Now::system(), from, message, out)
+        } else {
+            self.engine.malformed();
+            Ok(())
         }
     }
 

@@ -133,7 +133,8 @@ impl NdpSocket {
         // SAFETY: as above.
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
         msg.msg_name = (&raw mut from).cast();
-        msg.msg_namelen = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        msg.msg_namelen = libc::socklen_t::try_from(mem::size_of::<libc::sockaddr_in6>())
+            .expect("sockaddr_in6 is 28 octets");
         msg.msg_iov = &raw mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
@@ -203,14 +204,16 @@ fn setsockopt<T>(
     name: libc::c_int,
     value: &T,
 ) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(mem::size_of::<T>())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: value points to a live T of the length given.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             level,
             name,
-            (value as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
+            std::ptr::from_ref::<T>(value).cast(),
+            len,
         )
     };
     if rc == 0 {
@@ -229,7 +232,7 @@ fn hardware_address(socket: &Socket, dev: &str) -> io::Result<[u8; 6]> {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
     for (dst, &src) in req.ifr_name.iter_mut().zip(name) {
-        *dst = src as libc::c_char;
+        *dst = libc::c_char::from_ne_bytes([src]);
     }
     // SAFETY: req is a valid ifreq with a NUL-terminated name; the kernel writes the union.
     let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFHWADDR, &raw mut req) };
@@ -240,7 +243,7 @@ fn hardware_address(socket: &Socket, dev: &str) -> io::Result<[u8; 6]> {
     let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
     let mut mac = [0u8; 6];
     for (dst, &src) in mac.iter_mut().zip(&data) {
-        *dst = src as u8;
+        *dst = u8::from_ne_bytes(src.to_ne_bytes());
     }
     Ok(mac)
 }

@@ -180,6 +180,10 @@ impl Maar {
     /// bindings and routes through `router`. `access` maps the access interfaces to their
     /// indices, for the local prefixes' routes, which are removed at the end when
     /// `remove_routes` is set.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the event loop: one select! arm per source of events, then the changes in their order"
+    )]
     pub async fn serve<P: RouterPort>(
         mut self,
         mut router: P,
@@ -225,7 +229,7 @@ impl Maar {
         let mut installed: HashMap<Ipv6Net, String> = HashMap::new();
         // Without an idle release to measure, the sampler wakes rarely and reads nothing.
         let mut sampler =
-            tokio::time::interval(self.idle_sample.unwrap_or(Duration::from_secs(3600)));
+            tokio::time::interval(self.idle_sample.unwrap_or(Duration::from_hours(1)));
         sampler.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut saver = None;
         if let Some(restored) = self.restored.take() {
@@ -497,7 +501,7 @@ async fn advertise(
                 tracing::debug!("{dev}: no link-local source yet, advertising again soon: {error}");
             }
             Err(error) => {
-                tracing::warn!("{dev}: cannot send a router advertisement to {to}: {error}")
+                tracing::warn!("{dev}: cannot send a router advertisement to {to}: {error}");
             }
         }
     }

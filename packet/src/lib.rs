@@ -84,6 +84,10 @@ impl Udp6 {
 
     /// The whole IPv6 packet (header, extension headers, UDP, payload).
     pub fn bytes(&self) -> Vec<u8> {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "a filler pattern: the low byte is the point"
+        )]
         let payload: Vec<u8> = (0..self.payload_len).map(|i| (i * 7 + 3) as u8).collect();
         let mut ext_bytes = Vec::new();
         for (i, e) in self.exts.iter().enumerate() {
@@ -103,7 +107,8 @@ impl Udp6 {
         let udp = UdpHeader::with_ipv6_checksum(self.sport, self.dport, &ip, &payload)
             .expect("payload fits");
         ip.next_header = first;
-        ip.payload_length = (ext_bytes.len() + UdpHeader::LEN + payload.len()) as u16;
+        ip.payload_length =
+            u16::try_from(ext_bytes.len() + UdpHeader::LEN + payload.len()).expect("payload fits");
         let mut out = ip.to_bytes().to_vec();
         out.extend(ext_bytes);
         out.extend(udp.to_bytes());
@@ -124,7 +129,7 @@ pub fn encapsulate(
     let outer = Ipv6Header {
         traffic_class,
         flow_label: Ipv6FlowLabel::try_new(flow_label).expect("20 bits"),
-        payload_length: inner.len() as u16,
+        payload_length: u16::try_from(inner.len()).expect("inner packet fits"),
         next_header: IpNumber::IPV6,
         hop_limit,
         source: src.octets(),
@@ -154,7 +159,7 @@ pub fn packet_too_big(
     let ip = Ipv6Header {
         traffic_class: 0,
         flow_label: Ipv6FlowLabel::ZERO,
-        payload_length: (8 + quote.len()) as u16,
+        payload_length: u16::try_from(8 + quote.len()).expect("quote fits"),
         next_header: IpNumber::IPV6_ICMP,
         hop_limit,
         source: src.octets(),
@@ -205,7 +210,7 @@ pub fn ethernet_vlan(dst: [u8; 6], src: [u8; 6], vid: u16, ip: &[u8]) -> Vec<u8>
 pub fn ipv4_udp_frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
     let payload = [0xabu8; 16];
     let ip = Ipv4Header::new(
-        (UdpHeader::LEN + payload.len()) as u16,
+        u16::try_from(UdpHeader::LEN + payload.len()).expect("16 octets"),
         64,
         IpNumber::UDP,
         [192, 0, 2, 1],

@@ -26,6 +26,7 @@ impl Now {
     }
 
     /// `d` later on both clocks (for fake clocks in tests).
+    #[must_use]
     pub fn plus(self, d: Duration) -> Self {
         Self {
             instant: self.instant + d,

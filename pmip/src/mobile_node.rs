@@ -29,12 +29,12 @@ impl MnKey {
                 Ok(nai) => MnId::Nai(nai),
                 Err(_) => self.other(),
             },
-            SUBTYPE_EUI48 => <[u8; 6]>::try_from(self.id.as_slice())
-                .map(MnId::Eui48)
-                .unwrap_or_else(|_| self.other()),
-            SUBTYPE_EUI64 => <[u8; 8]>::try_from(self.id.as_slice())
-                .map(MnId::Eui64)
-                .unwrap_or_else(|_| self.other()),
+            SUBTYPE_EUI48 => {
+                <[u8; 6]>::try_from(self.id.as_slice()).map_or_else(|_| self.other(), MnId::Eui48)
+            }
+            SUBTYPE_EUI64 => {
+                <[u8; 8]>::try_from(self.id.as_slice()).map_or_else(|_| self.other(), MnId::Eui64)
+            }
             _ => self.other(),
         }
     }

@@ -104,7 +104,9 @@ impl MhSocket {
         let mut buf = vec![0u8; MAX_MH];
         // SAFETY: `u8` and `MaybeUninit<u8>` have the same layout, and the buffer is initialized,
         // so viewing it as possibly uninitialized octets is sound.
-        let uninit = unsafe { &mut *(buf.as_mut_slice() as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        let uninit = unsafe {
+            &mut *(std::ptr::from_mut::<[u8]>(buf.as_mut_slice()) as *mut [MaybeUninit<u8>])
+        };
         let (len, from) = self.socket.recv_from(uninit)?;
         buf.truncate(len);
         let from = from

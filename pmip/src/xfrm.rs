@@ -174,7 +174,11 @@ fn dump_policies() -> Result<Vec<Policy>, XfrmError> {
     // nlmsghdr, then a zeroed xfrm_userpolicy_info: the dump ignores it.
     let len = 16 + POLICY_INFO_LEN;
     let mut request = Vec::with_capacity(len);
-    request.extend((len as u32).to_ne_bytes());
+    request.extend(
+        u32::try_from(len)
+            .expect("a constant of a few dozen octets")
+            .to_ne_bytes(),
+    );
     request.extend(XFRM_MSG_GETPOLICY.to_ne_bytes());
     request.extend((NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     request.extend(1u32.to_ne_bytes());
@@ -356,7 +360,9 @@ mod tests {
         check_policies(&wide, CMD, &[MAAR]).expect("protected");
         // A selector for another protocol does not.
         let mut udp = both(true);
-        udp.iter_mut().for_each(|p| p.proto = 17);
+        for p in &mut udp {
+            p.proto = 17;
+        }
         assert!(check_policies(&udp, CMD, &[MAAR]).is_err());
     }
 }

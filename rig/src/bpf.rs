@@ -119,8 +119,8 @@ pub fn test_run(prog: &OwnedFd, live: bool) -> std::io::Result<u32> {
     frame[12..14].copy_from_slice(&[0x86, 0xdd]);
     let mut out = [0u8; 128];
     let mut attr = TestRun {
-        prog_fd: prog.as_raw_fd() as u32,
-        data_size_in: frame.len() as u32,
+        prog_fd: prog.as_raw_fd().cast_unsigned(),
+        data_size_in: u32::try_from(frame.len()).expect("64 octets"),
         data_in: frame.as_ptr() as u64,
         repeat: 1,
         ..TestRun::default()
@@ -129,7 +129,7 @@ pub fn test_run(prog: &OwnedFd, live: bool) -> std::io::Result<u32> {
         attr.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
         attr.batch_size = 1;
     } else {
-        attr.data_size_out = out.len() as u32;
+        attr.data_size_out = u32::try_from(out.len()).expect("128 octets");
         attr.data_out = out.as_mut_ptr() as u64;
     }
     bpf(BPF_PROG_TEST_RUN, &mut attr)?;
@@ -142,7 +142,7 @@ pub fn pin(prog: &OwnedFd, path: &Path) -> std::io::Result<()> {
         .map_err(|_| std::io::Error::other("a path with a NUL"))?;
     let mut attr = ObjPin {
         pathname: c_path.as_ptr() as u64,
-        bpf_fd: prog.as_raw_fd() as u32,
+        bpf_fd: prog.as_raw_fd().cast_unsigned(),
         file_flags: 0,
     };
     bpf(BPF_OBJ_PIN, &mut attr).map(drop)
@@ -156,7 +156,7 @@ pub fn is_bpffs(dir: &Path) -> bool {
     // SAFETY: statfs writes only into the zeroed struct it is given.
     let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: a valid NUL-terminated path and a valid out pointer.
-    let rc = unsafe { libc::statfs(c_path.as_ptr(), &mut stat) };
+    let rc = unsafe { libc::statfs(c_path.as_ptr(), &raw mut stat) };
     #[expect(
         clippy::useless_conversion,
         reason = "f_type is i64 on x86_64, narrower on other targets"

@@ -99,7 +99,7 @@ impl Drop for Charon {
     fn drop(&mut self) {
         // `ip netns exec`, unshare and sh each exec the next: the child is charon itself.
         // SAFETY: a plain signal to our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id().cast_signed(), libc::SIGTERM) };
         let _ = self.child.wait();
     }
 }

@@ -4,6 +4,7 @@
 //! namespace of its own as under `ip netns exec`: its state is pinned on the host's bpffs
 //! ([`BPFFS`]), under the instance named after the namespace, and outlives it.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -64,16 +65,17 @@ impl Router {
             self.instance
         );
         if let Some(max_bindings) = self.max_bindings {
-            text.push_str(&format!("max_bindings = {max_bindings}\n"));
+            let _ = writeln!(text, "max_bindings = {max_bindings}");
         }
         if let Some(log_format) = self.log_format {
-            text.push_str(&format!("log_format = \"{log_format}\"\n"));
+            let _ = writeln!(text, "log_format = \"{log_format}\"");
         }
         for iface in &self.interfaces {
-            text.push_str(&format!(
-                "\n[[interface]]\nname = \"{}\"\nrole = \"{}\"\nxdp_mode = \"{}\"\n",
+            let _ = writeln!(
+                text,
+                "\n[[interface]]\nname = \"{}\"\nrole = \"{}\"\nxdp_mode = \"{}\"",
                 iface.name, iface.role, iface.xdp_mode
-            ));
+            );
         }
         text
     }

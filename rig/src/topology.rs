@@ -521,7 +521,7 @@ pub fn remove_stale_rigs(stem: &str) -> Result<()> {
     if let Ok(entries) = std::fs::read_dir(&pins) {
         names.extend(
             entries
-                .filter_map(|entry| entry.ok())
+                .filter_map(std::result::Result::ok)
                 .map(|entry| entry.file_name().to_string_lossy().into_owned()),
         );
     }

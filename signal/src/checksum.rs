@@ -31,8 +31,7 @@ pub fn sum(src: Ipv6Addr, dst: Ipv6Addr, mh: &[u8]) -> u16 {
     while acc > 0xffff {
         acc = (acc & 0xffff) + (acc >> 16);
     }
-    // The loop leaves at most 16 bits.
-    acc as u16
+    u16::try_from(acc).expect("the loop leaves at most 16 bits")
 }
 
 /// The value for the checksum field of `mh`, whose checksum field (octets 4 and 5) must be zero.

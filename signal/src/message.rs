@@ -138,8 +138,8 @@ impl MobilityHeader {
         if out.len() > MAX_LEN {
             return Err(EncodeError::MessageTooLong { len: out.len() });
         }
-        // len is a multiple of 8 in 8..=2048, so this fits.
-        out[1] = (out.len() / 8 - 1) as u8;
+        out[1] = u8::try_from(out.len() / 8 - 1)
+            .expect("the length is a multiple of 8 in 8..=2048, so Header Len fits");
         let sum = checksum::compute(src, dst, &out);
         out[4..6].copy_from_slice(&sum.to_be_bytes());
         Ok(out)
@@ -180,7 +180,7 @@ impl MobilityHeader {
             return Err(DecodeError::UnsupportedMhType { mh_type });
         }
         // Both messages need 12 octets: Header Len 1 at least.
-        let Some(&[_, _, _, _, _, _, a, b, c, d, e, f]) = mh.first_chunk::<12>() else {
+        let Some(&[_, _, _, _, _, _, o6, o7, o8, o9, o10, o11]) = mh.first_chunk::<12>() else {
             return Err(DecodeError::MessageTooShort {
                 mh_type,
                 header_len,
@@ -193,17 +193,17 @@ impl MobilityHeader {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(if mh_type == MH_TYPE_BU {
             MobilityHeader::Pbu(Pbu {
-                sequence: u16::from_be_bytes([a, b]),
-                flags: PbuFlags(u16::from_be_bytes([c, d])),
-                lifetime: Lifetime(u16::from_be_bytes([e, f])),
+                sequence: u16::from_be_bytes([o6, o7]),
+                flags: PbuFlags(u16::from_be_bytes([o8, o9])),
+                lifetime: Lifetime(u16::from_be_bytes([o10, o11])),
                 options,
             })
         } else {
             MobilityHeader::Pba(Pba {
-                status: Status(a),
-                flags: PbaFlags(b),
-                sequence: u16::from_be_bytes([c, d]),
-                lifetime: Lifetime(u16::from_be_bytes([e, f])),
+                status: Status(o6),
+                flags: PbaFlags(o7),
+                sequence: u16::from_be_bytes([o8, o9]),
+                lifetime: Lifetime(u16::from_be_bytes([o10, o11])),
                 options,
             })
         })

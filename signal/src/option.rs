@@ -89,8 +89,8 @@ pub struct Alignment {
     pub offset: usize,
 }
 
-const fn align(multiple: usize, offset: usize) -> Option<Alignment> {
-    Some(Alignment { multiple, offset })
+const fn align(multiple: usize, offset: usize) -> Alignment {
+    Alignment { multiple, offset }
 }
 
 impl MobilityOption {
@@ -142,9 +142,11 @@ impl MobilityOption {
             | O::LocalPrefix(_)
             | O::PreviousMaar { .. }
             | O::MnLinkLayerId(_)
-            | O::DlifLinkLayerAddress(_) => align(8, 4),
-            O::LinkLocalAddress(_) | O::ServingMaar(_) | O::DlifLinkLocalAddress(_) => align(8, 6),
-            O::Timestamp(_) => align(8, 2),
+            | O::DlifLinkLayerAddress(_) => Some(align(8, 4)),
+            O::LinkLocalAddress(_) | O::ServingMaar(_) | O::DlifLinkLocalAddress(_) => {
+                Some(align(8, 6))
+            }
+            O::Timestamp(_) => Some(align(8, 2)),
             O::Pad1
             | O::PadN { .. }
             | O::MnId(_)
@@ -225,9 +227,10 @@ pub(crate) fn pad(out: &mut Vec<u8>, gap: usize) {
     match gap {
         0 => {}
         1 => out.push(kind::PAD1),
-        // A gap is less than 8 here (one alignment or the final round-up), so the length fits.
         _ => {
-            out.extend([kind::PADN, (gap - 2) as u8]);
+            let len = u8::try_from(gap - 2)
+                .expect("a gap is less than 8 (one alignment or the final round-up)");
+            out.extend([kind::PADN, len]);
             out.resize(out.len() + gap - 2, 0);
         }
     }
@@ -289,8 +292,7 @@ impl Iterator for RawOptions<'_> {
 /// The option of type `kind` whose data (after the Length field) is `data`.
 fn decode_option(kind: u8, data: &[u8], offset: usize) -> Result<MobilityOption, DecodeError> {
     use MobilityOption as O;
-    // Length is a u8, so data.len() fits.
-    let found = data.len() as u8;
+    let found = u8::try_from(data.len()).expect("the data of an option is at most 255 octets");
     let exact = |expected: u8| DecodeError::OptionLength {
         kind,
         offset,

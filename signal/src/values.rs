@@ -51,9 +51,9 @@ impl Timestamp {
     /// `time` in this format; times before 1970 give the epoch.
     pub fn from_system_time(time: SystemTime) -> Self {
         let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-        // subsec_nanos < 1e9, so the fraction fits 16 bits.
-        let fraction = (u64::from(since.subsec_nanos()) << 16) / 1_000_000_000;
-        Self::new(since.as_secs(), fraction as u16)
+        let fraction = u16::try_from((u64::from(since.subsec_nanos()) << 16) / 1_000_000_000)
+            .expect("subsec_nanos < 1e9, so the fraction fits 16 bits");
+        Self::new(since.as_secs(), fraction)
     }
 
     pub fn to_system_time(self) -> SystemTime {
@@ -66,8 +66,11 @@ impl Timestamp {
         self.0 >> 16
     }
 
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "the fraction is the low 16 bits"
+    )]
     pub fn fraction(self) -> u16 {
-        // The low 16 bits.
         self.0 as u16
     }
 
@@ -119,7 +122,7 @@ mod tests {
             Lifetime::from_duration_floor(Duration::from_secs(601)),
             Lifetime(150)
         );
-        assert_eq!(Lifetime(150).as_duration(), Duration::from_secs(600));
+        assert_eq!(Lifetime(150).as_duration(), Duration::from_mins(10));
         assert_eq!(
             Lifetime::from_duration_floor(Duration::from_secs(1 << 40)),
             Lifetime(u16::MAX)

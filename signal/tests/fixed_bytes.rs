@@ -119,6 +119,7 @@ fn prefix(s: &str) -> ipnet::Ipv6Net {
 
 #[test]
 fn pbu_fields_are_read_from_their_octets() {
+    use MobilityOption as O;
     let MobilityHeader::Pbu(pbu) = MobilityHeader::decode(&PBU, MAAR, CMD).unwrap() else {
         panic!("not a PBU");
     };
@@ -127,7 +128,6 @@ fn pbu_fields_are_read_from_their_octets() {
     assert!(!pbu.flags.contains(PbuFlags::H));
     assert_eq!(pbu.lifetime, Lifetime(150));
     assert_eq!(pbu.lifetime.as_duration().as_secs(), 600);
-    use MobilityOption as O;
     let [hnp, mn_id, hi, att, ts, lla, lli] = &pbu.options[..] else {
         panic!("7 options expected: {:?}", pbu.options);
     };
@@ -147,6 +147,7 @@ fn pbu_fields_are_read_from_their_octets() {
 
 #[test]
 fn pba_fields_are_read_from_their_octets() {
+    use MobilityOption as O;
     let MobilityHeader::Pba(pba) = MobilityHeader::decode(&PBA, CMD, MAAR).unwrap() else {
         panic!("not a PBA");
     };
@@ -155,7 +156,6 @@ fn pba_fields_are_read_from_their_octets() {
     assert_eq!(pba.flags, PbaFlags::P | PbaFlags::D);
     assert_eq!(pba.sequence, 0x1234);
     assert_eq!(pba.lifetime, Lifetime(150));
-    use MobilityOption as O;
     assert_eq!(
         pba.options,
         [
@@ -173,8 +173,8 @@ fn pba_fields_are_read_from_their_octets() {
 
 #[test]
 fn rfc8885_options_are_read_from_their_octets() {
-    let decoded = MobilityHeader::decode(&DMM_PBU, CMD, PMAAR).unwrap();
     use MobilityOption as O;
+    let decoded = MobilityHeader::decode(&DMM_PBU, CMD, PMAAR).unwrap();
     let expected = MobilityHeader::Pbu(Pbu {
         sequence: 1,
         flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,

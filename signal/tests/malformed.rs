@@ -17,11 +17,11 @@ fn message(mh_type: u8, options: &[u8]) -> Vec<u8> {
         0 => {}
         1 => mh.push(0),
         n => {
-            mh.extend([1, n as u8 - 2]);
+            mh.extend([1, u8::try_from(n - 2).unwrap()]);
             mh.resize(mh.len() + n - 2, 0);
         }
     }
-    mh[1] = (mh.len() / 8 - 1) as u8;
+    mh[1] = u8::try_from(mh.len() / 8 - 1).unwrap();
     fix_checksum(&mut mh);
     mh
 }

@@ -45,7 +45,7 @@ fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     file.extend(1_u32.to_le_bytes());
     for (i, f) in frames.iter().enumerate() {
         let len = u32::try_from(f.len()).unwrap();
-        file.extend((1_700_000_000 + i as u32).to_le_bytes());
+        file.extend((1_700_000_000 + u32::try_from(i).unwrap()).to_le_bytes());
         file.extend(0_u32.to_le_bytes());
         file.extend(len.to_le_bytes());
         file.extend(len.to_le_bytes());
@@ -128,6 +128,63 @@ const FIELDS: &[&str] = &[
     "mip6.mobility_opt",
 ];
 
+/// No expert info of warning severity or worse, no malformed packet in `file`.
+fn assert_tshark_does_not_complain(file: &Path) {
+    // -V makes tshark build the whole tree: some warnings (a string's stray characters) are
+    // only added then.
+    let problems = tshark(
+        file,
+        &[
+            "-V",
+            "-Y",
+            "_ws.expert.severity >= 0x00600000 || _ws.malformed",
+        ],
+    );
+    assert!(problems.trim().is_empty(), "tshark complains:\n{problems}");
+    for frame in fields(
+        file,
+        &[
+            "frame.number",
+            "_ws.expert.severity",
+            "_ws.expert.message",
+            "_ws.malformed",
+        ],
+    ) {
+        let severities = get(&frame, "_ws.expert.severity");
+        for s in severities.split(',').filter(|s| !s.is_empty()) {
+            assert!(
+                s.parse::<u32>().unwrap() < 0x0060_0000,
+                "frame {}: {}",
+                get(&frame, "frame.number"),
+                get(&frame, "_ws.expert.message")
+            );
+        }
+        assert_eq!(get(&frame, "_ws.malformed"), "");
+    }
+}
+
+/// Options tshark decodes the same way in the PBU and the PBA (common::every_option).
+fn check_every_option(f: &[(String, String)]) {
+    assert_eq!(get(f, "mip6.mnid.subtype"), "5");
+    // Wireshark 4.0 shows every MN-ID as a string: the MAC's octets as they are.
+    assert_eq!(
+        get(f, "mip6.mnid.identifier"),
+        String::from_utf8_lossy(&common::MAC)
+    );
+    assert_eq!(get(f, "mip6.nemo.mnp.pfl"), "64");
+    assert_eq!(get(f, "mip6.nemo.mnp.mnp"), "2001:db8:1:1::");
+    assert_eq!(get(f, "mip6.hi"), "1");
+    assert_eq!(get(f, "mip6.att"), "3");
+    assert_eq!(get(f, "mip6.mnlli.lli"), "021122334455");
+    assert_eq!(get(f, "mip6.lila_lla"), "fe80::1");
+    assert_eq!(
+        get(f, "mip6.timestamp_tmp"),
+        "Nov 14, 2023 22:13:20.500000000 UTC"
+    );
+    // Unknown to Wireshark 4.0: the RFC 8885 options and our unknown 200.
+    assert_eq!(get(f, "mip6.mobility_opt"), "65,66,67,68,69,70,200");
+}
+
 #[test]
 fn tshark_decodes_our_pbu_and_pba_without_complaint() {
     let pbu = common::pbu_with_every_option();
@@ -165,63 +222,12 @@ fn tshark_decodes_our_pbu_and_pba_without_complaint() {
         .collect();
     write_pcap(&file, &frames);
 
-    // No expert info of warning severity or worse, no malformed packet. -V makes tshark build
-    // the whole tree: some warnings (a string's stray characters) are only added then.
-    let problems = tshark(
-        &file,
-        &[
-            "-V",
-            "-Y",
-            "_ws.expert.severity >= 0x00600000 || _ws.malformed",
-        ],
-    );
-    assert!(problems.trim().is_empty(), "tshark complains:\n{problems}");
-    for frame in fields(
-        &file,
-        &[
-            "frame.number",
-            "_ws.expert.severity",
-            "_ws.expert.message",
-            "_ws.malformed",
-        ],
-    ) {
-        let severities = get(&frame, "_ws.expert.severity");
-        for s in severities.split(',').filter(|s| !s.is_empty()) {
-            assert!(
-                s.parse::<u32>().unwrap() < 0x0060_0000,
-                "frame {}: {}",
-                get(&frame, "frame.number"),
-                get(&frame, "_ws.expert.message")
-            );
-        }
-        assert_eq!(get(&frame, "_ws.malformed"), "");
-    }
+    assert_tshark_does_not_complain(&file);
 
     let decoded = fields(&file, FIELDS);
     assert_eq!(decoded.len(), 4, "{decoded:?}");
     let csum = |wire: &[u8]| format!("{:#06x}", u16::from_be_bytes([wire[4], wire[5]]));
     let hlen = |wire: &[u8]| (wire.len() / 8 - 1).to_string();
-    // Options tshark decodes the same way in the PBU and the PBA (common::every_option).
-    let check_every_option = |f: &[(String, String)]| {
-        assert_eq!(get(f, "mip6.mnid.subtype"), "5");
-        // Wireshark 4.0 shows every MN-ID as a string: the MAC's octets as they are.
-        assert_eq!(
-            get(f, "mip6.mnid.identifier"),
-            String::from_utf8_lossy(&common::MAC)
-        );
-        assert_eq!(get(f, "mip6.nemo.mnp.pfl"), "64");
-        assert_eq!(get(f, "mip6.nemo.mnp.mnp"), "2001:db8:1:1::");
-        assert_eq!(get(f, "mip6.hi"), "1");
-        assert_eq!(get(f, "mip6.att"), "3");
-        assert_eq!(get(f, "mip6.mnlli.lli"), "021122334455");
-        assert_eq!(get(f, "mip6.lila_lla"), "fe80::1");
-        assert_eq!(
-            get(f, "mip6.timestamp_tmp"),
-            "Nov 14, 2023 22:13:20.500000000 UTC"
-        );
-        // Unknown to Wireshark 4.0: the RFC 8885 options and our unknown 200.
-        assert_eq!(get(f, "mip6.mobility_opt"), "65,66,67,68,69,70,200");
-    };
 
     let f = &decoded[0];
     assert_eq!(get(f, "frame.protocols"), "eth:ethertype:ipv6:mipv6");

@@ -53,6 +53,10 @@ pub struct Flow {
 }
 
 /// The pattern's byte at `offset` of flow `seed`: a lost, repeated or reordered byte shows.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a byte pattern: the low byte of the mix is the point"
+)]
 fn pattern(seed: u64, offset: u64) -> u8 {
     (offset.wrapping_mul(31) ^ (offset >> 8) ^ seed.wrapping_mul(0x9e)) as u8
 }
@@ -62,7 +66,9 @@ impl Flow {
     pub fn start(name: &str, seed: u64, mut stream: TcpStream) -> Flow {
         let source = match stream.local_addr().expect("local address") {
             std::net::SocketAddr::V6(local) => *local.ip(),
-            other => panic!("{name}: an IPv4 connection from {other}"),
+            other @ std::net::SocketAddr::V4(_) => {
+                panic!("{name}: an IPv4 connection from {other}")
+            }
         };
         let stop = Arc::new(AtomicBool::new(false));
         let held = Arc::new(AtomicBool::new(false));

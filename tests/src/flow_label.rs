@@ -46,7 +46,7 @@ pub fn expected_label(
     });
     match (h ^ (h >> 20)) & 0xf_ffff {
         0 => 1,
-        label => label as u32,
+        label => u32::try_from(label).expect("masked to 20 bits"),
     }
 }
 

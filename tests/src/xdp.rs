@@ -35,12 +35,19 @@ pub fn run(dp: &Datapath, frame: &[u8], ingress_ifindex: u32) -> Outcome {
     run_program(dp.program(), frame, ingress_ifindex)
 }
 
+/// The `struct xdp_md` of a test run on a frame of `len` octets arriving on `ingress_ifindex`:
+/// data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
+pub fn xdp_md(len: usize, ingress_ifindex: u32) -> [u8; 24] {
+    let mut md = [0u8; 24];
+    let data_end = u32::try_from(len).expect("a test frame is far shorter than 4 GiB");
+    md[4..8].copy_from_slice(&data_end.to_ne_bytes());
+    md[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+    md
+}
+
 /// [`run`] for any loaded XDP program.
 pub fn run_program(program: &Xdp, frame: &[u8], ingress_ifindex: u32) -> Outcome {
-    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
-    let mut md = [0u8; 24];
-    md[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-    md[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+    let md = xdp_md(frame.len(), ingress_ifindex);
     let mut out = vec![0u8; frame.len() + 512];
     let mut opts = TestRunOptions::new();
     opts.data_in = Some(frame);

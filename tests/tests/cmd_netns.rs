@@ -197,7 +197,7 @@ impl CmdProcess {
 
     fn terminate(&mut self) -> Option<i32> {
         // SAFETY: signals our own child by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id().cast_signed(), libc::SIGTERM) };
         self.wait_exit()
     }
 }
@@ -251,14 +251,18 @@ impl FakeMaar {
     fn recv_pba(&self) -> Pba {
         match self.recv() {
             MobilityHeader::Pba(pba) => pba,
-            other => panic!("expected a PBA at {}, got {other:?}", self.addr),
+            other @ MobilityHeader::Pbu(_) => {
+                panic!("expected a PBA at {}, got {other:?}", self.addr)
+            }
         }
     }
 
     fn recv_pbu(&self) -> Pbu {
         match self.recv() {
             MobilityHeader::Pbu(pbu) => pbu,
-            other => panic!("expected a PBU at {}, got {other:?}", self.addr),
+            other @ MobilityHeader::Pba(_) => {
+                panic!("expected a PBU at {}, got {other:?}", self.addr)
+            }
         }
     }
 

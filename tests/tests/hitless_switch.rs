@@ -28,7 +28,7 @@ use anchor_bench::programs;
 use anchor_common::{Counter, IfaceRole};
 use anchor_packet::{Udp6, encapsulate, ethernet};
 use anchor_rig::cmd::{self, Run as _};
-use anchor_tests::support::in_netns;
+use anchor_tests::{support::in_netns, xdp::xdp_md};
 use anchor_user::datapath::{
     Datapath, DatapathParams, InterfaceSpec, PinDir, XdpMode, pin::DEFAULT_BPFFS,
 };
@@ -126,6 +126,7 @@ fn count(dp: &Datapath, counter: Counter) -> u64 {
 }
 
 #[test]
+#[expect(clippy::cast_precision_loss, reason = "a frame count far below 2^52")]
 fn the_resize_switch_loses_no_frame_at_line_rate() {
     let ns = format!("anc-hs{}", std::process::id());
     let _ = cmd::new("ip").args(["netns", "del", &ns]).run_quiet();
@@ -173,9 +174,7 @@ fn the_resize_switch_loses_no_frame_at_line_rate() {
                         .try_into()
                         .expect("an XDP program");
                     program.load().expect("the kernel loads bench_gen");
-                    let mut md = [0u8; 24];
-                    md[4..8].copy_from_slice(&(input.len() as u32).to_ne_bytes());
-                    md[12..16].copy_from_slice(&g0.to_ne_bytes());
+                    let md = xdp_md(input.len(), g0);
                     let started = Instant::now();
                     while !stop.load(Ordering::Relaxed) {
                         let mut opts = TestRunOptions::new();

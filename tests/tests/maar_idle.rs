@@ -27,6 +27,10 @@ const IDLE_S: u64 = 3;
 const DEADLINE: Duration = Duration::from_secs(10);
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario: its steps in order, each with its checks"
+)]
 fn an_idle_redirect_is_released_and_traffic_keeps_it() {
     let mut cp = ControlPlane::start("mi");
     let r1 = cp.start_maar(0, &format!("idle_release_s = {IDLE_S}\n"));

@@ -56,6 +56,10 @@ fn a_silent_node_on_point_to_point_links_is_attached_on_carrier_up() {
     move_a_slaac_node(Attachment::PointToPoint);
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario: its steps in order, each with its checks"
+)]
 fn move_a_slaac_node(attachment: Attachment) {
     let anchor = anchor_binary();
     require_tools(&[
@@ -218,7 +222,8 @@ fn log_time(log: &str, needle: &str) -> Option<f64> {
 
 fn seconds_of_day(t: SystemTime) -> f64 {
     let since = t.duration_since(UNIX_EPOCH).expect("after 1970");
-    (since.as_secs() % 86_400) as f64 + f64::from(since.subsec_nanos()) / 1e9
+    let seconds = u32::try_from(since.as_secs() % 86_400).expect("a day has 86400 seconds");
+    f64::from(seconds) + f64::from(since.subsec_nanos()) / 1e9
 }
 
 fn mn_addresses(rig: &Rig, dev: &str) -> String {

@@ -197,6 +197,10 @@ fn old_program(ebpf: &Ebpf) -> &Xdp {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario: its steps in order, each with its checks"
+)]
 fn resize_counts_every_frame_once_across_the_copy_and_the_switch() {
     let net = fixture_net();
     let ingress = quiet_interface(net.name());

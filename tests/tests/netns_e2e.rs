@@ -557,6 +557,10 @@ struct TunnelFrame {
     protocols: String,
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one check per field of the captured packets, in the order of the capture"
+)]
 fn check_capture(file: &Path) {
     let listing = tshark(file, &["-n"]);
     let context = |what: &str| format!("{what}\ncapture {}:\n{listing}", file.display());

@@ -37,7 +37,7 @@ use aya::maps::{Array, Map, MapData};
 const DEADLINE: Duration = Duration::from_secs(30);
 const NEW_R2X_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x12, 0x99];
 
-fn mac_text(mac: &[u8; 6]) -> String {
+fn mac_text(mac: [u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
@@ -180,7 +180,7 @@ fn the_cache_follows_the_neighbour_and_the_route() {
             "dev",
             "r2x",
             "address",
-            &mac_text(&NEW_R2X_MAC),
+            &mac_text(NEW_R2X_MAC),
         ],
     )
     .unwrap_or_else(|e| panic!("{e:#}"));

@@ -15,6 +15,7 @@
 //! triggers'.
 
 use std::{
+    fmt::Write as _,
     net::Ipv6Addr,
     process::Command,
     time::{Duration, Instant},
@@ -160,7 +161,7 @@ impl Running {
     /// Runs the resolver until R2's entry is valid with `mac`, at the latest `MARGIN` before
     /// the first refresh.
     fn wait_for_mac(&self, mac: [u8; 6], what: &str) {
-        let deadline = self.started + REFRESH - MARGIN;
+        let deadline = (self.started + REFRESH).checked_sub(MARGIN).unwrap();
         let want = NextHop::valid(mac, CORE_MAC, self.net.core_ifindex, 1500);
         self.runtime.block_on(async {
             while self.entry() != want {
@@ -240,12 +241,14 @@ impl Witness {
                 std::io::Error::last_os_error()
             );
             let mut address: libc::sockaddr_nl = std::mem::zeroed();
-            address.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+            address.nl_family =
+                libc::sa_family_t::try_from(libc::AF_NETLINK).expect("an address family");
             address.nl_groups = libc::RTMGRP_NEIGH as u32;
             let bound = libc::bind(
                 fd,
                 std::ptr::from_ref(&address).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+                libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_nl>())
+                    .expect("12 octets"),
             );
             assert!(
                 bound == 0,
@@ -300,12 +303,13 @@ fn an_overrun_makes_the_resolver_resolve_again() {
     let mut flood = String::new();
     for i in 0..FLOOD / 2 {
         let address = format!("2001:db8:ff::1:{i:x}");
-        flood += &format!(
-            "neigh add {address} lladdr 02:00:00:01:{:02x}:{:02x} dev fxc nud permanent\n",
+        let _ = writeln!(
+            flood,
+            "neigh add {address} lladdr 02:00:00:01:{:02x}:{:02x} dev fxc nud permanent",
             i >> 8,
             i & 0xff
         );
-        flood += &format!("neigh del {address} dev fxc\n");
+        let _ = writeln!(flood, "neigh del {address} dev fxc");
     }
     ip_batch(net, &flood);
     assert!(

@@ -158,7 +158,8 @@ fn send_tunnel_packet(cn_ns: &str, inner_dst: &str) {
                         std::io::Error::last_os_error()
                     );
                     let mut to: libc::sockaddr_in6 = std::mem::zeroed();
-                    to.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    to.sin6_family =
+                        libc::sa_family_t::try_from(libc::AF_INET6).expect("an address family");
                     to.sin6_addr.s6_addr = locator.octets();
                     let sent = libc::sendto(
                         fd,
@@ -166,13 +167,14 @@ fn send_tunnel_packet(cn_ns: &str, inner_dst: &str) {
                         inner.len(),
                         0,
                         (&raw const to).cast(),
-                        std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                        libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_in6>())
+                            .expect("28 octets"),
                     );
                     let error = std::io::Error::last_os_error();
                     libc::close(fd);
                     assert_eq!(
                         sent,
-                        inner.len() as isize,
+                        inner.len().cast_signed(),
                         "cannot send the tunnel packet: {error}"
                     );
                 }

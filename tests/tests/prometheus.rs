@@ -41,7 +41,7 @@ const METRICS: &str = "127.0.0.1:9469";
 /// Prometheus's own HTTP address, in router 1's namespace.
 const PROMETHEUS_PORT: u16 = 9090;
 /// How long Prometheus gets to start, and to show the expected values.
-const DEADLINE: Duration = Duration::from_secs(60);
+const DEADLINE: Duration = Duration::from_mins(1);
 /// The encapsulation counter and the binding's downlink packets, as PromQL.
 const ENCAP_QUERY: &str = r#"anchor_packets_total{job="anchor",reason="encap"}"#;
 const BINDING_QUERY: &str =
@@ -326,14 +326,14 @@ fn send_through_tunnel(rig: &Rig) -> u64 {
     });
     std::thread::scope(|scope| {
         let counting = scope.spawn(|| {
-            let mut received = 0;
+            let mut datagrams = 0;
             let mut buf = [0u8; 2048];
             // Ends when nothing more arrives for 3 s (the read timeout) after the sender stopped.
             while let Ok(len) = receiver.recv(&mut buf) {
                 assert_eq!(len, 100, "datagram of the wrong size");
-                received += 1;
+                datagrams += 1;
             }
-            received
+            datagrams
         });
         let payload = [0x5a_u8; 100];
         for _ in 0..PACKETS {

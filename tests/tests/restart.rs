@@ -168,6 +168,10 @@ fn sigkill_and_restart_lose_no_packet() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario: its steps in order, each with its checks"
+)]
 fn max_bindings_change_migrates_every_binding_under_traffic() {
     let anchor = anchor_binary();
     require_tools();

@@ -30,7 +30,7 @@ const CHUNK: usize = 4096;
 const CHUNKS: usize = 300;
 const PACE: Duration = Duration::from_millis(10);
 /// When the node moves, after the stream started.
-const MOVE_AFTER: Duration = Duration::from_millis(1000);
+const MOVE_AFTER: Duration = Duration::from_secs(1);
 const USER_TIMEOUT: Duration = Duration::from_secs(20);
 /// Idle time after which the anchor releases the redirect (the pools' `idle_release_s`). It
 /// must outlast the stall of the move: TCP's retransmission back-off after a stall of a second
@@ -40,11 +40,19 @@ const IDLE_RELEASE_S: u64 = 8;
 
 /// The stream's byte at `offset`: position-dependent, so a lost, repeated or reordered byte
 /// shows.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a byte pattern: the low byte of the mix is the point"
+)]
 fn pattern(offset: usize) -> u8 {
     (offset.wrapping_mul(31) ^ (offset >> 8)) as u8
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario: its steps in order, each with its checks"
+)]
 fn redirection_keeps_a_tcp_stream_across_the_move_and_releases_when_idle() {
     let sc = Scenario::start(
         "d",

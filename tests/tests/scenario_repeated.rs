@@ -145,7 +145,7 @@ fn repeated_moves(tag: &str, attachment: Attachment) {
         let source = flow.source;
         match flow.close() {
             Ok(bytes) => {
-                println!("repeated: {name} (from {source}) closed: {bytes} bytes verified")
+                println!("repeated: {name} (from {source}) closed: {bytes} bytes verified");
             }
             Err(error) => panic!(
                 "{name} (from {source}) failed: {error}\n{}",
@@ -358,9 +358,7 @@ fn leftovers(sc: &GrownScenario, current: &str, prefix: Ipv6Net) -> Option<Strin
             served.len() == 1
                 && served[0]["mn_id"] == mac.as_str()
                 && served[0]["prefix"] == p.as_str()
-                && served[0]["visiting"]
-                    .as_array()
-                    .is_some_and(|visiting| visiting.is_empty())
+                && served[0]["visiting"].as_array().is_some_and(Vec::is_empty)
         } else {
             served.is_empty()
         };

@@ -135,7 +135,7 @@ impl Fixture {
         for c in cases {
             self.check(c);
         }
-        let n = self.durations.len() as u32;
+        let n = u32::try_from(self.durations.len()).expect("a few hundred runs");
         let total: Duration = self.durations.iter().sum();
         println!(
             "{n} runs, mean {:?} per run (includes test-run overhead)",
@@ -193,6 +193,10 @@ fn case(
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "table-driven: one case per path, each with its frames and counters"
+)]
 fn pass_through_and_encapsulation() {
     let mut fx = Fixture::new();
     let mut marked = udp(CN, MN1);
@@ -818,10 +822,14 @@ fn sent_cached(
 
 /// The outer packet's length (IPv6 header included) when `inner` is encapsulated.
 fn outer_len(inner: &Udp6) -> u32 {
-    inner.bytes().len() as u32 + 40
+    u32::try_from(inner.bytes().len()).expect("one packet") + 40
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "table-driven: one case per path, each with its frames and counters"
+)]
 fn cached_next_hop_replaces_the_fib_lookup_for_encapsulation() {
     let mut fx = Fixture::new();
     let (core, access) = (fx.net.core_ifindex, fx.net.access_ifindex);
@@ -971,11 +979,15 @@ fn sent_to_node(name: &str, inner: &Udp6, (verdict, sent): (u32, Counter)) -> Ca
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "table-driven: one case per path, each with its frames and counters"
+)]
 fn visiting_l2_next_hop_replaces_the_fib_lookup_for_decapsulation() {
     let mut fx = Fixture::new();
     let (core, access) = (fx.net.core_ifindex, fx.net.access_ifindex);
     let to_mn3 = udp(CN, MN3);
-    let fits = to_mn3.bytes().len() as u32;
+    let fits = u32::try_from(to_mn3.bytes().len()).expect("one packet");
     let fib_redirect = |name: &str, inner: &Udp6| {
         case(
             name,
@@ -1168,8 +1180,8 @@ fn the_resolver_fills_the_cache_from_the_kernel() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let cache = fx.dp.next_hop_cache().expect("cache");
     runtime.block_on(async {
-        let resolver = NextHopResolver::new(cache).expect("resolver");
-        let task = tokio::spawn(resolver.run(async {
+        let daemon_resolver = NextHopResolver::new(cache).expect("resolver");
+        let task = tokio::spawn(daemon_resolver.run(async {
             let _ = stopped.await;
         }));
         let deadline = std::time::Instant::now() + Duration::from_secs(30);

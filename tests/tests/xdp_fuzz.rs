@@ -79,15 +79,21 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        usize::try_from(self.next() % n as u64).expect("below n")
     }
 
     fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
 
+    #[expect(clippy::cast_possible_truncation, reason = "the low byte")]
     fn byte(&mut self) -> u8 {
         self.next() as u8
+    }
+
+    #[expect(clippy::cast_possible_truncation, reason = "the low 16 bits")]
+    fn u16(&mut self) -> u16 {
+        self.next() as u16
     }
 }
 
@@ -99,6 +105,11 @@ fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one run of the generator, then its report and every invariant it checks"
+)]
+#[expect(clippy::cast_precision_loss, reason = "a frame count far below 2^52")]
 fn random_and_mutated_frames_keep_every_invariant() {
     let frames = env_u64("ANCHOR_FUZZ_FRAMES", 100_000);
     let seed = env_u64("ANCHOR_FUZZ_SEED", DEFAULT_SEED);
@@ -385,7 +396,12 @@ fn generate(rng: &mut Rng) -> (Vec<u8>, bool) {
     }
     let (ip, core) = template(rng);
     let mut frame = if rng.chance(10) {
-        ethernet_vlan(CORE_MAC, PEER_MAC, 1 + rng.below(4000) as u16, &ip)
+        ethernet_vlan(
+            CORE_MAC,
+            PEER_MAC,
+            1 + u16::try_from(rng.below(4000)).expect("below 4000"),
+            &ip,
+        )
     } else {
         ethernet(if core { CORE_MAC } else { ACCESS_MAC }, PEER_MAC, &ip)
     };
@@ -428,8 +444,8 @@ fn udp(rng: &mut Rng, src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
     let mut u = Udp6::new(src, dst);
     u.hop_limit = [0, 1, 2, 64, 255][rng.below(5)];
     u.traffic_class = rng.byte();
-    u.sport = rng.next() as u16;
-    u.dport = rng.next() as u16;
+    u.sport = rng.u16();
+    u.dport = rng.u16();
     u.payload_len = if rng.chance(15) {
         1100 + rng.below(500)
     } else {
@@ -461,11 +477,11 @@ fn mutate(rng: &mut Rng, frame: &mut Vec<u8>) {
             frame[i] = rng.byte();
         }
         2 if frame.len() >= ip + 6 => {
-            let plen = rng.next() as u16;
+            let plen = rng.u16();
             frame[ip + 4..ip + 6].copy_from_slice(&plen.to_be_bytes());
         }
         3 if frame.len() > ip + 6 => {
-            frame[ip + 6] = [0, 41, 43, 44, 58, 59, 60, 253, 255][rng.below(9)]
+            frame[ip + 6] = [0, 41, 43, 44, 58, 59, 60, 253, 255][rng.below(9)];
         }
         4 if frame.len() > ip + 7 => frame[ip + 7] = [0, 1, 2, 255][rng.below(4)],
         _ => frame.extend((0..rng.below(64)).map(|_| rng.byte())),

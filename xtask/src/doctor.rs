@@ -5,7 +5,7 @@ use anchor_rig::probe::{self, Capability, Task};
 use anyhow::Result;
 
 /// Prints the table; never fails for an absence (that is what it reports).
-pub fn doctor() -> Result<()> {
+pub fn doctor() {
     let caps = probe::probe_all();
     print!("{}", probe::table(&caps));
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -19,7 +19,6 @@ pub fn doctor() -> Result<()> {
             absent.iter().map(|c| c.name).collect::<Vec<_>>().join("; ")
         );
     }
-    Ok(())
 }
 
 /// Probes, and fails at once naming what `task` cannot do without. Returns the capabilities

@@ -122,7 +122,10 @@ fn run(task: Task) -> Result<()> {
     setup::setup()?;
     match task {
         Task::Setup => Ok(()),
-        Task::Doctor => doctor::doctor(),
+        Task::Doctor => {
+            doctor::doctor();
+            Ok(())
+        }
         Task::Build { release } => build(release),
         Task::Test => {
             let caps = doctor::require(probe::Task::Test)?;

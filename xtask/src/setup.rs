@@ -3,7 +3,7 @@
 //! Idempotent and quick when there is nothing to do: every step checks first and prints a line only
 //! when it does some work.
 
-use std::path::Path;
+use std::{io::Write as _, path::Path};
 
 use anyhow::{Context as _, Result, bail, ensure};
 
@@ -110,7 +110,6 @@ fn install_packages() -> Result<()> {
         let mut child = preseed
             .spawn()
             .context("cannot start debconf-set-selections")?;
-        use std::io::Write as _;
         child
             .stdin
             .take()

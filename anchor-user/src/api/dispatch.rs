@@ -130,7 +130,9 @@ where
         Request::MnAttach { mn_id, dev } => {
             mobility(maar, &mn_id, |maar, mn| maar.attach(mn, dev)).await
         }
-        Request::MnDetach { mn_id } => mobility(maar, &mn_id, |maar, mn| maar.detach(mn)).await,
+        Request::MnDetach { mn_id } => {
+            mobility(maar, &mn_id, anchor_maar::MaarHandle::detach).await
+        }
         Request::MnList => match maar {
             Some(maar) => Response::MnList(MnListReport::from(&maar.list())),
             None => not_maar(),

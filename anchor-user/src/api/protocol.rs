@@ -442,7 +442,7 @@ mod tests {
                 serving: "2001:db8:12::2".parse().expect("a"),
                 policy: Policy::SessionLasting,
                 idle: Some(std::time::Duration::from_millis(12_700)),
-                idle_release: Some(std::time::Duration::from_secs(600)),
+                idle_release: Some(std::time::Duration::from_mins(10)),
                 release_pending: false,
             }],
         };

@@ -136,6 +136,7 @@ impl ApiServer {
     }
 
     /// Serves `mn attach` and `mn detach` through `maar`.
+    #[must_use]
     pub fn with_maar(mut self, maar: MaarHandle) -> Self {
         self.maar = Some(maar);
         self

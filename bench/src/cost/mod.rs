@@ -79,6 +79,6 @@ pub fn load_datapath() -> Result<Datapath> {
 }
 
 /// The /64 of `key`.
-pub fn net64(key: &BindingKey) -> Result<Ipv6Net> {
+pub fn net64(key: BindingKey) -> Result<Ipv6Net> {
     Ipv6Net::new(address(key, 0), 64).context("a /64")
 }

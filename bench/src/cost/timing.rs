@@ -49,12 +49,12 @@ pub struct Case<'a> {
 pub struct Costs {
     pub floor: f64,
     pub overhead: f64,
-    costs: Vec<(String, f64)>,
+    by_case: Vec<(String, f64)>,
 }
 
 impl Costs {
     pub fn get(&self, name: &str) -> Result<f64> {
-        self.costs
+        self.by_case
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, c)| *c)
@@ -75,7 +75,8 @@ fn run_once(program: &Xdp, frame: &[u8], ingress: u32) -> Result<(u32, f64)> {
 /// `struct xdp_md`: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
 pub fn xdp_md(len: usize, ingress: u32) -> [u8; 24] {
     let mut md = [0u8; 24];
-    md[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
+    let data_end = u32::try_from(len).expect("a test frame is far shorter than 4 GiB");
+    md[4..8].copy_from_slice(&data_end.to_ne_bytes());
     md[12..16].copy_from_slice(&ingress.to_ne_bytes());
     md
 }
@@ -135,7 +136,7 @@ pub fn measure(cases: &[Case<'_>], settings: &Settings) -> Result<Costs> {
         settings.floor_repeat,
     )?;
     let overhead = interquartile_mean(&samples[0]) - floor;
-    let costs = cases
+    let by_case = cases
         .iter()
         .zip(&samples)
         .map(|(case, s)| (case.name.clone(), interquartile_mean(s) - overhead))
@@ -143,6 +144,6 @@ pub fn measure(cases: &[Case<'_>], settings: &Settings) -> Result<Costs> {
     Ok(Costs {
         floor,
         overhead,
-        costs,
+        by_case,
     })
 }

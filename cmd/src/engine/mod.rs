@@ -132,7 +132,7 @@ impl<S: MobilityStore> Engine<S> {
         out: &mut Vec<Outgoing>,
     ) -> Result<(), StoreError> {
         match message {
-            MobilityHeader::Pbu(pbu) => self.handle_pbu(now, from, pbu, out),
+            MobilityHeader::Pbu(pbu) => self.handle_pbu(now, from, &pbu, out),
             MobilityHeader::Pba(pba) => {
                 if self.retransmit.acknowledged(from, pba.sequence) {
                     self.counters.acks += 1;
@@ -190,11 +190,11 @@ impl<S: MobilityStore> Engine<S> {
         &mut self,
         now: Now,
         from: Ipv6Addr,
-        pbu: Pbu,
+        pbu: &Pbu,
         out: &mut Vec<Outgoing>,
     ) -> Result<(), StoreError> {
-        let (mn_id, timestamp) = mn_id_and_timestamp(&pbu);
-        match self.check_and_apply(now, from, &pbu, mn_id.as_ref(), timestamp, out) {
+        let (mn_id, timestamp) = mn_id_and_timestamp(pbu);
+        match self.check_and_apply(now, from, pbu, mn_id.as_ref(), timestamp, out) {
             Ok(Ok(reply)) => {
                 self.counters.accepted += 1;
                 out.push(Outgoing {
@@ -211,19 +211,23 @@ impl<S: MobilityStore> Engine<S> {
                     mn_id.as_ref().map_or("?".to_owned(), MnId::to_string),
                     status.0
                 );
-                out.push(self.reject(now, from, &pbu, mn_id, timestamp, status));
+                out.push(Self::reject(now, from, pbu, mn_id, timestamp, status));
                 Ok(())
             }
             Err(error) => {
                 let status = Status::INSUFFICIENT_RESOURCES;
                 self.counters.reject(status);
-                out.push(self.reject(now, from, &pbu, mn_id, timestamp, status));
+                out.push(Self::reject(now, from, pbu, mn_id, timestamp, status));
                 Err(error)
             }
         }
     }
 
     /// The checks, then the change: the PBA to answer with, or the status to reject with.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the checks of a PBU in order (RFC 5213 section 5.3.1), then the change"
+    )]
     fn check_and_apply(
         &mut self,
         now: Now,
@@ -274,7 +278,7 @@ impl<S: MobilityStore> Engine<S> {
                 tracing::info!("{mn_id} de-registered by {from}");
                 self.remove(now, &record, out)?;
             }
-            return Ok(Ok(self.pba(
+            return Ok(Ok(Self::pba(
                 pbu,
                 mn_id,
                 timestamp,
@@ -397,7 +401,7 @@ impl<S: MobilityStore> Engine<S> {
         // A relocated prefix is the node's home network prefix at its new anchor: a Home
         // Network Prefix option, beside the Previous MAAR option of its earlier anchor.
         previous.extend(relocated.into_iter().map(MobilityOption::HomeNetworkPrefix));
-        Ok(Ok(self.pba(pbu, mn_id, timestamp, granted, previous)))
+        Ok(Ok(Self::pba(pbu, mn_id, timestamp, granted, previous)))
     }
 
     /// A lifetime-0 PBU from `from`, an anchor of `record`'s node but not its serving MAAR:
@@ -431,7 +435,7 @@ impl<S: MobilityStore> Engine<S> {
         if !released.iter().all(anchored_at_sender) {
             return Ok(Err(Reject(Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX)));
         }
-        let ack = self.pba(pbu, mn_id, timestamp, Lifetime::DEREGISTRATION, Vec::new());
+        let ack = Self::pba(pbu, mn_id, timestamp, Lifetime::DEREGISTRATION, Vec::new());
         let before = record.clone();
         record.prefixes.retain(|p| !released.contains(&p.prefix));
         // The node's last timestamp stays its serving MAAR's: the anchor's clock must not make
@@ -553,7 +557,6 @@ impl<S: MobilityStore> Engine<S> {
     }
 
     fn pba(
-        &self,
         pbu: &Pbu,
         mn_id: &MnId,
         timestamp: Timestamp,
@@ -581,7 +584,6 @@ impl<S: MobilityStore> Engine<S> {
     /// The PBA of a rejection. After a timestamp rejection it carries the CMD's current time
     /// (RFC 5213 section 5.5), otherwise the update's own.
     fn reject(
-        &self,
         now: Now,
         from: Ipv6Addr,
         pbu: &Pbu,

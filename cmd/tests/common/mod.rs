@@ -60,7 +60,7 @@ impl Rig {
             engine: Engine::new(config, MemoryStore::default()),
             now: Now {
                 instant: Instant::now(),
-                wall: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+                wall: UNIX_EPOCH + Duration::from_hours(500_000),
             },
         }
     }
@@ -115,14 +115,14 @@ pub fn pbu(
 pub fn pba_of(out: &Outgoing) -> &Pba {
     match &out.message {
         MobilityHeader::Pba(pba) => pba,
-        other => panic!("expected a PBA, got {other:?}"),
+        other @ MobilityHeader::Pbu(_) => panic!("expected a PBA, got {other:?}"),
     }
 }
 
 pub fn pbu_of(out: &Outgoing) -> &Pbu {
     match &out.message {
         MobilityHeader::Pbu(pbu) => pbu,
-        other => panic!("expected a PBU, got {other:?}"),
+        other @ MobilityHeader::Pba(_) => panic!("expected a PBU, got {other:?}"),
     }
 }
 

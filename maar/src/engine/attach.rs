@@ -186,18 +186,22 @@ impl MaarEngine {
         sequence
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the cases of a PBA side by side: a release answered, a refusal, an acceptance with its relocated and lent prefixes"
+    )]
     pub(super) fn handle_pba(
         &mut self,
         now: Now,
         from: Ipv6Addr,
-        pba: Pba,
+        pba: &Pba,
         actions: &mut Vec<Action>,
     ) {
         let mn = pba.options.iter().find_map(|o| match o {
             MobilityOption::MnId(id) => Some(id.clone()),
             _ => None,
         });
-        if from == self.cmd && self.release_answered(now, mn.as_ref(), &pba, actions) {
+        if from == self.cmd && self.release_answered(now, mn.as_ref(), pba, actions) {
             return;
         }
         if from == self.cmd

@@ -18,11 +18,11 @@ impl MaarEngine {
         &mut self,
         now: Now,
         from: Ipv6Addr,
-        pbu: Pbu,
+        pbu: &Pbu,
         out: &mut Vec<Outgoing>,
         actions: &mut Vec<Action>,
     ) {
-        let (mn, timestamp) = anchor_pmip::message::mn_id_and_timestamp(&pbu);
+        let (mn, timestamp) = anchor_pmip::message::mn_id_and_timestamp(pbu);
         // The same update again (the CMD retransmits unchanged when our PBA was lost) is
         // acknowledged again and changes nothing.
         let duplicate = from == self.cmd
@@ -33,7 +33,7 @@ impl MaarEngine {
         let checked = if duplicate {
             Ok(None)
         } else {
-            self.check_pbu(now, from, &pbu, mn.as_ref(), timestamp)
+            self.check_pbu(now, from, pbu, mn.as_ref(), timestamp)
                 .map(Some)
         };
         let status = match checked {
@@ -42,7 +42,7 @@ impl MaarEngine {
                 Status::ACCEPTED
             }
             Ok(Some((mn, timestamp, prefixes))) => {
-                self.apply_pbu(now, &mn, &pbu, &prefixes, actions);
+                self.apply_pbu(now, &mn, pbu, &prefixes, actions);
                 self.last_cmd.insert(mn, (timestamp, pbu.sequence));
                 self.counters.accepted += 1;
                 Status::ACCEPTED
@@ -163,6 +163,10 @@ impl MaarEngine {
         Ok((mn.clone(), timestamp, prefixes))
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "each case of a prefix in a CMD update side by side: kept, moved away, relocated, lent"
+    )]
     pub(super) fn apply_pbu(
         &mut self,
         now: Now,

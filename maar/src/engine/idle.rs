@@ -184,7 +184,7 @@ impl MaarEngine {
         self.pools
             .iter()
             .find(|p| p.contains(prefix))
-            .and_then(|p| p.idle_release())
+            .and_then(crate::pool::Pool::idle_release)
     }
 
     /// The idle time of a redirect of a prefix relocated here from another anchor and away

@@ -383,8 +383,8 @@ impl MaarEngine {
         actions: &mut Vec<Action>,
     ) {
         match message {
-            MobilityHeader::Pba(pba) => self.handle_pba(now, from, pba, actions),
-            MobilityHeader::Pbu(pbu) => self.handle_pbu(now, from, pbu, out, actions),
+            MobilityHeader::Pba(pba) => self.handle_pba(now, from, &pba, actions),
+            MobilityHeader::Pbu(pbu) => self.handle_pbu(now, from, &pbu, out, actions),
         }
     }
 

@@ -85,6 +85,10 @@ impl MaarEngine {
     /// again), and `actions` asks for the routes and bindings the state implies (the service
     /// adds only those missing). An entry whose prefix is in no pool, or whose interface is no
     /// access interface, is left out with a warning.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "each part of the saved state taken back in turn"
+    )]
     pub fn restore(
         &mut self,
         now: Now,

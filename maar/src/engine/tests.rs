@@ -51,7 +51,7 @@ pub(super) fn maar(locator: Ipv6Addr, pool: &str) -> MaarEngine {
 pub(super) fn start() -> Now {
     Now {
         instant: Instant::now(),
-        wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        wall: SystemTime::UNIX_EPOCH + Duration::from_hours(500_000),
     }
 }
 
@@ -62,14 +62,14 @@ pub(super) fn net(text: &str) -> Ipv6Net {
 pub(super) fn pbu_of(out: &Outgoing) -> &Pbu {
     match &out.message {
         MobilityHeader::Pbu(pbu) => pbu,
-        other => panic!("expected a PBU, got {other:?}"),
+        other @ MobilityHeader::Pba(_) => panic!("expected a PBU, got {other:?}"),
     }
 }
 
 pub(super) fn pba_of(out: &Outgoing) -> &Pba {
     match &out.message {
         MobilityHeader::Pba(pba) => pba,
-        other => panic!("expected a PBA, got {other:?}"),
+        other @ MobilityHeader::Pbu(_) => panic!("expected a PBA, got {other:?}"),
     }
 }
 
@@ -159,6 +159,10 @@ pub(super) fn redirected(m: &mut MaarEngine, now: Now, policy: Policy) -> Ipv6Ne
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: the messages in their order, each with its checks"
+)]
 fn attach_registers_retransmits_and_installs_on_the_pba() {
     let mut m = maar(M1, "2001:db8:a1::/48");
     let now = start();
@@ -393,6 +397,10 @@ fn detach_deregisters_and_releases() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: the messages in their order, each with its checks"
+)]
 fn cmd_updates_are_checked_then_redirect_and_release() {
     let mut m = maar(M1, "2001:db8:a1::/64");
     let now = start();

@@ -25,6 +25,10 @@ const BGP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The CMD's configuration: every access router as a `[[maar]]` with its pool, listed under
 /// `nonpersistent` or `fixed` by its policy; the near anchor among the `subscribers`.
+#[expect(
+    clippy::format_push_string,
+    reason = "a few lines of configuration, once per start: each line reads as in the file"
+)]
 pub fn cmd_config(spec: &Spec, store: &Path) -> String {
     let mut text = format!(
         "address = \"{}\"\nstore = \"{}\"\ninsecure_signaling = true\n",
@@ -47,6 +51,10 @@ pub fn cmd_config(spec: &Spec, store: &Path) -> String {
 }
 
 /// An access router's `[maar]` section, its state in `state_dir`.
+#[expect(
+    clippy::format_push_string,
+    reason = "a few lines of configuration, once per start: each line reads as in the file"
+)]
 pub fn maar_section(spec: &Spec, ar: &AccessRouter, state_dir: &Path) -> String {
     let mut text = format!(
         "\n[maar]\ncmd = \"{}\"\ninsecure_signaling = true\nra_interval_s = {}\nstate_dir = \"{}\"\n",
@@ -199,11 +207,10 @@ impl Daemons {
 
     /// The daemon of access router `name`, or of the near anchor ([`NEAR`]).
     pub fn router(&self, name: &str) -> &Daemon {
-        self.routers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, d)| d)
-            .unwrap_or_else(|| panic!("no access router or near anchor {name} runs"))
+        self.routers.iter().find(|(n, _)| n == name).map_or_else(
+            || panic!("no access router or near anchor {name} runs"),
+            |(_, d)| d,
+        )
     }
 
     /// Every access router's daemon, in the order of the spec, then the near anchor's.

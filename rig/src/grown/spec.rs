@@ -267,6 +267,7 @@ impl TryFrom<String> for Mac {
 }
 
 impl fmt::Display for Mac {
+    #[expect(clippy::many_single_char_names, reason = "the six octets, in order")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let [a, b, c, d, e, g] = self.0;
         write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
@@ -276,6 +277,7 @@ impl fmt::Display for Mac {
 impl Mac {
     /// The SLAAC address in `prefix` (a /64): the modified EUI-64 interface identifier
     /// (RFC 4291 appendix A), as the kernel forms it.
+    #[expect(clippy::many_single_char_names, reason = "the six octets, in order")]
     pub fn slaac_address(self, prefix: Ipv6Net) -> Ipv6Addr {
         let [a, b, c, d, e, g] = self.0;
         let iid = u64::from_be_bytes([a ^ 0x02, b, c, 0xff, 0xfe, d, e, g]);
@@ -307,8 +309,7 @@ impl Spec {
         let spec: Spec = toml::from_str(text).map_err(|err| {
             let (line, column) = err
                 .span()
-                .map(|span| line_column(text, span.start))
-                .unwrap_or((1, 1));
+                .map_or((1, 1), |span| line_column(text, span.start));
             SpecError::Syntax {
                 origin: origin.to_owned(),
                 line,

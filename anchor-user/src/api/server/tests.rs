@@ -61,6 +61,27 @@ fn daemon_error(result: Result<(), ClientError>) -> ErrorKind {
     }
 }
 
+/// Raw protocol: garbage, a blank line, then a valid request on the same connection.
+fn raw_protocol_survives_garbage(path: &Path) {
+    let mut raw = StdUnixStream::connect(path).expect("connect");
+    raw.write_all(b"not json\n\n{\"request\":\"list_bindings\"}\n")
+        .expect("write");
+    let mut reader = BufReader::new(raw);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read");
+    let response: Response = serde_json::from_str(&line).expect("json");
+    assert!(matches!(
+        response,
+        Response::Error {
+            kind: ErrorKind::BadRequest,
+            ..
+        }
+    ));
+    line.clear();
+    reader.read_line(&mut line).expect("read");
+    assert!(line.starts_with("{\"response\":\"bindings\""), "{line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_protocol_and_cleans_up() {
     let dir = TempDir::new("serve");
@@ -150,24 +171,7 @@ async fn serves_the_protocol_and_cleans_up() {
         let kind = daemon_error(client.mn_list().map(|_| ()));
         assert_eq!(kind, ErrorKind::NotMaar);
 
-        // Raw protocol: garbage, a blank line, then a valid request on the same connection.
-        let mut raw = StdUnixStream::connect(&client_path).expect("connect");
-        raw.write_all(b"not json\n\n{\"request\":\"list_bindings\"}\n")
-            .expect("write");
-        let mut reader = BufReader::new(raw);
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("read");
-        let response: Response = serde_json::from_str(&line).expect("json");
-        assert!(matches!(
-            response,
-            Response::Error {
-                kind: ErrorKind::BadRequest,
-                ..
-            }
-        ));
-        line.clear();
-        reader.read_line(&mut line).expect("read");
-        assert!(line.starts_with("{\"response\":\"bindings\""), "{line}");
+        raw_protocol_survives_garbage(&client_path);
     })
     .await
     .expect("client");

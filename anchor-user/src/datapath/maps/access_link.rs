@@ -38,8 +38,9 @@ impl AccessLink {
             ))));
         }
         let mut mac = [0u8; 6];
+        // `c_char` is `i8` or `u8` depending on the architecture; the bytes are the same.
         for (byte, value) in mac.iter_mut().zip(hwaddr.sa_data) {
-            *byte = value as u8;
+            *byte = u8::from_ne_bytes(value.to_ne_bytes());
         }
         let mut request = ifreq(dev).map_err(error)?;
         ioctl(&socket, libc::SIOCGIFMTU, &mut request).map_err(error)?;
@@ -73,14 +74,21 @@ fn ifreq(dev: &str) -> io::Result<libc::ifreq> {
         ));
     }
     for (slot, byte) in request.ifr_name.iter_mut().zip(name) {
-        *slot = *byte as libc::c_char;
+        *slot = libc::c_char::from_ne_bytes([*byte]);
     }
     Ok(request)
 }
 
 fn ioctl(socket: &OwnedFd, request: libc::Ioctl, data: &mut libc::ifreq) -> io::Result<()> {
     // SAFETY: `data` is a valid `ifreq` for these requests, which read and write only it.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), request, data as *mut libc::ifreq) } < 0 {
+    if unsafe {
+        libc::ioctl(
+            socket.as_raw_fd(),
+            request,
+            std::ptr::from_mut::<libc::ifreq>(data),
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     Ok(())

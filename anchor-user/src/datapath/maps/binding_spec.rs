@@ -50,7 +50,7 @@ impl BindingSpec {
 
     /// The binding a map value describes, its peer being `peer`; `Err` with the reason when the
     /// value's kind is unknown.
-    pub(super) fn from_value(value: &BindingValue, peer: Ipv6Addr) -> Result<Self, String> {
+    pub(super) fn from_value(value: BindingValue, peer: Ipv6Addr) -> Result<Self, String> {
         let kind = BindingKind::from_u8(value.kind)
             .ok_or_else(|| format!("unknown kind {}", value.kind))?;
         Ok(Self {
@@ -77,7 +77,7 @@ mod tests {
         ] {
             let value = spec.value(7);
             assert_eq!(value.peer, 7);
-            assert_eq!(BindingSpec::from_value(&value, PEER), Ok(spec));
+            assert_eq!(BindingSpec::from_value(value, PEER), Ok(spec));
         }
     }
 
@@ -86,7 +86,7 @@ mod tests {
         let mut value = BindingValue::redirect(0, 0);
         value.kind = 9;
         assert_eq!(
-            BindingSpec::from_value(&value, PEER),
+            BindingSpec::from_value(value, PEER),
             Err("unknown kind 9".to_owned())
         );
     }

@@ -100,7 +100,7 @@ impl ProgramMaps {
     /// The binding stored for exactly `prefix` (no longest-prefix match), if any.
     pub fn get_binding(&self, prefix: Ipv6Net) -> Result<Option<BindingSpec>, DatapathError> {
         self.get_value(&slot_of(prefix)?)?
-            .map(|value| self.spec(prefix.trunc(), &value))
+            .map(|value| self.spec(prefix.trunc(), value))
             .transpose()
     }
 
@@ -108,17 +108,17 @@ impl ProgramMaps {
     /// a daemon adopting pinned maps finds them.
     pub fn bindings(&self) -> Result<Vec<(Ipv6Net, BindingSpec)>, DatapathError> {
         let mut bindings = Vec::new();
-        for entry in self.bindings.iter() {
+        for entry in &self.bindings {
             let (key, value) = entry.map_err(map_error("list", BINDINGS))?;
-            let prefix = prefix_of(&key.prefix, MAX_PREFIX_LEN);
-            bindings.push((prefix, self.spec(prefix, &value)?));
+            let prefix = prefix_of(key.prefix, MAX_PREFIX_LEN);
+            bindings.push((prefix, self.spec(prefix, value)?));
         }
-        for entry in self.short_prefixes.iter() {
+        for entry in &self.short_prefixes {
             let (key, value) = entry.map_err(map_error("list", SHORT_PREFIXES))?;
             // The trie's keys are at most /64: longer ones are never inserted.
             let len = u8::try_from(key.prefix_len()).unwrap_or(MAX_PREFIX_LEN);
-            let prefix = prefix_of(&key.data().data, len.min(MAX_PREFIX_LEN));
-            bindings.push((prefix, self.spec(prefix, &value)?));
+            let prefix = prefix_of(key.data().data, len.min(MAX_PREFIX_LEN));
+            bindings.push((prefix, self.spec(prefix, value)?));
         }
         Ok(bindings)
     }

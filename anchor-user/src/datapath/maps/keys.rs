@@ -14,9 +14,9 @@ pub(super) fn upper_bytes(prefix: Ipv6Net) -> [u8; 8] {
 }
 
 /// The prefix of length `len` (<= 64) whose upper 64 bits are `upper`.
-pub(super) fn prefix_of(upper: &[u8; 8], len: u8) -> Ipv6Net {
+pub(super) fn prefix_of(upper: [u8; 8], len: u8) -> Ipv6Net {
     let mut octets = [0u8; 16];
-    octets[..8].copy_from_slice(upper);
+    octets[..8].copy_from_slice(&upper);
     // `len` <= 64 < 128: always a valid length.
     Ipv6Net::new(octets.into(), len)
         .map(|net| net.trunc())
@@ -81,11 +81,11 @@ mod tests {
     #[test]
     fn keys_turn_back_into_prefixes() {
         assert_eq!(
-            prefix_of(&[0x20, 0x01, 0x0d, 0xb8, 0xab, 0, 0, 0], 40),
+            prefix_of([0x20, 0x01, 0x0d, 0xb8, 0xab, 0, 0, 0], 40),
             net("2001:db8:ab00::/40")
         );
         assert_eq!(
-            prefix_of(&[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2], 64),
+            prefix_of([0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2], 64),
             net("2001:db8:1:2::/64")
         );
     }

@@ -90,7 +90,7 @@ impl ProgramMaps {
             .iter()
             .map(|entry| {
                 let (key, value) = entry.map_err(map_error("list", VISITING_L2))?;
-                Ok((prefix_of(&key.prefix, MAX_PREFIX_LEN), value))
+                Ok((prefix_of(key.prefix, MAX_PREFIX_LEN), value))
             })
             .collect()
     }

@@ -99,12 +99,12 @@ impl ProgramMaps {
     /// its program sees a packet.
     pub(in crate::datapath) fn adopt_contents(&mut self) -> Result<(), DatapathError> {
         let mut indices = Vec::new();
-        for entry in self.bindings.iter() {
+        for entry in &self.bindings {
             let (_, value) = entry.map_err(map_error("list", BINDINGS))?;
             indices.push(value.peer);
         }
         let mut short = false;
-        for entry in self.short_prefixes.iter() {
+        for entry in &self.short_prefixes {
             let (_, value) = entry.map_err(map_error("list", SHORT_PREFIXES))?;
             indices.push(value.peer);
             short = true;
@@ -203,7 +203,7 @@ impl ProgramMaps {
     pub(super) fn spec(
         &self,
         prefix: Ipv6Net,
-        value: &BindingValue,
+        value: BindingValue,
     ) -> Result<BindingSpec, DatapathError> {
         let peer = self
             .peers

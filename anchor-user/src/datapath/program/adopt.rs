@@ -270,7 +270,7 @@ fn pinned_slots(pins: &PinDir, plan: &Plan) -> Result<(u32, BTreeSet<u32>), Data
     if plan.action(BINDINGS) != MapAction::Create {
         let path = pins.map(BINDINGS);
         let map: HashMap<MapData, BindingKey, BindingValue> = open_typed(&path)?;
-        for entry in map.iter() {
+        for entry in &map {
             let (_, value) = entry.map_err(|source| AdoptError::ReadMap {
                 path: path.clone(),
                 source,
@@ -282,7 +282,7 @@ fn pinned_slots(pins: &PinDir, plan: &Plan) -> Result<(u32, BTreeSet<u32>), Data
     if plan.action(SHORT_PREFIXES) != MapAction::Create {
         let path = pins.map(SHORT_PREFIXES);
         let map: LpmTrie<MapData, LpmKey, BindingValue> = open_typed(&path)?;
-        for entry in map.iter() {
+        for entry in &map {
             let (_, value) = entry.map_err(|source| AdoptError::ReadMap {
                 path: path.clone(),
                 source,

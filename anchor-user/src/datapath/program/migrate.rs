@@ -123,7 +123,7 @@ pub fn copy(
     let counted = match name {
         BINDINGS => {
             let old: HashMap<MapData, BindingKey, BindingValue> = open_typed(&path)?;
-            for entry in old.iter() {
+            for entry in &old {
                 let (key, value) = entry.map_err(read_error)?;
                 maps.bindings
                     .insert(key, moved(value, &plan.slot_moves), 0)
@@ -133,7 +133,7 @@ pub fn copy(
         }
         SHORT_PREFIXES => {
             let old: LpmTrie<MapData, LpmKey, BindingValue> = open_typed(&path)?;
-            for entry in old.iter() {
+            for entry in &old {
                 let (key, value) = entry.map_err(read_error)?;
                 maps.short_prefixes
                     .insert(&key, moved(value, &plan.slot_moves), 0)
@@ -157,7 +157,7 @@ pub fn copy(
         NEXTHOPS => Counted::Nothing,
         CN_ANCHORS => {
             let old: HashMap<MapData, PeerAddr, u32> = open_typed(&path)?;
-            for entry in old.iter() {
+            for entry in &old {
                 let (key, value) = entry.map_err(read_error)?;
                 maps.cn_anchors
                     .insert(key, value, 0)
@@ -167,7 +167,7 @@ pub fn copy(
         }
         VISITING_L2 => {
             let old: HashMap<MapData, BindingKey, NextHop> = open_typed(&path)?;
-            for entry in old.iter() {
+            for entry in &old {
                 let (key, value) = entry.map_err(read_error)?;
                 maps.visiting_l2
                     .insert(key, value, 0)
@@ -177,7 +177,7 @@ pub fn copy(
         }
         IFACES => {
             let old: HashMap<MapData, u32, IfaceValue> = open_typed(&path)?;
-            for entry in old.iter() {
+            for entry in &old {
                 let (key, value) = entry.map_err(read_error)?;
                 maps.ifaces.insert(key, value, 0).map_err(&write_error)?;
             }

@@ -203,7 +203,7 @@ pub fn is_bpffs(path: &Path) -> Result<bool, PinError> {
     // SAFETY: an all-zero `statfs` is a valid value; the kernel fills it in.
     let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c_path` is NUL-terminated and `stat` is writable, both for the whole call.
-    if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 {
+    if unsafe { libc::statfs(c_path.as_ptr(), &raw mut stat) } != 0 {
         let error = io::Error::last_os_error();
         return match error.kind() {
             io::ErrorKind::NotFound => Ok(false),

@@ -127,7 +127,7 @@ impl Datapath {
                 Attached::New => new += 1,
             }
         }
-        self.remove_unconfigured_links(pins, interfaces)?;
+        Self::remove_unconfigured_links(pins, interfaces)?;
         let configured: Vec<u32> = self.links.iter().map(|a| a.info.ifindex).collect();
         self.maps.retain_ifaces(&configured)?;
 
@@ -285,7 +285,6 @@ impl Datapath {
 
     /// Unpins the links of interfaces that are no longer configured, which detaches them.
     fn remove_unconfigured_links(
-        &mut self,
         pins: &PinDir,
         interfaces: &[InterfaceSpec],
     ) -> Result<(), DatapathError> {

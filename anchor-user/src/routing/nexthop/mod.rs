@@ -211,7 +211,7 @@ impl NextHopResolver {
                 match outcome {
                     Ok(_) => tracing::debug!(
                         "next hop of peer {peer}: {} via ifindex {} (mtu {})",
-                        mac_text(&entry.dmac),
+                        mac_text(entry.dmac),
                         entry.ifindex,
                         entry.mtu
                     ),
@@ -285,15 +285,12 @@ impl Rounds for NextHopResolver {
                 // The datapath is gone.
                 Err(_) => Wake::Closed,
             },
-            event = self.events.next() => match event {
-                Some((message, _)) => Wake::Event(message),
-                None => {
-                    tracing::warn!(
-                        "the next-hop resolver's rtnetlink socket closed: packets to the \
-                         peers take the FIB lookup from now on"
-                    );
-                    Wake::Closed
-                }
+            event = self.events.next() => if let Some((message, _)) = event { Wake::Event(message) } else {
+                tracing::warn!(
+                    "the next-hop resolver's rtnetlink socket closed: packets to the \
+                     peers take the FIB lookup from now on"
+                );
+                Wake::Closed
             },
         }
     }
@@ -303,7 +300,7 @@ impl Rounds for NextHopResolver {
     }
 }
 
-fn mac_text(mac: &[u8; 6]) -> String {
+fn mac_text(mac: [u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()

@@ -298,9 +298,10 @@ pub async fn neighbours(handle: &rtnetlink::Handle) -> Result<Neighbours, QueryE
 
 /// The (ifindex, address) of a neighbour event, if it is an IPv6 one.
 pub fn neighbour_key(message: &RouteNetlinkMessage) -> Option<(u32, Ipv6Addr)> {
-    let neighbour = match message {
-        RouteNetlinkMessage::NewNeighbour(n) | RouteNetlinkMessage::DelNeighbour(n) => n,
-        _ => return None,
+    let (RouteNetlinkMessage::NewNeighbour(neighbour)
+    | RouteNetlinkMessage::DelNeighbour(neighbour)) = message
+    else {
+        return None;
     };
     neighbour
         .attributes
@@ -425,7 +426,9 @@ mod tests {
             Err(Unusable::NoLinkAddress { oif: 6 })
         );
         let mut down = links(1500);
-        down.values_mut().for_each(|link| link.running = false);
+        for link in down.values_mut() {
+            link.running = false;
+        }
         assert_eq!(
             next_hop(
                 PEER,

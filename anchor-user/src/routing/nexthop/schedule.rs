@@ -178,7 +178,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn without_events_it_resolves_once_then_every_refresh() {
-        let rounds = rounds_during(REFRESH * 3 - secs(1.0), &[], Vec::new()).await;
+        let rounds = rounds_during(
+            (REFRESH * 3).checked_sub(secs(1.0)).unwrap(),
+            &[],
+            Vec::new(),
+        )
+        .await;
         assert_eq!(
             rounds,
             [DEBOUNCE, REFRESH + DEBOUNCE, REFRESH * 2 + DEBOUNCE],

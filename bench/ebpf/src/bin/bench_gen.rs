@@ -22,6 +22,15 @@ const HEADER_WORDS: usize = 8;
 static GEN_HEADER: [u64; HEADER_WORDS] = [0; HEADER_WORDS];
 
 #[xdp]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "#[xdp] passes the context by value"
+)]
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "SPARE is a 40-byte constant"
+)]
 pub fn bench_gen(ctx: XdpContext) -> u32 {
     // SAFETY: valid context.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, SPARE as i32) } != 0 {

@@ -52,6 +52,15 @@ const fn word<const N: usize>(at: usize) -> u64 {
 }
 
 #[xdp]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "#[xdp] passes the context by value"
+)]
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "header constants and the length of one frame, narrowed to their header fields"
+)]
 pub fn ref_encap(ctx: XdpContext) -> u32 {
     // SAFETY: valid context.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(IPV6_HLEN as i32)) } != 0 {

@@ -24,6 +24,16 @@ struct Params([u64; 8]);
 const _: () = assert!(core::mem::size_of::<FibParams>() == core::mem::size_of::<Params>());
 
 #[xdp]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "#[xdp] passes the context by value"
+)]
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "header fields taken out of 64-bit words, a 64-byte parameter size, and the XDP action bpf_redirect returns"
+)]
 pub fn ref_fib(ctx: XdpContext) -> u32 {
     let (start, end) = (ctx.data(), ctx.data_end());
     if start + ETH_HLEN + IPV6_HLEN > end {
@@ -56,13 +66,13 @@ pub fn ref_fib(ctx: XdpContext) -> u32 {
     // SAFETY: valid context and a params struct of the size passed.
     let rc = unsafe {
         bpf_fib_lookup(
-            ctx.ctx as *mut _,
+            ctx.ctx.cast(),
             words.cast::<FibParams>(),
             core::mem::size_of::<FibParams>() as i32,
             0,
         )
     };
-    if rc != BPF_FIB_LKUP_RET_SUCCESS as i64 {
+    if rc != i64::from(BPF_FIB_LKUP_RET_SUCCESS) {
         return xdp_action::XDP_PASS;
     }
     // Bounds again: the verifier does not carry them across the helper call.

@@ -18,6 +18,10 @@ static LOOKUP: HashMap<BindingKey, BindingValue> =
     HashMap::with_max_entries(DEFAULT_MAX_BINDINGS, 0);
 
 #[xdp]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "#[xdp] passes the context by value"
+)]
 pub fn ref_lookup(ctx: XdpContext) -> u32 {
     let (start, end) = (ctx.data(), ctx.data_end());
     if start + DST_OFFSET + 8 > end {
@@ -29,7 +33,7 @@ pub fn ref_lookup(ctx: XdpContext) -> u32 {
     let key = unsafe { &*core::ptr::addr_of!(key).cast::<BindingKey>() };
     match LOOKUP.get_ptr(key) {
         // SAFETY: `v` points to a map value; a plain load, as the anchor reads its peer.
-        Some(v) if unsafe { core::ptr::read_volatile(&(*v).peer) } != u16::MAX => {
+        Some(v) if unsafe { core::ptr::read_volatile(&raw const (*v).peer) } != u16::MAX => {
             xdp_action::XDP_PASS
         }
         _ => xdp_action::XDP_DROP,

@@ -10,9 +10,14 @@ use aya_ebpf::{helpers::bpf_redirect, macros::xdp, programs::XdpContext};
 static TARGET_IFINDEX: u32 = 0;
 
 #[xdp]
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "bpf_redirect returns an XDP action"
+)]
 pub fn ref_redirect(_ctx: XdpContext) -> u32 {
     // SAFETY: a read of a load-time constant; volatile so the compiler cannot fold the default.
-    let ifindex = unsafe { core::ptr::read_volatile(&TARGET_IFINDEX) };
+    let ifindex = unsafe { core::ptr::read_volatile(&raw const TARGET_IFINDEX) };
     // SAFETY: plain helper call.
     unsafe { bpf_redirect(ifindex, 0) as u32 }
 }
