@@ -54,6 +54,10 @@ pub const DELEGATED_LEN: u8 = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "the section's on/off keys, as the operator writes them in the file"
+)]
 pub struct MaarConfig {
     pub cmd: Ipv6Addr,
     /// `None`: the locator.

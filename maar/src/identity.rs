@@ -125,8 +125,16 @@ mod tests {
     /// The modified EUI-64 interface identifier of a MAC (RFC 4291 appendix A), computed here
     /// independently of the constant.
     fn eui64_link_local(mac: [u8; 6]) -> Ipv6Addr {
-        let [a, b, c, d, e, f] = mac;
-        let iid = [a ^ 0x02, b, c, 0xff, 0xfe, d, e, f];
+        let iid = [
+            mac[0] ^ 0x02,
+            mac[1],
+            mac[2],
+            0xff,
+            0xfe,
+            mac[3],
+            mac[4],
+            mac[5],
+        ];
         let mut octets = [0u8; 16];
         octets[..2].copy_from_slice(&[0xfe, 0x80]);
         octets[8..].copy_from_slice(&iid);

@@ -59,7 +59,7 @@ impl UdpStream {
             }
         });
         let receive_stop = Arc::clone(&stop);
-        let received = Arc::clone(&arrivals);
+        let log = Arc::clone(&arrivals);
         let receive = std::thread::spawn(move || {
             let mut buffer = [0_u8; DATAGRAM * 2];
             while !receive_stop.load(Ordering::Relaxed) {
@@ -68,7 +68,7 @@ impl UdpStream {
                 {
                     let mut number = [0_u8; 8];
                     number.copy_from_slice(&buffer[..8]);
-                    lock(&received).push((Instant::now(), u64::from_be_bytes(number)));
+                    lock(&log).push((Instant::now(), u64::from_be_bytes(number)));
                 }
             }
         });

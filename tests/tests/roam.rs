@@ -41,6 +41,10 @@ const IDENTITY_MAC: &str = "00:00:5e:00:52:13";
 const IDENTITY_LL: &str = "fe80::200:5eff:fe00:5213";
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "the scenario's steps in the order it makes them"
+)]
 fn a_roam_keeps_the_default_router_and_its_neighbour_entry_with_no_discovery() {
     let mut spec = Spec::parse(THREE_ARS, "rig/topologies/three-ars.toml")
         .unwrap_or_else(|e| panic!("the sample topology: {e}"));
@@ -55,28 +59,7 @@ fn a_roam_keeps_the_default_router_and_its_neighbour_entry_with_no_discovery() {
     let sc = GrownScenario::start("ro", &spec);
 
     // 1. The identity on every access interface.
-    for ar in &spec.access_routers {
-        let link = ip(&sc, &ar.name, &["link", "show", "dev", "air"]);
-        assert!(
-            link.contains(&format!("link/ether {IDENTITY_MAC} ")),
-            "{}'s access interface should have the MAC {IDENTITY_MAC}:\n{link}",
-            ar.name
-        );
-        let link_locals: Vec<String> = ip(
-            &sc,
-            &ar.name,
-            &["-6", "-o", "addr", "show", "dev", "air", "scope", "link"],
-        )
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(3).map(str::to_owned))
-        .collect();
-        assert_eq!(
-            link_locals,
-            [format!("{IDENTITY_LL}/64")],
-            "{}'s access interface should have the one link-local address {IDENTITY_LL}",
-            ar.name
-        );
-    }
+    assert_identity(&sc, &spec);
 
     // 2. Attached at AR1 by its solicitation.
     sc.grown
@@ -187,6 +170,33 @@ fn a_roam_keeps_the_default_router_and_its_neighbour_entry_with_no_discovery() {
     assert!(verified > 0, "the flow echoed nothing");
     drop((down, up));
     sc.stop();
+}
+
+/// Every access interface has the shared MAC and the shared link-local address, and no other
+/// link-local address.
+fn assert_identity(sc: &GrownScenario, spec: &Spec) {
+    for ar in &spec.access_routers {
+        let link = ip(sc, &ar.name, &["link", "show", "dev", "air"]);
+        assert!(
+            link.contains(&format!("link/ether {IDENTITY_MAC} ")),
+            "{}'s access interface should have the MAC {IDENTITY_MAC}:\n{link}",
+            ar.name
+        );
+        let link_locals: Vec<String> = ip(
+            sc,
+            &ar.name,
+            &["-6", "-o", "addr", "show", "dev", "air", "scope", "link"],
+        )
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(3).map(str::to_owned))
+        .collect();
+        assert_eq!(
+            link_locals,
+            [format!("{IDENTITY_LL}/64")],
+            "{}'s access interface should have the one link-local address {IDENTITY_LL}",
+            ar.name
+        );
+    }
 }
 
 fn ip(sc: &GrownScenario, node: &str, args: &[&str]) -> String {

@@ -63,6 +63,10 @@ const DATAGRAMS: u32 = 200;
 const ROUTERS: [&str; 3] = [NEAR, "ar1", "ar2"];
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "the scenario's steps in the order it makes them"
+)]
 fn the_anchor_near_the_correspondent_takes_the_downlink_off_the_home_anchor() {
     let mut spec = Spec::parse(NEAR_CN, "rig/topologies/near-cn.toml")
         .unwrap_or_else(|e| panic!("the sample topology: {e}"));
@@ -404,7 +408,7 @@ fn send_and_count(from: &UdpSocket, to: &UdpSocket, dest: std::net::SocketAddr) 
                     *slot = true;
                 }
             }
-            seen.iter().filter(|s| **s).count() as u32
+            u32::try_from(seen.iter().filter(|s| **s).count()).expect("at most DATAGRAMS")
         });
         for index in 0..DATAGRAMS {
             from.send_to(&datagram(index), dest)
@@ -418,7 +422,7 @@ fn send_and_count(from: &UdpSocket, to: &UdpSocket, dest: std::net::SocketAddr) 
 /// Datagram `index`: its index, then 96 bytes that depend on it.
 fn datagram(index: u32) -> Vec<u8> {
     let mut bytes = index.to_be_bytes().to_vec();
-    bytes.extend((0..96u32).map(|i| (i.wrapping_mul(7) ^ index) as u8));
+    bytes.extend((0..96u32).map(|i| (i.wrapping_mul(7) ^ index).to_le_bytes()[0]));
     bytes
 }
 

@@ -27,7 +27,7 @@ pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
         match node.role {
             // Also needed by bpf_fib_lookup, which otherwise answers FWD_DISABLED.
             Role::Router | Role::AccessRouter | Role::NearAnchor => {
-                settings.push("net.ipv6.conf.all.forwarding=1")
+                settings.push("net.ipv6.conf.all.forwarding=1");
             }
             Role::MobileNode => settings.extend([
                 "net.ipv6.conf.all.forwarding=0",
@@ -44,26 +44,7 @@ pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
         }
         sysctl(&name, &settings)?;
     }
-    // Bridges forward at once (no STP) and flood multicast (no snooping), as an access point's
-    // radio does.
-    for (node, bridge) in &plan.bridges {
-        let name = ns(node);
-        ip(
-            &name,
-            &[
-                "link",
-                "add",
-                bridge,
-                "type",
-                "bridge",
-                "stp_state",
-                "0",
-                "mcast_snooping",
-                "0",
-            ],
-        )?;
-        ip(&name, &["link", "set", bridge, "up"])?;
-    }
+    create_bridges(prefix, plan)?;
     for (a, b) in &plan.links {
         let mut add = cmd::new("ip");
         add.args(["link", "add", &a.dev]);
@@ -134,6 +115,30 @@ pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
         let mut args = vec!["-6", "route", "add"];
         args.extend(route.args.iter().map(String::as_str));
         ip(&ns(&route.node), &args)?;
+    }
+    Ok(())
+}
+
+/// The bridges of `plan`: they forward at once (no STP) and flood multicast (no snooping), as an
+/// access point's radio does.
+fn create_bridges(prefix: &str, plan: &Plan) -> Result<()> {
+    for (node, bridge) in &plan.bridges {
+        let name = format!("{prefix}{node}");
+        ip(
+            &name,
+            &[
+                "link",
+                "add",
+                bridge,
+                "type",
+                "bridge",
+                "stp_state",
+                "0",
+                "mcast_snooping",
+                "0",
+            ],
+        )?;
+        ip(&name, &["link", "set", bridge, "up"])?;
     }
     Ok(())
 }
