@@ -62,6 +62,9 @@ fn config() -> MaarConfig {
         point_to_point: Vec::new(),
         subscriber: false,
         correspondent_anchors: Vec::new(),
+        shared_access_identity: false,
+        access_mac: None,
+        access_link_local: None,
     }
 }
 
