@@ -57,8 +57,8 @@ pub enum Policy {
     /// Redirected while the node still uses it (section 4.2).
     #[default]
     SessionLasting,
-    /// Anchor relocation (section 4.3). Not implemented yet: such a prefix stays at its anchor and
-    /// is redirected like a `session-lasting` one.
+    /// Anchor relocation (section 4.3): the prefix moves with its node, whose new serving MAAR
+    /// becomes its anchor; the old anchor redirects to it only until routing has converged.
     Fixed,
 }
 

@@ -136,7 +136,7 @@ fn run(anchor: &Path, dir: &Path) -> Result<()> {
 }
 
 /// The scenarios `--scenario NAME` runs: name, test file, what it shows.
-pub const SCENARIOS: [(&str, &str, &str); 3] = [
+pub const SCENARIOS: [(&str, &str, &str); 6] = [
     (
         "nomadic",
         "scenario_nomadic",
@@ -148,9 +148,24 @@ pub const SCENARIOS: [(&str, &str, &str); 3] = [
         "RFC 8818 section 4.2: a checksummed TCP stream across the move, its stall printed, the redirect released when idle",
     ),
     (
+        "near-cn",
+        "scenario_near_cn",
+        "RFC 8818 section 4.2, Figure 6: an anchor next to the correspondent tunnels its traffic straight to the serving router, off the home anchor",
+    ),
+    (
+        "relocation",
+        "scenario_relocation",
+        "RFC 8818 section 4.3: a fixed /64 moves with its node, announced by BIRD 2 from its new anchor; a TCP flow survives two moves",
+    ),
+    (
         "repeated",
         "scenario_repeated",
         "RFC 8818: one node AR1 -> AR2 -> AR3 -> AR1 with a flow opened at each stop, every open flow kept",
+    ),
+    (
+        "roam",
+        "roam",
+        "a Wi-Fi roam between MAARs with RFC 6543's shared identity: the node keeps its default router, no Neighbour Discovery",
     ),
 ];
 

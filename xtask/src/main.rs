@@ -64,7 +64,7 @@ enum Task {
         #[arg(long, conflicts_with = "scenario")]
         manual: bool,
         /// Runs one RFC 8818 scenario test instead, printing what it measures: nomadic,
-        /// redirection or repeated.
+        /// redirection, near-cn, relocation, repeated or roam.
         #[arg(long, value_name = "NAME")]
         scenario: Option<String>,
     },
