@@ -173,6 +173,28 @@ impl GrownScenario {
         })
     }
 
+    /// A connection from `mn` to the correspondent's `port`, its source address chosen by the
+    /// kernel; read timeout [`DEADLINE`].
+    pub fn connect_any(&self, mn: &str, port: u16) -> TcpStream {
+        let cn = self.spec().correspondent.address;
+        in_netns(&self.grown.ns(mn), || {
+            let socket = Socket::new(Domain::IPV6, Type::STREAM, None).expect("socket");
+            socket
+                .connect_timeout(&SocketAddr::from((cn, port)).into(), DEADLINE)
+                .unwrap_or_else(|e| panic!("connect to [{cn}]:{port}: {e}"));
+            let stream = TcpStream::from(socket);
+            stream
+                .set_read_timeout(Some(DEADLINE))
+                .expect("read timeout");
+            stream
+        })
+    }
+
+    /// The TCP segments the correspondent has retransmitted.
+    pub fn cn_tcp_retransmissions(&self) -> u64 {
+        crate::support::tcp_retransmissions(&self.grown.ns(CN))
+    }
+
     /// `anchor binding list --json` of `ar`.
     pub fn bindings(&self, ar: &str) -> Vec<Value> {
         let out = self

@@ -151,21 +151,7 @@ impl Scenario {
 
     /// The correspondent's TCP retransmitted segments so far (`/proc/net/snmp`, `RetransSegs`).
     pub fn cn_tcp_retransmissions(&self) -> u64 {
-        let snmp = anchor_rig::cmd::in_netns(&self.rig.ns(Node::Cn), "cat")
-            .arg("/proc/net/snmp")
-            .output()
-            .expect("read /proc/net/snmp");
-        let text = String::from_utf8_lossy(&snmp.stdout);
-        let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
-        let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else {
-            panic!("no Tcp lines in /proc/net/snmp:\n{text}")
-        };
-        names
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .find(|(name, _)| *name == "RetransSegs")
-            .and_then(|(_, value)| value.parse().ok())
-            .unwrap_or_else(|| panic!("no RetransSegs in /proc/net/snmp:\n{text}"))
+        crate::support::tcp_retransmissions(&self.rig.ns(Node::Cn))
     }
 
     /// Kills the CMD with SIGKILL (nothing saved on the way out) and starts it again on the same

@@ -131,3 +131,22 @@ fn assert_binding_counted(daemon: &Daemon, prefix: &str, counter: &str, what: &s
 pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
     anchor_rig::netns::within(ns, f).unwrap_or_else(|e| panic!("{e:#}"))
 }
+
+/// The TCP segments namespace `ns` has retransmitted (`RetransSegs` of `/proc/net/snmp`).
+pub fn tcp_retransmissions(ns: &str) -> u64 {
+    let snmp = anchor_rig::cmd::in_netns(ns, "cat")
+        .arg("/proc/net/snmp")
+        .output()
+        .expect("read /proc/net/snmp");
+    let text = String::from_utf8_lossy(&snmp.stdout);
+    let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
+    let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else {
+        panic!("no Tcp lines in /proc/net/snmp:\n{text}")
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "RetransSegs")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or_else(|| panic!("no RetransSegs in /proc/net/snmp:\n{text}"))
+}

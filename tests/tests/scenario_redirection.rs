@@ -1,9 +1,11 @@
-//! RFC 8818's traffic redirection (section 4.2) end to end with real TCP: both MAARs' pools are
-//! `session-lasting` with `idle_release_s = 8`, and the mobile node is a kernel-SLAAC host.
+//! RFC 8818's traffic redirection (section 4.2) end to end with real TCP, on the grown rig of
+//! `rig/topologies/three-ars.toml`: the MAARs' pools are `session-lasting` with
+//! `idle_release_s = 8`, and the mobile node is a kernel-SLAAC host.
 //!
-//! 1. At router 1 the node opens a TCP connection from its P1 address; the correspondent sends
+//! 1. At router 1 (AR1) the node opens a TCP connection from its P1 address; the correspondent sends
 //!    it a checksummed stream (a known byte pattern, paced) that lasts across the move.
-//! 2. The node moves to router 2 (link 1 down, link 2 up, its solicitation attaches it).
+//! 2. The node moves to router 2, AR2 (its link to AR1 down, to AR2 up; its solicitation
+//!    attaches it).
 //! 3. Every byte arrives, in order and intact; the stall is measured and printed: the longest
 //!    gap between received bytes, and the correspondent's TCP retransmissions.
 //! 4. A connection opened after the move has a P2 source.
@@ -12,16 +14,18 @@
 
 use std::{
     io::{Read as _, Write as _},
-    net::{Ipv6Addr, SocketAddr},
+    net::SocketAddr,
     time::{Duration, Instant},
 };
 
-use anchor_rig::control::{MN_P1_SLAAC as MN_P1, MN_P2_SLAAC as MN_P2, P1, P2, PoolPolicy};
+use anchor_rig::grown::{Spec, THREE_ARS, spec::Policy};
 use anchor_tests::{
-    maar::{find_binding, wait_for},
-    scenario::{DEADLINE, Scenario, echo, echo_forever},
+    grown::{GrownScenario, wait_until_right},
+    scenario::{DEADLINE, echo, echo_forever},
     support::global_counter,
 };
+
+const MN: &str = "mn1";
 
 const STREAM_PORT: u16 = 7071;
 const ECHO_PORT: u16 = 7072;
@@ -54,11 +58,20 @@ fn pattern(offset: usize) -> u8 {
     reason = "one end-to-end scenario: its steps in order, each with its checks"
 )]
 fn redirection_keeps_a_tcp_stream_across_the_move_and_releases_when_idle() {
-    let sc = Scenario::start(
-        "d",
-        PoolPolicy::SessionLasting,
-        &format!("idle_release_s = {IDLE_RELEASE_S}\n"),
-    );
+    let mut spec = Spec::parse(THREE_ARS, "rig/topologies/three-ars.toml")
+        .unwrap_or_else(|e| panic!("the sample topology: {e}"));
+    spec.maar.policy = Policy::SessionLasting;
+    spec.maar.idle_release_s = Some(IDLE_RELEASE_S);
+    for mn in &mut spec.mobile_nodes {
+        mn.start_at = None;
+    }
+    let sc = GrownScenario::start("rd", &spec);
+    sc.grown
+        .attach(MN, "ar1")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let p1 = sc.first_prefix("ar1");
+    let p1_address = sc.slaac(MN, p1);
+    sc.wait_for_address(MN, "ar1", p1_address, true);
     let echo_listener = sc.listen(ECHO_PORT);
     echo_forever(&echo_listener);
     let stream_listener = sc.listen(STREAM_PORT);
@@ -80,8 +93,7 @@ fn redirection_keeps_a_tcp_stream_across_the_move_and_releases_when_idle() {
     let retrans_before = sc.cn_tcp_retransmissions();
 
     // 1. The stream starts at router 1.
-    let p1: Ipv6Addr = MN_P1.parse().expect("address");
-    let mut conn = sc.connect(Some(p1), STREAM_PORT, USER_TIMEOUT, DEADLINE);
+    let mut conn = sc.connect(MN, p1_address, STREAM_PORT, USER_TIMEOUT);
     let reader = std::thread::spawn(move || {
         let started = Instant::now();
         let (mut total, mut longest, mut last, mut at) = (0usize, Duration::ZERO, started, None);
@@ -108,10 +120,11 @@ fn redirection_keeps_a_tcp_stream_across_the_move_and_releases_when_idle() {
     // 2. The move, while the stream runs.
     std::thread::sleep(MOVE_AFTER);
     let moved = Instant::now();
-    sc.rig
-        .move_mobile_node_link_only()
+    sc.grown
+        .move_node(MN, "ar1", "ar2")
         .unwrap_or_else(|e| panic!("{e:#}"));
-    sc.wait_for_address("mn2", MN_P2);
+    let p2 = sc.first_prefix("ar2");
+    sc.wait_for_address(MN, "ar2", sc.slaac(MN, p2), true);
     println!(
         "redirection: node has P2 {:?} after the move",
         moved.elapsed()
@@ -128,37 +141,39 @@ fn redirection_keeps_a_tcp_stream_across_the_move_and_releases_when_idle() {
     );
     assert_eq!(total, CHUNK * CHUNKS, "the stream ended early");
     assert!(
-        find_binding(sc.r1(), P1).is_some(),
+        sc.binding("ar1", p1).is_some(),
         "router 1 should have redirected P1 during the stream"
     );
     // Router 2 sends the decapsulated stream straight to the node's MAC (its MN-ID), without
     // Neighbour Discovery for the P1 address.
-    let visiting = find_binding(sc.r2(), P1).expect("router 2's visiting binding of P1");
+    let visiting = sc
+        .binding("ar2", p1)
+        .expect("router 2's visiting binding of P1");
+    let r2 = sc.router("ar2");
     println!(
         "redirection: router 2's visiting binding {visiting}; counters visiting_l2 {}, \
          kernel_fallback {}, drop_decap_no_binding {}",
-        global_counter(sc.r2(), "visiting_l2"),
-        global_counter(sc.r2(), "kernel_fallback"),
-        global_counter(sc.r2(), "drop_decap_no_binding"),
+        global_counter(r2, "visiting_l2"),
+        global_counter(r2, "kernel_fallback"),
+        global_counter(r2, "drop_decap_no_binding"),
     );
     assert!(
         visiting["mac"].is_string(),
         "router 2's visiting binding should carry the node's MAC: {visiting}"
     );
     assert!(
-        global_counter(sc.r2(), "visiting_l2") > 0,
+        global_counter(r2, "visiting_l2") > 0,
         "router 2 should send the stream with the node's L2 next hop"
     );
 
     // 4. A new connection uses P2.
-    let mut new = sc.connect(None, ECHO_PORT, USER_TIMEOUT, DEADLINE);
+    let mut new = sc.connect_any(MN, ECHO_PORT);
     let SocketAddr::V6(local) = new.local_addr().expect("local address") else {
         panic!("an IPv4 connection")
     };
-    let p2: ipnet::Ipv6Net = P2.parse().expect("prefix");
     assert!(
         p2.contains(local.ip()),
-        "a connection opened after the move should use {P2}, it uses {}",
+        "a connection opened after the move should use {p2}, it uses {}",
         local.ip()
     );
     assert_eq!(echo(&mut new, b"new session"), Ok(b"new session".to_vec()));
@@ -166,8 +181,9 @@ fn redirection_keeps_a_tcp_stream_across_the_move_and_releases_when_idle() {
     // 5. Idle: the redirect goes on both routers (the bound: the idle time, its sampling and
     // the signaling, with room for a loaded CI machine).
     let idle_bound = Duration::from_secs(IDLE_RELEASE_S * 3) + DEADLINE;
-    wait_for("both routers to release P1's redirect", idle_bound, || {
-        find_binding(sc.r1(), P1).is_none() && find_binding(sc.r2(), P1).is_none()
+    wait_until_right("both routers releasing P1's redirect", idle_bound, || {
+        let (r1, r2) = (sc.binding("ar1", p1), sc.binding("ar2", p1));
+        (r1.is_some() || r2.is_some()).then(|| format!("AR1 {r1:?}, AR2 {r2:?}"))
     });
     sc.stop();
 }

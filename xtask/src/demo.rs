@@ -1,20 +1,24 @@
-//! `cargo xtask demo`: a TCP stream and a ping survive the mobile node's move from router 1 to
-//! router 2, because router 1 keeps anchoring the node's old prefix P1 and tunnels it to router 2.
+//! `cargo xtask demo`: a TCP stream and a ping survive the mobile node's move from AR1 to AR2,
+//! because AR1 keeps anchoring the node's old prefix P1 and tunnels it to AR2 (RFC 8818 traffic
+//! redirection).
 //!
-//! Drives the real `anchor` binary in the [`anchor_rig`] topology (namespaces `anc-*`):
-//! 1. the CMD runs in cn, both routers run `anchor run` as MAARs ([`anchor_rig::control`]); the
-//!    mobile node, a kernel-SLAAC host, brings mn1 up: its Router Solicitation makes r1 delegate
-//!    P1 and register it with the CMD, r1's Router Advertisement gives it its P1 address; cn
-//!    pings that address and sends it an iperf3 stream;
-//! 2. after a few seconds the mobile node moves: mn1 down, mn2 up, nothing else. Its
-//!    solicitation on r2's access link registers it at r2; the CMD's answers make r2 install
-//!    `Visiting` for P1 and r1 `Redirect` for P1; r2's advertisements keep P1 deprecated on mn2;
-//! 3. the stream must go on after the move;
-//! 4. both routers' bindings (made by the control plane) and counters are printed;
+//! Drives the real `anchor` binary on the grown rig of `rig/topologies/three-ars.toml`
+//! ([`anchor_rig::grown`], namespaces `ant-*`):
+//! 1. the CMD runs in the core, the three access routers run `anchor run` as MAARs; the mobile
+//!    node, a kernel-SLAAC host, brings its link to AR1 up: its Router Solicitation makes AR1
+//!    delegate P1 and register it with the CMD, AR1's Router Advertisement gives it its P1
+//!    address; the correspondent pings that address and sends it an iperf3 stream;
+//! 2. after a few seconds the node moves: its link to AR1 down, to AR2 up, nothing else. Its
+//!    solicitation registers it at AR2; the CMD's answers make AR2 install `Visiting` for P1 and
+//!    AR1 `Redirect` for P1; AR2's advertisements keep P1 deprecated on the node's new link;
+//! 3. the stream must go on after the move; the stall (the longest gap between ping replies) is
+//!    printed;
+//! 4. the routers' bindings (made by the control plane) and counters are printed;
 //! 5. everything is torn down, also on failure or Ctrl-C.
 //!
-//! `--manual` runs the fast path alone, as before the control plane: no CMD, the node keeps its
-//! hand-made P1 address and the CLI installs the bindings (`Rig::move_mobile_node`).
+//! `--manual` runs the fast path alone on the fixed two-router rig ([`anchor_rig::topology`],
+//! namespaces `anc-*`), as before the control plane: no CMD, the node keeps its hand-made P1
+//! address and the CLI installs the bindings (`Rig::move_mobile_node`).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -22,16 +26,24 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anchor_rig::cancel::{self, pause};
-use anchor_rig::control::{self, MN_P1_SLAAC};
+use anchor_rig::grown::{
+    Daemons, Grown, Spec, THREE_ARS,
+    plan::CN,
+    spec::{Attachment, Policy},
+};
 use anchor_rig::process::{Transport, wait_for_listener};
 use anchor_rig::topology::{MN_P1_ADDR, Node};
 use anchor_rig::{Daemon, Proc, Rig, WorkDir};
 use anyhow::{Context as _, Result, ensure};
+use ipnet::Ipv6Net;
 
 use crate::cmd::{self, Run as _};
 
-/// The demo's namespaces are `anc-cn`, `anc-r1`, ...; `cargo xtask rig up|down` uses the same.
+/// The manual demo's namespaces are `anc-cn`, `anc-r1`, ...; `cargo xtask rig up|down` uses the
+/// same.
 pub const PREFIX: &str = "anc-";
+/// The mobile node of the topology file.
+const MN: &str = "mn1";
 /// Length of the iperf3 stream.
 const STREAM_SECS: u64 = 12;
 /// When the mobile node moves, counted from the start of the stream.
@@ -53,7 +65,10 @@ pub fn demo(manual: bool) -> Result<()> {
     // guards stop the processes and delete the namespaces on the way out.
     ctrlc::set_handler(|| {
         if cancel::interrupt() {
-            eprintln!("\ndemo: interrupted again: exiting now; `cargo xtask rig down` cleans up");
+            eprintln!(
+                "\ndemo: interrupted again: exiting now; `cargo xtask rig down` (with \
+                 `--topology rig/topologies/three-ars.toml` for the demo) cleans up"
+            );
             std::process::exit(130);
         }
         eprintln!("\ndemo: interrupted, tearing down");
@@ -75,58 +90,63 @@ pub fn demo(manual: bool) -> Result<()> {
 const SLAAC_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn run(anchor: &Path, dir: &Path) -> Result<()> {
-    let rig = Rig::build(PREFIX)?;
-    println!("demo: built namespaces {}", rig.namespaces().join(" "));
-    // Declared after the rig, so stopped before the namespaces go.
-    let _cmd = control::start_cmd(anchor, dir, &rig)?;
-    println!(
-        "demo: cn runs the CMD (log {})",
-        dir.join("cmd.log").display()
-    );
-    rig.mobile_node_as_slaac_host()?;
-    let daemons = control::start_maars(anchor, dir, &rig)?;
-    for daemon in &daemons {
-        println!(
-            "demo: {} runs anchor as a MAAR (log {})",
-            daemon.name(),
-            daemon.log_path().display()
-        );
+    let mut spec = Spec::parse(THREE_ARS, "rig/topologies/three-ars.toml")?;
+    spec.maar.policy = Policy::SessionLasting;
+    spec.maar.attachment = Attachment::Solicitation;
+    for mn in &mut spec.mobile_nodes {
+        mn.start_at = None;
     }
-    println!("demo: mn1 up: the mobile node solicits, r1 attaches it and advertises P1");
-    rig.ip(Node::Mn, &["link", "set", "mn1", "up"])?;
+    let grown = Grown::build(&spec, &spec.prefix)?;
+    println!("demo: built namespaces {}", grown.namespaces().join(" "));
+    // Declared after the rig, so stopped before the namespaces go.
+    let daemons = Daemons::start(&grown, anchor, dir)?;
+    println!(
+        "demo: the core runs the CMD, ar1, ar2 and ar3 run anchor as MAARs (logs in {})",
+        dir.display()
+    );
+    let pool = spec
+        .access_router("ar1")
+        .context("the topology has no ar1")?
+        .pool;
+    let p1 = Ipv6Net::new(pool.network(), 64)?;
+    let mac = spec.mobile_node(MN).context("the topology has no mn1")?.mac;
+    let address = mac.slaac_address(p1).to_string();
+    println!("demo: {MN}'s link to ar1 up: the node solicits, ar1 attaches it and advertises P1");
+    grown.attach(MN, "ar1")?;
     let started = Instant::now();
-    while !rig
-        .mobile_node_addresses("mn1")?
-        .contains(&format!("{MN_P1_SLAAC}/64"))
+    while !grown
+        .node_addresses(MN, "ar1")?
+        .contains(&format!("{address}/64"))
     {
         ensure!(
             started.elapsed() < SLAAC_TIMEOUT,
-            "the mobile node got no {MN_P1_SLAAC} by SLAAC within {SLAAC_TIMEOUT:?}; r1's log:\n{}",
-            daemons[0].log_tail()
+            "the mobile node got no {address} by SLAAC within {SLAAC_TIMEOUT:?}; ar1's log:\n{}",
+            daemons.router("ar1").log_tail()
         );
         pause(Duration::from_millis(50))?;
     }
     println!(
-        "demo: the mobile node has {MN_P1_SLAAC} by SLAAC after {:.0} ms",
+        "demo: the mobile node has {address} by SLAAC after {:.0} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
 
-    let traffic = Traffic::start(&rig, MN_P1_SLAAC)?;
+    let traffic = Traffic::start(&grown.ns(CN), &grown.ns(MN), &address)?;
     pause(MOVE_AFTER.saturating_sub(traffic.started.elapsed()))?;
-    println!("demo: moving the mobile node from r1's access link to r2's (no binding typed)");
-    rig.move_mobile_node_link_only()?;
+    println!("demo: moving the mobile node from ar1's access link to ar2's (no binding typed)");
+    grown.move_node(MN, "ar1", "ar2")?;
     let moved_at = traffic.started.elapsed().as_secs_f64();
     println!("demo: moved at t = {moved_at:.1} s");
     let report = traffic.finish()?;
     println!(
-        "demo: mn2 after the move:\n{}",
-        rig.mobile_node_addresses("mn2")?
+        "demo: {MN}'s link to ar2 after the move:\n{}",
+        grown.node_addresses(MN, "ar2")?
     );
+    let routers: Vec<&Daemon> = daemons.routers().map(|(_, d)| d).collect();
     let stats_ok =
-        print_state(&daemons, &["binding", "list"]).and(print_state(&daemons, &["stats"]));
+        print_state(&routers, &["binding", "list"]).and(print_state(&routers, &["stats"]));
     report.check(moved_at)?;
     println!(
-        "demo: RFC 8818 traffic redirection (section 4.2): r1 kept anchoring P1 and tunnelled it to r2, which serves the node now; the node's new sessions use r2's prefix"
+        "demo: RFC 8818 traffic redirection (section 4.2): ar1 kept anchoring P1 and tunnelled it to ar2, which serves the node now; the node's new sessions use ar2's prefix"
     );
     println!(
         "demo: the other cases, each on its own rig: cargo xtask demo --scenario {}",
@@ -204,7 +224,7 @@ pub fn scenario(name: &str) -> Result<()> {
 
 /// Prints `anchor ARGS` of each router; one that cannot answer is an error, returned after
 /// all have printed.
-fn print_state(daemons: &[Daemon], args: &[&str]) -> Result<()> {
+fn print_state(daemons: &[&Daemon], args: &[&str]) -> Result<()> {
     let mut ok = Ok(());
     for daemon in daemons {
         println!("demo: {} `anchor {}`:", daemon.name(), args.join(" "));
@@ -241,7 +261,7 @@ fn run_manual(anchor: &Path, dir: &Path) -> Result<()> {
     }
 
     // 1. Traffic from the correspondent to the mobile node's P1 address.
-    let traffic = Traffic::start(&rig, MN_P1_ADDR)?;
+    let traffic = Traffic::start(&rig.ns(Node::Cn), &rig.ns(Node::Mn), MN_P1_ADDR)?;
     // 2. The move.
     pause(MOVE_AFTER.saturating_sub(traffic.started.elapsed()))?;
     println!("demo: moving the mobile node from r1's access link to r2's");
@@ -296,11 +316,10 @@ struct Report {
 }
 
 impl Traffic {
-    fn start(rig: &Rig, mn_addr: &str) -> Result<Traffic> {
-        let (cn, mn) = (rig.ns(Node::Cn), rig.ns(Node::Mn));
+    fn start(cn: &str, mn: &str, mn_addr: &str) -> Result<Traffic> {
         let mut ping = Proc::spawn(
             "ping",
-            cmd::in_netns(&cn, "ping")
+            cmd::in_netns(cn, "ping")
                 .args(["-6", "-D", "-i", PING_INTERVAL, "-w", "60", mn_addr])
                 .stdout(Stdio::piped()),
         )?;
@@ -314,18 +333,18 @@ impl Traffic {
         });
         let server = Proc::spawn(
             "iperf3 server",
-            cmd::in_netns(&mn, "iperf3")
+            cmd::in_netns(mn, "iperf3")
                 .args(["-s", "-1", "-B", mn_addr])
                 .stdout(Stdio::null()),
         )?;
-        wait_for_listener(&mn, Transport::Tcp, 5201, Duration::from_secs(5))?;
+        wait_for_listener(mn, Transport::Tcp, 5201, Duration::from_secs(5))?;
         println!(
             "demo: cn -> mn ({mn_addr}): ping every {PING_INTERVAL} s and a {STREAM_SECS} s TCP stream at 20 Mbit/s"
         );
         let secs = STREAM_SECS.to_string();
         let mut client = Proc::spawn(
             "iperf3 client",
-            cmd::in_netns(&cn, "iperf3")
+            cmd::in_netns(cn, "iperf3")
                 .args([
                     "-c",
                     mn_addr,
