@@ -19,7 +19,7 @@ use std::{
     net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream},
     path::PathBuf,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
     thread::JoinHandle,
@@ -34,7 +34,7 @@ use anchor_rig::{
         spec::{Attachment, Policy},
     },
     netns::within,
-    udp_stream::{self, UdpStream},
+    udp_stream::{Arrivals, UdpStream},
 };
 use anyhow::{Context as _, Result, bail};
 use ipnet::Ipv6Net;
@@ -60,9 +60,6 @@ const MOVES: [(&str, &str); 5] = [
 const DWELL_AFTER_RETURN: Duration = Duration::from_secs(1);
 /// The longest a stream may stay away after a move before the run fails.
 const RETURN_BOUND: Duration = Duration::from_secs(20);
-
-/// The arrivals of the TCP stream at the node: when, and the bytes received by then.
-type Arrivals = Arc<Mutex<Vec<(Instant, u64)>>>;
 
 /// One move's figures.
 struct Move {
@@ -235,7 +232,8 @@ fn moves_with(
     }
     streams
         .tcp
-        .wait_for(before, 50)
+        .arrivals
+        .wait_for(before, 50, RETURN_BOUND)
         .context("TCP before the first move")?;
     let mut figures = Vec::new();
     for &(from, to) in MOVES.iter().take(moves) {
@@ -255,7 +253,8 @@ fn moves_with(
                 .with_context(|| format!("UDP down {what}"))?,
             streams
                 .tcp
-                .wait_for(start, 1)
+                .arrivals
+                .wait_for(start, 1, RETURN_BOUND)
                 .with_context(|| format!("TCP {what}"))?,
         ];
         if let Some(up) = &streams.up {
@@ -269,7 +268,7 @@ fn moves_with(
         let end = Instant::now();
         let (down, down_lost) = streams.down.stall(start, end);
         let up = streams.up.as_ref().map(|up| up.stall(start, end));
-        let (tcp, _) = udp_stream::stall(&streams.tcp.arrivals(), start, end);
+        let (tcp, _) = streams.tcp.arrivals.stall(start, end);
         eprintln!(
             "bench: move {from} -> {to}: UDP down {:.1} ms ({down_lost} lost){}, TCP {:.1} ms",
             ms(down),
@@ -334,7 +333,7 @@ impl TcpStreamPair {
         let arrivals = Arrivals::default();
         let send_stop = Arc::clone(&stop);
         let receive_stop = Arc::clone(&stop);
-        let received = Arc::clone(&arrivals);
+        let received = arrivals.clone();
         Ok(TcpStreamPair {
             stop,
             arrivals,
@@ -343,28 +342,6 @@ impl TcpStreamPair {
                 std::thread::spawn(move || receive_tcp(client, &received, &receive_stop)),
             ],
         })
-    }
-
-    fn arrivals(&self) -> Vec<(Instant, u64)> {
-        lock(&self.arrivals).clone()
-    }
-
-    fn wait_for(&self, since: Instant, count: usize) -> Result<Instant> {
-        let end = Instant::now() + RETURN_BOUND;
-        loop {
-            let later: Vec<Instant> = lock(&self.arrivals)
-                .iter()
-                .map(|&(at, _)| at)
-                .filter(|&at| at > since)
-                .collect();
-            if later.len() >= count {
-                return Ok(later[0]);
-            }
-            if Instant::now() > end {
-                bail!("no TCP data arrived at the node within {RETURN_BOUND:?}");
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
     }
 }
 
@@ -375,12 +352,6 @@ impl Drop for TcpStreamPair {
             let _ = thread.join();
         }
     }
-}
-
-fn lock(arrivals: &Arrivals) -> std::sync::MutexGuard<'_, Vec<(Instant, u64)>> {
-    arrivals
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn connect_from(source: Ipv6Addr, cn: Ipv6Addr) -> std::io::Result<TcpStream> {
@@ -424,7 +395,7 @@ fn receive_tcp(mut stream: TcpStream, arrivals: &Arrivals, stop: &AtomicBool) {
             Ok(0) => return,
             Ok(n) => {
                 received += n as u64;
-                lock(arrivals).push((Instant::now(), received));
+                arrivals.push(received);
             }
             Err(e) if is_timeout(&e) => {}
             Err(_) => return,

@@ -18,10 +18,57 @@ use crate::netns::within;
 /// The bytes of one datagram (its number in the first eight).
 const DATAGRAM: usize = 64;
 
+/// The arrivals of a stream at its receiver, shared with the thread that records them: when,
+/// and a number (a datagram's, or the bytes received by then).
+#[derive(Clone, Default)]
+pub struct Arrivals(Arc<Mutex<Vec<(Instant, u64)>>>);
+
+impl Arrivals {
+    /// Records an arrival now.
+    pub fn push(&self, number: u64) {
+        self.lock().push((Instant::now(), number));
+    }
+
+    /// The arrivals so far.
+    pub fn snapshot(&self) -> Vec<(Instant, u64)> {
+        self.lock().clone()
+    }
+
+    /// Waits up to `bound` for `count` arrivals later than `since`; returns the first of them.
+    pub fn wait_for(&self, since: Instant, count: usize, bound: Duration) -> Result<Instant> {
+        let end = Instant::now() + bound;
+        loop {
+            let later: Vec<Instant> = self
+                .lock()
+                .iter()
+                .map(|&(at, _)| at)
+                .filter(|&at| at > since)
+                .collect();
+            if later.len() >= count {
+                return Ok(later[0]);
+            }
+            if Instant::now() > end {
+                bail!("{} of {count} arrivals within {bound:?}", later.len());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The stall around `start`: the longest gap between arrivals from the last one at or
+    /// before `start` to `end`, and how many numbers are missing in that window (datagrams).
+    pub fn stall(&self, start: Instant, end: Instant) -> (Duration, u64) {
+        stall(&self.lock(), start, end)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<(Instant, u64)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// A running stream; dropping it stops it.
 pub struct UdpStream {
     stop: Arc<AtomicBool>,
-    arrivals: Arc<Mutex<Vec<(Instant, u64)>>>,
+    arrivals: Arrivals,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -43,7 +90,7 @@ impl UdpStream {
         let sender = within(from_ns, || UdpSocket::bind((source, 0)))?
             .with_context(|| format!("cannot bind [{source}]:0 in {from_ns}"))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let arrivals = Arrivals::default();
         let send_stop = Arc::clone(&stop);
         let target = SocketAddrV6::new(target, port, 0, 0);
         let send = std::thread::spawn(move || {
@@ -59,7 +106,7 @@ impl UdpStream {
             }
         });
         let receive_stop = Arc::clone(&stop);
-        let log = Arc::clone(&arrivals);
+        let log = arrivals.clone();
         let receive = std::thread::spawn(move || {
             let mut buffer = [0_u8; DATAGRAM * 2];
             while !receive_stop.load(Ordering::Relaxed) {
@@ -68,7 +115,7 @@ impl UdpStream {
                 {
                     let mut number = [0_u8; 8];
                     number.copy_from_slice(&buffer[..8]);
-                    lock(&log).push((Instant::now(), u64::from_be_bytes(number)));
+                    log.push(u64::from_be_bytes(number));
                 }
             }
         });
@@ -81,35 +128,17 @@ impl UdpStream {
 
     /// The arrivals so far: when, and which datagram.
     pub fn arrivals(&self) -> Vec<(Instant, u64)> {
-        lock(&self.arrivals).clone()
+        self.arrivals.snapshot()
     }
 
-    /// Waits up to `bound` for `count` arrivals later than `since`; returns the first of them.
+    /// See [`Arrivals::wait_for`].
     pub fn wait_for(&self, since: Instant, count: usize, bound: Duration) -> Result<Instant> {
-        let end = Instant::now() + bound;
-        loop {
-            let later: Vec<Instant> = lock(&self.arrivals)
-                .iter()
-                .map(|&(at, _)| at)
-                .filter(|&at| at > since)
-                .collect();
-            if later.len() >= count {
-                return Ok(later[0]);
-            }
-            if Instant::now() > end {
-                bail!(
-                    "{} of {count} datagrams arrived within {bound:?}",
-                    later.len()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        self.arrivals.wait_for(since, count, bound)
     }
 
-    /// The stall around `start`: the longest gap between arrivals from the last one at or
-    /// before `start` to `end`, and how many datagram numbers are missing in that window.
+    /// See [`Arrivals::stall`].
     pub fn stall(&self, start: Instant, end: Instant) -> (Duration, u64) {
-        stall(&lock(&self.arrivals), start, end)
+        self.arrivals.stall(start, end)
     }
 }
 
@@ -122,11 +151,7 @@ impl Drop for UdpStream {
     }
 }
 
-fn lock(arrivals: &Mutex<Vec<(Instant, u64)>>) -> MutexGuard<'_, Vec<(Instant, u64)>> {
-    arrivals.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// See [`UdpStream::stall`].
+/// See [`Arrivals::stall`].
 pub fn stall(arrivals: &[(Instant, u64)], start: Instant, end: Instant) -> (Duration, u64) {
     let first = arrivals
         .iter()

@@ -190,6 +190,25 @@ impl GrownScenario {
         })
     }
 
+    /// A connection from `mn` to the correspondent's `port`, its source chosen by the kernel,
+    /// which must be in `prefix` (the node's newest prefix), and that echoes.
+    pub fn new_connection_from(&self, mn: &str, port: u16, prefix: Ipv6Net) -> TcpStream {
+        let mut stream = self.connect_any(mn, port);
+        let SocketAddr::V6(local) = stream.local_addr().expect("local address") else {
+            panic!("an IPv4 connection")
+        };
+        assert!(
+            prefix.contains(local.ip()),
+            "a connection opened now should use {prefix}, it uses {}",
+            local.ip()
+        );
+        assert_eq!(
+            crate::scenario::echo(&mut stream, b"new session"),
+            Ok(b"new session".to_vec())
+        );
+        stream
+    }
+
     /// The TCP segments the correspondent has retransmitted.
     pub fn cn_tcp_retransmissions(&self) -> u64 {
         crate::support::tcp_retransmissions(&self.grown.ns(CN))
