@@ -1,6 +1,7 @@
 //! The anchor XDP program: per-/64 redirection, reverse tunnelling and guarded decapsulation.
 //!
-//! Flow: count -> parse -> decapsulate (tunnel to our locator) | encapsulate (destination is a
+//! Flow: count -> parse -> validate the source (access links with source validation) ->
+//! decapsulate (tunnel to our locator) | encapsulate (destination is a
 //! redirected prefix) | reverse-encapsulate (source is a visiting prefix, on access links) | pass.
 //! Every frame ends in exactly one verdict counter; nothing returns XDP_ABORTED.
 #![no_std]
@@ -26,6 +27,7 @@ mod icmp6;
 mod lookup;
 mod maps;
 mod parse;
+mod source;
 mod stats;
 mod verdict;
 
@@ -71,6 +73,16 @@ fn process(ctx: &XdpContext) -> Verdict {
     if pkt.vlan {
         count(Counter::Vlan, 0);
     }
+    let ingress = ctx.ingress_ifindex() as u32;
+    // SAFETY: read-only copy of a small value.
+    let iface = unsafe { IFACES.get(ingress) }.copied();
+    if let Some(iface) = iface
+        && iface.source_validation()
+        && iface.role == IfaceRole::Access as u8
+        && !source::allowed(ctx, ingress, pkt.src)
+    {
+        return Verdict::drop(Counter::DropSourceInvalid);
+    }
     let dst = pkt.dst;
     if pkt.proto == NEXTHDR_IPV6 && dst == locator() {
         return decap::decap(ctx, &pkt);
@@ -85,7 +97,7 @@ fn process(ctx: &XdpContext) -> Verdict {
     {
         return encap::encap(ctx, &pkt, &b, Direction::ToMn, Counter::Encap);
     }
-    if is_access(ctx.ingress_ifindex() as u32)
+    if iface.is_some_and(|v| v.role == IfaceRole::Access as u8)
         && let Some(b) = lookup::lookup(pkt.src.hi)
         && b.kind == BindingKind::Visiting as u8
         && b.reverse_tunnel()
@@ -94,12 +106,6 @@ fn process(ctx: &XdpContext) -> Verdict {
     }
     count(Counter::NoBinding, 0);
     Verdict::PASS
-}
-
-#[inline(always)]
-fn is_access(ifindex: u32) -> bool {
-    // SAFETY: read-only copy of a small value.
-    unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8)
 }
 
 anchor_ebpf::program_object!();

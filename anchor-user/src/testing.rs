@@ -24,6 +24,8 @@ pub(crate) struct FakeDatapath {
     pub(crate) packet_debug: bool,
     /// `VISITING_L2`: prefix -> (node's MAC, dev, ifindex).
     pub(crate) l2: HashMap<Ipv6Net, ([u8; 6], String, u32)>,
+    /// `ACCESS_SOURCES`: (ifindex, /64) -> node's MAC, if any.
+    pub(crate) sources: HashMap<(u32, Ipv6Net), Option<[u8; 6]>>,
 }
 
 impl DatapathPort for FakeDatapath {
@@ -93,6 +95,29 @@ impl DatapathPort for FakeDatapath {
     }
     fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
         self.l2.remove(&prefix);
+        Ok(())
+    }
+    fn set_access_source(
+        &mut self,
+        ifindex: u32,
+        prefix: Ipv6Net,
+        mac: Option<[u8; 6]>,
+    ) -> Result<(), DatapathError> {
+        if self.fail.contains("source") {
+            return Err(DatapathError::MapFull {
+                name: "ACCESS_SOURCES",
+            });
+        }
+        self.sources.insert((ifindex, prefix), mac);
+        Ok(())
+    }
+    fn remove_access_source(&mut self, ifindex: u32, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        if self.fail.contains("remove_source") {
+            return Err(DatapathError::MapFull {
+                name: "ACCESS_SOURCES",
+            });
+        }
+        self.sources.remove(&(ifindex, prefix));
         Ok(())
     }
 }

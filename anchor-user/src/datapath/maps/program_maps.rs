@@ -4,11 +4,11 @@
 use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop,
-    PeerAddr,
+    AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue, CounterValue,
+    IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr,
     config::MAX_PEERS,
     maps::{
-        BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
         SETTING_SHORT_PREFIXES, SETTINGS, SHORT_PREFIXES, VISITING_L2,
     },
 };
@@ -43,6 +43,7 @@ pub struct ProgramMaps {
     pub(in crate::datapath) nexthops: Array<MapData, NextHop>,
     pub(in crate::datapath) visiting_l2: HashMap<MapData, BindingKey, NextHop>,
     pub(in crate::datapath) cn_anchors: HashMap<MapData, PeerAddr, u32>,
+    pub(in crate::datapath) access_sources: HashMap<MapData, AccessSourceKey, AccessSourceValue>,
     /// The kernel's id of `NEXTHOPS`, to open it again for the next-hop resolver.
     pub(super) nexthops_id: u32,
     /// Which `PEERS` index each peer has, and how many bindings use it.
@@ -88,6 +89,7 @@ impl ProgramMaps {
             ifaces: take(ebpf, IFACES)?,
             visiting_l2: take(ebpf, VISITING_L2)?,
             cn_anchors: take(ebpf, CN_ANCHORS)?,
+            access_sources: take(ebpf, ACCESS_SOURCES)?,
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,
             max_bindings,
@@ -221,8 +223,17 @@ impl ProgramMaps {
         ifindex: u32,
         role: IfaceRole,
     ) -> Result<(), DatapathError> {
+        self.set_iface(ifindex, IfaceValue::new(role))
+    }
+
+    /// Writes the `IFACES` entry of `ifindex`: its role and flags.
+    pub(in crate::datapath) fn set_iface(
+        &mut self,
+        ifindex: u32,
+        value: IfaceValue,
+    ) -> Result<(), DatapathError> {
         self.ifaces
-            .insert(ifindex, IfaceValue::new(role), 0)
+            .insert(ifindex, value, 0)
             .map_err(insert_error(IFACES))
     }
 

@@ -15,10 +15,11 @@
 use std::collections::BTreeMap;
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
+    AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue, CounterValue,
+    IfaceValue, LpmKey, NextHop, PeerAddr,
     maps::{
-        BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES,
-        VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
+        SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -170,6 +171,16 @@ pub fn copy(
             for entry in &old {
                 let (key, value) = entry.map_err(read_error)?;
                 maps.visiting_l2
+                    .insert(key, value, 0)
+                    .map_err(&write_error)?;
+            }
+            Counted::Nothing
+        }
+        ACCESS_SOURCES => {
+            let old: HashMap<MapData, AccessSourceKey, AccessSourceValue> = open_typed(&path)?;
+            for entry in &old {
+                let (key, value) = entry.map_err(read_error)?;
+                maps.access_sources
                     .insert(key, value, 0)
                     .map_err(&write_error)?;
             }

@@ -183,7 +183,7 @@ impl Datapath {
             detach_pinned(&other)?;
         }
         // The role goes in first so that the program sees it from the first packet.
-        self.maps.set_iface_role(ifindex, spec.role)?;
+        self.maps.set_iface(ifindex, spec.iface_value())?;
         let info = AttachedInterface {
             name: spec.name.clone(),
             ifindex,
