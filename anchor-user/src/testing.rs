@@ -125,7 +125,10 @@ impl DatapathPort for FakeDatapath {
 #[derive(Default)]
 pub(crate) struct FakeRoutes {
     pub(crate) routes: HashSet<(Ipv6Net, u32)>,
+    /// Adding fails as if the route were there already.
     pub(crate) fail_add: bool,
+    /// Adding fails as if netlink were unreachable.
+    pub(crate) fail_add_connect: bool,
     pub(crate) fail_del: bool,
 }
 
@@ -136,7 +139,9 @@ impl Routes for FakeRoutes {
         _dev: &str,
         ifindex: u32,
     ) -> impl Future<Output = Result<(), RouteError>> + Send {
-        let result = if self.fail_add || !self.routes.insert((prefix, ifindex)) {
+        let result = if self.fail_add_connect {
+            Err(RouteError::Connect(std::io::Error::other("injected")))
+        } else if self.fail_add || !self.routes.insert((prefix, ifindex)) {
             Err(RouteError::Exists { prefix })
         } else {
             Ok(())

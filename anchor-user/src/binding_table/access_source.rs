@@ -8,6 +8,23 @@ use super::{BindingTable, DatapathPort, InstalledRoute, has_l2_key};
 use crate::{datapath::DatapathError, routing::Routes};
 
 impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
+    /// Allows the /64 `prefix` as a source on the access interface `ifindex`, from `mac` or
+    /// any MAC: for a route the caller keeps itself (a MAAR's delegated prefix on its node's
+    /// link).
+    pub fn allow_source(
+        &mut self,
+        ifindex: u32,
+        prefix: Ipv6Net,
+        mac: Option<[u8; 6]>,
+    ) -> Result<(), DatapathError> {
+        self.datapath.set_access_source(ifindex, prefix, mac)
+    }
+
+    /// Undoes [`Self::allow_source`]; nothing when `prefix` was not allowed on `ifindex`.
+    pub fn disallow_source(&mut self, ifindex: u32, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        self.datapath.remove_access_source(ifindex, prefix)
+    }
+
     /// Allows `prefix` as a source behind `route`, from `mac` or any MAC; nothing for a prefix
     /// shorter than /64 (the program looks sources up by their /64).
     pub(super) fn add_source(

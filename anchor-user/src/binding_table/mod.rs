@@ -209,6 +209,11 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
         &self.datapath
     }
 
+    #[cfg(test)]
+    pub(crate) fn datapath_mut(&mut self) -> &mut D {
+        &mut self.datapath
+    }
+
     /// Turns the program's packet debugging on or off (no binding changes).
     pub fn set_packet_debug(&mut self, on: bool) -> Result<(), DatapathError> {
         self.datapath.set_packet_debug(on)
