@@ -256,6 +256,37 @@ impl Config {
         Ok(config)
     }
 
+    /// The `[[interface]]` rules: at least one, valid and distinct names, `source_validation`
+    /// on access interfaces only.
+    fn validate_interfaces(&self, origin: &dyn Fn() -> String) -> Result<(), ConfigError> {
+        if self.interfaces.is_empty() {
+            return Err(ConfigError::NoInterface { origin: origin() });
+        }
+        let mut seen = HashSet::new();
+        for iface in &self.interfaces {
+            if let Some(reason) = ifname_problem(&iface.name) {
+                return Err(ConfigError::InvalidInterfaceName {
+                    origin: origin(),
+                    name: iface.name.clone(),
+                    reason,
+                });
+            }
+            if !seen.insert(iface.name.as_str()) {
+                return Err(ConfigError::DuplicateInterface {
+                    origin: origin(),
+                    name: iface.name.clone(),
+                });
+            }
+            if iface.source_validation && iface.role != IfaceRole::Access {
+                return Err(ConfigError::SourceValidationNotAccess {
+                    origin: origin(),
+                    name: iface.name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let origin = || origin.to_owned();
         let locator = self.locator;
@@ -306,31 +337,7 @@ impl Config {
                 path: self.bpffs.clone(),
             });
         }
-        if self.interfaces.is_empty() {
-            return Err(ConfigError::NoInterface { origin: origin() });
-        }
-        let mut seen = HashSet::new();
-        for iface in &self.interfaces {
-            if let Some(reason) = ifname_problem(&iface.name) {
-                return Err(ConfigError::InvalidInterfaceName {
-                    origin: origin(),
-                    name: iface.name.clone(),
-                    reason,
-                });
-            }
-            if !seen.insert(iface.name.as_str()) {
-                return Err(ConfigError::DuplicateInterface {
-                    origin: origin(),
-                    name: iface.name.clone(),
-                });
-            }
-            if iface.source_validation && iface.role != IfaceRole::Access {
-                return Err(ConfigError::SourceValidationNotAccess {
-                    origin: origin(),
-                    name: iface.name.clone(),
-                });
-            }
-        }
+        self.validate_interfaces(&origin)?;
         if let Some(maar) = &self.maar {
             maar.validate(locator).map_err(|source| ConfigError::Maar {
                 origin: origin(),
