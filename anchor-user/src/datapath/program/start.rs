@@ -529,4 +529,55 @@ mod tests {
         drop(dp);
         pins.remove().expect("remove the pins");
     }
+    /// Pins of a build without source validation: `ACCESS_SOURCES` is created and pinned
+    /// (empty), the bindings stay, and its entries survive the next restart.
+    #[test]
+    fn privileged_pins_without_access_sources_get_the_map_created() {
+        use anchor_common::maps::ACCESS_SOURCES;
+
+        use crate::datapath::AccessSource;
+
+        let prefix = net("2001:db8:1::/64");
+        let instance = format!("unit-access-sources-{}", std::process::id());
+        let pins = PinDir::open(Path::new(DEFAULT_BPFFS), &instance).expect("pin dir");
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("first start");
+        dp.insert_binding(
+            prefix,
+            BindingSpec::redirect("2001:db8:ff::2".parse().expect("peer"), 0),
+        )
+        .expect("insert");
+        drop(dp);
+        std::fs::remove_file(pins.map(ACCESS_SOURCES)).expect("remove the ACCESS_SOURCES pin");
+
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("restart without it");
+        assert!(
+            pins.map(ACCESS_SOURCES).exists(),
+            "ACCESS_SOURCES pinned again"
+        );
+        assert_eq!(dp.bindings().expect("list").len(), 1);
+        assert!(dp.access_sources().expect("list").is_empty());
+        dp.set_access_source(7, prefix, Some([2, 0, 0, 0, 0, 1]))
+            .expect("write");
+        assert!(matches!(
+            dp.set_access_source(7, net("2001:db8:100::/56"), None),
+            Err(DatapathError::AccessSourceNotA64 { .. })
+        ));
+        drop(dp);
+
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("restart");
+        assert_eq!(
+            dp.access_sources().expect("list"),
+            [AccessSource {
+                ifindex: 7,
+                prefix,
+                mac: Some([2, 0, 0, 0, 0, 1]),
+            }]
+        );
+        dp.remove_access_source(7, prefix).expect("remove");
+        dp.remove_access_source(7, prefix)
+            .expect("removing again is no error");
+        assert!(dp.access_sources().expect("list").is_empty());
+        drop(dp);
+        pins.remove().expect("remove the pins");
+    }
 }
