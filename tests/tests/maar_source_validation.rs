@@ -1,5 +1,5 @@
-//! Source address validation on an access link, end to end: the real CMD and router 1 as a MAAR
-//! whose access interface r1a has `source_validation = true`. The node is attached by hand
+//! Source address validation on access links, end to end: the real CMD and both routers as
+//! MAARs whose access interfaces r1a and r2a have `source_validation = true`. The node is attached by hand
 //! (`mn attach`, its MN-ID its MAC): r1 delegates P1 and routes it to r1a, which allows P1 as a
 //! source there, from the node's MAC only.
 //!
@@ -9,6 +9,8 @@
 //!    correspondent from it: r1 drops every echo request (`drop_source_invalid` grows by
 //!    exactly their number) and none reaches the correspondent (an nftables counter in its
 //!    namespace stays at 0, while the one for the node's P1 address counted its echo request).
+//! 3. The node moves to r2's access link, also validated: P1, now a visiting /64 there, is
+//!    allowed on r2a, and the node's packets from it reach the correspondent both ways.
 
 use std::time::Duration;
 
@@ -33,12 +35,13 @@ const SPOOFED_PINGS: u64 = 3;
 fn an_access_link_with_source_validation_drops_the_nodes_spoofed_sources() {
     require_tools(&[&["nft", "--version"]]);
     let mut cp = ControlPlane::start("v");
-    for iface in &mut cp.routers[0].interfaces {
-        if iface.name == "r1a" {
+    for iface in cp.routers.iter_mut().flat_map(|r| r.interfaces.iter_mut()) {
+        if iface.name == "r1a" || iface.name == "r2a" {
             iface.source_validation = true;
         }
     }
     let r1 = cp.start_maar(0, "");
+    let r2 = cp.start_maar(1, "");
     cp.attach_at_r1(&r1, DEADLINE);
 
     // The node's way out is its router's MAC, for good: no Neighbour Solicitation from the
@@ -107,7 +110,20 @@ fn an_access_link_with_source_validation_drops_the_nodes_spoofed_sources() {
     );
     assert_eq!(echo_requests_at_cn(&cp, MN_P1), 1);
 
-    stop_daemons([r1]);
+    // 3. The move: at r2, P1 is a visiting /64 of the node, allowed on r2a from its MAC.
+    cp.move_to_r2(&r1, &r2, DEADLINE);
+    ping_from_cn(
+        &cp.rig,
+        MN_P1,
+        "after the move, through r2a with source validation",
+    );
+    assert!(
+        ping_from_mn(&cp, MN_P1, 1),
+        "the node's ping from its visiting P1 address {MN_P1} to the correspondent failed"
+    );
+    assert_eq!(echo_requests_at_cn(&cp, MN_P1), 2);
+
+    stop_daemons([r1, r2]);
     cp.stop_cmd();
 }
 
