@@ -32,6 +32,9 @@ pub const SETTINGS: &str = "SETTINGS";
 /// `SETTINGS` bit: `SHORT_PREFIXES` holds at least one entry (the program skips the trie
 /// otherwise).
 pub const SETTING_SHORT_PREFIXES: u32 = 1;
+/// `SETTINGS` bit: at least one `IFACES` entry has `IFACE_FLAG_SOURCE_VALIDATION` (the program
+/// looks its ingress interface up for the validation only then).
+pub const SETTING_SOURCE_VALIDATION: u32 = 2;
 /// `PerCpuArray<BindingStats>`, one slot per binding, capacity = `max_bindings`.
 pub const BINDING_STATS: &str = "BINDING_STATS";
 /// `PerCpuArray<CounterValue>`, indexed by `Counter`.

@@ -35,8 +35,8 @@ use anchor_common::{BindingKind, Counter, Direction, IfaceRole};
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
-    maps::{IFACES, locator},
-    parse::{NEXTHDR_IPV6, ParseError, parse},
+    maps::{IFACES, locator, source_validation_present},
+    parse::{NEXTHDR_IPV6, Packet, ParseError, parse},
     stats::count,
     verdict::Verdict,
 };
@@ -73,14 +73,7 @@ fn process(ctx: &XdpContext) -> Verdict {
     if pkt.vlan {
         count(Counter::Vlan, 0);
     }
-    let ingress = ctx.ingress_ifindex() as u32;
-    // SAFETY: read-only copy of a small value.
-    let iface = unsafe { IFACES.get(ingress) }.copied();
-    if let Some(iface) = iface
-        && iface.source_validation()
-        && iface.role == IfaceRole::Access as u8
-        && !source::allowed(ctx, ingress, pkt.src)
-    {
+    if source_validation_present() && !source_valid(ctx, &pkt) {
         return Verdict::drop(Counter::DropSourceInvalid);
     }
     let dst = pkt.dst;
@@ -97,7 +90,7 @@ fn process(ctx: &XdpContext) -> Verdict {
     {
         return encap::encap(ctx, &pkt, &b, Direction::ToMn, Counter::Encap);
     }
-    if iface.is_some_and(|v| v.role == IfaceRole::Access as u8)
+    if is_access(ctx.ingress_ifindex() as u32)
         && let Some(b) = lookup::lookup(pkt.src.hi)
         && b.kind == BindingKind::Visiting as u8
         && b.reverse_tunnel()
@@ -106,6 +99,26 @@ fn process(ctx: &XdpContext) -> Verdict {
     }
     count(Counter::NoBinding, 0);
     Verdict::PASS
+}
+
+#[inline(always)]
+fn is_access(ifindex: u32) -> bool {
+    // SAFETY: read-only copy of a small value.
+    unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8)
+}
+
+/// Whether the frame's source passes the validation of its ingress interface: always on an
+/// interface without it.
+#[inline(always)]
+fn source_valid(ctx: &XdpContext, pkt: &Packet) -> bool {
+    let ingress = ctx.ingress_ifindex() as u32;
+    // SAFETY: read-only copy of a small value.
+    match unsafe { IFACES.get(ingress) }.copied() {
+        Some(iface) if iface.source_validation() && iface.role == IfaceRole::Access as u8 => {
+            source::allowed(ctx, ingress, pkt.src)
+        }
+        _ => true,
+    }
 }
 
 anchor_ebpf::program_object!();

@@ -9,7 +9,7 @@ use anchor_common::{
         MAX_IFACES, MAX_PEERS, MAX_VISITING_L2,
     },
     counter::COUNTER_COUNT,
-    maps::SETTING_SHORT_PREFIXES,
+    maps::{SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION},
 };
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
@@ -130,4 +130,13 @@ pub fn short_prefixes_present() -> bool {
     SETTINGS
         .get(0)
         .is_some_and(|bits| *bits & SETTING_SHORT_PREFIXES != 0)
+}
+
+/// Whether an interface validates sources (per packet: an array lookup, which the verifier
+/// inlines).
+#[inline(always)]
+pub fn source_validation_present() -> bool {
+    SETTINGS
+        .get(0)
+        .is_some_and(|bits| *bits & SETTING_SOURCE_VALIDATION != 0)
 }

@@ -9,7 +9,7 @@ use anchor_common::{
     config::MAX_PEERS,
     maps::{
         ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
-        SETTING_SHORT_PREFIXES, SETTINGS, SHORT_PREFIXES, VISITING_L2,
+        SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION, SETTINGS, SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -97,8 +97,8 @@ impl ProgramMaps {
     }
 
     /// Rebuilds the peer references from the binding maps and `PEERS`, and the `SETTINGS`
-    /// bits from the trie: what a daemon adopting pinned maps (or migrated ones) must do before
-    /// its program sees a packet.
+    /// bits from the trie and `IFACES`: what a daemon adopting pinned maps (or migrated ones)
+    /// must do before its program sees a packet.
     pub(in crate::datapath) fn adopt_contents(&mut self) -> Result<(), DatapathError> {
         let mut indices = Vec::new();
         for entry in &self.bindings {
@@ -126,7 +126,26 @@ impl ProgramMaps {
             indices.iter().map(|index| (*index, addrs[index])),
         );
         self.publish_peers();
-        self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })
+        self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })?;
+        self.update_source_validation_bit()
+    }
+
+    /// Keeps `SETTING_SOURCE_VALIDATION` equal to "an `IFACES` entry has source validation".
+    fn update_source_validation_bit(&mut self) -> Result<(), DatapathError> {
+        let mut on = false;
+        for entry in &self.ifaces {
+            let (_, value) = entry.map_err(map_error("list", IFACES))?;
+            on |= value.source_validation();
+        }
+        let bits = if on {
+            self.settings_bits | SETTING_SOURCE_VALIDATION
+        } else {
+            self.settings_bits & !SETTING_SOURCE_VALIDATION
+        };
+        if bits == self.settings_bits {
+            return Ok(());
+        }
+        self.write_settings(bits)
     }
 
     fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
@@ -234,13 +253,15 @@ impl ProgramMaps {
     ) -> Result<(), DatapathError> {
         self.ifaces
             .insert(ifindex, value, 0)
-            .map_err(insert_error(IFACES))
+            .map_err(insert_error(IFACES))?;
+        self.update_source_validation_bit()
     }
 
     pub(in crate::datapath) fn remove_iface(&mut self, ifindex: u32) -> Result<(), DatapathError> {
         self.ifaces
             .remove(&ifindex)
-            .map_err(map_error("remove", IFACES))
+            .map_err(map_error("remove", IFACES))?;
+        self.update_source_validation_bit()
     }
 
     /// Makes `anchors` the anchors near correspondents whose tunnels to visiting /64s are

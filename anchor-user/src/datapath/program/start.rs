@@ -530,10 +530,14 @@ mod tests {
         pins.remove().expect("remove the pins");
     }
     /// Pins of a build without source validation: `ACCESS_SOURCES` is created and pinned
-    /// (empty), the bindings stay, and its entries survive the next restart.
+    /// (empty), the bindings stay, and its entries survive the next restart. The
+    /// `SETTING_SOURCE_VALIDATION` bit follows the interfaces with source validation.
     #[test]
     fn privileged_pins_without_access_sources_get_the_map_created() {
-        use anchor_common::maps::ACCESS_SOURCES;
+        use anchor_common::{
+            IfaceRole, IfaceValue,
+            maps::{ACCESS_SOURCES, SETTING_SOURCE_VALIDATION},
+        };
 
         use crate::datapath::AccessSource;
 
@@ -577,6 +581,30 @@ mod tests {
         dp.remove_access_source(7, prefix)
             .expect("removing again is no error");
         assert!(dp.access_sources().expect("list").is_empty());
+
+        // The SETTINGS bit follows the interfaces with source validation.
+        assert_eq!(dp.maps.settings_in_map(), 0);
+        dp.set_iface(1, IfaceValue::access_validated())
+            .expect("validated");
+        dp.set_iface(2, IfaceValue::access_validated())
+            .expect("validated");
+        assert_eq!(dp.maps.settings_in_map(), SETTING_SOURCE_VALIDATION);
+        dp.set_iface_role(1, IfaceRole::Access)
+            .expect("not validated");
+        assert_eq!(dp.maps.settings_in_map(), SETTING_SOURCE_VALIDATION);
+        dp.maps.remove_iface(2).expect("remove");
+        assert_eq!(dp.maps.settings_in_map(), 0);
+        dp.set_iface(2, IfaceValue::access_validated())
+            .expect("validated");
+        dp.insert_binding(
+            net("2001:db8:300::/40"),
+            BindingSpec::redirect("2001:db8:ff::2".parse().expect("peer"), 1),
+        )
+        .expect("insert short");
+        assert_eq!(
+            dp.maps.settings_in_map(),
+            SETTING_SOURCE_VALIDATION | SETTING_SHORT_PREFIXES
+        );
         drop(dp);
         pins.remove().expect("remove the pins");
     }
