@@ -9,7 +9,9 @@
 //!    correspondent from it: r1 drops every echo request (`drop_source_invalid` grows by
 //!    exactly their number) and none reaches the correspondent (an nftables counter in its
 //!    namespace stays at 0, while the one for the node's P1 address counted its echo request).
-//! 3. The node moves to r2's access link, also validated: P1, now a visiting /64 there, is
+//! 3. r1 restarts (its program stays attached, its maps pinned): while it is down and once it
+//!    is back, the node's P1 address passes and the spoofed source is dropped and counted.
+//! 4. The node moves to r2's access link, also validated: P1, now a visiting /64 there, is
 //!    allowed on r2a, and the node's packets from it reach the correspondent both ways.
 
 use std::time::Duration;
@@ -19,7 +21,7 @@ use anchor_rig::{
     topology::{CN_ADDR, P1_GATEWAY},
 };
 use anchor_tests::{
-    maar::{ControlPlane, MN_P1},
+    maar::{ControlPlane, MN_P1, wait_for},
     support::{global_counter, ip_stdout, ping_from_cn, require_tools, stop_daemons},
 };
 
@@ -110,7 +112,37 @@ fn an_access_link_with_source_validation_drops_the_nodes_spoofed_sources() {
     );
     assert_eq!(echo_requests_at_cn(&cp, MN_P1), 1);
 
-    // 3. The move: at r2, P1 is a visiting /64 of the node, allowed on r2a from its MAC.
+    // 3. r1 restarts (SIGTERM: its program stays attached, its maps pinned): the validation
+    //    goes on while the daemon is down and after it is back.
+    r1.stop()
+        .unwrap_or_else(|e| panic!("cannot stop r1: {e:#}"));
+    assert!(ping_from_mn(&cp, MN_P1, 1), "from {MN_P1} while r1 is down");
+    assert!(
+        !ping_from_mn(&cp, SPOOFED, SPOOFED_PINGS),
+        "a ping from the spoofed {SPOOFED} was answered while r1 was down"
+    );
+    let r1 = cp.start_maar(0, "");
+    wait_for("r1 back with the node it serves", DEADLINE, || {
+        r1.log().contains("restored 1 served node(s)")
+    });
+    assert!(
+        ping_from_mn(&cp, MN_P1, 1),
+        "from {MN_P1} after r1's restart"
+    );
+    assert!(
+        !ping_from_mn(&cp, SPOOFED, SPOOFED_PINGS),
+        "a ping from the spoofed {SPOOFED} was answered after r1's restart"
+    );
+    assert_eq!(
+        global_counter(&r1, "drop_source_invalid") - after,
+        2 * SPOOFED_PINGS,
+        "r1's drop_source_invalid (pinned) should count the echo requests from {SPOOFED} \
+         during and after the restart"
+    );
+    assert_eq!(echo_requests_at_cn(&cp, SPOOFED), 0);
+    assert_eq!(echo_requests_at_cn(&cp, MN_P1), 3);
+
+    // 4. The move: at r2, P1 is a visiting /64 of the node, allowed on r2a from its MAC.
     cp.move_to_r2(&r1, &r2, DEADLINE);
     ping_from_cn(
         &cp.rig,
@@ -121,7 +153,7 @@ fn an_access_link_with_source_validation_drops_the_nodes_spoofed_sources() {
         ping_from_mn(&cp, MN_P1, 1),
         "the node's ping from its visiting P1 address {MN_P1} to the correspondent failed"
     );
-    assert_eq!(echo_requests_at_cn(&cp, MN_P1), 2);
+    assert_eq!(echo_requests_at_cn(&cp, MN_P1), 4);
 
     stop_daemons([r1, r2]);
     cp.stop_cmd();
