@@ -34,6 +34,10 @@ const SPOOFED: &str = "2001:db8:a2::66";
 const SPOOFED_PINGS: u64 = 3;
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario: its steps in order, each with its checks"
+)]
 fn an_access_link_with_source_validation_drops_the_nodes_spoofed_sources() {
     require_tools(&[&["nft", "--version"]]);
     let mut cp = ControlPlane::start("v");
