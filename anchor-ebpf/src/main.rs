@@ -36,7 +36,7 @@ use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
     maps::{IFACES, locator, source_validation_present},
-    parse::{NEXTHDR_IPV6, Packet, ParseError, parse},
+    parse::{Addr, NEXTHDR_IPV6, ParseError, parse},
     stats::count,
     verdict::Verdict,
 };
@@ -61,19 +61,28 @@ fn process(ctx: &XdpContext) -> Verdict {
             count(Counter::NonIpv6, 0);
             return Verdict::PASS;
         }
-        Err(ParseError::Malformed) => {
+        Err(ParseError::Malformed(src)) => {
             count(Counter::Malformed, 0);
+            if let Some(src) = src
+                && source_validation_present()
+                && !source_valid(ctx, src)
+            {
+                return Verdict::drop(Counter::DropSourceInvalid);
+            }
             return Verdict::PASS;
         }
-        Err(ParseError::ExtHeaderLimit) => {
+        Err(ParseError::ExtHeaderLimit(src)) => {
             count(Counter::ExtHeaderLimit, 0);
+            if source_validation_present() && !source_valid(ctx, src) {
+                return Verdict::drop(Counter::DropSourceInvalid);
+            }
             return Verdict::PASS;
         }
     };
     if pkt.vlan {
         count(Counter::Vlan, 0);
     }
-    if source_validation_present() && !source_valid(ctx, &pkt) {
+    if source_validation_present() && !source_valid(ctx, pkt.src) {
         return Verdict::drop(Counter::DropSourceInvalid);
     }
     let dst = pkt.dst;
@@ -107,15 +116,15 @@ fn is_access(ifindex: u32) -> bool {
     unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8)
 }
 
-/// Whether the frame's source passes the validation of its ingress interface: always on an
-/// interface without it.
+/// Whether the frame's IPv6 source `src` passes the validation of its ingress interface:
+/// always on an interface without it.
 #[inline(always)]
-fn source_valid(ctx: &XdpContext, pkt: &Packet) -> bool {
+fn source_valid(ctx: &XdpContext, src: Addr) -> bool {
     let ingress = ctx.ingress_ifindex() as u32;
     // SAFETY: read-only copy of a small value.
     match unsafe { IFACES.get(ingress) }.copied() {
         Some(iface) if iface.source_validation() && iface.role == IfaceRole::Access as u8 => {
-            source::allowed(ctx, ingress, pkt.src)
+            source::allowed(ctx, ingress, src)
         }
         _ => true,
     }

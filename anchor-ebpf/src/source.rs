@@ -9,6 +9,11 @@ use crate::{
     parse::{Addr, read_at},
 };
 
+/// An `AccessSourceKey` as 8-byte-aligned words on the stack.
+#[repr(C, align(8))]
+struct KeyWords([u64; 2]);
+const _: () = assert!(core::mem::size_of::<KeyWords>() == core::mem::size_of::<AccessSourceKey>());
+
 /// Whether a frame from `src` arriving on `ifindex` may go on: a link-local source (fe80::/10),
 /// the unspecified address (Duplicate Address Detection), or a /64 in `ACCESS_SOURCES` for the
 /// interface, whose MAC, when the entry has one, must be the frame's Ethernet source.
@@ -20,7 +25,20 @@ pub fn allowed(ctx: &XdpContext, ifindex: u32, src: Addr) -> bool {
     if src.hi == 0 && src.lo == 0 {
         return true;
     }
-    let key = AccessSourceKey::new(ifindex, src.hi.to_ne_bytes());
+    // The key as two aligned words (ifindex and padding, then the /64), written with
+    // volatile stores of natural alignment: the compiler could otherwise split it into
+    // misaligned stack stores, which the verifier refuses.
+    let mut words = KeyWords([0; 2]);
+    let i = ifindex.to_ne_bytes();
+    let w = words.0.as_mut_ptr();
+    // SAFETY: aligned stores inside `words`.
+    unsafe {
+        core::ptr::write_volatile(w, u64::from_ne_bytes([i[0], i[1], i[2], i[3], 0, 0, 0, 0]));
+        core::ptr::write_volatile(w.add(1), src.hi);
+    }
+    // SAFETY: `KeyWords` has the size of an `AccessSourceKey`, a greater alignment, and its
+    // memory image is the key's (ifindex, zero padding, the /64 in wire order).
+    let key = unsafe { &*core::ptr::addr_of!(words).cast::<AccessSourceKey>() };
     let Some(entry) = ACCESS_SOURCES.get_ptr(key) else {
         return false;
     };

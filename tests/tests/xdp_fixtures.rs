@@ -1225,10 +1225,41 @@ fn access_frame(src_mac: [u8; 6], ip: &[u8]) -> Vec<u8> {
     ethernet(ACCESS_MAC, src_mac, ip)
 }
 
+/// A UDP packet from `src` with more extension headers than the program walks.
+fn deep(src: Ipv6Addr) -> Vec<u8> {
+    let mut p = udp(src, CN);
+    p.exts = vec![Ext::DestOpts; 7];
+    p.bytes()
+}
+
+/// A UDP packet from `src` whose payload (2 bytes) stops inside the UDP header.
+fn truncated_udp(src: Ipv6Addr) -> Vec<u8> {
+    let mut ip = udp(src, CN).bytes();
+    ip.truncate(42);
+    ip[4..6].copy_from_slice(&2u16.to_be_bytes());
+    ip
+}
+
 /// The frames of `source_validation_on_access_links` whose verdict the validation changes, as
 /// they go without it.
 fn unvalidated_cases() -> Vec<Case> {
     vec![
+        case(
+            "without validation: a foreign source with many extension headers passes",
+            Ingress::Access,
+            access_frame(PEER_MAC, &deep(FOREIGN)),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::ExtHeaderLimit, Counter::Pass],
+        ),
+        case(
+            "without validation: a foreign source with a truncated UDP header passes",
+            Ingress::Access,
+            access_frame(PEER_MAC, &truncated_udp(FOREIGN)),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::Malformed, Counter::Pass],
+        ),
         case(
             "without validation: a foreign source passes",
             Ingress::Access,
@@ -1396,6 +1427,42 @@ fn source_validation_on_access_links() {
             XDP_DROP,
             Output::Dropped,
             &[Counter::Rx, Counter::Vlan, Counter::DropSourceInvalid],
+        ),
+        case(
+            "a foreign source with more extension headers than the walk follows is dropped",
+            Ingress::Access,
+            access_frame(PEER_MAC, &deep(FOREIGN)),
+            XDP_DROP,
+            Output::Dropped,
+            &[
+                Counter::Rx,
+                Counter::ExtHeaderLimit,
+                Counter::DropSourceInvalid,
+            ],
+        ),
+        case(
+            "an allowed source with more extension headers than the walk follows passes",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &deep(MN4)),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::ExtHeaderLimit, Counter::Pass],
+        ),
+        case(
+            "a foreign source with a truncated UDP header is dropped",
+            Ingress::Access,
+            access_frame(PEER_MAC, &truncated_udp(FOREIGN)),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::Malformed, Counter::DropSourceInvalid],
+        ),
+        case(
+            "an allowed source with a truncated UDP header passes",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &truncated_udp(MN4)),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::Malformed, Counter::Pass],
         ),
         case(
             "IPv4 is not validated",
