@@ -16,8 +16,10 @@ pub enum IfaceRole {
 pub struct IfaceValue {
     /// An [`IfaceRole`] as `u8`.
     pub role: u8,
+    /// `IFACE_FLAG_*` bits (zero: the interface as before flags existed).
+    pub flags: u8,
     /// Explicit padding, always zero.
-    pub pad: [u8; 3],
+    pub pad: [u8; 2],
 }
 const _: () = assert!(core::mem::size_of::<IfaceValue>() == 4);
 
@@ -25,10 +27,33 @@ impl IfaceValue {
     pub fn new(role: IfaceRole) -> Self {
         Self {
             role: role as u8,
-            pad: [0; 3],
+            flags: 0,
+            pad: [0; 2],
         }
     }
+
+    /// An access interface whose IPv6 sources are validated (`IFACE_FLAG_SOURCE_VALIDATION`).
+    pub fn access_validated() -> Self {
+        Self {
+            flags: IFACE_FLAG_SOURCE_VALIDATION,
+            ..Self::new(IfaceRole::Access)
+        }
+    }
+
+    #[inline(always)]
+    pub fn source_validation(&self) -> bool {
+        self.flags & IFACE_FLAG_SOURCE_VALIDATION != 0
+    }
 }
+
+/// `IfaceValue::flags` bit: IPv6 frames arriving here must come from a link-local or the
+/// unspecified source, or from a /64 in `ACCESS_SOURCES` for this interface (and from its MAC,
+/// when the entry has one); the others are dropped (`drop_source_invalid`). Access interfaces
+/// only.
+pub const IFACE_FLAG_SOURCE_VALIDATION: u8 = 1;
+/// Capacity of `ACCESS_SOURCES`: the /64s allowed as sources on access interfaces with source
+/// validation (delegated and visiting /64s of the attached nodes).
+pub const MAX_ACCESS_SOURCES: u32 = 65_536;
 
 /// Name of the `[u8; 16]` global holding this router's locator (network byte order).
 pub const GLOBAL_LOCATOR: &str = "LOCATOR";

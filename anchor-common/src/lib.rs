@@ -9,6 +9,7 @@
     reason = "the XDP program calls these helpers, and it inlines every helper into its entry point"
 )]
 
+pub mod access_source;
 pub mod binding;
 pub mod config;
 pub mod counter;
@@ -16,6 +17,7 @@ pub mod flow_label;
 pub mod maps;
 pub mod nexthop;
 
+pub use access_source::{AccessSourceKey, AccessSourceValue};
 pub use binding::{
     BindingKey, BindingKind, BindingStats, BindingValue, Direction, LpmKey, PeerAddr,
 };

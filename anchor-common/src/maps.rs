@@ -22,11 +22,19 @@ pub const VISITING_L2: &str = "VISITING_L2";
 /// correspondents (RFC 8818 Figure 6) whose tunnels to a visiting /64 are decapsulated like the
 /// home anchor's; the value is unused (1). Written by the daemon from its configuration.
 pub const CN_ANCHORS: &str = "CN_ANCHORS";
+/// `HashMap<AccessSourceKey, AccessSourceValue>` (`BPF_F_NO_PREALLOC`), capacity
+/// `MAX_ACCESS_SOURCES`: the /64s allowed as IPv6 sources on each access interface with source
+/// validation (`IFACE_FLAG_SOURCE_VALIDATION`), with the node's MAC when the /64 is tied to one.
+/// Written by the daemon with the delegated /64s' routes and the visiting bindings.
+pub const ACCESS_SOURCES: &str = "ACCESS_SOURCES";
 /// `Array<u32>` with one entry of `SETTING_*` bits, maintained by the daemon at run time.
 pub const SETTINGS: &str = "SETTINGS";
 /// `SETTINGS` bit: `SHORT_PREFIXES` holds at least one entry (the program skips the trie
 /// otherwise).
 pub const SETTING_SHORT_PREFIXES: u32 = 1;
+/// `SETTINGS` bit: at least one `IFACES` entry has `IFACE_FLAG_SOURCE_VALIDATION` (the program
+/// looks its ingress interface up for the validation only then).
+pub const SETTING_SOURCE_VALIDATION: u32 = 2;
 /// `PerCpuArray<BindingStats>`, one slot per binding, capacity = `max_bindings`.
 pub const BINDING_STATS: &str = "BINDING_STATS";
 /// `PerCpuArray<CounterValue>`, indexed by `Counter`.

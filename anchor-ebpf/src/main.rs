@@ -1,6 +1,7 @@
 //! The anchor XDP program: per-/64 redirection, reverse tunnelling and guarded decapsulation.
 //!
-//! Flow: count -> parse -> decapsulate (tunnel to our locator) | encapsulate (destination is a
+//! Flow: count -> parse -> validate the source (access links with source validation) ->
+//! decapsulate (tunnel to our locator) | encapsulate (destination is a
 //! redirected prefix) | reverse-encapsulate (source is a visiting prefix, on access links) | pass.
 //! Every frame ends in exactly one verdict counter; nothing returns XDP_ABORTED.
 #![no_std]
@@ -26,6 +27,7 @@ mod icmp6;
 mod lookup;
 mod maps;
 mod parse;
+mod source;
 mod stats;
 mod verdict;
 
@@ -33,8 +35,8 @@ use anchor_common::{BindingKind, Counter, Direction, IfaceRole};
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
-    maps::{IFACES, locator},
-    parse::{NEXTHDR_IPV6, ParseError, parse},
+    maps::{IFACES, locator, source_validation_present},
+    parse::{Addr, NEXTHDR_IPV6, ParseError, parse},
     stats::count,
     verdict::Verdict,
 };
@@ -59,17 +61,29 @@ fn process(ctx: &XdpContext) -> Verdict {
             count(Counter::NonIpv6, 0);
             return Verdict::PASS;
         }
-        Err(ParseError::Malformed) => {
+        Err(ParseError::Malformed(src)) => {
             count(Counter::Malformed, 0);
+            if let Some(src) = src
+                && source_validation_present()
+                && !source_valid(ctx, src)
+            {
+                return Verdict::drop(Counter::DropSourceInvalid);
+            }
             return Verdict::PASS;
         }
-        Err(ParseError::ExtHeaderLimit) => {
+        Err(ParseError::ExtHeaderLimit(src)) => {
             count(Counter::ExtHeaderLimit, 0);
+            if source_validation_present() && !source_valid(ctx, src) {
+                return Verdict::drop(Counter::DropSourceInvalid);
+            }
             return Verdict::PASS;
         }
     };
     if pkt.vlan {
         count(Counter::Vlan, 0);
+    }
+    if source_validation_present() && !source_valid(ctx, pkt.src) {
+        return Verdict::drop(Counter::DropSourceInvalid);
     }
     let dst = pkt.dst;
     if pkt.proto == NEXTHDR_IPV6 && dst == locator() {
@@ -100,6 +114,20 @@ fn process(ctx: &XdpContext) -> Verdict {
 fn is_access(ifindex: u32) -> bool {
     // SAFETY: read-only copy of a small value.
     unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8)
+}
+
+/// Whether the frame's IPv6 source `src` passes the validation of its ingress interface:
+/// always on an interface without it.
+#[inline(always)]
+fn source_valid(ctx: &XdpContext, src: Addr) -> bool {
+    let ingress = ctx.ingress_ifindex() as u32;
+    // SAFETY: read-only copy of a small value.
+    match unsafe { IFACES.get(ingress) }.copied() {
+        Some(iface) if iface.source_validation() && iface.role == IfaceRole::Access as u8 => {
+            source::allowed(ctx, ingress, src)
+        }
+        _ => true,
+    }
 }
 
 anchor_ebpf::program_object!();

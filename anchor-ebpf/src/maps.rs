@@ -2,13 +2,14 @@
 //! `BINDINGS` and `BINDING_STATS` from config before loading.
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
+    AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue, CounterValue,
+    IfaceValue, LpmKey, NextHop, PeerAddr,
     config::{
-        DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_CN_ANCHORS, MAX_IFACES, MAX_PEERS,
-        MAX_VISITING_L2,
+        DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_ACCESS_SOURCES, MAX_CN_ANCHORS,
+        MAX_IFACES, MAX_PEERS, MAX_VISITING_L2,
     },
     counter::COUNTER_COUNT,
-    maps::SETTING_SHORT_PREFIXES,
+    maps::{SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION},
 };
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
@@ -53,6 +54,11 @@ pub fn is_cn_anchor(addr: Addr) -> bool {
     };
     CN_ANCHORS.get_ptr(key).is_some()
 }
+
+/// The /64s allowed as sources on access interfaces with source validation; kept by the daemon.
+#[map]
+pub static ACCESS_SOURCES: HashMap<AccessSourceKey, AccessSourceValue> =
+    HashMap::with_max_entries(MAX_ACCESS_SOURCES, BPF_F_NO_PREALLOC);
 
 /// Entry 0 holds `SETTING_*` bits; set by the daemon at run time.
 #[map]
@@ -124,4 +130,13 @@ pub fn short_prefixes_present() -> bool {
     SETTINGS
         .get(0)
         .is_some_and(|bits| *bits & SETTING_SHORT_PREFIXES != 0)
+}
+
+/// Whether an interface validates sources (per packet: an array lookup, which the verifier
+/// inlines).
+#[inline(always)]
+pub fn source_validation_present() -> bool {
+    SETTINGS
+        .get(0)
+        .is_some_and(|bits| *bits & SETTING_SOURCE_VALIDATION != 0)
 }

@@ -26,11 +26,12 @@ pub const MAX_EXT_HEADERS: usize = 6;
 /// Upper bound of any offset the parser hands out, so the verifier sees bounded packet offsets.
 pub const MAX_L4_OFFSET: usize = ETH_HLEN + VLAN_HLEN + IPV6_HLEN + MAX_EXT_HEADERS * 2048;
 
-/// Why a frame was not parsed as IPv6.
+/// Why a frame was not parsed as IPv6; with the IPv6 source once the fixed header was read
+/// (the source validation applies to such a frame too).
 pub enum ParseError {
     NonIpv6,
-    Malformed,
-    ExtHeaderLimit,
+    Malformed(Option<Addr>),
+    ExtHeaderLimit(Addr),
 }
 
 /// An IPv6 address as two 64-bit words whose memory image is the 16 bytes in wire order, as
@@ -153,12 +154,12 @@ impl Ipv6Words {
 #[inline(always)]
 pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
     let frame_len = ctx.data_end() - ctx.data();
-    let eth_type: u16 = read_at(ctx, 12).ok_or(ParseError::Malformed)?;
+    let eth_type: u16 = read_at(ctx, 12).ok_or(ParseError::Malformed(None))?;
     let mut l3 = ETH_HLEN;
     let mut vlan = false;
     let mut eth_type = u16::from_be(eth_type);
     if eth_type == ETH_P_8021Q {
-        let inner: u16 = read_at(ctx, 16).ok_or(ParseError::Malformed)?;
+        let inner: u16 = read_at(ctx, 16).ok_or(ParseError::Malformed(None))?;
         eth_type = u16::from_be(inner);
         l3 = ETH_HLEN + VLAN_HLEN;
         vlan = true;
@@ -167,14 +168,15 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
         return Err(ParseError::NonIpv6);
     }
     // Shorter than an IPv6 header: malformed, as is a version other than 6.
-    let ip: Ipv6Words = read_at(ctx, l3).ok_or(ParseError::Malformed)?;
+    let ip: Ipv6Words = read_at(ctx, l3).ok_or(ParseError::Malformed(None))?;
     if ip.version() != 6 {
-        return Err(ParseError::Malformed);
+        return Err(ParseError::Malformed(None));
     }
+    let src = Some(ip.src);
     let ip_len = ip.len();
     let ip_end = l3 + ip_len;
     if ip_end > frame_len {
-        return Err(ParseError::Malformed);
+        return Err(ParseError::Malformed(src));
     }
 
     let mut proto = ip.next_header();
@@ -184,13 +186,13 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
     while walked < MAX_EXT_HEADERS {
         match proto {
             NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
-                let h: u16 = read_at(ctx, off).ok_or(ParseError::Malformed)?;
+                let h: u16 = read_at(ctx, off).ok_or(ParseError::Malformed(src))?;
                 let h = h.to_ne_bytes();
                 proto = h[0];
                 off += (h[1] as usize + 1) * 8;
             }
             NEXTHDR_FRAGMENT => {
-                let h: u32 = read_at(ctx, off).ok_or(ParseError::Malformed)?;
+                let h: u32 = read_at(ctx, off).ok_or(ParseError::Malformed(src))?;
                 let h = h.to_ne_bytes();
                 proto = h[0];
                 // Fragment offset: the upper 13 bits of bytes 2-3; M and reserved bits below.
@@ -202,7 +204,7 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
             _ => break,
         }
         if off > ip_end {
-            return Err(ParseError::Malformed);
+            return Err(ParseError::Malformed(src));
         }
         walked += 1;
     }
@@ -210,18 +212,18 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
         proto,
         NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST | NEXTHDR_FRAGMENT
     ) {
-        return Err(ParseError::ExtHeaderLimit);
+        return Err(ParseError::ExtHeaderLimit(ip.src));
     }
     if off > MAX_L4_OFFSET {
-        return Err(ParseError::Malformed);
+        return Err(ParseError::Malformed(src));
     }
 
     let (mut sport, mut dport) = (0, 0);
     if !later_fragment && matches!(proto, NEXTHDR_TCP | NEXTHDR_UDP | NEXTHDR_SCTP) {
         if off + 4 > ip_end {
-            return Err(ParseError::Malformed);
+            return Err(ParseError::Malformed(src));
         }
-        let ports: u32 = read_at(ctx, off).ok_or(ParseError::Malformed)?;
+        let ports: u32 = read_at(ctx, off).ok_or(ParseError::Malformed(src))?;
         let p = ports.to_ne_bytes();
         sport = u16::from_be_bytes([p[0], p[1]]);
         dport = u16::from_be_bytes([p[2], p[3]]);

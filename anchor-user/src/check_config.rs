@@ -24,6 +24,8 @@ pub const TEMPLATE: &str = "locator = \"2001:db8::1\"\n\n\
 
 /// The key of the array of interface tables.
 const INTERFACE: &str = "interface";
+/// The interface key that needs `role = "access"`.
+const SOURCE_VALIDATION: &str = "source_validation";
 
 /// Reads `path` and checks it: `Ok` with every error found (none when it is valid).
 pub fn check_file(path: &Path) -> Result<Vec<ConfigError>, ConfigError> {
@@ -214,6 +216,10 @@ impl Checker<'_> {
                 .and_then(|tables| tables.get_mut(0))
             {
                 first.insert(key, item.clone());
+                if key == SOURCE_VALIDATION {
+                    // The key alone: its rule across keys (role = "access") is checked last.
+                    first.insert("role", toml_edit::value("access"));
+                }
             }
             ok &= self.try_candidate(&candidate, line);
         }
@@ -229,11 +235,35 @@ impl Checker<'_> {
     }
 
     /// Checks the rules across keys on what passed. An interface configured more than once is
-    /// reported at each repetition.
+    /// reported at each repetition, `source_validation` on an interface that is not an access
+    /// interface at its line.
     fn check_across_keys(&mut self, mut repaired: Repaired) {
-        for _ in 0..=repaired.interfaces.len() {
+        for _ in 0..=2 * repaired.interfaces.len() {
             match Config::parse(&repaired.doc.to_string(), self.origin) {
                 Ok(_) => return,
+                Err(ConfigError::SourceValidationNotAccess { name, .. }) => {
+                    let Some(position) = Self::validated_non_access(&repaired, &name) else {
+                        return;
+                    };
+                    let line =
+                        self.interface_key_line(repaired.interfaces[position], SOURCE_VALIDATION);
+                    let origin = match line {
+                        Some(line) => format!("{}: line {line}", self.origin),
+                        None => self.origin.to_owned(),
+                    };
+                    self.problems.push((
+                        line,
+                        ConfigError::SourceValidationNotAccess { origin, name },
+                    ));
+                    if let Some(table) = repaired
+                        .doc
+                        .get_mut(INTERFACE)
+                        .and_then(Item::as_array_of_tables_mut)
+                        .and_then(|tables| tables.get_mut(position))
+                    {
+                        table.remove(SOURCE_VALIDATION);
+                    }
+                }
                 Err(ConfigError::DuplicateInterface { name, .. }) => {
                     let Some(position) = Self::repetition(&repaired, &name) else {
                         return;
@@ -276,14 +306,32 @@ impl Checker<'_> {
             .map(|(position, _)| position)
     }
 
+    /// The position in `repaired` of the first table named `name` with `source_validation`
+    /// set.
+    fn validated_non_access(repaired: &Repaired, name: &str) -> Option<usize> {
+        let tables = repaired
+            .doc
+            .get(INTERFACE)
+            .and_then(Item::as_array_of_tables)?;
+        tables.iter().position(|table| {
+            table.get("name").and_then(Item::as_str) == Some(name)
+                && table.get(SOURCE_VALIDATION).and_then(Item::as_bool) == Some(true)
+        })
+    }
+
     /// The line of `name` in the file's interface table `index`.
     fn interface_name_line(&self, index: usize) -> Option<usize> {
+        self.interface_key_line(index, "name")
+    }
+
+    /// The line of `key` in the file's interface table `index`.
+    fn interface_key_line(&self, index: usize, key: &str) -> Option<usize> {
         let table = self
             .spanned
             .get(INTERFACE)
             .and_then(Item::as_array_of_tables)?
             .get(index)?;
-        self.line(table.get_key_value("name").and_then(|(k, _)| k.span()))
+        self.line(table.get_key_value(key).and_then(|(k, _)| k.span()))
     }
 }
 
@@ -422,6 +470,15 @@ role = \"access\"
                 "a.toml: line 8: interface e is configured more than once",
                 "a.toml: line 12: interface e is configured more than once"
             ]
+        );
+    }
+
+    #[test]
+    fn check_config_reports_source_validation_on_a_core_interface() {
+        let text = "locator = \"2001:db8::1\"\n\n[[interface]]\nname = \"e0\"\nrole = \"core\"\nsource_validation = true\n\n[[interface]]\nname = \"e1\"\nrole = \"access\"\nsource_validation = true\n";
+        assert_eq!(
+            messages(text),
+            ["a.toml: line 6: interface e0: source_validation = true needs role = \"access\""]
         );
     }
 

@@ -17,6 +17,7 @@
 //! name = "eth0"                       # required
 //! role = "core"                       # core | access, required
 //! xdp_mode = "native"                 # native | skb
+//! source_validation = false           # access only: drop IPv6 from sources not allowed here
 //!
 //! [maar]                              # optional: the MAAR role, see `anchor_maar::config`
 //! cmd = "2001:db8:c::1"
@@ -102,6 +103,9 @@ pub struct InterfaceConfig {
     pub role: IfaceRole,
     #[serde(default)]
     pub xdp_mode: XdpMode,
+    /// Source address validation of the IPv6 frames arriving here (role access only).
+    #[serde(default)]
+    pub source_validation: bool,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +213,8 @@ pub enum ConfigError {
     },
     #[error("{origin}: interface {name} is configured more than once")]
     DuplicateInterface { origin: String, name: String },
+    #[error("{origin}: interface {name}: source_validation = true needs role = \"access\"")]
+    SourceValidationNotAccess { origin: String, name: String },
     #[error("{origin}: maar.point_to_point[{index}].dev: {dev} {reason}")]
     PointToPoint {
         origin: String,
@@ -248,6 +254,37 @@ impl Config {
         let config: Self = toml::from_str(text).map_err(|e| parse_error(text, origin, &e))?;
         config.validate(origin)?;
         Ok(config)
+    }
+
+    /// The `[[interface]]` rules: at least one, valid and distinct names, `source_validation`
+    /// on access interfaces only.
+    fn validate_interfaces(&self, origin: &dyn Fn() -> String) -> Result<(), ConfigError> {
+        if self.interfaces.is_empty() {
+            return Err(ConfigError::NoInterface { origin: origin() });
+        }
+        let mut seen = HashSet::new();
+        for iface in &self.interfaces {
+            if let Some(reason) = ifname_problem(&iface.name) {
+                return Err(ConfigError::InvalidInterfaceName {
+                    origin: origin(),
+                    name: iface.name.clone(),
+                    reason,
+                });
+            }
+            if !seen.insert(iface.name.as_str()) {
+                return Err(ConfigError::DuplicateInterface {
+                    origin: origin(),
+                    name: iface.name.clone(),
+                });
+            }
+            if iface.source_validation && iface.role != IfaceRole::Access {
+                return Err(ConfigError::SourceValidationNotAccess {
+                    origin: origin(),
+                    name: iface.name.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
@@ -300,25 +337,7 @@ impl Config {
                 path: self.bpffs.clone(),
             });
         }
-        if self.interfaces.is_empty() {
-            return Err(ConfigError::NoInterface { origin: origin() });
-        }
-        let mut seen = HashSet::new();
-        for iface in &self.interfaces {
-            if let Some(reason) = ifname_problem(&iface.name) {
-                return Err(ConfigError::InvalidInterfaceName {
-                    origin: origin(),
-                    name: iface.name.clone(),
-                    reason,
-                });
-            }
-            if !seen.insert(iface.name.as_str()) {
-                return Err(ConfigError::DuplicateInterface {
-                    origin: origin(),
-                    name: iface.name.clone(),
-                });
-            }
-        }
+        self.validate_interfaces(&origin)?;
         if let Some(maar) = &self.maar {
             maar.validate(locator).map_err(|source| ConfigError::Maar {
                 origin: origin(),

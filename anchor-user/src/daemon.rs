@@ -77,6 +77,7 @@ pub fn run(config_path: &Path, detach_on_exit: bool) -> anyhow::Result<()> {
             name: iface.name.clone(),
             role: iface.role,
             mode: iface.xdp_mode,
+            source_validation: iface.source_validation,
         })
         .collect();
     let datapath = Datapath::start(&config.datapath_params(), &pins, &interfaces)?;

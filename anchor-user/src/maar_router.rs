@@ -1,7 +1,7 @@
 //! The router as the MAAR role (`anchor-maar`) sees it: [`MaarRouter`] implements its
 //! [`RouterPort`] over the binding table and the netlink routes toward attached nodes.
 
-use std::{future::Future, sync::Arc};
+use std::{collections::HashMap, future::Future, sync::Arc};
 
 use anchor_maar::{MaarBindingKind, RouteFailure, RouterPort};
 use ipnet::Ipv6Net;
@@ -23,17 +23,32 @@ pub enum MaarRouterError {
     Counters(#[from] DatapathError),
     #[error(transparent)]
     Route(#[from] RouteError),
+    #[error("cannot change the sources allowed on {dev} for {prefix}")]
+    Source {
+        prefix: Ipv6Net,
+        dev: String,
+        #[source]
+        source: DatapathError,
+    },
 }
 
-/// The binding table shared with the API, and the routes of the MAAR's delegated prefixes.
+/// The binding table shared with the API, and the routes of the MAAR's delegated prefixes,
+/// whose sources it allows on their access links.
 pub struct MaarRouter<D, R, L> {
     table: Arc<Mutex<BindingTable<D, R>>>,
     routes: L,
+    /// The node's MAC each routed prefix's sources are tied to, by (ifindex, prefix): to allow
+    /// them again as they were when a route removal fails.
+    source_macs: HashMap<(u32, Ipv6Net), Option<[u8; 6]>>,
 }
 
 impl<D, R, L> MaarRouter<D, R, L> {
     pub fn new(table: Arc<Mutex<BindingTable<D, R>>>, routes: L) -> Self {
-        Self { table, routes }
+        Self {
+            table,
+            routes,
+            source_macs: HashMap::new(),
+        }
     }
 }
 
@@ -127,33 +142,76 @@ where
         }
     }
 
+    /// The node's sources on its link first (`ACCESS_SOURCES`), then the route; the sources
+    /// are taken back when the route fails.
     async fn add_route(
         &mut self,
         prefix: Ipv6Net,
         dev: &str,
         ifindex: u32,
+        mac: Option<[u8; 6]>,
     ) -> Result<(), RouteFailure<MaarRouterError>> {
-        self.routes
-            .add_route(prefix, dev, ifindex)
+        let source_error = |source| MaarRouterError::Source {
+            prefix,
+            dev: dev.to_owned(),
+            source,
+        };
+        self.table
+            .lock()
             .await
-            .map_err(|error| match error {
-                RouteError::Exists { .. } => RouteFailure::AlreadyDone(error.into()),
-                _ => RouteFailure::Failed(error.into()),
-            })
+            .allow_source(ifindex, prefix, mac)
+            .map_err(|error| RouteFailure::Failed(source_error(error)))?;
+        match self.routes.add_route(prefix, dev, ifindex).await {
+            Ok(()) => {
+                self.source_macs.insert((ifindex, prefix), mac);
+                Ok(())
+            }
+            Err(error @ RouteError::Exists { .. }) => {
+                self.source_macs.insert((ifindex, prefix), mac);
+                Err(RouteFailure::AlreadyDone(error.into()))
+            }
+            Err(error) => {
+                if let Err(undo) = self.table.lock().await.disallow_source(ifindex, prefix) {
+                    tracing::error!("{}", anchor_pmip::error_chain(&source_error(undo)));
+                }
+                Err(RouteFailure::Failed(error.into()))
+            }
+        }
     }
 
+    /// The sources first, then the route; the sources are allowed again when the route stays.
     async fn remove_route(
         &mut self,
         prefix: Ipv6Net,
         dev: &str,
         ifindex: u32,
     ) -> Result<(), RouteFailure<MaarRouterError>> {
-        self.routes
-            .del_route(prefix, dev, ifindex)
+        let source_error = |source| MaarRouterError::Source {
+            prefix,
+            dev: dev.to_owned(),
+            source,
+        };
+        self.table
+            .lock()
             .await
-            .map_err(|error| match error {
-                RouteError::NotFound { .. } => RouteFailure::AlreadyDone(error.into()),
-                _ => RouteFailure::Failed(error.into()),
-            })
+            .disallow_source(ifindex, prefix)
+            .map_err(|error| RouteFailure::Failed(source_error(error)))?;
+        let mac = self.source_macs.remove(&(ifindex, prefix)).flatten();
+        match self.routes.del_route(prefix, dev, ifindex).await {
+            Ok(()) => Ok(()),
+            Err(error @ RouteError::NotFound { .. }) => {
+                Err(RouteFailure::AlreadyDone(error.into()))
+            }
+            Err(error) => {
+                if let Err(undo) = self.table.lock().await.allow_source(ifindex, prefix, mac) {
+                    tracing::error!("{}", anchor_pmip::error_chain(&source_error(undo)));
+                }
+                self.source_macs.insert((ifindex, prefix), mac);
+                Err(RouteFailure::Failed(error.into()))
+            }
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -24,6 +24,8 @@ pub(crate) struct FakeDatapath {
     pub(crate) packet_debug: bool,
     /// `VISITING_L2`: prefix -> (node's MAC, dev, ifindex).
     pub(crate) l2: HashMap<Ipv6Net, ([u8; 6], String, u32)>,
+    /// `ACCESS_SOURCES`: (ifindex, /64) -> node's MAC, if any.
+    pub(crate) sources: HashMap<(u32, Ipv6Net), Option<[u8; 6]>>,
 }
 
 impl DatapathPort for FakeDatapath {
@@ -95,12 +97,38 @@ impl DatapathPort for FakeDatapath {
         self.l2.remove(&prefix);
         Ok(())
     }
+    fn set_access_source(
+        &mut self,
+        ifindex: u32,
+        prefix: Ipv6Net,
+        mac: Option<[u8; 6]>,
+    ) -> Result<(), DatapathError> {
+        if self.fail.contains("source") {
+            return Err(DatapathError::MapFull {
+                name: "ACCESS_SOURCES",
+            });
+        }
+        self.sources.insert((ifindex, prefix), mac);
+        Ok(())
+    }
+    fn remove_access_source(&mut self, ifindex: u32, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        if self.fail.contains("remove_source") {
+            return Err(DatapathError::MapFull {
+                name: "ACCESS_SOURCES",
+            });
+        }
+        self.sources.remove(&(ifindex, prefix));
+        Ok(())
+    }
 }
 
 #[derive(Default)]
 pub(crate) struct FakeRoutes {
     pub(crate) routes: HashSet<(Ipv6Net, u32)>,
+    /// Adding fails as if the route were there already.
     pub(crate) fail_add: bool,
+    /// Adding fails as if netlink were unreachable.
+    pub(crate) fail_add_connect: bool,
     pub(crate) fail_del: bool,
 }
 
@@ -111,7 +139,9 @@ impl Routes for FakeRoutes {
         _dev: &str,
         ifindex: u32,
     ) -> impl Future<Output = Result<(), RouteError>> + Send {
-        let result = if self.fail_add || !self.routes.insert((prefix, ifindex)) {
+        let result = if self.fail_add_connect {
+            Err(RouteError::Connect(std::io::Error::other("injected")))
+        } else if self.fail_add || !self.routes.insert((prefix, ifindex)) {
             Err(RouteError::Exists { prefix })
         } else {
             Ok(())

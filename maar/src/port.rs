@@ -66,12 +66,15 @@ pub trait RouterPort {
         prefix: Ipv6Net,
     ) -> impl Future<Output = Option<Result<u64, Self::Error>>> + Send;
 
-    /// Adds the route `prefix dev dev` (`ifindex` is the index of `dev`).
+    /// Adds the route `prefix dev dev` (`ifindex` is the index of `dev`) toward a node whose
+    /// MAC address is `mac` when the MAAR knows it (an EUI-48 MN-ID): the prefix is then a
+    /// source of that node on `dev` (from that MAC only, when it is known).
     fn add_route(
         &mut self,
         prefix: Ipv6Net,
         dev: &str,
         ifindex: u32,
+        mac: Option<[u8; 6]>,
     ) -> impl Future<Output = Result<(), RouteFailure<Self::Error>>> + Send;
 
     /// Removes the route added by [`add_route`](Self::add_route).

@@ -371,8 +371,8 @@ async fn apply<P: RouterPort>(
     installed: &mut HashMap<Ipv6Net, String>,
 ) {
     let result = match &action {
-        Action::AddRoute { prefix, dev } => match access.get(dev) {
-            Some(&ifindex) => match router.add_route(*prefix, dev, ifindex).await {
+        Action::AddRoute { prefix, dev, mac } => match access.get(dev) {
+            Some(&ifindex) => match router.add_route(*prefix, dev, ifindex, *mac).await {
                 Ok(()) | Err(RouteFailure::AlreadyDone(_)) => {
                     installed.insert(*prefix, dev.clone());
                     Ok(())

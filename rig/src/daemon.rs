@@ -53,6 +53,8 @@ pub struct Interface {
     pub role: &'static str,
     /// `native` or `skb`.
     pub xdp_mode: &'static str,
+    /// `source_validation = true` (access interfaces); left out of the config when false.
+    pub source_validation: bool,
 }
 
 impl Router {
@@ -76,6 +78,9 @@ impl Router {
                 "\n[[interface]]\nname = \"{}\"\nrole = \"{}\"\nxdp_mode = \"{}\"",
                 iface.name, iface.role, iface.xdp_mode
             );
+            if iface.source_validation {
+                text.push_str("source_validation = true\n");
+            }
         }
         text
     }

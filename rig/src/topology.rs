@@ -228,6 +228,7 @@ impl Rig {
                     name,
                     role,
                     xdp_mode,
+                    source_validation: false,
                 })
                 .collect(),
             // The namespace's name: unique on the host, and removed with it by `teardown`.

@@ -82,6 +82,7 @@ fn r0() -> InterfaceSpec {
         name: "r0".to_owned(),
         role: IfaceRole::Core,
         mode: XdpMode::Native,
+        source_validation: false,
     }
 }
 

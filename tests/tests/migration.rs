@@ -302,6 +302,7 @@ fn resize_counts_every_frame_once_across_the_copy_and_the_switch() {
             name: IFACE.to_owned(),
             role: IfaceRole::Core,
             mode: XdpMode::Skb,
+            source_validation: false,
         }],
         &mut || {
             for _ in 0..WINDOW {

@@ -854,6 +854,7 @@ impl SmallNs {
             name,
             role,
             xdp_mode: "skb",
+            source_validation: false,
         };
         Router {
             name: "m1",

@@ -6,7 +6,7 @@
 
 use std::{net::Ipv6Addr, time::Duration};
 
-use anchor_common::{Counter, IfaceRole, NextHop};
+use anchor_common::{Counter, IfaceRole, IfaceValue, NextHop};
 use anchor_packet::{
     Ext, Udp6, encapsulate, ethernet, ethernet_vlan, ipv4_udp_frame, packet_too_big,
 };
@@ -23,7 +23,7 @@ use anchor_tests::{
     },
 };
 use anchor_user::{
-    datapath::{AccessLink, BindingSpec, Datapath, DatapathParams},
+    datapath::{AccessLink, AccessSource, BindingSpec, Datapath, DatapathParams},
     routing::NextHopResolver,
 };
 use ipnet::Ipv6Net;
@@ -1212,4 +1212,313 @@ fn the_resolver_fills_the_cache_from_the_kernel() {
 fn entry(dp: &Datapath, peer: Ipv6Addr) -> NextHop {
     dp.next_hop(dp.peer_index(peer).expect("peer in use"))
         .expect("read NEXTHOPS")
+}
+
+/// A node's MAC on the access link, other than the one the fixture's frames come from.
+const OTHER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x77];
+/// A source allowed nowhere.
+const FOREIGN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xef, 0, 0, 0, 0, 1);
+/// A delegated /64 of a node served on the access link (no binding: routed by the kernel).
+const SERVED: &str = "2001:db8:9:9::/64";
+
+fn access_frame(src_mac: [u8; 6], ip: &[u8]) -> Vec<u8> {
+    ethernet(ACCESS_MAC, src_mac, ip)
+}
+
+/// A UDP packet from `src` with more extension headers than the program walks.
+fn deep(src: Ipv6Addr) -> Vec<u8> {
+    let mut p = udp(src, CN);
+    p.exts = vec![Ext::DestOpts; 7];
+    p.bytes()
+}
+
+/// A UDP packet from `src` whose payload (2 bytes) stops inside the UDP header.
+fn truncated_udp(src: Ipv6Addr) -> Vec<u8> {
+    let mut ip = udp(src, CN).bytes();
+    ip.truncate(42);
+    ip[4..6].copy_from_slice(&2u16.to_be_bytes());
+    ip
+}
+
+/// The frames of `source_validation_on_access_links` whose verdict the validation changes, as
+/// they go without it.
+fn unvalidated_cases() -> Vec<Case> {
+    vec![
+        case(
+            "without validation: a foreign source with many extension headers passes",
+            Ingress::Access,
+            access_frame(PEER_MAC, &deep(FOREIGN)),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::ExtHeaderLimit, Counter::Pass],
+        ),
+        case(
+            "without validation: a foreign source with a truncated UDP header passes",
+            Ingress::Access,
+            access_frame(PEER_MAC, &truncated_udp(FOREIGN)),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::Malformed, Counter::Pass],
+        ),
+        case(
+            "without validation: a foreign source passes",
+            Ingress::Access,
+            access_frame(PEER_MAC, &udp(STRANGER, CN).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NoBinding, Counter::Pass],
+        ),
+        case(
+            "without validation: a visiting source from another MAC goes home",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &udp(MN3, CN).bytes()),
+            XDP_REDIRECT,
+            Output::Frame(ethernet(
+                MAC_R3,
+                CORE_MAC,
+                &encapsulated(&udp(MN3, CN), R3, true),
+            )),
+            &[Counter::Rx, Counter::ReverseEncap, Counter::Redirect],
+        ),
+    ]
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "table-driven: one case per rule, each with its frames and counters"
+)]
+fn source_validation_on_access_links() {
+    let mut fx = Fixture::new();
+    let access = fx.net.access_ifindex;
+    // The sources of the access link, written before the validation is on: they change nothing.
+    fx.dp
+        .set_access_source(access, prefix(P3), Some(PEER_MAC))
+        .expect("visiting /64 with its node's MAC");
+    fx.dp
+        .set_access_source(access, prefix(P4), None)
+        .expect("visiting /64 from any MAC");
+    fx.dp
+        .set_access_source(access, prefix(SERVED), Some(PEER_MAC))
+        .expect("delegated /64");
+    // STRANGER's /64, allowed on another interface only.
+    fx.dp
+        .set_access_source(access + 1000, prefix("2001:db8:ee::/64"), None)
+        .expect("another interface");
+    fx.check_all(&unvalidated_cases());
+
+    fx.dp
+        .set_iface(access, IfaceValue::access_validated())
+        .expect("validation on");
+    let mut dad = udp(Ipv6Addr::UNSPECIFIED, SOLICITED_NODE);
+    dad.hop_limit = 255;
+    let cases = vec![
+        case(
+            "an allowed visiting source from its node's MAC goes home as before",
+            Ingress::Access,
+            access_frame(PEER_MAC, &udp(MN3, CN).bytes()),
+            XDP_REDIRECT,
+            Output::Frame(ethernet(
+                MAC_R3,
+                CORE_MAC,
+                &encapsulated(&udp(MN3, CN), R3, true),
+            )),
+            &[Counter::Rx, Counter::ReverseEncap, Counter::Redirect],
+        ),
+        case(
+            "an allowed visiting source without a MAC, from any MAC, is routed as before",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &udp(MN4, CN).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NoBinding, Counter::Pass],
+        ),
+        case(
+            "a delegated source to a redirected prefix is tunnelled as before",
+            Ingress::Access,
+            access_frame(PEER_MAC, &udp(UNBOUND, MN1).bytes()),
+            XDP_REDIRECT,
+            Output::Frame(ethernet(
+                MAC_R2,
+                CORE_MAC,
+                &encapsulated(&udp(UNBOUND, MN1), R2, true),
+            )),
+            &[Counter::Rx, Counter::Encap, Counter::Redirect],
+        ),
+        case(
+            "a link-local source passes",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &udp(LINK_LOCAL, CN).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NoBinding, Counter::Pass],
+        ),
+        case(
+            "the unspecified source (DAD) passes",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &dad.bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::LinkScope, Counter::Pass],
+        ),
+        case(
+            "a foreign source is dropped",
+            Ingress::Access,
+            access_frame(PEER_MAC, &udp(FOREIGN, CN).bytes()),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropSourceInvalid],
+        ),
+        case(
+            "a foreign source to a redirected prefix is dropped, not tunnelled",
+            Ingress::Access,
+            access_frame(PEER_MAC, &udp(FOREIGN, MN1).bytes()),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropSourceInvalid],
+        ),
+        case(
+            "a foreign source to a multicast group is dropped",
+            Ingress::Access,
+            access_frame(PEER_MAC, &udp(FOREIGN, SOLICITED_NODE).bytes()),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropSourceInvalid],
+        ),
+        case(
+            "a foreign source in a tunnel packet to the locator is dropped, not decapsulated",
+            Ingress::Access,
+            access_frame(
+                PEER_MAC,
+                &encapsulate(FOREIGN, LOCATOR, 60, 0, 0x777, &udp(CN, MN3).bytes()),
+            ),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropSourceInvalid],
+        ),
+        case(
+            "a /64 allowed on another interface only is dropped",
+            Ingress::Access,
+            access_frame(PEER_MAC, &udp(STRANGER, CN).bytes()),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropSourceInvalid],
+        ),
+        case(
+            "a visiting source from another MAC than its node's is dropped",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &udp(MN3, CN).bytes()),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropSourceInvalid],
+        ),
+        case(
+            "a delegated source from another MAC than its node's is dropped",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &udp(UNBOUND, CN).bytes()),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::DropSourceInvalid],
+        ),
+        case(
+            "a foreign source in a VLAN frame is dropped",
+            Ingress::Access,
+            ethernet_vlan(ACCESS_MAC, PEER_MAC, 5, &udp(FOREIGN, CN).bytes()),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::Vlan, Counter::DropSourceInvalid],
+        ),
+        case(
+            "a foreign source with more extension headers than the walk follows is dropped",
+            Ingress::Access,
+            access_frame(PEER_MAC, &deep(FOREIGN)),
+            XDP_DROP,
+            Output::Dropped,
+            &[
+                Counter::Rx,
+                Counter::ExtHeaderLimit,
+                Counter::DropSourceInvalid,
+            ],
+        ),
+        case(
+            "an allowed source with more extension headers than the walk follows passes",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &deep(MN4)),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::ExtHeaderLimit, Counter::Pass],
+        ),
+        case(
+            "a foreign source with a truncated UDP header is dropped",
+            Ingress::Access,
+            access_frame(PEER_MAC, &truncated_udp(FOREIGN)),
+            XDP_DROP,
+            Output::Dropped,
+            &[Counter::Rx, Counter::Malformed, Counter::DropSourceInvalid],
+        ),
+        case(
+            "an allowed source with a truncated UDP header passes",
+            Ingress::Access,
+            access_frame(OTHER_MAC, &truncated_udp(MN4)),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::Malformed, Counter::Pass],
+        ),
+        case(
+            "IPv4 is not validated",
+            Ingress::Access,
+            ipv4_udp_frame(ACCESS_MAC, OTHER_MAC),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NonIpv6, Counter::Pass],
+        ),
+        case(
+            "a core interface is not validated",
+            Ingress::Core,
+            frame(&udp(STRANGER, CN).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NoBinding, Counter::Pass],
+        ),
+    ];
+    fx.check_all(&cases);
+
+    // A removed source is dropped from then on.
+    fx.dp
+        .remove_access_source(access, prefix(P4))
+        .expect("remove");
+    fx.check(&case(
+        "a removed source is dropped",
+        Ingress::Access,
+        access_frame(OTHER_MAC, &udp(MN4, CN).bytes()),
+        XDP_DROP,
+        Output::Dropped,
+        &[Counter::Rx, Counter::DropSourceInvalid],
+    ));
+    assert_eq!(
+        fx.dp.access_sources().expect("list"),
+        [
+            AccessSource {
+                ifindex: access,
+                prefix: prefix(P3),
+                mac: Some(PEER_MAC),
+            },
+            AccessSource {
+                ifindex: access,
+                prefix: prefix(SERVED),
+                mac: Some(PEER_MAC),
+            },
+            AccessSource {
+                ifindex: access + 1000,
+                prefix: prefix("2001:db8:ee::/64"),
+                mac: None,
+            },
+        ]
+    );
+
+    // Validation off: every frame as before.
+    fx.dp
+        .set_iface_role(access, IfaceRole::Access)
+        .expect("validation off");
+    fx.check_all(&unvalidated_cases());
 }

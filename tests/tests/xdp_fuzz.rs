@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_common::{Counter, IfaceRole, NextHop};
+use anchor_common::{Counter, IfaceRole, IfaceValue, NextHop};
 use anchor_packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan};
 use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC};
 use anchor_tests::{
@@ -40,7 +40,7 @@ const NODE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x65];
 const ETH_HLEN: usize = 14;
 
 /// The counters that record a verdict, and the verdict each stands for.
-const VERDICTS: [(Counter, u32); 7] = [
+const VERDICTS: [(Counter, u32); 8] = [
     (Counter::Pass, XDP_PASS),
     (Counter::KernelFallback, XDP_PASS),
     (Counter::Tx, XDP_TX),
@@ -48,6 +48,7 @@ const VERDICTS: [(Counter, u32); 7] = [
     (Counter::DropDecapUnknownPeer, XDP_DROP),
     (Counter::DropDecapNoBinding, XDP_DROP),
     (Counter::AdjustFailed, XDP_DROP),
+    (Counter::DropSourceInvalid, XDP_DROP),
 ];
 
 /// The counters of the paths a frame can take besides its verdict.
@@ -126,6 +127,13 @@ fn random_and_mutated_frames_keep_every_invariant() {
         .expect("core role");
     dp.set_iface_role(net.access_ifindex, IfaceRole::Access)
         .expect("access role");
+    // P3's node on the access link: its source passes there while the validation is on.
+    dp.set_access_source(
+        net.access_ifindex,
+        "2001:db8:3:3::/64".parse().expect("prefix"),
+        None,
+    )
+    .expect("ACCESS_SOURCES");
     let bindings = [
         ("2001:db8:1:1::/64", BindingSpec::redirect(R2, 1)),
         ("2001:db8:3:3::/64", BindingSpec::visiting(R3, true, 3)),
@@ -178,6 +186,14 @@ fn random_and_mutated_frames_keep_every_invariant() {
                 None => dp.remove_visiting_l2(p3),
             }
             .expect("VISITING_L2");
+            // And the access interface's source validation, on (P3 allowed from any MAC) or
+            // off.
+            let iface = if rng.below(2) == 0 {
+                IfaceValue::access_validated()
+            } else {
+                IfaceValue::new(IfaceRole::Access)
+            };
+            dp.set_iface(net.access_ifindex, iface).expect("IFACES");
         }
         let (input, core) = generate(&mut rng);
         let ifindex = if core {
@@ -253,6 +269,7 @@ fn random_and_mutated_frames_keep_every_invariant() {
         "kernel_fallback",
         "drop_decap_unknown_peer",
         "drop_decap_no_binding",
+        "drop_source_invalid",
     ] {
         assert!(
             by_verdict.get(name).copied().unwrap_or(0) > 0 || frames < 10_000,

@@ -4,13 +4,17 @@
 //! binding is ever half applied (a map entry without its route, a slot without its binding).
 //!
 //! - `mod.rs`: [`BindingTable`] and its changes;
+//! - `access_source.rs`: the sources a visiting binding allows on its access interface;
 //! - `port.rs`: [`DatapathPort`], the datapath as the table drives it;
 //! - `table_binding.rs`: [`TableBinding`] and [`TableBindingKind`];
 //! - `slots.rs`: the statistics slots; `error.rs`: [`TableError`], [`AdoptBindingError`].
 
+mod access_source;
 mod error;
 mod port;
 mod slots;
+#[cfg(test)]
+mod source_tests;
 mod table_binding;
 #[cfg(test)]
 mod tests;
@@ -163,6 +167,7 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
         }
         table.slots = Slots::with_used(max_bindings, &used);
         table.adopt_l2(l2_macs);
+        table.adopt_sources();
         Ok(table)
     }
 
@@ -202,6 +207,11 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
 
     pub fn datapath(&self) -> &D {
         &self.datapath
+    }
+
+    #[cfg(test)]
+    pub(crate) fn datapath_mut(&mut self) -> &mut D {
+        &mut self.datapath
     }
 
     /// Turns the program's packet debugging on or off (no binding changes).
@@ -296,7 +306,18 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
             self.slots.release(slot);
             return Err(datapath_error(source));
         }
+        // The node's sources on its access link, before its downlink can reach it.
+        if let Some(route) = &route
+            && let Err(source) = self.add_source(prefix, route, kind.mac())
+        {
+            self.remove_l2(prefix, &kind);
+            self.slots.release(slot);
+            return Err(datapath_error(source));
+        }
         if let Err(source) = self.datapath.insert_binding(prefix, kind.value(slot)) {
+            if let Some(route) = &route {
+                self.forget_source(prefix, route);
+            }
             self.remove_l2(prefix, &kind);
             self.slots.release(slot);
             return Err(datapath_error(source));
@@ -309,6 +330,7 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
         {
             match self.datapath.remove_binding(prefix) {
                 Ok(()) => {
+                    self.forget_source(prefix, route);
                     self.remove_l2(prefix, &kind);
                     self.slots.release(slot);
                 }
@@ -336,7 +358,15 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
             None => return Err(TableError::Unknown { prefix }),
         };
         let route = self.installed_routes.get(&prefix).cloned();
+        let mac = self.bindings.get(&prefix).and_then(|b| b.kind.mac());
         if let Some(route) = &route {
+            // The sources first: a failure here leaves everything as it was.
+            if let Err(source) = self.remove_source(prefix, route) {
+                return Err(TableError::Datapath {
+                    prefix,
+                    source: Box::new(source),
+                });
+            }
             match self
                 .routes
                 .del_route(prefix, &route.dev, route.ifindex)
@@ -346,7 +376,10 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
                 Err(RouteError::NotFound { .. }) => {
                     tracing::warn!("the route {prefix} dev {} was already gone", route.dev);
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => {
+                    self.restore_source(prefix, route, mac);
+                    return Err(error.into());
+                }
             }
         }
         match self.datapath.remove_binding(prefix) {
@@ -363,6 +396,8 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
                 {
                     tracing::error!("cannot restore the route for {prefix}: {undo}");
                     self.installed_routes.remove(&prefix);
+                } else if let Some(route) = &route {
+                    self.restore_source(prefix, route, mac);
                 }
                 return Err(TableError::Datapath {
                     prefix,

@@ -26,6 +26,16 @@ pub trait DatapathPort {
     ) -> Result<(), DatapathError>;
     /// Removes the L2 next hop of the visiting /64 `prefix`; nothing when there is none.
     fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError>;
+    /// Allows the /64 `prefix` as a source on the access interface `ifindex`, from any
+    /// Ethernet source or only from `mac` (`ACCESS_SOURCES`).
+    fn set_access_source(
+        &mut self,
+        ifindex: u32,
+        prefix: Ipv6Net,
+        mac: Option<[u8; 6]>,
+    ) -> Result<(), DatapathError>;
+    /// No longer allows the /64 `prefix` on `ifindex`; nothing when it was not.
+    fn remove_access_source(&mut self, ifindex: u32, prefix: Ipv6Net) -> Result<(), DatapathError>;
 }
 
 impl DatapathPort for Datapath {
@@ -59,5 +69,16 @@ impl DatapathPort for Datapath {
     }
     fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
         Datapath::remove_visiting_l2(self, prefix)
+    }
+    fn set_access_source(
+        &mut self,
+        ifindex: u32,
+        prefix: Ipv6Net,
+        mac: Option<[u8; 6]>,
+    ) -> Result<(), DatapathError> {
+        Datapath::set_access_source(self, ifindex, prefix, mac)
+    }
+    fn remove_access_source(&mut self, ifindex: u32, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        Datapath::remove_access_source(self, ifindex, prefix)
     }
 }

@@ -33,7 +33,8 @@ fn minimal_config_gets_defaults() {
         vec![InterfaceConfig {
             name: "eth0".into(),
             role: IfaceRole::Core,
-            xdp_mode: XdpMode::Native
+            xdp_mode: XdpMode::Native,
+            source_validation: false,
         }]
     );
     assert!(config.datapath_params().log);
@@ -259,6 +260,29 @@ fn duplicate_interface() {
     assert_eq!(
         err.to_string(),
         "test.toml: interface eth0 is configured more than once"
+    );
+}
+
+#[test]
+fn source_validation_only_on_access_interfaces() {
+    let cfg = parse(&format!("locator = \"2001:db8::1\"{IFACE}")).expect("default");
+    assert!(!cfg.interfaces[0].source_validation);
+    let access = format!("locator = \"2001:db8::1\"{IFACE}").replace("core", "access");
+    let cfg = parse(&format!("{access}source_validation = true\n")).expect("access");
+    assert!(cfg.interfaces[0].source_validation);
+    let cfg = parse(&format!(
+        "locator = \"2001:db8::1\"{IFACE}source_validation = false\n"
+    ))
+    .expect("off on core");
+    assert!(!cfg.interfaces[0].source_validation);
+    let err = parse(&format!(
+        "locator = \"2001:db8::1\"{IFACE}source_validation = true\n"
+    ))
+    .expect_err("core");
+    assert!(matches!(&err, ConfigError::SourceValidationNotAccess { name, .. } if name == "eth0"));
+    assert_eq!(
+        err.to_string(),
+        "test.toml: interface eth0: source_validation = true needs role = \"access\""
     );
 }
 

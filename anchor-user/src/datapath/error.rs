@@ -63,6 +63,8 @@ pub enum DatapathError {
     BindingNotFound { prefix: Ipv6Net, name: MapName },
     #[error("{prefix} is not a /64: only a visiting /64 has an L2 next hop")]
     NotA64 { prefix: Ipv6Net },
+    #[error("{prefix} is not a /64: the sources allowed on an access link are /64s")]
+    AccessSourceNotA64 { prefix: Ipv6Net },
     #[error("cannot read the MAC address and MTU of {dev}")]
     AccessLink {
         dev: String,

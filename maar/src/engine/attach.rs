@@ -279,12 +279,14 @@ impl MaarEngine {
             actions.push(Action::AddRoute {
                 prefix: *prefix,
                 dev: served.dev.clone(),
+                mac: mn.mac(),
             });
         }
         if !served.route {
             actions.push(Action::AddRoute {
                 prefix: served.prefix,
                 dev: served.dev.clone(),
+                mac: mn.mac(),
             });
         }
         for prefix in served.visiting.keys() {

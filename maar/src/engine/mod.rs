@@ -57,10 +57,13 @@ use crate::{
 /// A change to the router that the engine asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// The route of a delegated prefix toward its node: `prefix dev dev`.
+    /// The route of a delegated prefix toward its node: `prefix dev dev`; `mac` is the node's
+    /// MAC address when its MN-ID is one (EUI-48), to which the prefix's sources are tied on
+    /// the access link.
     AddRoute {
         prefix: Ipv6Net,
         dev: String,
+        mac: Option<[u8; 6]>,
     },
     RemoveRoute {
         prefix: Ipv6Net,

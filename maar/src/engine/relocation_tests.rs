@@ -54,6 +54,7 @@ fn a_fixed_prefix_is_relocated_bridged_then_lent_and_given_back() {
         Action::AddRoute {
             prefix: p1,
             dev: "acc".into(),
+            mac: Some([2, 0, 0, 0, 0, 1]),
         },
         Action::AddBinding {
             prefix: p1,
@@ -62,6 +63,7 @@ fn a_fixed_prefix_is_relocated_bridged_then_lent_and_given_back() {
         Action::AddRoute {
             prefix: p2,
             dev: "acc".into(),
+            mac: Some([2, 0, 0, 0, 0, 1]),
         },
     ] {
         assert!(w.a2.contains(&action), "{action:?} in {:?}", w.a2);
@@ -139,7 +141,8 @@ fn a_relocated_prefix_moves_on_with_its_node() {
     );
     assert!(actions.contains(&Action::AddRoute {
         prefix: p1,
-        dev: "acc".into()
+        dev: "acc".into(),
+        mac: Some([2, 0, 0, 0, 0, 1]),
     }));
 
     // Across a restart the relocated prefix keeps its route and its uplink stays direct.
@@ -150,6 +153,7 @@ fn a_relocated_prefix_moves_on_with_its_node() {
         Action::AddRoute {
             prefix: p1,
             dev: "acc".into(),
+            mac: Some([2, 0, 0, 0, 0, 1]),
         },
         Action::AddBinding {
             prefix: p1,
@@ -248,6 +252,7 @@ fn the_bridge_binding_of_a_relocated_prefix_leaves_its_route_to_the_maar() {
     let route = |prefix| Action::AddRoute {
         prefix,
         dev: "acc".into(),
+        mac: Some([2, 0, 0, 0, 0, 1]),
     };
     assert_eq!(
         actions,

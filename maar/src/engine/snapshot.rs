@@ -175,6 +175,7 @@ impl MaarEngine {
                 actions.push(Action::AddRoute {
                     prefix,
                     dev: saved.dev.clone(),
+                    mac: mn.mac(),
                 });
             }
             for prefix in &saved.relocated {
@@ -184,6 +185,7 @@ impl MaarEngine {
                 actions.push(Action::AddRoute {
                     prefix: *prefix,
                     dev: saved.dev.clone(),
+                    mac: mn.mac(),
                 });
             }
             for v in &saved.visiting {

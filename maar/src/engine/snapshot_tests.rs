@@ -62,7 +62,8 @@ fn a_snapshot_restores_into_a_new_engine_that_registers_again() {
             },
             Action::AddRoute {
                 prefix: served,
-                dev: "acc".into()
+                dev: "acc".into(),
+                mac: Some([2, 0, 0, 0, 0, 1]),
             },
             Action::AddBinding {
                 prefix: net("2001:db8:a2::/64"),

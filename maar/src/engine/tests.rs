@@ -240,7 +240,8 @@ fn attach_registers_retransmits_and_installs_on_the_pba() {
         vec![
             Action::AddRoute {
                 prefix,
-                dev: "acc".into()
+                dev: "acc".into(),
+                mac: Some([2, 0, 0, 0, 0, 1]),
             },
             Action::AddBinding {
                 prefix: p1,
@@ -311,7 +312,8 @@ fn a_timestamp_refusal_of_a_resent_update_waits_for_the_newest_copy() {
         actions,
         vec![Action::AddRoute {
             prefix,
-            dev: "acc".into()
+            dev: "acc".into(),
+            mac: Some([2, 0, 0, 0, 0, 1]),
         }]
     );
     assert_eq!(m.served(&MN).unwrap().phase, Phase::Registered);
@@ -616,7 +618,8 @@ fn a_move_between_two_maars_and_back_through_the_real_cmd() {
         w.a1,
         vec![Action::AddRoute {
             prefix: p1,
-            dev: "acc".into()
+            dev: "acc".into(),
+            mac: Some([2, 0, 0, 0, 0, 1]),
         }]
     );
     w.a1.clear();
@@ -635,7 +638,8 @@ fn a_move_between_two_maars_and_back_through_the_real_cmd() {
     }));
     assert!(w.a2.contains(&Action::AddRoute {
         prefix: p2,
-        dev: "acc".into()
+        dev: "acc".into(),
+        mac: Some([2, 0, 0, 0, 0, 1]),
     }));
     assert!(w.a1.contains(&Action::AddBinding {
         prefix: p1,
@@ -661,7 +665,8 @@ fn a_move_between_two_maars_and_back_through_the_real_cmd() {
             Action::RemoveBinding { prefix: p1 },
             Action::AddRoute {
                 prefix: p1,
-                dev: "acc".into()
+                dev: "acc".into(),
+                mac: Some([2, 0, 0, 0, 0, 1]),
             },
             Action::AddBinding {
                 prefix: p2,
@@ -799,7 +804,8 @@ fn a_cmd_that_knows_the_nonpersistent_pool_releases_it_instead_of_naming_it() {
         w.a2,
         vec![Action::AddRoute {
             prefix: p2,
-            dev: "acc".into()
+            dev: "acc".into(),
+            mac: Some([2, 0, 0, 0, 0, 1]),
         }],
         "no Previous MAAR option, so no visiting binding for {p1}"
     );

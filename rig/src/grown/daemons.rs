@@ -92,18 +92,21 @@ pub fn router(grown: &Grown, ar: &AccessRouter) -> Router {
         name: "core",
         role: "core",
         xdp_mode: "native",
+        source_validation: false,
     }];
     if grown.roaming() {
         interfaces.push(Interface {
             name: crate::grown::plan::AIR,
             role: "access",
             xdp_mode: "native",
+            source_validation: false,
         });
     } else {
         interfaces.extend(grown.spec().mobile_nodes.iter().map(|mn| Interface {
             name: leak(&mn.name),
             role: "access",
             xdp_mode: "native",
+            source_validation: false,
         }));
     }
     let ns = grown.ns(&ar.name);

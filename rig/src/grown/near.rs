@@ -56,6 +56,7 @@ pub fn router(spec: &Spec, ns: String) -> Option<Router> {
             name,
             role: "core",
             xdp_mode: "native",
+            source_validation: false,
         })
         .collect();
     Some(Router {

@@ -8,10 +8,13 @@
 //! - `next_hops.rs`: the `NEXTHOPS` cache the next-hop resolver fills, and the visiting /64s'
 //!   L2 next hops (`VISITING_L2`), toward an access interface ([`AccessLink`], in
 //!   `access_link.rs`);
+//! - `access_sources.rs`: the /64s allowed as sources on the access interfaces
+//!   (`ACCESS_SOURCES`, [`AccessSource`]);
 //! - `stats.rs`: the global counters and the per-binding statistics;
 //! - `map_error.rs`: a failed map syscall as a [`DatapathError`](super::DatapathError).
 
 mod access_link;
+mod access_sources;
 mod binding_spec;
 mod bindings;
 mod keys;
@@ -22,5 +25,6 @@ mod program_maps;
 mod stats;
 
 pub use access_link::AccessLink;
+pub use access_sources::AccessSource;
 pub use binding_spec::BindingSpec;
 pub use program_maps::ProgramMaps;

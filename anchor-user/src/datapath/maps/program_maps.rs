@@ -4,12 +4,12 @@
 use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop,
-    PeerAddr,
+    AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue, CounterValue,
+    IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr,
     config::MAX_PEERS,
     maps::{
-        BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
-        SETTING_SHORT_PREFIXES, SETTINGS, SHORT_PREFIXES, VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
+        SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION, SETTINGS, SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -43,6 +43,7 @@ pub struct ProgramMaps {
     pub(in crate::datapath) nexthops: Array<MapData, NextHop>,
     pub(in crate::datapath) visiting_l2: HashMap<MapData, BindingKey, NextHop>,
     pub(in crate::datapath) cn_anchors: HashMap<MapData, PeerAddr, u32>,
+    pub(in crate::datapath) access_sources: HashMap<MapData, AccessSourceKey, AccessSourceValue>,
     /// The kernel's id of `NEXTHOPS`, to open it again for the next-hop resolver.
     pub(super) nexthops_id: u32,
     /// Which `PEERS` index each peer has, and how many bindings use it.
@@ -88,6 +89,7 @@ impl ProgramMaps {
             ifaces: take(ebpf, IFACES)?,
             visiting_l2: take(ebpf, VISITING_L2)?,
             cn_anchors: take(ebpf, CN_ANCHORS)?,
+            access_sources: take(ebpf, ACCESS_SOURCES)?,
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,
             max_bindings,
@@ -95,8 +97,8 @@ impl ProgramMaps {
     }
 
     /// Rebuilds the peer references from the binding maps and `PEERS`, and the `SETTINGS`
-    /// bits from the trie: what a daemon adopting pinned maps (or migrated ones) must do before
-    /// its program sees a packet.
+    /// bits from the trie and `IFACES`: what a daemon adopting pinned maps (or migrated ones)
+    /// must do before its program sees a packet.
     pub(in crate::datapath) fn adopt_contents(&mut self) -> Result<(), DatapathError> {
         let mut indices = Vec::new();
         for entry in &self.bindings {
@@ -124,7 +126,26 @@ impl ProgramMaps {
             indices.iter().map(|index| (*index, addrs[index])),
         );
         self.publish_peers();
-        self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })
+        self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })?;
+        self.update_source_validation_bit()
+    }
+
+    /// Keeps `SETTING_SOURCE_VALIDATION` equal to "an `IFACES` entry has source validation".
+    fn update_source_validation_bit(&mut self) -> Result<(), DatapathError> {
+        let mut on = false;
+        for entry in &self.ifaces {
+            let (_, value) = entry.map_err(map_error("list", IFACES))?;
+            on |= value.source_validation();
+        }
+        let bits = if on {
+            self.settings_bits | SETTING_SOURCE_VALIDATION
+        } else {
+            self.settings_bits & !SETTING_SOURCE_VALIDATION
+        };
+        if bits == self.settings_bits {
+            return Ok(());
+        }
+        self.write_settings(bits)
     }
 
     fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
@@ -221,15 +242,26 @@ impl ProgramMaps {
         ifindex: u32,
         role: IfaceRole,
     ) -> Result<(), DatapathError> {
+        self.set_iface(ifindex, IfaceValue::new(role))
+    }
+
+    /// Writes the `IFACES` entry of `ifindex`: its role and flags.
+    pub(in crate::datapath) fn set_iface(
+        &mut self,
+        ifindex: u32,
+        value: IfaceValue,
+    ) -> Result<(), DatapathError> {
         self.ifaces
-            .insert(ifindex, IfaceValue::new(role), 0)
-            .map_err(insert_error(IFACES))
+            .insert(ifindex, value, 0)
+            .map_err(insert_error(IFACES))?;
+        self.update_source_validation_bit()
     }
 
     pub(in crate::datapath) fn remove_iface(&mut self, ifindex: u32) -> Result<(), DatapathError> {
         self.ifaces
             .remove(&ifindex)
-            .map_err(map_error("remove", IFACES))
+            .map_err(map_error("remove", IFACES))?;
+        self.update_source_validation_bit()
     }
 
     /// Makes `anchors` the anchors near correspondents whose tunnels to visiting /64s are

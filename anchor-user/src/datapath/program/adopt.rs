@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anchor_common::{
     BindingKey, BindingValue, LpmKey,
     maps::{
-        BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES,
-        VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
+        SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::maps::{HashMap, Map, MapData, MapError, MapInfo, MapType, lpm_trie::LpmTrie};
@@ -36,7 +36,11 @@ use crate::{
 /// packets go through the FIB until the daemon writes the entries of its visiting bindings).
 /// `CN_ANCHORS` comes from the configuration, pinned so that the old and the new program agree
 /// during a restart; pins of a build without it get it created (the daemon fills it at start).
-pub const PINNED_MAPS: [MapName; 9] = [
+/// `ACCESS_SOURCES` belongs to the delegated routes and the visiting bindings, pinned so that an
+/// access link with source validation keeps its nodes' sources across a restart; pins of a build
+/// without it get it created (empty: until the daemon writes its entries, only link-local and
+/// unspecified sources pass there).
+pub const PINNED_MAPS: [MapName; 10] = [
     BINDINGS,
     SHORT_PREFIXES,
     PEERS,
@@ -46,6 +50,7 @@ pub const PINNED_MAPS: [MapName; 9] = [
     NEXTHOPS,
     VISITING_L2,
     CN_ANCHORS,
+    ACCESS_SOURCES,
 ];
 
 /// A map's shape: what the kernel checks when a program uses it.

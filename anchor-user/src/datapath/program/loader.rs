@@ -3,7 +3,7 @@
 use std::{ffi::CString, path::PathBuf};
 
 use anchor_common::{
-    IfaceRole,
+    IfaceRole, IfaceValue,
     config::{GLOBAL_LOCATOR, GLOBAL_OUTER_HOP_LIMIT, GLOBAL_TUNNEL_MTU, MIN_TUNNEL_MTU},
     maps::{BINDING_STATS, BINDINGS, DEBUG},
 };
@@ -45,6 +45,19 @@ pub struct InterfaceSpec {
     pub name: String,
     pub role: IfaceRole,
     pub mode: XdpMode,
+    /// Source address validation (access interfaces only): see `IFACE_FLAG_SOURCE_VALIDATION`.
+    pub source_validation: bool,
+}
+
+impl InterfaceSpec {
+    /// The interface's `IFACES` entry.
+    pub fn iface_value(&self) -> IfaceValue {
+        if self.source_validation && self.role == IfaceRole::Access {
+            IfaceValue::access_validated()
+        } else {
+            IfaceValue::new(self.role)
+        }
+    }
 }
 
 pub(super) struct Attachment {

@@ -3,14 +3,14 @@
 
 use std::net::Ipv6Addr;
 
-use anchor_common::{BindingStats, Counter, CounterValue, NextHop};
+use anchor_common::{BindingStats, Counter, CounterValue, IfaceValue, NextHop};
 use ipnet::Ipv6Net;
 
 use super::loader::Datapath;
 use crate::{
     datapath::{
         error::DatapathError,
-        maps::{AccessLink, BindingSpec},
+        maps::{AccessLink, AccessSource, BindingSpec},
     },
     routing::nexthop::NextHopCache,
 };
@@ -120,6 +120,37 @@ impl Datapath {
     /// Every entry of `VISITING_L2`, as a daemon adopting pinned maps finds them.
     pub fn visiting_l2(&self) -> Result<Vec<(Ipv6Net, NextHop)>, DatapathError> {
         self.maps.visiting_l2()
+    }
+
+    /// Allows the /64 `prefix` as a source on the access interface `ifindex` (`ACCESS_SOURCES`):
+    /// from any Ethernet source, or only from `mac`.
+    pub fn set_access_source(
+        &mut self,
+        ifindex: u32,
+        prefix: Ipv6Net,
+        mac: Option<[u8; 6]>,
+    ) -> Result<(), DatapathError> {
+        self.maps.set_access_source(ifindex, prefix, mac)
+    }
+
+    /// No longer allows the /64 `prefix` on the interface `ifindex`; nothing when it was not.
+    pub fn remove_access_source(
+        &mut self,
+        ifindex: u32,
+        prefix: Ipv6Net,
+    ) -> Result<(), DatapathError> {
+        self.maps.remove_access_source(ifindex, prefix)
+    }
+
+    /// Every entry of `ACCESS_SOURCES`, ordered by interface and prefix.
+    pub fn access_sources(&self) -> Result<Vec<AccessSource>, DatapathError> {
+        self.maps.access_sources()
+    }
+
+    /// Writes the `IFACES` entry of `ifindex` as it is, flags included, without attaching to it
+    /// (tests run the program with `BPF_PROG_TEST_RUN` on `lo`, ifindex 1).
+    pub fn set_iface(&mut self, ifindex: u32, value: IfaceValue) -> Result<(), DatapathError> {
+        self.maps.set_iface(ifindex, value)
     }
 
     /// Every global counter, in [`Counter::ALL`] order, summed over the CPUs.

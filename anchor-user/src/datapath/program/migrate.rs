@@ -15,10 +15,10 @@
 use std::collections::BTreeMap;
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
+    BindingKey, BindingStats, BindingValue, CounterValue, LpmKey, PeerAddr,
     maps::{
-        BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS, SHORT_PREFIXES,
-        VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
+        SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -100,6 +100,21 @@ fn copy_error(name: MapName) -> impl Fn(MapError) -> DatapathError {
     }
 }
 
+/// Copies every entry of the hash map pinned at `path` into `new`, as it is.
+fn copy_hash<K: Pod, V: Pod>(
+    path: &std::path::Path,
+    new: &mut HashMap<MapData, K, V>,
+    read_error: impl Fn(MapError) -> AdoptError,
+    write_error: &impl Fn(MapError) -> DatapathError,
+) -> Result<(), DatapathError> {
+    let old: HashMap<MapData, K, V> = open_typed(path)?;
+    for entry in &old {
+        let (key, value) = entry.map_err(&read_error)?;
+        new.insert(key, value, 0).map_err(write_error)?;
+    }
+    Ok(())
+}
+
 fn moved(mut value: BindingValue, moves: &BTreeMap<u32, u32>) -> BindingValue {
     if let Some(&slot) = moves.get(&value.stats_slot) {
         value.stats_slot = slot;
@@ -156,31 +171,19 @@ pub fn copy(
         // Derived state: the resolver fills the new map (until then the program asks the FIB).
         NEXTHOPS => Counted::Nothing,
         CN_ANCHORS => {
-            let old: HashMap<MapData, PeerAddr, u32> = open_typed(&path)?;
-            for entry in &old {
-                let (key, value) = entry.map_err(read_error)?;
-                maps.cn_anchors
-                    .insert(key, value, 0)
-                    .map_err(&write_error)?;
-            }
+            copy_hash(&path, &mut maps.cn_anchors, read_error, &write_error)?;
             Counted::Nothing
         }
         VISITING_L2 => {
-            let old: HashMap<MapData, BindingKey, NextHop> = open_typed(&path)?;
-            for entry in &old {
-                let (key, value) = entry.map_err(read_error)?;
-                maps.visiting_l2
-                    .insert(key, value, 0)
-                    .map_err(&write_error)?;
-            }
+            copy_hash(&path, &mut maps.visiting_l2, read_error, &write_error)?;
+            Counted::Nothing
+        }
+        ACCESS_SOURCES => {
+            copy_hash(&path, &mut maps.access_sources, read_error, &write_error)?;
             Counted::Nothing
         }
         IFACES => {
-            let old: HashMap<MapData, u32, IfaceValue> = open_typed(&path)?;
-            for entry in &old {
-                let (key, value) = entry.map_err(read_error)?;
-                maps.ifaces.insert(key, value, 0).map_err(&write_error)?;
-            }
+            copy_hash(&path, &mut maps.ifaces, read_error, &write_error)?;
             Counted::Nothing
         }
         BINDING_STATS => {

@@ -183,7 +183,7 @@ impl Datapath {
             detach_pinned(&other)?;
         }
         // The role goes in first so that the program sees it from the first packet.
-        self.maps.set_iface_role(ifindex, spec.role)?;
+        self.maps.set_iface(ifindex, spec.iface_value())?;
         let info = AttachedInterface {
             name: spec.name.clone(),
             ifindex,
@@ -526,6 +526,85 @@ mod tests {
         dp.remove_visiting_l2(prefix)
             .expect("removing again is no error");
         assert!(dp.visiting_l2().expect("list").is_empty());
+        drop(dp);
+        pins.remove().expect("remove the pins");
+    }
+    /// Pins of a build without source validation: `ACCESS_SOURCES` is created and pinned
+    /// (empty), the bindings stay, and its entries survive the next restart. The
+    /// `SETTING_SOURCE_VALIDATION` bit follows the interfaces with source validation.
+    #[test]
+    fn privileged_pins_without_access_sources_get_the_map_created() {
+        use anchor_common::{
+            IfaceRole, IfaceValue,
+            maps::{ACCESS_SOURCES, SETTING_SOURCE_VALIDATION},
+        };
+
+        use crate::datapath::AccessSource;
+
+        let prefix = net("2001:db8:1::/64");
+        let instance = format!("unit-access-sources-{}", std::process::id());
+        let pins = PinDir::open(Path::new(DEFAULT_BPFFS), &instance).expect("pin dir");
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("first start");
+        dp.insert_binding(
+            prefix,
+            BindingSpec::redirect("2001:db8:ff::2".parse().expect("peer"), 0),
+        )
+        .expect("insert");
+        drop(dp);
+        std::fs::remove_file(pins.map(ACCESS_SOURCES)).expect("remove the ACCESS_SOURCES pin");
+
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("restart without it");
+        assert!(
+            pins.map(ACCESS_SOURCES).exists(),
+            "ACCESS_SOURCES pinned again"
+        );
+        assert_eq!(dp.bindings().expect("list").len(), 1);
+        assert!(dp.access_sources().expect("list").is_empty());
+        dp.set_access_source(7, prefix, Some([2, 0, 0, 0, 0, 1]))
+            .expect("write");
+        assert!(matches!(
+            dp.set_access_source(7, net("2001:db8:100::/56"), None),
+            Err(DatapathError::AccessSourceNotA64 { .. })
+        ));
+        drop(dp);
+
+        let mut dp = Datapath::start(&params(8), &pins, &[]).expect("restart");
+        assert_eq!(
+            dp.access_sources().expect("list"),
+            [AccessSource {
+                ifindex: 7,
+                prefix,
+                mac: Some([2, 0, 0, 0, 0, 1]),
+            }]
+        );
+        dp.remove_access_source(7, prefix).expect("remove");
+        dp.remove_access_source(7, prefix)
+            .expect("removing again is no error");
+        assert!(dp.access_sources().expect("list").is_empty());
+
+        // The SETTINGS bit follows the interfaces with source validation.
+        assert_eq!(dp.maps.settings_in_map(), 0);
+        dp.set_iface(1, IfaceValue::access_validated())
+            .expect("validated");
+        dp.set_iface(2, IfaceValue::access_validated())
+            .expect("validated");
+        assert_eq!(dp.maps.settings_in_map(), SETTING_SOURCE_VALIDATION);
+        dp.set_iface_role(1, IfaceRole::Access)
+            .expect("not validated");
+        assert_eq!(dp.maps.settings_in_map(), SETTING_SOURCE_VALIDATION);
+        dp.maps.remove_iface(2).expect("remove");
+        assert_eq!(dp.maps.settings_in_map(), 0);
+        dp.set_iface(2, IfaceValue::access_validated())
+            .expect("validated");
+        dp.insert_binding(
+            net("2001:db8:300::/40"),
+            BindingSpec::redirect("2001:db8:ff::2".parse().expect("peer"), 1),
+        )
+        .expect("insert short");
+        assert_eq!(
+            dp.maps.settings_in_map(),
+            SETTING_SOURCE_VALIDATION | SETTING_SHORT_PREFIXES
+        );
         drop(dp);
         pins.remove().expect("remove the pins");
     }

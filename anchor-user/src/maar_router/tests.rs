@@ -1,0 +1,103 @@
+//! The sources the MAAR's delegated routes allow on their access links.
+
+use std::net::Ipv6Addr;
+
+use super::*;
+use crate::testing::{FakeDatapath, FakeRoutes};
+
+type Router = MaarRouter<FakeDatapath, FakeRoutes, FakeRoutes>;
+
+const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+fn router() -> Router {
+    let table = BindingTable::new(
+        FakeDatapath::default(),
+        FakeRoutes::default(),
+        Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1),
+        8,
+        [("acc0".to_owned(), 7)],
+    );
+    MaarRouter::new(Arc::new(Mutex::new(table)), FakeRoutes::default())
+}
+
+fn net(s: &str) -> Ipv6Net {
+    s.parse().expect("prefix")
+}
+
+async fn sources(r: &Router) -> Vec<((u32, Ipv6Net), Option<[u8; 6]>)> {
+    let mut all: Vec<_> = r
+        .table
+        .lock()
+        .await
+        .datapath()
+        .sources
+        .clone()
+        .into_iter()
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn a_delegated_route_allows_its_prefix_from_the_nodes_mac_until_removed() {
+    let mut r = router();
+    let p1 = net("2001:db8:1:1::/64");
+    let p2 = net("2001:db8:1:2::/64");
+    r.add_route(p1, "acc0", 7, Some(MAC)).await.expect("add");
+    r.add_route(p2, "acc0", 7, None).await.expect("add");
+    assert_eq!(sources(&r).await, [((7, p1), Some(MAC)), ((7, p2), None)]);
+    // Again (a restarted MAAR): the route is there already, the source stays.
+    assert!(matches!(
+        r.add_route(p1, "acc0", 7, Some(MAC)).await,
+        Err(RouteFailure::AlreadyDone(_))
+    ));
+    assert_eq!(sources(&r).await.len(), 2);
+    r.remove_route(p1, "acc0", 7).await.expect("remove");
+    assert_eq!(sources(&r).await, [((7, p2), None)]);
+    assert_eq!(r.routes.routes.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_route_change_leaves_the_sources_as_they_were() {
+    let mut r = router();
+    let p = net("2001:db8:1:1::/64");
+    r.routes.fail_add_connect = true;
+    assert!(matches!(
+        r.add_route(p, "acc0", 7, Some(MAC)).await,
+        Err(RouteFailure::Failed(_))
+    ));
+    assert!(sources(&r).await.is_empty());
+    r.routes.fail_add_connect = false;
+
+    r.add_route(p, "acc0", 7, Some(MAC)).await.expect("add");
+    r.routes.fail_del = true;
+    assert!(matches!(
+        r.remove_route(p, "acc0", 7).await,
+        Err(RouteFailure::Failed(_))
+    ));
+    assert_eq!(sources(&r).await, [((7, p), Some(MAC))], "allowed again");
+    r.routes.fail_del = false;
+
+    r.table
+        .lock()
+        .await
+        .datapath_mut()
+        .fail
+        .insert("remove_source");
+    assert!(matches!(
+        r.remove_route(p, "acc0", 7).await,
+        Err(RouteFailure::Failed(MaarRouterError::Source { .. }))
+    ));
+    assert_eq!(r.routes.routes.len(), 1, "the route stays");
+    r.table.lock().await.datapath_mut().fail.clear();
+    r.remove_route(p, "acc0", 7).await.expect("remove");
+    assert!(sources(&r).await.is_empty());
+    assert!(r.routes.routes.is_empty());
+
+    r.table.lock().await.datapath_mut().fail.insert("source");
+    assert!(matches!(
+        r.add_route(p, "acc0", 7, None).await,
+        Err(RouteFailure::Failed(MaarRouterError::Source { .. }))
+    ));
+    assert!(r.routes.routes.is_empty(), "no route without its source");
+}
