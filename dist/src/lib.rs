@@ -15,7 +15,7 @@ pub mod package;
 
 pub use contents::Inputs;
 pub use error::DistError;
-pub use package::build_deb;
+pub use package::{Compression, build_deb};
 
 /// The package's name.
 pub const PACKAGE: &str = "anchor";

@@ -13,9 +13,32 @@ use crate::{
     control::{control, glibc_needed},
 };
 
+/// How `dpkg-deb` compresses the package's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// xz, dpkg-deb's default: the smallest package, for distribution (28 s for a 139 MB debug
+    /// binary here).
+    Xz,
+    /// gzip -1: larger, for debug builds and the package test (2 s for the same binary).
+    Fast,
+}
+
+impl Compression {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Self::Xz => &["-Zxz"],
+            Self::Fast => &["-Zgzip", "-z1"],
+        }
+    }
+}
+
 /// Builds `OUT_DIR/anchor_VERSION_ARCH.deb` (the tree staged beside it, in
 /// `OUT_DIR/anchor_VERSION_ARCH/`, replaced) and returns its path.
-pub fn build_deb(inputs: &Inputs, out_dir: &Path) -> Result<PathBuf, DistError> {
+pub fn build_deb(
+    inputs: &Inputs,
+    out_dir: &Path,
+    compression: Compression,
+) -> Result<PathBuf, DistError> {
     let architecture = architecture()?;
     let name = format!("{PACKAGE}_{VERSION}_{architecture}");
     let stage = out_dir.join(&name);
@@ -37,7 +60,9 @@ pub fn build_deb(inputs: &Inputs, out_dir: &Path) -> Result<PathBuf, DistError> 
     let deb = out_dir.join(format!("{name}.deb"));
     let mut dpkg_deb = Command::new("dpkg-deb");
     dpkg_deb
-        .args(["--root-owner-group", "-Zxz", "--build"])
+        .arg("--root-owner-group")
+        .args(compression.args())
+        .arg("--build")
         .arg(&stage)
         .arg(&deb);
     run(&mut dpkg_deb)?;

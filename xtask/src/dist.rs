@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anchor_dist::{Inputs, build_deb};
+use anchor_dist::{Compression, Inputs, build_deb};
 use anyhow::{Context as _, Result};
 
 use crate::cmd::{self, Run as _};
@@ -33,7 +33,13 @@ pub fn dist(debug: bool) -> Result<PathBuf> {
         binary: bin.join("anchor"),
         docs: out.clone(),
     };
-    let deb = build_deb(&inputs, &out).context("cannot build the Debian package")?;
+    // A debug package is for tests: compressed fast.
+    let compression = if debug {
+        Compression::Fast
+    } else {
+        Compression::Xz
+    };
+    let deb = build_deb(&inputs, &out, compression).context("cannot build the Debian package")?;
     println!("dist: {}", deb.display());
     Ok(deb)
 }
