@@ -66,28 +66,7 @@ fn the_package_installs_works_and_purges_clean() {
     };
     let deb = build_deb(&inputs, work.path(), Compression::Fast).expect("build the package");
 
-    // The package: its fields, and exactly the files it is meant to hold.
-    let architecture = stdout(Command::new("dpkg").arg("--print-architecture"));
-    assert_eq!(
-        field(&deb, "Package"),
-        "anchor",
-        "the package's name in {}",
-        deb.display()
-    );
-    assert_eq!(field(&deb, "Version"), VERSION);
-    assert_eq!(field(&deb, "Architecture"), architecture.trim());
-    assert!(
-        field(&deb, "Depends").starts_with("libc6 (>= 2."),
-        "{}",
-        field(&deb, "Depends")
-    );
-    let (files, dirs) = package_listing(&deb);
-    let expected: BTreeSet<PathBuf> = entries(&inputs)
-        .expect("entries")
-        .into_iter()
-        .map(|entry| Path::new("/").join(entry.dest))
-        .collect();
-    assert_eq!(files, expected);
+    let (files, dirs) = check_package(&deb, &inputs);
     let dirs_before: BTreeSet<&PathBuf> = dirs.iter().filter(|dir| dir.exists()).collect();
 
     let mut installed = Installed { purged: false };
@@ -99,6 +78,56 @@ fn the_package_installs_works_and_purges_clean() {
         "dpkg's status of the package"
     );
 
+    check_installed(&files, &pages, &scripts);
+
+    // Purged: no file of the package, no directory it created.
+    installed.purge();
+    assert_eq!(package_status(), None, "dpkg's status after the purge");
+    let left: Vec<&PathBuf> = files
+        .iter()
+        .filter(|file| file.symlink_metadata().is_ok())
+        .collect();
+    assert!(left.is_empty(), "files left after the purge: {left:?}");
+    let dirs_left: Vec<&PathBuf> = dirs
+        .iter()
+        .filter(|dir| dir.exists() && !dirs_before.contains(dir))
+        .collect();
+    assert!(
+        dirs_left.is_empty(),
+        "directories created by the package left after the purge: {dirs_left:?}"
+    );
+}
+
+/// The package's fields, and exactly the files it is meant to hold; its regular files and its
+/// directories, as absolute paths.
+fn check_package(deb: &Path, inputs: &Inputs) -> (BTreeSet<PathBuf>, BTreeSet<PathBuf>) {
+    let architecture = stdout(Command::new("dpkg").arg("--print-architecture"));
+    assert_eq!(
+        field(deb, "Package"),
+        "anchor",
+        "the package's name in {}",
+        deb.display()
+    );
+    assert_eq!(field(deb, "Version"), VERSION);
+    assert_eq!(field(deb, "Architecture"), architecture.trim());
+    assert!(
+        field(deb, "Depends").starts_with("libc6 (>= 2."),
+        "{}",
+        field(deb, "Depends")
+    );
+    let (files, dirs) = package_listing(deb);
+    let expected: BTreeSet<PathBuf> = entries(inputs)
+        .expect("entries")
+        .into_iter()
+        .map(|entry| Path::new("/").join(entry.dest))
+        .collect();
+    assert_eq!(files, expected);
+    (files, dirs)
+}
+
+/// The installed package at work: the binary, the samples, the man pages and completions (`pages`
+/// and `scripts` as rendered), the units.
+fn check_installed(files: &BTreeSet<PathBuf>, pages: &[PathBuf], scripts: &[PathBuf]) {
     // The binary.
     assert_eq!(
         stdout(Command::new("/usr/sbin/anchor").arg("--version")),
@@ -124,7 +153,7 @@ fn the_package_installs_works_and_purges_clean() {
 
     // The man pages: gzip files whose content is the page rendered from the command line.
     assert_eq!(pages.len(), 15);
-    for page in &pages {
+    for page in pages {
         let name = page.file_name().expect("name").to_string_lossy();
         let installed_page = PathBuf::from(format!("/usr/share/man/man8/{name}.gz"));
         let bytes = fs::read(&installed_page)
@@ -167,23 +196,6 @@ fn the_package_installs_works_and_purges_clean() {
             text(&out)
         );
     }
-
-    // Purged: no file of the package, no directory it created.
-    installed.purge();
-    assert_eq!(package_status(), None, "dpkg's status after the purge");
-    let left: Vec<&PathBuf> = files
-        .iter()
-        .filter(|file| file.symlink_metadata().is_ok())
-        .collect();
-    assert!(left.is_empty(), "files left after the purge: {left:?}");
-    let dirs_left: Vec<&PathBuf> = dirs
-        .iter()
-        .filter(|dir| dir.exists() && !dirs_before.contains(dir))
-        .collect();
-    assert!(
-        dirs_left.is_empty(),
-        "directories created by the package left after the purge: {dirs_left:?}"
-    );
 }
 
 /// Purges the package when dropped, unless [`Installed::purge`] did.
