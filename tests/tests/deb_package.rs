@@ -20,7 +20,9 @@ use std::{
     process::{Command, Output},
 };
 
-use anchor_dist::{Compression, Inputs, VERSION, build_deb, contents::entries};
+use anchor_dist::{
+    Compression, Inputs, VERSION, build_deb, contents::entries, control::glibc_needed,
+};
 use anchor_rig::WorkDir;
 use anchor_tests::support::{anchor_binary, require_tools};
 
@@ -110,10 +112,11 @@ fn check_package(deb: &Path, inputs: &Inputs) -> (BTreeSet<PathBuf>, BTreeSet<Pa
     );
     assert_eq!(field(deb, "Version"), VERSION);
     assert_eq!(field(deb, "Architecture"), architecture.trim());
-    assert!(
-        field(deb, "Depends").starts_with("libc6 (>= 2."),
-        "{}",
-        field(deb, "Depends")
+    let binary = fs::read(&inputs.binary).expect("read the binary");
+    let (major, minor) = glibc_needed(&binary).expect("the binary needs glibc symbol versions");
+    assert_eq!(
+        field(deb, "Depends"),
+        format!("libc6 (>= {major}.{minor}), libgcc-s1")
     );
     let (files, dirs) = package_listing(deb);
     let expected: BTreeSet<PathBuf> = entries(inputs)
