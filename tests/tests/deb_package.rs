@@ -5,13 +5,13 @@
 //! - the package holds exactly the files of `anchor_dist::contents::entries`, with the
 //!   workspace's version and this machine's architecture;
 //! - installed: `anchor --version`, `anchor check-config` on every sample configuration, every
-//!   man page gzipped and equal to the rendered one, the completions, and `systemd-analyze
-//!   verify` on both units;
+//!   man page gzipped and equal to the rendered one, the completions (bash loads its own and
+//!   completes a subcommand with it), and `systemd-analyze verify` on both units;
 //! - `dpkg --purge anchor` leaves no file of the package and no directory it created.
 //!
 //! A guard purges the package when the test fails half-way. The test refuses to run when a
 //! package named anchor is already installed, which it must not remove. Needs root, dpkg,
-//! dpkg-deb, gzip and systemd-analyze (`cargo xtask setup` installs them).
+//! dpkg-deb, gzip, bash and systemd-analyze (`cargo xtask setup` installs them).
 
 use std::{
     collections::BTreeSet,
@@ -43,6 +43,7 @@ fn the_package_installs_works_and_purges_clean() {
         &["dpkg", "--version"],
         &["dpkg-deb", "--version"],
         &["gzip", "--version"],
+        &["bash", "--version"],
         &["systemd-analyze", "--version"],
     ]);
     let status = package_status();
@@ -188,6 +189,17 @@ fn check_installed(files: &BTreeSet<PathBuf>, pages: &[PathBuf], scripts: &[Path
             "{installed_at}"
         );
     }
+
+    // bash loads its completion and completes the subcommands.
+    assert_eq!(
+        stdout(Command::new("bash").args([
+            "-c",
+            ". /usr/share/bash-completion/completions/anchor && complete -p anchor \
+             && COMP_WORDS=(anchor bin) COMP_CWORD=1 && _anchor anchor bin anchor \
+             && echo \"${COMPREPLY[@]}\"",
+        ])),
+        "complete -o bashdefault -o default -o nosort -F _anchor anchor\nbinding\n"
+    );
 
     // The units, as systemd reads them (with the installed binary).
     for unit in UNITS {
