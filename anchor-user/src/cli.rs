@@ -1,6 +1,10 @@
 //! The command line.
 
-use std::{net::Ipv6Addr, path::PathBuf};
+use std::{
+    ffi::OsString,
+    net::Ipv6Addr,
+    path::{Path, PathBuf},
+};
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
@@ -13,8 +17,32 @@ use crate::{
 #[derive(Debug, Parser)]
 #[command(name = "anchor", version, about = "Per-/64 mobility anchor on XDP")]
 pub struct Cli {
+    /// The daemon's control socket, for the client commands (binding, stats, mn, debug); one
+    /// given after the subcommand wins. Default: $ANCHOR_SOCKET, else /run/anchor/anchor.sock.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The environment variable that names the control socket when no `--socket` does.
+pub const SOCKET_ENV: &str = "ANCHOR_SOCKET";
+
+impl Cli {
+    /// The command, when it is a daemon's or `check-config` and a `--socket` came before it:
+    /// such a command has no use for it (`run` takes its socket from its configuration).
+    pub fn socket_without_client(&self) -> Option<&'static str> {
+        self.socket.as_ref()?;
+        match self.command {
+            Command::Run { .. } => Some("run"),
+            Command::Cmd { .. } => Some("cmd"),
+            Command::CheckConfig { .. } => Some("check-config"),
+            Command::Mn { .. }
+            | Command::Binding { .. }
+            | Command::Stats(_)
+            | Command::Debug { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,9 +128,22 @@ pub struct OutputArgs {
 
 #[derive(Debug, Args)]
 pub struct SocketArg {
-    /// The daemon's control socket.
-    #[arg(long, value_name = "PATH", env = "ANCHOR_SOCKET", default_value = DEFAULT_API_SOCKET)]
-    pub socket: PathBuf,
+    /// The daemon's control socket. Default: the --socket before the subcommand, else
+    /// $ANCHOR_SOCKET, else /run/anchor/anchor.sock.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+impl SocketArg {
+    /// The socket to ask: this `--socket`, else the one before the subcommand, else `env`
+    /// (the value of [`SOCKET_ENV`]), else [`DEFAULT_API_SOCKET`].
+    pub fn resolve(&self, before: Option<&Path>, env: Option<OsString>) -> PathBuf {
+        self.socket
+            .clone()
+            .or_else(|| before.map(Path::to_owned))
+            .or_else(|| env.filter(|value| !value.is_empty()).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_API_SOCKET))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,7 +327,7 @@ mod tests {
         else {
             panic!("not add")
         };
-        assert_eq!(args.socket.socket, PathBuf::from("/tmp/s"));
+        assert_eq!(args.socket.socket, Some(PathBuf::from("/tmp/s")));
         assert!(matches!(
             args.to_request(),
             Ok(Request::AddBinding {
@@ -474,7 +515,7 @@ mod tests {
                 panic!("not debug packets")
             };
             assert_eq!(state.is_on(), on);
-            assert_eq!(socket.socket, PathBuf::from("/tmp/s"));
+            assert_eq!(socket.socket, Some(PathBuf::from("/tmp/s")));
         }
         assert_eq!(
             kind(&["debug", "packets", "maybe"]),
@@ -483,6 +524,84 @@ mod tests {
         assert_eq!(
             kind(&["debug", "packets"]),
             ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    /// The socket `args` make `binding list` ask, with `env` as $ANCHOR_SOCKET.
+    fn list_socket(args: &[&str], env: Option<&str>) -> PathBuf {
+        let cli = parse(args).expect("parse");
+        assert_eq!(cli.socket_without_client(), None);
+        let Command::Binding {
+            command: BindingCommand::List(list),
+        } = &cli.command
+        else {
+            panic!("not binding list")
+        };
+        list.socket
+            .resolve(cli.socket.as_deref(), env.map(OsString::from))
+    }
+
+    #[test]
+    fn socket_before_or_after_the_subcommand() {
+        let after = ["binding", "list", "--socket", "/run/after.sock"];
+        let before = ["--socket", "/run/before.sock", "binding", "list"];
+        let both = [
+            "--socket",
+            "/run/before.sock",
+            "binding",
+            "list",
+            "--socket",
+            "/run/after.sock",
+        ];
+        for env in [None, Some("/run/env.sock")] {
+            assert_eq!(list_socket(&after, env), Path::new("/run/after.sock"));
+            assert_eq!(list_socket(&before, env), Path::new("/run/before.sock"));
+            assert_eq!(list_socket(&both, env), Path::new("/run/after.sock"));
+        }
+        assert_eq!(
+            list_socket(&["binding", "list"], Some("/run/env.sock")),
+            Path::new("/run/env.sock")
+        );
+        assert_eq!(
+            list_socket(&["binding", "list"], None),
+            Path::new(DEFAULT_API_SOCKET)
+        );
+        assert_eq!(
+            list_socket(&["binding", "list"], Some("")),
+            Path::new(DEFAULT_API_SOCKET)
+        );
+        // Before every client command.
+        for args in [
+            &["--socket", "/s", "stats"][..],
+            &["--socket", "/s", "binding", "del", "2001:db8::/64"],
+            &["--socket", "/s", "mn", "list", "--json"],
+            &["--socket", "/s", "debug", "packets", "on"],
+        ] {
+            let cli = parse(args).expect("parse");
+            assert_eq!(cli.socket.as_deref(), Some(Path::new("/s")), "{args:?}");
+            assert_eq!(cli.socket_without_client(), None, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn socket_before_a_daemon_command_is_refused() {
+        for (args, command) in [
+            (&["--socket", "/s", "run", "--config", "a.toml"][..], "run"),
+            (&["--socket", "/s", "cmd", "--config", "c.toml"], "cmd"),
+            (
+                &["--socket", "/s", "check-config", "a.toml"],
+                "check-config",
+            ),
+        ] {
+            let cli = parse(args).expect("parse");
+            assert_eq!(cli.socket_without_client(), Some(command));
+            let without = parse(&args[2..]).expect("parse");
+            assert_eq!(without.socket_without_client(), None);
+        }
+        // After them it is no argument of theirs.
+        assert_eq!(
+            kind(&["run", "--config", "a.toml", "--socket", "/s"]),
+            ErrorKind::UnknownArgument
         );
     }
 

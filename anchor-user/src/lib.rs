@@ -10,7 +10,8 @@
 //!   (netlink).
 //! - [`api`]: the local control socket (JSON lines), server and client.
 //! - [`prefix`]: parsing and validating binding prefixes, shared by the client and the server.
-//! - [`cli`]: the command line; [`output`]: its text tables.
+//! - [`cli`]: the command line; [`output`]: its text tables; [`manual`]: its man pages and
+//!   shell completions, rendered from it.
 //! - [`metrics`]: Prometheus metrics over HTTP; [`logging`]: the daemon's log (`tracing`).
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod datapath;
 pub mod logging;
 pub mod maar_router;
+pub mod manual;
 pub mod metrics;
 pub mod output;
 pub mod prefix;

@@ -6,7 +6,10 @@ use std::{path::Path, process::ExitCode};
 use anchor_user::{
     api::Client,
     check_config::check_file,
-    cli::{BindingCommand, Cli, Command, DebugCommand, MnCommand, one_line_error},
+    cli::{
+        BindingCommand, Cli, Command, DebugCommand, MnCommand, SOCKET_ENV, SocketArg,
+        one_line_error,
+    },
     output,
 };
 use clap::Parser as _;
@@ -36,23 +39,25 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if let Some(command) = cli.socket_without_client() {
+        anyhow::bail!("--socket is for the client commands, not `anchor {command}`");
+    }
+    let before = cli.socket.as_deref();
     match cli.command {
         Command::Run {
             config,
             detach_on_exit,
         } => daemon::run(&config, detach_on_exit),
         Command::Cmd { config } => daemon::cmd(&config),
-        Command::Binding { command } => binding(command),
+        Command::Binding { command } => binding(command, before),
         Command::Mn { command } => {
             let prefix = match command {
                 MnCommand::Attach { mn_id, dev, socket } => {
-                    Client::new(socket.socket).mn_attach(&mn_id, &dev)?
+                    client(&socket, before).mn_attach(&mn_id, &dev)?
                 }
-                MnCommand::Detach { mn_id, socket } => {
-                    Client::new(socket.socket).mn_detach(&mn_id)?
-                }
+                MnCommand::Detach { mn_id, socket } => client(&socket, before).mn_detach(&mn_id)?,
                 MnCommand::List(args) => {
-                    let list = Client::new(args.socket.socket).mn_list()?;
+                    let list = client(&args.socket, before).mn_list()?;
                     return show(&list, args.json, output::mn_tables);
                 }
             };
@@ -60,13 +65,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Stats(args) => {
-            let report = Client::new(args.socket.socket).stats()?;
+            let report = client(&args.socket, before).stats()?;
             show(&report, args.json, output::stats_tables)
         }
         Command::CheckConfig { file } => check_config(&file),
         Command::Debug {
             command: DebugCommand::Packets { state, socket },
-        } => Ok(Client::new(socket.socket).debug_packets(state.is_on())?),
+        } => Ok(client(&socket, before).debug_packets(state.is_on())?),
     }
 }
 
@@ -83,18 +88,23 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     anyhow::bail!("{} error(s) in {}", errors.len(), file.display())
 }
 
-fn binding(command: BindingCommand) -> anyhow::Result<()> {
+/// The client of the socket `socket` resolves to, given the `--socket` before the subcommand.
+fn client(socket: &SocketArg, before: Option<&Path>) -> Client {
+    Client::new(socket.resolve(before, std::env::var_os(SOCKET_ENV)))
+}
+
+fn binding(command: BindingCommand, before: Option<&Path>) -> anyhow::Result<()> {
     match command {
         BindingCommand::Add(args) => {
             let request = args.to_request()?;
-            Client::new(&args.socket.socket).add_binding(&request)?;
+            client(&args.socket, before).add_binding(&request)?;
         }
         BindingCommand::Del { prefix, socket } => {
             let prefix = anchor_user::prefix::parse_binding_prefix(&prefix)?;
-            Client::new(socket.socket).del_binding(&prefix.to_string())?;
+            client(&socket, before).del_binding(&prefix.to_string())?;
         }
         BindingCommand::List(args) => {
-            let bindings = Client::new(args.socket.socket).list_bindings()?;
+            let bindings = client(&args.socket, before).list_bindings()?;
             show(&bindings, args.json, |b| output::bindings_table(b))?;
         }
     }

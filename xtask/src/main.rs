@@ -1,9 +1,10 @@
-//! Project tasks: `cargo xtask setup | doctor | build | test | bench | fuzz | demo | rig up | rig down
-//! | rig status`.
+//! Project tasks: `cargo xtask setup | doctor | build | dist | test | bench | fuzz | demo | rig up |
+//! rig down | rig status`.
 
 mod bench;
 mod cmd;
 mod demo;
+mod dist;
 mod doctor;
 mod fuzz;
 mod rig;
@@ -36,6 +37,12 @@ enum Task {
     Build {
         #[arg(long)]
         release: bool,
+    },
+    /// The man pages, shell completions and Debian package, in target/dist/.
+    Dist {
+        /// Package the debug build instead of the release build.
+        #[arg(long)]
+        debug: bool,
     },
     /// Check formatting, run clippy, build, and run every test.
     Test,
@@ -127,6 +134,7 @@ fn run(task: Task) -> Result<()> {
             Ok(())
         }
         Task::Build { release } => build(release),
+        Task::Dist { debug } => dist::dist(debug).map(drop),
         Task::Test => {
             let caps = doctor::require(probe::Task::Test)?;
             test::test(&caps)

@@ -43,6 +43,9 @@ const PACKAGES: &[&str] = &[
     // its own `-c` and `-s`; the bird.service the package enables (where systemd runs) is not
     // used and changes nothing.
     "bird2",
+    // systemd-analyze, which checks the Debian package's units (tests/tests/deb_package.rs;
+    // dpkg and dpkg-deb, which build and install it, are essential).
+    "systemd",
 ];
 
 /// The LLVM major version shared by the nightly rustc and bpf-linker.
