@@ -17,11 +17,10 @@ use anchor_rig::{
 };
 use ipnet::Ipv6Net;
 use serde_json::Value;
-use socket2::{Domain, Socket, Type};
 
 use crate::{
     scenario::DEADLINE,
-    support::{anchor_binary, in_netns, require_tools, stats_json},
+    support::{Connect, anchor_binary, connect_in, in_netns, require_tools, stats_json},
 };
 
 /// A grown rig with its daemons running. The fields drop in order: the daemons stop before the
@@ -152,42 +151,35 @@ impl GrownScenario {
         port: u16,
         user_timeout: Duration,
     ) -> TcpStream {
-        let cn = self.spec().correspondent.address;
-        in_netns(&self.grown.ns(mn), || {
-            let socket = Socket::new(Domain::IPV6, Type::STREAM, None).expect("socket");
-            socket
-                .bind(&SocketAddr::from((source, 0)).into())
-                .unwrap_or_else(|e| panic!("bind {source}: {e}"));
-            socket
-                .set_tcp_user_timeout(Some(user_timeout))
-                .expect("TCP_USER_TIMEOUT");
-            socket
-                .connect_timeout(&SocketAddr::from((cn, port)).into(), DEADLINE)
-                .unwrap_or_else(|e| panic!("connect from {source} to [{cn}]:{port}: {e}"));
-            let stream = TcpStream::from(socket);
-            stream
-                .set_read_timeout(Some(DEADLINE))
-                .expect("read timeout");
-            stream.set_nodelay(true).expect("TCP_NODELAY");
-            stream
-        })
+        let how = Connect {
+            source: Some(source),
+            user_timeout: Some(user_timeout),
+            read_timeout: DEADLINE,
+            nodelay: true,
+        };
+        connect_in(
+            &self.grown.ns(mn),
+            self.spec().correspondent.address,
+            port,
+            &how,
+        )
     }
 
     /// A connection from `mn` to the correspondent's `port`, its source address chosen by the
     /// kernel; read timeout [`DEADLINE`].
     pub fn connect_any(&self, mn: &str, port: u16) -> TcpStream {
-        let cn = self.spec().correspondent.address;
-        in_netns(&self.grown.ns(mn), || {
-            let socket = Socket::new(Domain::IPV6, Type::STREAM, None).expect("socket");
-            socket
-                .connect_timeout(&SocketAddr::from((cn, port)).into(), DEADLINE)
-                .unwrap_or_else(|e| panic!("connect to [{cn}]:{port}: {e}"));
-            let stream = TcpStream::from(socket);
-            stream
-                .set_read_timeout(Some(DEADLINE))
-                .expect("read timeout");
-            stream
-        })
+        let how = Connect {
+            source: None,
+            user_timeout: None,
+            read_timeout: DEADLINE,
+            nodelay: false,
+        };
+        connect_in(
+            &self.grown.ns(mn),
+            self.spec().correspondent.address,
+            port,
+            &how,
+        )
     }
 
     /// A connection from `mn` to the correspondent's `port`, its source chosen by the kernel,

@@ -4,7 +4,7 @@
 
 use std::{
     io::{Read as _, Write as _},
-    net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream},
+    net::{Ipv6Addr, TcpListener, TcpStream},
     time::Duration,
 };
 
@@ -14,7 +14,6 @@ use anchor_rig::{
     topology::{CN_ADDR, R2_LOCATOR},
 };
 use serde_json::Value;
-use socket2::{Domain, Socket, Type};
 
 use crate::{
     maar::wait_for,
@@ -116,42 +115,6 @@ impl Scenario {
         in_netns(&self.rig.ns(Node::Cn), || {
             TcpListener::bind((cn, port)).unwrap_or_else(|e| panic!("listen on [{cn}]:{port}: {e}"))
         })
-    }
-
-    /// A TCP connection from the node (from `source` when given) to the correspondent's
-    /// `port`, with `user_timeout` (TCP_USER_TIMEOUT) and a read timeout of `read_timeout`.
-    pub fn connect(
-        &self,
-        source: Option<Ipv6Addr>,
-        port: u16,
-        user_timeout: Duration,
-        read_timeout: Duration,
-    ) -> TcpStream {
-        let cn = self.cn();
-        in_netns(&self.rig.ns(Node::Mn), || {
-            let socket = Socket::new(Domain::IPV6, Type::STREAM, None).expect("socket");
-            if let Some(source) = source {
-                socket
-                    .bind(&SocketAddr::from((source, 0)).into())
-                    .unwrap_or_else(|e| panic!("bind {source}: {e}"));
-            }
-            socket
-                .set_tcp_user_timeout(Some(user_timeout))
-                .expect("TCP_USER_TIMEOUT");
-            socket
-                .connect_timeout(&SocketAddr::from((cn, port)).into(), DEADLINE)
-                .unwrap_or_else(|e| panic!("connect to [{cn}]:{port}: {e}"));
-            let stream = TcpStream::from(socket);
-            stream
-                .set_read_timeout(Some(read_timeout))
-                .expect("read timeout");
-            stream
-        })
-    }
-
-    /// The correspondent's TCP retransmitted segments so far (`/proc/net/snmp`, `RetransSegs`).
-    pub fn cn_tcp_retransmissions(&self) -> u64 {
-        crate::support::tcp_retransmissions(&self.rig.ns(Node::Cn))
     }
 
     /// Kills the CMD with SIGKILL (nothing saved on the way out) and starts it again on the same

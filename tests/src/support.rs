@@ -150,3 +150,52 @@ pub fn tcp_retransmissions(ns: &str) -> u64 {
         .and_then(|(_, value)| value.parse().ok())
         .unwrap_or_else(|| panic!("no RetransSegs in /proc/net/snmp:\n{text}"))
 }
+
+/// How [`connect_in`] opens a connection.
+pub struct Connect {
+    /// The source address to bind; `None`: the kernel's choice.
+    pub source: Option<std::net::Ipv6Addr>,
+    /// TCP_USER_TIMEOUT, when set.
+    pub user_timeout: Option<std::time::Duration>,
+    pub read_timeout: std::time::Duration,
+    pub nodelay: bool,
+}
+
+/// A TCP connection from namespace `ns` to `[dest]:port` (connect bounded by
+/// [`crate::scenario::DEADLINE`]).
+pub fn connect_in(
+    ns: &str,
+    dest: std::net::Ipv6Addr,
+    port: u16,
+    how: &Connect,
+) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    use std::net::SocketAddr;
+    in_netns(ns, || {
+        let socket = Socket::new(Domain::IPV6, Type::STREAM, None).expect("socket");
+        if let Some(source) = how.source {
+            socket
+                .bind(&SocketAddr::from((source, 0)).into())
+                .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+        }
+        if let Some(timeout) = how.user_timeout {
+            socket
+                .set_tcp_user_timeout(Some(timeout))
+                .expect("TCP_USER_TIMEOUT");
+        }
+        socket
+            .connect_timeout(
+                &SocketAddr::from((dest, port)).into(),
+                crate::scenario::DEADLINE,
+            )
+            .unwrap_or_else(|e| panic!("connect from {:?} to [{dest}]:{port}: {e}", how.source));
+        let stream = std::net::TcpStream::from(socket);
+        stream
+            .set_read_timeout(Some(how.read_timeout))
+            .expect("read timeout");
+        if how.nodelay {
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+        }
+        stream
+    })
+}
