@@ -113,6 +113,11 @@ where
         Ok(())
     }
 
+    fn binding_room(&self) -> impl Future<Output = usize> + Send {
+        let table = Arc::clone(&self.table);
+        async move { table.lock().await.room() }
+    }
+
     fn binding(&self, prefix: Ipv6Net) -> impl Future<Output = Option<MaarBindingKind>> + Send {
         // The table alone goes into the future: the routes need not be `Sync`.
         let table = Arc::clone(&self.table);

@@ -19,6 +19,9 @@ pub struct Counters {
     pub retransmissions: u64,
     /// PBAs from previous MAARs that matched an update in flight.
     pub acks: u64,
+    /// Of those, the ones that refused the update, by status code (130: the MAAR's binding map
+    /// has no room for its bindings).
+    pub refused_updates: BTreeMap<u8, u64>,
     /// Updates abandoned after MAX_BINDACK_TIMEOUT without a PBA.
     pub gave_up: u64,
 }
@@ -40,7 +43,7 @@ impl Counters {
     pub fn summary(&self) -> String {
         format!(
             "{} accepted, {} rejected{}, {} dropped, {} updates sent, {} retransmitted, {} \
-             acknowledged, {} given up",
+             acknowledged, {} refused{}, {} given up",
             self.accepted,
             self.rejected_total(),
             by_status(&self.rejected),
@@ -48,6 +51,8 @@ impl Counters {
             self.updates_sent,
             self.retransmissions,
             self.acks,
+            self.refused_updates.values().sum::<u64>(),
+            by_status(&self.refused_updates),
             self.gave_up
         )
     }
@@ -66,7 +71,14 @@ mod tests {
         assert_eq!(
             c.summary(),
             "3 accepted, 0 rejected, 0 dropped, 0 updates sent, 0 retransmitted, 0 \
-             acknowledged, 0 given up"
+             acknowledged, 0 refused, 0 given up"
+        );
+        c.refused_updates.insert(130, 2);
+        assert!(
+            c.summary()
+                .contains("acknowledged, 2 refused (status 2x130), 0 given up"),
+            "{}",
+            c.summary()
         );
         c.reject(Status(155));
         c.reject(Status(155));

@@ -617,3 +617,29 @@ fn a_reregistration_from_the_serving_maar_is_a_refresh() {
     let pba = expect_status(&out, M1, Status::ACCEPTED);
     assert_eq!(pba.lifetime, Lifetime(150));
 }
+
+#[test]
+fn an_update_refused_for_want_of_room_is_counted_and_settled() {
+    let mut rig = Rig::new();
+    rig.register(M1, 1, "2001:db8:1:1::/64");
+    rig.advance(Duration::from_millis(10));
+    let out = rig.register(M2, 1, "2001:db8:2:1::/64");
+    let update = out
+        .iter()
+        .find(|o| o.to == M1)
+        .expect("the update to the previous MAAR")
+        .clone();
+    let MobilityHeader::Pba(mut refusal) = ack_of(&update) else {
+        unreachable!("ack_of builds a PBA")
+    };
+    refusal.status = Status::INSUFFICIENT_RESOURCES;
+    assert!(rig.send(M1, MobilityHeader::Pba(refusal)).is_empty());
+    assert_eq!(rig.engine.counters().acks, 1);
+    assert_eq!(
+        rig.engine.counters().refused_updates.get(&130),
+        Some(&1),
+        "the MAAR's refusal is counted by status"
+    );
+    assert_eq!(rig.engine.in_flight(), 0, "a refusal settles the update");
+    assert!(rig.advance(Duration::from_mins(1)).is_empty());
+}

@@ -59,6 +59,9 @@ pub trait RouterPort {
     /// The binding of `prefix` in place, if any.
     fn binding(&self, prefix: Ipv6Net) -> impl Future<Output = Option<MaarBindingKind>> + Send;
 
+    /// How many more bindings the router has room for (its binding map's free entries).
+    fn binding_room(&self) -> impl Future<Output = usize> + Send;
+
     /// The packets of `prefix`'s binding so far, both directions summed; `None` without a
     /// binding.
     fn binding_packets(

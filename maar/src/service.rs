@@ -283,6 +283,9 @@ impl Maar {
                                 Err(_would_block) => break,
                             }
                         }
+                        // An update from the CMD that needs more bindings than fit is refused
+                        // (status 130), so the room goes in first.
+                        self.engine.set_binding_room(router.binding_room().await);
                         for (mh, from) in received {
                             self.receive(&mh, from, &mut out, &mut actions);
                         }

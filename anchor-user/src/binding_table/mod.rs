@@ -236,6 +236,13 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
         self.bindings.is_empty()
     }
 
+    /// How many more bindings fit (`max_bindings` minus those installed).
+    pub fn room(&self) -> usize {
+        usize::try_from(self.max_bindings)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.bindings.len())
+    }
+
     fn check_peer(&self, peer: Ipv6Addr) -> Result<(), TableError> {
         let reason = if peer.is_unspecified() {
             "it is the unspecified address"

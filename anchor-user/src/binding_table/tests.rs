@@ -125,9 +125,11 @@ async fn too_long_prefix() {
 #[tokio::test]
 async fn capacity_is_map_full() {
     let mut t = table(1);
+    assert_eq!(t.room(), 1);
     t.add(net("2001:db8:1::/64"), redirect())
         .await
         .expect("add");
+    assert_eq!(t.room(), 0, "the MAAR reads it to refuse updates with 130");
     let err = t
         .add(net("2001:db8:2::/64"), redirect())
         .await

@@ -139,6 +139,11 @@ impl<S: MobilityStore> Engine<S> {
                     self.counters.acks += 1;
                     self.settle_update(from, pba.sequence)?;
                     if !pba.status.is_accepted() {
+                        *self
+                            .counters
+                            .refused_updates
+                            .entry(pba.status.0)
+                            .or_default() += 1;
                         tracing::warn!(
                             "MAAR {from} rejected update {} with status {}",
                             pba.sequence,

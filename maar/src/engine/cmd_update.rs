@@ -41,7 +41,26 @@ impl MaarEngine {
                 self.counters.accepted += 1;
                 Status::ACCEPTED
             }
+            Ok(Some((mn, _, prefixes)))
+                if self
+                    .binding_room
+                    .is_some_and(|room| self.bindings_needed(&mn, pbu, &prefixes) > room) =>
+            {
+                let status = Status::INSUFFICIENT_RESOURCES;
+                *self.counters.rejected.entry(status.0).or_default() += 1;
+                tracing::warn!(
+                    "refused the CMD's update {} for {mn} with status {}: no room for its \
+                     bindings ({} needed, {} free)",
+                    pbu.sequence,
+                    status.0,
+                    self.bindings_needed(&mn, pbu, &prefixes),
+                    self.binding_room.unwrap_or_default()
+                );
+                status
+            }
             Ok(Some((mn, timestamp, prefixes))) => {
+                let needed = self.bindings_needed(&mn, pbu, &prefixes);
+                self.binding_room = self.binding_room.map(|room| room.saturating_sub(needed));
                 self.apply_pbu(now, &mn, pbu, &prefixes, actions);
                 self.last_cmd.insert(mn, (timestamp, pbu.sequence));
                 self.counters.accepted += 1;
@@ -161,6 +180,23 @@ impl MaarEngine {
             }
         }
         Ok((mn.clone(), timestamp, prefixes))
+    }
+
+    /// The bindings an accepted update would add: one per prefix it redirects that has none
+    /// here yet (a redirect already in place, or a visiting binding, is replaced in its entry).
+    fn bindings_needed(&self, mn: &MnId, pbu: &Pbu, prefixes: &[Ipv6Net]) -> usize {
+        if pbu.lifetime == Lifetime::DEREGISTRATION {
+            return 0;
+        }
+        let bound = |prefix: &Ipv6Net| {
+            self.anchored.contains_key(prefix)
+                || self.subscribed.contains_key(prefix)
+                || self
+                    .served
+                    .get(mn)
+                    .is_some_and(|s| s.visiting.contains_key(prefix))
+        };
+        prefixes.iter().filter(|p| !bound(p)).count()
     }
 
     #[expect(

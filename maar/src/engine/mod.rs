@@ -254,6 +254,9 @@ pub struct MaarEngine {
     retransmit: Retransmitter,
     next_sequence: u16,
     counters: Counters,
+    /// How many more bindings the router has room for, as the service last read it (less what
+    /// updates accepted since will add); `None`: not known, no limit applied.
+    binding_room: Option<usize>,
 }
 
 impl MaarEngine {
@@ -280,7 +283,15 @@ impl MaarEngine {
             ),
             next_sequence: 1,
             counters: Counters::default(),
+            binding_room: None,
         }
+    }
+
+    /// How many more bindings the router has room for; the service reads it before each batch
+    /// of messages. An update from the CMD that needs more is refused with status 130
+    /// (insufficient resources), and the bindings in place stay.
+    pub fn set_binding_room(&mut self, room: usize) {
+        self.binding_room = Some(room);
     }
 
     pub fn address(&self) -> Ipv6Addr {
@@ -492,6 +503,8 @@ mod snapshot;
 mod idle_tests;
 #[cfg(test)]
 mod relocation_tests;
+#[cfg(test)]
+mod room_tests;
 #[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
