@@ -201,6 +201,11 @@ impl GrownScenario {
         stream
     }
 
+    /// The CMD's log so far.
+    pub fn cmd_log(&self) -> String {
+        self.daemons().cmd_log()
+    }
+
     /// The TCP segments the correspondent has retransmitted.
     pub fn cn_tcp_retransmissions(&self) -> u64 {
         crate::support::tcp_retransmissions(&self.grown.ns(CN))

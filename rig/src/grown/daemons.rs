@@ -116,7 +116,7 @@ pub fn router(grown: &Grown, ar: &AccessRouter) -> Router {
         locator: leak(&ar.locator.to_string()),
         interfaces,
         instance: ns,
-        max_bindings: None,
+        max_bindings: ar.max_bindings,
         detach_on_exit: false,
         log_format: None,
     }

@@ -230,6 +230,9 @@ pub struct AccessRouter {
     /// Overrides `[maar] idle_release_s`.
     #[serde(default)]
     pub idle_release_s: Option<u64>,
+    /// Its daemon's `max_bindings`; the daemon's default when absent.
+    #[serde(default)]
+    pub max_bindings: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
