@@ -119,8 +119,7 @@ fn process(ctx: &XdpContext) -> Verdict {
 #[inline(always)]
 fn is_access_with(ifindex: u32, check: impl FnOnce(&IfaceValue) -> bool) -> bool {
     // SAFETY: read-only copy of a small value.
-    unsafe { IFACES.get(ifindex) }
-        .is_some_and(|v| v.role == IfaceRole::Access as u8 && check(v))
+    unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8 && check(v))
 }
 
 #[inline(always)]

@@ -2,8 +2,8 @@
 //! `BINDINGS` and `BINDING_STATS` from config before loading.
 
 use anchor_common::{
-    AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue, CounterValue,
-    IfaceValue, LpmKey, NextHop, PeerAddr,
+    AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
+    CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
     config::{
         DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_ACCESS_SOURCES, MAX_CN_ANCHORS,
         MAX_IFACES, MAX_PEERS, MAX_VISITING_L2,

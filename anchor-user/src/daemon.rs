@@ -121,7 +121,11 @@ fn first_frames(
     datapath: &mut Datapath,
     access: &[(String, u32)],
 ) -> anyhow::Result<Option<tokio::sync::mpsc::Receiver<anchor_maar::FirstFrame>>> {
-    if !config.maar.as_ref().is_some_and(|m| m.attach_on_first_frame) {
+    if !config
+        .maar
+        .as_ref()
+        .is_some_and(|m| m.attach_on_first_frame)
+    {
         return Ok(None);
     }
     let specs = interface_specs(config);

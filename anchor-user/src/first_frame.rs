@@ -68,7 +68,10 @@ pub fn forward(
             };
             for report in reports {
                 let Some((dev, _)) = access.iter().find(|(_, i)| *i == report.ifindex) else {
-                    tracing::debug!("first frame on interface {}: not an access interface", report.ifindex);
+                    tracing::debug!(
+                        "first frame on interface {}: not an access interface",
+                        report.ifindex
+                    );
                     continue;
                 };
                 let frame = FirstFrame {

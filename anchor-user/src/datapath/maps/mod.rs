@@ -18,8 +18,8 @@
 mod access_link;
 mod access_sources;
 mod binding_spec;
-mod first_frames;
 mod bindings;
+mod first_frames;
 mod keys;
 mod known_macs;
 mod map_error;

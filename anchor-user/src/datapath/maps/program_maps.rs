@@ -4,8 +4,8 @@
 use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 
 use anchor_common::{
-    AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue, CounterValue,
-    IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr,
+    AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
+    CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr,
     config::MAX_PEERS,
     maps::{
         ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, FIRST_FRAMES, IFACES,
