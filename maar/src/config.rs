@@ -426,6 +426,16 @@ mod tests {
     }
 
     #[test]
+    fn attachment_on_first_frames_is_off_unless_asked_for() {
+        let section = "cmd = \"2001:db8:c::1\"\n[[pool]]\nprefix = \"2001:db8:1::/48\"\n\
+                       policy = \"fixed\"\n";
+        assert!(!parse(section).attach_on_first_frame);
+        let on = parse(&format!("attach_on_first_frame = true\n{section}"));
+        assert!(on.attach_on_first_frame);
+        assert_eq!(on.validate(LOCATOR), Ok(()));
+    }
+
+    #[test]
     fn the_state_file_defaults_under_var_lib() {
         let mut config = parse(
             "cmd = \"2001:db8:c::1\"\n[[pool]]\nprefix = \"2001:db8:1::/48\"\npolicy = \"fixed\"\n",
