@@ -44,6 +44,11 @@ impl IfaceValue {
     pub fn source_validation(&self) -> bool {
         self.flags & IFACE_FLAG_SOURCE_VALIDATION != 0
     }
+
+    #[inline(always)]
+    pub fn first_frame(&self) -> bool {
+        self.flags & IFACE_FLAG_FIRST_FRAME != 0
+    }
 }
 
 /// `IfaceValue::flags` bit: IPv6 frames arriving here must come from a link-local or the
@@ -51,6 +56,10 @@ impl IfaceValue {
 /// when the entry has one); the others are dropped (`drop_source_invalid`). Access interfaces
 /// only.
 pub const IFACE_FLAG_SOURCE_VALIDATION: u8 = 1;
+/// `IfaceValue::flags` bit: IPv6 frames arriving here from a MAC not in `KNOWN_MACS` for this
+/// interface are reported to the daemon (`FIRST_FRAMES`), which attaches their node. Access
+/// interfaces only.
+pub const IFACE_FLAG_FIRST_FRAME: u8 = 2;
 /// Capacity of `ACCESS_SOURCES`: the /64s allowed as sources on access interfaces with source
 /// validation (delegated and visiting /64s of the attached nodes).
 pub const MAX_ACCESS_SOURCES: u32 = 65_536;

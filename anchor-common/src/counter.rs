@@ -62,6 +62,8 @@ counters! {
     NexthopCached = 20 => "nexthop_cached": "Encapsulated packet sent with the daemon's cached next hop of its peer (no FIB lookup).",
     VisitingL2 = 21 => "visiting_l2": "Decapsulated packet sent straight to the visiting node's MAC from its binding's L2 next hop (VISITING_L2; no FIB lookup).",
     DropSourceInvalid = 22 => "drop_source_invalid": "Verdict: dropped IPv6 frame on an access interface with source validation whose source is neither link-local, unspecified, nor in a /64 allowed there (ACCESS_SOURCES), or whose Ethernet source is not the MAC the /64 is tied to.",
+    FirstFrameReport = 23 => "first_frame_report": "IPv6 frame on an access interface with first-frame attachment from a MAC not known there (KNOWN_MACS), reported to the daemon (FIRST_FRAMES); not a verdict.",
+    FirstFrameReportLost = 24 => "first_frame_report_lost": "First-frame report that found the FIRST_FRAMES ring full; not a verdict.",
 }
 
 /// Number of counters (size of the `COUNTERS` array).

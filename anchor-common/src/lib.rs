@@ -13,6 +13,7 @@ pub mod access_source;
 pub mod binding;
 pub mod config;
 pub mod counter;
+pub mod first_frame;
 pub mod flow_label;
 pub mod maps;
 pub mod nexthop;
@@ -23,4 +24,5 @@ pub use binding::{
 };
 pub use config::{IfaceRole, IfaceValue};
 pub use counter::{Counter, CounterValue};
+pub use first_frame::AccessMac;
 pub use nexthop::NextHop;

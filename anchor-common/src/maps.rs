@@ -27,6 +27,16 @@ pub const CN_ANCHORS: &str = "CN_ANCHORS";
 /// validation (`IFACE_FLAG_SOURCE_VALIDATION`), with the node's MAC when the /64 is tied to one.
 /// Written by the daemon with the delegated /64s' routes and the visiting bindings.
 pub const ACCESS_SOURCES: &str = "ACCESS_SOURCES";
+/// `HashMap<AccessMac, u32>` (`BPF_F_NO_PREALLOC`), capacity `MAX_KNOWN_MACS`: the nodes attached
+/// on each access interface (the value is unused, 1). Written by the daemon with the delegated
+/// /64s' routes; one load's, not pinned (the routes are added again at every start).
+pub const KNOWN_MACS: &str = "KNOWN_MACS";
+/// `LruHashMap<AccessMac, u64>`, capacity `MAX_FIRST_FRAME_REPORTED`: when each unknown MAC was
+/// last reported (`bpf_ktime_get_ns`), for the rate limit. The program's own.
+pub const FIRST_FRAME_REPORTED: &str = "FIRST_FRAME_REPORTED";
+/// `RingBuf` of `FIRST_FRAMES_BYTES`: one `AccessMac` record per first-frame report, read by
+/// the daemon.
+pub const FIRST_FRAMES: &str = "FIRST_FRAMES";
 /// `Array<u32>` with one entry of `SETTING_*` bits, maintained by the daemon at run time.
 pub const SETTINGS: &str = "SETTINGS";
 /// `SETTINGS` bit: `SHORT_PREFIXES` holds at least one entry (the program skips the trie
@@ -35,6 +45,9 @@ pub const SETTING_SHORT_PREFIXES: u32 = 1;
 /// `SETTINGS` bit: at least one `IFACES` entry has `IFACE_FLAG_SOURCE_VALIDATION` (the program
 /// looks its ingress interface up for the validation only then).
 pub const SETTING_SOURCE_VALIDATION: u32 = 2;
+/// `SETTINGS` bit: at least one `IFACES` entry has `IFACE_FLAG_FIRST_FRAME` (the program looks
+/// for unknown MACs only then).
+pub const SETTING_FIRST_FRAME: u32 = 4;
 /// `PerCpuArray<BindingStats>`, one slot per binding, capacity = `max_bindings`.
 pub const BINDING_STATS: &str = "BINDING_STATS";
 /// `PerCpuArray<CounterValue>`, indexed by `Counter`.

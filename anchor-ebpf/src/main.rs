@@ -1,6 +1,7 @@
 //! The anchor XDP program: per-/64 redirection, reverse tunnelling and guarded decapsulation.
 //!
-//! Flow: count -> parse -> validate the source (access links with source validation) ->
+//! Flow: count -> parse -> report an unknown source MAC (access links with first-frame
+//! attachment; a side effect) -> validate the source (access links with source validation) ->
 //! decapsulate (tunnel to our locator) | encapsulate (destination is a
 //! redirected prefix) | reverse-encapsulate (source is a visiting prefix, on access links) | pass.
 //! Every frame ends in exactly one verdict counter; nothing returns XDP_ABORTED.
@@ -21,6 +22,7 @@
 
 mod decap;
 mod encap;
+mod first_frame;
 mod forward;
 mod headroom;
 mod icmp6;
@@ -31,11 +33,11 @@ mod source;
 mod stats;
 mod verdict;
 
-use anchor_common::{BindingKind, Counter, Direction, IfaceRole};
+use anchor_common::{BindingKind, Counter, Direction, IfaceRole, IfaceValue};
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
-    maps::{IFACES, locator, source_validation_present},
+    maps::{IFACES, first_frame_present, locator, source_validation_present},
     parse::{Addr, NEXTHDR_IPV6, ParseError, parse},
     stats::count,
     verdict::Verdict,
@@ -82,6 +84,9 @@ fn process(ctx: &XdpContext) -> Verdict {
     if pkt.vlan {
         count(Counter::Vlan, 0);
     }
+    if first_frame_present() {
+        first_frame::notice(ctx);
+    }
     if source_validation_present() && !source_valid(ctx, pkt.src) {
         return Verdict::drop(Counter::DropSourceInvalid);
     }
@@ -108,6 +113,13 @@ fn process(ctx: &XdpContext) -> Verdict {
     }
     count(Counter::NoBinding, 0);
     Verdict::PASS
+}
+
+/// Whether `ifindex` is an access interface whose `IFACES` entry passes `check`.
+#[inline(always)]
+fn is_access_with(ifindex: u32, check: impl FnOnce(&IfaceValue) -> bool) -> bool {
+    // SAFETY: read-only copy of a small value.
+    unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8 && check(v))
 }
 
 #[inline(always)]

@@ -2,19 +2,20 @@
 //! `BINDINGS` and `BINDING_STATS` from config before loading.
 
 use anchor_common::{
-    AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue, CounterValue,
-    IfaceValue, LpmKey, NextHop, PeerAddr,
+    AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
+    CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
     config::{
         DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_ACCESS_SOURCES, MAX_CN_ANCHORS,
         MAX_IFACES, MAX_PEERS, MAX_VISITING_L2,
     },
     counter::COUNTER_COUNT,
-    maps::{SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION},
+    first_frame::{FIRST_FRAMES_BYTES, MAX_FIRST_FRAME_REPORTED, MAX_KNOWN_MACS},
+    maps::{SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION},
 };
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, HashMap, LpmTrie, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 
 use crate::parse::Addr;
@@ -59,6 +60,20 @@ pub fn is_cn_anchor(addr: Addr) -> bool {
 #[map]
 pub static ACCESS_SOURCES: HashMap<AccessSourceKey, AccessSourceValue> =
     HashMap::with_max_entries(MAX_ACCESS_SOURCES, BPF_F_NO_PREALLOC);
+
+/// The nodes attached on each access interface with first-frame attachment; kept by the daemon.
+#[map]
+pub static KNOWN_MACS: HashMap<AccessMac, u32> =
+    HashMap::with_max_entries(MAX_KNOWN_MACS, BPF_F_NO_PREALLOC);
+
+/// When each unknown MAC was last reported (`bpf_ktime_get_ns`).
+#[map]
+pub static FIRST_FRAME_REPORTED: LruHashMap<AccessMac, u64> =
+    LruHashMap::with_max_entries(MAX_FIRST_FRAME_REPORTED, 0);
+
+/// The first-frame reports, read by the daemon.
+#[map]
+pub static FIRST_FRAMES: RingBuf = RingBuf::with_byte_size(FIRST_FRAMES_BYTES, 0);
 
 /// Entry 0 holds `SETTING_*` bits; set by the daemon at run time.
 #[map]
@@ -139,4 +154,13 @@ pub fn source_validation_present() -> bool {
     SETTINGS
         .get(0)
         .is_some_and(|bits| *bits & SETTING_SOURCE_VALIDATION != 0)
+}
+
+/// Whether an interface attaches nodes on their first frame (per packet: an array lookup, which
+/// the verifier inlines).
+#[inline(always)]
+pub fn first_frame_present() -> bool {
+    SETTINGS
+        .get(0)
+        .is_some_and(|bits| *bits & SETTING_FIRST_FRAME != 0)
 }

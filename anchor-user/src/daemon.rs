@@ -15,7 +15,7 @@ use anchor_user::{
     binding_table::BindingTable,
     config::Config,
     datapath::{Datapath, InterfaceSpec, LogLevel, PinDir, forward_kernel_logs},
-    logging,
+    first_frame, logging,
     maar_router::MaarRouter,
     metrics::{Capacity, Exporter, MetricsListener},
     routing::{NetlinkRoutes, NextHopResolver},
@@ -70,16 +70,7 @@ pub fn run(config_path: &Path, detach_on_exit: bool) -> anyhow::Result<()> {
     // The program's logging is loaded but silent until `anchor debug packets on`. The pinned
     // state of an earlier run is taken over; on error, what this run attached is detached.
     let pins = PinDir::open(&config.bpffs, &config.instance)?;
-    let interfaces: Vec<InterfaceSpec> = config
-        .interfaces
-        .iter()
-        .map(|iface| InterfaceSpec {
-            name: iface.name.clone(),
-            role: iface.role,
-            mode: iface.xdp_mode,
-            source_validation: iface.source_validation,
-        })
-        .collect();
+    let interfaces = interface_specs(&config);
     let datapath = Datapath::start(&config.datapath_params(), &pins, &interfaces)?;
     for iface in datapath.interfaces() {
         tracing::info!("attached to {} ({})", iface.name, iface.mode);
@@ -108,6 +99,48 @@ pub fn run(config_path: &Path, detach_on_exit: bool) -> anyhow::Result<()> {
         );
     }
     result
+}
+
+fn interface_specs(config: &Config) -> Vec<InterfaceSpec> {
+    config
+        .interfaces
+        .iter()
+        .map(|iface| InterfaceSpec {
+            name: iface.name.clone(),
+            role: iface.role,
+            mode: iface.xdp_mode,
+            source_validation: iface.source_validation,
+        })
+        .collect()
+}
+
+/// With `[maar] attach_on_first_frame`, the program's reports on the access interfaces,
+/// forwarded to the channel returned, until the MAAR drops it.
+fn first_frames(
+    config: &Config,
+    datapath: &mut Datapath,
+    access: &[(String, u32)],
+) -> anyhow::Result<Option<tokio::sync::mpsc::Receiver<anchor_maar::FirstFrame>>> {
+    if !config
+        .maar
+        .as_ref()
+        .is_some_and(|m| m.attach_on_first_frame)
+    {
+        return Ok(None);
+    }
+    let specs = interface_specs(config);
+    let entries: Vec<_> = access
+        .iter()
+        .filter_map(|(name, ifindex)| {
+            let spec = specs.iter().find(|s| s.name == *name)?;
+            Some((name.clone(), *ifindex, spec.iface_value()))
+        })
+        .collect();
+    let watched = first_frame::enable(datapath, &entries)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(first_frame::QUEUE);
+    first_frame::forward(watched, access.to_vec(), tx);
+    tracing::info!("attaching nodes on their first frame on the access interfaces");
+    Ok(Some(rx))
 }
 
 async fn serve(
@@ -147,6 +180,7 @@ async fn serve(
     {
         anchor_user::routing::identity::apply(&access, identity).await?;
     }
+    let first_frames = first_frames(config, &mut datapath, &access)?;
     let next_hops = NextHopResolver::new(datapath.next_hop_cache()?)?;
     let (next_hops_stop, next_hops_stopped) = tokio::sync::oneshot::channel::<()>();
     let next_hops = tokio::spawn(next_hops.run(async move {
@@ -161,7 +195,10 @@ async fn serve(
             let names = access.iter().map(|(name, _)| name.clone()).collect();
             let (maar, handle) = anchor_maar::service::start(maar_config, config.locator, names)?;
             // The nodes and prefixes of an earlier run, re-registered as serving starts.
-            let maar = maar.restore_state(&maar_config.state_file(&config.instance))?;
+            let mut maar = maar.restore_state(&maar_config.state_file(&config.instance))?;
+            if let Some(frames) = first_frames {
+                maar = maar.attach_on_first_frames(frames);
+            }
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let task = tokio::spawn(maar.serve(
                 MaarRouter::new(Arc::clone(&table), NetlinkRoutes::new()?),

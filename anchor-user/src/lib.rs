@@ -8,6 +8,7 @@
 //!   them, through its port.
 //! - [`routing`]: kernel routes toward visiting mobile nodes, and the next-hop resolver
 //!   (netlink).
+//! - [`first_frame`]: the program's first-frame reports, handed to the MAAR.
 //! - [`api`]: the local control socket (JSON lines), server and client.
 //! - [`prefix`]: parsing and validating binding prefixes, shared by the client and the server.
 //! - [`cli`]: the command line; [`output`]: its text tables; [`manual`]: its man pages and
@@ -20,6 +21,7 @@ pub mod check_config;
 pub mod cli;
 pub mod config;
 pub mod datapath;
+pub mod first_frame;
 pub mod logging;
 pub mod maar_router;
 pub mod manual;

@@ -38,7 +38,8 @@ pub struct MaarRouter<D, R, L> {
     table: Arc<Mutex<BindingTable<D, R>>>,
     routes: L,
     /// The node's MAC each routed prefix's sources are tied to, by (ifindex, prefix): to allow
-    /// them again as they were when a route removal fails.
+    /// them again as they were when a route removal fails, and the nodes known on each access
+    /// interface (`KNOWN_MACS`: the MACs with a route there).
     source_macs: HashMap<(u32, Ipv6Net), Option<[u8; 6]>>,
 }
 
@@ -48,6 +49,33 @@ impl<D, R, L> MaarRouter<D, R, L> {
             table,
             routes,
             source_macs: HashMap::new(),
+        }
+    }
+}
+
+impl<D: DatapathPort, R: Routes, L> MaarRouter<D, R, L> {
+    /// The node `mac` is known on `ifindex` while a route toward it is there (`KNOWN_MACS`); a
+    /// failure is logged (the node's frames are reported as first frames meanwhile, which
+    /// attach nothing new).
+    async fn know(&mut self, ifindex: u32, mac: Option<[u8; 6]>) {
+        let Some(mac) = mac else { return };
+        if let Err(error) = self.table.lock().await.know_mac(ifindex, mac) {
+            tracing::warn!("cannot record a node's MAC as known: {error}");
+        }
+    }
+
+    /// Forgets the node `mac` on `ifindex` when no route toward it is left there.
+    async fn forget(&mut self, ifindex: u32, mac: Option<[u8; 6]>) {
+        let Some(mac) = mac else { return };
+        let routed = self
+            .source_macs
+            .iter()
+            .any(|((i, _), m)| *i == ifindex && *m == Some(mac));
+        if routed {
+            return;
+        }
+        if let Err(error) = self.table.lock().await.forget_mac(ifindex, mac) {
+            tracing::warn!("cannot forget a node's MAC: {error}");
         }
     }
 }
@@ -169,10 +197,12 @@ where
         match self.routes.add_route(prefix, dev, ifindex).await {
             Ok(()) => {
                 self.source_macs.insert((ifindex, prefix), mac);
+                self.know(ifindex, mac).await;
                 Ok(())
             }
             Err(error @ RouteError::Exists { .. }) => {
                 self.source_macs.insert((ifindex, prefix), mac);
+                self.know(ifindex, mac).await;
                 Err(RouteFailure::AlreadyDone(error.into()))
             }
             Err(error) => {
@@ -203,8 +233,12 @@ where
             .map_err(|error| RouteFailure::Failed(source_error(error)))?;
         let mac = self.source_macs.remove(&(ifindex, prefix)).flatten();
         match self.routes.del_route(prefix, dev, ifindex).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.forget(ifindex, mac).await;
+                Ok(())
+            }
             Err(error @ RouteError::NotFound { .. }) => {
+                self.forget(ifindex, mac).await;
                 Err(RouteFailure::AlreadyDone(error.into()))
             }
             Err(error) => {

@@ -26,6 +26,8 @@ pub(crate) struct FakeDatapath {
     pub(crate) l2: HashMap<Ipv6Net, ([u8; 6], String, u32)>,
     /// `ACCESS_SOURCES`: (ifindex, /64) -> node's MAC, if any.
     pub(crate) sources: HashMap<(u32, Ipv6Net), Option<[u8; 6]>>,
+    /// `KNOWN_MACS`: (ifindex, MAC).
+    pub(crate) known_macs: std::collections::BTreeSet<(u32, [u8; 6])>,
 }
 
 impl DatapathPort for FakeDatapath {
@@ -118,6 +120,17 @@ impl DatapathPort for FakeDatapath {
             });
         }
         self.sources.remove(&(ifindex, prefix));
+        Ok(())
+    }
+    fn set_known_mac(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<(), DatapathError> {
+        if self.fail.contains("known_mac") {
+            return Err(DatapathError::MapFull { name: "KNOWN_MACS" });
+        }
+        self.known_macs.insert((ifindex, mac));
+        Ok(())
+    }
+    fn remove_known_mac(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<(), DatapathError> {
+        self.known_macs.remove(&(ifindex, mac));
         Ok(())
     }
 }

@@ -24,6 +24,8 @@
 //!                                    # access interface (see [`crate::identity`])
 //! access_mac = "00:00:5e:00:52:13"   # with shared_access_identity: the MAC (RFC 6543's)
 //! access_link_local = "fe80::200:5eff:fe00:5213"   # ... and the link-local address
+//! attach_on_first_frame = false      # true: a node is attached on its first IPv6 frame on an
+//!                                    # access interface (see [`crate::first_frame`])
 //!
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"         # /64s are delegated from it
@@ -102,6 +104,10 @@ pub struct MaarConfig {
     /// The shared link-local address; `None`: RFC 6543's.
     #[serde(default)]
     pub access_link_local: Option<Ipv6Addr>,
+    /// Attach a node on its first IPv6 frame on an access interface, reported by the XDP
+    /// program; see [`crate::first_frame`].
+    #[serde(default)]
+    pub attach_on_first_frame: bool,
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
     /// Access interfaces with one known node behind each: attached on carrier up.
@@ -417,6 +423,16 @@ mod tests {
             "{error}"
         );
         assert_eq!(config(policy, "").pools[0].idle_release(), None);
+    }
+
+    #[test]
+    fn attachment_on_first_frames_is_off_unless_asked_for() {
+        let section = "cmd = \"2001:db8:c::1\"\n[[pool]]\nprefix = \"2001:db8:1::/48\"\n\
+                       policy = \"fixed\"\n";
+        assert!(!parse(section).attach_on_first_frame);
+        let on = parse(&format!("attach_on_first_frame = true\n{section}"));
+        assert!(on.attach_on_first_frame);
+        assert_eq!(on.validate(LOCATOR), Ok(()));
     }
 
     #[test]

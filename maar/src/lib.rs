@@ -13,6 +13,7 @@
 //! - [`upkeep`]: the service's traffic sampling for idle release, state restore and saving.
 //! - [`identity`]: one MAC and link-local address on every access link (RFC 6543).
 //! - [`link`]: point-to-point access links, attached on carrier up.
+//! - [`first_frame`]: nodes attached on their first frame, as the router's program reports it.
 //! - [`ra`]: Router Solicitation and Advertisement bytes.
 //! - [`ndp`]: the raw ICMPv6 socket of an access interface (solicitations in, advertisements
 //!   out).
@@ -22,6 +23,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod first_frame;
 pub mod handle;
 pub mod identity;
 pub mod link;
@@ -35,6 +37,7 @@ pub mod upkeep;
 
 pub use config::{MaarConfig, PointToPointConfig, Policy, PoolConfig, mn_id_from_mac};
 pub use engine::{Action, MaarEngine, MaarError};
+pub use first_frame::FirstFrame;
 pub use handle::MaarHandle;
 pub use port::{MaarBindingKind, RouteFailure, RouterPort};
 pub use service::{Maar, StartError, check_security};

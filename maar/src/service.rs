@@ -25,6 +25,7 @@ use tokio::{
 use crate::{
     config::MaarConfig,
     engine::{Action, MaarEngine, MnList},
+    first_frame::{self, FirstFrame},
     handle::{MaarHandle, Reply, Request},
     link::{self, WatchedLink},
     ndp::{ALL_NODES, NdpError, NdpSocket},
@@ -79,6 +80,8 @@ pub struct Maar {
     list: watch::Sender<MnList>,
     /// The saved state taken back by [`Maar::restore_state`], applied when serving starts.
     restored: Option<Restored>,
+    /// The router's first-frame reports, when nodes attach on their first frame.
+    first_frames: Option<mpsc::Receiver<FirstFrame>>,
 }
 
 /// Checks that the kernel requires IPsec ESP for the Mobility Header with the CMD, or warns
@@ -162,6 +165,7 @@ pub fn start(
             idle_sample: config.idle_sample_interval(),
             list,
             restored: None,
+            first_frames: None,
         },
         handle,
     ))
@@ -174,6 +178,14 @@ impl Maar {
     pub fn restore_state(mut self, state_file: &Path) -> Result<Self, PersistError> {
         self.restored = Some(upkeep::restore(&mut self.engine, state_file)?);
         Ok(self)
+    }
+
+    /// Attaches the node of every report from `frames` (see [`crate::first_frame`]) once
+    /// serving starts.
+    #[must_use]
+    pub fn attach_on_first_frames(mut self, frames: mpsc::Receiver<FirstFrame>) -> Self {
+        self.first_frames = Some(frames);
+        self
     }
 
     /// Serves until `shutdown` completes (or every handle is gone), changing the router's
@@ -199,6 +211,7 @@ impl Maar {
         tokio::pin!(shutdown);
         let mut adverts: Vec<(String, watch::Sender<Vec<Advert>>)> = Vec::new();
         let mut advertisers: Vec<JoinHandle<()>> = Vec::new();
+        let mut kicks = HashMap::new();
         for socket in std::mem::take(&mut self.ndp) {
             let (tx, rx) = watch::channel(Vec::new());
             adverts.push((socket.dev().to_owned(), tx));
@@ -207,6 +220,7 @@ impl Maar {
                 .iter()
                 .find(|l| l.dev == socket.dev())
                 .map_or_else(|| Arc::new(Notify::new()), |l| Arc::clone(&l.advertise));
+            kicks.insert(socket.dev().to_owned(), Arc::clone(&kick));
             advertisers.push(tokio::spawn(advertise(
                 socket,
                 self.handle.clone(),
@@ -214,6 +228,13 @@ impl Maar {
                 kick,
                 self.ra_interval,
                 self.router_lifetime_s,
+            )));
+        }
+        if let Some(frames) = self.first_frames.take() {
+            advertisers.push(tokio::spawn(first_frame::attach_reported(
+                frames,
+                self.handle.clone(),
+                kicks,
             )));
         }
         let links = std::mem::take(&mut self.links);
@@ -408,7 +429,8 @@ async fn apply<P: RouterPort>(
 }
 
 /// Router Advertisements on one access interface: every `interval`, when what it advertises
-/// changes, when `kick` is notified (a point-to-point link came up), and in answer to a Router
+/// changes, when `kick` is notified (a point-to-point link came up, a node was attached on its
+/// first frame), and in answer to a Router
 /// Solicitation, which also attaches its sender (EUI-48 MN-ID from the Source Link-Layer
 /// Address option) as `anchor mn attach` would. A multicast advertisement that cannot be sent
 /// is tried again every [`RA_RETRY`] for a while.

@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_common::{Counter, IfaceRole, IfaceValue, NextHop};
+use anchor_common::{Counter, IfaceRole, IfaceValue, NextHop, config::IFACE_FLAG_FIRST_FRAME};
 use anchor_packet::{Ext, Udp6, encapsulate, ethernet, ethernet_vlan};
 use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC};
 use anchor_tests::{
@@ -51,8 +51,9 @@ const VERDICTS: [(Counter, u32); 8] = [
     (Counter::DropSourceInvalid, XDP_DROP),
 ];
 
-/// The counters of the paths a frame can take besides its verdict.
-const PATHS: [Counter; 13] = [
+/// The counters of the paths a frame can take besides its verdict, and of its side effects
+/// (the first-frame reports: the ring is never read here, so it fills and then loses them).
+const PATHS: [Counter; 15] = [
     Counter::Encap,
     Counter::ReverseEncap,
     Counter::Decap,
@@ -66,6 +67,8 @@ const PATHS: [Counter; 13] = [
     Counter::LpmHit,
     Counter::LinkScope,
     Counter::VisitingL2,
+    Counter::FirstFrameReport,
+    Counter::FirstFrameReportLost,
 ];
 
 /// xorshift64*: small, seeded, the same sequence everywhere.
@@ -187,12 +190,15 @@ fn random_and_mutated_frames_keep_every_invariant() {
             }
             .expect("VISITING_L2");
             // And the access interface's source validation, on (P3 allowed from any MAC) or
-            // off.
-            let iface = if rng.below(2) == 0 {
+            // off, and its first-frame reports, on or off.
+            let mut iface = if rng.below(2) == 0 {
                 IfaceValue::access_validated()
             } else {
                 IfaceValue::new(IfaceRole::Access)
             };
+            if rng.below(2) == 0 {
+                iface.flags |= IFACE_FLAG_FIRST_FRAME;
+            }
             dp.set_iface(net.access_ifindex, iface).expect("IFACES");
         }
         let (input, core) = generate(&mut rng);

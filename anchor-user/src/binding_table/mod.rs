@@ -11,6 +11,7 @@
 
 mod access_source;
 mod error;
+mod known_mac;
 mod port;
 mod slots;
 #[cfg(test)]

@@ -36,6 +36,11 @@ pub trait DatapathPort {
     ) -> Result<(), DatapathError>;
     /// No longer allows the /64 `prefix` on `ifindex`; nothing when it was not.
     fn remove_access_source(&mut self, ifindex: u32, prefix: Ipv6Net) -> Result<(), DatapathError>;
+    /// Knows the node `mac` on the access interface `ifindex` (`KNOWN_MACS`): its frames there
+    /// are not reported as first frames.
+    fn set_known_mac(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<(), DatapathError>;
+    /// Forgets the node `mac` on `ifindex`; nothing when it was not known.
+    fn remove_known_mac(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<(), DatapathError>;
 }
 
 impl DatapathPort for Datapath {
@@ -80,5 +85,11 @@ impl DatapathPort for Datapath {
     }
     fn remove_access_source(&mut self, ifindex: u32, prefix: Ipv6Net) -> Result<(), DatapathError> {
         Datapath::remove_access_source(self, ifindex, prefix)
+    }
+    fn set_known_mac(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<(), DatapathError> {
+        Datapath::set_known_mac(self, ifindex, mac)
+    }
+    fn remove_known_mac(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<(), DatapathError> {
+        Datapath::remove_known_mac(self, ifindex, mac)
     }
 }

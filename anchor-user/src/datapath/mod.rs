@@ -19,7 +19,9 @@ mod params;
 mod program;
 
 pub use error::{AdoptError, DatapathError, PeersFull, PinError};
-pub use maps::{AccessLink, AccessSource, BindingSpec};
+pub use maps::{
+    AccessLink, AccessSource, BindingSpec, FirstFrame, FirstFrames, WatchedFirstFrames,
+};
 pub use params::{DatapathParams, LogLevel, MapName, PROGRAM_NAME, XdpMode};
 pub use program::{
     AttachedInterface, Datapath, InterfaceSpec, KernelLogger, PinDir, XDP_LOG_TARGET, adopt,

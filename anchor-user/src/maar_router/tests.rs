@@ -101,3 +101,48 @@ async fn a_failed_route_change_leaves_the_sources_as_they_were() {
     ));
     assert!(r.routes.routes.is_empty(), "no route without its source");
 }
+
+async fn known(r: &MaarRouter<FakeDatapath, FakeRoutes, FakeRoutes>) -> Vec<(u32, [u8; 6])> {
+    r.table
+        .lock()
+        .await
+        .datapath()
+        .known_macs
+        .iter()
+        .copied()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_node_is_known_on_its_link_while_a_route_toward_it_is_there() {
+    const OTHER: [u8; 6] = [2, 0, 0, 0, 0, 0x77];
+    let mut r = router();
+    let p1 = net("2001:db8:1:1::/64");
+    let p2 = net("2001:db8:1:2::/64");
+    let p3 = net("2001:db8:1:3::/64");
+    r.add_route(p1, "acc0", 7, Some(MAC)).await.expect("add");
+    r.add_route(p2, "acc0", 7, Some(MAC)).await.expect("add");
+    r.add_route(p3, "acc0", 7, None).await.expect("add");
+    assert_eq!(known(&r).await, [(7, MAC)]);
+    // A restarted MAAR adds its routes again: the node is known again.
+    r.table.lock().await.datapath_mut().known_macs.clear();
+    assert!(matches!(
+        r.add_route(p1, "acc0", 7, Some(MAC)).await,
+        Err(RouteFailure::AlreadyDone(_))
+    ));
+    assert_eq!(known(&r).await, [(7, MAC)]);
+    r.remove_route(p1, "acc0", 7).await.expect("remove");
+    assert_eq!(known(&r).await, [(7, MAC)], "p2 is still routed to it");
+    r.add_route(net("2001:db8:1:4::/64"), "acc0", 7, Some(OTHER))
+        .await
+        .expect("add");
+    r.remove_route(p2, "acc0", 7).await.expect("remove");
+    assert_eq!(known(&r).await, [(7, OTHER)]);
+    // A failed route leaves the node unknown.
+    r.routes.fail_add_connect = true;
+    assert!(matches!(
+        r.add_route(p1, "acc0", 7, Some(MAC)).await,
+        Err(RouteFailure::Failed(_))
+    ));
+    assert_eq!(known(&r).await, [(7, OTHER)]);
+}

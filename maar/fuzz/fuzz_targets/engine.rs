@@ -63,6 +63,7 @@ fn config() -> MaarConfig {
         subscriber: false,
         correspondent_anchors: Vec::new(),
         shared_access_identity: false,
+        attach_on_first_frame: false,
         access_mac: None,
         access_link_local: None,
     }

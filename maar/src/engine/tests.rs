@@ -39,6 +39,7 @@ pub(super) fn config(pool: &str) -> MaarConfig {
         subscriber: false,
         correspondent_anchors: Vec::new(),
         shared_access_identity: false,
+        attach_on_first_frame: false,
         access_mac: None,
         access_link_local: None,
     }

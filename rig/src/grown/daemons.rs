@@ -65,6 +65,9 @@ pub fn maar_section(spec: &Spec, ar: &AccessRouter, state_dir: &Path) -> String 
     if spec.maar.shared_identity {
         text.push_str("shared_access_identity = true\n");
     }
+    if spec.maar.first_frame {
+        text.push_str("attach_on_first_frame = true\n");
+    }
     text.extend(near::correspondent_anchors(spec));
     if spec.maar.attachment == Attachment::PointToPoint {
         for mn in &spec.mobile_nodes {

@@ -202,6 +202,9 @@ pub struct MaarDefaults {
     /// (`shared_access_identity`).
     #[serde(default)]
     pub shared_identity: bool,
+    /// Nodes attached on their first frame on an access interface (`attach_on_first_frame`).
+    #[serde(default)]
+    pub first_frame: bool,
 }
 
 impl Default for MaarDefaults {
@@ -212,6 +215,7 @@ impl Default for MaarDefaults {
             ra_interval_s: default_ra_interval_s(),
             attachment: Attachment::default(),
             shared_identity: false,
+            first_frame: false,
         }
     }
 }

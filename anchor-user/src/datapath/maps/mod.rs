@@ -10,6 +10,8 @@
 //!   `access_link.rs`);
 //! - `access_sources.rs`: the /64s allowed as sources on the access interfaces
 //!   (`ACCESS_SOURCES`, [`AccessSource`]);
+//! - `known_macs.rs`: the nodes known on the access interfaces (`KNOWN_MACS`), and
+//!   `first_frames.rs`: the reports of frames from the others (`FIRST_FRAMES`, [`FirstFrames`]);
 //! - `stats.rs`: the global counters and the per-binding statistics;
 //! - `map_error.rs`: a failed map syscall as a [`DatapathError`](super::DatapathError).
 
@@ -17,7 +19,9 @@ mod access_link;
 mod access_sources;
 mod binding_spec;
 mod bindings;
+mod first_frames;
 mod keys;
+mod known_macs;
 mod map_error;
 mod next_hops;
 mod peers;
@@ -27,4 +31,5 @@ mod stats;
 pub use access_link::AccessLink;
 pub use access_sources::AccessSource;
 pub use binding_spec::BindingSpec;
+pub use first_frames::{FirstFrame, FirstFrames, WatchedFirstFrames};
 pub use program_maps::ProgramMaps;

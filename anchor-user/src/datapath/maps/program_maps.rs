@@ -4,24 +4,27 @@
 use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 
 use anchor_common::{
-    AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue, CounterValue,
-    IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr,
+    AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
+    CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr,
     config::MAX_PEERS,
     maps::{
-        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
-        SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION, SETTINGS, SHORT_PREFIXES, VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, FIRST_FRAMES, IFACES,
+        KNOWN_MACS, NEXTHOPS, PEERS, SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES,
+        SETTING_SOURCE_VALIDATION, SETTINGS, SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
     Ebpf,
     maps::{
-        Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray, lpm_trie::LpmTrie,
+        Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuArray, RingBuf,
+        lpm_trie::LpmTrie,
     },
 };
 use ipnet::Ipv6Net;
 
 use super::{
     binding_spec::BindingSpec,
+    first_frames::FirstFrames,
     map_error::{insert_error, map_error},
     peers::Peers,
 };
@@ -44,6 +47,9 @@ pub struct ProgramMaps {
     pub(in crate::datapath) visiting_l2: HashMap<MapData, BindingKey, NextHop>,
     pub(in crate::datapath) cn_anchors: HashMap<MapData, PeerAddr, u32>,
     pub(in crate::datapath) access_sources: HashMap<MapData, AccessSourceKey, AccessSourceValue>,
+    pub(in crate::datapath) known_macs: HashMap<MapData, AccessMac, u32>,
+    /// The first-frame reports, until [`Self::take_first_frames`] hands them out.
+    first_frames: Option<RingBuf<MapData>>,
     /// The kernel's id of `NEXTHOPS`, to open it again for the next-hop resolver.
     pub(super) nexthops_id: u32,
     /// Which `PEERS` index each peer has, and how many bindings use it.
@@ -90,6 +96,8 @@ impl ProgramMaps {
             visiting_l2: take(ebpf, VISITING_L2)?,
             cn_anchors: take(ebpf, CN_ANCHORS)?,
             access_sources: take(ebpf, ACCESS_SOURCES)?,
+            known_macs: take(ebpf, KNOWN_MACS)?,
+            first_frames: Some(take(ebpf, FIRST_FRAMES)?),
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,
             max_bindings,
@@ -127,21 +135,27 @@ impl ProgramMaps {
         );
         self.publish_peers();
         self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })?;
-        self.update_source_validation_bit()
+        self.update_iface_bits()
     }
 
-    /// Keeps `SETTING_SOURCE_VALIDATION` equal to "an `IFACES` entry has source validation".
-    fn update_source_validation_bit(&mut self) -> Result<(), DatapathError> {
-        let mut on = false;
+    /// The first-frame reports, once (`None` after the first call).
+    pub(in crate::datapath) fn take_first_frames(&mut self) -> Option<FirstFrames> {
+        self.first_frames.take().map(FirstFrames::new)
+    }
+
+    /// Keeps `SETTING_SOURCE_VALIDATION` equal to "an `IFACES` entry has source validation",
+    /// and `SETTING_FIRST_FRAME` to "an `IFACES` entry has first-frame attachment".
+    fn update_iface_bits(&mut self) -> Result<(), DatapathError> {
+        let mut bits = self.settings_bits & !(SETTING_SOURCE_VALIDATION | SETTING_FIRST_FRAME);
         for entry in &self.ifaces {
             let (_, value) = entry.map_err(map_error("list", IFACES))?;
-            on |= value.source_validation();
+            if value.source_validation() {
+                bits |= SETTING_SOURCE_VALIDATION;
+            }
+            if value.first_frame() {
+                bits |= SETTING_FIRST_FRAME;
+            }
         }
-        let bits = if on {
-            self.settings_bits | SETTING_SOURCE_VALIDATION
-        } else {
-            self.settings_bits & !SETTING_SOURCE_VALIDATION
-        };
         if bits == self.settings_bits {
             return Ok(());
         }
@@ -254,14 +268,14 @@ impl ProgramMaps {
         self.ifaces
             .insert(ifindex, value, 0)
             .map_err(insert_error(IFACES))?;
-        self.update_source_validation_bit()
+        self.update_iface_bits()
     }
 
     pub(in crate::datapath) fn remove_iface(&mut self, ifindex: u32) -> Result<(), DatapathError> {
         self.ifaces
             .remove(&ifindex)
             .map_err(map_error("remove", IFACES))?;
-        self.update_source_validation_bit()
+        self.update_iface_bits()
     }
 
     /// Makes `anchors` the anchors near correspondents whose tunnels to visiting /64s are

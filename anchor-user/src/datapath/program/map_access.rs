@@ -10,7 +10,7 @@ use super::loader::Datapath;
 use crate::{
     datapath::{
         error::DatapathError,
-        maps::{AccessLink, AccessSource, BindingSpec},
+        maps::{AccessLink, AccessSource, BindingSpec, FirstFrames},
     },
     routing::nexthop::NextHopCache,
 };
@@ -145,6 +145,27 @@ impl Datapath {
     /// Every entry of `ACCESS_SOURCES`, ordered by interface and prefix.
     pub fn access_sources(&self) -> Result<Vec<AccessSource>, DatapathError> {
         self.maps.access_sources()
+    }
+
+    /// Knows the node `mac` on the access interface `ifindex` (`KNOWN_MACS`): its frames there
+    /// are no longer reported as first frames.
+    pub fn set_known_mac(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<(), DatapathError> {
+        self.maps.set_known_mac(ifindex, mac)
+    }
+
+    /// Forgets the node `mac` on the interface `ifindex`; nothing when it was not known.
+    pub fn remove_known_mac(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<(), DatapathError> {
+        self.maps.remove_known_mac(ifindex, mac)
+    }
+
+    /// Every entry of `KNOWN_MACS` as (ifindex, MAC), ordered.
+    pub fn known_macs(&self) -> Result<Vec<(u32, [u8; 6])>, DatapathError> {
+        self.maps.known_macs()
+    }
+
+    /// The program's first-frame reports (`FIRST_FRAMES`), for one reader: `None` once taken.
+    pub fn take_first_frames(&mut self) -> Option<FirstFrames> {
+        self.maps.take_first_frames()
     }
 
     /// Writes the `IFACES` entry of `ifindex` as it is, flags included, without attaching to it
