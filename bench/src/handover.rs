@@ -39,7 +39,10 @@ use anchor_rig::{
 use anyhow::{Context as _, Result, bail};
 use ipnet::Ipv6Net;
 
-use crate::report::{Report, Row};
+use crate::{
+    first_frame::{self, FirstFrames},
+    report::{Report, Row},
+};
 
 const SECTION: &str = "4. control plane";
 const MN: &str = "mn1";
@@ -68,6 +71,8 @@ struct Move {
     /// The uplink UDP stream's, in a roam.
     up: Option<(Duration, u64)>,
     tcp: Duration,
+    /// How long after the move the node's first frame reached the new router (link flaps).
+    first_frame: Option<Duration>,
 }
 
 /// The kinds of move, with the names of their rows.
@@ -97,12 +102,21 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
         let down: Vec<Duration> = figures.iter().map(|m| m.down).collect();
         let tcp: Vec<Duration> = figures.iter().map(|m| m.tcp).collect();
         let lost: Vec<String> = figures.iter().map(|m| m.down_lost.to_string()).collect();
+        let first: Vec<Duration> = figures.iter().filter_map(|m| m.first_frame).collect();
+        let first_note = if first.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the node's first frame at the new router: {} ms",
+                list(&first)
+            )
+        };
         let down_name = format!("handover stall, UDP down, {label} (median of {moves})");
         report.push(
             Row::new(SECTION, &down_name, ms(median(&down)), "ms")
                 .method("handover")
                 .note(format!(
-                    "per move: {} ms; datagrams lost: {}",
+                    "per move: {} ms; datagrams lost: {}{first_note}",
                     list(&down),
                     lost.join(", ")
                 )),
@@ -194,11 +208,23 @@ fn measure(attachment: Attachment, moves: usize) -> Result<Vec<Move>> {
         None
     };
     let tcp = TcpStreamPair::start(&grown, cn, address)?;
+    // The node's first frames at each router, on a link flap (the roam's trigger is ours).
+    let first_frames = if grown.roaming() {
+        Vec::new()
+    } else {
+        spec.access_routers
+            .iter()
+            .map(|ar| {
+                FirstFrames::watch(&grown.ns(&ar.name), MN, mac.0).map(|w| (ar.name.clone(), w))
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
     let streams = Streams {
         down,
         up,
         tcp,
         mac: mac.to_string(),
+        first_frames,
     };
     let result = moves_with(&grown, &daemons, &streams, moves);
     drop(streams);
@@ -212,6 +238,7 @@ struct Streams {
     up: Option<UdpStream>,
     tcp: TcpStreamPair,
     mac: String,
+    first_frames: Vec<(String, FirstFrames)>,
 }
 
 fn moves_with(
@@ -269,18 +296,27 @@ fn moves_with(
         let (down, down_lost) = streams.down.stall(start, end);
         let up = streams.up.as_ref().map(|up| up.stall(start, end));
         let (tcp, _) = streams.tcp.arrivals.stall(start, end);
+        let first_frame = streams
+            .first_frames
+            .iter()
+            .find(|(name, _)| name == to)
+            .and_then(|(_, frames)| first_frame::delay(frames, start));
         eprintln!(
-            "bench: move {from} -> {to}: UDP down {:.1} ms ({down_lost} lost){}, TCP {:.1} ms",
+            "bench: move {from} -> {to}: UDP down {:.1} ms ({down_lost} lost){}, TCP {:.1} ms{}",
             ms(down),
             up.map(|(gap, lost)| format!(", UDP up {:.1} ms ({lost} lost)", ms(gap)))
                 .unwrap_or_default(),
-            ms(tcp)
+            ms(tcp),
+            first_frame
+                .map(|d| format!(", the node's first frame at {to} after {:.1} ms", ms(d)))
+                .unwrap_or_default()
         );
         figures.push(Move {
             down,
             down_lost,
             up,
             tcp,
+            first_frame,
         });
     }
     Ok(figures)

@@ -17,6 +17,7 @@
 mod bindings;
 mod control;
 mod cost;
+mod first_frame;
 mod forwarding;
 mod handover;
 mod maps;

@@ -262,7 +262,13 @@ fn random_and_mutated_frames_keep_every_invariant() {
     );
     // The generator reaches every verdict and every path of the program (a run that never
     // rewrites proves little).
-    for path in PATHS {
+    // Except the lost reports: whether the unread ring fills depends on the wall clock (one
+    // report per MAC every 100 ms), so it is not reached in every run; `xdp_first_frame.rs`
+    // fills it on purpose.
+    for path in PATHS
+        .into_iter()
+        .filter(|path| *path != Counter::FirstFrameReportLost)
+    {
         assert!(
             by_path[path.name()] > 0 || frames < 10_000,
             "no frame took the path {}: {by_path:?}",
