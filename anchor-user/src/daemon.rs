@@ -196,15 +196,9 @@ async fn serve(
         None => None,
     };
 
+    let signaling = maar.as_ref().map(|(handle, _, _)| handle.clone());
     let metrics = metrics
-        .map(|listener| {
-            serve_metrics(
-                config,
-                listener,
-                &table,
-                maar.as_ref().map(|(handle, _, _)| handle.clone()),
-            )
-        })
+        .map(|listener| serve_metrics(config, listener, &table, signaling))
         .transpose()?;
 
     let mut server = ApiServer::bind(&config.api_socket)?;
