@@ -305,6 +305,29 @@ mod tests {
     }
 
     #[test]
+    fn metrics_listen_defaults_to_localhost_and_can_be_off() {
+        let config = Config::parse(GOOD).expect("parses");
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9470".parse().expect("addr"))
+        );
+        let off = Config::parse(&format!("metrics_listen = \"\"\n{GOOD}")).expect("parses");
+        assert_eq!(off.metrics_listen, None);
+        let v6 =
+            Config::parse(&format!("metrics_listen = \"[::1]:9999\"\n{GOOD}")).expect("parses");
+        assert_eq!(v6.metrics_listen, Some("[::1]:9999".parse().expect("addr")));
+        let Err(ConfigError::Parse { message, .. }) =
+            Config::parse(&format!("metrics_listen = \"cmd:9470\"\n{GOOD}"))
+        else {
+            panic!("metrics_listen = \"cmd:9470\" should not parse");
+        };
+        assert!(
+            message.contains("invalid metrics_listen \"cmd:9470\": expected IP:PORT"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn defaults_follow_rfc_6275_and_rfc_5213() {
         let config = Config::parse(GOOD).expect("parses");
         assert_eq!(config.initial_bindack_timeout(), Duration::from_secs(1));
