@@ -1,35 +1,11 @@
-//! What the privileged metrics tests share: entering a network namespace on a thread, a plain
-//! HTTP/1.0 GET, and `promtool check metrics` on a scraped exposition.
+//! What the privileged metrics tests share: a plain HTTP/1.0 GET and `promtool check metrics`
+//! on a scraped exposition.
 
-use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// Runs `f` on a thread that has entered network namespace `ns`.
-pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/run/netns/{ns}");
-    let handle = File::open(&path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
-    std::thread::scope(|scope| {
-        scope
-            .spawn(move || {
-                // SAFETY: setns on a valid namespace descriptor; it changes only this thread.
-                let rc = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(
-                    rc,
-                    0,
-                    "cannot enter {ns}: {}",
-                    std::io::Error::last_os_error()
-                );
-                f()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
-}
 
 pub fn http_get(address: &str, path: &str, accept: Option<&str>) -> (u16, String, String) {
     try_http_get(address, path, accept).unwrap_or_else(|e| panic!("GET {address}{path}: {e}"))

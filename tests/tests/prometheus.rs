@@ -15,7 +15,8 @@
 //! test` builds first), ip, ethtool, ss, prometheus and promtool (Debian's `prometheus` package,
 //! installed by `cargo xtask setup`). Anything missing fails the test with the reason.
 
-use anchor_tests::scrape::{http_get, in_netns, promtool_check_metrics, try_http_get};
+use anchor_tests::scrape::{http_get, promtool_check_metrics, try_http_get};
+use anchor_tests::support::in_netns;
 use anchor_tests::support::{anchor_binary, global_counter, remove_stale_rigs, require_tools};
 use std::fs::File;
 use std::net::{Ipv6Addr, UdpSocket};

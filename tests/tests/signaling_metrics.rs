@@ -25,8 +25,8 @@ use anchor_rig::grown::{
 use anchor_tests::{
     grown::{GrownScenario, wait_until_right},
     scenario::DEADLINE,
-    scrape::{http_get, in_netns, promtool_check_metrics},
-    support::require_tools,
+    scrape::{http_get, promtool_check_metrics},
+    support::{in_netns, require_tools},
 };
 
 const MN: &str = "mn1";
