@@ -10,4 +10,5 @@ pub mod maar;
 pub mod scenario;
 pub mod scrape;
 pub mod support;
+pub mod tunnel;
 pub mod xdp;

@@ -9,7 +9,11 @@
 //! - Prometheus's HTTP query API shows `anchor_packets_total{reason="encap"}` and the binding's
 //!   `anchor_binding_packets_total{direction="to_mn"}` risen by exactly N, as the daemon's own
 //!   `anchor stats` does (the value is polled until a deadline; the assertion is on the value);
-//! - `promtool check metrics` accepts the daemon's `/metrics` as it is.
+//! - `promtool check metrics` accepts the daemon's `/metrics` as it is;
+//! - Prometheus loads `packaging/prometheus/anchor-rules.yml` unchanged and evaluates every
+//!   rule without an error, and one spoofed tunnel packet (from the correspondent, not the
+//!   prefix's peer) makes `AnchorSpoofedTunnelPackets` pending, with its labels exactly
+//!   (it fires only after its `for: 5m`, longer than the test waits).
 //!
 //! Needs root, the `anchor` binary next to the test's directory (`cargo build`; `cargo xtask
 //! test` builds first), ip, ethtool, ss, prometheus and promtool (Debian's `prometheus` package,
@@ -18,6 +22,7 @@
 use anchor_tests::scrape::{http_get, promtool_check_metrics, try_http_get};
 use anchor_tests::support::in_netns;
 use anchor_tests::support::{anchor_binary, global_counter, remove_stale_rigs, require_tools};
+use anchor_tests::tunnel::send_tunnel_packet;
 use std::fs::File;
 use std::net::{Ipv6Addr, UdpSocket};
 use std::path::Path;
@@ -146,6 +151,123 @@ fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
             && body.contains("anchor_bindings{kind=\"redirect\"} 1"),
         "/metrics lacks anchor_build_info or the redirect binding gauge:\n{body}"
     );
+
+    check_alert_rules(&r1_ns, &rig, &r1);
+}
+
+/// Prometheus has loaded every rule of `anchor-rules.yml` and evaluates it without an error;
+/// one spoofed tunnel packet to router 1 makes `AnchorSpoofedTunnelPackets` pending.
+fn check_alert_rules(r1_ns: &str, rig: &Rig, r1: &Daemon) {
+    // The alert rules: all loaded and evaluated without an error.
+    let rules = poll_rules(r1_ns);
+    assert_eq!(
+        rules,
+        RULES
+            .map(|name| (name.to_owned(), "ok".to_owned()))
+            .to_vec(),
+        "Prometheus should load and evaluate every rule of anchor-rules.yml"
+    );
+    // One spoofed tunnel packet for P1, whose peer is router 2: the alert goes pending.
+    let spoofed_before = global_counter(r1, "drop_decap_unknown_peer");
+    send_tunnel_packet(&rig.ns(Node::Cn), MN_P1_ADDR);
+    assert_eq!(
+        global_counter(r1, "drop_decap_unknown_peer"),
+        spoofed_before + 1,
+        "router 1 should drop the spoofed tunnel packet as from an unknown peer"
+    );
+    let alert = poll_alert(r1_ns, "AnchorSpoofedTunnelPackets");
+    assert_eq!(
+        alert,
+        Some((
+            "pending".to_owned(),
+            serde_json::json!({
+                "alertname": "AnchorSpoofedTunnelPackets",
+                "instance": METRICS,
+                "job": "anchor",
+                "reason": "drop_decap_unknown_peer",
+                "severity": "warning",
+            })
+        )),
+        "Prometheus should hold AnchorSpoofedTunnelPackets pending"
+    );
+}
+
+/// The rules of `anchor-rules.yml`, in file order.
+const RULES: [&str; 7] = [
+    "AnchorDaemonDown",
+    "AnchorBindingMapNearlyFull",
+    "AnchorSpoofedTunnelPackets",
+    "AnchorNextHopsFallBackToFib",
+    "AnchorPbuRejections",
+    "AnchorSignalingUnanswered",
+    "AnchorCmdUnreachable",
+];
+
+fn rules_file() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/prometheus/anchor-rules.yml")
+}
+
+/// A GET of Prometheus's API in `ns`, as JSON with status "success".
+fn api(ns: &str, path: &str) -> Value {
+    let address = format!("127.0.0.1:{PROMETHEUS_PORT}");
+    let (status, _, body) = in_netns(ns, || http_get(&address, path, None));
+    assert_eq!(
+        status, 200,
+        "Prometheus answered {status} to {path}: {body}"
+    );
+    let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(answer["status"], "success", "{path}: {body}");
+    answer
+}
+
+/// The loaded rules and their health, polled until every one has been evaluated (or
+/// [`DEADLINE`] passes).
+fn poll_rules(ns: &str) -> Vec<(String, String)> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let answer = api(ns, "/api/v1/rules");
+        let rules: Vec<(String, String)> = answer["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_owned(),
+                    r["health"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        if rules.len() == RULES.len() && rules.iter().all(|(_, health)| health != "unknown")
+            || Instant::now() >= deadline
+        {
+            return rules;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The state and labels of alert `name`, polled until it appears (or [`DEADLINE`] passes).
+fn poll_alert(ns: &str, name: &str) -> Option<(String, Value)> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let answer = api(ns, "/api/v1/alerts");
+        let alert = answer["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["labels"]["alertname"] == name)
+            .map(|a| {
+                (
+                    a["state"].as_str().unwrap_or_default().to_owned(),
+                    a["labels"].clone(),
+                )
+            });
+        if alert.is_some() || Instant::now() >= deadline {
+            return alert;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Starts `prometheus` in `ns`, scraping [`METRICS`] every second into a fresh storage
@@ -155,8 +277,10 @@ fn start_prometheus(ns: &str, dir: &Path) -> Proc {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-             scrape_configs:\n  - job_name: anchor\n    static_configs:\n      - targets: ['{METRICS}']\n"
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - '{}'\n\
+             scrape_configs:\n  - job_name: anchor\n    static_configs:\n      - targets: ['{METRICS}']\n",
+            rules_file().display()
         ),
     )
     .expect("write prometheus.yml");
