@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anchor_signal::MobilityHeader;
 
-use crate::mobile_node::Policy;
+use crate::mobile_node::{Policy, PolicyName};
 
 /// Which daemon: the `role` label of every signaling series.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -113,21 +113,6 @@ pub struct SignalingMetrics {
     pub prefixes: BTreeMap<(PolicyName, Phase), u64>,
     /// CMD: updates sent to MAARs (and subscribers) that wait for their PBA.
     pub updates_outstanding: Option<u64>,
-}
-
-/// A policy's name, as the configuration spells it.
-pub type PolicyName = &'static str;
-
-impl Policy {
-    pub fn name(self) -> PolicyName {
-        match self {
-            Self::Nonpersistent => "nonpersistent",
-            Self::SessionLasting => "session-lasting",
-            Self::Fixed => "fixed",
-        }
-    }
-
-    pub const ALL: [Policy; 3] = [Policy::Nonpersistent, Policy::SessionLasting, Policy::Fixed];
 }
 
 impl SignalingMetrics {
