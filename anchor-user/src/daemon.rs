@@ -17,7 +17,7 @@ use anchor_user::{
     datapath::{Datapath, InterfaceSpec, LogLevel, PinDir, forward_kernel_logs},
     first_frame, logging,
     maar_router::MaarRouter,
-    metrics::{Capacity, Exporter, MetricsListener},
+    metrics::{Capacity, Exporter, MapsScrape, MetricsListener, SignalingScrape},
     routing::{NetlinkRoutes, NextHopResolver},
 };
 use anyhow::Context as _;
@@ -37,14 +37,34 @@ pub fn cmd(config_path: &Path) -> anyhow::Result<()> {
     runtime.block_on(async {
         let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
         let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        // Before anything else: a busy metrics address stops the CMD here.
+        let metrics = config
+            .metrics_listen
+            .map(MetricsListener::bind)
+            .transpose()?;
         let cmd = anchor_cmd::daemon::start(config)?;
+        let metrics = match metrics {
+            Some(listener) => {
+                let addr = listener.local_addr();
+                let signaling = cmd.metrics();
+                let read = Box::new(move || signaling.borrow().clone());
+                let task = tokio::spawn(listener.serve(SignalingScrape(read))?);
+                tracing::info!("serving metrics on http://{addr}/metrics");
+                Some(task)
+            }
+            None => None,
+        };
         let shutdown = async move {
             tokio::select! {
                 _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
                 _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
             }
         };
-        cmd.serve(shutdown).await?;
+        let served = cmd.serve(shutdown).await;
+        if let Some(task) = metrics {
+            task.abort();
+        }
+        served?;
         Ok(())
     })
 }
@@ -213,8 +233,9 @@ async fn serve(
         None => None,
     };
 
+    let signaling = maar.as_ref().map(|(handle, _, _)| handle.clone());
     let metrics = metrics
-        .map(|listener| serve_metrics(config, listener, &table))
+        .map(|listener| serve_metrics(config, listener, &table, signaling))
         .transpose()?;
 
     let mut server = ApiServer::bind(&config.api_socket)?;
@@ -318,18 +339,26 @@ fn accept_cn_anchors(config: &Config, datapath: &mut Datapath) -> anyhow::Result
     Ok(())
 }
 
-/// Serves the metrics of `table` on `listener`, in a task of its own.
+/// Serves the metrics of `table`, and of the MAAR role behind `maar`, on `listener`, in a task
+/// of its own.
 fn serve_metrics(
     config: &Config,
     listener: MetricsListener,
     table: &Arc<Mutex<BindingTable<Datapath, NetlinkRoutes>>>,
+    maar: Option<anchor_maar::MaarHandle>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let addr = listener.local_addr();
-    let exporter = Exporter::new(
+    let mut exporter = Exporter::new(
         Capacity::for_max_bindings(config.max_bindings),
         config.metrics_binding_labels_max,
     );
-    let task = tokio::spawn(listener.serve(Arc::clone(table), exporter)?);
+    if let Some(handle) = maar {
+        exporter = exporter.with_signaling(Box::new(move || handle.metrics()));
+    }
+    let task = tokio::spawn(listener.serve(MapsScrape {
+        source: Arc::clone(table),
+        exporter,
+    })?);
     tracing::info!("serving metrics on http://{addr}/metrics");
     Ok(task)
 }

@@ -10,6 +10,7 @@
 //! max_lifetime_s = 65535               # longest lifetime granted
 //! report_interval_s = 60               # the signaling counts report (a warning when insecure)
 //! log_format = "text"                  # "text" or "json" lines on stderr
+//! metrics_listen = "127.0.0.1:9470"    # IP:PORT of /metrics; "" turns it off
 //! subscribers = ["2001:db8:c::3"]      # anchors near correspondents (RFC 8818 Figure 6)
 //!
 //! [[maar]]
@@ -19,7 +20,12 @@
 //! fixed = []                           # those of them with the fixed policy (recorded)
 //! ```
 
-use std::{net::Ipv6Addr, path::Path, path::PathBuf, time::Duration};
+use std::{
+    net::{Ipv6Addr, SocketAddr},
+    path::Path,
+    path::PathBuf,
+    time::Duration,
+};
 
 use ipnet::Ipv6Net;
 use serde::Deserialize;
@@ -50,6 +56,12 @@ pub struct Config {
     pub report_interval_s: u64,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// Where `/metrics` is served; `None` (`metrics_listen = ""`) serves no metrics.
+    #[serde(
+        default = "anchor_pmip::metrics_listen::default_cmd_metrics_listen",
+        deserialize_with = "anchor_pmip::metrics_listen::deserialize"
+    )]
+    pub metrics_listen: Option<SocketAddr>,
     /// Anchors near correspondents (RFC 8818 section 4.2, Figure 6): each gets, as a previous
     /// MAAR does, an update (Serving MAAR, Anchored Prefix options) whenever a node's
     /// redirected prefixes or its serving MAAR change, and a lifetime-0 update when a prefix
@@ -290,6 +302,29 @@ mod tests {
         let maar = config.maar("2001:db8:f1::2".parse().unwrap()).unwrap();
         assert!(maar.is_nonpersistent(&"2001:db8:131:7::/64".parse().unwrap()));
         assert!(!maar.is_nonpersistent(&"2001:db8:31:7::/64".parse().unwrap()));
+    }
+
+    #[test]
+    fn metrics_listen_defaults_to_localhost_and_can_be_off() {
+        let config = Config::parse(GOOD).expect("parses");
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9470".parse().expect("addr"))
+        );
+        let off = Config::parse(&format!("metrics_listen = \"\"\n{GOOD}")).expect("parses");
+        assert_eq!(off.metrics_listen, None);
+        let v6 =
+            Config::parse(&format!("metrics_listen = \"[::1]:9999\"\n{GOOD}")).expect("parses");
+        assert_eq!(v6.metrics_listen, Some("[::1]:9999".parse().expect("addr")));
+        let Err(ConfigError::Parse { message, .. }) =
+            Config::parse(&format!("metrics_listen = \"cmd:9470\"\n{GOOD}"))
+        else {
+            panic!("metrics_listen = \"cmd:9470\" should not parse");
+        };
+        assert!(
+            message.contains("invalid metrics_listen \"cmd:9470\": expected IP:PORT"),
+            "{message}"
+        );
     }
 
     #[test]

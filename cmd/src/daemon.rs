@@ -4,11 +4,12 @@
 use std::{future::Future, io, net::Ipv6Addr, time::Duration};
 
 use thiserror::Error;
-use tokio::io::unix::AsyncFd;
+use tokio::{io::unix::AsyncFd, sync::watch};
 
 use anchor_pmip::{
     Now, Outgoing,
     report::{self, Report},
+    signaling_metrics::SignalingMetrics,
     timing::SignalingTiming,
     transport::{MhSocket, TransportError},
     xfrm::{self, XfrmError},
@@ -67,11 +68,14 @@ pub fn start(config: Config) -> Result<Cmd, DaemonError> {
     // SAFETY: the socket owns its descriptor, which stays open and the same until the AsyncFd
     // (which owns the socket) is dropped.
     let socket = unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)?;
+    let engine = Engine::new(config, store);
+    let (metrics, _) = watch::channel(engine.signaling_metrics(socket.get_ref().counts()));
     Ok(Cmd {
         socket,
-        engine: Engine::new(config, store),
+        engine,
         insecure,
         report_interval,
+        metrics,
     })
 }
 
@@ -81,11 +85,18 @@ pub struct Cmd {
     engine: Engine<FileStore>,
     insecure: bool,
     report_interval: Duration,
+    /// What `/metrics` shows, as of the loop's last turn (at most a second old).
+    metrics: watch::Sender<SignalingMetrics>,
 }
 
 impl Cmd {
     pub fn local(&self) -> Ipv6Addr {
         self.socket.get_ref().local()
+    }
+
+    /// The signaling metrics, as of the loop's last turn.
+    pub fn metrics(&self) -> watch::Receiver<SignalingMetrics> {
+        self.metrics.subscribe()
     }
 
     /// Serves until `shutdown` completes. A store failure stops the CMD (after the PBA that
@@ -131,6 +142,10 @@ impl Cmd {
                     }
                 }
             }
+            self.metrics.send_replace(
+                self.engine
+                    .signaling_metrics(self.socket.get_ref().counts()),
+            );
         }
         let c = self.engine.counters();
         tracing::info!(

@@ -1,6 +1,7 @@
 //! [`MaarHandle`]: how the API, the advertisers and the point-to-point links ask the MAAR
 //! service for attachments and detachments, and read what it holds.
 
+use anchor_pmip::signaling_metrics::SignalingMetrics;
 use anchor_signal::MnId;
 use ipnet::Ipv6Net;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -20,12 +21,19 @@ pub struct MaarHandle {
     pub(crate) requests: mpsc::Sender<(Request, Reply)>,
     /// What the MAAR holds, as of its service loop's last turn (at most a second old).
     pub(crate) list: watch::Receiver<MnList>,
+    /// The signaling metrics, as of the same turn.
+    pub(crate) metrics: watch::Receiver<SignalingMetrics>,
 }
 
 impl MaarHandle {
     /// The nodes served here and the prefixes anchored here for nodes served elsewhere.
     pub fn list(&self) -> MnList {
         self.list.borrow().clone()
+    }
+
+    /// The signaling metrics (`/metrics`), as of the service loop's last turn.
+    pub fn metrics(&self) -> SignalingMetrics {
+        self.metrics.borrow().clone()
     }
 
     /// `mn` attached on `dev`: the prefix delegated to it (its registration goes on).

@@ -3,12 +3,22 @@
 //! applies its routes and bindings to the router through its [`RouterPort`].
 
 use std::{
-    collections::HashMap, future::Future, io, net::Ipv6Addr, path::Path, sync::Arc, time::Duration,
+    collections::HashMap,
+    future::Future,
+    io,
+    net::Ipv6Addr,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use anchor_pmip::{
     Now, Outgoing, error_chain,
     report::{self, Report},
+    signaling_metrics::{MessageCounts, SignalingMetrics},
     timing::SignalingTiming,
     transport::{MhSocket, TransportError},
     xfrm::{self, XfrmError},
@@ -78,6 +88,10 @@ pub struct Maar {
     idle_sample: Option<Duration>,
     /// For [`MaarHandle::list`].
     list: watch::Sender<MnList>,
+    /// For [`MaarHandle::metrics`].
+    metrics: watch::Sender<SignalingMetrics>,
+    /// Router Advertisements sent on every access interface.
+    router_advertisements: Arc<AtomicU64>,
     /// The saved state taken back by [`Maar::restore_state`], applied when serving starts.
     restored: Option<Restored>,
     /// The router's first-frame reports, when nodes attach on their first frame.
@@ -146,9 +160,12 @@ pub fn start(
     let socket = unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)?;
     let (tx, rx) = mpsc::channel(16);
     let (list, list_rx) = watch::channel(MnList::default());
+    let (metrics, metrics_rx) =
+        watch::channel(engine.signaling_metrics(MessageCounts::default(), 0));
     let handle = MaarHandle {
         requests: tx,
         list: list_rx,
+        metrics: metrics_rx,
     };
     Ok((
         Maar {
@@ -164,6 +181,8 @@ pub fn start(
             router_lifetime_s: config.router_lifetime_s(),
             idle_sample: config.idle_sample_interval(),
             list,
+            metrics,
+            router_advertisements: Arc::new(AtomicU64::new(0)),
             restored: None,
             first_frames: None,
         },
@@ -228,6 +247,7 @@ impl Maar {
                 kick,
                 self.ra_interval,
                 self.router_lifetime_s,
+                Arc::clone(&self.router_advertisements),
             )));
         }
         if let Some(frames) = self.first_frames.take() {
@@ -328,6 +348,10 @@ impl Maar {
             self.send_all(&mut out);
             self.list
                 .send_replace(self.engine.list(Now::system().instant));
+            self.metrics.send_replace(self.engine.signaling_metrics(
+                self.socket.get_ref().counts(),
+                self.router_advertisements.load(Ordering::Relaxed),
+            ));
             for (dev, tx) in &adverts {
                 let now = self.engine.advertised(dev);
                 tx.send_if_modified(|sent| {
@@ -441,6 +465,7 @@ async fn advertise(
     kick: Arc<Notify>,
     interval: Duration,
     router_lifetime_s: u16,
+    sent: Arc<AtomicU64>,
 ) {
     let dev = socket.dev().to_owned();
     let mac = socket.mac();
@@ -510,6 +535,7 @@ async fn advertise(
         match socket.get_ref().send(to, &bytes) {
             Ok(()) => {
                 tracing::debug!("{dev}: router advertisement to {to}");
+                sent.fetch_add(1, Ordering::Relaxed);
                 if to == ALL_NODES {
                     retries_left = 0;
                 }

@@ -9,6 +9,9 @@
 //! - [`timing`]: the signaling timers both roles configure, and their checks.
 //! - [`report`]: the periodic report of the signaling counts (with the insecure-signaling
 //!   warning).
+//! - [`metrics_listen`]: the CMD's `metrics_listen` key.
+//! - [`signaling_metrics`]: the messages sent and received by type and status, and what a role
+//!   shows on `/metrics`.
 //! - [`transport`]: the raw IPv6 socket for the Mobility Header (next header 135).
 //! - [`xfrm`]: the start-up check that IPsec ESP protects the signaling with every peer.
 //! - [`durable`]: files written whole or not at all ([`durable::write_atomic`]).
@@ -20,9 +23,11 @@ pub mod error_chain;
 pub mod log_format;
 pub mod log_limit;
 pub mod message;
+pub mod metrics_listen;
 pub mod mobile_node;
 pub mod report;
 pub mod retransmit;
+pub mod signaling_metrics;
 pub mod timing;
 pub mod transport;
 pub mod xfrm;

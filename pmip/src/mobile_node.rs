@@ -62,6 +62,21 @@ pub enum Policy {
     Fixed,
 }
 
+/// A policy's name, as the configuration spells it.
+pub type PolicyName = &'static str;
+
+impl Policy {
+    pub fn name(self) -> PolicyName {
+        match self {
+            Self::Nonpersistent => "nonpersistent",
+            Self::SessionLasting => "session-lasting",
+            Self::Fixed => "fixed",
+        }
+    }
+
+    pub const ALL: [Policy; 3] = [Policy::Nonpersistent, Policy::SessionLasting, Policy::Fixed];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,11 @@ use anchor_signal::{MobilityHeader, checksum::IPPROTO_MH};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use thiserror::Error;
 
-use crate::{log_limit::LogLimit, message::Outgoing};
+use crate::{
+    log_limit::LogLimit,
+    message::Outgoing,
+    signaling_metrics::{MessageCounts, Way},
+};
 
 /// The largest Mobility Header (Header Len is 8 bits of 8 octets).
 const MAX_MH: usize = 2048;
@@ -40,6 +44,8 @@ pub struct MhSocket {
     local: Ipv6Addr,
     /// The warnings about malformed messages, which any host can send.
     malformed: Mutex<LogLimit>,
+    /// The messages sent and decoded, by type and status.
+    counts: Mutex<MessageCounts>,
 }
 
 /// At most [`MALFORMED_BURST`] warnings about malformed messages per [`MALFORMED_WINDOW`].
@@ -66,6 +72,7 @@ impl MhSocket {
             socket,
             local,
             malformed: Mutex::new(LogLimit::new(MALFORMED_WINDOW, MALFORMED_BURST)),
+            counts: Mutex::new(MessageCounts::default()),
         })
     }
 
@@ -122,6 +129,7 @@ impl MhSocket {
         match MobilityHeader::decode(mh, from, self.local) {
             Ok(message) => {
                 tracing::debug!("from {from}: {message:?}");
+                self.count(Way::Received, &message);
                 Some(message)
             }
             Err(error) => {
@@ -155,10 +163,30 @@ impl MhSocket {
                 .map_err(|e| e.to_string())
                 .and_then(|wire| self.send(to, &wire).map_err(|e| e.to_string()));
             match sent {
-                Ok(()) => tracing::debug!("to {to}: {message:?}"),
+                Ok(()) => {
+                    tracing::debug!("to {to}: {message:?}");
+                    self.count(Way::Sent, &message);
+                }
                 Err(error) => tracing::warn!("cannot send to {to}: {error}"),
             }
         }
+    }
+}
+
+impl MhSocket {
+    /// The messages sent and decoded so far, by type and status.
+    pub fn counts(&self) -> MessageCounts {
+        self.counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn count(&self, way: Way, message: &anchor_signal::MobilityHeader) {
+        self.counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .count(way, message);
     }
 }
 

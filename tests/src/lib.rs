@@ -8,5 +8,7 @@ pub mod grown;
 pub mod hostile;
 pub mod maar;
 pub mod scenario;
+pub mod scrape;
 pub mod support;
+pub mod tunnel;
 pub mod xdp;

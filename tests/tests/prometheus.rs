@@ -9,19 +9,23 @@
 //! - Prometheus's HTTP query API shows `anchor_packets_total{reason="encap"}` and the binding's
 //!   `anchor_binding_packets_total{direction="to_mn"}` risen by exactly N, as the daemon's own
 //!   `anchor stats` does (the value is polled until a deadline; the assertion is on the value);
-//! - `promtool check metrics` accepts the daemon's `/metrics` as it is.
+//! - `promtool check metrics` accepts the daemon's `/metrics` as it is;
+//! - Prometheus loads `packaging/prometheus/anchor-rules.yml` unchanged and evaluates every
+//!   rule without an error, and one spoofed tunnel packet (from the correspondent, not the
+//!   prefix's peer) makes `AnchorSpoofedTunnelPackets` pending, with its labels exactly
+//!   (it fires only after its `for: 5m`, longer than the test waits).
 //!
 //! Needs root, the `anchor` binary next to the test's directory (`cargo build`; `cargo xtask
 //! test` builds first), ip, ethtool, ss, prometheus and promtool (Debian's `prometheus` package,
 //! installed by `cargo xtask setup`). Anything missing fails the test with the reason.
 
+use anchor_tests::scrape::{http_get, promtool_check_metrics, try_http_get};
+use anchor_tests::support::in_netns;
 use anchor_tests::support::{anchor_binary, global_counter, remove_stale_rigs, require_tools};
+use anchor_tests::tunnel::send_tunnel_packet;
 use std::fs::File;
-use std::io::{Read as _, Write as _};
-use std::net::{Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd as _;
+use std::net::{Ipv6Addr, UdpSocket};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anchor_rig::cmd;
@@ -147,28 +151,123 @@ fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
             && body.contains("anchor_bindings{kind=\"redirect\"} 1"),
         "/metrics lacks anchor_build_info or the redirect binding gauge:\n{body}"
     );
+
+    check_alert_rules(&r1_ns, &rig, &r1);
 }
 
-/// Runs `f` on a thread that has entered network namespace `ns`.
-fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/run/netns/{ns}");
-    let handle = File::open(&path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
-    std::thread::scope(|scope| {
-        scope
-            .spawn(move || {
-                // SAFETY: setns on a valid namespace descriptor; it changes only this thread.
-                let rc = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(
-                    rc,
-                    0,
-                    "cannot enter {ns}: {}",
-                    std::io::Error::last_os_error()
-                );
-                f()
+/// Prometheus has loaded every rule of `anchor-rules.yml` and evaluates it without an error;
+/// one spoofed tunnel packet to router 1 makes `AnchorSpoofedTunnelPackets` pending.
+fn check_alert_rules(r1_ns: &str, rig: &Rig, r1: &Daemon) {
+    // The alert rules: all loaded and evaluated without an error.
+    let rules = poll_rules(r1_ns);
+    assert_eq!(
+        rules,
+        RULES
+            .map(|name| (name.to_owned(), "ok".to_owned()))
+            .to_vec(),
+        "Prometheus should load and evaluate every rule of anchor-rules.yml"
+    );
+    // One spoofed tunnel packet for P1, whose peer is router 2: the alert goes pending.
+    let spoofed_before = global_counter(r1, "drop_decap_unknown_peer");
+    send_tunnel_packet(&rig.ns(Node::Cn), MN_P1_ADDR);
+    assert_eq!(
+        global_counter(r1, "drop_decap_unknown_peer"),
+        spoofed_before + 1,
+        "router 1 should drop the spoofed tunnel packet as from an unknown peer"
+    );
+    let alert = poll_alert(r1_ns, "AnchorSpoofedTunnelPackets");
+    assert_eq!(
+        alert,
+        Some((
+            "pending".to_owned(),
+            serde_json::json!({
+                "alertname": "AnchorSpoofedTunnelPackets",
+                "instance": METRICS,
+                "job": "anchor",
+                "reason": "drop_decap_unknown_peer",
+                "severity": "warning",
             })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+        )),
+        "Prometheus should hold AnchorSpoofedTunnelPackets pending"
+    );
+}
+
+/// The rules of `anchor-rules.yml`, in file order.
+const RULES: [&str; 7] = [
+    "AnchorDaemonDown",
+    "AnchorBindingMapNearlyFull",
+    "AnchorSpoofedTunnelPackets",
+    "AnchorNextHopsFallBackToFib",
+    "AnchorPbuRejections",
+    "AnchorSignalingUnanswered",
+    "AnchorCmdUnreachable",
+];
+
+fn rules_file() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/prometheus/anchor-rules.yml")
+}
+
+/// A GET of Prometheus's API in `ns`, as JSON with status "success".
+fn api(ns: &str, path: &str) -> Value {
+    let address = format!("127.0.0.1:{PROMETHEUS_PORT}");
+    let (status, _, body) = in_netns(ns, || http_get(&address, path, None));
+    assert_eq!(
+        status, 200,
+        "Prometheus answered {status} to {path}: {body}"
+    );
+    let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(answer["status"], "success", "{path}: {body}");
+    answer
+}
+
+/// The loaded rules and their health, polled until every one has been evaluated (or
+/// [`DEADLINE`] passes).
+fn poll_rules(ns: &str) -> Vec<(String, String)> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let answer = api(ns, "/api/v1/rules");
+        let rules: Vec<(String, String)> = answer["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_owned(),
+                    r["health"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        if rules.len() == RULES.len() && rules.iter().all(|(_, health)| health != "unknown")
+            || Instant::now() >= deadline
+        {
+            return rules;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The state and labels of alert `name`, polled until it appears (or [`DEADLINE`] passes).
+fn poll_alert(ns: &str, name: &str) -> Option<(String, Value)> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let answer = api(ns, "/api/v1/alerts");
+        let alert = answer["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["labels"]["alertname"] == name)
+            .map(|a| {
+                (
+                    a["state"].as_str().unwrap_or_default().to_owned(),
+                    a["labels"].clone(),
+                )
+            });
+        if alert.is_some() || Instant::now() >= deadline {
+            return alert;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Starts `prometheus` in `ns`, scraping [`METRICS`] every second into a fresh storage
@@ -178,8 +277,10 @@ fn start_prometheus(ns: &str, dir: &Path) -> Proc {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-             scrape_configs:\n  - job_name: anchor\n    static_configs:\n      - targets: ['{METRICS}']\n"
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - '{}'\n\
+             scrape_configs:\n  - job_name: anchor\n    static_configs:\n      - targets: ['{METRICS}']\n",
+            rules_file().display()
         ),
     )
     .expect("write prometheus.yml");
@@ -267,47 +368,6 @@ fn percent_encode(text: &str) -> String {
         .collect()
 }
 
-fn http_get(address: &str, path: &str, accept: Option<&str>) -> (u16, String, String) {
-    try_http_get(address, path, accept).unwrap_or_else(|e| panic!("GET {address}{path}: {e}"))
-}
-
-/// An HTTP/1.0 GET (no chunked encoding, the server closes the connection): status,
-/// content type and body.
-fn try_http_get(
-    address: &str,
-    path: &str,
-    accept: Option<&str>,
-) -> std::io::Result<(u16, String, String)> {
-    let addr: SocketAddr = address.parse().map_err(std::io::Error::other)?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {address}\r\n{accept}\r\n"
-    )?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let response = String::from_utf8(response).map_err(std::io::Error::other)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no end of headers in {response:?}")))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status in {head:?}")))?;
-    let content_type = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-type")
-                .then(|| value.trim().to_owned())
-        })
-        .unwrap_or_default();
-    Ok((status, content_type, body.to_owned()))
-}
-
 /// Sends [`PACKETS`] datagrams from the correspondent to the mobile node's old address and
 /// returns how many the mobile node received.
 fn send_through_tunnel(rig: &Rig) -> u64 {
@@ -344,32 +404,4 @@ fn send_through_tunnel(rig: &Rig) -> u64 {
         }
         counting.join().expect("receiver thread")
     })
-}
-
-/// Runs `promtool check metrics` on `exposition`; fails with its output unless it accepts it
-/// without a remark.
-fn promtool_check_metrics(exposition: &str, dir: &Path) {
-    std::fs::write(dir.join("metrics.txt"), exposition).expect("write metrics.txt");
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(exposition.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
-        "`promtool check metrics` rejects the daemon's /metrics ({}):\n{stdout}{stderr}\n(the exposition is in {}/metrics.txt)",
-        out.status,
-        dir.display()
-    );
 }

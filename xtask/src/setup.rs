@@ -23,7 +23,8 @@ const PACKAGES: &[&str] = &[
     "iperf3",
     "python3",
     "procps",
-    // The Prometheus server and promtool, for the metrics test.
+    // The Prometheus server and promtool (in the same package), for the metrics test and the
+    // alert rules' unit tests (alert_rules.rs).
     "prometheus",
     // strongSwan's IKE daemon and swanctl, for the packaged IPsec configuration's test, and
     // the openssl and gcm plugins for its AES-GCM and ECP-384 proposals (a Recommends of

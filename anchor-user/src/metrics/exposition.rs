@@ -11,7 +11,9 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use super::snapshot::Snapshot;
+use anchor_pmip::signaling_metrics::SignalingMetrics;
+
+use super::{signaling::SignalingCollector, snapshot::Snapshot};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,15 +41,25 @@ impl Format {
     }
 }
 
-/// The metrics of `snapshot`, and `anchor_build_info`, in `format`.
-pub fn encode(snapshot: Snapshot, format: Format) -> Result<String, fmt::Error> {
+/// `anchor_build_info`, the metrics of `snapshot` (the XDP program's maps, `anchor run`) and of
+/// `signaling` (the CMD, or the MAAR role), in `format`.
+pub fn encode(
+    snapshot: Option<Snapshot>,
+    signaling: Option<SignalingMetrics>,
+    format: Format,
+) -> Result<String, fmt::Error> {
     let mut registry = Registry::default();
     registry.register(
         "anchor_build",
         "Version of the running anchor daemon",
         Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
     );
-    registry.register_collector(Box::new(SnapshotCollector(snapshot)));
+    if let Some(snapshot) = snapshot {
+        registry.register_collector(Box::new(SnapshotCollector(snapshot)));
+    }
+    if let Some(signaling) = signaling {
+        registry.register_collector(Box::new(SignalingCollector(signaling)));
+    }
     let mut out = String::new();
     match format {
         Format::Prometheus => prometheus_text::encode(&mut out, &registry)?,
@@ -207,7 +219,7 @@ mod tests {
         let mut selector = BindingSelector::new(labels_max);
         let snapshot = Snapshot::read(&source(), &mut selector, Capacity::for_max_bindings(1024))
             .expect("read");
-        encode(snapshot, format).expect("encode")
+        encode(Some(snapshot), None, format).expect("encode")
     }
 
     #[test]

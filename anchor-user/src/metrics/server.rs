@@ -25,6 +25,7 @@ use tokio::{
 use super::{
     error::MetricsError,
     exposition::{Format, encode},
+    scrape::{Scrape, SignalingRead},
     select::BindingSelector,
     snapshot::{Capacity, Snapshot},
     source::MetricsSource,
@@ -39,10 +40,11 @@ const MAX_CONNECTIONS: usize = 32;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Turns the state read at scrape time into exposition text.
-#[derive(Debug)]
 pub struct Exporter {
     capacity: Capacity,
     selector: SyncMutex<BindingSelector>,
+    /// The MAAR role's signaling metrics, when it runs.
+    signaling: Option<SignalingRead>,
 }
 
 impl Exporter {
@@ -51,7 +53,15 @@ impl Exporter {
         Self {
             capacity,
             selector: SyncMutex::new(BindingSelector::new(binding_labels_max)),
+            signaling: None,
         }
+    }
+
+    /// Shows the signaling metrics `read` returns as well (the MAAR role).
+    #[must_use]
+    pub fn with_signaling(mut self, read: SignalingRead) -> Self {
+        self.signaling = Some(read);
+        self
     }
 
     /// Reads `source` (holding its lock only while reading) and encodes what it saw.
@@ -65,7 +75,8 @@ impl Exporter {
             let mut selector = self.selector.lock().unwrap_or_else(PoisonError::into_inner);
             Snapshot::read(&*source, &mut selector, self.capacity)?
         };
-        encode(snapshot, format).map_err(MetricsError::Encode)
+        let signaling = self.signaling.as_ref().map(|read| read());
+        encode(Some(snapshot), signaling, format).map_err(MetricsError::Encode)
     }
 }
 
@@ -91,19 +102,16 @@ impl MetricsListener {
         self.addr
     }
 
-    /// Serves `GET /metrics` until the future is dropped. Must run inside a tokio runtime.
-    pub fn serve<S>(
+    /// Serves `GET /metrics` with what `target` reads until the future is dropped. Must run
+    /// inside a tokio runtime.
+    pub fn serve<T: Scrape>(
         self,
-        source: Arc<Mutex<S>>,
-        exporter: Exporter,
-    ) -> Result<impl Future<Output = ()> + Send + 'static, MetricsError>
-    where
-        S: MetricsSource + Send + 'static,
-    {
+        target: T,
+    ) -> Result<impl Future<Output = ()> + Send + 'static, MetricsError> {
         let addr = self.addr;
         let listener = TcpListener::from_std(self.listener)
             .map_err(|source| MetricsError::Bind { addr, source })?;
-        let state = Arc::new((source, exporter));
+        let state = Arc::new(target);
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         Ok(async move {
             loop {
@@ -123,7 +131,7 @@ impl MetricsListener {
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(respond(&request, &state.0, &state.1).await) }
+                        async move { Ok::<_, Infallible>(respond(&request, &*state).await) }
                     });
                     let served = http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -150,11 +158,7 @@ fn text_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     response
 }
 
-async fn respond<S: MetricsSource>(
-    request: &Request<Incoming>,
-    source: &Mutex<S>,
-    exporter: &Exporter,
-) -> Response<Full<Bytes>> {
+async fn respond<T: Scrape>(request: &Request<Incoming>, target: &T) -> Response<Full<Bytes>> {
     if request.uri().path() != METRICS_PATH {
         return text_response(
             StatusCode::NOT_FOUND,
@@ -176,7 +180,7 @@ async fn respond<S: MetricsSource>(
         .get(ACCEPT)
         .and_then(|value| value.to_str().ok());
     let format = Format::from_accept(accept);
-    match exporter.scrape(source, format).await {
+    match target.scrape(format).await {
         Ok(body) => {
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(
@@ -198,7 +202,7 @@ mod tests {
     use std::io::{Read as _, Write as _};
 
     use super::*;
-    use crate::metrics::fake::FakeSource;
+    use crate::metrics::{MapsScrape, fake::FakeSource};
 
     /// One HTTP/1.0 exchange: status line, headers and body as one string.
     fn exchange(addr: SocketAddr, request: &str) -> String {
@@ -227,7 +231,10 @@ mod tests {
         let exporter = Exporter::new(Capacity::for_max_bindings(8), 10);
         let server = tokio::spawn(
             listener
-                .serve(Arc::clone(&source), exporter)
+                .serve(MapsScrape {
+                    source: Arc::clone(&source),
+                    exporter,
+                })
                 .expect("serve"),
         );
 

@@ -63,6 +63,7 @@ use crate::{
     store::{MobilityStore, StoreError},
 };
 
+mod metrics;
 mod release;
 mod subscribers;
 mod updates;

@@ -497,6 +497,7 @@ fn restamped(message: MobilityHeader, now: Now) -> MobilityHeader {
 mod attach;
 mod cmd_update;
 mod idle;
+mod metrics;
 mod snapshot;
 
 #[cfg(test)]

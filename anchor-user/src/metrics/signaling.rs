@@ -1,0 +1,239 @@
+//! The signaling metrics of the CMD and the MAAR role (`anchor-pmip`'s [`SignalingMetrics`]) as
+//! prometheus-client families. Every label set is bounded: role, direction, message type, status
+//! code (at most 256), policy and phase; no node or prefix is a label.
+
+use std::{collections::BTreeMap, fmt};
+
+use anchor_pmip::signaling_metrics::{MessageType, SignalingMetrics, Way};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric as _},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
+};
+
+#[derive(Debug)]
+pub(super) struct SignalingCollector(pub(super) SignalingMetrics);
+
+/// The messages whose series exist from the start, at zero: PBUs and accepting PBAs both ways.
+const ALWAYS: [(Way, MessageType); 4] = [
+    (Way::Sent, MessageType::Pbu),
+    (Way::Sent, MessageType::Pba { status: 0 }),
+    (Way::Received, MessageType::Pbu),
+    (Way::Received, MessageType::Pba { status: 0 }),
+];
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    role: &str,
+    value: u64,
+) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    ConstCounter::new(value).encode(family.encode_family(&[("role", role)])?)
+}
+
+impl Collector for SignalingCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let m = &self.0;
+        let role = m.role.name();
+
+        let mut messages: BTreeMap<(Way, MessageType), u64> =
+            ALWAYS.iter().map(|&key| (key, 0)).collect();
+        for (way, kind, n) in m.messages.iter() {
+            messages.insert((way, kind), n);
+        }
+        let mut family = encoder.encode_descriptor(
+            "anchor_signaling_messages",
+            "Mobility Header messages sent and received (decoded), by type and, for PBAs, status code",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((way, kind), n) in messages {
+            let status;
+            let mut labels = vec![
+                ("role", role),
+                ("direction", way.name()),
+                ("type", kind.name()),
+            ];
+            if let MessageType::Pba { status: code } = kind {
+                status = code.to_string();
+                labels.push(("status", status.as_str()));
+            }
+            ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+        }
+
+        counter(
+            &mut encoder,
+            "anchor_signaling_retransmissions",
+            "PBUs sent again for want of a PBA (RFC 6275 back-off)",
+            role,
+            m.retransmissions,
+        )?;
+        counter(
+            &mut encoder,
+            "anchor_signaling_given_up",
+            "PBUs given up on after MAX_BINDACK_TIMEOUT without a PBA",
+            role,
+            m.gave_up,
+        )?;
+        counter(
+            &mut encoder,
+            "anchor_signaling_dropped",
+            "Mobility Headers dropped unanswered: malformed, or a PBA nothing waits for",
+            role,
+            m.dropped,
+        )?;
+        if let Some(n) = m.idle_released {
+            counter(
+                &mut encoder,
+                "anchor_idle_releases",
+                "Redirects released after their idle time, with the CMD's consent",
+                role,
+                n,
+            )?;
+        }
+        if let Some(n) = m.router_advertisements {
+            counter(
+                &mut encoder,
+                "anchor_router_advertisements",
+                "Router Advertisements sent on the access links",
+                role,
+                n,
+            )?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "anchor_signaling_nodes",
+            "Mobile nodes, by phase (MAAR: served here; CMD: records)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (phase, n) in &m.nodes {
+            ConstGauge::new(*n)
+                .encode(family.encode_family(&[("role", role), ("phase", phase)])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "anchor_signaling_prefixes",
+            "Mobile nodes' prefixes, by policy and phase (MAAR: served, anchored; CMD: local, redirected)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((policy, phase), n) in &m.prefixes {
+            let labels = [("role", role), ("policy", policy), ("phase", phase)];
+            ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
+        }
+        if let Some(n) = m.updates_outstanding {
+            let mut family = encoder.encode_descriptor(
+                "anchor_signaling_updates_outstanding",
+                "Updates sent to previous MAARs and subscribers that wait for their PBA",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(n).encode(family.encode_family(&[("role", role)])?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anchor_pmip::{
+        Policy,
+        signaling_metrics::{MessageCounts, Role},
+    };
+    use anchor_signal::{Lifetime, MobilityHeader, Pba, PbaFlags, Status};
+
+    use super::*;
+    use crate::metrics::{Format, encode};
+
+    fn pba(status: u8) -> MobilityHeader {
+        MobilityHeader::Pba(Pba {
+            status: Status(status),
+            flags: PbaFlags::EMPTY,
+            sequence: 1,
+            lifetime: Lifetime::DEREGISTRATION,
+            options: Vec::new(),
+        })
+    }
+
+    fn lines(metrics: SignalingMetrics) -> Vec<String> {
+        encode(None, Some(metrics), Format::Prometheus)
+            .expect("encode")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_cmd_shows_messages_by_status_and_its_records() {
+        let mut messages = MessageCounts::default();
+        messages.count(Way::Sent, &pba(0));
+        messages.count(Way::Sent, &pba(154));
+        messages.count(Way::Sent, &pba(154));
+        let mut metrics =
+            SignalingMetrics::new(Role::Cmd, &["registered"], &["local", "redirected"]);
+        metrics.messages = messages;
+        metrics.retransmissions = 3;
+        metrics.gave_up = 1;
+        metrics.dropped = 2;
+        metrics.updates_outstanding = Some(4);
+        metrics.add_node("registered");
+        metrics.add_prefix(Policy::SessionLasting, "redirected");
+        let build = format!(
+            "anchor_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let mut expected = vec![
+            build.as_str(),
+            "anchor_signaling_messages_total{role=\"cmd\",direction=\"sent\",type=\"pbu\"} 0",
+            "anchor_signaling_messages_total{role=\"cmd\",direction=\"sent\",type=\"pba\",status=\"0\"} 1",
+            "anchor_signaling_messages_total{role=\"cmd\",direction=\"sent\",type=\"pba\",status=\"154\"} 2",
+            "anchor_signaling_messages_total{role=\"cmd\",direction=\"received\",type=\"pbu\"} 0",
+            "anchor_signaling_messages_total{role=\"cmd\",direction=\"received\",type=\"pba\",status=\"0\"} 0",
+            "anchor_signaling_retransmissions_total{role=\"cmd\"} 3",
+            "anchor_signaling_given_up_total{role=\"cmd\"} 1",
+            "anchor_signaling_dropped_total{role=\"cmd\"} 2",
+            "anchor_signaling_nodes{role=\"cmd\",phase=\"registered\"} 1",
+        ];
+        let prefixes = [
+            ("fixed", "local", 0),
+            ("fixed", "redirected", 0),
+            ("nonpersistent", "local", 0),
+            ("nonpersistent", "redirected", 0),
+            ("session-lasting", "local", 0),
+            ("session-lasting", "redirected", 1),
+        ]
+        .map(|(policy, phase, n)| {
+            format!(
+                "anchor_signaling_prefixes{{role=\"cmd\",policy=\"{policy}\",phase=\"{phase}\"}} {n}"
+            )
+        });
+        expected.extend(prefixes.iter().map(String::as_str));
+        expected.push("anchor_signaling_updates_outstanding{role=\"cmd\"} 4");
+        assert_eq!(lines(metrics), expected);
+    }
+
+    #[test]
+    fn the_maar_shows_idle_releases_and_advertisements() {
+        let mut metrics = SignalingMetrics::new(Role::Maar, &["registered"], &["served"]);
+        metrics.idle_released = Some(5);
+        metrics.router_advertisements = Some(6);
+        let lines = lines(metrics);
+        for expected in [
+            "anchor_idle_releases_total{role=\"maar\"} 5",
+            "anchor_router_advertisements_total{role=\"maar\"} 6",
+            "anchor_signaling_prefixes{role=\"maar\",policy=\"fixed\",phase=\"served\"} 0",
+        ] {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "{expected} in {lines:#?}"
+            );
+        }
+        assert!(
+            !lines.iter().any(|l| l.contains("updates_outstanding")),
+            "{lines:#?}"
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! What the CMD shows on `/metrics`: its counters, the records and their prefixes by policy,
+//! and the updates waiting for their PBA.
+
+use anchor_pmip::signaling_metrics::{MessageCounts, Role, SignalingMetrics};
+
+use super::Engine;
+use crate::store::MobilityStore;
+
+/// The CMD's phases of a node's prefix: anchored at its serving MAAR, or at another one.
+const PREFIX_PHASES: [&str; 2] = ["local", "redirected"];
+
+impl<S: MobilityStore> Engine<S> {
+    /// The metrics as of now, with `messages`, the socket's counts.
+    pub fn signaling_metrics(&self, messages: MessageCounts) -> SignalingMetrics {
+        let mut metrics = SignalingMetrics::new(Role::Cmd, &["registered"], &PREFIX_PHASES);
+        metrics.messages = messages;
+        metrics.retransmissions = self.counters.retransmissions;
+        metrics.gave_up = self.counters.gave_up;
+        metrics.dropped = self.counters.dropped;
+        metrics.updates_outstanding = Some(self.in_flight() as u64);
+        for record in self.store.records() {
+            metrics.add_node("registered");
+            for prefix in &record.prefixes {
+                let phase = if prefix.anchor == record.serving {
+                    PREFIX_PHASES[0]
+                } else {
+                    PREFIX_PHASES[1]
+                };
+                metrics.add_prefix(prefix.policy, phase);
+            }
+        }
+        metrics
+    }
+}
