@@ -49,6 +49,7 @@ pub(crate) async fn attach_reported(
 
 #[cfg(test)]
 mod tests {
+    use anchor_pmip::signaling_metrics::SignalingMetrics;
     use tokio::sync::watch;
 
     use super::*;
@@ -75,7 +76,12 @@ mod tests {
             served: vec![(MnId::Eui48(SERVED), served)],
             anchored: Vec::new(),
         });
-        let handle = MaarHandle { requests, list };
+        let (_metrics_tx, metrics) = watch::channel(SignalingMetrics::default());
+        let handle = MaarHandle {
+            requests,
+            list,
+            metrics,
+        };
         let kick = Arc::new(Notify::new());
         let kicks = HashMap::from([("air".to_owned(), Arc::clone(&kick))]);
         let (frames, reports) = mpsc::channel(4);
