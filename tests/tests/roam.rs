@@ -19,42 +19,25 @@ use std::time::{Duration, Instant};
 
 use anchor_rig::{
     cmd::{self, Run as _},
-    grown::{
-        Spec, THREE_ARS,
-        plan::CN,
-        spec::{Attachment, Policy},
-    },
+    grown::Spec,
     udp_stream::UdpStream,
 };
 use anchor_tests::{
     flow::{Flow, echo_server},
     grown::{GrownScenario, wait_until_right},
+    roam::{MN, attach_at_ar1, roam_spec, streams_each_way},
     scenario::DEADLINE,
 };
 
-const MN: &str = "mn1";
 const TCP_PORT: u16 = 7090;
 const DOWN_PORT: u16 = 7091;
 const UP_PORT: u16 = 7092;
-const PACE: Duration = Duration::from_millis(5);
 const IDENTITY_MAC: &str = "00:00:5e:00:52:13";
 const IDENTITY_LL: &str = "fe80::200:5eff:fe00:5213";
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "the scenario's steps in the order it makes them"
-)]
 fn a_roam_keeps_the_default_router_and_its_neighbour_entry_with_no_discovery() {
-    let mut spec = Spec::parse(THREE_ARS, "rig/topologies/three-ars.toml")
-        .unwrap_or_else(|e| panic!("the sample topology: {e}"));
-    spec.maar.policy = Policy::SessionLasting;
-    spec.maar.idle_release_s = Some(600);
-    spec.maar.attachment = Attachment::Roam;
-    spec.maar.shared_identity = true;
-    for mn in &mut spec.mobile_nodes {
-        mn.start_at = None;
-    }
+    let spec = roam_spec(false);
     let mac = spec.mobile_node(MN).expect("mn1").mac.to_string();
     let sc = GrownScenario::start("ro", &spec);
 
@@ -62,12 +45,7 @@ fn a_roam_keeps_the_default_router_and_its_neighbour_entry_with_no_discovery() {
     assert_identity(&sc, &spec);
 
     // 2. Attached at AR1 by its solicitation.
-    sc.grown
-        .attach(MN, "ar1")
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let p1 = sc.first_prefix("ar1");
-    let address = sc.slaac(MN, p1);
-    sc.wait_for_address(MN, "ar1", address, true);
+    let (p1, address) = attach_at_ar1(&sc);
     let router_before = default_router(&sc);
     assert_eq!(
         router_before,
@@ -78,18 +56,8 @@ fn a_roam_keeps_the_default_router_and_its_neighbour_entry_with_no_discovery() {
     let listener = sc.listen(TCP_PORT);
     echo_server(&listener);
     let flow = Flow::start("p1", 7, sc.connect(MN, address, TCP_PORT, DEADLINE));
-    let cn = spec.correspondent.address;
-    let (mn_ns, cn_ns) = (sc.grown.ns(MN), sc.grown.ns(CN));
-    let down = UdpStream::start(&cn_ns, cn, &mn_ns, address, DOWN_PORT, PACE)
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let up = UdpStream::start(&mn_ns, address, &cn_ns, cn, UP_PORT, PACE)
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let flowing = Instant::now();
-    for (name, stream) in [("down", &down), ("up", &up)] {
-        stream
-            .wait_for(flowing, 50, DEADLINE)
-            .unwrap_or_else(|e| panic!("UDP {name} before the roam: {e:#}"));
-    }
+    let (down, up) = streams_each_way(&sc, address, DOWN_PORT, UP_PORT);
+    let mn_ns = sc.grown.ns(MN);
     let neighbour_before = router_neighbour(&sc);
     assert!(
         neighbour_before.contains(&format!("lladdr {IDENTITY_MAC}")),

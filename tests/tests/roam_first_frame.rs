@@ -13,64 +13,25 @@
 
 use std::time::{Duration, Instant};
 
-use anchor_rig::{
-    grown::{
-        Spec, THREE_ARS,
-        plan::CN,
-        spec::{Attachment, Policy},
-    },
-    udp_stream::UdpStream,
-};
 use anchor_tests::{
     grown::{GrownScenario, wait_until_right},
+    roam::{MN, attach_at_ar1, roam_spec, streams_each_way},
     scenario::DEADLINE,
     support::global_counter,
 };
-
-const MN: &str = "mn1";
 const DOWN_PORT: u16 = 7093;
 const UP_PORT: u16 = 7094;
-const PACE: Duration = Duration::from_millis(5);
 const REPORTS: &str = "first_frame_report";
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "the scenario's steps in the order it makes them"
-)]
 fn the_first_frame_after_a_roam_attaches_the_node() {
-    let mut spec = Spec::parse(THREE_ARS, "rig/topologies/three-ars.toml")
-        .unwrap_or_else(|e| panic!("the sample topology: {e}"));
-    spec.maar.policy = Policy::SessionLasting;
-    spec.maar.idle_release_s = Some(600);
-    spec.maar.attachment = Attachment::Roam;
-    spec.maar.shared_identity = true;
-    spec.maar.first_frame = true;
-    for mn in &mut spec.mobile_nodes {
-        mn.start_at = None;
-    }
+    let spec = roam_spec(true);
     let mac = spec.mobile_node(MN).expect("mn1").mac.to_string();
     let sc = GrownScenario::start("rf", &spec);
 
     // 1. Attached at AR1.
-    sc.grown
-        .attach(MN, "ar1")
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let p1 = sc.first_prefix("ar1");
-    let address = sc.slaac(MN, p1);
-    sc.wait_for_address(MN, "ar1", address, true);
-    let cn = spec.correspondent.address;
-    let (mn_ns, cn_ns) = (sc.grown.ns(MN), sc.grown.ns(CN));
-    let down = UdpStream::start(&cn_ns, cn, &mn_ns, address, DOWN_PORT, PACE)
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let up = UdpStream::start(&mn_ns, address, &cn_ns, cn, UP_PORT, PACE)
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let flowing = Instant::now();
-    for (name, stream) in [("down", &down), ("up", &up)] {
-        stream
-            .wait_for(flowing, 50, DEADLINE)
-            .unwrap_or_else(|e| panic!("UDP {name} before the roam: {e:#}"));
-    }
+    let (p1, address) = attach_at_ar1(&sc);
+    let (down, up) = streams_each_way(&sc, address, DOWN_PORT, UP_PORT);
     let served_at_ar2 = |list: &serde_json::Value| {
         list["served"].as_array().is_some_and(|served| {
             served
