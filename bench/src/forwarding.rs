@@ -88,6 +88,10 @@ impl Mode {
 
 /// The smallest share of the frames sent that a variant must deliver as expected.
 const MIN_DELIVERED: f64 = 0.99;
+/// The same in a quick run (`cargo xtask test`), which only shows that every path works: its
+/// 20,000 frames share the two CPUs with whatever else runs, and a veth drops frames when its
+/// receiver falls behind.
+const MIN_DELIVERED_QUICK: f64 = 0.90;
 
 struct Line {
     generator: Netns,
@@ -360,12 +364,17 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
                 let (delivered, seconds) = send(&line, &generator, &input, count)?;
                 drop(active);
                 let share = delivered as f64 / f64::from(count);
-                if share < MIN_DELIVERED {
+                let min_delivered = if quick {
+                    MIN_DELIVERED_QUICK
+                } else {
+                    MIN_DELIVERED
+                };
+                if share < min_delivered {
                     bail!(
                         "{} with {size}-byte frames delivered {delivered} of {count} frames as \
                          expected (to {destination}, next header {next_header}): under {} %",
                         mode.name(),
-                        MIN_DELIVERED * 100.0
+                        min_delivered * 100.0
                     );
                 }
                 delivery[m] = delivery[m].min(share);
