@@ -8,7 +8,7 @@
 //! - a link flap on point-to-point access links (the node's link to the old router down, to the
 //!   new one up; carrier up attaches it);
 //! - a link flap on shared access links with a stock SLAAC node (its Router Solicitation
-//!   attaches it);
+//!   attaches it), and the same with attachment on the node's first frame;
 //! - a Wi-Fi roam: the node's one interface stays up and is re-plugged from one router's access
 //!   switch to the next; the access point's association event calls `anchor mn attach` on the
 //!   new router; every router has RFC 6543's shared identity; a second UDP stream runs uplink,
@@ -76,13 +76,19 @@ struct Move {
 }
 
 /// The kinds of move, with the names of their rows.
-const KINDS: [(Attachment, &str); 3] = [
-    (Attachment::PointToPoint, "point-to-point link flap"),
+const KINDS: [(Attachment, bool, &str); 4] = [
+    (Attachment::PointToPoint, false, "point-to-point link flap"),
     (
         Attachment::Solicitation,
+        false,
         "shared link flap, stock SLAAC node",
     ),
-    (Attachment::Roam, "Wi-Fi roam, shared identity"),
+    (
+        Attachment::Solicitation,
+        true,
+        "shared link flap, stock SLAAC node, first-frame attachment",
+    ),
+    (Attachment::Roam, false, "Wi-Fi roam, shared identity"),
 ];
 
 pub fn run(report: &mut Report, quick: bool) -> Result<()> {
@@ -96,9 +102,10 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
          one before the move until the streams have run again for 1 s; median over the moves",
     );
     let moves = if quick { 1 } else { MOVES.len() };
-    for (attachment, label) in KINDS {
+    for (attachment, first_frame, label) in KINDS {
         eprintln!("bench: handover stall, {label}, {moves} moves");
-        let figures = measure(attachment, moves).with_context(|| format!("handover, {label}"))?;
+        let figures = measure(attachment, first_frame, moves)
+            .with_context(|| format!("handover, {label}"))?;
         let down: Vec<Duration> = figures.iter().map(|m| m.down).collect();
         let tcp: Vec<Duration> = figures.iter().map(|m| m.tcp).collect();
         let lost: Vec<String> = figures.iter().map(|m| m.down_lost.to_string()).collect();
@@ -159,7 +166,7 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
 }
 
 /// Builds the rig, starts the streams and makes `moves` moves.
-fn measure(attachment: Attachment, moves: usize) -> Result<Vec<Move>> {
+fn measure(attachment: Attachment, first_frame: bool, moves: usize) -> Result<Vec<Move>> {
     let anchor = anchor_binary()?;
     let mut spec = Spec::parse(THREE_ARS, "rig/topologies/three-ars.toml")?;
     spec.maar.policy = Policy::SessionLasting;
@@ -167,6 +174,7 @@ fn measure(attachment: Attachment, moves: usize) -> Result<Vec<Move>> {
     spec.maar.idle_release_s = Some(600);
     spec.maar.attachment = attachment;
     spec.maar.shared_identity = attachment == Attachment::Roam;
+    spec.maar.first_frame = first_frame;
     for mn in &mut spec.mobile_nodes {
         mn.start_at = None;
     }
