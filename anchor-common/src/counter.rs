@@ -64,6 +64,7 @@ counters! {
     DropSourceInvalid = 22 => "drop_source_invalid": "Verdict: dropped IPv6 frame on an access interface with source validation whose source is neither link-local, unspecified, nor in a /64 allowed there (ACCESS_SOURCES), or whose Ethernet source is not the MAC the /64 is tied to.",
     FirstFrameReport = 23 => "first_frame_report": "IPv6 frame on an access interface with first-frame attachment from a MAC not known there (KNOWN_MACS), reported to the daemon (FIRST_FRAMES); not a verdict.",
     FirstFrameReportLost = 24 => "first_frame_report_lost": "First-frame report that found the FIRST_FRAMES ring full; not a verdict.",
+    AttachedL2 = 25 => "attached_l2": "Native packet that no binding took, for a /64 whose node is attached here (at a MAAR, one of its own prefixes), sent straight to the node's MAC (VISITING_L2; no FIB lookup, no Neighbour Discovery).",
 }
 
 /// Number of counters (size of the `COUNTERS` array).

@@ -15,8 +15,10 @@ pub const NEXTHOPS: &str = "NEXTHOPS";
 /// `HashMap<BindingKey, NextHop>` (`BPF_F_NO_PREALLOC`), capacity `MAX_VISITING_L2`: for a
 /// visiting /64 whose node is on an access link of this router, the L2 next hop of the
 /// decapsulated packets (the node's MAC, the access interface's MAC, ifindex and MTU), written
-/// by the daemon with the binding. A missing entry, or one without `NEXTHOP_VALID`, makes the
-/// program ask the FIB.
+/// by the daemon with the binding; at a MAAR, also for each of its own /64s whose node is
+/// attached here, the L2 next hop of native packets that no binding takes (written with the
+/// route toward the node, while `SETTING_ACCESS` is set). A missing entry, or one without
+/// `NEXTHOP_VALID`, makes the program ask the FIB (decapsulated) or pass the packet (native).
 pub const VISITING_L2: &str = "VISITING_L2";
 /// `HashMap<PeerAddr, u32>`, capacity `MAX_CN_ANCHORS`: the locators of the anchors near
 /// correspondents (RFC 8818 Figure 6) whose tunnels to a visiting /64 are decapsulated like the
@@ -48,6 +50,9 @@ pub const SETTING_SOURCE_VALIDATION: u32 = 2;
 /// `SETTINGS` bit: at least one `IFACES` entry has `IFACE_FLAG_FIRST_FRAME` (the program looks
 /// for unknown MACs only then).
 pub const SETTING_FIRST_FRAME: u32 = 4;
+/// `SETTINGS` bit: at least one `IFACES` entry is an access interface (the program looks a
+/// native packet that no binding took up in `VISITING_L2`, for a node attached here, only then).
+pub const SETTING_ACCESS: u32 = 8;
 /// `PerCpuArray<BindingStats>`, one slot per binding, capacity = `max_bindings`.
 pub const BINDING_STATS: &str = "BINDING_STATS";
 /// `PerCpuArray<CounterValue>`, indexed by `Counter`.

@@ -54,47 +54,66 @@ pub fn forward_to_peer(ctx: &XdpContext, vlan: bool, peer_index: u32, outer_len:
 }
 
 /// Sends a packet just decapsulated toward the visiting /64 whose upper 64 bits (as loaded from
-/// the packet) are `prefix` straight to its node, with the binding's L2 next hop
-/// (`VISITING_L2`): when the entry is valid, the IPv6 packet (`ip_len` bytes, header included)
-/// fits its MTU and its hop limit is above 1, the hop limit is decremented and the frame is
-/// rewritten to the node's MAC. Otherwise as [`forward`], which asks the FIB and decrements the
-/// hop limit itself: the hop limit is decremented once either way.
+/// the packet) are `prefix` straight to its node ([`to_node_l2`], counted in `visiting_l2`);
+/// otherwise as [`forward`], which asks the FIB and decrements the hop limit itself: the hop
+/// limit is decremented once either way.
 #[inline(always)]
 pub fn forward_to_node(ctx: &XdpContext, vlan: bool, prefix: u64, ip_len: usize) -> Verdict {
+    match to_node_l2(ctx, vlan, prefix, ip_len, Counter::VisitingL2) {
+        Some(verdict) => verdict,
+        None => forward(ctx, vlan, true),
+    }
+}
+
+/// Sends the IPv6 packet of an untagged frame (`ip_len` bytes, header included) whose
+/// destination /64 has the upper 64 bits `prefix` (as loaded from the packet) straight to the
+/// node attached here that holds it, with the /64's L2 next hop (`VISITING_L2`), and counts
+/// `counter`: when the entry is valid, the packet fits its MTU and its hop limit is above 1,
+/// the hop limit is decremented and the frame is rewritten to the node's MAC. `None`, with the
+/// frame untouched, otherwise.
+#[inline(always)]
+pub fn to_node_l2(
+    ctx: &XdpContext,
+    vlan: bool,
+    prefix: u64,
+    ip_len: usize,
+    counter: Counter,
+) -> Option<Verdict> {
+    if vlan {
+        return None;
+    }
     let key = prefix;
     // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
     // order, and its alignment exceeds the key's.
     let key = unsafe { &*core::ptr::addr_of!(key).cast::<BindingKey>() };
-    if !vlan && let Some(nh) = VISITING_L2.get_ptr(key) {
-        let words = nh.cast::<u32>();
-        // SAFETY: as in `forward_to_peer`: 4-byte-aligned volatile loads inside the value.
-        let (flags, mtu) = unsafe {
-            (
-                core::ptr::read_volatile(words.add(5)),
-                core::ptr::read_volatile(words.add(4)),
-            )
-        };
-        if flags & NEXTHOP_VALID != 0 && ip_len <= mtu as usize {
-            // The frame was shortened by the decapsulation: its bounds are checked again.
-            let Some(ip) = ptr_at::<Ipv6Words>(ctx, ETH_HLEN) else {
-                return Verdict::KERNEL_FALLBACK;
-            };
-            // SAFETY: byte 7 of the header, inside the frame (checked by `ptr_at`).
-            let hop_limit_at = unsafe { ip.cast::<u8>().add(7) };
-            // SAFETY: as above.
-            let hop_limit = unsafe { *hop_limit_at };
-            if hop_limit > 1 {
-                let Some(out_ifindex) = write_macs(ctx, nh) else {
-                    return Verdict::KERNEL_FALLBACK;
-                };
-                // SAFETY: as above; `write_macs` does not move packet data.
-                unsafe { *hop_limit_at = hop_limit - 1 };
-                count(Counter::VisitingL2, 0);
-                return send(ctx.ingress_ifindex() as u32, out_ifindex);
-            }
-        }
+    let nh = VISITING_L2.get_ptr(key)?;
+    let words = nh.cast::<u32>();
+    // SAFETY: as in `forward_to_peer`: 4-byte-aligned volatile loads inside the value.
+    let (flags, mtu) = unsafe {
+        (
+            core::ptr::read_volatile(words.add(5)),
+            core::ptr::read_volatile(words.add(4)),
+        )
+    };
+    if flags & NEXTHOP_VALID == 0 || ip_len > mtu as usize {
+        return None;
     }
-    forward(ctx, vlan, true)
+    // The frame may have been shortened by a decapsulation: its bounds are checked again.
+    let ip = ptr_at::<Ipv6Words>(ctx, ETH_HLEN)?;
+    // SAFETY: byte 7 of the header, inside the frame (checked by `ptr_at`).
+    let hop_limit_at = unsafe { ip.cast::<u8>().add(7) };
+    // SAFETY: as above.
+    let hop_limit = unsafe { *hop_limit_at };
+    if hop_limit <= 1 {
+        return None;
+    }
+    let Some(out_ifindex) = write_macs(ctx, nh) else {
+        return Some(Verdict::KERNEL_FALLBACK);
+    };
+    // SAFETY: as above; `write_macs` does not move packet data.
+    unsafe { *hop_limit_at = hop_limit - 1 };
+    count(counter, 0);
+    Some(send(ctx.ingress_ifindex() as u32, out_ifindex))
 }
 
 /// Writes the MACs of the next hop `nh` (a map value) into the frame's Ethernet header and

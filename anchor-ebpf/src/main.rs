@@ -3,7 +3,8 @@
 //! Flow: count -> parse -> report an unknown source MAC (access links with first-frame
 //! attachment; a side effect) -> validate the source (access links with source validation) ->
 //! decapsulate (tunnel to our locator) | encapsulate (destination is a
-//! redirected prefix) | reverse-encapsulate (source is a visiting prefix, on access links) | pass.
+//! redirected prefix) | reverse-encapsulate (source is a visiting prefix, on access links) |
+//! straight to an attached node's MAC (its /64 has an L2 next hop) | pass.
 //! Every frame ends in exactly one verdict counter; nothing returns XDP_ABORTED.
 #![no_std]
 #![no_main]
@@ -37,7 +38,7 @@ use anchor_common::{BindingKind, Counter, Direction, IfaceRole, IfaceValue};
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
-    maps::{IFACES, first_frame_present, locator, source_validation_present},
+    maps::{IFACES, access_present, first_frame_present, locator, source_validation_present},
     parse::{Addr, NEXTHDR_IPV6, ParseError, parse},
     stats::count,
     verdict::Verdict,
@@ -110,6 +111,15 @@ fn process(ctx: &XdpContext) -> Verdict {
         && b.reverse_tunnel()
     {
         return encap::encap(ctx, &pkt, &b, Direction::FromMn, Counter::ReverseEncap);
+    }
+    // A node attached here holds the destination's /64 (at a MAAR, one of its own prefixes):
+    // straight to its MAC, with no FIB lookup and no Neighbour Discovery, which would otherwise
+    // solicit the node's address before the node has it again after a move.
+    if access_present()
+        && let Some(verdict) =
+            forward::to_node_l2(ctx, pkt.vlan, dst.hi, pkt.ip_len, Counter::AttachedL2)
+    {
+        return verdict;
     }
     count(Counter::NoBinding, 0);
     Verdict::PASS

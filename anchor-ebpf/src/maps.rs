@@ -10,7 +10,9 @@ use anchor_common::{
     },
     counter::COUNTER_COUNT,
     first_frame::{FIRST_FRAMES_BYTES, MAX_FIRST_FRAME_REPORTED, MAX_KNOWN_MACS},
-    maps::{SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION},
+    maps::{
+        SETTING_ACCESS, SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION,
+    },
 };
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
@@ -36,8 +38,9 @@ pub static PEERS: Array<PeerAddr> = Array::with_max_entries(MAX_PEERS, 0);
 #[map]
 pub static NEXTHOPS: Array<NextHop> = Array::with_max_entries(MAX_PEERS, 0);
 
-/// The L2 next hop of each visiting /64 whose node is attached here; kept by the daemon with
-/// the binding.
+/// The L2 next hop of each /64 whose node is attached here: a visiting /64's (kept by the daemon
+/// with the binding) and, at a MAAR, one of its own /64s' while their node is attached here
+/// (kept with the route toward the node).
 #[map]
 pub static VISITING_L2: HashMap<BindingKey, NextHop> =
     HashMap::with_max_entries(MAX_VISITING_L2, BPF_F_NO_PREALLOC);
@@ -163,4 +166,13 @@ pub fn first_frame_present() -> bool {
     SETTINGS
         .get(0)
         .is_some_and(|bits| *bits & SETTING_FIRST_FRAME != 0)
+}
+
+/// Whether an interface is an access interface (per packet on the way to `no_binding`: an array
+/// lookup, which the verifier inlines).
+#[inline(always)]
+pub fn access_present() -> bool {
+    SETTINGS
+        .get(0)
+        .is_some_and(|bits| *bits & SETTING_ACCESS != 0)
 }

@@ -64,6 +64,15 @@ impl<D: DatapathPort, R: Routes, L> MaarRouter<D, R, L> {
         }
     }
 
+    /// Native packets to the node's `prefix` go straight to its `mac` on `dev` (`VISITING_L2`);
+    /// a failure is logged (the kernel's route and Neighbour Discovery deliver them meanwhile).
+    async fn attach_l2(&mut self, prefix: Ipv6Net, dev: &str, ifindex: u32, mac: Option<[u8; 6]>) {
+        let Some(mac) = mac else { return };
+        if let Err(error) = self.table.lock().await.attach_l2(prefix, mac, dev, ifindex) {
+            tracing::warn!("cannot write the L2 next hop of {prefix} on {dev}: {error}");
+        }
+    }
+
     /// Forgets the node `mac` on `ifindex` when no route toward it is left there.
     async fn forget(&mut self, ifindex: u32, mac: Option<[u8; 6]>) {
         let Some(mac) = mac else { return };
@@ -198,11 +207,13 @@ where
             Ok(()) => {
                 self.source_macs.insert((ifindex, prefix), mac);
                 self.know(ifindex, mac).await;
+                self.attach_l2(prefix, dev, ifindex, mac).await;
                 Ok(())
             }
             Err(error @ RouteError::Exists { .. }) => {
                 self.source_macs.insert((ifindex, prefix), mac);
                 self.know(ifindex, mac).await;
+                self.attach_l2(prefix, dev, ifindex, mac).await;
                 Err(RouteFailure::AlreadyDone(error.into()))
             }
             Err(error) => {
@@ -214,7 +225,8 @@ where
         }
     }
 
-    /// The sources first, then the route; the sources are allowed again when the route stays.
+    /// The L2 next hop, the sources, then the route; the sources are allowed again when the
+    /// route stays.
     async fn remove_route(
         &mut self,
         prefix: Ipv6Net,
@@ -226,6 +238,11 @@ where
             dev: dev.to_owned(),
             source,
         };
+        if let Err(error) = self.table.lock().await.detach_l2(prefix) {
+            // The node is gone from here: packets would go to its MAC on this link until a
+            // binding or route of the prefix replaces the entry.
+            tracing::error!("cannot remove the L2 next hop of {prefix} on {dev}: {error}");
+        }
         self.table
             .lock()
             .await

@@ -10,6 +10,7 @@
 //! - `slots.rs`: the statistics slots; `error.rs`: [`TableError`], [`AdoptBindingError`].
 
 mod access_source;
+mod attached_l2;
 mod error;
 mod known_mac;
 mod port;
@@ -298,8 +299,9 @@ impl<D: DatapathPort, R: Routes> BindingTable<D, R> {
             self.slots.release(slot);
             return Err(datapath_error(source));
         }
-        // The L2 next hop first: the program reads it only for a visiting binding in place. A
-        // visiting /64 without one clears what a failed removal may have left.
+        // The L2 next hop first: the program reads it for a decapsulated packet only with a
+        // visiting binding in place. A visiting /64 without one clears what a failed removal may
+        // have left.
         let l2 = match (&route, kind.mac()) {
             (Some(route), Some(mac)) if has_l2_key(prefix) => {
                 self.datapath

@@ -12,6 +12,10 @@ use anyhow::{Context as _, Result};
 use crate::cmd::{self, Run as _};
 use crate::grown::plan::{Plan, Role};
 
+/// The interface index of the first veth end; the devices a namespace numbers itself (its
+/// loopback, bridges) stay below it.
+const FIRST_INDEX: usize = 100;
+
 /// Creates the namespaces `PREFIX` + node of `plan` and everything in them. The caller removes
 /// what was built when this fails ([`teardown`]).
 pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
@@ -45,9 +49,17 @@ pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
         sysctl(&name, &settings)?;
     }
     create_bridges(prefix, plan)?;
-    for (a, b) in &plan.links {
+    for (k, (a, b)) in plan.links.iter().enumerate() {
+        // Interface indices of their own, unique across the rig: the two ends of a veth never
+        // share one. A kernel handles a veth end's carrier change at once because its index
+        // differs from its peer's (the link watch takes it for a stacked device); with equal
+        // indices, which namespaces of their own hand out, the change waits for the link watch's
+        // next slot, up to a second after the last one, and a moving node would configure its
+        // new link that much later.
+        let (a_index, b_index) = (FIRST_INDEX + 2 * k, FIRST_INDEX + 2 * k + 1);
+        let (a_index, b_index) = (a_index.to_string(), b_index.to_string());
         let mut add = cmd::new("ip");
-        add.args(["link", "add", &a.dev]);
+        add.args(["link", "add", &a.dev, "index", &a_index]);
         if let Some(mac) = a.mac {
             add.args(["address", &mac.to_string()]);
         }
@@ -59,6 +71,8 @@ pub fn create(prefix: &str, plan: &Plan) -> Result<()> {
             "peer",
             "name",
             &b.dev,
+            "index",
+            &b_index,
         ]);
         if let Some(mac) = b.mac {
             add.args(["address", &mac.to_string()]);

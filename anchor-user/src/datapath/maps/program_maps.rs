@@ -9,7 +9,7 @@ use anchor_common::{
     config::MAX_PEERS,
     maps::{
         ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, FIRST_FRAMES, IFACES,
-        KNOWN_MACS, NEXTHOPS, PEERS, SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES,
+        KNOWN_MACS, NEXTHOPS, PEERS, SETTING_ACCESS, SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES,
         SETTING_SOURCE_VALIDATION, SETTINGS, SHORT_PREFIXES, VISITING_L2,
     },
 };
@@ -144,11 +144,16 @@ impl ProgramMaps {
     }
 
     /// Keeps `SETTING_SOURCE_VALIDATION` equal to "an `IFACES` entry has source validation",
-    /// and `SETTING_FIRST_FRAME` to "an `IFACES` entry has first-frame attachment".
+    /// `SETTING_FIRST_FRAME` to "an `IFACES` entry has first-frame attachment" and
+    /// `SETTING_ACCESS` to "an `IFACES` entry is an access interface".
     fn update_iface_bits(&mut self) -> Result<(), DatapathError> {
-        let mut bits = self.settings_bits & !(SETTING_SOURCE_VALIDATION | SETTING_FIRST_FRAME);
+        let mut bits = self.settings_bits
+            & !(SETTING_SOURCE_VALIDATION | SETTING_FIRST_FRAME | SETTING_ACCESS);
         for entry in &self.ifaces {
             let (_, value) = entry.map_err(map_error("list", IFACES))?;
+            if value.role == IfaceRole::Access as u8 {
+                bits |= SETTING_ACCESS;
+            }
             if value.source_validation() {
                 bits |= SETTING_SOURCE_VALIDATION;
             }
