@@ -1130,6 +1130,167 @@ fn visiting_l2_next_hop_replaces_the_fib_lookup_for_decapsulation() {
     }
 }
 
+/// A /64 of this router's own with its node attached here (no binding): `HOME`, its node's
+/// address `AT_HOME`.
+const HOME: &str = "2001:db8:8:8::/64";
+const AT_HOME: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 8, 8, 0, 0, 0, 8);
+
+/// `packet`, arriving natively on `ingress`, sent to `NODE_MAC` with its /64's `VISITING_L2`
+/// entry (hop limit decremented once).
+fn native_to_node(
+    name: &str,
+    ingress: Ingress,
+    packet: &Udp6,
+    verdict: u32,
+    sent: Counter,
+) -> Case {
+    case(
+        name,
+        ingress,
+        frame(&packet.bytes()),
+        verdict,
+        Output::Frame(decapsulated(packet, NODE_MAC, L2_SMAC)),
+        &[Counter::Rx, Counter::AttachedL2, sent],
+    )
+}
+
+/// `packet`, arriving natively from the core, passed to the kernel untouched.
+fn native_passed(name: &str, packet: &Udp6, counters: &[Counter]) -> Case {
+    case(
+        name,
+        Ingress::Core,
+        frame(&packet.bytes()),
+        XDP_PASS,
+        Output::Frame(frame(&packet.bytes())),
+        counters,
+    )
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "table-driven: one case per path, each with its frames and counters"
+)]
+fn attached_l2_sends_native_packets_straight_to_the_node() {
+    let mut fx = Fixture::new();
+    let access = fx.net.access_ifindex;
+    let to_home = udp(CN, AT_HOME);
+    let fits = u32::try_from(to_home.bytes().len()).expect("one packet");
+    let passed = [Counter::Rx, Counter::NoBinding, Counter::Pass];
+
+    fx.check(&native_passed(
+        "no entry: the kernel's route and Neighbour Discovery",
+        &to_home,
+        &passed,
+    ));
+    fx.set_visiting_l2(HOME, access, 1500);
+    fx.check(&native_to_node(
+        "entry of a /64 whose node is attached here: straight to its MAC",
+        Ingress::Core,
+        &to_home,
+        XDP_REDIRECT,
+        Counter::Redirect,
+    ));
+    fx.check(&native_to_node(
+        "from the access link itself: XDP_TX",
+        Ingress::Access,
+        &to_home,
+        XDP_TX,
+        Counter::Tx,
+    ));
+    fx.set_visiting_l2(HOME, access, fits);
+    fx.check(&native_to_node(
+        "exactly the entry's MTU",
+        Ingress::Core,
+        &to_home,
+        XDP_REDIRECT,
+        Counter::Redirect,
+    ));
+    fx.set_visiting_l2(HOME, access, fits - 1);
+    fx.check(&native_passed(
+        "one byte above the entry's MTU: the kernel (Packet Too Big)",
+        &to_home,
+        &passed,
+    ));
+    fx.set_visiting_l2(HOME, access, 1500);
+
+    let mut hl2 = udp(CN, AT_HOME);
+    hl2.hop_limit = 2;
+    let mut hl1 = udp(CN, AT_HOME);
+    hl1.hop_limit = 1;
+    fx.check_all(&[
+        native_to_node(
+            "hop limit 2 leaves with 1",
+            Ingress::Core,
+            &hl2,
+            XDP_REDIRECT,
+            Counter::Redirect,
+        ),
+        native_passed("hop limit 1: the kernel (Time Exceeded)", &hl1, &passed),
+        case(
+            "VLAN-tagged: the kernel",
+            Ingress::Core,
+            ethernet_vlan(CORE_MAC, PEER_MAC, 100, &to_home.bytes()),
+            XDP_PASS,
+            Output::Frame(ethernet_vlan(CORE_MAC, PEER_MAC, 100, &to_home.bytes())),
+            &[
+                Counter::Rx,
+                Counter::Vlan,
+                Counter::NoBinding,
+                Counter::Pass,
+            ],
+        ),
+    ]);
+
+    // A redirect of the /64 comes first: the node has moved away.
+    fx.set_visiting_l2("2001:db8:1:1::/64", access, 1500);
+    fx.check(&case(
+        "a redirect binding wins over an entry",
+        Ingress::Core,
+        frame(&udp(CN, MN1).bytes()),
+        XDP_TX,
+        Output::Frame(ethernet(
+            MAC_R2,
+            CORE_MAC,
+            &encapsulated(&udp(CN, MN1), R2, true),
+        )),
+        &[Counter::Rx, Counter::Encap, Counter::Tx],
+    ));
+    fx.dp
+        .remove_visiting_l2(prefix("2001:db8:1:1::/64"))
+        .expect("remove");
+
+    // An invalid or removed entry: the kernel again.
+    let mut invalid = NextHop::valid(NODE_MAC, L2_SMAC, access, 1500);
+    invalid.flags = 0;
+    fx.dp
+        .set_visiting_l2_entry(prefix(HOME), invalid)
+        .expect("write an invalid entry");
+    fx.check(&native_passed(
+        "invalid entry: the kernel",
+        &to_home,
+        &passed,
+    ));
+    fx.set_visiting_l2(HOME, access, 1500);
+    fx.dp.remove_visiting_l2(prefix(HOME)).expect("remove");
+    fx.check(&native_passed(
+        "removed entry: the kernel",
+        &to_home,
+        &passed,
+    ));
+
+    // A router without access interfaces has no node attached: it does not look.
+    fx.set_visiting_l2(HOME, access, 1500);
+    fx.dp
+        .set_iface_role(access, IfaceRole::Core)
+        .expect("core role");
+    fx.check(&native_passed(
+        "no access interface: the entry is not read",
+        &to_home,
+        &passed,
+    ));
+}
+
 /// The daemon's resolver in the fixture namespace: R2 and R3 are permanent neighbours on the
 /// core interface, R7 has no neighbour entry.
 #[test]

@@ -36,6 +36,9 @@ const CACHED_DMAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
 const CACHED_SMAC: [u8; 6] = [2, 0, 0, 0, 0, 0x43];
 /// The visiting node of P3 in `VISITING_L2` (not the kernel's neighbour entry of MN3).
 const NODE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x65];
+/// A /64 of this router's own whose node is attached here (no binding), and its node's address.
+const HOME: &str = "2001:db8:8:8::/64";
+const AT_HOME: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 8, 8, 0, 0, 0, 8);
 /// The shortest frame: BPF_PROG_TEST_RUN refuses less than an Ethernet header.
 const ETH_HLEN: usize = 14;
 
@@ -53,7 +56,7 @@ const VERDICTS: [(Counter, u32); 8] = [
 
 /// The counters of the paths a frame can take besides its verdict, and of its side effects
 /// (the first-frame reports: the ring is never read here, so it fills and then loses them).
-const PATHS: [Counter; 15] = [
+const PATHS: [Counter; 16] = [
     Counter::Encap,
     Counter::ReverseEncap,
     Counter::Decap,
@@ -67,6 +70,7 @@ const PATHS: [Counter; 15] = [
     Counter::LpmHit,
     Counter::LinkScope,
     Counter::VisitingL2,
+    Counter::AttachedL2,
     Counter::FirstFrameReport,
     Counter::FirstFrameReportLost,
 ];
@@ -170,25 +174,30 @@ fn random_and_mutated_frames_keep_every_invariant() {
             };
             dp.set_next_hop(r2, entry).expect("NEXTHOPS");
             // And P3's visiting node: its L2 next hop (sent straight to its MAC, or with a
-            // small MTU refused for big packets) or none (the FIB).
+            // small MTU refused for big packets) or none (the FIB, or the kernel for a native
+            // packet).
             let p3 = "2001:db8:3:3::/64".parse().expect("prefix");
             let mtu = match rng.below(3) {
                 0 => Some(1500),
                 1 => Some(1300),
                 _ => None,
             };
-            match mtu {
-                Some(mtu) => {
-                    let link = AccessLink {
-                        ifindex: net.access_ifindex,
-                        mac: ACCESS_MAC,
-                        mtu,
-                    };
-                    dp.set_visiting_l2(p3, NODE_MAC, &link)
+            // The same for the node at home.
+            let home = HOME.parse().expect("prefix");
+            for prefix in [p3, home] {
+                match mtu {
+                    Some(mtu) => {
+                        let link = AccessLink {
+                            ifindex: net.access_ifindex,
+                            mac: ACCESS_MAC,
+                            mtu,
+                        };
+                        dp.set_visiting_l2(prefix, NODE_MAC, &link)
+                    }
+                    None => dp.remove_visiting_l2(prefix),
                 }
-                None => dp.remove_visiting_l2(p3),
+                .expect("VISITING_L2");
             }
-            .expect("VISITING_L2");
             // And the access interface's source validation, on (P3 allowed from any MAC) or
             // off, and its first-frame reports, on or off.
             let mut iface = if rng.below(2) == 0 {
@@ -342,6 +351,12 @@ fn check_rewrite(
         }
         return same_but_hop_limit(rest, in_ip, 1, "the encapsulated packet");
     }
+    if delta(Counter::AttachedL2) == 1 {
+        if output[..6] != NODE_MAC {
+            return Err("sent with an attached node's L2 next hop, not to its MAC".into());
+        }
+        return same_but_hop_limit(packet, in_ip, 1, "the packet to the attached node");
+    }
     if delta(Counter::Decap) == 1 {
         if delta(Counter::VisitingL2) == 1 && output[..6] != NODE_MAC {
             return Err("sent with the visiting node's L2 next hop, not to its MAC".into());
@@ -350,7 +365,7 @@ fn check_rewrite(
         let decrement = u8::from(verdict != Counter::KernelFallback);
         return same_but_hop_limit(packet, inner, decrement, "the decapsulated packet");
     }
-    Err("a rewrite counted as neither encapsulation, decapsulation nor Packet Too Big".into())
+    Err("a rewrite counted as neither encapsulation, decapsulation, Packet Too Big nor an attached node's L2 next hop".into())
 }
 
 /// `got` is `original`'s IPv6 packet (its header's payload length long) with the hop limit
@@ -444,8 +459,9 @@ fn generate(rng: &mut Rng) -> (Vec<u8>, bool) {
 /// core port.
 fn template(rng: &mut Rng) -> (Vec<u8>, bool) {
     let tunnel = |src: Ipv6Addr, inner: &[u8]| encapsulate(src, LOCATOR, 60, 0, 0x777, inner);
-    match rng.below(11) {
+    match rng.below(12) {
         0 => (udp(rng, CN, MN1), true),
+        11 => (udp(rng, CN, AT_HOME), true),
         1 => (udp(rng, CN, IN_SHORT), true),
         2 => (udp(rng, CN, MN7), true),
         3 => (udp(rng, MN3, CN), false),

@@ -146,3 +146,64 @@ async fn a_node_is_known_on_its_link_while_a_route_toward_it_is_there() {
     ));
     assert_eq!(known(&r).await, [(7, OTHER)]);
 }
+
+async fn l2(r: &Router) -> Vec<(Ipv6Net, ([u8; 6], String, u32))> {
+    let mut all: Vec<_> = r
+        .table
+        .lock()
+        .await
+        .datapath()
+        .l2
+        .clone()
+        .into_iter()
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn a_delegated_route_sends_native_packets_to_the_nodes_mac_until_removed() {
+    let mut r = router();
+    let p1 = net("2001:db8:1:1::/64");
+    let p2 = net("2001:db8:1:2::/64");
+    r.add_route(p1, "acc0", 7, Some(MAC)).await.expect("add");
+    // No MAC (an MN-ID that is not one): the kernel's Neighbour Discovery.
+    r.add_route(p2, "acc0", 7, None).await.expect("add");
+    assert_eq!(l2(&r).await, [(p1, (MAC, "acc0".to_owned(), 7))]);
+    // A restarted MAAR finds the route there: the entry is written again.
+    r.table.lock().await.datapath_mut().l2.clear();
+    assert!(matches!(
+        r.add_route(p1, "acc0", 7, Some(MAC)).await,
+        Err(RouteFailure::AlreadyDone(_))
+    ));
+    assert_eq!(l2(&r).await, [(p1, (MAC, "acc0".to_owned(), 7))]);
+    r.remove_route(p1, "acc0", 7).await.expect("remove");
+    assert!(l2(&r).await.is_empty(), "the node is gone from here");
+}
+
+#[tokio::test]
+async fn detaching_leaves_the_l2_next_hop_of_a_visiting_binding() {
+    let r = router();
+    let p = net("2001:db8:1:1::/64");
+    let home = Ipv6Addr::new(0x2001, 0xdb8, 0xf2, 0, 0, 0, 0, 2);
+    let visiting = TableBindingKind::Visiting {
+        home,
+        reverse_tunnel: false,
+        dev: Some("acc0".to_owned()),
+        mac: Some(MAC),
+    };
+    r.table
+        .lock()
+        .await
+        .add(p, visiting)
+        .await
+        .expect("visiting binding");
+    r.table.lock().await.detach_l2(p).expect("detach");
+    assert_eq!(
+        l2(&r).await,
+        [(p, (MAC, "acc0".to_owned(), 7))],
+        "the binding's own entry stays"
+    );
+    r.table.lock().await.remove(p).await.expect("remove");
+    assert!(l2(&r).await.is_empty(), "and goes with it");
+}
