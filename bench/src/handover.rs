@@ -56,6 +56,8 @@ const TCP_WRITE: usize = 1000;
 const ROUTERS: [&str; 3] = ["ar1", "ar2", "ar3"];
 /// Moves of each kind in a full run: the stall must stay within its bound in every one.
 const MOVES: usize = 20;
+/// Set (to anything), the rig's configurations and the daemons' logs stay after the run.
+const KEEP_LOGS: &str = "ANCHOR_BENCH_KEEP_LOGS";
 /// How long the streams must run again after a move before the next one.
 const DWELL_AFTER_RETURN: Duration = Duration::from_secs(1);
 /// The longest a stream may stay away after a move before the run fails.
@@ -186,7 +188,11 @@ fn measure(attachment: Attachment, first_frame: bool, moves: usize) -> Result<Ve
     }
     let stem = "anb-ho";
     anchor_rig::grown::remove_stale(stem)?;
-    let dir = WorkDir::create("anchor-bench-handover")?;
+    let mut dir = WorkDir::create("anchor-bench-handover")?;
+    if std::env::var_os(KEEP_LOGS).is_some() {
+        // The daemons' configurations and logs, to read a slow move's story afterwards.
+        dir.keep();
+    }
     let grown = Grown::build(&spec, &format!("{stem}{}-", std::process::id()))?;
     let daemons = Daemons::start(&grown, &anchor, dir.path())?;
 
