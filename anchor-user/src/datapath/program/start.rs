@@ -531,12 +531,13 @@ mod tests {
     }
     /// Pins of a build without source validation: `ACCESS_SOURCES` is created and pinned
     /// (empty), the bindings stay, and its entries survive the next restart. The
-    /// `SETTING_SOURCE_VALIDATION` bit follows the interfaces with source validation.
+    /// `SETTING_SOURCE_VALIDATION` bit follows the interfaces with source validation, and
+    /// `SETTING_ACCESS` the access interfaces.
     #[test]
     fn privileged_pins_without_access_sources_get_the_map_created() {
         use anchor_common::{
             IfaceRole, IfaceValue,
-            maps::{ACCESS_SOURCES, SETTING_SOURCE_VALIDATION},
+            maps::{ACCESS_SOURCES, SETTING_ACCESS, SETTING_SOURCE_VALIDATION},
         };
 
         use crate::datapath::AccessSource;
@@ -582,18 +583,21 @@ mod tests {
             .expect("removing again is no error");
         assert!(dp.access_sources().expect("list").is_empty());
 
-        // The SETTINGS bit follows the interfaces with source validation.
+        // The SETTINGS bits follow the interfaces: source validation, and access interfaces.
         assert_eq!(dp.maps.settings_in_map(), 0);
         dp.set_iface(1, IfaceValue::access_validated())
             .expect("validated");
         dp.set_iface(2, IfaceValue::access_validated())
             .expect("validated");
-        assert_eq!(dp.maps.settings_in_map(), SETTING_SOURCE_VALIDATION);
+        let both = SETTING_SOURCE_VALIDATION | SETTING_ACCESS;
+        assert_eq!(dp.maps.settings_in_map(), both);
         dp.set_iface_role(1, IfaceRole::Access)
             .expect("not validated");
-        assert_eq!(dp.maps.settings_in_map(), SETTING_SOURCE_VALIDATION);
+        assert_eq!(dp.maps.settings_in_map(), both);
         dp.maps.remove_iface(2).expect("remove");
-        assert_eq!(dp.maps.settings_in_map(), 0);
+        assert_eq!(dp.maps.settings_in_map(), SETTING_ACCESS);
+        dp.set_iface_role(1, IfaceRole::Core).expect("core");
+        assert_eq!(dp.maps.settings_in_map(), 0, "no access interface left");
         dp.set_iface(2, IfaceValue::access_validated())
             .expect("validated");
         dp.insert_binding(
@@ -601,10 +605,7 @@ mod tests {
             BindingSpec::redirect("2001:db8:ff::2".parse().expect("peer"), 1),
         )
         .expect("insert short");
-        assert_eq!(
-            dp.maps.settings_in_map(),
-            SETTING_SOURCE_VALIDATION | SETTING_SHORT_PREFIXES
-        );
+        assert_eq!(dp.maps.settings_in_map(), both | SETTING_SHORT_PREFIXES);
         drop(dp);
         pins.remove().expect("remove the pins");
     }
