@@ -11,5 +11,6 @@ pub mod roam;
 pub mod scenario;
 pub mod scrape;
 pub mod support;
+pub mod traffic;
 pub mod tunnel;
 pub mod xdp;

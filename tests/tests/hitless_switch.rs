@@ -14,27 +14,14 @@
 //! Needs root, a bpffs at /sys/fs/bpf, native XDP on veth and live-frames test runs (`cargo xtask
 //! doctor`); anything missing fails the test.
 
-use std::{
-    net::Ipv6Addr,
-    path::Path,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::{net::Ipv6Addr, path::Path, time::Duration};
 
-use anchor_bench::programs;
 use anchor_common::{Counter, IfaceRole};
 use anchor_packet::{Udp6, encapsulate, ethernet};
 use anchor_rig::cmd::{self, Run as _};
-use anchor_tests::{support::in_netns, xdp::xdp_md};
+use anchor_tests::{support::in_netns, traffic::Generator};
 use anchor_user::datapath::{
     Datapath, DatapathParams, InterfaceSpec, PinDir, XdpMode, pin::DEFAULT_BPFFS,
-};
-use aya::{
-    EbpfLoader,
-    programs::{TestRun as _, TestRunAttrs, TestRunOptions, Xdp},
 };
 
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
@@ -43,11 +30,8 @@ const CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
 const UNBOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, 1);
 const G0_MAC: [u8; 6] = [2, 0, 0, 0, 9, 1];
 const R0_MAC: [u8; 6] = [2, 0, 0, 0, 9, 2];
-/// Bytes `bench_gen` drops from the front of each input frame.
-const SPARE: usize = 40;
-/// Frames per test run, and per live-frames batch.
+/// Frames per test run.
 const REPEAT: u32 = 20_000;
-const BATCH: u32 = 64;
 
 /// The namespace, removed on drop.
 struct Net(String);
@@ -86,21 +70,14 @@ fn r0() -> InterfaceSpec {
     }
 }
 
-/// The generator's input (`SPARE` bytes, then the frame) and the header it rewrites each time.
-fn generator_frame() -> (Vec<u8>, [u64; 8]) {
+/// The generator's frame: a tunnel packet to the locator for a prefix without a binding.
+fn generator_frame() -> Vec<u8> {
     let inner = Udp6::new(CN, UNBOUND).bytes();
-    let frame = ethernet(
+    ethernet(
         R0_MAC,
         G0_MAC,
         &encapsulate(PEER, LOCATOR, 64, 0, 0, &inner),
-    );
-    let mut header = [0u64; 8];
-    for (word, bytes) in header.iter_mut().zip(frame.chunks_exact(8)) {
-        *word = u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
-    }
-    let mut input = vec![0u8; SPARE];
-    input.extend_from_slice(&frame);
-    (input, header)
+    )
 }
 
 /// The index of `dev` in the calling thread's namespace (sysfs shows the host's).
@@ -153,65 +130,26 @@ fn the_resize_switch_loses_no_frame_at_line_rate() {
 
     in_netns(&ns, || {
         let old = Datapath::start(&params(64), &pins, &[r0()]).expect("the first start");
-        let (input, header) = generator_frame();
+        let frame = generator_frame();
         let g0 = ifindex("g0");
         let rx_before = count(&old, Counter::Rx);
         let drops_before = count(&old, Counter::DropDecapNoBinding);
         // As when the daemon stops: its program stays attached through the pinned link.
         drop(old);
 
-        let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(AtomicU64::new(0));
-        let generator = {
-            let (stop, sent, ns) = (Arc::clone(&stop), Arc::clone(&sent), ns.clone());
-            std::thread::spawn(move || {
-                in_netns(&ns, || {
-                    let mut loader = EbpfLoader::new();
-                    loader.override_global("GEN_HEADER", &header, true);
-                    let mut ebpf = loader.load(programs::BENCH_GEN).expect("load bench_gen");
-                    let program: &mut Xdp = ebpf
-                        .program_mut("bench_gen")
-                        .expect("bench_gen")
-                        .try_into()
-                        .expect("an XDP program");
-                    program.load().expect("the kernel loads bench_gen");
-                    let md = xdp_md(input.len(), g0);
-                    let started = Instant::now();
-                    while !stop.load(Ordering::Relaxed) {
-                        let mut opts = TestRunOptions::new();
-                        opts.data_in = Some(&input);
-                        opts.ctx_in = Some(&md);
-                        opts.repeat = REPEAT;
-                        opts.attrs = TestRunAttrs::new().xdp_live_frames(BATCH);
-                        program
-                            .test_run(opts)
-                            .expect("live-frames BPF_PROG_TEST_RUN");
-                        sent.fetch_add(u64::from(REPEAT), Ordering::Relaxed);
-                    }
-                    started.elapsed()
-                })
-            })
-        };
+        let generator = Generator::start(&ns, g0, &frame, REPEAT, None);
 
         // Traffic flows through the old program, then the switch, then the new one.
-        let wait_for = |frames: u64| {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while sent.load(Ordering::Relaxed) < frames {
-                assert!(Instant::now() < deadline, "the generator stalled");
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        };
-        wait_for(200_000);
-        let at_switch = sent.load(Ordering::Relaxed);
+        let bound = Duration::from_secs(30);
+        generator.wait_for(200_000, bound);
+        let at_switch = generator.sent();
         let new = Datapath::start(&params(128), &pins, &[r0()]).expect("the resize");
-        let after_switch = sent.load(Ordering::Relaxed);
-        wait_for(after_switch + 200_000);
-        stop.store(true, Ordering::Relaxed);
-        let ran = generator.join().expect("the generator");
+        let after_switch = generator.sent();
+        generator.wait_for(after_switch + 200_000, bound);
+        let (sent, ran) = generator.stop();
         // Frames in flight land within microseconds.
         std::thread::sleep(Duration::from_millis(200));
 
-        let sent = sent.load(Ordering::Relaxed);
         // The test's frames are the only tunnel packets for an unbound prefix; `rx` also counts
         // the kernel's own few (Neighbour Discovery, MLD) on the link.
         let counted = count(&new, Counter::DropDecapNoBinding) - drops_before;

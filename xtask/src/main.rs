@@ -1,7 +1,8 @@
-//! Project tasks: `cargo xtask setup | doctor | build | dist | test | bench | fuzz | demo | rig up |
-//! rig down | rig status`.
+//! Project tasks: `cargo xtask setup | doctor | build | dist | test | bench | fuzz | churn | demo |
+//! rig up | rig down | rig status`.
 
 mod bench;
+mod churn;
 mod cmd;
 mod demo;
 mod dist;
@@ -64,6 +65,19 @@ enum Task {
         /// Seconds of cargo-fuzz on the signaling decoder, and again on each engine.
         #[arg(long, default_value_t = 600)]
         decoder_seconds: u32,
+    },
+    /// Long churn under load: bindings rewritten at a high rate while traffic flows through one
+    /// that does not change; prints the rates reached and fails on any packet lost.
+    Churn {
+        /// Bindings installed (at most 1048576).
+        #[arg(long, default_value_t = 1_000_000)]
+        bindings: u64,
+        /// Seconds of updates.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The most updates a second.
+        #[arg(long, default_value_t = 100_000)]
+        rate: u64,
     },
     /// Move a mobile node between two anchor routers while a TCP stream runs.
     Demo {
@@ -147,6 +161,14 @@ fn run(task: Task) -> Result<()> {
         } => {
             doctor::require(probe::Task::Test)?;
             fuzz::fuzz(frames, seed, decoder_seconds)
+        }
+        Task::Churn {
+            bindings,
+            seconds,
+            rate,
+        } => {
+            doctor::require(probe::Task::Test)?;
+            churn::churn(bindings, seconds, rate)
         }
         Task::Demo { manual, scenario } => {
             if let Some(name) = &scenario {
