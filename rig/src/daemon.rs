@@ -43,6 +43,8 @@ pub struct Router {
     pub detach_on_exit: bool,
     /// `log_format`, when not the default (`text`).
     pub log_format: Option<&'static str>,
+    /// `metrics_listen`, when not the default (127.0.0.1:9469).
+    pub metrics_listen: Option<String>,
 }
 
 /// One `[[interface]]` of a router's config.
@@ -71,6 +73,9 @@ impl Router {
         }
         if let Some(log_format) = self.log_format {
             let _ = writeln!(text, "log_format = \"{log_format}\"");
+        }
+        if let Some(listen) = &self.metrics_listen {
+            let _ = writeln!(text, "metrics_listen = \"{listen}\"");
         }
         for iface in &self.interfaces {
             let _ = writeln!(

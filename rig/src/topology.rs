@@ -236,6 +236,7 @@ impl Rig {
             max_bindings: None,
             detach_on_exit: false,
             log_format: None,
+            metrics_listen: None,
         })
     }
 

@@ -65,6 +65,15 @@ impl GrownScenario {
         self.daemons.as_ref().expect("the daemons run")
     }
 
+    /// Stops the CMD (SIGTERM); the routers go on without it.
+    pub fn stop_cmd(&mut self) {
+        self.daemons
+            .as_mut()
+            .expect("the daemons run")
+            .stop_cmd()
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
     /// The daemon of access router `ar`, or of the near anchor
     /// ([`NEAR`](anchor_rig::grown::plan::NEAR)).
     pub fn router(&self, ar: &str) -> &Daemon {

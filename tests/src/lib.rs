@@ -7,6 +7,7 @@ pub mod flow_label;
 pub mod grown;
 pub mod hostile;
 pub mod maar;
+pub mod prometheus;
 pub mod roam;
 pub mod scenario;
 pub mod scrape;

@@ -865,6 +865,7 @@ impl SmallNs {
             max_bindings: Some(16),
             detach_on_exit,
             log_format: None,
+            metrics_listen: None,
         }
     }
 

@@ -23,6 +23,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the core's BGP sessions get to come up (the first connection is tried after 1 s).
 const BGP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The port of a MAAR's `/metrics` on its locator ([`Spec::metrics_on_locators`]).
+pub const MAAR_METRICS_PORT: u16 = 9469;
+/// The port of the CMD's `/metrics` on its address ([`Spec::metrics_on_locators`]).
+pub const CMD_METRICS_PORT: u16 = 9470;
+
 /// The CMD's configuration: every access router as a `[[maar]]` with its pool, listed under
 /// `nonpersistent` or `fixed` by its policy; the near anchor among the `subscribers`.
 #[expect(
@@ -35,6 +40,12 @@ pub fn cmd_config(spec: &Spec, store: &Path) -> String {
         spec.cmd.address,
         store.display()
     );
+    if spec.metrics_on_locators {
+        text.push_str(&format!(
+            "metrics_listen = \"[{}]:{CMD_METRICS_PORT}\"\n",
+            spec.cmd.address
+        ));
+    }
     text.extend(near::cmd_subscribers(spec));
     for ar in &spec.access_routers {
         text.push_str(&format!(
@@ -67,6 +78,12 @@ pub fn maar_section(spec: &Spec, ar: &AccessRouter, state_dir: &Path) -> String 
     }
     if spec.maar.first_frame {
         text.push_str("attach_on_first_frame = true\n");
+    }
+    if let Some(ms) = spec.maar.initial_bindack_timeout_ms {
+        text.push_str(&format!("initial_bindack_timeout_ms = {ms}\n"));
+    }
+    if let Some(ms) = spec.maar.max_bindack_timeout_ms {
+        text.push_str(&format!("max_bindack_timeout_ms = {ms}\n"));
     }
     text.extend(near::correspondent_anchors(spec));
     if spec.maar.attachment == Attachment::PointToPoint {
@@ -122,6 +139,10 @@ pub fn router(grown: &Grown, ar: &AccessRouter) -> Router {
         max_bindings: ar.max_bindings,
         detach_on_exit: false,
         log_format: None,
+        metrics_listen: grown
+            .spec()
+            .metrics_on_locators
+            .then(|| format!("[{}]:{MAAR_METRICS_PORT}", ar.locator)),
     }
 }
 
@@ -242,6 +263,17 @@ impl Daemons {
     /// An access router's (or the near anchor's) state directory (its `maar.json`).
     pub fn state_dir(&self, ar: &str) -> PathBuf {
         self.dir.join(format!("{ar}-state"))
+    }
+
+    /// Stops the CMD alone (SIGTERM); fails when it does not exit cleanly or was stopped
+    /// already. The routers go on without it.
+    pub fn stop_cmd(&mut self) -> Result<()> {
+        let mut cmd = self.cmd.take().context("the CMD was stopped already")?;
+        let status = cmd.stop_with("TERM", STOP_TIMEOUT)?;
+        if !status.success() {
+            bail!("the CMD exited with {status}");
+        }
+        Ok(())
     }
 
     /// Stops the routers, then the CMD, then BIRD, with SIGTERM; fails when one does not exit

@@ -68,6 +68,7 @@ pub fn router(spec: &Spec, ns: String) -> Option<Router> {
         max_bindings: None,
         detach_on_exit: false,
         log_format: None,
+        metrics_listen: None,
     })
 }
 

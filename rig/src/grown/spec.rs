@@ -91,6 +91,11 @@ pub struct Spec {
     pub access_routers: Vec<AccessRouter>,
     #[serde(rename = "mobile_node", default)]
     pub mobile_nodes: Vec<MobileNode>,
+    /// The MAARs serve `/metrics` on their locators and the CMD on its address (ports 9469 and
+    /// 9470), for a Prometheus in the core's namespace; otherwise each on its default
+    /// 127.0.0.1 address in its own namespace.
+    #[serde(default)]
+    pub metrics_on_locators: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -205,6 +210,12 @@ pub struct MaarDefaults {
     /// Nodes attached on their first frame on an access interface (`attach_on_first_frame`).
     #[serde(default)]
     pub first_frame: bool,
+    /// The MAARs' `initial_bindack_timeout_ms`, when not the daemon's default.
+    #[serde(default)]
+    pub initial_bindack_timeout_ms: Option<u64>,
+    /// The MAARs' `max_bindack_timeout_ms`, when not the daemon's default.
+    #[serde(default)]
+    pub max_bindack_timeout_ms: Option<u64>,
 }
 
 impl Default for MaarDefaults {
@@ -216,6 +227,8 @@ impl Default for MaarDefaults {
             attachment: Attachment::default(),
             shared_identity: false,
             first_frame: false,
+            initial_bindack_timeout_ms: None,
+            max_bindack_timeout_ms: None,
         }
     }
 }
