@@ -155,4 +155,44 @@ impl Prometheus {
             std::thread::sleep(Duration::from_millis(250));
         }
     }
+
+    /// Asks for `query` until `done` holds for its value or [`DEADLINE`] passes; returns the
+    /// last value seen (`None` if the query never had a result).
+    pub fn poll_until(&self, query: &str, done: impl Fn(u64) -> bool) -> Option<u64> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut last = None;
+        while Instant::now() < deadline {
+            last = self.instant_query(query).or(last);
+            if last.is_some_and(&done) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        last
+    }
+
+    /// The value of an instant query with one result (an integer).
+    pub fn instant_query(&self, query: &str) -> Option<u64> {
+        let answer = self.api(&format!("/api/v1/query?query={}", percent_encode(query)));
+        let result = answer["data"]["result"].as_array()?;
+        assert!(result.len() <= 1, "{query} has several series: {answer}");
+        let value = result.first()?["value"][1].as_str()?;
+        Some(
+            value
+                .parse()
+                .unwrap_or_else(|e| panic!("{query}: value {value:?} is not an integer: {e}")),
+        )
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

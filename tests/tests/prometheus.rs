@@ -19,20 +19,17 @@
 //! test` builds first), ip, ethtool, ss, prometheus and promtool (Debian's `prometheus` package,
 //! installed by `cargo xtask setup`). Anything missing fails the test with the reason.
 
-use anchor_tests::scrape::{http_get, promtool_check_metrics, try_http_get};
+use anchor_tests::prometheus::{DEADLINE, Prometheus, RULES};
+use anchor_tests::scrape::{http_get, promtool_check_metrics};
 use anchor_tests::support::in_netns;
 use anchor_tests::support::{anchor_binary, global_counter, remove_stale_rigs, require_tools};
 use anchor_tests::tunnel::send_tunnel_packet;
-use std::fs::File;
 use std::net::{Ipv6Addr, UdpSocket};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anchor_rig::cmd;
 use anchor_rig::process::{Transport, wait_for_listener};
 use anchor_rig::topology::{CN_ADDR, MN_P1_ADDR};
-use anchor_rig::{Daemon, Node, Proc, Rig, WorkDir};
-use serde_json::Value;
+use anchor_rig::{Daemon, Node, Rig, WorkDir};
 
 /// Datagrams sent through the tunnel.
 const PACKETS: u64 = 200;
@@ -42,10 +39,6 @@ const SEND_GAP: Duration = Duration::from_millis(1);
 const UDP_PORT: u16 = 7009;
 /// The daemon's default metrics address, in router 1's namespace.
 const METRICS: &str = "127.0.0.1:9469";
-/// Prometheus's own HTTP address, in router 1's namespace.
-const PROMETHEUS_PORT: u16 = 9090;
-/// How long Prometheus gets to start, and to show the expected values.
-const DEADLINE: Duration = Duration::from_mins(1);
 /// The encapsulation counter and the binding's downlink packets, as PromQL.
 const ENCAP_QUERY: &str = r#"anchor_packets_total{job="anchor",reason="encap"}"#;
 const BINDING_QUERY: &str =
@@ -80,16 +73,20 @@ fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
     rig.move_mobile_node(&r1, &r2)
         .unwrap_or_else(|e| panic!("cannot move the mobile node: {e:#}"));
 
-    let _prometheus = start_prometheus(&r1_ns, dir.path());
+    let prometheus = Prometheus::start(
+        &r1_ns,
+        dir.path(),
+        &format!("  - job_name: anchor\n    static_configs:\n      - targets: ['{METRICS}']\n"),
+    );
     // Before any traffic: Prometheus has scraped the daemon and agrees with its own counters.
     let encap_before = global_counter(&r1, "encap");
-    let seen = poll_until(&r1_ns, ENCAP_QUERY, |v| v >= encap_before);
+    let seen = prometheus.poll_until(ENCAP_QUERY, |v| v >= encap_before);
     assert_eq!(
         seen,
         Some(encap_before),
         "before any traffic Prometheus should show {ENCAP_QUERY} = {encap_before}, as `anchor stats` does"
     );
-    let seen = poll_until(&r1_ns, BINDING_QUERY, |_| true);
+    let seen = prometheus.poll_until(BINDING_QUERY, |_| true);
     assert_eq!(
         seen,
         Some(0),
@@ -110,19 +107,19 @@ fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
     );
 
     let expected = encap_before + PACKETS;
-    let seen = poll_until(&r1_ns, ENCAP_QUERY, |v| v >= expected);
+    let seen = prometheus.poll_until(ENCAP_QUERY, |v| v >= expected);
     assert_eq!(
         seen,
         Some(expected),
         "Prometheus should show {ENCAP_QUERY} risen by exactly {PACKETS}"
     );
-    let seen = poll_until(&r1_ns, BINDING_QUERY, |v| v >= PACKETS);
+    let seen = prometheus.poll_until(BINDING_QUERY, |v| v >= PACKETS);
     assert_eq!(
         seen,
         Some(PACKETS),
         "Prometheus should show {BINDING_QUERY} = {PACKETS}"
     );
-    let up = poll_until(&r1_ns, r#"up{job="anchor"}"#, |v| v == 1);
+    let up = prometheus.poll_until(r#"up{job="anchor"}"#, |v| v == 1);
     assert_eq!(up, Some(1), "Prometheus should see the daemon up");
 
     // promtool accepts the exposition exactly as the daemon serves it by default.
@@ -152,14 +149,14 @@ fn prometheus_sees_exactly_the_packets_sent_through_a_redirect() {
         "/metrics lacks anchor_build_info or the redirect binding gauge:\n{body}"
     );
 
-    check_alert_rules(&r1_ns, &rig, &r1);
+    check_alert_rules(&prometheus, &rig, &r1);
 }
 
 /// Prometheus has loaded every rule of `anchor-rules.yml` and evaluates it without an error;
 /// one spoofed tunnel packet to router 1 makes `AnchorSpoofedTunnelPackets` pending.
-fn check_alert_rules(r1_ns: &str, rig: &Rig, r1: &Daemon) {
+fn check_alert_rules(prometheus: &Prometheus, rig: &Rig, r1: &Daemon) {
     // The alert rules: all loaded and evaluated without an error.
-    let rules = poll_rules(r1_ns);
+    let rules = prometheus.poll_rules();
     assert_eq!(
         rules,
         RULES
@@ -175,7 +172,7 @@ fn check_alert_rules(r1_ns: &str, rig: &Rig, r1: &Daemon) {
         spoofed_before + 1,
         "router 1 should drop the spoofed tunnel packet as from an unknown peer"
     );
-    let alert = poll_alert(r1_ns, "AnchorSpoofedTunnelPackets");
+    let alert = prometheus.poll_alert("AnchorSpoofedTunnelPackets", "pending");
     assert_eq!(
         alert,
         Some((
@@ -190,182 +187,6 @@ fn check_alert_rules(r1_ns: &str, rig: &Rig, r1: &Daemon) {
         )),
         "Prometheus should hold AnchorSpoofedTunnelPackets pending"
     );
-}
-
-/// The rules of `anchor-rules.yml`, in file order.
-const RULES: [&str; 7] = [
-    "AnchorDaemonDown",
-    "AnchorBindingMapNearlyFull",
-    "AnchorSpoofedTunnelPackets",
-    "AnchorNextHopsFallBackToFib",
-    "AnchorPbuRejections",
-    "AnchorSignalingUnanswered",
-    "AnchorCmdUnreachable",
-];
-
-fn rules_file() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/prometheus/anchor-rules.yml")
-}
-
-/// A GET of Prometheus's API in `ns`, as JSON with status "success".
-fn api(ns: &str, path: &str) -> Value {
-    let address = format!("127.0.0.1:{PROMETHEUS_PORT}");
-    let (status, _, body) = in_netns(ns, || http_get(&address, path, None));
-    assert_eq!(
-        status, 200,
-        "Prometheus answered {status} to {path}: {body}"
-    );
-    let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    assert_eq!(answer["status"], "success", "{path}: {body}");
-    answer
-}
-
-/// The loaded rules and their health, polled until every one has been evaluated (or
-/// [`DEADLINE`] passes).
-fn poll_rules(ns: &str) -> Vec<(String, String)> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let answer = api(ns, "/api/v1/rules");
-        let rules: Vec<(String, String)> = answer["data"]["groups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
-            .map(|r| {
-                (
-                    r["name"].as_str().unwrap_or_default().to_owned(),
-                    r["health"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        if rules.len() == RULES.len() && rules.iter().all(|(_, health)| health != "unknown")
-            || Instant::now() >= deadline
-        {
-            return rules;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// The state and labels of alert `name`, polled until it appears (or [`DEADLINE`] passes).
-fn poll_alert(ns: &str, name: &str) -> Option<(String, Value)> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let answer = api(ns, "/api/v1/alerts");
-        let alert = answer["data"]["alerts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|a| a["labels"]["alertname"] == name)
-            .map(|a| {
-                (
-                    a["state"].as_str().unwrap_or_default().to_owned(),
-                    a["labels"].clone(),
-                )
-            });
-        if alert.is_some() || Instant::now() >= deadline {
-            return alert;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Starts `prometheus` in `ns`, scraping [`METRICS`] every second into a fresh storage
-/// directory, and waits until it is ready.
-fn start_prometheus(ns: &str, dir: &Path) -> Proc {
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - '{}'\n\
-             scrape_configs:\n  - job_name: anchor\n    static_configs:\n      - targets: ['{METRICS}']\n",
-            rules_file().display()
-        ),
-    )
-    .expect("write prometheus.yml");
-    let log = File::create(dir.join("prometheus.log")).expect("create prometheus.log");
-    let mut command = cmd::in_netns(ns, "prometheus");
-    command
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"))
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log);
-    let mut prometheus =
-        Proc::spawn("prometheus", &mut command).unwrap_or_else(|e| panic!("{e:#}"));
-    let address = format!("127.0.0.1:{PROMETHEUS_PORT}");
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = prometheus.try_wait().unwrap_or_else(|e| panic!("{e:#}")) {
-            panic!(
-                "prometheus exited ({status}); its log:\n{}",
-                std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
-            );
-        }
-        let ready = in_netns(ns, || try_http_get(&address, "/-/ready", None))
-            .is_ok_and(|(status, _, _)| status == 200);
-        if ready {
-            return prometheus;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "prometheus was not ready after {DEADLINE:?}; its log:\n{}",
-            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Asks Prometheus (in `ns`) for `query` until `done` holds for its value or [`DEADLINE`]
-/// passes; returns the last value seen (`None` if the query never had a result).
-fn poll_until(ns: &str, query: &str, done: impl Fn(u64) -> bool) -> Option<u64> {
-    let deadline = Instant::now() + DEADLINE;
-    let mut last = None;
-    while Instant::now() < deadline {
-        last = instant_query(ns, query).or(last);
-        if last.is_some_and(&done) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    last
-}
-
-/// The value of an instant query with one result, from Prometheus's HTTP API.
-fn instant_query(ns: &str, query: &str) -> Option<u64> {
-    let path = format!("/api/v1/query?query={}", percent_encode(query));
-    let address = format!("127.0.0.1:{PROMETHEUS_PORT}");
-    let (status, _, body) = in_netns(ns, || http_get(&address, &path, None));
-    assert_eq!(
-        status, 200,
-        "Prometheus answered {status} to {query}: {body}"
-    );
-    let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    assert_eq!(answer["status"], "success", "{query}: {body}");
-    let result = answer["data"]["result"].as_array()?;
-    assert!(result.len() <= 1, "{query} has several series: {body}");
-    let value = result.first()?["value"][1].as_str()?;
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|e| panic!("{query}: value {value:?} is not an integer: {e}")),
-    )
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Sends [`PACKETS`] datagrams from the correspondent to the mobile node's old address and
