@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anchor_pmip::report::by_status;
+use anchor_pmip::{histogram::Histogram, report::by_status};
 use anchor_signal::Status;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub struct Counters {
     pub refused_updates: BTreeMap<u8, u64>,
     /// Updates abandoned after MAX_BINDACK_TIMEOUT without a PBA.
     pub gave_up: u64,
+    /// From each update's first sending to its PBA.
+    pub pbu_to_pba: Histogram,
 }
 
 impl Counters {

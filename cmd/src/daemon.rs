@@ -69,7 +69,7 @@ pub fn start(config: Config) -> Result<Cmd, DaemonError> {
     // (which owns the socket) is dropped.
     let socket = unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)?;
     let engine = Engine::new(config, store);
-    let (metrics, _) = watch::channel(engine.signaling_metrics(socket.get_ref().counts()));
+    let (metrics, _) = watch::channel(metrics_of(&engine, &socket));
     Ok(Cmd {
         socket,
         engine,
@@ -77,6 +77,14 @@ pub fn start(config: Config) -> Result<Cmd, DaemonError> {
         report_interval,
         metrics,
     })
+}
+
+/// What `/metrics` shows: the engine's metrics with the socket's counts and the store's write
+/// times.
+fn metrics_of(engine: &Engine<FileStore>, socket: &AsyncFd<MhSocket>) -> SignalingMetrics {
+    let mut metrics = engine.signaling_metrics(socket.get_ref().counts());
+    metrics.store_write = Some(engine.store().write_times().clone());
+    metrics
 }
 
 /// The CMD, ready to serve.
@@ -142,10 +150,8 @@ impl Cmd {
                     }
                 }
             }
-            self.metrics.send_replace(
-                self.engine
-                    .signaling_metrics(self.socket.get_ref().counts()),
-            );
+            self.metrics
+                .send_replace(metrics_of(&self.engine, &self.socket));
         }
         let c = self.engine.counters();
         tracing::info!(

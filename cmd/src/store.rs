@@ -7,11 +7,12 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
+    time::Instant,
 };
 
 use thiserror::Error;
 
-use anchor_pmip::{MnKey, durable::write_atomic};
+use anchor_pmip::{MnKey, durable::write_atomic, histogram::Histogram};
 
 use crate::record::MnRecord;
 
@@ -58,6 +59,8 @@ pub enum StoreError {
 pub struct FileStore {
     path: PathBuf,
     records: BTreeMap<MnKey, MnRecord>,
+    /// How long each write took (the snapshot serialized, written, synced and renamed).
+    write_times: Histogram,
 }
 
 impl FileStore {
@@ -83,6 +86,7 @@ impl FileStore {
         Ok(Self {
             path: path.to_owned(),
             records,
+            write_times: Histogram::default(),
         })
     }
 
@@ -90,7 +94,19 @@ impl FileStore {
         &self.path
     }
 
-    fn save(&self) -> Result<(), StoreError> {
+    /// How long the writes took, as a histogram for `/metrics`.
+    pub fn write_times(&self) -> &Histogram {
+        &self.write_times
+    }
+
+    fn save(&mut self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.write();
+        self.write_times.observe(started.elapsed());
+        result
+    }
+
+    fn write(&self) -> Result<(), StoreError> {
         let list: Vec<&MnRecord> = self.records.values().collect();
         let bytes = serde_json::to_vec_pretty(&list).map_err(|source| StoreError::Serialize {
             path: self.path.clone(),

@@ -102,6 +102,10 @@ fn updates_are_retransmitted_with_back_off_until_acknowledged() {
     assert!(rig.send(M1, ack.clone()).is_empty());
     assert_eq!(rig.engine.counters().acks, 1);
     assert_eq!(rig.engine.in_flight(), 0);
+    // From the update's first sending to its PBA: 1 + 2 + 4 s of back-off.
+    let latency = &rig.engine.counters().pbu_to_pba;
+    assert_eq!(latency.count(), 1);
+    assert!((latency.sum_seconds() - 7.0).abs() < 1e-9, "{latency:?}");
     assert!(rig.advance(Duration::from_mins(1)).is_empty());
     // The same PBA again matches nothing.
     assert!(rig.send(M1, ack).is_empty());

@@ -6,6 +6,7 @@
 //!   options read from a PBU.
 //! - [`mobile_node`]: [`MnKey`] and [`Policy`].
 //! - [`retransmit`]: the updates waiting for their acknowledgement (RFC 6275 back-off).
+//! - [`histogram`]: latency distributions for `/metrics`.
 //! - [`timing`]: the signaling timers both roles configure, and their checks.
 //! - [`report`]: the periodic report of the signaling counts (with the insecure-signaling
 //!   warning).
@@ -20,6 +21,7 @@
 
 pub mod durable;
 pub mod error_chain;
+pub mod histogram;
 pub mod log_format;
 pub mod log_limit;
 pub mod message;

@@ -17,6 +17,8 @@ struct InFlight {
     due: Instant,
     /// Sent again at least once (with a fresh timestamp).
     resent: bool,
+    /// When it was first sent.
+    first_sent: Instant,
 }
 
 /// What the timer wants done.
@@ -58,16 +60,26 @@ impl Retransmitter {
             timeout: self.initial,
             due: now + self.initial,
             resent: false,
+            first_sent: now,
         });
     }
 
     /// Whether a PBA from `from` with `sequence` answers an update in flight; it stops the
     /// retransmissions of that update.
     pub fn acknowledged(&mut self, from: Ipv6Addr, sequence: u16) -> bool {
-        let before = self.in_flight.len();
+        self.acknowledge(from, sequence).is_some()
+    }
+
+    /// As [`acknowledged`](Self::acknowledged), with when the update was first sent.
+    pub fn acknowledge(&mut self, from: Ipv6Addr, sequence: u16) -> Option<Instant> {
+        let index = self
+            .in_flight
+            .iter()
+            .position(|f| f.to == from && f.sequence == sequence)?;
+        let first_sent = self.in_flight[index].first_sent;
         self.in_flight
             .retain(|f| !(f.to == from && f.sequence == sequence));
-        self.in_flight.len() != before
+        Some(first_sent)
     }
 
     /// Drops the updates in flight to `to` whose message `matches`.

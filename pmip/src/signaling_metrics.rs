@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use anchor_signal::MobilityHeader;
 
-use crate::mobile_node::{Policy, PolicyName};
+use crate::{
+    histogram::Histogram,
+    mobile_node::{Policy, PolicyName},
+};
 
 /// Which daemon: the `role` label of every signaling series.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -113,6 +116,14 @@ pub struct SignalingMetrics {
     pub prefixes: BTreeMap<(PolicyName, Phase), u64>,
     /// CMD: updates sent to MAARs (and subscribers) that wait for their PBA.
     pub updates_outstanding: Option<u64>,
+    /// From a PBU's first sending to its PBA, retransmissions included (the MAAR's
+    /// registrations and releases, the CMD's updates to MAARs).
+    pub pbu_to_pba: Histogram,
+    /// MAAR: from a node's attachment to its registration's PBA, when its bindings and routes
+    /// are installed.
+    pub attachment_to_binding: Option<Histogram>,
+    /// CMD: the store's writes.
+    pub store_write: Option<Histogram>,
 }
 
 impl SignalingMetrics {

@@ -4,11 +4,15 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use anchor_pmip::signaling_metrics::{MessageType, SignalingMetrics, Way};
+use anchor_pmip::{
+    histogram::Histogram,
+    signaling_metrics::{MessageType, SignalingMetrics, Way},
+};
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeMetric as _},
+    encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet},
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
+    registry::Unit,
 };
 
 #[derive(Debug)]
@@ -31,6 +35,68 @@ fn counter(
 ) -> fmt::Result {
     let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
     ConstCounter::new(value).encode(family.encode_family(&[("role", role)])?)
+}
+
+/// A histogram as the daemon's loop last published it.
+#[derive(Debug)]
+struct ConstHistogram<'a>(&'a Histogram);
+
+impl EncodeMetric for ConstHistogram<'_> {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        encoder.encode_histogram::<NoLabelSet>(
+            self.0.sum_seconds(),
+            self.0.count(),
+            &self.0.buckets(),
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// `NAME_seconds`, a histogram with the `role` label.
+fn histogram(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    role: &str,
+    value: &Histogram,
+) -> fmt::Result {
+    let mut family =
+        encoder.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+    ConstHistogram(value).encode(family.encode_family(&[("role", role)])?)
+}
+
+/// The latency histograms of `m`, for `role`.
+fn latencies(encoder: &mut DescriptorEncoder, m: &SignalingMetrics, role: &str) -> fmt::Result {
+    histogram(
+        encoder,
+        "anchor_signaling_pbu_to_pba",
+        "From a PBU's first sending to its PBA, retransmissions included (MAAR: its registrations, refreshes and releases; CMD: its updates to MAARs)",
+        role,
+        &m.pbu_to_pba,
+    )?;
+    if let Some(h) = &m.attachment_to_binding {
+        histogram(
+            encoder,
+            "anchor_attachment_to_binding",
+            "From a node's attachment to the PBA of its registration, with which its routes and bindings are installed",
+            role,
+            h,
+        )?;
+    }
+    if let Some(h) = &m.store_write {
+        histogram(
+            encoder,
+            "anchor_store_write",
+            "The CMD's store writes: the snapshot serialized, written, synced and renamed",
+            role,
+            h,
+        )?;
+    }
+    Ok(())
 }
 
 impl Collector for SignalingCollector {
@@ -132,7 +198,8 @@ impl Collector for SignalingCollector {
             )?;
             ConstGauge::new(n).encode(family.encode_family(&[("role", role)])?)?;
         }
-        Ok(())
+
+        latencies(&mut encoder, m, role)
     }
 }
 
@@ -143,6 +210,8 @@ mod tests {
         signaling_metrics::{MessageCounts, Role},
     };
     use anchor_signal::{Lifetime, MobilityHeader, Pba, PbaFlags, Status};
+
+    use std::time::Duration;
 
     use super::*;
     use crate::metrics::{Format, encode};
@@ -212,7 +281,47 @@ mod tests {
         });
         expected.extend(prefixes.iter().map(String::as_str));
         expected.push("anchor_signaling_updates_outstanding{role=\"cmd\"} 4");
-        assert_eq!(lines(metrics), expected);
+        // The histograms have a test of their own.
+        let got: Vec<String> = lines(metrics)
+            .into_iter()
+            .filter(|l| !l.contains("_seconds"))
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn latencies_are_histograms_in_seconds() {
+        let mut metrics = SignalingMetrics::new(Role::Cmd, &[], &[]);
+        metrics.pbu_to_pba.observe(Duration::from_millis(3));
+        metrics.pbu_to_pba.observe(Duration::from_millis(40));
+        let mut writes = Histogram::default();
+        writes.observe(Duration::from_micros(400));
+        metrics.store_write = Some(writes);
+        let lines = lines(metrics);
+        let pbu: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.starts_with("anchor_signaling_pbu_to_pba_seconds"))
+            .collect();
+        assert_eq!(pbu.len(), 17, "sum, count and 15 buckets: {pbu:#?}");
+        for expected in [
+            "anchor_signaling_pbu_to_pba_seconds_sum{role=\"cmd\"} 0.043",
+            "anchor_signaling_pbu_to_pba_seconds_count{role=\"cmd\"} 2",
+            "anchor_signaling_pbu_to_pba_seconds_bucket{role=\"cmd\",le=\"0.0025\"} 0",
+            "anchor_signaling_pbu_to_pba_seconds_bucket{role=\"cmd\",le=\"0.005\"} 1",
+            "anchor_signaling_pbu_to_pba_seconds_bucket{role=\"cmd\",le=\"0.05\"} 2",
+            "anchor_signaling_pbu_to_pba_seconds_bucket{role=\"cmd\",le=\"+Inf\"} 2",
+            "anchor_store_write_seconds_count{role=\"cmd\"} 1",
+            "anchor_store_write_seconds_bucket{role=\"cmd\",le=\"0.0005\"} 1",
+        ] {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "{expected} in {lines:#?}"
+            );
+        }
+        assert!(
+            !lines.iter().any(|l| l.contains("attachment_to_binding")),
+            "the CMD has no attachments: {lines:#?}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ impl<S: MobilityStore> Engine<S> {
         metrics.gave_up = self.counters.gave_up;
         metrics.dropped = self.counters.dropped;
         metrics.updates_outstanding = Some(self.in_flight() as u64);
+        metrics.pbu_to_pba = self.counters.pbu_to_pba.clone();
         for record in self.store.records() {
             metrics.add_node("registered");
             for prefix in &record.prefixes {

@@ -136,8 +136,11 @@ impl<S: MobilityStore> Engine<S> {
         match message {
             MobilityHeader::Pbu(pbu) => self.handle_pbu(now, from, &pbu, out),
             MobilityHeader::Pba(pba) => {
-                if self.retransmit.acknowledged(from, pba.sequence) {
+                if let Some(first_sent) = self.retransmit.acknowledge(from, pba.sequence) {
                     self.counters.acks += 1;
+                    self.counters
+                        .pbu_to_pba
+                        .observe(now.instant.saturating_duration_since(first_sent));
                     self.settle_update(from, pba.sequence)?;
                     if !pba.status.is_accepted() {
                         *self

@@ -219,13 +219,21 @@ impl MaarEngine {
             );
             return;
         }
-        let waiting = from == self.cmd
+        let first_sent = if from == self.cmd
             && mn
                 .as_ref()
                 .and_then(|mn| self.served.get(mn))
                 .is_some_and(|s| s.sequence == pba.sequence)
-            && self.retransmit.acknowledged(from, pba.sequence);
-        let (true, Some(mn)) = (waiting, mn) else {
+        {
+            self.retransmit.acknowledge(from, pba.sequence)
+        } else {
+            None
+        };
+        let waited = first_sent.map(|sent| now.instant.saturating_duration_since(sent));
+        if let Some(waited) = waited {
+            self.counters.pbu_to_pba.observe(waited);
+        }
+        let (Some(waited), Some(mn)) = (waited, mn) else {
             self.counters.dropped += 1;
             return;
         };
@@ -303,6 +311,8 @@ impl MaarEngine {
             }
         }
         if served.phase == Phase::Registering {
+            // The registration's PBU left with the attachment.
+            self.counters.attachment_to_binding.observe(waited);
             tracing::info!(
                 "{mn} registered with {} and {} prefix(es) anchored elsewhere",
                 served.prefix,

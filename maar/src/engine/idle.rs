@@ -123,9 +123,12 @@ impl MaarEngine {
         else {
             return false;
         };
-        if !self.retransmit.acknowledged(self.cmd, pba.sequence) {
+        let Some(first_sent) = self.retransmit.acknowledge(self.cmd, pba.sequence) else {
             return false;
-        }
+        };
+        self.counters
+            .pbu_to_pba
+            .observe(now.instant.saturating_duration_since(first_sent));
         // 155: the CMD does not list the prefix for the node (any more): the acknowledgement
         // of an earlier copy of this release was lost. Released either way.
         let gone = pba.status == Status::NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX;

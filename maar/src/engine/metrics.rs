@@ -31,6 +31,8 @@ impl MaarEngine {
         metrics.gave_up = self.counters.gave_up;
         metrics.dropped = self.counters.dropped;
         metrics.idle_released = Some(self.counters.idle_released);
+        metrics.pbu_to_pba = self.counters.pbu_to_pba.clone();
+        metrics.attachment_to_binding = Some(self.counters.attachment_to_binding.clone());
         metrics.router_advertisements = Some(router_advertisements);
         for served in self.served.values() {
             metrics.add_node(phase_name(served.phase));

@@ -40,6 +40,7 @@ use std::{
 
 use anchor_pmip::{
     Now, Outgoing,
+    histogram::Histogram,
     retransmit::{Due, Retransmitter},
     timing::SignalingTiming,
 };
@@ -109,6 +110,10 @@ pub struct Counters {
     pub gave_up: u64,
     /// Redirects released after their idle time (`session-lasting`), with the CMD's consent.
     pub idle_released: u64,
+    /// From each PBU's first sending to the CMD's PBA.
+    pub pbu_to_pba: Histogram,
+    /// From a node's attachment to the PBA of its registration (its routes and bindings).
+    pub attachment_to_binding: Histogram,
 }
 
 impl Counters {

@@ -257,6 +257,18 @@ fn attach_registers_retransmits_and_installs_on_the_pba() {
     );
     assert_eq!(m.served(&MN).unwrap().phase, Phase::Registered);
     assert_eq!(m.counters().registrations, 1);
+    // From the attachment (the PBU's first sending) to the PBA, retransmissions included.
+    let waited = (later.instant - now.instant).as_secs_f64();
+    for histogram in [
+        &m.counters().attachment_to_binding,
+        &m.counters().pbu_to_pba,
+    ] {
+        assert_eq!(histogram.count(), 1);
+        assert!(
+            (histogram.sum_seconds() - waited).abs() < 1e-9,
+            "{histogram:?}"
+        );
+    }
     // The access link's advertisements: the local prefix, the visiting one deprecated.
     assert_eq!(
         m.advertised("acc"),
