@@ -231,6 +231,36 @@ fn the_cmd_and_the_maars_show_their_signaling_on_metrics() {
         "AR3 never signaled:\n{}",
         maar_texts[2]
     );
+    // The latencies: one registration at AR1 and one at AR2 (their attachments), every PBU each
+    // MAAR sent answered, the CMD's updates answered, and its store written at least for the
+    // two registrations.
+    let count = |samples: &BTreeMap<String, u64>, name: &str, role: &str| {
+        value(samples, &format!("{name}_seconds_count{{role=\"{role}\"}}"))
+    };
+    for (name, maar, text) in [("AR1", &ar1, &maar_texts[0]), ("AR2", &ar2, &maar_texts[1])] {
+        assert_eq!(
+            count(maar, "anchor_attachment_to_binding", "maar"),
+            1,
+            "{name}:\n{text}"
+        );
+        assert_eq!(
+            count(maar, "anchor_signaling_pbu_to_pba", "maar"),
+            value(maar, &messages("maar", "sent", "pbu", None))
+                - value(
+                    maar,
+                    "anchor_signaling_retransmissions_total{role=\"maar\"}"
+                ),
+            "{name}: every PBU answered:\n{text}"
+        );
+    }
+    assert_eq!(count(&ar3, "anchor_attachment_to_binding", "maar"), 0);
+    assert_eq!(
+        count(&cmd, "anchor_signaling_pbu_to_pba", "cmd"),
+        value(&cmd, &messages("cmd", "sent", "pbu", None))
+            - value(&cmd, "anchor_signaling_retransmissions_total{role=\"cmd\"}"),
+        "every update answered: {cmd_text}"
+    );
+    assert!(count(&cmd, "anchor_store_write", "cmd") >= 2, "{cmd_text}");
     // The MAAR role's families come with the fast path's, on the same endpoint.
     assert!(
         maar_texts[0].contains("anchor_bindings{kind=\"redirect\"} 1"),
