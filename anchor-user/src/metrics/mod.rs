@@ -27,6 +27,9 @@
 //! | `anchor_signaling_nodes` | gauge | `role`, `phase` |
 //! | `anchor_signaling_prefixes` | gauge | `role`, `policy`, `phase` |
 //! | `anchor_signaling_updates_outstanding` | gauge | `role` (`cmd`) |
+//! | `anchor_signaling_pbu_to_pba_seconds` | histogram | `role` |
+//! | `anchor_attachment_to_binding_seconds` | histogram | `role` (`maar`) |
+//! | `anchor_store_write_seconds` | histogram | `role` (`cmd`) |
 
 mod error;
 mod exposition;
