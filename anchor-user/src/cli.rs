@@ -60,11 +60,15 @@ pub enum Command {
         detach_on_exit: bool,
     },
     /// Run the central mobility database (CMD) of RFC 8885: answer the MAARs' Proxy Binding
-    /// Updates and tell previous MAARs where each mobile node is served now.
+    /// Updates and tell previous MAARs where each mobile node is served now. `anchor cmd status`
+    /// shows what it holds.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Cmd {
         /// The CMD's TOML configuration file.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        #[arg(long, value_name = "FILE", required = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<CmdCommand>,
     },
     /// Mobile nodes at this MAAR (needs the `[maar]` section): attach one (delegate a prefix,
     /// register it with the CMD), detach it, or list what the MAAR holds.
@@ -114,6 +118,21 @@ impl Switch {
     pub fn is_on(self) -> bool {
         self == Self::On
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CmdCommand {
+    /// The CMD's nodes (serving MAAR, prefixes and their anchors, expiry) and its updates
+    /// outstanding to MAARs, read from its store (written at every change; also while the CMD
+    /// is stopped).
+    Status {
+        /// The CMD's TOML configuration file (its `store`).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// What a showing command prints, and where it asks.
@@ -467,6 +486,37 @@ mod tests {
             panic!("request")
         };
         assert_eq!(prefix, "2001:db8:1:1::/64");
+    }
+
+    #[test]
+    fn cmd_runs_with_a_config_or_shows_its_status() {
+        assert!(matches!(
+            parse(&["cmd", "--config", "/etc/anchor/cmd.toml"])
+                .expect("parse")
+                .command,
+            Command::Cmd {
+                config: Some(_),
+                command: None
+            }
+        ));
+        let Command::Cmd {
+            config: None,
+            command: Some(CmdCommand::Status { config, json: true }),
+        } = parse(&["cmd", "status", "--config", "/c.toml", "--json"])
+            .expect("parse")
+            .command
+        else {
+            panic!("not cmd status")
+        };
+        assert_eq!(config, PathBuf::from("/c.toml"));
+        assert_eq!(kind(&["cmd"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(kind(&["cmd", "status"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            kind(&[
+                "cmd", "--config", "/a.toml", "status", "--config", "/b.toml"
+            ]),
+            ErrorKind::ArgumentConflict
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - [`first_frame`]: the program's first-frame reports, handed to the MAAR.
 //! - [`api`]: the local control socket (JSON lines), server and client.
 //! - [`prefix`]: parsing and validating binding prefixes, shared by the client and the server.
-//! - [`cli`]: the command line; [`output`]: its text tables; [`manual`]: its man pages and
+//! - [`cli`]: the command line; [`output`]: its text tables; [`cmd_status`]: what `anchor cmd
+//!   status` reads from the CMD's store; [`manual`]: its man pages and
 //!   shell completions, rendered from it.
 //! - [`metrics`]: Prometheus metrics over HTTP; [`logging`]: the daemon's log (`tracing`).
 
@@ -19,6 +20,7 @@ pub mod api;
 pub mod binding_table;
 pub mod check_config;
 pub mod cli;
+pub mod cmd_status;
 pub mod config;
 pub mod datapath;
 pub mod first_frame;

@@ -7,9 +7,10 @@ use anchor_user::{
     api::Client,
     check_config::check_file,
     cli::{
-        BindingCommand, Cli, Command, DebugCommand, MnCommand, SOCKET_ENV, SocketArg,
+        BindingCommand, Cli, CmdCommand, Command, DebugCommand, MnCommand, SOCKET_ENV, SocketArg,
         one_line_error,
     },
+    cmd_status::CmdStatus,
     output,
 };
 use clap::Parser as _;
@@ -48,7 +49,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             config,
             detach_on_exit,
         } => daemon::run(&config, detach_on_exit),
-        Command::Cmd { config } => daemon::cmd(&config),
+        Command::Cmd {
+            command: Some(CmdCommand::Status { config, json }),
+            ..
+        } => {
+            let status = CmdStatus::read(&config)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", output::cmd_status_tables(&status));
+            }
+            Ok(())
+        }
+        Command::Cmd {
+            config: Some(config),
+            command: None,
+        } => daemon::cmd(&config),
+        Command::Cmd { .. } => {
+            anyhow::bail!("anchor cmd needs --config FILE (or: anchor cmd status --config FILE)")
+        }
         Command::Binding { command } => binding(command, before),
         Command::Mn { command } => {
             let prefix = match command {

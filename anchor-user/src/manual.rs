@@ -126,6 +126,7 @@ mod tests {
                 "anchor.8",
                 "anchor-run.8",
                 "anchor-cmd.8",
+                "anchor-cmd-status.8",
                 "anchor-mn.8",
                 "anchor-mn-attach.8",
                 "anchor-mn-detach.8",

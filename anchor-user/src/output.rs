@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use crate::api::{BindingInfo, MnListReport, StatsReport};
+use crate::{
+    api::{BindingInfo, MnListReport, StatsReport},
+    cmd_status::CmdStatus,
+};
 
 /// Left-aligns the first column, right-aligns columns whose header is in `numeric`.
 fn table(headers: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
@@ -122,6 +125,79 @@ pub fn mn_tables(list: &MnListReport) -> String {
         &["ANCHORED", "MN_ID", "SERVING", "POLICY", "IDLE"],
         &anchored,
         &[],
+    ));
+    out
+}
+
+/// `anchor cmd status`: a summary line, the nodes, then the updates outstanding.
+pub fn cmd_status_tables(status: &CmdStatus) -> String {
+    let nodes: Vec<Vec<String>> = status
+        .nodes
+        .iter()
+        .map(|n| {
+            let prefixes = n
+                .prefixes
+                .iter()
+                .map(|p| {
+                    if p.anchor == n.serving {
+                        format!("{} (local, {})", p.prefix, p.policy.name())
+                    } else {
+                        format!("{} (anchor {}, {})", p.prefix, p.anchor, p.policy.name())
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                n.mn.to_mn_id().to_string(),
+                n.serving.to_string(),
+                format!("{}s", n.expires_unix_s.saturating_sub(status.read_unix_s)),
+                prefixes,
+            ]
+        })
+        .collect();
+    let updates: Vec<Vec<String>> = status
+        .nodes
+        .iter()
+        .flat_map(|n| {
+            n.pending.iter().map(|u| {
+                vec![
+                    u.to.to_string(),
+                    u.sequence.to_string(),
+                    n.mn.to_mn_id().to_string(),
+                    u.serving.to_string(),
+                    u.anchored
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    u.lifetime.to_string(),
+                ]
+            })
+        })
+        .collect();
+    let mut out = format!(
+        "store {}: {} node(s), {} update(s) outstanding\n\n",
+        status.store.display(),
+        status.nodes.len(),
+        status.outstanding_updates
+    );
+    out.push_str(&table(
+        &["MN_ID", "SERVING", "EXPIRES_IN", "PREFIXES"],
+        &nodes,
+        &[2],
+    ));
+    out.push('\n');
+    out.push_str(&table(
+        &[
+            "UPDATE_TO",
+            "SEQ",
+            "MN_ID",
+            "SERVING",
+            "ANCHORED",
+            "LIFETIME",
+        ],
+        &updates,
+        &[1, 5],
     ));
     out
 }

@@ -15,6 +15,8 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use anchor_rig::{
     Node, Rig,
     cmd::{self, Run as _},
@@ -24,7 +26,7 @@ use anchor_rig::{
 use anchor_tests::{
     maar::{find_binding, mn_list, wait_for},
     scenario::Scenario,
-    support::{ip_stdout, ping_from_cn, require_tools},
+    support::{anchor_binary, ip_stdout, ping_from_cn, require_tools},
 };
 
 /// Long enough for the retransmissions being waited for (1 s, then 2 s, then 4 s apart).
@@ -84,6 +86,22 @@ fn retransmissions_recover_lost_pbus_and_pbas() {
     sc.stop();
 }
 
+/// `anchor cmd status --json` on the scenario's CMD configuration.
+fn cmd_status(sc: &Scenario) -> Value {
+    let config = sc.dir.path().join("cmd.toml");
+    let output = cmd::new(anchor_binary())
+        .args(["cmd", "status", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run anchor cmd status: {e:#}"));
+    assert!(
+        output.status.success(),
+        "anchor cmd status: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: not JSON"))
+}
+
 #[test]
 fn a_restarted_cmd_sends_the_updates_its_predecessor_left_unacknowledged() {
     require_tools(&[&["nft", "--version"]]);
@@ -107,6 +125,15 @@ fn a_restarted_cmd_sends_the_updates_its_predecessor_left_unacknowledged() {
         find_binding(sc.r1(), P1).is_none(),
         "router 1 cannot have redirected P1 without the update"
     );
+    // `anchor cmd status` shows the update outstanding to router 1, about P1.
+    let status = cmd_status(&sc);
+    assert_eq!(status["outstanding_updates"], 1, "{status}");
+    let pending = &status["nodes"][0]["pending"][0];
+    assert_eq!(
+        (&pending["to"], &pending["anchored"]),
+        (&json!(R1_LOCATOR), &json!([P1])),
+        "{status}"
+    );
     // The CMD dies with the update outstanding; the wire heals; a new CMD starts on the store.
     sc.kill_and_restart_cmd();
     update_drop.remove();
@@ -115,6 +142,9 @@ fn a_restarted_cmd_sends_the_updates_its_predecessor_left_unacknowledged() {
         RECOVERY,
         || find_binding(sc.r1(), P1).is_some_and(|b| b["kind"] == "redirect"),
     );
+    wait_for("no update outstanding", RECOVERY, || {
+        cmd_status(&sc)["outstanding_updates"] == 0
+    });
     sc.wait_for_address("mn2", MN_P2);
     ping_from_cn(&sc.rig, MN_P1, "after the CMD's restart");
     sc.stop();
