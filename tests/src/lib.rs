@@ -14,4 +14,5 @@ pub mod scrape;
 pub mod support;
 pub mod traffic;
 pub mod tunnel;
+pub mod veth_pair;
 pub mod xdp;

@@ -23,20 +23,17 @@
 
 use std::{
     net::Ipv6Addr,
-    path::Path,
     time::{Duration, Instant},
 };
 
 use anchor_common::{Counter, IfaceRole, NextHop};
 use anchor_packet::{Udp6, ethernet};
-use anchor_rig::cmd::{self, Run as _};
 use anchor_tests::{
     support::in_netns,
     traffic::{Generator, Sink},
+    veth_pair::{G0_MAC, R0_MAC, VethPair, ifindex},
 };
-use anchor_user::datapath::{
-    BindingSpec, Datapath, DatapathParams, InterfaceSpec, PinDir, XdpMode, pin::DEFAULT_BPFFS,
-};
+use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams, InterfaceSpec, XdpMode};
 use ipnet::Ipv6Net;
 
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
@@ -48,29 +45,9 @@ const CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
 const MN_STABLE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 5, 0, 0, 0, 0, 0x10);
 /// The upper 64 bits of the changing bindings' /64s: this base plus their number.
 const CHURN_BASE: u64 = 0x2001_0db8_4000_0000;
-const G0_MAC: [u8; 6] = [2, 0, 0, 0, 9, 1];
-const R0_MAC: [u8; 6] = [2, 0, 0, 0, 9, 2];
 /// The generator's pace: `RUN` frames every `PACE` (100,000 a second).
 const RUN: u32 = 500;
 const PACE: Duration = Duration::from_millis(5);
-
-/// The namespace, removed on drop.
-struct Net(String);
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        let _ = cmd::new("ip").args(["netns", "del", &self.0]).run_quiet();
-    }
-}
-
-/// Removes the pinned state on drop.
-struct Pins(std::path::PathBuf);
-
-impl Drop for Pins {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A setting from the environment, or its default.
 fn setting(name: &str, default: u64) -> u64 {
@@ -86,20 +63,6 @@ fn setting(name: &str, default: u64) -> u64 {
 fn churn_prefix(i: u64) -> Ipv6Net {
     let address = Ipv6Addr::from(u128::from(CHURN_BASE + i) << 64);
     Ipv6Net::new(address, 64).expect("a /64")
-}
-
-/// The index of `dev` in the calling thread's namespace (sysfs shows the host's).
-fn ifindex(dev: &str) -> u32 {
-    let name = std::ffi::CString::new(dev).expect("a name without NUL");
-    // SAFETY: a valid NUL-terminated name; the call only reads it.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    assert_ne!(
-        index,
-        0,
-        "no interface {dev}: {}",
-        std::io::Error::last_os_error()
-    );
-    index
 }
 
 fn encapsulated(dp: &Datapath) -> u64 {
@@ -147,27 +110,6 @@ fn churn(dp: &mut Datapath, bindings: u64, duration: Duration, rate: u64) -> u64
     updates
 }
 
-fn build_namespace(ns: &str) {
-    let _ = cmd::new("ip").args(["netns", "del", ns]).run_quiet();
-    for line in [
-        format!("ip netns add {ns}"),
-        format!(
-            "ip -n {ns} link add g0 address 02:00:00:00:09:01 type veth peer name r0 address \
-             02:00:00:00:09:02"
-        ),
-        format!("ip netns exec {ns} sysctl -qw net.ipv6.conf.g0.disable_ipv6=1"),
-        format!("ip netns exec {ns} sysctl -qw net.ipv6.conf.r0.disable_ipv6=1"),
-        format!("ip -n {ns} link set g0 up"),
-        format!("ip -n {ns} link set r0 up"),
-    ] {
-        let args: Vec<&str> = line.split_whitespace().collect();
-        cmd::new(args[0])
-            .args(&args[1..])
-            .run_quiet()
-            .unwrap_or_else(|e| panic!("cannot build the namespace: {e:#}"));
-    }
-}
-
 #[test]
 #[expect(
     clippy::cast_precision_loss,
@@ -181,14 +123,10 @@ fn churn_loses_no_packet_of_an_unchanged_binding() {
         (2..=1_048_576).contains(&bindings),
         "ANCHOR_CHURN_BINDINGS must be 2..=1048576"
     );
-    let ns = format!("anc-churn{}", std::process::id());
-    build_namespace(&ns);
-    let _net = Net(ns.clone());
-    let instance = format!("test-churn-{}", std::process::id());
-    let pins = PinDir::open(Path::new(DEFAULT_BPFFS), &instance).expect("open the pin directory");
-    let _pins = Pins(pins.path().to_owned());
+    let pair = VethPair::build("churn", false);
+    let (ns, pins) = (&pair.ns, &pair.pins);
 
-    in_netns(&ns, || {
+    in_netns(ns, || {
         let params = DatapathParams {
             locator: LOCATOR,
             tunnel_mtu: 1500,
@@ -202,7 +140,7 @@ fn churn_loses_no_packet_of_an_unchanged_binding() {
             mode: XdpMode::Native,
             source_validation: false,
         };
-        let mut dp = Datapath::start(&params, &pins, &[r0]).expect("start the anchor on r0");
+        let mut dp = Datapath::start(&params, pins, &[r0]).expect("start the anchor on r0");
         let (g0, r0) = (ifindex("g0"), ifindex("r0"));
 
         // The stable binding, its peer's next hop back out of r0 (to g0), and the others.
@@ -226,7 +164,7 @@ fn churn_loses_no_packet_of_an_unchanged_binding() {
         let sink = Sink::attach(g0, LOCATOR, PEER, 41);
         let frame = ethernet(R0_MAC, G0_MAC, &Udp6::new(CN, MN_STABLE).bytes());
         let encap_before = encapsulated(&dp);
-        let generator = Generator::start(&ns, g0, &frame, RUN, Some(PACE));
+        let generator = Generator::start(ns, g0, &frame, RUN, Some(PACE));
         generator.wait_for(10_000, Duration::from_secs(30));
 
         let churn_start = Instant::now();

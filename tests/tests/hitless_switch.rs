@@ -14,42 +14,23 @@
 //! Needs root, a bpffs at /sys/fs/bpf, native XDP on veth and live-frames test runs (`cargo xtask
 //! doctor`); anything missing fails the test.
 
-use std::{net::Ipv6Addr, path::Path, time::Duration};
+use std::{net::Ipv6Addr, time::Duration};
 
 use anchor_common::{Counter, IfaceRole};
 use anchor_packet::{Udp6, encapsulate, ethernet};
-use anchor_rig::cmd::{self, Run as _};
-use anchor_tests::{support::in_netns, traffic::Generator};
-use anchor_user::datapath::{
-    Datapath, DatapathParams, InterfaceSpec, PinDir, XdpMode, pin::DEFAULT_BPFFS,
+use anchor_tests::{
+    support::in_netns,
+    traffic::Generator,
+    veth_pair::{G0_MAC, R0_MAC, VethPair, ifindex},
 };
+use anchor_user::datapath::{Datapath, DatapathParams, InterfaceSpec, XdpMode};
 
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
 const PEER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 2);
 const CN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
 const UNBOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, 1);
-const G0_MAC: [u8; 6] = [2, 0, 0, 0, 9, 1];
-const R0_MAC: [u8; 6] = [2, 0, 0, 0, 9, 2];
 /// Frames per test run.
 const REPEAT: u32 = 20_000;
-
-/// The namespace, removed on drop.
-struct Net(String);
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        let _ = cmd::new("ip").args(["netns", "del", &self.0]).run_quiet();
-    }
-}
-
-/// Removes the pinned state on drop.
-struct Pins(std::path::PathBuf);
-
-impl Drop for Pins {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn params(max_bindings: u32) -> DatapathParams {
     DatapathParams {
@@ -80,20 +61,6 @@ fn generator_frame() -> Vec<u8> {
     )
 }
 
-/// The index of `dev` in the calling thread's namespace (sysfs shows the host's).
-fn ifindex(dev: &str) -> u32 {
-    let name = std::ffi::CString::new(dev).expect("a name without NUL");
-    // SAFETY: a valid NUL-terminated name; the call only reads it.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    assert_ne!(
-        index,
-        0,
-        "no interface {dev}: {}",
-        std::io::Error::last_os_error()
-    );
-    index
-}
-
 /// Packets counted by `counter`, summed over the CPUs.
 fn count(dp: &Datapath, counter: Counter) -> u64 {
     dp.counters()
@@ -106,30 +73,11 @@ fn count(dp: &Datapath, counter: Counter) -> u64 {
 #[test]
 #[expect(clippy::cast_precision_loss, reason = "a frame count far below 2^52")]
 fn the_resize_switch_loses_no_frame_at_line_rate() {
-    let ns = format!("anc-hs{}", std::process::id());
-    let _ = cmd::new("ip").args(["netns", "del", &ns]).run_quiet();
-    for line in [
-        format!("ip netns add {ns}"),
-        format!(
-            "ip -n {ns} link add g0 address 02:00:00:00:09:01 type veth peer name r0 address \
-             02:00:00:00:09:02"
-        ),
-        format!("ip -n {ns} link set g0 up"),
-        format!("ip -n {ns} link set r0 up"),
-    ] {
-        let args: Vec<&str> = line.split_whitespace().collect();
-        cmd::new(args[0])
-            .args(&args[1..])
-            .run_quiet()
-            .unwrap_or_else(|e| panic!("cannot build the namespace: {e:#}"));
-    }
-    let _net = Net(ns.clone());
-    let instance = format!("test-hitless-{}", std::process::id());
-    let pins = PinDir::open(Path::new(DEFAULT_BPFFS), &instance).expect("open the pin directory");
-    let _pins = Pins(pins.path().to_owned());
+    let pair = VethPair::build("hs", true);
+    let (ns, pins) = (&pair.ns, &pair.pins);
 
-    in_netns(&ns, || {
-        let old = Datapath::start(&params(64), &pins, &[r0()]).expect("the first start");
+    in_netns(ns, || {
+        let old = Datapath::start(&params(64), pins, &[r0()]).expect("the first start");
         let frame = generator_frame();
         let g0 = ifindex("g0");
         let rx_before = count(&old, Counter::Rx);
@@ -137,13 +85,13 @@ fn the_resize_switch_loses_no_frame_at_line_rate() {
         // As when the daemon stops: its program stays attached through the pinned link.
         drop(old);
 
-        let generator = Generator::start(&ns, g0, &frame, REPEAT, None);
+        let generator = Generator::start(ns, g0, &frame, REPEAT, None);
 
         // Traffic flows through the old program, then the switch, then the new one.
         let bound = Duration::from_secs(30);
         generator.wait_for(200_000, bound);
         let at_switch = generator.sent();
-        let new = Datapath::start(&params(128), &pins, &[r0()]).expect("the resize");
+        let new = Datapath::start(&params(128), pins, &[r0()]).expect("the resize");
         let after_switch = generator.sent();
         generator.wait_for(after_switch + 200_000, bound);
         let (sent, ran) = generator.stop();
