@@ -4,11 +4,11 @@
 //! the updates outstanding to MAARs, which a CMD starting on the store sends again.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use anchor_cmd::{Config, ConfigError, FileStore, MnRecord, MobilityStore as _, StoreError};
+use anchor_cmd::{CmdStore, CmdStoreError, Config, ConfigError, MnRecord, MobilityStore as _};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -17,13 +17,14 @@ pub enum CmdStatusError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] CmdStoreError),
 }
 
 /// The CMD's state as its store holds it.
 #[derive(Debug, Serialize)]
 pub struct CmdStatus {
-    pub store: PathBuf,
+    /// The store's file, or its etcd URL.
+    pub store: String,
     /// Seconds since 1970 when the store was read.
     pub read_unix_s: u64,
     pub nodes: Vec<MnRecord>,
@@ -35,11 +36,11 @@ impl CmdStatus {
     /// Reads the store named by the CMD's configuration at `config`.
     pub fn read(config: &Path) -> Result<Self, CmdStatusError> {
         let config = Config::from_file(config)?;
-        let store = FileStore::open(&config.store)?;
+        let store = CmdStore::open(&config)?;
         let nodes: Vec<MnRecord> = store.records().into_iter().cloned().collect();
         let outstanding_updates = nodes.iter().map(|n| n.pending.len()).sum();
         Ok(Self {
-            store: config.store,
+            store: store.describe(),
             read_unix_s: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -87,7 +88,7 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .expect("after 1970")
             .as_secs();
-        let mut store = FileStore::open(&store_path).expect("a new store");
+        let mut store = anchor_cmd::FileStore::open(&store_path).expect("a new store");
         let moved = net("2001:db8:a1:1::/64");
         store
             .put(MnRecord {

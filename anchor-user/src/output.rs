@@ -177,7 +177,7 @@ pub fn cmd_status_tables(status: &CmdStatus) -> String {
         .collect();
     let mut out = format!(
         "store {}: {} node(s), {} update(s) outstanding\n\n",
-        status.store.display(),
+        status.store,
         status.nodes.len(),
         status.outstanding_updates
     );

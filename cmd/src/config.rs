@@ -2,7 +2,8 @@
 //!
 //! ```toml
 //! address = "2001:db8:c::1"            # the CMD's address: the raw socket binds to it
-//! store = "/var/lib/anchor/cmd.json"   # the file-backed binding store
+//! store = "/var/lib/anchor/cmd.json"   # the file-backed binding store, or
+//!                                      # "etcd://HOST:PORT[,HOST:PORT...]/PREFIX" (EtcdStore)
 //! insecure_signaling = false           # true: run without IPsec ESP (lab only)
 //! initial_bindack_timeout_ms = 1000    # RFC 6275 INITIAL_BINDACK_TIMEOUT
 //! max_bindack_timeout_ms = 32000       # RFC 6275 MAX_BINDACK_TIMEOUT
@@ -30,6 +31,8 @@ use std::{
 use ipnet::Ipv6Net;
 use serde::Deserialize;
 use thiserror::Error;
+
+use crate::etcd_store::EtcdLocation;
 
 use anchor_pmip::{
     LogFormat, Policy,
@@ -130,6 +133,8 @@ pub enum ConfigError {
     Zero { key: &'static str, value: u64 },
     #[error("max_bindack_timeout_ms: {max} is below initial_bindack_timeout_ms {initial}")]
     TimeoutOrder { initial: u64, max: u64 },
+    #[error("store: {store}: {reason} (etcd://HOST:PORT[,HOST:PORT...]/PREFIX, or a path)")]
+    Store { store: String, reason: String },
 }
 
 impl Config {
@@ -157,7 +162,19 @@ impl Config {
         Ok(config)
     }
 
+    /// The etcd store `store` names, if it is an `etcd://` URL.
+    pub fn etcd_store(&self) -> Result<Option<EtcdLocation>, ConfigError> {
+        let store = self.store.to_string_lossy();
+        EtcdLocation::parse(&store)
+            .transpose()
+            .map_err(|reason| ConfigError::Store {
+                store: store.into_owned(),
+                reason,
+            })
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
+        self.etcd_store()?;
         if self.maars.is_empty() {
             return Err(ConfigError::NoMaar);
         }

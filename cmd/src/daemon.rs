@@ -16,9 +16,10 @@ use anchor_pmip::{
 };
 
 use crate::{
+    cmd_store::{CmdStore, CmdStoreError},
     config::Config,
     engine::Engine,
-    store::{FileStore, MobilityStore, StoreError},
+    store::{MobilityStore, StoreError},
 };
 
 /// The longest sleep of the loop when nothing is due: it also bounds how late an expiry is seen.
@@ -30,6 +31,8 @@ pub enum DaemonError {
     Xfrm(#[from] XfrmError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    OpenStore(#[from] CmdStoreError),
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("Mobility Header socket: {0}")]
@@ -55,10 +58,10 @@ pub fn start(config: Config) -> Result<Cmd, DaemonError> {
         xfrm::check_esp_for_mh(config.address, &maars)?;
         tracing::info!("IPsec ESP is required for the Mobility Header with every MAAR");
     }
-    let store = FileStore::open(&config.store)?;
+    let store = CmdStore::open(&config)?;
     tracing::info!(
         "store {}: {} binding(s)",
-        store.path().display(),
+        store.describe(),
         store.records().len()
     );
     let socket = MhSocket::bind(config.address)?;
@@ -81,7 +84,7 @@ pub fn start(config: Config) -> Result<Cmd, DaemonError> {
 
 /// What `/metrics` shows: the engine's metrics with the socket's counts and the store's write
 /// times.
-fn metrics_of(engine: &Engine<FileStore>, socket: &AsyncFd<MhSocket>) -> SignalingMetrics {
+fn metrics_of(engine: &Engine<CmdStore>, socket: &AsyncFd<MhSocket>) -> SignalingMetrics {
     let mut metrics = engine.signaling_metrics(socket.get_ref().counts());
     metrics.store_write = Some(engine.store().write_times().clone());
     metrics
@@ -90,7 +93,7 @@ fn metrics_of(engine: &Engine<FileStore>, socket: &AsyncFd<MhSocket>) -> Signali
 /// The CMD, ready to serve.
 pub struct Cmd {
     socket: AsyncFd<MhSocket>,
-    engine: Engine<FileStore>,
+    engine: Engine<CmdStore>,
     insecure: bool,
     report_interval: Duration,
     /// What `/metrics` shows, as of the loop's last turn (at most a second old).

@@ -15,16 +15,20 @@
 //! retransmission, the timers, the report, [`anchor_pmip::Now`] and [`anchor_pmip::Outgoing`])
 //! is in `anchor-pmip`.
 
+pub mod cmd_store;
 pub mod config;
 pub mod counters;
 pub mod daemon;
 pub mod engine;
+pub mod etcd_store;
 pub mod memory_store;
 pub mod record;
 pub mod store;
 
+pub use cmd_store::{CmdStore, CmdStoreError};
 pub use config::{Config, ConfigError};
 pub use engine::Engine;
+pub use etcd_store::{EtcdLocation, EtcdStore};
 pub use memory_store::MemoryStore;
 pub use record::{MnRecord, PrefixAnchor};
 pub use store::{FileStore, MobilityStore, StoreError};

@@ -52,6 +52,25 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("etcd store {url}: {source}")]
+    Etcd {
+        url: String,
+        #[source]
+        source: etcd_client::Error,
+    },
+    #[error("cannot run the etcd client: {source}")]
+    EtcdRuntime {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the etcd record {key} is not a valid record: {source}")]
+    EtcdRecord {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the etcd record {key} was changed by another writer: not applied")]
+    Conflict { key: String },
 }
 
 /// The file-backed store: all records in memory, the whole snapshot rewritten on every change.

@@ -19,6 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anchor_cmd::{EtcdStore, MobilityStore as _};
 use anchor_pmip::transport::MhSocket;
 use anchor_rig::{
     charon::{CHARON, Charon},
@@ -28,8 +29,9 @@ use anchor_signal::{
     Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
 };
 use anchor_tests::{
+    etcd::Etcd,
     hostile::{LogFormat, check_log, hostile_mn_id, mh_socket_in},
-    support::{anchor_binary, require_tools},
+    support::{anchor_binary, in_netns, require_tools},
 };
 
 const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
@@ -91,13 +93,17 @@ impl Net {
     /// The CMD's config. The timestamp window is a minute, so that a replay seconds later is
     /// refused for its timestamp being old news to the store (157), not for the clock (156).
     fn config(&self, insecure: bool) -> PathBuf {
+        self.config_with(insecure, &self.dir.join("cmd.json").display().to_string())
+    }
+
+    /// The CMD's configuration with `store` (a path or an etcd URL).
+    fn config_with(&self, insecure: bool, store: &str) -> PathBuf {
         let path = self.dir.join("cmd.toml");
         let text = format!(
-            "address = \"{CMD}\"\nstore = \"{}\"\ninsecure_signaling = {insecure}\n\
+            "address = \"{CMD}\"\nstore = \"{store}\"\ninsecure_signaling = {insecure}\n\
              timestamp_window_ms = 60000\n\
              [[maar]]\naddress = \"{M1}\"\nprefixes = [\"2001:db8:1::/48\"]\n\
-             [[maar]]\naddress = \"{M2}\"\nprefixes = [\"2001:db8:2::/48\"]\n",
-            self.dir.join("cmd.json").display()
+             [[maar]]\naddress = \"{M2}\"\nprefixes = [\"2001:db8:2::/48\"]\n"
         );
         std::fs::write(&path, text).expect("write the config");
         path
@@ -314,7 +320,38 @@ fn cmd_signals_with_two_maars_and_keeps_bindings_across_a_restart() {
     assert!(anchor.is_file());
     let net = Net::build("s");
     let config = net.config(true);
-    let mut cmd = CmdProcess::spawn(&net, &config, 1);
+    signal_with_two_maars(&net, &config);
+    let store = std::fs::read_to_string(net.dir.join("cmd.json")).expect("the store");
+    assert_eq!(store.trim(), "[]", "the de-registered node should be gone");
+}
+
+/// The same on the etcd store: a one-member etcd in the CMD's namespace, the node's record
+/// there across the CMD's restart and gone after its de-registration.
+#[test]
+fn cmd_on_etcd_signals_as_on_its_file_store() {
+    require_tools(&[
+        &["ip", "-V"],
+        &["nsenter", "--version"],
+        &["etcd", "--version"],
+    ]);
+    let net = Net::build("e");
+    let etcd = Etcd::start(&net.dir, Some(&net.ns("c")));
+    let config = net.config_with(true, &etcd.url("anchor/cmd"));
+    signal_with_two_maars(&net, &config);
+    let records = in_netns(&net.ns("c"), || {
+        let store = EtcdStore::open(etcd.location("anchor/cmd")).unwrap_or_else(|e| panic!("{e}"));
+        store.records().len()
+    });
+    assert_eq!(
+        records, 0,
+        "the de-registered node should be gone from etcd"
+    );
+}
+
+/// Registration at MAAR 1, a move to MAAR 2 with its update to MAAR 1, a restart of the CMD
+/// (the records survive), a replay and a foreign prefix refused, a de-registration.
+fn signal_with_two_maars(net: &Net, config: &Path) {
+    let mut cmd = CmdProcess::spawn(net, config, 1);
     cmd.wait_listening();
     assert!(
         cmd.log().contains("insecure_signaling = true"),
@@ -361,7 +398,7 @@ fn cmd_signals_with_two_maars_and_keeps_bindings_across_a_restart() {
 
     // 3. Restart: the bindings and the last timestamp survive.
     assert_eq!(cmd.terminate(), Some(0), "{}", cmd.log());
-    let mut cmd = CmdProcess::spawn(&net, &config, 2);
+    let mut cmd = CmdProcess::spawn(net, config, 2);
     cmd.wait_listening();
     assert!(cmd.log().contains("1 binding(s)"), "{}", cmd.log());
     // The replayed move is refused: its timestamp is not later than the accepted one.
@@ -403,8 +440,6 @@ fn cmd_signals_with_two_maars_and_keeps_bindings_across_a_restart() {
     assert_eq!(cmd.terminate(), Some(0), "{}", cmd.log());
     let log = cmd.log();
     assert!(log.contains("2 rejected"), "{log}");
-    let store = std::fs::read_to_string(net.dir.join("cmd.json")).expect("the store");
-    assert_eq!(store.trim(), "[]", "the de-registered node should be gone");
 }
 
 #[test]

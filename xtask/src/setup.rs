@@ -47,6 +47,11 @@ const PACKAGES: &[&str] = &[
     // systemd-analyze, which checks the Debian package's units (tests/tests/deb_package.rs;
     // dpkg and dpkg-deb, which build and install it, are essential).
     "systemd",
+    // protoc, which the etcd client's build script needs for the etcd v3 API (the CMD's etcd
+    // store).
+    "protobuf-compiler",
+    // etcd, the server of the CMD's etcd store tests (tests/tests/cmd_etcd.rs).
+    "etcd-server",
 ];
 
 /// The LLVM major version shared by the nightly rustc and bpf-linker.

@@ -1,0 +1,431 @@
+//! [`EtcdStore`]: the CMD's records in etcd, one key per node under a prefix
+//! (`PREFIX/SUBTYPE/ID-IN-HEX`, the record as JSON). Every change is a transaction that compares
+//! the key's modification revision with the one this store last saw, so two writers can never
+//! both apply conflicting changes to one node: the second gets [`StoreError::Conflict`].
+//!
+//! The records are also kept in memory, read once at [`EtcdStore::open`]; reads never go to etcd.
+//! The client is asynchronous: it runs on a thread of its own with its own runtime, and the
+//! store's calls (from the CMD's loop, which also blocks on a file store's fsync) wait for its
+//! answers, each at most [`TIMEOUT`].
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::mpsc,
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anchor_pmip::{MnKey, histogram::Histogram};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+
+use crate::{
+    record::MnRecord,
+    store::{MobilityStore, StoreError},
+};
+
+/// The longest an etcd request may take before the store gives up on it.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where an etcd store lives: `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdLocation {
+    pub endpoints: Vec<String>,
+    /// The keys' prefix, without a trailing `/`.
+    pub prefix: String,
+}
+
+impl EtcdLocation {
+    /// The location named by `store`, when it is an `etcd://` URL; `None` for a path.
+    pub fn parse(store: &str) -> Option<Result<Self, String>> {
+        let rest = store.strip_prefix("etcd://")?;
+        Some(Self::parse_rest(rest))
+    }
+
+    fn parse_rest(rest: &str) -> Result<Self, String> {
+        let (hosts, prefix) = rest
+            .split_once('/')
+            .ok_or("no /PREFIX after the endpoints")?;
+        let prefix = prefix.trim_end_matches('/');
+        if prefix.is_empty() {
+            return Err("an empty PREFIX".to_owned());
+        }
+        let endpoints: Vec<String> = hosts.split(',').map(str::to_owned).collect();
+        if endpoints.iter().any(|e| e.is_empty() || !e.contains(':')) {
+            return Err(format!(
+                "endpoints {hosts:?} are not HOST:PORT[,HOST:PORT...]"
+            ));
+        }
+        Ok(Self {
+            endpoints,
+            prefix: format!("/{}", prefix.trim_start_matches('/')),
+        })
+    }
+
+    fn key(&self, mn: &MnKey) -> String {
+        let mut key = format!("{}/{}/", self.prefix, mn.subtype);
+        for b in &mn.id {
+            let _ = write!(key, "{b:02x}");
+        }
+        key
+    }
+
+    /// The URL as configured.
+    pub fn url(&self) -> String {
+        format!("etcd://{}{}", self.endpoints.join(","), self.prefix)
+    }
+}
+
+/// A key's value and modification revision.
+type Value = (Vec<u8>, i64);
+
+/// A request to the client's thread, with where to answer.
+enum Request {
+    /// Put `value` at `key` if its modification revision is still `revision` (0: absent): the
+    /// new revision, or `None` when it was not.
+    Put {
+        key: String,
+        value: Vec<u8>,
+        revision: i64,
+        reply: mpsc::Sender<Result<Option<i64>, etcd_client::Error>>,
+    },
+    /// Read `key`: its value and modification revision, if it exists.
+    Get {
+        key: String,
+        reply: mpsc::Sender<Result<Option<Value>, etcd_client::Error>>,
+    },
+    /// Delete `key` if its modification revision is still `revision`: whether it was.
+    Delete {
+        key: String,
+        revision: i64,
+        reply: mpsc::Sender<Result<bool, etcd_client::Error>>,
+    },
+}
+
+/// The records in etcd, cached in memory with their modification revisions.
+pub struct EtcdStore {
+    location: EtcdLocation,
+    records: BTreeMap<MnKey, (MnRecord, i64)>,
+    requests: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    write_times: Histogram,
+}
+
+impl std::fmt::Debug for EtcdStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdStore")
+            .field("location", &self.location)
+            .field("records", &self.records.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EtcdStore {
+    /// Connects to `location` and reads every record under its prefix.
+    pub fn open(location: EtcdLocation) -> Result<Self, StoreError> {
+        let (requests, receiver) = mpsc::channel::<Request>();
+        let (loaded_tx, loaded_rx) = mpsc::channel();
+        let endpoints = location.endpoints.clone();
+        let prefix = format!("{}/", location.prefix);
+        // The client and its runtime live on their own thread: the CMD's loop, itself on a
+        // runtime, only waits on channels.
+        let thread = std::thread::Builder::new()
+            .name("etcd".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = loaded_tx.send(Err(Loading::Runtime(error)));
+                        return;
+                    }
+                };
+                let mut client = match runtime.block_on(connect_and_load(endpoints, prefix)) {
+                    Ok((client, kvs)) => {
+                        let _ = loaded_tx.send(Ok(kvs));
+                        client
+                    }
+                    Err(error) => {
+                        let _ = loaded_tx.send(Err(Loading::Etcd(error)));
+                        return;
+                    }
+                };
+                while let Ok(request) = receiver.recv() {
+                    runtime.block_on(serve(&mut client, request));
+                }
+            })
+            .map_err(|source| StoreError::EtcdRuntime { source })?;
+        let loaded = loaded_rx
+            .recv()
+            .map_err(|_| StoreError::EtcdRuntime {
+                source: std::io::Error::other("the etcd client's thread stopped at start"),
+            })?
+            .map_err(|error| match error {
+                Loading::Runtime(source) => StoreError::EtcdRuntime { source },
+                Loading::Etcd(source) => StoreError::Etcd {
+                    url: location.url(),
+                    source,
+                },
+            })?;
+        let mut records = BTreeMap::new();
+        for (key, value, revision) in loaded {
+            let record: MnRecord = serde_json::from_slice(&value)
+                .map_err(|source| StoreError::EtcdRecord { key, source })?;
+            records.insert(record.mn.clone(), (record, revision));
+        }
+        Ok(Self {
+            location,
+            records,
+            requests: Some(requests),
+            thread: Some(thread),
+            write_times: Histogram::default(),
+        })
+    }
+
+    pub fn location(&self) -> &EtcdLocation {
+        &self.location
+    }
+
+    /// How long the writes took, as a histogram for `/metrics`.
+    pub fn write_times(&self) -> &Histogram {
+        &self.write_times
+    }
+
+    /// Sends `request` (built around its reply channel) and waits for the answer.
+    fn ask<T>(
+        &mut self,
+        request: impl FnOnce(mpsc::Sender<Result<T, etcd_client::Error>>) -> Request,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let (reply, answer) = mpsc::channel();
+        let gone = || StoreError::EtcdRuntime {
+            source: std::io::Error::other("the etcd client's thread has stopped"),
+        };
+        self.requests
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(request(reply))
+            .map_err(|_| gone())?;
+        let result = answer.recv().map_err(|_| gone())?;
+        self.write_times.observe(started.elapsed());
+        result.map_err(|source| StoreError::Etcd {
+            url: self.location.url(),
+            source,
+        })
+    }
+}
+
+/// Why the client's thread could not start.
+enum Loading {
+    Runtime(std::io::Error),
+    Etcd(etcd_client::Error),
+}
+
+/// A record's key, value and modification revision.
+type Loaded = Vec<(String, Vec<u8>, i64)>;
+
+/// Connects to `endpoints` and reads every key under `prefix`, each step within [`TIMEOUT`].
+async fn connect_and_load(
+    endpoints: Vec<String>,
+    prefix: String,
+) -> Result<(Client, Loaded), etcd_client::Error> {
+    let connect = Client::connect(endpoints, None);
+    let mut client = tokio::time::timeout(TIMEOUT, connect)
+        .await
+        .map_err(|_| etcd_client::Error::InvalidArgs("connect: timed out".into()))??;
+    let get = client.get(prefix, Some(GetOptions::new().with_prefix()));
+    let answer = tokio::time::timeout(TIMEOUT, get)
+        .await
+        .map_err(|_| etcd_client::Error::InvalidArgs("get: timed out".into()))??;
+    let kvs = answer
+        .kvs()
+        .iter()
+        .map(|kv| {
+            (
+                String::from_utf8_lossy(kv.key()).into_owned(),
+                kv.value().to_vec(),
+                kv.mod_revision(),
+            )
+        })
+        .collect();
+    Ok((client, kvs))
+}
+
+/// Runs one request with [`TIMEOUT`] and answers it.
+async fn serve(client: &mut Client, request: Request) {
+    let timed_out = || etcd_client::Error::InvalidArgs("request timed out".into());
+    match request {
+        Request::Put {
+            key,
+            value,
+            revision,
+            reply,
+        } => {
+            let txn = Txn::new()
+                .when([Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    revision,
+                )])
+                .and_then([TxnOp::put(key, value, None)]);
+            let result = match tokio::time::timeout(TIMEOUT, client.txn(txn)).await {
+                Ok(Ok(answer)) => Ok(answer.succeeded().then(|| {
+                    answer
+                        .header()
+                        .map_or(0, etcd_client::ResponseHeader::revision)
+                })),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(timed_out()),
+            };
+            let _ = reply.send(result);
+        }
+        Request::Get { key, reply } => {
+            let result = match tokio::time::timeout(TIMEOUT, client.get(key, None)).await {
+                Ok(Ok(answer)) => Ok(answer
+                    .kvs()
+                    .first()
+                    .map(|kv| (kv.value().to_vec(), kv.mod_revision()))),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(timed_out()),
+            };
+            let _ = reply.send(result);
+        }
+        Request::Delete {
+            key,
+            revision,
+            reply,
+        } => {
+            let txn = Txn::new()
+                .when([Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    revision,
+                )])
+                .and_then([TxnOp::delete(key, None)]);
+            let result = match tokio::time::timeout(TIMEOUT, client.txn(txn)).await {
+                Ok(Ok(answer)) => Ok(answer.succeeded()),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(timed_out()),
+            };
+            let _ = reply.send(result);
+        }
+    }
+}
+
+impl Drop for EtcdStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop.
+        self.requests.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl EtcdStore {
+    /// Another writer changed `key` (node `mn`): the cache takes what etcd holds now (the record
+    /// or its absence), so that it is not answered from again; the conflict, as the error to
+    /// return. A failure to read is logged: the cached record then stays, still refused by the
+    /// next write.
+    fn conflict(&mut self, mn: &MnKey, key: String) -> StoreError {
+        let read = self.ask(|reply| Request::Get {
+            key: key.clone(),
+            reply,
+        });
+        match read {
+            Ok(Some((value, revision))) => match serde_json::from_slice::<MnRecord>(&value) {
+                Ok(record) => {
+                    self.records.insert(mn.clone(), (record, revision));
+                }
+                Err(error) => {
+                    tracing::error!("the etcd record {key} is not a valid record: {error}");
+                }
+            },
+            Ok(None) => {
+                self.records.remove(mn);
+            }
+            Err(error) => tracing::error!("cannot read {key} again after a conflict: {error}"),
+        }
+        StoreError::Conflict { key }
+    }
+}
+
+impl MobilityStore for EtcdStore {
+    fn get(&self, mn: &MnKey) -> Option<&MnRecord> {
+        self.records.get(mn).map(|(record, _)| record)
+    }
+
+    fn put(&mut self, record: MnRecord) -> Result<(), StoreError> {
+        let key = self.location.key(&record.mn);
+        let revision = self.records.get(&record.mn).map_or(0, |(_, r)| *r);
+        let value = serde_json::to_vec(&record).map_err(|source| StoreError::EtcdRecord {
+            key: key.clone(),
+            source,
+        })?;
+        let written = self.ask(|reply| Request::Put {
+            key: key.clone(),
+            value,
+            revision,
+            reply,
+        })?;
+        let Some(revision) = written else {
+            return Err(self.conflict(&record.mn, key));
+        };
+        self.records.insert(record.mn.clone(), (record, revision));
+        Ok(())
+    }
+
+    fn remove(&mut self, mn: &MnKey) -> Result<(), StoreError> {
+        let Some((_, revision)) = self.records.get(mn) else {
+            return Ok(());
+        };
+        let (key, revision) = (self.location.key(mn), *revision);
+        let deleted = self.ask(|reply| Request::Delete {
+            key: key.clone(),
+            revision,
+            reply,
+        })?;
+        if !deleted {
+            return Err(self.conflict(mn, key));
+        }
+        self.records.remove(mn);
+        Ok(())
+    }
+
+    fn records(&self) -> Vec<&MnRecord> {
+        self.records.values().map(|(record, _)| record).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_is_endpoints_and_a_prefix() {
+        assert_eq!(
+            EtcdLocation::parse("etcd://10.0.0.1:2379,10.0.0.2:2379/anchor/cmd/"),
+            Some(Ok(EtcdLocation {
+                endpoints: vec!["10.0.0.1:2379".into(), "10.0.0.2:2379".into()],
+                prefix: "/anchor/cmd".into(),
+            }))
+        );
+        assert_eq!(EtcdLocation::parse("/var/lib/anchor/cmd.json"), None);
+        for bad in ["etcd://h:1", "etcd://h:1/", "etcd://h/p", "etcd://h:1,/p"] {
+            assert!(
+                matches!(EtcdLocation::parse(bad), Some(Err(_))),
+                "{bad} should be refused"
+            );
+        }
+        let location = EtcdLocation::parse("etcd://[::1]:2379/a")
+            .expect("etcd")
+            .expect("valid");
+        let key = location.key(&MnKey {
+            subtype: 4,
+            id: vec![2, 0, 0, 0, 0, 0x0a],
+        });
+        assert_eq!(key, "/a/4/02000000000a");
+    }
+}
