@@ -11,6 +11,7 @@
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
+    future::Future,
     sync::mpsc,
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -231,14 +232,8 @@ async fn connect_and_load(
     endpoints: Vec<String>,
     prefix: String,
 ) -> Result<(Client, Loaded), etcd_client::Error> {
-    let connect = Client::connect(endpoints, None);
-    let mut client = tokio::time::timeout(TIMEOUT, connect)
-        .await
-        .map_err(|_| etcd_client::Error::InvalidArgs("connect: timed out".into()))??;
-    let get = client.get(prefix, Some(GetOptions::new().with_prefix()));
-    let answer = tokio::time::timeout(TIMEOUT, get)
-        .await
-        .map_err(|_| etcd_client::Error::InvalidArgs("get: timed out".into()))??;
+    let mut client = timed(Client::connect(endpoints, None)).await?;
+    let answer = timed(client.get(prefix, Some(GetOptions::new().with_prefix()))).await?;
     let kvs = answer
         .kvs()
         .iter()
@@ -253,9 +248,36 @@ async fn connect_and_load(
     Ok((client, kvs))
 }
 
+/// `future` within [`TIMEOUT`].
+async fn timed<T>(
+    future: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, etcd_client::Error> {
+    tokio::time::timeout(TIMEOUT, future)
+        .await
+        .unwrap_or_else(|_| Err(etcd_client::Error::InvalidArgs("request timed out".into())))
+}
+
+/// `op` on `key` if the key's modification revision is still `revision` (0: absent): the
+/// revision of the change, or `None` when the comparison failed.
+async fn when_unchanged(
+    client: &mut Client,
+    key: String,
+    revision: i64,
+    op: TxnOp,
+) -> Result<Option<i64>, etcd_client::Error> {
+    let txn = Txn::new()
+        .when([Compare::mod_revision(key, CompareOp::Equal, revision)])
+        .and_then([op]);
+    let answer = timed(client.txn(txn)).await?;
+    Ok(answer.succeeded().then(|| {
+        answer
+            .header()
+            .map_or(0, etcd_client::ResponseHeader::revision)
+    }))
+}
+
 /// Runs one request with [`TIMEOUT`] and answers it.
 async fn serve(client: &mut Client, request: Request) {
-    let timed_out = || etcd_client::Error::InvalidArgs("request timed out".into());
     match request {
         Request::Put {
             key,
@@ -263,33 +285,16 @@ async fn serve(client: &mut Client, request: Request) {
             revision,
             reply,
         } => {
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    key.clone(),
-                    CompareOp::Equal,
-                    revision,
-                )])
-                .and_then([TxnOp::put(key, value, None)]);
-            let result = match tokio::time::timeout(TIMEOUT, client.txn(txn)).await {
-                Ok(Ok(answer)) => Ok(answer.succeeded().then(|| {
-                    answer
-                        .header()
-                        .map_or(0, etcd_client::ResponseHeader::revision)
-                })),
-                Ok(Err(error)) => Err(error),
-                Err(_) => Err(timed_out()),
-            };
-            let _ = reply.send(result);
+            let op = TxnOp::put(key.clone(), value, None);
+            let _ = reply.send(when_unchanged(client, key, revision, op).await);
         }
         Request::Get { key, reply } => {
-            let result = match tokio::time::timeout(TIMEOUT, client.get(key, None)).await {
-                Ok(Ok(answer)) => Ok(answer
+            let result = timed(client.get(key, None)).await.map(|answer| {
+                answer
                     .kvs()
                     .first()
-                    .map(|kv| (kv.value().to_vec(), kv.mod_revision()))),
-                Ok(Err(error)) => Err(error),
-                Err(_) => Err(timed_out()),
-            };
+                    .map(|kv| (kv.value().to_vec(), kv.mod_revision()))
+            });
             let _ = reply.send(result);
         }
         Request::Delete {
@@ -297,19 +302,9 @@ async fn serve(client: &mut Client, request: Request) {
             revision,
             reply,
         } => {
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    key.clone(),
-                    CompareOp::Equal,
-                    revision,
-                )])
-                .and_then([TxnOp::delete(key, None)]);
-            let result = match tokio::time::timeout(TIMEOUT, client.txn(txn)).await {
-                Ok(Ok(answer)) => Ok(answer.succeeded()),
-                Ok(Err(error)) => Err(error),
-                Err(_) => Err(timed_out()),
-            };
-            let _ = reply.send(result);
+            let op = TxnOp::delete(key.clone(), None);
+            let result = when_unchanged(client, key, revision, op).await;
+            let _ = reply.send(result.map(|changed| changed.is_some()));
         }
     }
 }

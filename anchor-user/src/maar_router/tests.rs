@@ -1,6 +1,6 @@
 //! The sources the MAAR's delegated routes allow on their access links.
 
-use std::net::Ipv6Addr;
+use std::{collections::HashMap, net::Ipv6Addr};
 
 use super::*;
 use crate::testing::{FakeDatapath, FakeRoutes};
@@ -24,18 +24,22 @@ fn net(s: &str) -> Ipv6Net {
     s.parse().expect("prefix")
 }
 
-async fn sources(r: &Router) -> Vec<((u32, Ipv6Net), Option<[u8; 6]>)> {
-    let mut all: Vec<_> = r
-        .table
-        .lock()
-        .await
-        .datapath()
-        .sources
-        .clone()
-        .into_iter()
+/// The entries of one of the fake datapath's maps, sorted.
+async fn entries<K: Ord + Clone, V: Ord + Clone>(
+    r: &Router,
+    map: impl Fn(&FakeDatapath) -> &HashMap<K, V>,
+) -> Vec<(K, V)> {
+    let table = r.table.lock().await;
+    let mut all: Vec<_> = map(table.datapath())
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     all.sort();
     all
+}
+
+async fn sources(r: &Router) -> Vec<((u32, Ipv6Net), Option<[u8; 6]>)> {
+    entries(r, |dp| &dp.sources).await
 }
 
 #[tokio::test]
@@ -148,17 +152,7 @@ async fn a_node_is_known_on_its_link_while_a_route_toward_it_is_there() {
 }
 
 async fn l2(r: &Router) -> Vec<(Ipv6Net, ([u8; 6], String, u32))> {
-    let mut all: Vec<_> = r
-        .table
-        .lock()
-        .await
-        .datapath()
-        .l2
-        .clone()
-        .into_iter()
-        .collect();
-    all.sort();
-    all
+    entries(r, |dp| &dp.l2).await
 }
 
 #[tokio::test]
