@@ -11,6 +11,8 @@
 //!    are printed), and the bindings are those of RFC 8885: each anchor of an earlier prefix
 //!    redirects it to the router now serving the node, which holds a visiting binding for it,
 //!    and both count the flow's packets both ways during the stay.
+//!    The serving router sends the packets for the stop's own prefix straight to the node's MAC
+//!    (`attached_l2` grows during the stay).
 //! 3. Back at AR1 (RFC 8885 section 3.3), AR1's prefix is local again: the same P1, preferred,
 //!    no binding for it anywhere; AR2 and AR3 redirect theirs to AR1.
 //! 4. Once the flows are closed and the redirects idle for `idle_release_s`, nothing is left but
@@ -35,6 +37,7 @@ use anchor_tests::{
     grown::{GrownScenario, wait_until_right},
     maar::wait_for,
     scenario::DEADLINE,
+    support::global_counter,
 };
 use ipnet::Ipv6Net;
 use serde_json::Value;
@@ -135,7 +138,18 @@ fn repeated_moves(tag: &str, attachment: Attachment) {
         );
         flows.push(flow);
 
+        // The stop's own prefix is the router's: its packets to the node leave the XDP program
+        // straight for the node's MAC, with no Neighbour Discovery (`attached_l2`).
+        let straight = global_counter(sc.router(ar), "attached_l2");
         stay(&sc, &flows, &held, ar);
+        let straight = global_counter(sc.router(ar), "attached_l2") - straight;
+        assert!(
+            straight > 0,
+            "stop {stop}: {ar} should send {prefix}'s packets straight to the node's MAC"
+        );
+        println!(
+            "repeated:   {ar} sent {straight} packet(s) to {prefix} straight to the node's MAC"
+        );
         at = Some(ar);
     }
 
