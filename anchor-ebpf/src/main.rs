@@ -38,7 +38,7 @@ use anchor_common::{BindingKind, Counter, Direction, IfaceRole, IfaceValue};
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
-    maps::{IFACES, access_present, first_frame_present, locator, source_validation_present},
+    maps::{IFACES, Settings, locator},
     parse::{Addr, NEXTHDR_IPV6, ParseError, parse},
     stats::count,
     verdict::Verdict,
@@ -58,6 +58,7 @@ pub fn anchor_xdp(ctx: XdpContext) -> u32 {
 
 #[inline(always)]
 fn process(ctx: &XdpContext) -> Verdict {
+    let settings = Settings::read();
     let pkt = match parse(ctx) {
         Ok(pkt) => pkt,
         Err(ParseError::NonIpv6) => {
@@ -67,7 +68,7 @@ fn process(ctx: &XdpContext) -> Verdict {
         Err(ParseError::Malformed(src)) => {
             count(Counter::Malformed, 0);
             if let Some(src) = src
-                && source_validation_present()
+                && settings.source_validation()
                 && !source_valid(ctx, src)
             {
                 return Verdict::drop(Counter::DropSourceInvalid);
@@ -76,7 +77,7 @@ fn process(ctx: &XdpContext) -> Verdict {
         }
         Err(ParseError::ExtHeaderLimit(src)) => {
             count(Counter::ExtHeaderLimit, 0);
-            if source_validation_present() && !source_valid(ctx, src) {
+            if settings.source_validation() && !source_valid(ctx, src) {
                 return Verdict::drop(Counter::DropSourceInvalid);
             }
             return Verdict::PASS;
@@ -85,10 +86,10 @@ fn process(ctx: &XdpContext) -> Verdict {
     if pkt.vlan {
         count(Counter::Vlan, 0);
     }
-    if first_frame_present() {
+    if settings.first_frame() {
         first_frame::notice(ctx);
     }
-    if source_validation_present() && !source_valid(ctx, pkt.src) {
+    if settings.source_validation() && !source_valid(ctx, pkt.src) {
         return Verdict::drop(Counter::DropSourceInvalid);
     }
     let dst = pkt.dst;
@@ -115,7 +116,7 @@ fn process(ctx: &XdpContext) -> Verdict {
     // A node attached here holds the destination's /64 (at a MAAR, one of its own prefixes):
     // straight to its MAC, with no FIB lookup and no Neighbour Discovery, which would otherwise
     // solicit the node's address before the node has it again after a move.
-    if access_present()
+    if settings.access()
         && let Some(verdict) =
             forward::to_node_l2(ctx, pkt.vlan, dst.hi, pkt.ip_len, Counter::AttachedL2)
     {

@@ -150,29 +150,32 @@ pub fn short_prefixes_present() -> bool {
         .is_some_and(|bits| *bits & SETTING_SHORT_PREFIXES != 0)
 }
 
-/// Whether an interface validates sources (per packet: an array lookup, which the verifier
-/// inlines).
-#[inline(always)]
-pub fn source_validation_present() -> bool {
-    SETTINGS
-        .get(0)
-        .is_some_and(|bits| *bits & SETTING_SOURCE_VALIDATION != 0)
-}
+/// The `SETTING_*` bits of the interfaces, read once per frame: an array lookup, which the
+/// verifier inlines.
+#[derive(Clone, Copy)]
+pub struct Settings(u32);
 
-/// Whether an interface attaches nodes on their first frame (per packet: an array lookup, which
-/// the verifier inlines).
-#[inline(always)]
-pub fn first_frame_present() -> bool {
-    SETTINGS
-        .get(0)
-        .is_some_and(|bits| *bits & SETTING_FIRST_FRAME != 0)
-}
+impl Settings {
+    #[inline(always)]
+    pub fn read() -> Self {
+        Self(SETTINGS.get(0).copied().unwrap_or(0))
+    }
 
-/// Whether an interface is an access interface (per packet on the way to `no_binding`: an array
-/// lookup, which the verifier inlines).
-#[inline(always)]
-pub fn access_present() -> bool {
-    SETTINGS
-        .get(0)
-        .is_some_and(|bits| *bits & SETTING_ACCESS != 0)
+    /// An interface validates sources.
+    #[inline(always)]
+    pub fn source_validation(self) -> bool {
+        self.0 & SETTING_SOURCE_VALIDATION != 0
+    }
+
+    /// An interface attaches nodes on their first frame.
+    #[inline(always)]
+    pub fn first_frame(self) -> bool {
+        self.0 & SETTING_FIRST_FRAME != 0
+    }
+
+    /// An interface is an access interface (nodes may be attached here).
+    #[inline(always)]
+    pub fn access(self) -> bool {
+        self.0 & SETTING_ACCESS != 0
+    }
 }
