@@ -5,6 +5,7 @@ mod bench;
 mod churn;
 mod cmd;
 mod demo;
+mod disk;
 mod dist;
 mod doctor;
 mod fuzz;

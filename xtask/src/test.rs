@@ -52,8 +52,20 @@ const STEPS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// What a fresh clone's `cargo xtask test` writes under `target/` and the fuzz crates' targets,
+/// measured; said at the start, beside the space free.
+const FRESH_BUILD_GIB: u32 = 0;
+
 pub fn test(caps: &[Capability]) -> Result<()> {
     let start = Instant::now();
+    let root = cmd::workspace_root();
+    let free_at_start = crate::disk::free_bytes(root);
+    println!(
+        "test: {} free on the disk of {} (a fresh clone's build takes about {} GiB)",
+        crate::disk::describe(free_at_start),
+        root.display(),
+        FRESH_BUILD_GIB
+    );
     let mut totals = Totals::default();
     for (name, args) in STEPS {
         println!("test: {name}: cargo {}", args.join(" "));
@@ -92,9 +104,10 @@ pub fn test(caps: &[Capability]) -> Result<()> {
     names.push("fuzz (CMD engine)");
     names.push("fuzz (MAAR engine)");
     println!(
-        "test: ok ({}) in {} s",
+        "test: ok ({}) in {} s; {} free on the disk at the end",
         names.join(", "),
-        start.elapsed().as_secs()
+        start.elapsed().as_secs(),
+        crate::disk::describe(crate::disk::free_bytes(root))
     );
     // One closing line for the whole run, over every test binary.
     println!("{}", closing_line(&totals, caps));
