@@ -30,13 +30,18 @@ pub struct CmdStatus {
     pub nodes: Vec<MnRecord>,
     /// The updates outstanding to MAARs, over every node.
     pub outstanding_updates: usize,
+    /// On etcd: the instance that leads (the leader key's value), `Some(None)` when none does;
+    /// `None` on a file store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader: Option<Option<String>>,
 }
 
 impl CmdStatus {
     /// Reads the store named by the CMD's configuration at `config`.
     pub fn read(config: &Path) -> Result<Self, CmdStatusError> {
         let config = Config::from_file(config)?;
-        let store = CmdStore::open(&config)?;
+        let mut store = CmdStore::open(&config)?;
+        let leader = store.leader().map_err(CmdStoreError::from)?;
         let nodes: Vec<MnRecord> = store.records().into_iter().cloned().collect();
         let outstanding_updates = nodes.iter().map(|n| n.pending.len()).sum();
         Ok(Self {
@@ -46,6 +51,7 @@ impl CmdStatus {
                 .map_or(0, |d| d.as_secs()),
             nodes,
             outstanding_updates,
+            leader,
         })
     }
 }

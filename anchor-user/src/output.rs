@@ -176,11 +176,18 @@ pub fn cmd_status_tables(status: &CmdStatus) -> String {
         })
         .collect();
     let mut out = format!(
-        "store {}: {} node(s), {} update(s) outstanding\n\n",
+        "store {}: {} node(s), {} update(s) outstanding\n",
         status.store,
         status.nodes.len(),
         status.outstanding_updates
     );
+    if let Some(leader) = &status.leader {
+        out.push_str(&format!(
+            "leader: {}\n",
+            leader.as_deref().unwrap_or("none (no instance leads)")
+        ));
+    }
+    out.push('\n');
     out.push_str(&table(
         &["MN_ID", "SERVING", "EXPIRES_IN", "PREFIXES"],
         &nodes,

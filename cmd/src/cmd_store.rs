@@ -30,7 +30,7 @@ impl CmdStore {
     /// Opens the store of `config`.
     pub fn open(config: &Config) -> Result<Self, CmdStoreError> {
         Ok(match config.etcd_store()? {
-            Some(location) => Self::Etcd(EtcdStore::open(location)?),
+            Some(location) => Self::Etcd(EtcdStore::open(location, None)?),
             None => Self::File(FileStore::open(&config.store)?),
         })
     }
@@ -48,6 +48,14 @@ impl CmdStore {
         match self {
             Self::File(store) => store.write_times(),
             Self::Etcd(store) => store.write_times(),
+        }
+    }
+
+    /// On etcd, the instance that leads (`Some(None)`: none); `None` on a file.
+    pub fn leader(&mut self) -> Result<Option<Option<String>>, StoreError> {
+        match self {
+            Self::File(_) => Ok(None),
+            Self::Etcd(store) => store.leader().map(Some),
         }
     }
 

@@ -13,6 +13,10 @@
 //! log_format = "text"                  # "text" or "json" lines on stderr
 //! metrics_listen = "127.0.0.1:9470"    # IP:PORT of /metrics; "" turns it off
 //! subscribers = ["2001:db8:c::3"]      # anchors near correspondents (RFC 8818 Figure 6)
+//! instance = "cmd-a"                   # on etcd: this instance's name in the leader key
+//!                                      # (default: its address)
+//! leader_lease_s = 3                   # on etcd: the leader's lease; a standby takes over
+//!                                      # at most this long after the leader's death
 //!
 //! [[maar]]
 //! address = "2001:db8:f1::2"
@@ -72,6 +76,12 @@ pub struct Config {
     /// prefixes straight to the serving MAAR.
     #[serde(default)]
     pub subscribers: Vec<Ipv6Addr>,
+    /// On an etcd store: this instance's name, the leader key's value while it leads.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// On an etcd store: the time to live of the leader's lease.
+    #[serde(default = "default_leader_lease_s")]
+    pub leader_lease_s: u64,
     #[serde(rename = "maar")]
     pub maars: Vec<MaarConfig>,
 }
@@ -95,6 +105,10 @@ pub struct MaarConfig {
 
 fn default_max_lifetime_s() -> u64 {
     65_535
+}
+
+fn default_leader_lease_s() -> u64 {
+    3
 }
 
 anchor_pmip::signaling_timing_fields!(Config);
@@ -243,6 +257,7 @@ impl Config {
             ("max_bindack_timeout_ms", self.max_bindack_timeout_ms, 1),
             ("max_lifetime_s", self.max_lifetime_s, 1),
             ("report_interval_s", self.report_interval_s, 1),
+            ("leader_lease_s", self.leader_lease_s, 1),
         ])
         .map_err(|error| match error {
             TimingError::TooSmall { key, value, .. } => ConfigError::Zero { key, value },
@@ -254,6 +269,17 @@ impl Config {
 
     pub fn max_lifetime(&self) -> Duration {
         Duration::from_secs(self.max_lifetime_s)
+    }
+
+    pub fn leader_lease(&self) -> Duration {
+        Duration::from_secs(self.leader_lease_s)
+    }
+
+    /// The name this instance campaigns with: `instance`, or its address.
+    pub fn instance_name(&self) -> String {
+        self.instance
+            .clone()
+            .unwrap_or_else(|| self.address.to_string())
     }
 
     /// The entry of the MAAR at `address`, if it is configured.

@@ -1,7 +1,9 @@
 //! [`EtcdStore`]: the CMD's records in etcd, one key per node under a prefix
-//! (`PREFIX/SUBTYPE/ID-IN-HEX`, the record as JSON). Every change is a transaction that compares
-//! the key's modification revision with the one this store last saw, so two writers can never
-//! both apply conflicting changes to one node: the second gets [`StoreError::Conflict`].
+//! (`PREFIX/mn/SUBTYPE/ID-IN-HEX`, the record as JSON). Every change is a transaction that
+//! compares the key's modification revision with the one this store last saw, so two writers can
+//! never both apply conflicting changes to one node: the second gets [`StoreError::Conflict`].
+//! A store opened with a [`Fence`] (the leader's) also compares the leader key's creation
+//! revision: once another instance leads, this one's writes fail ([`StoreError::NotLeader`]).
 //!
 //! The records are also kept in memory, read once at [`EtcdStore::open`]; reads never go to etcd.
 //! The client is asynchronous: it runs on a thread of its own with its own runtime, and the
@@ -18,9 +20,10 @@ use std::{
 };
 
 use anchor_pmip::{MnKey, histogram::Histogram};
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 
 use crate::{
+    etcd_leader::Fence,
     record::MnRecord,
     store::{MobilityStore, StoreError},
 };
@@ -63,8 +66,13 @@ impl EtcdLocation {
         })
     }
 
+    /// Where the records are: `PREFIX/mn/`.
+    fn records_prefix(&self) -> String {
+        format!("{}/mn/", self.prefix)
+    }
+
     fn key(&self, mn: &MnKey) -> String {
-        let mut key = format!("{}/{}/", self.prefix, mn.subtype);
+        let mut key = format!("{}{}/", self.records_prefix(), mn.subtype);
         for b in &mn.id {
             let _ = write!(key, "{b:02x}");
         }
@@ -80,6 +88,17 @@ impl EtcdLocation {
 /// A key's value and modification revision.
 type Value = (Vec<u8>, i64);
 
+/// What a conditional change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Applied, at this revision.
+    At(i64),
+    /// Not applied: the key changed since.
+    Conflict,
+    /// Not applied: the fence's leader key is gone or another's.
+    Fenced,
+}
+
 /// A request to the client's thread, with where to answer.
 enum Request {
     /// Put `value` at `key` if its modification revision is still `revision` (0: absent): the
@@ -88,7 +107,7 @@ enum Request {
         key: String,
         value: Vec<u8>,
         revision: i64,
-        reply: mpsc::Sender<Result<Option<i64>, etcd_client::Error>>,
+        reply: mpsc::Sender<Result<Written, etcd_client::Error>>,
     },
     /// Read `key`: its value and modification revision, if it exists.
     Get {
@@ -99,13 +118,14 @@ enum Request {
     Delete {
         key: String,
         revision: i64,
-        reply: mpsc::Sender<Result<bool, etcd_client::Error>>,
+        reply: mpsc::Sender<Result<Written, etcd_client::Error>>,
     },
 }
 
 /// The records in etcd, cached in memory with their modification revisions.
 pub struct EtcdStore {
     location: EtcdLocation,
+    fence: Option<Fence>,
     records: BTreeMap<MnKey, (MnRecord, i64)>,
     requests: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
@@ -122,12 +142,14 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 impl EtcdStore {
-    /// Connects to `location` and reads every record under its prefix.
-    pub fn open(location: EtcdLocation) -> Result<Self, StoreError> {
+    /// Connects to `location` and reads every record under its prefix. With `fence`, every
+    /// change is also conditional on the fence's leader key.
+    pub fn open(location: EtcdLocation, fence: Option<Fence>) -> Result<Self, StoreError> {
         let (requests, receiver) = mpsc::channel::<Request>();
         let (loaded_tx, loaded_rx) = mpsc::channel();
         let endpoints = location.endpoints.clone();
-        let prefix = format!("{}/", location.prefix);
+        let prefix = location.records_prefix();
+        let thread_fence = fence.clone();
         // The client and its runtime live on their own thread: the CMD's loop, itself on a
         // runtime, only waits on channels.
         let thread = std::thread::Builder::new()
@@ -154,7 +176,7 @@ impl EtcdStore {
                     }
                 };
                 while let Ok(request) = receiver.recv() {
-                    runtime.block_on(serve(&mut client, request));
+                    runtime.block_on(serve(&mut client, thread_fence.as_ref(), request));
                 }
             })
             .map_err(|source| StoreError::EtcdRuntime { source })?;
@@ -178,6 +200,7 @@ impl EtcdStore {
         }
         Ok(Self {
             location,
+            fence,
             records,
             requests: Some(requests),
             thread: Some(thread),
@@ -187,6 +210,13 @@ impl EtcdStore {
 
     pub fn location(&self) -> &EtcdLocation {
         &self.location
+    }
+
+    /// The instance that leads: the value of the leader key, if any.
+    pub fn leader(&mut self) -> Result<Option<String>, StoreError> {
+        let key = crate::etcd_leader::leader_key(&self.location);
+        let value = self.ask(|reply| Request::Get { key, reply })?;
+        Ok(value.map(|(value, _)| String::from_utf8_lossy(&value).into_owned()))
     }
 
     /// How long the writes took, as a histogram for `/metrics`.
@@ -249,7 +279,7 @@ async fn connect_and_load(
 }
 
 /// `future` within [`TIMEOUT`].
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     future: impl Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, etcd_client::Error> {
     tokio::time::timeout(TIMEOUT, future)
@@ -257,27 +287,54 @@ async fn timed<T>(
         .unwrap_or_else(|_| Err(etcd_client::Error::InvalidArgs("request timed out".into())))
 }
 
-/// `op` on `key` if the key's modification revision is still `revision` (0: absent): the
-/// revision of the change, or `None` when the comparison failed.
+/// `op` on `key` if the key's modification revision is still `revision` (0: absent) and, with
+/// `fence`, the leader key is still the one the fence names.
 async fn when_unchanged(
     client: &mut Client,
+    fence: Option<&Fence>,
     key: String,
     revision: i64,
     op: TxnOp,
-) -> Result<Option<i64>, etcd_client::Error> {
-    let txn = Txn::new()
-        .when([Compare::mod_revision(key, CompareOp::Equal, revision)])
-        .and_then([op]);
+) -> Result<Written, etcd_client::Error> {
+    let mut compares = vec![Compare::mod_revision(key, CompareOp::Equal, revision)];
+    let mut otherwise = Vec::new();
+    if let Some(fence) = fence {
+        compares.push(Compare::create_revision(
+            fence.key.clone(),
+            CompareOp::Equal,
+            fence.create_revision,
+        ));
+        otherwise.push(TxnOp::get(fence.key.clone(), None));
+    }
+    let txn = Txn::new().when(compares).and_then([op]).or_else(otherwise);
     let answer = timed(client.txn(txn)).await?;
-    Ok(answer.succeeded().then(|| {
-        answer
-            .header()
-            .map_or(0, etcd_client::ResponseHeader::revision)
-    }))
+    if answer.succeeded() {
+        return Ok(Written::At(
+            answer
+                .header()
+                .map_or(0, etcd_client::ResponseHeader::revision),
+        ));
+    }
+    let fenced = fence.is_some_and(|fence| {
+        let now = answer.op_responses().into_iter().find_map(|r| match r {
+            TxnOpResponse::Get(get) => Some(
+                get.kvs()
+                    .first()
+                    .map(etcd_client::KeyValue::create_revision),
+            ),
+            _ => None,
+        });
+        now != Some(Some(fence.create_revision))
+    });
+    Ok(if fenced {
+        Written::Fenced
+    } else {
+        Written::Conflict
+    })
 }
 
 /// Runs one request with [`TIMEOUT`] and answers it.
-async fn serve(client: &mut Client, request: Request) {
+async fn serve(client: &mut Client, fence: Option<&Fence>, request: Request) {
     match request {
         Request::Put {
             key,
@@ -286,7 +343,7 @@ async fn serve(client: &mut Client, request: Request) {
             reply,
         } => {
             let op = TxnOp::put(key.clone(), value, None);
-            let _ = reply.send(when_unchanged(client, key, revision, op).await);
+            let _ = reply.send(when_unchanged(client, fence, key, revision, op).await);
         }
         Request::Get { key, reply } => {
             let result = timed(client.get(key, None)).await.map(|answer| {
@@ -303,8 +360,7 @@ async fn serve(client: &mut Client, request: Request) {
             reply,
         } => {
             let op = TxnOp::delete(key.clone(), None);
-            let result = when_unchanged(client, key, revision, op).await;
-            let _ = reply.send(result.map(|changed| changed.is_some()));
+            let _ = reply.send(when_unchanged(client, fence, key, revision, op).await);
         }
     }
 }
@@ -320,6 +376,16 @@ impl Drop for EtcdStore {
 }
 
 impl EtcdStore {
+    /// The error of a write refused by the fence.
+    fn fenced(&self) -> StoreError {
+        StoreError::NotLeader {
+            key: self
+                .fence
+                .as_ref()
+                .map_or_else(String::new, |f| f.key.clone()),
+        }
+    }
+
     /// Another writer changed `key` (node `mn`): the cache takes what etcd holds now (the record
     /// or its absence), so that it is not answered from again; the conflict, as the error to
     /// return. A failure to read is logged: the cached record then stays, still refused by the
@@ -365,11 +431,14 @@ impl MobilityStore for EtcdStore {
             revision,
             reply,
         })?;
-        let Some(revision) = written else {
-            return Err(self.conflict(&record.mn, key));
-        };
-        self.records.insert(record.mn.clone(), (record, revision));
-        Ok(())
+        match written {
+            Written::At(revision) => {
+                self.records.insert(record.mn.clone(), (record, revision));
+                Ok(())
+            }
+            Written::Conflict => Err(self.conflict(&record.mn, key)),
+            Written::Fenced => Err(self.fenced()),
+        }
     }
 
     fn remove(&mut self, mn: &MnKey) -> Result<(), StoreError> {
@@ -382,11 +451,14 @@ impl MobilityStore for EtcdStore {
             revision,
             reply,
         })?;
-        if !deleted {
-            return Err(self.conflict(mn, key));
+        match deleted {
+            Written::At(_) => {
+                self.records.remove(mn);
+                Ok(())
+            }
+            Written::Conflict => Err(self.conflict(mn, key)),
+            Written::Fenced => Err(self.fenced()),
         }
-        self.records.remove(mn);
-        Ok(())
     }
 
     fn records(&self) -> Vec<&MnRecord> {
@@ -421,6 +493,6 @@ mod tests {
             subtype: 4,
             id: vec![2, 0, 0, 0, 0, 0x0a],
         });
-        assert_eq!(key, "/a/4/02000000000a");
+        assert_eq!(key, "/a/mn/4/02000000000a");
     }
 }

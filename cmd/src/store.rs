@@ -71,6 +71,19 @@ pub enum StoreError {
     },
     #[error("the etcd record {key} was changed by another writer: not applied")]
     Conflict { key: String },
+    #[error("another CMD instance leads now (the leader key {key} is not this one's): not applied")]
+    NotLeader { key: String },
+}
+
+impl StoreError {
+    /// Whether the store could not be reached or no longer belongs to this instance: the state
+    /// is then unknown here, and the CMD answers nothing rather than answer from it.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Etcd { .. } | Self::EtcdRuntime { .. } | Self::NotLeader { .. }
+        )
+    }
 }
 
 /// The file-backed store: all records in memory, the whole snapshot rewritten on every change.

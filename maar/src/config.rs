@@ -3,7 +3,9 @@
 //!
 //! ```toml
 //! [maar]
-//! cmd = "2001:db8:c::1"              # the CMD's address, required
+//! cmd = "2001:db8:c::1"              # the CMD's address, required; or the addresses of
+//!                                    # several CMD instances (one etcd), tried in order:
+//!                                    # cmd = ["2001:db8:c::1", "2001:db8:c::2"]
 //! address = "2001:db8:12::1"         # this MAAR's signaling address; default: the locator
 //! insecure_signaling = false         # true: run without IPsec ESP (lab only)
 //! reverse_tunnel = true              # visiting bindings tunnel the uplink to the anchor
@@ -61,7 +63,10 @@ pub const DELEGATED_LEN: u8 = 64;
     reason = "the section's on/off keys, as the operator writes them in the file"
 )]
 pub struct MaarConfig {
-    pub cmd: Ipv6Addr,
+    /// The CMD's address, or the addresses of several instances of one CMD (one address or a
+    /// list in the file).
+    #[serde(deserialize_with = "one_or_more_addresses")]
+    pub cmd: Vec<Ipv6Addr>,
     /// `None`: the locator.
     #[serde(default)]
     pub address: Option<Ipv6Addr>,
@@ -158,6 +163,25 @@ pub struct PointToPointConfig {
     pub mn_id: MnId,
 }
 
+/// One address (`"2001:db8:c::1"`) or a list of them.
+fn one_or_more_addresses<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Ipv6Addr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMore {
+        One(Ipv6Addr),
+        More(Vec<Ipv6Addr>),
+    }
+    match OneOrMore::deserialize(deserializer) {
+        Ok(OneOrMore::One(address)) => Ok(vec![address]),
+        Ok(OneOrMore::More(list)) => Ok(list),
+        Err(_) => Err(D::Error::custom(
+            "expected an IPv6 address or a list of IPv6 addresses",
+        )),
+    }
+}
+
 fn mac_mn_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<MnId, D::Error> {
     let text = String::deserialize(deserializer)?;
     mn_id_from_mac(&text).ok_or_else(|| {
@@ -216,6 +240,10 @@ pub enum MaarConfigError {
     IdleReleaseOfNonpersistent { index: usize, policy: &'static str },
     #[error("maar.cmd: {cmd} is this MAAR's own address")]
     CmdIsSelf { cmd: Ipv6Addr },
+    #[error("maar.cmd: at least one CMD address is needed")]
+    NoCmd,
+    #[error("maar.cmd: {cmd} is listed twice")]
+    DuplicateCmd { cmd: Ipv6Addr },
     #[error("maar.{key}: {value} must be at least {min}")]
     TooSmall {
         key: &'static str,
@@ -261,8 +289,16 @@ impl MaarConfig {
                 });
             }
         }
-        if self.cmd == self.address(locator) {
-            return Err(MaarConfigError::CmdIsSelf { cmd: self.cmd });
+        if self.cmd.is_empty() {
+            return Err(MaarConfigError::NoCmd);
+        }
+        for (index, cmd) in self.cmd.iter().enumerate() {
+            if *cmd == self.address(locator) {
+                return Err(MaarConfigError::CmdIsSelf { cmd: *cmd });
+            }
+            if self.cmd[..index].contains(cmd) {
+                return Err(MaarConfigError::DuplicateCmd { cmd: *cmd });
+            }
         }
         self.access_identity()?;
         // A refresh goes out at half the lifetime: at least one 4-second unit on each side.
@@ -365,12 +401,36 @@ mod tests {
             long.validate(LOCATOR),
             Err(MaarConfigError::PoolTooLong { index: 0, .. })
         ));
-        let mut own = good;
-        own.cmd = LOCATOR;
+        let mut own = good.clone();
+        own.cmd = vec!["2001:db8:c::1".parse().unwrap(), LOCATOR];
         assert!(matches!(
             own.validate(LOCATOR),
             Err(MaarConfigError::CmdIsSelf { .. })
         ));
+        let mut none = good.clone();
+        none.cmd = Vec::new();
+        assert!(matches!(
+            none.validate(LOCATOR),
+            Err(MaarConfigError::NoCmd)
+        ));
+        let mut twice = good.clone();
+        twice.cmd = vec!["2001:db8:c::1".parse().unwrap(); 2];
+        assert!(matches!(
+            twice.validate(LOCATOR),
+            Err(MaarConfigError::DuplicateCmd { .. })
+        ));
+        let listed: MaarConfig = toml::from_str(
+            "cmd = [\"2001:db8:c::1\", \"2001:db8:c::2\"]\n[[pool]]\nprefix = \"2001:db8::/48\"\n\
+             policy = \"session-lasting\"\n",
+        )
+        .expect("a list of CMD addresses");
+        assert_eq!(listed.cmd.len(), 2);
+        assert!(
+            toml::from_str::<MaarConfig>(
+                "cmd = 7\n[[pool]]\nprefix = \"2001:db8::/48\"\npolicy = \"session-lasting\"\n"
+            )
+            .is_err()
+        );
         assert!(
             toml::from_str::<MaarConfig>(
                 "cmd = \"::1\"\n[[pool]]\nprefix = \"2001:db8::/48\"\npolicy = \"sticky\"\n"

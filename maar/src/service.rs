@@ -101,15 +101,16 @@ pub struct Maar {
 /// Checks that the kernel requires IPsec ESP for the Mobility Header with the CMD, or warns
 /// that `insecure_signaling` turns the check off: before the daemon touches any interface.
 pub fn check_security(config: &MaarConfig, locator: Ipv6Addr) -> Result<(), XfrmError> {
-    let (address, cmd) = (config.address(locator), config.cmd);
+    let (address, cmds) = (config.address(locator), &config.cmd);
+    let listed = list(cmds);
     if config.insecure_signaling {
         tracing::warn!(
-            "insecure_signaling = true: PBU/PBA with the CMD {cmd} are not checked for IPsec \
+            "insecure_signaling = true: PBU/PBA with the CMD {listed} are not checked for IPsec \
              ESP protection (lab use only)"
         );
     } else {
-        xfrm::check_esp_for_mh(address, &[cmd])?;
-        tracing::info!("IPsec ESP is required for the Mobility Header with the CMD {cmd}");
+        xfrm::check_esp_for_mh(address, cmds)?;
+        tracing::info!("IPsec ESP is required for the Mobility Header with the CMD {listed}");
     }
     Ok(())
 }
@@ -225,7 +226,7 @@ impl Maar {
         let local = self.socket.get_ref().local();
         tracing::info!(
             "MAAR signaling from {local} with the CMD {}",
-            self.engine.cmd()
+            list(self.engine.cmds())
         );
         tokio::pin!(shutdown);
         let mut adverts: Vec<(String, watch::Sender<Vec<Advert>>)> = Vec::new();
@@ -406,8 +407,17 @@ impl Maar {
     }
 
     fn send_all(&self, out: &mut Vec<Outgoing>) {
+        self.engine.route(out);
         self.socket.get_ref().send_all(out);
     }
+}
+
+/// `2001:db8:c::1`, or `2001:db8:c::1, 2001:db8:c::2` for several instances.
+fn list(cmds: &[Ipv6Addr]) -> String {
+    cmds.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Applies one change; a failure is logged (the signaling has happened, the state is the

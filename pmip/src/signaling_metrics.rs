@@ -124,6 +124,24 @@ pub struct SignalingMetrics {
     pub attachment_to_binding: Option<Histogram>,
     /// CMD: the store's writes.
     pub store_write: Option<Histogram>,
+    /// CMD on etcd: leadership among the instances.
+    pub leadership: Option<Leadership>,
+}
+
+/// A CMD instance's leadership, on a store shared by several (etcd).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Leadership {
+    /// Whether this instance leads (answers) now.
+    pub leader: bool,
+    /// Terms begun as the leader.
+    pub terms: u64,
+    /// Terms ended other than by shutdown: the lease not renewed, the store unreachable or
+    /// led by another instance.
+    pub lost: u64,
+    /// Store requests that failed for etcd being unreachable or without quorum.
+    pub store_unavailable: u64,
+    /// Messages received while standing by, not answered.
+    pub standby_dropped: u64,
 }
 
 impl SignalingMetrics {

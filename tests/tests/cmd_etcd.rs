@@ -53,7 +53,7 @@ fn the_etcd_store_shares_records_fences_stale_writers_and_fails_without_etcd() {
     let location = etcd.location("anchor/cmd");
 
     // One writer, then a second store reading what it wrote.
-    let mut a = EtcdStore::open(location.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut a = EtcdStore::open(location.clone(), None).unwrap_or_else(|e| panic!("{e}"));
     assert!(a.records().is_empty(), "a new prefix holds nothing");
     let one = record(1, AR1, &["2001:db8:a1:1::/64"]);
     let two = record(2, AR2, &["2001:db8:a1:2::/64"]);
@@ -64,10 +64,10 @@ fn the_etcd_store_shares_records_fences_stale_writers_and_fails_without_etcd() {
         ..one.clone()
     };
     a.put(moved.clone()).expect("put one again");
-    let mut b = EtcdStore::open(location.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut b = EtcdStore::open(location.clone(), None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(b.records(), vec![&moved, &two]);
     // Another prefix is another domain.
-    let other = EtcdStore::open(etcd.location("other")).unwrap_or_else(|e| panic!("{e}"));
+    let other = EtcdStore::open(etcd.location("other"), None).unwrap_or_else(|e| panic!("{e}"));
     assert!(other.records().is_empty());
 
     // B changes node 2; A, which has not seen that change, is refused and changes nothing.
@@ -85,7 +85,7 @@ fn the_etcd_store_shares_records_fences_stale_writers_and_fails_without_etcd() {
         matches!(refused, StoreError::Conflict { ref key } if key.ends_with("/4/020000000002")),
         "{refused}"
     );
-    let c = EtcdStore::open(location.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let c = EtcdStore::open(location.clone(), None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.records(), vec![&moved, &by_b], "B's change stands");
     assert_eq!(
         a.records(),
@@ -102,7 +102,7 @@ fn the_etcd_store_shares_records_fences_stale_writers_and_fails_without_etcd() {
     // A node A alone changes is still A's to change, and to remove.
     b.remove(&two.mn).expect("B removes node 2");
     a.remove(&moved.mn).expect("A removes node 1");
-    let d = EtcdStore::open(location.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let d = EtcdStore::open(location.clone(), None).unwrap_or_else(|e| panic!("{e}"));
     assert!(d.records().is_empty(), "{:?}", d.records());
 
     // etcd gone: the write fails within the timeout, and the store keeps what it had.
@@ -122,7 +122,7 @@ fn the_etcd_store_shares_records_fences_stale_writers_and_fails_without_etcd() {
         "nothing half-applied"
     );
     assert!(
-        EtcdStore::open(location).is_err(),
+        EtcdStore::open(location, None).is_err(),
         "opening without etcd should fail"
     );
 }

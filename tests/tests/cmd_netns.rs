@@ -11,306 +11,27 @@
 //!   2001:db8:1::/48.
 //! - `<p>m2`: MAAR 2, the same with f2 and 2001:db8:2::/48.
 
-use std::{
-    fs::File,
-    net::Ipv6Addr,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::Path, time::Duration};
 
 use anchor_cmd::{EtcdStore, MobilityStore as _};
-use anchor_pmip::transport::MhSocket;
 use anchor_rig::{
     charon::{CHARON, Charon},
     cmd::{self, Run as _},
 };
-use anchor_signal::{
-    Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
-};
+use anchor_signal::{Lifetime, MnId, MobilityHeader, MobilityOption, PbuFlags, Status};
 use anchor_tests::{
+    cmd_net::{CMD, CmdProcess, M1, M2, Net, pbu_for, previous_maars},
     etcd::Etcd,
-    hostile::{LogFormat, check_log, hostile_mn_id, mh_socket_in},
+    hostile::{LogFormat, check_log, hostile_mn_id},
     support::{anchor_binary, in_netns, require_tools},
 };
 
-const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
-const M1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 2);
-const M2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf2, 0, 0, 0, 0, 2);
 const MN: MnId = MnId::Eui48([2, 0, 0, 0, 0, 0x0a]);
 const P1: &str = "2001:db8:1:1::/64";
 const P2: &str = "2001:db8:2:1::/64";
-/// How long a reply may take before the test fails: generous, the namespaces are local.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
-const STEM: &str = "anc-cmd";
-
-/// The namespaces of one test and its work directory; removed on drop.
-struct Net {
-    prefix: String,
-    dir: PathBuf,
-}
-
-impl Net {
-    fn build(tag: &str) -> Net {
-        remove_stale();
-        let prefix = format!("{STEM}{tag}{}-", std::process::id());
-        let dir = std::env::temp_dir().join(prefix.trim_end_matches('-'));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the work directory");
-        let net = Net { prefix, dir };
-        let (c, m1, m2) = (net.ns("c"), net.ns("m1"), net.ns("m2"));
-        let mut script = vec![
-            format!("ip netns add {c}"),
-            format!("ip -n {c} link set lo up"),
-        ];
-        script.push(format!("ip -n {c} addr add {CMD}/128 dev lo"));
-        for (maar, n, link) in [(&m1, 1, "f1"), (&m2, 2, "f2")] {
-            script.extend([
-                format!("ip netns add {maar}"),
-                format!("ip -n {maar} link set lo up"),
-                format!("ip -n {c} link add c{n} type veth peer name m{n} netns {maar}"),
-                format!("ip -n {c} addr add 2001:db8:{link}::1/64 dev c{n} nodad"),
-                format!("ip -n {maar} addr add 2001:db8:{link}::2/64 dev m{n} nodad"),
-                format!("ip -n {c} link set c{n} up"),
-                format!("ip -n {maar} link set m{n} up"),
-                format!("ip -n {maar} route add 2001:db8:c::/64 via 2001:db8:{link}::1"),
-            ]);
-        }
-        for line in script {
-            let args: Vec<&str> = line.split_whitespace().collect();
-            cmd::new(args[0])
-                .args(&args[1..])
-                .run_quiet()
-                .unwrap_or_else(|e| panic!("cannot set up the namespaces: {e:#}"));
-        }
-        net
-    }
-
-    fn ns(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
-    }
-
-    /// The CMD's config. The timestamp window is a minute, so that a replay seconds later is
-    /// refused for its timestamp being old news to the store (157), not for the clock (156).
-    fn config(&self, insecure: bool) -> PathBuf {
-        self.config_with(insecure, &self.dir.join("cmd.json").display().to_string())
-    }
-
-    /// The CMD's configuration with `store` (a path or an etcd URL).
-    fn config_with(&self, insecure: bool, store: &str) -> PathBuf {
-        let path = self.dir.join("cmd.toml");
-        let text = format!(
-            "address = \"{CMD}\"\nstore = \"{store}\"\ninsecure_signaling = {insecure}\n\
-             timestamp_window_ms = 60000\n\
-             [[maar]]\naddress = \"{M1}\"\nprefixes = [\"2001:db8:1::/48\"]\n\
-             [[maar]]\naddress = \"{M2}\"\nprefixes = [\"2001:db8:2::/48\"]\n"
-        );
-        std::fs::write(&path, text).expect("write the config");
-        path
-    }
-
-    /// A raw Mobility Header socket bound to `addr` in namespace `name`.
-    fn maar(&self, name: &str, addr: Ipv6Addr) -> FakeMaar {
-        FakeMaar {
-            addr,
-            socket: mh_socket_in(&self.ns(name), addr),
-        }
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for name in ["c", "m1", "m2"] {
-            let _ = cmd::new("ip")
-                .args(["netns", "del", &self.ns(name)])
-                .run_quiet();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// Deletes the namespaces of earlier runs of this test whose process is gone.
-fn remove_stale() {
-    let Ok(list) = anchor_rig::topology::netns_list() else {
-        return;
-    };
-    for name in list {
-        let Some(rest) = name.strip_prefix(STEM) else {
-            continue;
-        };
-        let Some((head, _)) = rest.split_once('-') else {
-            continue;
-        };
-        let pid: String = head.chars().filter(char::is_ascii_digit).collect();
-        if !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = cmd::new("ip").args(["netns", "del", &name]).run_quiet();
-        }
-    }
-}
-
-/// `anchor cmd` running in the CMD's namespace; killed on drop.
-struct CmdProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl CmdProcess {
-    fn spawn(net: &Net, config: &Path, run: u32) -> CmdProcess {
-        let log = net.dir.join(format!("cmd-{run}.log"));
-        let file = File::create(&log).expect("create the log");
-        let mut command: Command = cmd::in_netns_only(&net.ns("c"), anchor_binary());
-        command
-            .args(["cmd", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(file);
-        let child = command.spawn().expect("start anchor cmd");
-        CmdProcess { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for the "listening" line; fails with the log if the CMD exits first.
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.log().contains("CMD listening on") {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!("anchor cmd exited with {status}: {}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("anchor cmd did not start listening: {}", self.log());
-    }
-
-    /// Waits for the exit (bounded) and returns the exit code.
-    fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("anchor cmd did not exit: {}", self.log());
-    }
-
-    fn terminate(&mut self) -> Option<i32> {
-        // SAFETY: signals our own child by its pid.
-        unsafe { libc::kill(self.child.id().cast_signed(), libc::SIGTERM) };
-        self.wait_exit()
-    }
-}
-
-impl Drop for CmdProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct FakeMaar {
-    addr: Ipv6Addr,
-    socket: MhSocket,
-}
-
-impl FakeMaar {
-    fn send(&self, message: &MobilityHeader) {
-        let wire = message.encode(self.addr, CMD).expect("encode");
-        self.socket.send(CMD, &wire).expect("send to the CMD");
-    }
-
-    /// The next message from the CMD within `timeout`, if any.
-    fn recv_within(&self, timeout: Duration) -> Option<MobilityHeader> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            match self.socket.recv() {
-                Ok((mh, from)) => {
-                    assert_eq!(from, CMD, "a Mobility Header from an unexpected sender");
-                    return Some(
-                        MobilityHeader::decode(&mh, from, self.addr)
-                            .unwrap_or_else(|e| panic!("the CMD sent a bad message: {e}")),
-                    );
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("receiving at {}: {e}", self.addr),
-            }
-        }
-        None
-    }
-
-    fn recv(&self) -> MobilityHeader {
-        self.recv_within(REPLY_TIMEOUT)
-            .unwrap_or_else(|| panic!("no message from the CMD at {}", self.addr))
-    }
-
-    fn recv_pba(&self) -> Pba {
-        match self.recv() {
-            MobilityHeader::Pba(pba) => pba,
-            other @ MobilityHeader::Pbu(_) => {
-                panic!("expected a PBA at {}, got {other:?}", self.addr)
-            }
-        }
-    }
-
-    fn recv_pbu(&self) -> Pbu {
-        match self.recv() {
-            MobilityHeader::Pbu(pbu) => pbu,
-            other @ MobilityHeader::Pba(_) => {
-                panic!("expected a PBU at {}, got {other:?}", self.addr)
-            }
-        }
-    }
-
-    fn ack(&self, pbu: &Pbu) {
-        self.send(&MobilityHeader::Pba(Pba {
-            status: Status::ACCEPTED,
-            flags: PbaFlags::P | PbaFlags::D,
-            sequence: pbu.sequence,
-            lifetime: pbu.lifetime,
-            options: vec![MobilityOption::MnId(MN)],
-        }));
-    }
-}
 
 fn pbu(sequence: u16, lifetime: u16, local: Option<&str>) -> MobilityHeader {
     pbu_for(MN, sequence, lifetime, local)
-}
-
-fn pbu_for(mn: MnId, sequence: u16, lifetime: u16, local: Option<&str>) -> MobilityHeader {
-    // Later than any earlier update of the test (the CMD rejects equal timestamps).
-    std::thread::sleep(Duration::from_millis(2));
-    let mut options = vec![
-        MobilityOption::MnId(mn),
-        MobilityOption::Timestamp(Timestamp::now()),
-    ];
-    options.extend(local.map(|p| MobilityOption::LocalPrefix(p.parse().unwrap())));
-    MobilityHeader::Pbu(Pbu {
-        sequence,
-        flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
-        lifetime: Lifetime(lifetime),
-        options,
-    })
-}
-
-fn previous_maars(pba: &Pba) -> Vec<(Ipv6Addr, String)> {
-    pba.options
-        .iter()
-        .filter_map(|o| match o {
-            MobilityOption::PreviousMaar { maar, prefix } => Some((*maar, prefix.to_string())),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -339,7 +60,8 @@ fn cmd_on_etcd_signals_as_on_its_file_store() {
     let config = net.config_with(true, &etcd.url("anchor/cmd"));
     signal_with_two_maars(&net, &config);
     let records = in_netns(&net.ns("c"), || {
-        let store = EtcdStore::open(etcd.location("anchor/cmd")).unwrap_or_else(|e| panic!("{e}"));
+        let store =
+            EtcdStore::open(etcd.location("anchor/cmd"), None).unwrap_or_else(|e| panic!("{e}"));
         store.records().len()
     });
     assert_eq!(

@@ -199,8 +199,51 @@ impl Collector for SignalingCollector {
             ConstGauge::new(n).encode(family.encode_family(&[("role", role)])?)?;
         }
 
+        if let Some(l) = &m.leadership {
+            leadership(&mut encoder, l, role)?;
+        }
         latencies(&mut encoder, m, role)
     }
+}
+
+/// A CMD's leadership among the instances sharing its etcd.
+fn leadership(
+    encoder: &mut DescriptorEncoder,
+    l: &anchor_pmip::signaling_metrics::Leadership,
+    role: &str,
+) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(
+        "anchor_cmd_leader",
+        "1 while this CMD instance leads (answers), 0 while it stands by",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(u64::from(l.leader)).encode(family.encode_family(&[("role", role)])?)?;
+    for (name, help, n) in [
+        (
+            "anchor_cmd_leadership_terms",
+            "Terms this instance began as the leader",
+            l.terms,
+        ),
+        (
+            "anchor_cmd_leadership_lost",
+            "Terms ended other than by shutdown (lease not renewed, etcd unreachable, fenced)",
+            l.lost,
+        ),
+        (
+            "anchor_cmd_store_unavailable",
+            "Store requests failed for etcd being unreachable or without quorum",
+            l.store_unavailable,
+        ),
+        (
+            "anchor_cmd_standby_dropped",
+            "Messages received while standing by, not answered",
+            l.standby_dropped,
+        ),
+    ] {
+        counter(encoder, name, help, role, n)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ use crate::{
 };
 
 mod metrics;
+pub use metrics::standby_metrics;
 mod release;
 mod subscribers;
 mod updates;
@@ -81,6 +82,12 @@ struct Reject(Status);
 
 impl<S: MobilityStore> Engine<S> {
     pub fn new(config: Config, store: S) -> Self {
+        Self::with_counters(config, store, Counters::default())
+    }
+
+    /// An engine that goes on counting from `counters` (a new leadership term of the same
+    /// process).
+    pub fn with_counters(config: Config, store: S, counters: Counters) -> Self {
         let retransmit = Retransmitter::new(
             config.initial_bindack_timeout(),
             config.max_bindack_timeout(),
@@ -90,8 +97,13 @@ impl<S: MobilityStore> Engine<S> {
             store,
             retransmit,
             next_sequence: 1,
-            counters: Counters::default(),
+            counters,
         }
+    }
+
+    /// The counts, when the engine ends (its store closed).
+    pub fn into_counters(self) -> Counters {
+        self.counters
     }
 
     pub fn store(&self) -> &S {
@@ -224,6 +236,9 @@ impl<S: MobilityStore> Engine<S> {
                 out.push(Self::reject(now, from, pbu, mn_id, timestamp, status));
                 Ok(())
             }
+            // A store that cannot be reached, or that another instance leads: no answer, so
+            // that the MAAR sends again, to whichever instance leads by then.
+            Err(error) if error.is_unavailable() => Err(error),
             Err(error) => {
                 let status = Status::INSUFFICIENT_RESOURCES;
                 self.counters.reject(status);

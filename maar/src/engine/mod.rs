@@ -235,7 +235,17 @@ impl Served {
 
 pub struct MaarEngine {
     address: Ipv6Addr,
+    /// The CMD as the engine's logic knows it (the first listed instance); messages from any
+    /// instance arrive as from this address, and [`route`](Self::route) sends what goes to it
+    /// to the instance that last answered.
     cmd: Ipv6Addr,
+    /// The CMD's instances, in the configuration's order.
+    cmds: Vec<Ipv6Addr>,
+    /// The instance that last sent anything (index into `cmds`).
+    active: usize,
+    /// Since an update to the CMD went unanswered and nothing has come from any instance since:
+    /// what goes to the CMD goes to every instance, so that whichever leads answers.
+    cmd_silent: bool,
     reverse_tunnel: bool,
     lifetime: Duration,
     window: Duration,
@@ -269,7 +279,10 @@ impl MaarEngine {
     pub fn new(config: &MaarConfig, locator: Ipv6Addr, access: Vec<String>) -> Self {
         Self {
             address: config.address(locator),
-            cmd: config.cmd,
+            cmd: config.cmd.first().copied().unwrap_or(Ipv6Addr::UNSPECIFIED),
+            cmds: config.cmd.clone(),
+            active: 0,
+            cmd_silent: false,
             reverse_tunnel: config.reverse_tunnel,
             lifetime: config.lifetime(),
             window: config.timestamp_window(),
@@ -303,8 +316,52 @@ impl MaarEngine {
         self.address
     }
 
-    pub fn cmd(&self) -> Ipv6Addr {
-        self.cmd
+    /// The CMD's instances, in the configuration's order.
+    pub fn cmds(&self) -> &[Ipv6Addr] {
+        &self.cmds
+    }
+
+    /// The instance the next message to the CMD goes to.
+    pub fn active_cmd(&self) -> Ipv6Addr {
+        self.cmds.get(self.active).copied().unwrap_or(self.cmd)
+    }
+
+    /// Addresses `out` for sending: what goes to the CMD goes to the instance that last
+    /// answered or, while the CMD is silent, to every instance (only the leader answers).
+    pub fn route(&self, out: &mut Vec<Outgoing>) {
+        let active = self.active_cmd();
+        let mut copies = Vec::new();
+        for o in out.iter_mut().filter(|o| o.to == self.cmd) {
+            o.to = active;
+            if self.cmd_silent {
+                copies.extend(
+                    self.cmds
+                        .iter()
+                        .filter(|c| **c != active)
+                        .map(|&to| Outgoing {
+                            to,
+                            message: o.message.clone(),
+                        }),
+                );
+            }
+        }
+        out.extend(copies);
+    }
+
+    /// A message from `from`: an instance of the CMD becomes the one to send to, and the engine
+    /// sees it as from the CMD.
+    fn from_cmd(&mut self, from: Ipv6Addr) -> Ipv6Addr {
+        match self.cmds.iter().position(|c| *c == from) {
+            Some(index) => {
+                if index != self.active || self.cmd_silent {
+                    tracing::info!("the CMD answers from {from}");
+                }
+                self.active = index;
+                self.cmd_silent = false;
+                self.cmd
+            }
+            None => from,
+        }
     }
 
     pub fn counters(&self) -> &Counters {
@@ -401,6 +458,7 @@ impl MaarEngine {
         out: &mut Vec<Outgoing>,
         actions: &mut Vec<Action>,
     ) {
+        let from = self.from_cmd(from);
         match message {
             MobilityHeader::Pba(pba) => self.handle_pba(now, from, &pba, actions),
             MobilityHeader::Pbu(pbu) => self.handle_pbu(now, from, &pbu, out, actions),
@@ -418,6 +476,13 @@ impl MaarEngine {
             match due {
                 Due::Resend { to, message } => {
                     self.counters.retransmissions += 1;
+                    if to == self.cmd && self.cmds.len() > 1 && !self.cmd_silent {
+                        tracing::warn!(
+                            "the CMD {} does not answer: sending to every instance",
+                            self.active_cmd()
+                        );
+                        self.cmd_silent = true;
+                    }
                     out.push(Outgoing {
                         to,
                         message: restamped(message, now),
@@ -505,6 +570,8 @@ mod idle;
 mod metrics;
 mod snapshot;
 
+#[cfg(test)]
+mod cmd_list_tests;
 #[cfg(test)]
 mod idle_tests;
 #[cfg(test)]

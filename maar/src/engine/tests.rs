@@ -19,7 +19,7 @@ pub(super) const MN: MnId = MnId::Eui48([2, 0, 0, 0, 0, 1]);
 
 pub(super) fn config(pool: &str) -> MaarConfig {
     MaarConfig {
-        cmd: CMD,
+        cmd: vec![CMD],
         address: None,
         insecure_signaling: true,
         reverse_tunnel: true,
