@@ -182,10 +182,9 @@ pub fn cmd_status_tables(status: &CmdStatus) -> String {
         status.outstanding_updates
     );
     if let Some(leader) = &status.leader {
-        out.push_str(&format!(
-            "leader: {}\n",
-            leader.as_deref().unwrap_or("none (no instance leads)")
-        ));
+        out.push_str("leader: ");
+        out.push_str(leader.as_deref().unwrap_or("none (no instance leads)"));
+        out.push('\n');
     }
     out.push('\n');
     out.push_str(&table(

@@ -74,7 +74,7 @@ pub fn start(config: Config) -> Result<Cmd, DaemonError> {
                 store.describe(),
                 store.records().len()
             );
-            Backend::Alone(Engine::new(config.clone(), store))
+            Backend::Alone(Box::new(Engine::new(config.clone(), store)))
         }
         Some(location) => {
             let name = config.instance_name();
@@ -118,7 +118,7 @@ pub fn start(config: Config) -> Result<Cmd, DaemonError> {
 
 /// One CMD on its own store, or an instance among several sharing etcd.
 enum Backend {
-    Alone(Engine<CmdStore>),
+    Alone(Box<Engine<CmdStore>>),
     Shared(Box<Shared>),
 }
 
@@ -363,12 +363,11 @@ impl Cmd {
                 let Some(engine) = self.engine() else {
                     return Ok(());
                 };
-                match message {
-                    Some(message) => engine.handle(Now::system(), from, message, out),
-                    None => {
-                        engine.malformed();
-                        Ok(())
-                    }
+                if let Some(message) = message {
+                    engine.handle(Now::system(), from, message, out)
+                } else {
+                    engine.malformed();
+                    Ok(())
                 }
             }
         }

@@ -206,7 +206,7 @@ fn cmd_instances_on_a_three_member_etcd_fail_over_with_nothing_lost() {
     };
     let logs = |cmds: &[CmdProcess]| {
         cmds.iter()
-            .map(|c| c.log())
+            .map(CmdProcess::log)
             .collect::<Vec<_>>()
             .join("\n----\n")
     };

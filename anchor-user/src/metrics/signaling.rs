@@ -368,6 +368,36 @@ mod tests {
     }
 
     #[test]
+    fn a_cmd_on_etcd_shows_its_leadership_and_one_alone_does_not() {
+        let alone = lines(SignalingMetrics::new(Role::Cmd, &[], &[]));
+        assert!(
+            !alone.iter().any(|l| l.starts_with("anchor_cmd_")),
+            "{alone:#?}"
+        );
+        let mut metrics = SignalingMetrics::new(Role::Cmd, &[], &[]);
+        metrics.leadership = Some(anchor_pmip::signaling_metrics::Leadership {
+            leader: true,
+            terms: 2,
+            lost: 1,
+            store_unavailable: 3,
+            standby_dropped: 4,
+        });
+        let lines = lines(metrics);
+        for expected in [
+            "anchor_cmd_leader{role=\"cmd\"} 1",
+            "anchor_cmd_leadership_terms_total{role=\"cmd\"} 2",
+            "anchor_cmd_leadership_lost_total{role=\"cmd\"} 1",
+            "anchor_cmd_store_unavailable_total{role=\"cmd\"} 3",
+            "anchor_cmd_standby_dropped_total{role=\"cmd\"} 4",
+        ] {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "{expected} in {lines:#?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_maar_shows_idle_releases_and_advertisements() {
         let mut metrics = SignalingMetrics::new(Role::Maar, &["registered"], &["served"]);
         metrics.idle_released = Some(5);

@@ -36,7 +36,7 @@ const POOL: &str = "2001:db8:1::/60";
 
 fn config() -> MaarConfig {
     MaarConfig {
-        cmd: CMD,
+        cmd: vec![CMD],
         address: None,
         insecure_signaling: true,
         reverse_tunnel: true,

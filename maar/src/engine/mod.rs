@@ -350,7 +350,7 @@ impl MaarEngine {
 
     /// A message from `from`: an instance of the CMD becomes the one to send to, and the engine
     /// sees it as from the CMD.
-    fn from_cmd(&mut self, from: Ipv6Addr) -> Ipv6Addr {
+    fn heard_from(&mut self, from: Ipv6Addr) -> Ipv6Addr {
         match self.cmds.iter().position(|c| *c == from) {
             Some(index) => {
                 if index != self.active || self.cmd_silent {
@@ -458,7 +458,7 @@ impl MaarEngine {
         out: &mut Vec<Outgoing>,
         actions: &mut Vec<Action>,
     ) {
-        let from = self.from_cmd(from);
+        let from = self.heard_from(from);
         match message {
             MobilityHeader::Pba(pba) => self.handle_pba(now, from, &pba, actions),
             MobilityHeader::Pbu(pbu) => self.handle_pbu(now, from, &pbu, out, actions),
