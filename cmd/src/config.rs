@@ -348,6 +348,28 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_etcd_sample_parses_with_three_endpoints() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/cmd/cmd-etcd.toml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let config = Config::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let location = config.etcd_store().expect("valid").expect("etcd");
+        assert_eq!(location.endpoints.len(), 3);
+        assert_eq!(location.prefix, "/anchor/domain1");
+        assert_eq!(config.instance_name(), "cmd-a");
+        assert_eq!(config.leader_lease(), Duration::from_secs(3));
+        let unnamed = Config::parse(GOOD).expect("parses");
+        assert_eq!(unnamed.instance_name(), unnamed.address.to_string());
+        assert!(matches!(
+            Config::parse(&format!("leader_lease_s = 0\n{GOOD}")),
+            Err(ConfigError::Zero {
+                key: "leader_lease_s",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn metrics_listen_defaults_to_localhost_and_can_be_off() {
         let config = Config::parse(GOOD).expect("parses");
         assert_eq!(

@@ -327,13 +327,17 @@ impl Cmd {
         self.send_all(out);
     }
 
-    /// Handles what a store call returned: on etcd, an unavailable store makes the instance
-    /// stand down (it answers nothing until it takes over again, with the records read anew);
-    /// any other store failure stops the CMD.
+    /// Handles what a store call returned: on etcd, an unavailable store (or a conflicting
+    /// write) makes the instance stand down (it answers nothing until it takes over again, with
+    /// the records read anew); any other store failure stops the CMD.
     fn settle(&mut self, result: Result<(), StoreError>) -> Result<(), DaemonError> {
         match (&mut self.backend, result) {
             (_, Ok(())) => Ok(()),
-            (Backend::Shared(shared), Err(error)) if error.is_unavailable() => {
+            // A conflict under the fence means a writer outside the CMDs: the records are read
+            // anew at the next take-over.
+            (Backend::Shared(shared), Err(error))
+                if error.is_unavailable() || matches!(error, StoreError::Conflict { .. }) =>
+            {
                 shared.stats.store_unavailable += 1;
                 shared.stand_down(&format!("store: {error}"));
                 shared.retry_at = Some(Instant::now() + RETAKE_AFTER);

@@ -17,10 +17,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{
+    Client, Compare, CompareOp, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn, TxnOp,
+    TxnOpResponse,
+};
 use tokio::sync::watch;
 
-use crate::etcd_store::{EtcdLocation, timed};
+use crate::etcd_store::{EtcdLocation, retried, timed};
 
 /// What a leader's writes must compare: the leader key and the revision that created it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +210,12 @@ impl Campaign {
         client: &mut Client,
     ) -> Result<Option<(i64, Fence, Instant)>, etcd_client::Error> {
         let asked = Instant::now();
-        let lease = timed(client.lease_grant(self.ttl_s, None)).await?;
+        let ttl = self.ttl_s;
+        let lease = retried(
+            client,
+            |mut c| async move { c.lease_grant(ttl, None).await },
+        )
+        .await?;
         let txn = Txn::new()
             .when([Compare::create_revision(
                 self.key.clone(),
@@ -220,7 +228,11 @@ impl Campaign {
                 Some(PutOptions::new().with_lease(lease.id())),
             )])
             .or_else([TxnOp::get(self.key.clone(), None)]);
-        let answer = timed(client.txn(txn)).await?;
+        let answer = retried(client, |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })
+        .await?;
         if answer.succeeded() {
             let revision = answer
                 .header()
@@ -253,47 +265,79 @@ impl Campaign {
         fence: Fence,
         mut until: Instant,
     ) -> Ended {
-        let (mut keeper, mut stream) = match timed(client.lease_keep_alive(lease)).await {
+        let (mut keeper, mut stream) = match keep_alive(client, lease).await {
             Ok(pair) => pair,
             Err(error) => return Ended::Lost(format!("cannot keep the lease alive: {error}")),
         };
         let every = self.ttl() / 4;
+        // The first renewal at once: the lease's time was counted from before its grant, which
+        // may have waited for etcd (an election, a member down).
+        let mut pause = Duration::ZERO;
         loop {
-            tokio::time::sleep(every).await;
+            tokio::time::sleep(pause).await;
             if self.stop_requested() {
                 return Ended::Stopped;
             }
             let asked = Instant::now();
             if asked >= until {
-                return Ended::Lost("the lease ran out before a renewal".to_owned());
+                return Ended::Lost("no renewal before the lease ran out".to_owned());
             }
-            let left = until - asked;
-            let renewed = tokio::time::timeout(left, async {
-                keeper.keep_alive().await?;
-                stream.message().await
-            })
-            .await;
-            let failure = match renewed {
+            let failure = match renew(&mut keeper, &mut stream, until, every).await {
                 Ok(Ok(Some(answer))) if answer.ttl() > 0 => {
                     until = asked + Duration::from_secs(answer.ttl().unsigned_abs());
                     self.publish(Role::Leader {
                         fence: fence.clone(),
                         until,
                     });
+                    pause = every;
                     continue;
                 }
                 Ok(Ok(Some(_))) => return Ended::Lost("etcd let the lease expire".to_owned()),
                 Ok(Ok(None)) => "the stream ended".to_owned(),
                 Ok(Err(error)) => error.to_string(),
-                Err(_) => return Ended::Lost("no renewal before the lease ran out".to_owned()),
+                Err(_) => "no answer in time".to_owned(),
             };
-            // The member the stream went to may be gone: a new stream (to any member) and
-            // another try at the next turn, while the lease lasts.
+            // The member the stream went to may be gone, or the etcd leader: a new stream (to
+            // any member) and another try at once, while the lease lasts.
             tracing::warn!("leadership: renewing the lease: {failure}; trying again");
             let left = until.saturating_duration_since(Instant::now());
-            if let Ok(Ok(pair)) = tokio::time::timeout(left, client.lease_keep_alive(lease)).await {
+            if let Ok(Ok(pair)) = tokio::time::timeout(left, keep_alive(client, lease)).await {
                 (keeper, stream) = pair;
             }
+            pause = RENEW_RETRY;
         }
     }
+}
+
+/// The pause before another try at renewing the lease after one failed.
+const RENEW_RETRY: Duration = Duration::from_millis(50);
+
+/// A keep-alive stream for `lease`, tried again while members are unavailable.
+async fn keep_alive(
+    client: &Client,
+    lease: i64,
+) -> Result<(LeaseKeeper, LeaseKeepAliveStream), etcd_client::Error> {
+    retried(
+        client,
+        |mut c| async move { c.lease_keep_alive(lease).await },
+    )
+    .await
+}
+
+/// One renewal of the lease on `keeper`'s stream, within `attempt` and before `until`.
+async fn renew(
+    keeper: &mut LeaseKeeper,
+    stream: &mut LeaseKeepAliveStream,
+    until: Instant,
+    attempt: Duration,
+) -> Result<
+    Result<Option<etcd_client::LeaseKeepAliveResponse>, etcd_client::Error>,
+    tokio::time::error::Elapsed,
+> {
+    let left = until.saturating_duration_since(Instant::now());
+    tokio::time::timeout(left.min(attempt), async {
+        keeper.keep_alive().await?;
+        stream.message().await
+    })
+    .await
 }

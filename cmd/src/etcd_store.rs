@@ -29,7 +29,7 @@ use crate::{
 };
 
 /// The longest an etcd request may take before the store gives up on it.
-pub const TIMEOUT: Duration = Duration::from_secs(2);
+pub const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where an etcd store lives: `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,8 +262,12 @@ async fn connect_and_load(
     endpoints: Vec<String>,
     prefix: String,
 ) -> Result<(Client, Loaded), etcd_client::Error> {
-    let mut client = timed(Client::connect(endpoints, None)).await?;
-    let answer = timed(client.get(prefix, Some(GetOptions::new().with_prefix()))).await?;
+    let client = timed(Client::connect(endpoints, None)).await?;
+    let answer = retried(&client, |mut c| {
+        let prefix = prefix.clone();
+        async move { c.get(prefix, Some(GetOptions::new().with_prefix())).await }
+    })
+    .await?;
     let kvs = answer
         .kvs()
         .iter()
@@ -284,7 +288,53 @@ pub(crate) async fn timed<T>(
 ) -> Result<T, etcd_client::Error> {
     tokio::time::timeout(TIMEOUT, future)
         .await
-        .unwrap_or_else(|_| Err(etcd_client::Error::InvalidArgs("request timed out".into())))
+        .unwrap_or_else(|_| Err(timed_out()))
+}
+
+fn timed_out() -> etcd_client::Error {
+    etcd_client::Error::InvalidArgs("request timed out".into())
+}
+
+/// The longest one try of a request may take. A request in flight when the etcd leader dies
+/// can wait for an answer that never comes (its proposal lost with the leader); it is made
+/// again, and may then go to another member or the new leader.
+const ATTEMPT: Duration = Duration::from_millis(700);
+
+/// The pause between two tries of a request that found its etcd member unavailable.
+const RETRY_PAUSE: Duration = Duration::from_millis(25);
+
+/// `request`, made again while etcd answers that it is unavailable (or the connection broke:
+/// unknown, cancelled) or a try takes longer than [`ATTEMPT`], within [`TIMEOUT`] in all.
+/// The client spreads requests over the members; one that is down stays in its list and fails
+/// at once, and the next try may go to one that is up. A change that did reach etcd before its
+/// answer was lost is refused on the next try by its comparison, and recognised then (see
+/// [`EtcdStore::conflict`]).
+pub(crate) async fn retried<T, F: Future<Output = Result<T, etcd_client::Error>>>(
+    client: &Client,
+    mut request: impl FnMut(Client) -> F,
+) -> Result<T, etcd_client::Error> {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(result) = tokio::time::timeout(left.min(ATTEMPT), request(client.clone())).await
+        else {
+            if left > ATTEMPT {
+                continue;
+            }
+            return Err(timed_out());
+        };
+        match result {
+            Err(etcd_client::Error::GRpcStatus(status))
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+                ) && tokio::time::Instant::now() + RETRY_PAUSE < deadline =>
+            {
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// `op` on `key` if the key's modification revision is still `revision` (0: absent) and, with
@@ -307,7 +357,11 @@ async fn when_unchanged(
         otherwise.push(TxnOp::get(fence.key.clone(), None));
     }
     let txn = Txn::new().when(compares).and_then([op]).or_else(otherwise);
-    let answer = timed(client.txn(txn)).await?;
+    let answer = retried(client, |mut c| {
+        let txn = txn.clone();
+        async move { c.txn(txn).await }
+    })
+    .await?;
     if answer.succeeded() {
         return Ok(Written::At(
             answer
@@ -346,7 +400,12 @@ async fn serve(client: &mut Client, fence: Option<&Fence>, request: Request) {
             let _ = reply.send(when_unchanged(client, fence, key, revision, op).await);
         }
         Request::Get { key, reply } => {
-            let result = timed(client.get(key, None)).await.map(|answer| {
+            let result = retried(client, |mut c| {
+                let key = key.clone();
+                async move { c.get(key, None).await }
+            })
+            .await
+            .map(|answer| {
                 answer
                     .kvs()
                     .first()
@@ -386,11 +445,18 @@ impl EtcdStore {
         }
     }
 
-    /// Another writer changed `key` (node `mn`): the cache takes what etcd holds now (the record
-    /// or its absence), so that it is not answered from again; the conflict, as the error to
-    /// return. A failure to read is logged: the cached record then stays, still refused by the
-    /// next write.
-    fn conflict(&mut self, mn: &MnKey, key: String) -> StoreError {
+    /// The change of `key` (node `mn`) to `wanted` (`None`: removed) was refused for the key's
+    /// revision: the cache takes what etcd holds now (the record or its absence), so that it is
+    /// not answered from again. When that is `wanted` itself, the change was this store's own,
+    /// applied by an earlier try whose answer was lost: no error. Otherwise another writer's: the
+    /// conflict, as the error to return. A failure to read is logged: the cached record then
+    /// stays, still refused by the next write.
+    fn conflict(
+        &mut self,
+        mn: &MnKey,
+        key: String,
+        wanted: Option<&MnRecord>,
+    ) -> Result<(), StoreError> {
         let read = self.ask(|reply| Request::Get {
             key: key.clone(),
             reply,
@@ -398,7 +464,11 @@ impl EtcdStore {
         match read {
             Ok(Some((value, revision))) => match serde_json::from_slice::<MnRecord>(&value) {
                 Ok(record) => {
+                    let own = wanted == Some(&record);
                     self.records.insert(mn.clone(), (record, revision));
+                    if own {
+                        return Ok(());
+                    }
                 }
                 Err(error) => {
                     tracing::error!("the etcd record {key} is not a valid record: {error}");
@@ -406,10 +476,13 @@ impl EtcdStore {
             },
             Ok(None) => {
                 self.records.remove(mn);
+                if wanted.is_none() {
+                    return Ok(());
+                }
             }
             Err(error) => tracing::error!("cannot read {key} again after a conflict: {error}"),
         }
-        StoreError::Conflict { key }
+        Err(StoreError::Conflict { key })
     }
 }
 
@@ -436,7 +509,7 @@ impl MobilityStore for EtcdStore {
                 self.records.insert(record.mn.clone(), (record, revision));
                 Ok(())
             }
-            Written::Conflict => Err(self.conflict(&record.mn, key)),
+            Written::Conflict => self.conflict(&record.mn.clone(), key, Some(&record)),
             Written::Fenced => Err(self.fenced()),
         }
     }
@@ -456,7 +529,7 @@ impl MobilityStore for EtcdStore {
                 self.records.remove(mn);
                 Ok(())
             }
-            Written::Conflict => Err(self.conflict(mn, key)),
+            Written::Conflict => self.conflict(mn, key, None),
             Written::Fenced => Err(self.fenced()),
         }
     }

@@ -192,11 +192,24 @@ impl CmdProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits for the "listening" line; fails with the log if the CMD exits first.
+    /// Waits until the CMD answers: its "listening" line and, on etcd, its taking the lead;
+    /// fails with the log if the CMD exits first.
     pub fn wait_listening(&mut self) {
+        self.wait_for(|log| {
+            log.contains("CMD listening on")
+                && (!log.contains("campaigns for") || log.contains("leader: answering"))
+        });
+    }
+
+    /// Waits for the "listening" line (a standby instance on etcd listens, but does not answer).
+    pub fn wait_started(&mut self) {
+        self.wait_for(|log| log.contains("CMD listening on"));
+    }
+
+    fn wait_for(&mut self, done: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self.log().contains("CMD listening on") {
+            if done(&self.log()) {
                 return;
             }
             if let Some(status) = self.child.try_wait().expect("try_wait") {

@@ -29,7 +29,9 @@ use anchor_tests::{
 };
 
 const NODES: u8 = 6;
-const LEASE_S: u64 = 2;
+/// The leader's lease: the default. It must outlast an etcd leader election (about a second
+/// here) with a renewal or two lost, or the leader stands down when a member dies.
+const LEASE_S: u64 = 3;
 /// Instance `i`'s `/metrics` port is this plus `i`.
 const METRICS_PORT: u16 = 9471;
 /// How long a fake MAAR waits for a PBA before it sends its PBU again (with a fresh timestamp).
@@ -197,7 +199,7 @@ fn cmd_instances_on_a_three_member_etcd_fail_over_with_nothing_lost() {
         .map(|(i, config)| CmdProcess::spawn_named(&net, config, &format!("cmd-{}", i + 1)))
         .collect();
     for cmd in &mut cmds {
-        cmd.wait_listening();
+        cmd.wait_started();
     }
     let mut maars = Maars {
         m: [net.maar("m1", M1), net.maar("m2", M2)],
@@ -274,7 +276,8 @@ fn cmd_instances_on_a_three_member_etcd_fail_over_with_nothing_lost() {
     assert_eq!(metric(&net, standby, "anchor_cmd_leader"), 0);
     assert!(metric(&net, standby, "anchor_cmd_standby_dropped_total") > 0);
 
-    // 3. One etcd member killed: the same leader answers every move back to MAAR 1.
+    // 3. One etcd member killed: the same leader answers every move back to MAAR 1, without
+    //    standing down once.
     etcd.kill(0);
     for k in 1..=NODES {
         let answer = accepted(
@@ -283,6 +286,15 @@ fn cmd_instances_on_a_three_member_etcd_fail_over_with_nothing_lost() {
         );
         assert_eq!(answer.by, new_leader, "{}", logs(&cmds));
     }
+    assert_eq!(
+        (
+            metric(&net, new_index, "anchor_cmd_leadership_lost_total"),
+            metric(&net, new_index, "anchor_cmd_leadership_terms_total")
+        ),
+        (0, 1),
+        "the leader stood down with one member down: {}",
+        cmds[new_index].log()
+    );
 
     // 4. Quorum lost: nobody answers node 1's move to MAAR 2; quorum back: it is answered.
     etcd.kill(1);
@@ -298,10 +310,8 @@ fn cmd_instances_on_a_three_member_etcd_fail_over_with_nothing_lost() {
         cmds[new_index].log()
     );
     assert_eq!(metric(&net, new_index, "anchor_cmd_leader"), 0);
-    assert_eq!(
-        metric(&net, new_index, "anchor_cmd_leadership_lost_total"),
-        1
-    );
+    assert!(metric(&net, new_index, "anchor_cmd_leadership_lost_total") >= 1);
+    assert!(metric(&net, new_index, "anchor_cmd_store_unavailable_total") >= 1);
     etcd.restart(0);
     etcd.restart(1);
     let back = accepted(
