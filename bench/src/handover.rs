@@ -344,7 +344,7 @@ fn moves_with(
 }
 
 /// The `anchor` binary of the same build as this benchmark (`cargo xtask bench` builds both).
-fn anchor_binary() -> Result<PathBuf> {
+pub fn anchor_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the benchmark's executable")?;
     let anchor = exe.with_file_name("anchor");
     if !anchor.exists() {

@@ -15,6 +15,7 @@
 )]
 
 mod bindings;
+mod cmd_load;
 mod control;
 mod cost;
 mod first_frame;
@@ -63,6 +64,8 @@ enum Part {
     Control,
     /// Section 4: the handover stall on the grown rig.
     Handover,
+    /// Section 4: the CMD's sustained moves per second on each store, and its failover.
+    Cmd,
 }
 
 fn main() -> ExitCode {
@@ -96,6 +99,10 @@ fn run(cli: &Cli) -> Result<()> {
     if runs(Part::Control) {
         eprintln!("bench: section 4 (control plane)");
         control::run(&mut report, cli.quick, install.as_ref())?;
+    }
+    if runs(Part::Cmd) {
+        eprintln!("bench: section 4 (the CMD's capacity and failover)");
+        cmd_load::run(&mut report, cli.quick, &handover::anchor_binary()?)?;
     }
     if runs(Part::Handover) {
         eprintln!("bench: section 4 (handover stall)");

@@ -30,6 +30,7 @@ pub mod charon;
 pub mod cmd;
 pub mod control;
 pub mod daemon;
+pub mod etcd;
 pub mod fixture_net;
 pub mod grown;
 pub mod netns;

@@ -1,180 +1,41 @@
-//! etcd (Debian's `etcd-server`) on 127.0.0.1: one member, or a cluster of several, in the
-//! calling process's network namespace or in a named one, their data in directories of the
-//! test's; killed on drop. A member can be killed (SIGKILL) and started again on its data.
+//! etcd for the tests: [`anchor_rig::etcd::Etcd`], failing the test with the reason where it
+//! cannot start.
 
-use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::path::Path;
 
 use anchor_cmd::EtcdLocation;
-use anchor_rig::cmd;
 
-use crate::support::in_netns;
-
-struct Member {
-    name: String,
-    client_port: u16,
-    peer_port: u16,
-    child: Option<Child>,
-}
-
-pub struct Etcd {
-    dir: PathBuf,
-    ns: Option<String>,
-    members: Vec<Member>,
-    /// `NAME=PEER-URL,...`: every member's peer address.
-    initial_cluster: String,
-}
+pub struct Etcd(anchor_rig::etcd::Etcd);
 
 impl Etcd {
-    /// Starts a one-member etcd with its data and log in `dir`, in namespace `ns` when given;
-    /// waits until it accepts connections.
+    /// A one-member etcd with its data and log in `dir`, in namespace `ns` when given.
     pub fn start(dir: &Path, ns: Option<&str>) -> Etcd {
         Self::cluster(dir, ns, 1)
     }
 
-    /// Starts a cluster of `size` members (`m1`, `m2`, ...) on 127.0.0.1, each with its data
-    /// and log in `dir`; waits until each accepts connections.
+    /// A cluster of `size` members on 127.0.0.1.
     pub fn cluster(dir: &Path, ns: Option<&str>, size: usize) -> Etcd {
-        // Every listener held until all are chosen, so that no port comes twice.
-        let ports = || {
-            let listeners: Vec<TcpListener> = (0..2 * size)
-                .map(|_| TcpListener::bind(("127.0.0.1", 0)).expect("a free port"))
-                .collect();
-            let port = |l: &TcpListener| l.local_addr().expect("a bound port").port();
-            listeners
-                .chunks(2)
-                .map(|pair| (port(&pair[0]), port(&pair[1])))
-                .collect::<Vec<_>>()
-        };
-        let ports = match ns {
-            Some(ns) => in_netns(ns, ports),
-            None => ports(),
-        };
-        let members: Vec<Member> = ports
-            .into_iter()
-            .enumerate()
-            .map(|(i, (client_port, peer_port))| Member {
-                name: format!("m{}", i + 1),
-                client_port,
-                peer_port,
-                child: None,
-            })
-            .collect();
-        let initial_cluster = members
-            .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut etcd = Etcd {
-            dir: dir.to_owned(),
-            ns: ns.map(str::to_owned),
-            members,
-            initial_cluster,
-        };
-        for i in 0..size {
-            etcd.spawn(i);
-        }
-        for i in 0..size {
-            etcd.wait_listening(i);
-        }
-        etcd
-    }
-
-    fn log(&self, i: usize) -> PathBuf {
-        self.dir.join(format!("etcd-{}.log", self.members[i].name))
-    }
-
-    fn spawn(&mut self, i: usize) {
-        let member = &self.members[i];
-        let client = format!("http://127.0.0.1:{}", member.client_port);
-        let peer = format!("http://127.0.0.1:{}", member.peer_port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log(i))
-            .expect("the etcd log");
-        let mut command = match &self.ns {
-            Some(ns) => cmd::in_netns_only(ns, "etcd"),
-            None => Command::new("etcd"),
-        };
-        let child = command
-            .arg(format!("--name={}", member.name))
-            .arg(format!(
-                "--data-dir={}",
-                self.dir.join(format!("etcd-{}", member.name)).display()
-            ))
-            .arg(format!("--listen-client-urls={client}"))
-            .arg(format!("--advertise-client-urls={client}"))
-            .arg(format!("--listen-peer-urls={peer}"))
-            .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster={}", self.initial_cluster))
-            .arg("--initial-cluster-token=anchor-test")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start etcd: {e}"));
-        self.members[i].child = Some(child);
-    }
-
-    fn wait_listening(&self, i: usize) {
-        let port = self.members[i].client_port;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let listening = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        while !match &self.ns {
-            Some(ns) => in_netns(ns, listening),
-            None => listening(),
-        } {
-            assert!(
-                Instant::now() < deadline,
-                "etcd {} did not listen on 127.0.0.1:{port}; its log:\n{}",
-                self.members[i].name,
-                std::fs::read_to_string(self.log(i)).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        Etcd(anchor_rig::etcd::Etcd::cluster(dir, ns, size).unwrap_or_else(|e| panic!("{e:#}")))
     }
 
     /// Kills member `i` (0-based) with SIGKILL.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.members[i].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.0.kill(i);
     }
 
-    /// Starts member `i` again on its data; waits until it accepts connections.
+    /// Starts member `i` again on its data.
     pub fn restart(&mut self, i: usize) {
-        self.kill(i);
-        self.spawn(i);
-        self.wait_listening(i);
+        self.0.restart(i).unwrap_or_else(|e| panic!("{e:#}"));
     }
 
-    /// `etcd://127.0.0.1:PORT[,...]/PREFIX`, every member's client address.
+    /// `etcd://127.0.0.1:PORT[,...]/PREFIX`.
     pub fn url(&self, prefix: &str) -> String {
-        let endpoints = self
-            .members
-            .iter()
-            .map(|m| format!("127.0.0.1:{}", m.client_port))
-            .collect::<Vec<_>>()
-            .join(",");
-        format!("etcd://{endpoints}/{prefix}")
+        self.0.url(prefix)
     }
 
     pub fn location(&self, prefix: &str) -> EtcdLocation {
         EtcdLocation::parse(&self.url(prefix))
             .expect("an etcd URL")
             .expect("valid")
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        for i in 0..self.members.len() {
-            self.kill(i);
-        }
     }
 }
