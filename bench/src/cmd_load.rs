@@ -16,6 +16,7 @@
 
 use std::{
     collections::HashMap,
+    fmt::Write as _,
     net::Ipv6Addr,
     path::{Path, PathBuf},
     process::{Child, Stdio},
@@ -40,6 +41,8 @@ const CMD2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xfc, 0, 0, 0, 0, 2);
 const P99_LIMIT: Duration = Duration::from_millis(50);
 /// The share of moves that may go unanswered at a sustained rate.
 const LOST_LIMIT: f64 = 0.01;
+/// How many registrations wait for their PBA at a time.
+const REGISTERING: usize = 32;
 /// How long the stragglers of a step may take.
 const DRAIN: Duration = Duration::from_secs(1);
 
@@ -54,7 +57,7 @@ struct Sizes {
 const FULL: Sizes = Sizes {
     maars: 1000,
     nodes: 4000,
-    rates: &[250, 500, 1000, 2000, 4000, 8000],
+    rates: &[25, 50, 100, 200, 400, 800, 1600],
     step: Duration::from_secs(3),
 };
 
@@ -108,7 +111,10 @@ impl Net {
     fn build(maars: u16) -> Result<Self> {
         let cmd = Netns::create("anc-bl", "c")?;
         let generator = Netns::create("anc-bl", "g")?;
-        cmd.ip(&format!("link add c0 type veth peer name g0 netns {}", generator.name()))?;
+        cmd.ip(&format!(
+            "link add c0 type veth peer name g0 netns {}",
+            generator.name()
+        ))?;
         cmd.ip("addr add 2001:db8:fd::1/64 dev c0 nodad")?;
         generator.ip("addr add 2001:db8:fd::2/64 dev g0 nodad")?;
         cmd.ip("link set c0 up")?;
@@ -122,16 +128,21 @@ impl Net {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let batch = dir.join("maars.ip");
-        let lines: String = (0..maars)
-            .map(|m| format!("addr add {}/128 dev lo\n", maar(m)))
-            .collect();
+        let mut lines = String::new();
+        for m in 0..maars {
+            let _ = writeln!(lines, "addr add {}/128 dev lo", maar(m));
+        }
         std::fs::write(&batch, lines)?;
         anchor_rig::cmd::new("ip")
             .args(["-n", generator.name(), "-batch"])
             .arg(&batch)
             .output()
             .context("ip -batch")?;
-        Ok(Self { cmd, generator, dir })
+        Ok(Self {
+            cmd,
+            generator,
+            dir,
+        })
     }
 
     /// The CMD's configuration `NAME.toml` at `address` on `store`.
@@ -142,11 +153,12 @@ impl Net {
              timestamp_window_ms = 60000\n"
         );
         for m in 0..maars {
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 "[[maar]]\naddress = \"{}\"\nprefixes = [\"{}\"]\n",
                 maar(m),
                 maar_prefix(m)
-            ));
+            );
         }
         let path = self.dir.join(format!("{name}.toml"));
         std::fs::write(&path, text)?;
@@ -252,7 +264,15 @@ impl Maars {
                             continue;
                         };
                         let at = Instant::now();
-                        if tx.send(Received { maar: m, message, from, at }).is_err() {
+                        if tx
+                            .send(Received {
+                                maar: m,
+                                message,
+                                from,
+                                at,
+                            })
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -408,6 +428,32 @@ impl Load {
         Ok(false)
     }
 
+    /// Registers every node at its home MAAR (its first move: `at` starts at 1), with at most
+    /// [`REGISTERING`] waiting at a time.
+    async fn register_all(&mut self) -> Result<()> {
+        let mut step = Step::default();
+        let deadline = tokio::time::Instant::now() + Duration::from_mins(2);
+        while step.sent < usize::from(self.nodes) || !self.waiting.is_empty() {
+            while step.sent < usize::from(self.nodes) && self.waiting.len() < REGISTERING {
+                self.move_one()?;
+                step.sent += 1;
+            }
+            match tokio::time::timeout_at(deadline, self.maars.received.recv()).await {
+                Ok(Some(got)) => self.receive(&mut step, got)?,
+                Ok(None) => bail!("the MAARs' readers stopped"),
+                Err(_) => bail!(
+                    "the CMD answered {} of {} registrations within 120 s",
+                    step.latencies.len(),
+                    self.nodes
+                ),
+            }
+        }
+        if step.refused > 0 {
+            bail!("the CMD refused {} registrations", step.refused);
+        }
+        Ok(())
+    }
+
     /// Sends moves at `rate` per second for `time`, then waits for the stragglers.
     async fn run_step(&mut self, rate: u32, time: Duration) -> Result<Step> {
         let mut step = Step::default();
@@ -455,17 +501,7 @@ struct Capacity {
 
 /// Registers every node at its home MAAR (at the first rate), then runs the rate steps.
 async fn capacity(load: &mut Load, sizes: &Sizes) -> Result<Capacity> {
-    // Registration: every node's first move, at its home MAAR (index 0): `at` starts at 1.
-    let registration = load
-        .run_step(sizes.rates[0], Duration::from_secs(1) * u32::from(load.nodes) / sizes.rates[0])
-        .await?;
-    if registration.lost_share() > LOST_LIMIT {
-        bail!(
-            "the CMD answered {} of {} registrations",
-            registration.latencies.len(),
-            registration.sent
-        );
-    }
+    load.register_all().await?;
     let mut result = Capacity {
         sustained: None,
         p99_first: None,
@@ -496,7 +532,12 @@ pub fn run(report: &mut Report, quick: bool, anchor: &Path) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let file = net.config("file", CMD, &net.dir.join("cmd.json").display().to_string(), sizes.maars)?;
+    let file = net.config(
+        "file",
+        CMD,
+        &net.dir.join("cmd.json").display().to_string(),
+        sizes.maars,
+    )?;
     let on_file = runtime.block_on(async {
         let mut cmd = CmdProcess::start(anchor, &net, &file, "file")?;
         cmd.wait_for("CMD listening on")?;
@@ -551,8 +592,7 @@ async fn failover(load: &mut Load, leader: &mut CmdProcess) -> Result<Duration> 
             load.maars.send_pbu(m, k, sequence, cmd)?;
         }
         let round = tokio::time::Instant::now() + Duration::from_millis(100);
-        while let Ok(Some(got)) = tokio::time::timeout_at(round, load.maars.received.recv()).await
-        {
+        while let Ok(Some(got)) = tokio::time::timeout_at(round, load.maars.received.recv()).await {
             match &got.message {
                 MobilityHeader::Pba(pba)
                     if got.maar == m && pba.sequence == sequence && got.from == CMD2 =>
@@ -571,7 +611,6 @@ async fn failover(load: &mut Load, leader: &mut CmdProcess) -> Result<Duration> 
     bail!("no instance answered within 20 s of the leader's SIGKILL")
 }
 
-#[expect(clippy::cast_precision_loss, reason = "milliseconds for a table")]
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -614,36 +653,60 @@ fn rows(
     };
     let sustained = |c: &Capacity| f64::from(c.sustained.unwrap_or(0));
     report.rows.push(
-        Row::new(SECTION, "CMD moves/s sustained, file store", sustained(on_file), "moves/s")
-            .method("cmd-load")
-            .note(steps(on_file)),
+        Row::new(
+            SECTION,
+            "CMD moves/s sustained, file store",
+            sustained(on_file),
+            "moves/s",
+        )
+        .method("cmd-load")
+        .note(steps(on_file)),
     );
     report.rows.push(
-        Row::new(SECTION, "CMD moves/s sustained, etcd store", sustained(on_etcd), "moves/s")
-            .method("cmd-load")
-            .against("CMD moves/s sustained, file store", sustained(on_file).max(1.0))
-            .note(steps(on_etcd)),
+        Row::new(
+            SECTION,
+            "CMD moves/s sustained, etcd store",
+            sustained(on_etcd),
+            "moves/s",
+        )
+        .method("cmd-load")
+        .against(
+            "CMD moves/s sustained, file store",
+            sustained(on_file).max(1.0),
+        )
+        .note(steps(on_etcd)),
     );
     for (name, c) in [("file", on_file), ("etcd", on_etcd)] {
         let row = match c.p99_first {
             Some(p99) => Row::new(
                 SECTION,
-                format!("CMD p99 PBU to PBA at {} moves/s, {name} store", c.first_rate),
+                format!(
+                    "CMD p99 PBU to PBA at {} moves/s, {name} store",
+                    c.first_rate
+                ),
                 ms(p99),
                 "ms",
             ),
             None => Row::not_available(
                 SECTION,
-                format!("CMD p99 PBU to PBA at {} moves/s, {name} store", c.first_rate),
+                format!(
+                    "CMD p99 PBU to PBA at {} moves/s, {name} store",
+                    c.first_rate
+                ),
                 "more than 1% of the moves went unanswered",
             ),
         };
         report.rows.push(row.method("cmd-load"));
     }
     report.rows.push(
-        Row::new(SECTION, "CMD failover, leader SIGKILL to the standby's first PBA", ms(failover), "ms")
-            .method("cmd-load")
-            .note("lease 3 s; the move sent to both instances every 100 ms"),
+        Row::new(
+            SECTION,
+            "CMD failover, leader SIGKILL to the standby's first PBA",
+            ms(failover),
+            "ms",
+        )
+        .method("cmd-load")
+        .note("lease 3 s; the move sent to both instances every 100 ms"),
     );
 }
 
