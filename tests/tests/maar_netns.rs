@@ -10,6 +10,8 @@
 //!    reached through the tunnel.
 //! 3. `mn detach` at r2 de-registers: both routers' bindings go.
 //!
+//! The same with both MAARs given a list of two CMD instances, the first of them silent.
+//!
 //! Also: a hostile NAI from a host that is not the CMD is logged escaped, on one line.
 //!
 //! First, a MAAR without `insecure_signaling` and without IPsec ESP policies refuses to start.
@@ -93,6 +95,55 @@ fn maars_and_cmd_redirect_a_moved_node_without_hand_made_bindings() {
     // 3. Detachment at r2: the CMD tells r1, and both drop their bindings.
     detach_at_r2(&r1, &r2, DEADLINE);
 
+    stop_daemons([r1, r2]);
+    cp.stop_cmd();
+}
+
+/// The same move with both MAARs given two CMD instances, `cmd = [SILENT, CMD]`: the first
+/// listed has an address on the correspondent's link and nothing answering there (a dead
+/// instance). Each MAAR's first PBU goes to it, its retransmission to both, the live CMD answers
+/// and from then on is the one sent to; the CMD's updates from it are accepted.
+#[test]
+fn maars_with_a_list_of_cmd_instances_reach_the_one_that_answers() {
+    let mut cp = ControlPlane::start("l");
+    let silent = "2001:db8:c::77";
+    cp.rig
+        .ip(
+            Node::Cn,
+            &["addr", "add", &format!("{silent}/64"), "dev", "cn0", "nodad"],
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let cn = anchor_rig::topology::CN_ADDR;
+    let start = |index: usize| {
+        let section = cp.maar_section(index, "").replace(
+            &format!("cmd = \"{cn}\""),
+            &format!("cmd = [\"{silent}\", \"{cn}\"]"),
+        );
+        assert!(section.contains(silent), "{section}");
+        Daemon::start_with_config(&cp.anchor, cp.dir.path(), &cp.routers[index], &section)
+            .unwrap_or_else(|e| panic!("cannot start a MAAR: {e:#}"))
+    };
+    let r1 = start(0);
+    let r2 = start(1);
+    cp.attach_at_r1(&r1, DEADLINE);
+    ping_from_cn(&cp.rig, MN_P1, "before the move");
+    cp.move_to_r2(&r1, &r2, DEADLINE);
+    ping_from_cn(&cp.rig, MN_P1, "after the move");
+    assert_tunnelled_to_mn(&r1, P1);
+    detach_at_r2(&r1, &r2, DEADLINE);
+    for (name, daemon) in [("r1", &r1), ("r2", &r2)] {
+        let log = daemon.log();
+        assert!(
+            log.contains(&format!("the CMD {silent} does not answer: sending to every instance"))
+                && log.contains(&format!("the CMD answers from {cn}")),
+            "{name}: {log}"
+        );
+        assert_eq!(
+            log.matches("sending to every instance").count(),
+            1,
+            "{name} should have hunted once, then kept to {cn}: {log}"
+        );
+    }
     stop_daemons([r1, r2]);
     cp.stop_cmd();
 }
