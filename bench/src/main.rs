@@ -16,6 +16,7 @@
 
 mod bindings;
 mod cmd_load;
+mod compare;
 mod control;
 mod cost;
 mod first_frame;
@@ -51,6 +52,10 @@ struct Cli {
     /// Run only these parts (default: all).
     #[arg(long, value_enum)]
     only: Vec<Part>,
+    /// Compare every row with an earlier report (read before this run writes its own), and
+    /// fail when a row lost more than 10 % (a full run only).
+    #[arg(long, value_name = "OLD.json")]
+    compare: Option<PathBuf>,
 }
 
 /// Parts of the benchmark that run on their own.
@@ -85,6 +90,11 @@ fn run(cli: &Cli) -> Result<()> {
         bail!("the benchmarks load BPF programs and create network namespaces: run as root");
     }
     let start = Instant::now();
+    let earlier = cli
+        .compare
+        .as_deref()
+        .map(compare::Earlier::read)
+        .transpose()?;
     let runs = |part: Part| cli.only.is_empty() || cli.only.contains(&part);
     let mut report = Report::new(cli.quick);
     let mut install = None;
@@ -111,6 +121,14 @@ fn run(cli: &Cli) -> Result<()> {
     report.rows.sort_by_key(|row| row.section);
     println!("{}", report.table());
     report.write_json(&cli.out)?;
+    if let Some(earlier) = &earlier {
+        let changes = compare::changes(&report, earlier);
+        println!("\n{}", compare::table(&changes, earlier));
+        let lost = changes.iter().filter(|c| c.flagged()).count();
+        if lost > 0 && !cli.quick {
+            bail!("{lost} rows lost more than 10 % against the earlier report");
+        }
+    }
     println!(
         "bench: {} rows in {} s, written to {}{}",
         report.rows.len(),

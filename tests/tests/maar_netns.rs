@@ -110,7 +110,14 @@ fn maars_with_a_list_of_cmd_instances_reach_the_one_that_answers() {
     cp.rig
         .ip(
             Node::Cn,
-            &["addr", "add", &format!("{silent}/64"), "dev", "cn0", "nodad"],
+            &[
+                "addr",
+                "add",
+                &format!("{silent}/64"),
+                "dev",
+                "cn0",
+                "nodad",
+            ],
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
     let cn = anchor_rig::topology::CN_ADDR;
@@ -134,8 +141,9 @@ fn maars_with_a_list_of_cmd_instances_reach_the_one_that_answers() {
     for (name, daemon) in [("r1", &r1), ("r2", &r2)] {
         let log = daemon.log();
         assert!(
-            log.contains(&format!("the CMD {silent} does not answer: sending to every instance"))
-                && log.contains(&format!("the CMD answers from {cn}")),
+            log.contains(&format!(
+                "the CMD {silent} does not answer: sending to every instance"
+            )) && log.contains(&format!("the CMD answers from {cn}")),
             "{name}: {log}"
         );
         assert_eq!(

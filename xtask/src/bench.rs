@@ -20,6 +20,11 @@ pub fn report_path(quick: bool) -> PathBuf {
 /// The cargo command that runs the benchmarks: optimised for a full run; a quick run only
 /// checks that every benchmark works and reuses the debug build of `cargo xtask test`.
 pub fn command(quick: bool) -> std::process::Command {
+    command_comparing(quick, None)
+}
+
+/// [`command`], comparing every row with the earlier report `compare`.
+pub fn command_comparing(quick: bool, compare: Option<&std::path::Path>) -> std::process::Command {
     let mut cargo = cmd::cargo(["run", "--package", "anchor-bench"]);
     if !quick {
         cargo.arg("--release");
@@ -29,6 +34,9 @@ pub fn command(quick: bool) -> std::process::Command {
         cargo.arg("--quick");
     }
     cargo.arg("--out").arg(report_path(quick));
+    if let Some(old) = compare {
+        cargo.arg("--compare").arg(old);
+    }
     cargo
 }
 
@@ -41,7 +49,7 @@ pub fn build_anchor(quick: bool) -> Result<()> {
     cargo.run()
 }
 
-pub fn bench(quick: bool) -> Result<()> {
+pub fn bench(quick: bool, compare: Option<&std::path::Path>) -> Result<()> {
     build_anchor(quick)?;
-    command(quick).run()
+    command_comparing(quick, compare).run()
 }

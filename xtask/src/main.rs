@@ -13,7 +13,7 @@ mod rig;
 mod setup;
 mod test;
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -53,6 +53,10 @@ enum Task {
         /// Tiny counts: check that every benchmark works, judge nothing.
         #[arg(long)]
         quick: bool,
+        /// Compare every row with an earlier report (for example
+        /// bench/results-previous.json); a full run fails when a row lost more than 10 %.
+        #[arg(long, value_name = "OLD.json")]
+        compare: Option<PathBuf>,
     },
     /// Long fuzzing: random frames through the XDP program (frames per second), then the
     /// signaling decoder and the CMD's engine with cargo-fuzz.
@@ -154,7 +158,7 @@ fn run(task: Task) -> Result<()> {
             let caps = doctor::require(probe::Task::Test)?;
             test::test(&caps)
         }
-        Task::Bench { quick } => bench::bench(quick),
+        Task::Bench { quick, compare } => bench::bench(quick, compare.as_deref()),
         Task::Fuzz {
             frames,
             seed,
