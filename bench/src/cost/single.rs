@@ -2,8 +2,8 @@
 //! the reference programs; its costs are the baselines of section 2.
 
 use anchor_common::IfaceRole;
-use anchor_rig::FixtureNet;
-use anchor_user::datapath::BindingSpec;
+use anchor_rig::{FixtureNet, fixture_net::ACCESS_MAC};
+use anchor_user::datapath::{AccessLink, BindingSpec};
 use anyhow::{Context as _, Result};
 
 use super::{
@@ -27,6 +27,9 @@ const PASS_TRIE: &str = "pass-through, no binding, short prefixes in the trie";
 const FIB_FORWARDER: &str = "FIB-lookup forwarder";
 const ENCAP_FIB: &str = "encap hit, no cached next hop (FIB lookup)";
 const REVERSE_FIB: &str = "reverse encap, no cached next hop (FIB lookup)";
+const DECAP_L2: &str = "decap hit, the node's MAC known (VISITING_L2)";
+/// The mobile node's MAC on the fixture's access link.
+const NODE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x64];
 
 /// Measures and reports section 1; the costs it found.
 #[expect(
@@ -44,14 +47,26 @@ pub fn run(
     let fib_program = RefProgram::fib()?;
 
     // Level 1: one binding of each kind, every packet to it.
-    let small = random_prefixes(3);
-    let (redirected, visiting, unbound) = (small[0], small[1], small[2]);
+    let small = random_prefixes(4);
+    let (redirected, visiting, unbound, visiting_l2) = (small[0], small[1], small[2], small[3]);
     let lookup_program = RefProgram::lookup(redirected)?;
     let mut dp = load_datapath()?;
     dp.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
     dp.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
     dp.insert_binding(net64(redirected)?, BindingSpec::redirect(SERVING, 0))?;
     dp.insert_binding(net64(visiting)?, BindingSpec::visiting(HOME, true, 1))?;
+    // A second visiting /64 whose node's MAC the serving router knows, as a MAAR writes it for
+    // every node attached to it: its decapsulated packets leave without a FIB lookup.
+    dp.insert_binding(net64(visiting_l2)?, BindingSpec::visiting(HOME, true, 3))?;
+    dp.set_visiting_l2(
+        net64(visiting_l2)?,
+        NODE_MAC,
+        &AccessLink {
+            ifindex: net.access_ifindex,
+            mac: ACCESS_MAC,
+            mtu: 1500,
+        },
+    )?;
     // As the daemon does: the peers' next hops cached, no FIB lookup on the encapsulating paths.
     nexthops::resolve(&dp)?;
     // The same without the cache: every encapsulated packet takes the FIB lookup.
@@ -123,6 +138,13 @@ pub fn run(
             name: "decap hit".into(),
             program: anchor,
             frames: vec![tunnelled(address(visiting, 0x100))],
+            ingress: net.core_ifindex,
+            action: XDP_REDIRECT,
+        },
+        Case {
+            name: DECAP_L2.into(),
+            program: anchor,
+            frames: vec![tunnelled(address(visiting_l2, 0x100))],
             ingress: net.core_ifindex,
             action: XDP_REDIRECT,
         },
@@ -253,6 +275,16 @@ pub fn run(
         }
         report.push(row);
     }
+    report.push(
+        Row::new(SECTION, DECAP_L2, level1.get(DECAP_L2)?, "ns")
+            .method("single-runs")
+            .against("encap hit", level1.get("encap hit")?)
+            .target(Bound::AtMost, 1.5, quick)
+            .note(
+                "the same decapsulation with the node's VISITING_L2 entry (its MAC and access \
+                 interface, written by the MAAR while the node is attached): no bpf_fib_lookup",
+            ),
+    );
     for (name, cached) in [(ENCAP_FIB, "encap hit"), (REVERSE_FIB, "reverse encap")] {
         report.push(
             Row::new(SECTION, name, level1.get(name)?, "ns")
