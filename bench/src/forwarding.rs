@@ -10,9 +10,9 @@
 use std::time::{Duration, Instant};
 
 use anchor_common::IfaceRole;
-use anchor_packet::{Udp6, ethernet};
+use anchor_packet::{Udp6, encapsulate, ethernet};
 use anchor_rig::Netns;
-use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams, XdpMode};
+use anchor_user::datapath::{AccessLink, BindingSpec, Datapath, DatapathParams, XdpMode};
 use anyhow::{Context as _, Result, bail};
 use aya::programs::{TestRun as _, TestRunAttrs, TestRunOptions};
 
@@ -31,6 +31,17 @@ const SOURCE: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xf0, 
 const DESTINATION: std::net::Ipv6Addr =
     std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x100);
 const PREFIX: &str = "2001:db8:1:1::/64";
+/// The home anchor of the serving-router and reverse variants, on the generator's side: the
+/// outer source of the tunnelled frames the serving router decapsulates.
+const ANCHOR_PEER: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xf0, 0, 0, 0, 0, 9);
+/// The mobile node's address in PREFIX: the source of the reverse variant's uplink.
+const NODE: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x100);
+/// A correspondent, the destination of the node's uplink.
+const CORRESPONDENT: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
+/// The sink's MAC: the node's, seen from the serving router's access link `r1`.
+const S0_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
+const R1_MAC: [u8; 6] = [2, 0, 0, 0, 2, 1];
 const GEN_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
 const R0_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
 /// Bytes the generator drops from the front of each frame (see `bench_gen`).
@@ -48,16 +59,23 @@ enum Mode {
     KernelSeg6,
     Anchor,
     AnchorFib,
+    /// The serving router: tunnelled frames from the home anchor decapsulated and sent to the
+    /// node's MAC (`VISITING_L2`) on the access link.
+    AnchorServing,
+    /// The reverse path: the node's uplink on the access link, tunnelled to its home anchor.
+    AnchorReverse,
 }
 
 impl Mode {
-    const ALL: [Mode; 6] = [
+    const ALL: [Mode; 8] = [
         Mode::BareRedirect,
         Mode::FibForwarder,
         Mode::KernelForwarding,
         Mode::KernelSeg6,
         Mode::Anchor,
         Mode::AnchorFib,
+        Mode::AnchorServing,
+        Mode::AnchorReverse,
     ];
 
     fn name(self) -> &'static str {
@@ -68,6 +86,8 @@ impl Mode {
             Mode::KernelSeg6 => "kernel seg6 encap.red",
             Mode::Anchor => "anchor (encap + redirect)",
             Mode::AnchorFib => "anchor, no cached next hop (FIB lookup)",
+            Mode::AnchorServing => "serving router (decap + to the node's MAC)",
+            Mode::AnchorReverse => "reverse path (node's uplink, reverse encap)",
         }
     }
 
@@ -81,7 +101,8 @@ impl Mode {
                 (Some(SOURCE), DESTINATION, 17)
             }
             Mode::KernelSeg6 => (None, SERVING, 41),
-            Mode::Anchor | Mode::AnchorFib => (Some(LOCATOR), SERVING, 41),
+            Mode::Anchor | Mode::AnchorFib | Mode::AnchorReverse => (Some(LOCATOR), SERVING, 41),
+            Mode::AnchorServing => (Some(SOURCE), DESTINATION, 17),
         }
     }
 }
@@ -129,6 +150,8 @@ impl Line {
             "addr add 2001:db8:f0::1/64 dev r0 nodad",
             "addr add 2001:db8:f1::1/64 dev r1 nodad",
             "neigh replace 2001:db8:f1::2 lladdr 02:00:00:00:02:02 dev r1 nud permanent",
+            // The home anchor of the serving-router variant, on the generator's side.
+            "neigh replace 2001:db8:f0::9 lladdr 02:00:00:00:01:01 dev r0 nud permanent",
             "sr tunsrc set 2001:db8:f1::1",
         ] {
             router.ip(cmd)?;
@@ -210,6 +233,41 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
             ))?;
             active.route = true;
         }
+        Mode::AnchorServing | Mode::AnchorReverse => {
+            let mut dp = Datapath::load(&DatapathParams {
+                locator: LOCATOR,
+                tunnel_mtu: 1600,
+                outer_hop_limit: 64,
+                max_bindings: 1024,
+                log: false,
+            })
+            .context("cannot load the anchor program")?;
+            let prefix = PREFIX.parse().context("prefix")?;
+            if mode == Mode::AnchorServing {
+                dp.insert_binding(prefix, BindingSpec::visiting(ANCHOR_PEER, true, 0))?;
+                dp.set_visiting_l2(
+                    prefix,
+                    S0_MAC,
+                    &AccessLink {
+                        ifindex: line.r1,
+                        mac: R1_MAC,
+                        mtu: 1600,
+                    },
+                )?;
+            } else {
+                // The node's home anchor is the peer behind r1.
+                dp.insert_binding(prefix, BindingSpec::visiting(SERVING, true, 0))?;
+            }
+            let role = if mode == Mode::AnchorServing {
+                IfaceRole::Core
+            } else {
+                IfaceRole::Access
+            };
+            let _inside = line.router.enter()?;
+            dp.attach("r0", role, XdpMode::Native)?;
+            nexthops::resolve(&dp)?;
+            active._datapath = Some(dp);
+        }
         Mode::Anchor | Mode::AnchorFib => {
             let mut dp = Datapath::load(&DatapathParams {
                 locator: LOCATOR,
@@ -235,12 +293,32 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
     Ok(active)
 }
 
-/// The generator's input for `size`-byte frames: `SPARE` bytes, then the frame; and the
-/// header it rewrites on every send.
-fn generator_frame(size: usize) -> (Vec<u8>, [u64; 8]) {
-    let mut udp = Udp6::new(SOURCE, DESTINATION);
-    udp.payload_len = size - 14 - 40 - 8;
-    let frame = ethernet(R0_MAC, GEN_MAC, &udp.bytes());
+/// The generator's input for `size`-byte frames of `mode`: `SPARE` bytes, then the frame; and
+/// the header it rewrites on every send (the first 64 bytes, which hold every byte a router
+/// variant changes: the serving router's new Ethernet header at 40 and the inner hop limit at
+/// 61).
+fn generator_frame(size: usize, mode: Mode) -> (Vec<u8>, [u64; 8]) {
+    let frame = match mode {
+        Mode::AnchorServing => {
+            let mut inner = Udp6::new(SOURCE, DESTINATION);
+            inner.payload_len = size - 14 - 40 - 40 - 8;
+            ethernet(
+                R0_MAC,
+                GEN_MAC,
+                &encapsulate(ANCHOR_PEER, LOCATOR, 64, 0, 0, &inner.bytes()),
+            )
+        }
+        Mode::AnchorReverse => {
+            let mut udp = Udp6::new(NODE, CORRESPONDENT);
+            udp.payload_len = size - 14 - 40 - 8;
+            ethernet(R0_MAC, GEN_MAC, &udp.bytes())
+        }
+        _ => {
+            let mut udp = Udp6::new(SOURCE, DESTINATION);
+            udp.payload_len = size - 14 - 40 - 8;
+            ethernet(R0_MAC, GEN_MAC, &udp.bytes())
+        }
+    };
     let mut header = [0u64; 8];
     for (word, bytes) in header.iter_mut().zip(frame.chunks_exact(8)) {
         *word = u64::from_ne_bytes(bytes.try_into().unwrap_or_default());
@@ -352,16 +430,26 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
     let mut delivery = [f64::INFINITY; Mode::ALL.len()];
     for _ in 0..reps {
         for (s, size) in SIZES.iter().enumerate() {
-            let (input, header) = generator_frame(*size);
-            let generator = RefProgram::generator(&header)?;
+            let (plain_input, plain_header) = generator_frame(*size, Mode::BareRedirect);
+            let plain_generator = RefProgram::generator(&plain_header)?;
             for (m, mode) in Mode::ALL.iter().enumerate() {
                 if *mode == Mode::KernelSeg6 && seg6.is_err() {
                     continue;
                 }
+                let own = matches!(mode, Mode::AnchorServing | Mode::AnchorReverse)
+                    .then(|| {
+                        let (input, header) = generator_frame(*size, *mode);
+                        RefProgram::generator(&header).map(|g| (input, g))
+                    })
+                    .transpose()?;
+                let (input, generator) = match &own {
+                    Some((input, generator)) => (input, generator),
+                    None => (&plain_input, &plain_generator),
+                };
                 let (source, destination, next_header) = mode.delivered_as();
                 line.sink.sink_expect(source, destination, next_header)?;
                 let active = activate(&line, *mode)?;
-                let (delivered, seconds) = send(&line, &generator, &input, count)?;
+                let (delivered, seconds) = send(&line, generator, input, count)?;
                 drop(active);
                 let share = delivered as f64 / f64::from(count);
                 let min_delivered = if quick {
@@ -448,6 +536,26 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
             .against(name(Mode::Anchor), anchor)
             .note("the anchor with an invalid NEXTHOPS entry: bpf_fib_lookup per packet"),
         );
+        for (mode, note) in [
+            (
+                Mode::AnchorServing,
+                "tunnelled frames (outer source the home anchor) decapsulated on r0 and sent to \
+                 the node's MAC on r1 from VISITING_L2, no FIB lookup",
+            ),
+            (
+                Mode::AnchorReverse,
+                "the node's UDP uplink on r0 (access) tunnelled to its home anchor behind r1, with \
+                 the anchor's cached next hop",
+            ),
+        ] {
+            report.push(
+                Row::new(SECTION, name(mode), rate(mode), "Mpps")
+                    .method("live-frames")
+                    .against(name(Mode::BareRedirect), bare)
+                    .target(Bound::AtLeast, 0.85, quick)
+                    .note(note),
+            );
+        }
     }
     for (m, mode) in Mode::ALL.iter().enumerate() {
         if delivery[m].is_finite() {
