@@ -106,7 +106,10 @@ fn process(ctx: &XdpContext) -> Verdict {
     {
         return encap::encap(ctx, &pkt, &b, Direction::ToMn, Counter::Encap);
     }
-    if is_access(ctx.ingress_ifindex() as u32)
+    // Only a router with an access interface (its `SETTINGS` bit) looks at the ingress role:
+    // elsewhere a frame without a binding costs one hash lookup (BINDINGS), not two.
+    if settings.access()
+        && is_access(ctx.ingress_ifindex() as u32)
         && let Some(b) = lookup::lookup(pkt.src.hi)
         && b.kind == BindingKind::Visiting as u8
         && b.reverse_tunnel()

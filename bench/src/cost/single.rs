@@ -24,6 +24,7 @@ const SECTION: &str = "1. cost per packet in the kernel (BPF_PROG_TEST_RUN)";
 const MIN_ENCAP: &str = "minimal encapsulator";
 const PASS_REPEAT: &str = "pass-through, no binding, timed with repeat";
 const PASS_TRIE: &str = "pass-through, no binding, short prefixes in the trie";
+const PASS_CORE: &str = "pass-through, no binding, no access interface, timed with repeat";
 const FIB_FORWARDER: &str = "FIB-lookup forwarder";
 const ENCAP_FIB: &str = "encap hit, no cached next hop (FIB lookup)";
 const REVERSE_FIB: &str = "reverse encap, no cached next hop (FIB lookup)";
@@ -193,6 +194,19 @@ pub fn run(
         settings.floor_repeat,
     )
     .context(PASS_REPEAT)?;
+    // A router with no access interface (a home anchor of the core, an anchor near the
+    // correspondents): the same bindings, its core interface alone.
+    let mut dp_core = load_datapath()?;
+    dp_core.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
+    dp_core.insert_binding(net64(redirected)?, BindingSpec::redirect(SERVING, 0))?;
+    let pass_core = floor_cost(
+        dp_core.program(),
+        &udp_to(address(unbound, 1)),
+        net.core_ifindex,
+        settings.floor_repeat,
+    )
+    .context(PASS_CORE)?;
+    drop(dp_core);
     drop(cases);
     drop(dp);
     drop(dp_trie);
@@ -231,6 +245,16 @@ pub fn run(
             .note(
                 "the pass-through path by the floor's method (it leaves the frame as it is): \
                  two hash lookups (BINDINGS misses, IFACES hits), parsing and three counters",
+            ),
+    );
+    report.push(
+        Row::new(SECTION, PASS_CORE, pass_core, "ns")
+            .method("repeat")
+            .against(ONE_LOOKUP, one_lookup)
+            .target(Bound::AtMost, 1.2, quick)
+            .note(
+                "the pass-through on a router without an access interface: BINDINGS misses, and \
+                 the ingress role is not looked up (the SETTINGS bit says no interface is one)",
             ),
     );
     let bound = min_encap + one_lookup - floor;
