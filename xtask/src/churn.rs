@@ -9,19 +9,10 @@ use crate::cmd::{self, Run as _};
 /// Runs the churn test with `bindings` bindings, `seconds` of updates at up to `rate` a second.
 pub fn churn(bindings: u64, seconds: u64, rate: u64) -> Result<()> {
     println!("churn: {bindings} bindings, {seconds} s of updates at up to {rate}/s");
-    cmd::cargo([
-        "test",
-        "--release",
-        "--package",
-        "anchor-tests",
-        "--test",
-        "churn",
-        "--",
-        "--nocapture",
-    ])
-    .env("ANCHOR_CHURN_BINDINGS", bindings.to_string())
-    .env("ANCHOR_CHURN_SECONDS", seconds.to_string())
-    .env("ANCHOR_CHURN_RATE", rate.to_string())
-    .run()
-    .context("the churn run failed")
+    cmd::cargo_test("churn", true)
+        .env("ANCHOR_CHURN_BINDINGS", bindings.to_string())
+        .env("ANCHOR_CHURN_SECONDS", seconds.to_string())
+        .env("ANCHOR_CHURN_RATE", rate.to_string())
+        .run()
+        .context("the churn run failed")
 }

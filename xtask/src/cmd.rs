@@ -32,3 +32,22 @@ where
     cmd.args(args).current_dir(workspace_root());
     cmd
 }
+
+/// `cargo test [--release] --package anchor-tests --test TEST -- --nocapture`: one of the
+/// integration tests on its own, its output shown (the long runs set its sizes in the
+/// environment).
+pub fn cargo_test(test: &str, release: bool) -> Command {
+    let mut cmd = cargo(["test"]);
+    if release {
+        cmd.arg("--release");
+    }
+    cmd.args([
+        "--package",
+        "anchor-tests",
+        "--test",
+        test,
+        "--",
+        "--nocapture",
+    ]);
+    cmd
+}

@@ -18,19 +18,11 @@ pub const CI_ENGINE_SECONDS: u32 = 30;
 /// the CMD's engine for `decoder_seconds` each.
 pub fn fuzz(frames: u64, seed: u64, decoder_seconds: u32) -> Result<()> {
     println!("fuzz: {frames} frames through the XDP program, seed {seed:#x}");
-    cmd::cargo([
-        "test",
-        "--package",
-        "anchor-tests",
-        "--test",
-        "xdp_fuzz",
-        "--",
-        "--nocapture",
-    ])
-    .env("ANCHOR_FUZZ_FRAMES", frames.to_string())
-    .env("ANCHOR_FUZZ_SEED", seed.to_string())
-    .run()
-    .context("fuzzing the XDP program failed")?;
+    cmd::cargo_test("xdp_fuzz", false)
+        .env("ANCHOR_FUZZ_FRAMES", frames.to_string())
+        .env("ANCHOR_FUZZ_SEED", seed.to_string())
+        .run()
+        .context("fuzzing the XDP program failed")?;
     fuzz_decoder(decoder_seconds).context("fuzzing the signaling decoder failed")?;
     fuzz_cmd_engine(decoder_seconds).context("fuzzing the CMD's engine failed")?;
     fuzz_maar_engine(decoder_seconds).context("fuzzing the MAAR's engine failed")
