@@ -234,14 +234,7 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
             active.route = true;
         }
         Mode::AnchorServing | Mode::AnchorReverse => {
-            let mut dp = Datapath::load(&DatapathParams {
-                locator: LOCATOR,
-                tunnel_mtu: 1600,
-                outer_hop_limit: 64,
-                max_bindings: 1024,
-                log: false,
-            })
-            .context("cannot load the anchor program")?;
+            let mut dp = load_anchor()?;
             let prefix = PREFIX.parse().context("prefix")?;
             if mode == Mode::AnchorServing {
                 dp.insert_binding(prefix, BindingSpec::visiting(ANCHOR_PEER, true, 0))?;
@@ -269,14 +262,7 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
             active._datapath = Some(dp);
         }
         Mode::Anchor | Mode::AnchorFib => {
-            let mut dp = Datapath::load(&DatapathParams {
-                locator: LOCATOR,
-                tunnel_mtu: 1600,
-                outer_hop_limit: 64,
-                max_bindings: 1024,
-                log: false,
-            })
-            .context("cannot load the anchor program")?;
+            let mut dp = load_anchor()?;
             dp.insert_binding(
                 PREFIX.parse().context("prefix")?,
                 BindingSpec::redirect(SERVING, 0),
@@ -291,6 +277,18 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
         }
     }
     Ok(active)
+}
+
+/// The anchor program for the line's router: its locator, a tunnel MTU above the largest frame.
+fn load_anchor() -> Result<Datapath> {
+    Datapath::load(&DatapathParams {
+        locator: LOCATOR,
+        tunnel_mtu: 1600,
+        outer_hop_limit: 64,
+        max_bindings: 1024,
+        log: false,
+    })
+    .context("cannot load the anchor program")
 }
 
 /// The generator's input for `size`-byte frames of `mode`: `SPARE` bytes, then the frame; and
