@@ -224,12 +224,22 @@ impl EtcdStore {
         &self.write_times
     }
 
+    /// [`ask`](Self::ask) for a change (a put or a delete), timed for `/metrics`; reads are not.
+    fn write<T>(
+        &mut self,
+        request: impl FnOnce(mpsc::Sender<Result<T, etcd_client::Error>>) -> Request,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = self.ask(request);
+        self.write_times.observe(started.elapsed());
+        result
+    }
+
     /// Sends `request` (built around its reply channel) and waits for the answer.
     fn ask<T>(
         &mut self,
         request: impl FnOnce(mpsc::Sender<Result<T, etcd_client::Error>>) -> Request,
     ) -> Result<T, StoreError> {
-        let started = Instant::now();
         let (reply, answer) = mpsc::channel();
         let gone = || StoreError::EtcdRuntime {
             source: std::io::Error::other("the etcd client's thread has stopped"),
@@ -240,7 +250,6 @@ impl EtcdStore {
             .send(request(reply))
             .map_err(|_| gone())?;
         let result = answer.recv().map_err(|_| gone())?;
-        self.write_times.observe(started.elapsed());
         result.map_err(|source| StoreError::Etcd {
             url: self.location.url(),
             source,
@@ -498,7 +507,7 @@ impl MobilityStore for EtcdStore {
             key: key.clone(),
             source,
         })?;
-        let written = self.ask(|reply| Request::Put {
+        let written = self.write(|reply| Request::Put {
             key: key.clone(),
             value,
             revision,
@@ -519,7 +528,7 @@ impl MobilityStore for EtcdStore {
             return Ok(());
         };
         let (key, revision) = (self.location.key(mn), *revision);
-        let deleted = self.ask(|reply| Request::Delete {
+        let deleted = self.write(|reply| Request::Delete {
             key: key.clone(),
             revision,
             reply,
