@@ -13,6 +13,7 @@ pub mod access_source;
 pub mod binding;
 pub mod config;
 pub mod counter;
+pub mod dense;
 pub mod first_frame;
 pub mod flow_label;
 pub mod maps;
@@ -24,5 +25,6 @@ pub use binding::{
 };
 pub use config::{IfaceRole, IfaceValue};
 pub use counter::{Counter, CounterValue};
+pub use dense::PoolRange;
 pub use first_frame::AccessMac;
 pub use nexthop::NextHop;

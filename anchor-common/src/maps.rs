@@ -53,6 +53,17 @@ pub const SETTING_FIRST_FRAME: u32 = 4;
 /// `SETTINGS` bit: at least one `IFACES` entry is an access interface (the program looks a
 /// native packet that no binding took up in `VISITING_L2`, for a node attached here, only then).
 pub const SETTING_ACCESS: u32 = 8;
+/// `SETTINGS` bit: `POOLS` describes at least one pool (the program looks a /64 up in the pools
+/// before the hash map only then).
+pub const SETTING_DENSE: u32 = 16;
+/// `Array<BindingValue>`, capacity the slots of the pools (at least 1, at most
+/// `dense::MAX_DENSE_SLOTS`): the bindings of the /64s of this router's own pools, at the index
+/// `POOLS` gives; a slot whose `kind` is 0 holds no binding. A /64 of a pool has its binding
+/// here and never in `BINDINGS`.
+pub const DENSE: &str = "DENSE";
+/// `Array<PoolRange>`, capacity `dense::MAX_POOLS`: where each pool's /64s are in `DENSE`.
+/// Written by the daemon at start, from the pools of its configuration.
+pub const POOLS: &str = "POOLS";
 /// `PerCpuArray<BindingStats>`, one slot per binding, capacity = `max_bindings`.
 pub const BINDING_STATS: &str = "BINDING_STATS";
 /// `PerCpuArray<CounterValue>`, indexed by `Counter`.

@@ -8,14 +8,14 @@ use crate::{
     forward::{forward, forward_to_node},
     headroom,
     lookup::lookup,
-    maps::{is_cn_anchor, packet_debug},
+    maps::{Settings, is_cn_anchor, packet_debug},
     parse::{IPV6_HLEN, Ipv6Words, MAX_L4_OFFSET, Packet, ptr_at, read_at},
     stats::{count, count_binding},
     verdict::Verdict,
 };
 
 #[inline(always)]
-pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
+pub fn decap(ctx: &XdpContext, settings: Settings, pkt: &Packet) -> Verdict {
     let inner_off = pkt.upper;
     // The outer header was read by the parser.
     let Some(inner) = read_at::<Ipv6Words>(ctx, inner_off) else {
@@ -34,7 +34,7 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
     // tunnel): it must come from the router that serves the MN now.
     let mut known_prefix = false;
     let mut accepted = None;
-    if let Some(b) = lookup(inner.dst.hi) {
+    if let Some(b) = lookup(settings, inner.dst.hi) {
         known_prefix = true;
         if b.kind == BindingKind::Visiting as u8 && (b.peer == outer_src || is_cn_anchor(outer_src))
         {
@@ -42,7 +42,7 @@ pub fn decap(ctx: &XdpContext, pkt: &Packet) -> Verdict {
         }
     }
     if accepted.is_none()
-        && let Some(b) = lookup(inner.src.hi)
+        && let Some(b) = lookup(settings, inner.src.hi)
     {
         known_prefix = true;
         if b.kind == BindingKind::Redirect as u8 && b.peer == outer_src {

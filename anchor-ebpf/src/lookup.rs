@@ -1,11 +1,14 @@
-//! Binding lookup: the /64 hash first, the LPM trie of shorter prefixes only on a miss (and
-//! only while it holds any); the peer's locator from `PEERS`.
+//! Binding lookup: a /64 of one of this router's pools in its dense table (and nowhere else);
+//! any other /64 in the hash, then the LPM trie of shorter prefixes only on a miss (and only
+//! while it holds any); the peer's locator from `PEERS`.
 
-use anchor_common::{BindingKey, BindingValue, Counter, LpmKey, binding::FLAG_REVERSE_TUNNEL};
+use anchor_common::{
+    BindingKey, BindingValue, Counter, LpmKey, binding::FLAG_REVERSE_TUNNEL, dense::MAX_POOLS,
+};
 use aya_ebpf::maps::lpm_trie::Key;
 
 use crate::{
-    maps::{BINDINGS, PEERS, SHORT_PREFIXES, short_prefixes_present},
+    maps::{BINDINGS, DENSE, PEERS, POOLS, SHORT_PREFIXES, Settings, short_prefixes_present},
     parse::Addr,
     stats::count,
 };
@@ -63,9 +66,45 @@ impl Binding {
 struct TrieKey([u32; 4]);
 const _: () = assert!(core::mem::size_of::<Key<LpmKey>>() == 12);
 
+/// Where the binding of a /64 of a pool is: its slot in `DENSE`, or nowhere (no pool holds it).
+enum Dense {
+    Slot(u32),
+    Outside,
+}
+
+/// The `DENSE` slot of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`.
+#[inline(always)]
+fn dense_slot(prefix: u64) -> Dense {
+    let host = u64::from_be(prefix);
+    let mut i = 0;
+    while i < MAX_POOLS {
+        let Some(pool) = POOLS.get(i) else {
+            break;
+        };
+        if pool.count == 0 {
+            break;
+        }
+        if let Some(index) = pool.index(host) {
+            return Dense::Slot(index);
+        }
+        i += 1;
+    }
+    Dense::Outside
+}
+
 /// The binding of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`.
 #[inline(always)]
-pub fn lookup(prefix: u64) -> Option<Binding> {
+pub fn lookup(settings: Settings, prefix: u64) -> Option<Binding> {
+    if settings.dense()
+        && let Dense::Slot(index) = dense_slot(prefix)
+    {
+        let value = DENSE.get_ptr(index)?;
+        // SAFETY: a map value; a plain byte load. An empty slot (kind 0) holds no binding.
+        if unsafe { (*value).kind } == 0 {
+            return None;
+        }
+        return Binding::read(value);
+    }
     let key = prefix;
     // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
     // order, and its alignment exceeds the key's.

@@ -94,14 +94,14 @@ fn process(ctx: &XdpContext) -> Verdict {
     }
     let dst = pkt.dst;
     if pkt.proto == NEXTHDR_IPV6 && dst == locator() {
-        return decap::decap(ctx, &pkt);
+        return decap::decap(ctx, settings, &pkt);
     }
     // Link-scoped traffic (Neighbour Discovery above all) stays on its link, whatever its source.
     if dst.byte(0) == 0xff || (dst.byte(0) == 0xfe && dst.byte(1) & 0xc0 == 0x80) {
         count(Counter::LinkScope, 0);
         return Verdict::PASS;
     }
-    if let Some(b) = lookup::lookup(dst.hi)
+    if let Some(b) = lookup::lookup(settings, dst.hi)
         && b.kind == BindingKind::Redirect as u8
     {
         return encap::encap(ctx, &pkt, &b, Direction::ToMn, Counter::Encap);
@@ -110,7 +110,7 @@ fn process(ctx: &XdpContext) -> Verdict {
     // elsewhere a frame without a binding costs one hash lookup (BINDINGS), not two.
     if settings.access()
         && is_access(ctx.ingress_ifindex() as u32)
-        && let Some(b) = lookup::lookup(pkt.src.hi)
+        && let Some(b) = lookup::lookup(settings, pkt.src.hi)
         && b.kind == BindingKind::Visiting as u8
         && b.reverse_tunnel()
     {

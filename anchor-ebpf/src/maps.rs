@@ -3,15 +3,17 @@
 
 use anchor_common::{
     AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
-    CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr,
+    CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
     config::{
         DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_ACCESS_SOURCES, MAX_CN_ANCHORS,
         MAX_IFACES, MAX_PEERS, MAX_VISITING_L2,
     },
     counter::COUNTER_COUNT,
+    dense::MAX_POOLS,
     first_frame::{FIRST_FRAMES_BYTES, MAX_FIRST_FRAME_REPORTED, MAX_KNOWN_MACS},
     maps::{
-        SETTING_ACCESS, SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION,
+        SETTING_ACCESS, SETTING_DENSE, SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES,
+        SETTING_SOURCE_VALIDATION,
     },
 };
 use aya_ebpf::{
@@ -29,6 +31,15 @@ pub static BINDINGS: HashMap<BindingKey, BindingValue> =
 #[map]
 pub static SHORT_PREFIXES: LpmTrie<LpmKey, BindingValue> =
     LpmTrie::with_max_entries(DEFAULT_MAX_SHORT_PREFIXES, BPF_F_NO_PREALLOC);
+
+/// The bindings of the /64s of this router's own pools, at the index `POOLS` gives; the
+/// capacity is set by userspace before loading (at least 1).
+#[map]
+pub static DENSE: Array<BindingValue> = Array::with_max_entries(1, 0);
+
+/// Where each pool's /64s are in `DENSE`; the pools in use first, then entries of count 0.
+#[map]
+pub static POOLS: Array<PoolRange> = Array::with_max_entries(MAX_POOLS, 0);
 
 /// The peers' locators, indexed by `BindingValue::peer`.
 #[map]
@@ -171,6 +182,12 @@ impl Settings {
     #[inline(always)]
     pub fn first_frame(self) -> bool {
         self.0 & SETTING_FIRST_FRAME != 0
+    }
+
+    /// `POOLS` describes at least one pool.
+    #[inline(always)]
+    pub fn dense(self) -> bool {
+        self.0 & SETTING_DENSE != 0
     }
 
     /// An interface is an access interface (nodes may be attached here).

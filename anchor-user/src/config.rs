@@ -378,6 +378,12 @@ impl Config {
             // Validated to be in 1..=255.
             outer_hop_limit: u8::try_from(self.outer_hop_limit).unwrap_or(u8::MAX),
             max_bindings: self.max_bindings,
+            // The MAAR's own pools: every redirection it anchors is for one of their /64s.
+            dense_pools: self
+                .maar
+                .iter()
+                .flat_map(|maar| maar.pools.iter().map(|pool| pool.prefix))
+                .collect(),
             log: true,
         }
     }

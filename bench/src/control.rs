@@ -74,6 +74,7 @@ impl Server {
                         tunnel_mtu: 1500,
                         outer_hop_limit: 64,
                         max_bindings: DEFAULT_MAX_BINDINGS,
+                        dense_pools: Vec::new(),
                         log: false,
                     })?;
                     let routes = NetlinkRoutes::new()?;

@@ -286,6 +286,7 @@ fn load_anchor() -> Result<Datapath> {
         tunnel_mtu: 1600,
         outer_hop_limit: 64,
         max_bindings: 1024,
+        dense_pools: Vec::new(),
         log: false,
     })
     .context("cannot load the anchor program")

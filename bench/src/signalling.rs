@@ -97,6 +97,7 @@ impl MaarThread {
                         tunnel_mtu: 1500,
                         outer_hop_limit: 64,
                         max_bindings: 65_536,
+                        dense_pools: Vec::new(),
                         log: false,
                     })?;
                     let access = vec![(ACCESS.to_owned(), ifindex)];

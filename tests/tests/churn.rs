@@ -132,6 +132,7 @@ fn churn_loses_no_packet_of_an_unchanged_binding() {
             tunnel_mtu: 1500,
             outer_hop_limit: 64,
             max_bindings: u32::try_from(bindings).expect("at most 2^20"),
+            dense_pools: Vec::new(),
             log: false,
         };
         let r0 = InterfaceSpec {

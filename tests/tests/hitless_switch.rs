@@ -38,6 +38,7 @@ fn params(max_bindings: u32) -> DatapathParams {
         tunnel_mtu: 1500,
         outer_hop_limit: 64,
         max_bindings,
+        dense_pools: Vec::new(),
         log: false,
     }
 }

@@ -72,6 +72,7 @@ fn params(max_bindings: u32) -> DatapathParams {
         tunnel_mtu: TUNNEL_MTU,
         outer_hop_limit: OUTER_HOP_LIMIT,
         max_bindings,
+        dense_pools: Vec::new(),
         log: false,
     }
 }

@@ -117,6 +117,7 @@ impl Running {
             tunnel_mtu: 1500,
             outer_hop_limit: 64,
             max_bindings: 64,
+            dense_pools: Vec::new(),
             log: false,
         })
         .expect("load the XDP program");

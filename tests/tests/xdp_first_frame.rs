@@ -44,6 +44,7 @@ impl Fx {
             tunnel_mtu: TUNNEL_MTU,
             outer_hop_limit: OUTER_HL,
             max_bindings: 16,
+            dense_pools: Vec::new(),
             log: false,
         })
         .expect("load the XDP program");

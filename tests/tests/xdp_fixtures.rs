@@ -28,6 +28,8 @@ use anchor_user::{
 };
 use ipnet::Ipv6Net;
 
+/// A /64 of the pool of MN1's /64, with no binding.
+const POOL_UNBOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, 1);
 const IN_SHORT_HASHED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 7, 0, 0, 0, 1);
 
 const MAC_R2: [u8; 6] = [2, 0, 0, 0, 0, 2];
@@ -80,6 +82,13 @@ impl Fixture {
             tunnel_mtu: TUNNEL_MTU,
             outer_hop_limit: OUTER_HL,
             max_bindings: 1024,
+            // MN1's, MN3's and R7's /64s are in pools (the dense table); MN4's, the short
+            // prefix and the /64 inside it are not (the hash map and the trie).
+            dense_pools: vec![
+                prefix("2001:db8:1::/48"),
+                prefix("2001:db8:3::/60"),
+                prefix("2001:db8:7::/48"),
+            ],
             log: false,
         })
         .expect("load the XDP program");
@@ -219,6 +228,14 @@ fn pass_through_and_encapsulation() {
             "ipv6 without binding passes",
             Ingress::Core,
             frame(&udp(CN, UNBOUND).bytes()),
+            XDP_PASS,
+            Output::Unchanged,
+            &[Counter::Rx, Counter::NoBinding, Counter::Pass],
+        ),
+        case(
+            "ipv6 to a /64 of a pool without binding passes",
+            Ingress::Core,
+            frame(&udp(CN, POOL_UNBOUND).bytes()),
             XDP_PASS,
             Output::Unchanged,
             &[Counter::Rx, Counter::NoBinding, Counter::Pass],
@@ -715,6 +732,7 @@ fn kernel_logging_on_request_keeps_verdicts() {
         tunnel_mtu: TUNNEL_MTU,
         outer_hop_limit: OUTER_HL,
         max_bindings: 16,
+        dense_pools: Vec::new(),
         log: true,
     })
     .expect("load with aya-log enabled");
@@ -746,6 +764,7 @@ fn the_trie_is_consulted_only_while_it_holds_a_prefix() {
         tunnel_mtu: TUNNEL_MTU,
         outer_hop_limit: OUTER_HL,
         max_bindings: 16,
+        dense_pools: Vec::new(),
         log: false,
     })
     .expect("load the XDP program");

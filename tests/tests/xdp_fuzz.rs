@@ -127,6 +127,7 @@ fn random_and_mutated_frames_keep_every_invariant() {
         tunnel_mtu: TUNNEL_MTU,
         outer_hop_limit: 64,
         max_bindings: 1024,
+        dense_pools: Vec::new(),
         log: false,
     })
     .expect("load the XDP program");

@@ -13,11 +13,13 @@
 //! - the floor: `params.rs`, what loading and attaching take ([`DatapathParams`], [`XdpMode`],
 //!   [`LogLevel`]); `error.rs`, the errors of both rooms ([`DatapathError`]).
 
+mod dense_layout;
 mod error;
 mod maps;
 mod params;
 mod program;
 
+pub use dense_layout::{DenseLayout, SkippedPool};
 pub use error::{AdoptError, DatapathError, PeersFull, PinError};
 pub use maps::{
     AccessLink, AccessSource, BindingSpec, FirstFrame, FirstFrames, WatchedFirstFrames,

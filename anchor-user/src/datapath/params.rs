@@ -22,6 +22,9 @@ pub struct DatapathParams {
     pub outer_hop_limit: u8,
     /// Capacity of the `/64` binding map and of the per-binding statistics array.
     pub max_bindings: u32,
+    /// This router's own prefix pools, whose /64s have their bindings in the dense table
+    /// (`DENSE`) rather than the hash map; see [`DenseLayout`](super::DenseLayout).
+    pub dense_pools: Vec<ipnet::Ipv6Net>,
     /// Enable the program's aya-log output (at [`LogLevel::Trace`]; see
     /// [`Datapath::load_with_log_level`] for another level). Its records are written only while
     /// packet debugging is on ([`Datapath::set_packet_debug`]); without it the verifier prunes

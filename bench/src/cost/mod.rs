@@ -73,6 +73,7 @@ pub fn load_datapath() -> Result<Datapath> {
         tunnel_mtu: 1500,
         outer_hop_limit: 64,
         max_bindings: DEFAULT_MAX_BINDINGS,
+        dense_pools: Vec::new(),
         log: false,
     })
     .context("cannot load the anchor program")

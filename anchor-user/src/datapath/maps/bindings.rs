@@ -1,8 +1,8 @@
 //! The bindings in the maps: inserting, removing and reading them.
 
 use anchor_common::{
-    BindingValue,
-    maps::{BINDINGS, SHORT_PREFIXES},
+    BindingKey, BindingValue,
+    maps::{BINDINGS, DENSE, SHORT_PREFIXES},
 };
 use aya::maps::MapError;
 use ipnet::Ipv6Net;
@@ -13,22 +13,37 @@ use super::{
     map_error::{errno, insert_error, map_error},
     program_maps::ProgramMaps,
 };
-use crate::{datapath::error::DatapathError, prefix::MAX_PREFIX_LEN};
+use crate::{
+    datapath::{dense_layout::DenseLayout, error::DatapathError},
+    prefix::MAX_PREFIX_LEN,
+};
+
+/// A dense slot without a binding (`kind` 0).
+const EMPTY: BindingValue = BindingValue {
+    stats_slot: 0,
+    peer: 0,
+    kind: 0,
+    flags: 0,
+};
 
 impl ProgramMaps {
-    /// Inserts or replaces the binding for `prefix`: a /64 goes to the hash map, a shorter
-    /// prefix to the LPM trie, a longer one is an error. Host bits are ignored. The peer gets
+    /// Inserts or replaces the binding for `prefix`: a /64 of a pool goes to the dense table,
+    /// another /64 to the hash map, a shorter prefix to the LPM trie, a longer one is an error. Host bits are ignored. The peer gets
     /// a `PEERS` index (shared with the other bindings of that peer).
     pub fn insert_binding(
         &mut self,
         prefix: Ipv6Net,
         spec: BindingSpec,
     ) -> Result<(), DatapathError> {
-        let slot = slot_of(prefix)?;
+        let slot = slot_of(prefix, &self.layout)?;
         let old = self.get_value(&slot)?;
         let index = self.acquire_peer(spec.peer)?;
         let value = spec.value(index);
         let result = match &slot {
+            Slot::Dense(index) => self
+                .dense
+                .set(*index, value, 0)
+                .map_err(insert_error(DENSE)),
             Slot::Hash(key) => self
                 .bindings
                 .insert(key, value, 0)
@@ -53,22 +68,32 @@ impl ProgramMaps {
 
     /// Removes the binding for `prefix`; [`DatapathError::BindingNotFound`] when there is none.
     pub fn remove_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
-        let slot = slot_of(prefix)?;
+        let slot = slot_of(prefix, &self.layout)?;
         let old = self.get_value(&slot)?;
         let (name, result) = match &slot {
+            Slot::Dense(index) => (
+                DENSE,
+                match old {
+                    Some(_) => self.dense.set(*index, EMPTY, 0),
+                    None => Err(MapError::KeyNotFound),
+                },
+            ),
             Slot::Hash(key) => (BINDINGS, self.bindings.remove(key)),
             Slot::Trie(key) => (SHORT_PREFIXES, self.short_prefixes.remove(key)),
         };
-        result.map_err(|source| match errno(&source) {
-            Some(libc::ENOENT) => DatapathError::BindingNotFound {
-                prefix: prefix.trunc(),
-                name,
-            },
-            _ => DatapathError::Map {
-                operation: "remove",
-                name,
-                source,
-            },
+        result.map_err(|source| {
+            if matches!(source, MapError::KeyNotFound) || errno(&source) == Some(libc::ENOENT) {
+                DatapathError::BindingNotFound {
+                    prefix: prefix.trunc(),
+                    name,
+                }
+            } else {
+                DatapathError::Map {
+                    operation: "remove",
+                    name,
+                    source,
+                }
+            }
         })?;
         if let Some(old) = old {
             self.release_peer(old.peer);
@@ -82,6 +107,16 @@ impl ProgramMaps {
     /// The map value stored for exactly `slot`, if any.
     fn get_value(&self, slot: &Slot) -> Result<Option<BindingValue>, DatapathError> {
         let (name, result) = match slot {
+            Slot::Dense(index) => (
+                DENSE,
+                self.dense.get(index, 0).and_then(|value| {
+                    if value.kind == 0 {
+                        Err(MapError::KeyNotFound)
+                    } else {
+                        Ok(value)
+                    }
+                }),
+            ),
             Slot::Hash(key) => (BINDINGS, self.bindings.get(key, 0)),
             Slot::Trie(key) => (SHORT_PREFIXES, self.short_prefixes.get(key, 0)),
         };
@@ -99,15 +134,25 @@ impl ProgramMaps {
 
     /// The binding stored for exactly `prefix` (no longest-prefix match), if any.
     pub fn get_binding(&self, prefix: Ipv6Net) -> Result<Option<BindingSpec>, DatapathError> {
-        self.get_value(&slot_of(prefix)?)?
+        self.get_value(&slot_of(prefix, &self.layout)?)?
             .map(|value| self.spec(prefix.trunc(), value))
             .transpose()
     }
 
-    /// Every binding in the maps (/64s from the hash map, shorter prefixes from the trie), as
-    /// a daemon adopting pinned maps finds them.
+    /// Every binding in the maps (/64s from the dense table and the hash map, shorter prefixes
+    /// from the trie), as a daemon adopting pinned maps finds them.
     pub fn bindings(&self) -> Result<Vec<(Ipv6Net, BindingSpec)>, DatapathError> {
         let mut bindings = Vec::new();
+        let ranges = self.layout.ranges();
+        for (index, value) in self.dense_entries()? {
+            let prefix = DenseLayout::prefix_at(&ranges, index).ok_or_else(|| {
+                DatapathError::CorruptBinding {
+                    prefix: Ipv6Net::default(),
+                    reason: format!("slot {index} of {DENSE} is outside every pool"),
+                }
+            })?;
+            bindings.push((prefix, self.spec(prefix, value)?));
+        }
         for entry in &self.bindings {
             let (key, value) = entry.map_err(map_error("list", BINDINGS))?;
             let prefix = prefix_of(key.prefix, MAX_PREFIX_LEN);
@@ -121,5 +166,40 @@ impl ProgramMaps {
             bindings.push((prefix, self.spec(prefix, value)?));
         }
         Ok(bindings)
+    }
+
+    /// Copies each binding of the hash map whose /64 is in a pool into the dense table (where
+    /// the program now looks for it), and returns their keys: what a start with new pools (or
+    /// pins without a dense table) must remove from the hash map once the old program has
+    /// stopped, with [`Self::remove_hash_entries`].
+    pub(in crate::datapath) fn move_pool_bindings(
+        &mut self,
+    ) -> Result<Vec<BindingKey>, DatapathError> {
+        let mut moved = Vec::new();
+        for entry in &self.bindings {
+            let (key, value) = entry.map_err(map_error("list", BINDINGS))?;
+            if let Some(index) = self.layout.index_of(prefix_of(key.prefix, MAX_PREFIX_LEN)) {
+                moved.push((key, index, value));
+            }
+        }
+        for &(_, index, value) in &moved {
+            self.dense
+                .set(index, value, 0)
+                .map_err(insert_error(DENSE))?;
+        }
+        Ok(moved.into_iter().map(|(key, ..)| key).collect())
+    }
+
+    /// Removes `keys` from the hash map (see [`Self::move_pool_bindings`]).
+    pub(in crate::datapath) fn remove_hash_entries(
+        &mut self,
+        keys: &[BindingKey],
+    ) -> Result<(), DatapathError> {
+        for key in keys {
+            self.bindings
+                .remove(key)
+                .map_err(map_error("remove", BINDINGS))?;
+        }
+        Ok(())
     }
 }

@@ -1,12 +1,16 @@
-//! Where a binding lives in the maps: a /64 in the hash map `BINDINGS`, a shorter prefix in the
-//! trie `SHORT_PREFIXES`, a visiting /64's L2 next hop in `VISITING_L2`; and back from a key
+//! Where a binding lives in the maps: a /64 of one of this router's pools in the dense table
+//! `DENSE`, any other /64 in the hash map `BINDINGS`, a shorter prefix in the trie
+//! `SHORT_PREFIXES`, a visiting /64's L2 next hop in `VISITING_L2`; and back from a key
 //! to its prefix.
 
 use anchor_common::{BindingKey, LpmKey};
 use aya::maps::lpm_trie::Key;
 use ipnet::Ipv6Net;
 
-use crate::{datapath::error::DatapathError, prefix::MAX_PREFIX_LEN};
+use crate::{
+    datapath::{dense_layout::DenseLayout, error::DatapathError},
+    prefix::MAX_PREFIX_LEN,
+};
 
 /// The upper 64 bits of a prefix, network byte order.
 pub(super) fn upper_bytes(prefix: Ipv6Net) -> [u8; 8] {
@@ -36,17 +40,21 @@ pub(super) fn visiting_l2_key(prefix: Ipv6Net) -> Result<BindingKey, DatapathErr
 
 /// Where a binding for `prefix` lives.
 pub(super) enum Slot {
+    /// The index in `DENSE`.
+    Dense(u32),
     Hash(BindingKey),
     Trie(Key<LpmKey>),
 }
 
-pub(super) fn slot_of(prefix: Ipv6Net) -> Result<Slot, DatapathError> {
+pub(super) fn slot_of(prefix: Ipv6Net, layout: &DenseLayout) -> Result<Slot, DatapathError> {
     let len = prefix.prefix_len();
     if len > MAX_PREFIX_LEN {
         return Err(DatapathError::PrefixTooLong { prefix });
     }
     let data = upper_bytes(prefix);
-    Ok(if len == MAX_PREFIX_LEN {
+    Ok(if let Some(index) = layout.index_of(prefix.trunc()) {
+        Slot::Dense(index)
+    } else if len == MAX_PREFIX_LEN {
         Slot::Hash(BindingKey { prefix: data })
     } else {
         Slot::Trie(Key::new(u32::from(len), LpmKey { data }))
@@ -63,15 +71,34 @@ mod tests {
 
     #[test]
     fn a_64_goes_to_the_hash_map_with_its_upper_bytes() {
-        let Ok(Slot::Hash(key)) = slot_of(net("2001:db8:1:2::77/64")) else {
+        let Ok(Slot::Hash(key)) = slot_of(net("2001:db8:1:2::77/64"), &DenseLayout::default())
+        else {
             panic!("expected a hash key")
         };
         assert_eq!(key.prefix, [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2]);
     }
 
     #[test]
+    fn a_64_of_a_pool_goes_to_the_dense_table() {
+        let layout = DenseLayout::new(&[net("2001:db8:1::/48")]);
+        assert!(matches!(
+            slot_of(net("2001:db8:1:2::77/64"), &layout),
+            Ok(Slot::Dense(2))
+        ));
+        assert!(matches!(
+            slot_of(net("2001:db8:2:2::/64"), &layout),
+            Ok(Slot::Hash(_))
+        ));
+        assert!(matches!(
+            slot_of(net("2001:db8:1::/56"), &layout),
+            Ok(Slot::Trie(_))
+        ));
+    }
+
+    #[test]
     fn a_shorter_prefix_goes_to_the_trie_with_its_length() {
-        let Ok(Slot::Trie(key)) = slot_of(net("2001:db8:ab00::/40")) else {
+        let Ok(Slot::Trie(key)) = slot_of(net("2001:db8:ab00::/40"), &DenseLayout::default())
+        else {
             panic!("expected a trie key")
         };
         assert_eq!(key.prefix_len(), 40);
@@ -93,7 +120,7 @@ mod tests {
     #[test]
     fn a_longer_prefix_is_an_error() {
         assert!(matches!(
-            slot_of(net("2001:db8::/65")),
+            slot_of(net("2001:db8::/65"), &DenseLayout::default()),
             Err(DatapathError::PrefixTooLong { .. })
         ));
     }

@@ -5,12 +5,12 @@ use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 
 use anchor_common::{
     AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
-    CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr,
+    CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
     config::MAX_PEERS,
     maps::{
-        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, FIRST_FRAMES, IFACES,
-        KNOWN_MACS, NEXTHOPS, PEERS, SETTING_ACCESS, SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES,
-        SETTING_SOURCE_VALIDATION, SETTINGS, SHORT_PREFIXES, VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, FIRST_FRAMES, IFACES,
+        KNOWN_MACS, NEXTHOPS, PEERS, POOLS, SETTING_ACCESS, SETTING_DENSE, SETTING_FIRST_FRAME,
+        SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION, SETTINGS, SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -25,11 +25,13 @@ use ipnet::Ipv6Net;
 use super::{
     binding_spec::BindingSpec,
     first_frames::FirstFrames,
+    keys::prefix_of,
     map_error::{insert_error, map_error},
     peers::Peers,
 };
 use crate::{
-    datapath::{error::DatapathError, params::MapName},
+    datapath::{dense_layout::DenseLayout, error::DatapathError, params::MapName},
+    prefix::MAX_PREFIX_LEN,
     routing::nexthop::PeerSet,
 };
 
@@ -38,6 +40,9 @@ use crate::{
 pub struct ProgramMaps {
     pub(in crate::datapath) bindings: HashMap<MapData, BindingKey, BindingValue>,
     pub(in crate::datapath) short_prefixes: LpmTrie<MapData, LpmKey, BindingValue>,
+    /// The bindings of the /64s of the pools of `layout`.
+    pub(in crate::datapath) dense: Array<MapData, BindingValue>,
+    pub(in crate::datapath) layout: DenseLayout,
     pub(in crate::datapath) peer_addrs: Array<MapData, PeerAddr>,
     settings: Array<MapData, u32>,
     pub(in crate::datapath) binding_stats: PerCpuArray<MapData, BindingStats>,
@@ -72,9 +77,11 @@ where
 }
 
 impl ProgramMaps {
+    /// The maps of a loaded program, with the pools of `layout` written to `POOLS`.
     pub(in crate::datapath) fn take(
         ebpf: &mut Ebpf,
         max_bindings: u32,
+        layout: DenseLayout,
     ) -> Result<Self, DatapathError> {
         let nexthops: Array<MapData, NextHop> = take(ebpf, NEXTHOPS)?;
         let nexthops_id = nexthops
@@ -82,7 +89,15 @@ impl ProgramMaps {
             .info()
             .map_err(map_error("inspect", NEXTHOPS))?
             .id();
-        Ok(Self {
+        let mut pools: Array<MapData, PoolRange> = take(ebpf, POOLS)?;
+        for (index, range) in (0..).zip(layout.ranges()) {
+            pools
+                .set(index, range, 0)
+                .map_err(map_error("write", POOLS))?;
+        }
+        let mut maps = Self {
+            dense: take(ebpf, DENSE)?,
+            layout,
             nexthops,
             nexthops_id,
             peer_set: tokio::sync::watch::Sender::new(PeerSet::new()),
@@ -101,7 +116,28 @@ impl ProgramMaps {
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,
             max_bindings,
-        })
+        };
+        if maps.layout.pools().next().is_some() {
+            maps.write_settings(SETTING_DENSE)?;
+        }
+        Ok(maps)
+    }
+
+    /// Every binding of the dense table: (its index, its value).
+    pub(in crate::datapath) fn dense_entries(
+        &self,
+    ) -> Result<Vec<(u32, BindingValue)>, DatapathError> {
+        let mut entries = Vec::new();
+        for index in 0..self.dense.len() {
+            let value = self
+                .dense
+                .get(&index, 0)
+                .map_err(map_error("list", DENSE))?;
+            if value.kind != 0 {
+                entries.push((index, value));
+            }
+        }
+        Ok(entries)
     }
 
     /// Rebuilds the peer references from the binding maps and `PEERS`, and the `SETTINGS`
@@ -110,7 +146,17 @@ impl ProgramMaps {
     pub(in crate::datapath) fn adopt_contents(&mut self) -> Result<(), DatapathError> {
         let mut indices = Vec::new();
         for entry in &self.bindings {
-            let (_, value) = entry.map_err(map_error("list", BINDINGS))?;
+            let (key, value) = entry.map_err(map_error("list", BINDINGS))?;
+            // A /64 of a pool in the hash map is a copy being moved to the dense table.
+            if self
+                .layout
+                .index_of(prefix_of(key.prefix, MAX_PREFIX_LEN))
+                .is_none()
+            {
+                indices.push(value.peer);
+            }
+        }
+        for (_, value) in self.dense_entries()? {
             indices.push(value.peer);
         }
         let mut short = false;
@@ -134,7 +180,8 @@ impl ProgramMaps {
             indices.iter().map(|index| (*index, addrs[index])),
         );
         self.publish_peers();
-        self.write_settings(if short { SETTING_SHORT_PREFIXES } else { 0 })?;
+        let dense = self.settings_bits & SETTING_DENSE;
+        self.write_settings(dense | if short { SETTING_SHORT_PREFIXES } else { 0 })?;
         self.update_iface_bits()
     }
 

@@ -9,19 +9,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anchor_common::{
-    BindingKey, BindingValue, LpmKey,
+    BindingKey, BindingValue, LpmKey, PoolRange,
     maps::{
-        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
-        SHORT_PREFIXES, VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, IFACES, NEXTHOPS,
+        PEERS, POOLS, SHORT_PREFIXES, VISITING_L2,
     },
 };
-use aya::maps::{HashMap, Map, MapData, MapError, MapInfo, MapType, lpm_trie::LpmTrie};
+use aya::maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, lpm_trie::LpmTrie};
 use aya_obj::generated::bpf_map_type;
 
 use super::pin::PinDir;
 use crate::{
     EBPF_OBJECT,
     datapath::{
+        dense_layout::DenseLayout,
         error::{AdoptError, DatapathError},
         params::MapName,
     },
@@ -39,8 +40,11 @@ use crate::{
 /// `ACCESS_SOURCES` belongs to the delegated routes and the visiting bindings, pinned so that an
 /// access link with source validation keeps its nodes' sources across a restart; pins of a build
 /// without it get it created (empty: until the daemon writes its entries, only link-local and
-/// unspecified sources pass there).
-pub const PINNED_MAPS: [MapName; 10] = [
+/// unspecified sources pass there). `DENSE` belongs to the bindings and `POOLS` says where its
+/// entries are: both are recreated together whenever the pools change (the bindings move to
+/// their new slots, or to the hash map when their pool is gone), and pins of a build without
+/// them get them created and the pinned bindings of the pools moved in.
+pub const PINNED_MAPS: [MapName; 12] = [
     BINDINGS,
     SHORT_PREFIXES,
     PEERS,
@@ -51,6 +55,8 @@ pub const PINNED_MAPS: [MapName; 10] = [
     VISITING_L2,
     CN_ANCHORS,
     ACCESS_SOURCES,
+    DENSE,
+    POOLS,
 ];
 
 /// A map's shape: what the kernel checks when a program uses it.
@@ -149,6 +155,15 @@ impl Plan {
             .map_or(MapAction::Create, |(_, _, action)| *action)
     }
 
+    /// Marks `name` to be recreated, unless it is to be created.
+    fn recreate_if_pinned(&mut self, name: MapName) {
+        for (n, _, action) in &mut self.maps {
+            if *n == name && *action == MapAction::Reuse {
+                *action = MapAction::Recreate;
+            }
+        }
+    }
+
     pub fn recreated(&self) -> impl Iterator<Item = MapName> + '_ {
         self.maps
             .iter()
@@ -158,7 +173,10 @@ impl Plan {
 }
 
 /// What this build expects of each pinned map, with the capacities from config.
-pub fn expected_shapes(max_bindings: u32) -> Result<Vec<(MapName, MapShape)>, DatapathError> {
+pub fn expected_shapes(
+    max_bindings: u32,
+    dense_slots: u32,
+) -> Result<Vec<(MapName, MapShape)>, DatapathError> {
     let object = aya_obj::Object::parse(EBPF_OBJECT)
         .map_err(|source| DatapathError::Object(aya::EbpfError::ParseError(source)))?;
     PINNED_MAPS
@@ -168,10 +186,10 @@ pub fn expected_shapes(max_bindings: u32) -> Result<Vec<(MapName, MapShape)>, Da
                 .maps
                 .get(name)
                 .ok_or(DatapathError::MissingMap { name })?;
-            let max_entries = if name == BINDINGS || name == BINDING_STATS {
-                max_bindings
-            } else {
-                map.max_entries()
+            let max_entries = match name {
+                BINDINGS | BINDING_STATS => max_bindings,
+                DENSE => dense_slots,
+                _ => map.max_entries(),
             };
             Ok((
                 name,
@@ -198,10 +216,10 @@ fn pinned_shape(info: &MapInfo) -> Result<MapShape, MapError> {
 }
 
 /// Decides, for every map, whether the pinned one is reused, recreated or created.
-pub fn plan(pins: &PinDir, max_bindings: u32) -> Result<Plan, DatapathError> {
+pub fn plan(pins: &PinDir, max_bindings: u32, layout: &DenseLayout) -> Result<Plan, DatapathError> {
     let had_state = pins.has_state()?;
     let mut maps = Vec::new();
-    for (name, expected) in expected_shapes(max_bindings)? {
+    for (name, expected) in expected_shapes(max_bindings, layout.slots())? {
         let path = pins.map(name);
         if !path.exists() {
             maps.push((name, expected, MapAction::Create));
@@ -235,7 +253,12 @@ pub fn plan(pins: &PinDir, max_bindings: u32) -> Result<Plan, DatapathError> {
         had_state,
     };
 
-    let binding_maps = [BINDINGS, SHORT_PREFIXES, BINDING_STATS];
+    if !same_pools(pins, &plan, layout)? {
+        plan.recreate_if_pinned(DENSE);
+        plan.recreate_if_pinned(POOLS);
+    }
+
+    let binding_maps = [BINDINGS, SHORT_PREFIXES, BINDING_STATS, DENSE];
     if binding_maps
         .iter()
         .any(|&name| plan.action(name) == MapAction::Recreate)
@@ -258,14 +281,40 @@ pub fn plan(pins: &PinDir, max_bindings: u32) -> Result<Plan, DatapathError> {
         plan.used_slots = slots;
         if !plan.slot_moves.is_empty() {
             // Bindings point at their slots: both binding maps are rewritten.
-            for (name, _, action) in &mut plan.maps {
-                if binding_maps.contains(name) && *action == MapAction::Reuse {
-                    *action = MapAction::Recreate;
-                }
+            for name in binding_maps {
+                plan.recreate_if_pinned(name);
             }
+            // `POOLS` describes the pinned `DENSE`: they are replaced together.
+            plan.recreate_if_pinned(POOLS);
         }
     }
     Ok(plan)
+}
+
+/// Whether the pinned `DENSE` and `POOLS` are reused as they are: both pinned with the expected
+/// shape, and the pools the same as `layout`'s.
+fn same_pools(pins: &PinDir, plan: &Plan, layout: &DenseLayout) -> Result<bool, DatapathError> {
+    if plan.action(DENSE) != MapAction::Reuse || plan.action(POOLS) != MapAction::Reuse {
+        return Ok(false);
+    }
+    Ok(pinned_pools(pins)? == layout.ranges())
+}
+
+/// The pools the pinned `POOLS` describes.
+pub fn pinned_pools(pins: &PinDir) -> Result<Vec<PoolRange>, DatapathError> {
+    let path = pins.map(POOLS);
+    let map: Array<MapData, PoolRange> = open_typed(&path)?;
+    (0..map.len())
+        .map(|index| {
+            map.get(&index, 0).map_err(|source| {
+                AdoptError::ReadMap {
+                    path: path.clone(),
+                    source,
+                }
+                .into()
+            })
+        })
+        .collect()
 }
 
 /// The number of /64 bindings and every statistics slot the pinned bindings use.
@@ -282,6 +331,19 @@ fn pinned_slots(pins: &PinDir, plan: &Plan) -> Result<(u32, BTreeSet<u32>), Data
             })?;
             hash_count += 1;
             slots.insert(value.stats_slot);
+        }
+    }
+    if plan.action(DENSE) != MapAction::Create {
+        let path = pins.map(DENSE);
+        let map: Array<MapData, BindingValue> = open_typed(&path)?;
+        for index in 0..map.len() {
+            let value = map.get(&index, 0).map_err(|source| AdoptError::ReadMap {
+                path: path.clone(),
+                source,
+            })?;
+            if value.kind != 0 {
+                slots.insert(value.stats_slot);
+            }
         }
     }
     if plan.action(SHORT_PREFIXES) != MapAction::Create {
@@ -399,7 +461,7 @@ mod tests {
 
     #[test]
     fn the_object_has_every_pinned_map() {
-        let shapes = expected_shapes(100).expect("shapes");
+        let shapes = expected_shapes(100, 1).expect("shapes");
         assert_eq!(shapes.len(), PINNED_MAPS.len());
         let bindings = shapes
             .iter()

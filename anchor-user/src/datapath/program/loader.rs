@@ -5,7 +5,7 @@ use std::{ffi::CString, path::PathBuf};
 use anchor_common::{
     IfaceRole, IfaceValue,
     config::{GLOBAL_LOCATOR, GLOBAL_OUTER_HOP_LIMIT, GLOBAL_TUNNEL_MTU, MIN_TUNNEL_MTU},
-    maps::{BINDING_STATS, BINDINGS, DEBUG},
+    maps::{BINDING_STATS, BINDINGS, DEBUG, DENSE},
 };
 use aya::{
     Ebpf, EbpfLoader,
@@ -21,6 +21,7 @@ use super::{
 use crate::{
     EBPF_OBJECT,
     datapath::{
+        dense_layout::DenseLayout,
         error::{DatapathError, PinError},
         maps::ProgramMaps,
         params::{DatapathParams, LogLevel, PROGRAM_NAME, XdpMode},
@@ -112,6 +113,7 @@ impl Datapath {
         pinned: Option<(&PinDir, &Plan)>,
     ) -> Result<Self, DatapathError> {
         check_params(params)?;
+        let layout = DenseLayout::new(&params.dense_pools);
         let locator = params.locator.octets();
         let tunnel_mtu = params.tunnel_mtu;
         let outer_hop_limit = u32::from(params.outer_hop_limit);
@@ -124,7 +126,8 @@ impl Datapath {
             // Absent when the program does not log at all.
             .override_global(aya_log::LEVEL, &aya_log_level, false)
             .map_max_entries(BINDINGS, params.max_bindings)
-            .map_max_entries(BINDING_STATS, params.max_bindings);
+            .map_max_entries(BINDING_STATS, params.max_bindings)
+            .map_max_entries(DENSE, layout.slots());
         if let Some((pins, plan)) = pinned {
             for &(name, _, action) in &plan.maps {
                 if action != MapAction::Recreate {
@@ -166,7 +169,7 @@ impl Datapath {
                 })?;
             }
         }
-        let maps = ProgramMaps::take(&mut ebpf, params.max_bindings)?;
+        let maps = ProgramMaps::take(&mut ebpf, params.max_bindings, layout)?;
         let logger = if log_level == LogLevel::Off {
             None
         } else {
@@ -398,6 +401,7 @@ mod tests {
             tunnel_mtu: 1500,
             outer_hop_limit: 64,
             max_bindings: 16,
+            dense_pools: Vec::new(),
             log: false,
         };
         assert!(check_params(&ok).is_ok());
@@ -416,6 +420,7 @@ mod tests {
             },
             DatapathParams {
                 max_bindings: 0,
+                dense_pools: Vec::new(),
                 ..ok.clone()
             },
         ] {

@@ -214,6 +214,7 @@ mod tests {
             tunnel_mtu: 1500,
             outer_hop_limit: 64,
             max_bindings: 2,
+            dense_pools: Vec::new(),
             log: false,
         };
         let mut dp = Datapath::load(&params).expect("load");

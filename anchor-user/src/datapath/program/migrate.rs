@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, CounterValue, LpmKey, PeerAddr,
     maps::{
-        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, IFACES, NEXTHOPS, PEERS,
-        SHORT_PREFIXES, VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, IFACES, NEXTHOPS,
+        PEERS, POOLS, SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -27,10 +27,11 @@ use aya::{
 };
 
 use super::{
-    adopt::{Plan, open_typed},
+    adopt::{Plan, open_typed, pinned_pools},
     pin::PinDir,
 };
 use crate::datapath::{
+    dense_layout::DenseLayout,
     error::{AdoptError, DatapathError},
     maps::ProgramMaps,
     params::MapName,
@@ -156,6 +157,36 @@ pub fn copy(
             }
             Counted::Nothing
         }
+        DENSE => {
+            // Each binding of the old pools to its slot in the new ones, or to the hash map.
+            let ranges = pinned_pools(pins)?;
+            let old: Array<MapData, BindingValue> = open_typed(&path)?;
+            for index in 0..old.len() {
+                let value = old.get(&index, 0).map_err(read_error)?;
+                if value.kind == 0 {
+                    continue;
+                }
+                let prefix = DenseLayout::prefix_at(&ranges, index).ok_or_else(|| {
+                    DatapathError::CorruptBinding {
+                        prefix: ipnet::Ipv6Net::default(),
+                        reason: format!("slot {index} of the pinned {DENSE} is outside its pools"),
+                    }
+                })?;
+                let value = moved(value, &plan.slot_moves);
+                match maps.layout.index_of(prefix) {
+                    Some(slot) => maps.dense.set(slot, value, 0).map_err(&write_error)?,
+                    None => {
+                        let key = BindingKey::from_addr(&prefix.network().octets());
+                        maps.bindings
+                            .insert(key, value, 0)
+                            .map_err(copy_error(BINDINGS))?;
+                    }
+                }
+            }
+            Counted::Nothing
+        }
+        // Written from the configuration when the program was loaded.
+        POOLS => Counted::Nothing,
         PEERS => {
             // Indices stay: the bindings refer to them.
             let old: Array<MapData, PeerAddr> = open_typed(&path)?;

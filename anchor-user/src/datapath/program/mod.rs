@@ -10,6 +10,8 @@
 //!   `pinned_object.rs`: what a pin holds. `start.rs`: [`Datapath::start`] puts them together.
 
 pub mod adopt;
+#[cfg(test)]
+mod dense_tests;
 mod klog;
 mod loader;
 mod map_access;

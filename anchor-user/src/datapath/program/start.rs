@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use anchor_common::maps::DENSE;
 use aya::programs::{
     links::{FdLink, PinnedLink},
     xdp::XdpLink,
@@ -21,6 +22,7 @@ use super::{
     pinned_object::{PinnedObject, inspect, program_name},
 };
 use crate::datapath::{
+    dense_layout::DenseLayout,
     error::{AdoptError, DatapathError, PinError},
     params::{DatapathParams, LogLevel, PROGRAM_NAME, XdpMode},
 };
@@ -76,7 +78,15 @@ impl Datapath {
         for name in adopt::PINNED_MAPS {
             remove_pin(&pins.staged_map(name))?;
         }
-        let plan = adopt::plan(pins, params.max_bindings)?;
+        let layout = DenseLayout::new(&params.dense_pools);
+        for skipped in layout.skipped() {
+            tracing::warn!(
+                "pool {}: its bindings stay in the hash map: {}",
+                skipped.prefix,
+                skipped.reason
+            );
+        }
+        let plan = adopt::plan(pins, params.max_bindings, &layout)?;
         let result = Self::start_planned(params, log_level, pins, interfaces, &plan, before_switch);
         if result.is_err()
             && let Err(error) = forget_failed_start(pins, &plan)
@@ -115,6 +125,12 @@ impl Datapath {
             .recreated()
             .map(|name| migrate::copy(&mut self.maps, pins, name, plan))
             .collect::<Result<Vec<_>, _>>()?;
+        // New pools, or pins without a dense table: the pinned bindings of the pools move in.
+        let moved_to_dense = if plan.had_state && plan.action(DENSE) != MapAction::Reuse {
+            self.maps.move_pool_bindings()?
+        } else {
+            Vec::new()
+        };
         // Before the program sees a packet: which peer indices are in use, whether the trie of
         // short prefixes holds anything.
         self.maps.adopt_contents()?;
@@ -131,8 +147,9 @@ impl Datapath {
         let configured: Vec<u32> = self.links.iter().map(|a| a.info.ifindex).collect();
         self.maps.retain_ifaces(&configured)?;
 
-        if !migrations.is_empty() {
+        if !migrations.is_empty() || !moved_to_dense.is_empty() {
             migrate::wait_for_running_programs();
+            self.maps.remove_hash_entries(&moved_to_dense)?;
             migrate::fold(&mut self.maps, migrations)?;
             for name in plan.recreated() {
                 let (from, to) = (pins.staged_map(name), pins.map(name));
@@ -398,6 +415,7 @@ mod tests {
             tunnel_mtu: 1500,
             outer_hop_limit: 64,
             max_bindings,
+            dense_pools: Vec::new(),
             log: false,
         }
     }
