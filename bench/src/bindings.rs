@@ -22,6 +22,28 @@ pub fn random_prefixes(count: usize) -> Vec<BindingKey> {
     keys
 }
 
+/// The pool of the dense-table rows, outside 2001:db8:8000::/33: 2001:db8:1000::/44, 2^20 /64s.
+pub const POOL: &str = "2001:db8:1000::/44";
+/// The upper 64 bits of [`POOL`]'s first /64.
+const POOL_BASE: u64 = 0x2001_0db8_1000_0000;
+/// The /64s in [`POOL`].
+pub const POOL_SLOTS: u32 = 1 << 20;
+
+/// `count` distinct random /64s of [`POOL`] (at most [`POOL_SLOTS`]), with their offsets in it.
+pub fn random_pool_prefixes(count: usize) -> Vec<(u32, BindingKey)> {
+    let mut rng = fastrand::Rng::with_seed(SEED ^ 1);
+    let mut offsets: Vec<u32> = (0..POOL_SLOTS).collect();
+    rng.shuffle(&mut offsets);
+    offsets
+        .into_iter()
+        .take(count)
+        .map(|offset| {
+            let prefix = (POOL_BASE + u64::from(offset)).to_be_bytes();
+            (offset, BindingKey { prefix })
+        })
+        .collect()
+}
+
 /// The address `::iid` in the /64 of `key`.
 pub fn address(key: BindingKey, iid: u64) -> Ipv6Addr {
     let mut octets = [0u8; 16];
@@ -45,5 +67,15 @@ mod tests {
         }
         assert_eq!(random_prefixes(3), random_prefixes(3));
         assert_eq!(address(keys[0], 0x100).octets()[..8], keys[0].prefix[..]);
+        let pool: ipnet::Ipv6Net = POOL.parse().expect("pool");
+        let picked = random_pool_prefixes(1000);
+        let distinct: HashSet<_> = picked.iter().map(|(offset, _)| *offset).collect();
+        assert_eq!(distinct.len(), picked.len());
+        for (offset, key) in picked {
+            let net = ipnet::Ipv6Net::new(address(key, 0), 64).expect("a /64");
+            assert!(pool.contains(&net));
+            let index = (u128::from(net.network()) - u128::from(pool.network())) >> 64;
+            assert_eq!(index, u128::from(offset));
+        }
     }
 }

@@ -13,8 +13,15 @@ use crate::{
 const SECTION: &str = "5. memory";
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Rows for the maps of the loaded `program`, which holds `bindings` bindings.
-pub fn push_rows(report: &mut Report, program: &Xdp, bindings: usize, quick: bool) -> Result<()> {
+/// The row named `name` for the maps of the loaded `program`; with `target`, judged against
+/// the 160 MiB budget.
+pub fn push_row(
+    report: &mut Report,
+    program: &Xdp,
+    name: String,
+    target: bool,
+    quick: bool,
+) -> Result<()> {
     report.method(
         "memlock",
         "the `memlock` line of /proc/self/fdinfo/<fd> of each map the program uses (what the \
@@ -30,20 +37,16 @@ pub fn push_rows(report: &mut Report, program: &Xdp, bindings: usize, quick: boo
         .iter()
         .map(|(name, bytes)| format!("{name} {:.1}", *bytes as f64 / MIB))
         .collect();
-    report.push(
-        Row::new(
-            SECTION,
-            format!("all maps, {bindings} bindings"),
-            total as f64 / MIB,
-            "MiB",
-        )
+    let mut row = Row::new(SECTION, name, total as f64 / MIB, "MiB")
         .method("memlock")
-        .target(Bound::AtMost, 160.0, quick)
         .note(format!(
             "MiB per map: {} ({} possible CPUs)",
             breakdown.join(", "),
             report.possible_cpus
-        )),
-    );
+        ));
+    if target {
+        row = row.target(Bound::AtMost, 160.0, quick);
+    }
+    report.push(row);
     Ok(())
 }

@@ -68,12 +68,17 @@ pub fn run(report: &mut Report, quick: bool) -> Result<BatchInstall> {
 /// The anchor program with room for the default number of bindings, the fixture namespace's
 /// locator its own.
 pub fn load_datapath() -> Result<Datapath> {
+    load_datapath_with_pools(Vec::new())
+}
+
+/// [`load_datapath`], with the dense tables of `pools`.
+pub fn load_datapath_with_pools(dense_pools: Vec<Ipv6Net>) -> Result<Datapath> {
     Datapath::load(&DatapathParams {
         locator: LOCATOR,
         tunnel_mtu: 1500,
         outer_hop_limit: 64,
         max_bindings: DEFAULT_MAX_BINDINGS,
-        dense_pools: Vec::new(),
+        dense_pools,
         log: false,
     })
     .context("cannot load the anchor program")
