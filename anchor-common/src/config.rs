@@ -89,6 +89,9 @@ pub const MAX_VISITING_L2: u32 = 65_536;
 pub const MAX_CN_ANCHORS: u32 = 64;
 /// Capacity of the interface role map.
 pub const MAX_IFACES: u32 = 1024;
+/// Interfaces whose index is below this have their `IfaceValue` in the `IFACE_INDEX` array too
+/// (one array access per frame instead of a hash lookup); the others only in `IFACES`.
+pub const MAX_INDEXED_IFINDEX: u32 = 65_536;
 
 /// Bytes added by the outer IPv6 header.
 pub const ENCAP_OVERHEAD: u32 = 40;

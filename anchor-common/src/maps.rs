@@ -56,6 +56,11 @@ pub const SETTING_ACCESS: u32 = 8;
 /// `SETTINGS` bit: `POOLS` describes at least one pool (the program looks a /64 up in the pools
 /// before the hash map only then).
 pub const SETTING_DENSE: u32 = 16;
+/// `SETTINGS` bit: `VISITING_L2` has an entry for a /64 that is neither in a pool nor bound
+/// as a /64 (a relocated prefix, an entry written by hand). Without it, the program looks a
+/// native packet that no binding took up in `VISITING_L2` only when its /64 is in a pool or
+/// has a binding; with it, always (on a router with an access interface).
+pub const SETTING_L2_UNBOUND: u32 = 32;
 /// `Array<BindingValue>`, capacity the slots of the pools (at least 1, at most
 /// `dense::MAX_DENSE_SLOTS`): the bindings of the /64s of this router's own pools, at the index
 /// `POOLS` gives; a slot whose `kind` is 0 holds no binding. A /64 of a pool has its binding
@@ -68,8 +73,14 @@ pub const POOLS: &str = "POOLS";
 pub const BINDING_STATS: &str = "BINDING_STATS";
 /// `PerCpuArray<CounterValue>`, indexed by `Counter`.
 pub const COUNTERS: &str = "COUNTERS";
-/// `HashMap<u32 (ifindex), IfaceValue>`.
+/// `HashMap<u32 (ifindex), IfaceValue>`: the role and flags of every interface the program is
+/// attached to.
 pub const IFACES: &str = "IFACES";
+/// `Array<IfaceValue>`, capacity `MAX_INDEXED_IFINDEX`, indexed by ifindex: the same entries as
+/// `IFACES` for the interfaces whose index is below the capacity (a zero entry: none), so that
+/// the program finds an interface's role with one array access; it asks `IFACES` only for a
+/// larger index. Written by the daemon with `IFACES`.
+pub const IFACE_INDEX: &str = "IFACE_INDEX";
 /// `Array<u32>` with one entry: non-zero while packet debugging is on (`anchor debug packets on`).
 /// The program reads it only on rare paths (drops) before logging with aya-log.
 pub const DEBUG: &str = "DEBUG";

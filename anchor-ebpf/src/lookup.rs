@@ -95,16 +95,30 @@ fn dense_slot(prefix: u64) -> Dense {
 /// The binding of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`.
 #[inline(always)]
 pub fn lookup(settings: Settings, prefix: u64) -> Option<Binding> {
+    lookup_in_pools(settings, prefix).0
+}
+
+/// [`lookup`], and whether the /64 is in one of this router's pools.
+#[inline(always)]
+pub fn lookup_in_pools(settings: Settings, prefix: u64) -> (Option<Binding>, bool) {
     if settings.dense()
         && let Dense::Slot(index) = dense_slot(prefix)
     {
-        let value = DENSE.get_ptr(index)?;
+        let Some(value) = DENSE.get_ptr(index) else {
+            return (None, true);
+        };
         // SAFETY: a map value; a plain byte load. An empty slot (kind 0) holds no binding.
         if unsafe { (*value).kind } == 0 {
-            return None;
+            return (None, true);
         }
-        return Binding::read(value);
+        return (Binding::read(value), true);
     }
+    (lookup_hashed(prefix), false)
+}
+
+/// The binding of a /64 outside the pools: the hash map, then the trie.
+#[inline(always)]
+fn lookup_hashed(prefix: u64) -> Option<Binding> {
     let key = prefix;
     // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
     // order, and its alignment exceeds the key's.

@@ -38,7 +38,7 @@ use anchor_common::{BindingKind, Counter, Direction, IfaceRole, IfaceValue};
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
-    maps::{IFACES, Settings, locator},
+    maps::{Settings, iface, locator},
     parse::{Addr, NEXTHDR_IPV6, ParseError, parse},
     stats::count,
     verdict::Verdict,
@@ -101,7 +101,8 @@ fn process(ctx: &XdpContext) -> Verdict {
         count(Counter::LinkScope, 0);
         return Verdict::PASS;
     }
-    if let Some(b) = lookup::lookup(settings, dst.hi)
+    let (found, pooled) = lookup::lookup_in_pools(settings, dst.hi);
+    if let Some(b) = found
         && b.kind == BindingKind::Redirect as u8
     {
         return encap::encap(ctx, &pkt, &b, Direction::ToMn, Counter::Encap);
@@ -118,8 +119,11 @@ fn process(ctx: &XdpContext) -> Verdict {
     }
     // A node attached here holds the destination's /64 (at a MAAR, one of its own prefixes):
     // straight to its MAC, with no FIB lookup and no Neighbour Discovery, which would otherwise
-    // solicit the node's address before the node has it again after a move.
+    // solicit the node's address before the node has it again after a move. Such a /64 is in a
+    // pool or bound (visiting), unless `SETTINGS` says otherwise: any other destination skips
+    // the `VISITING_L2` lookup.
     if settings.access()
+        && (pooled || found.is_some() || settings.l2_unbound())
         && let Some(verdict) =
             forward::to_node_l2(ctx, pkt.vlan, dst.hi, pkt.ip_len, Counter::AttachedL2)
     {
@@ -132,14 +136,12 @@ fn process(ctx: &XdpContext) -> Verdict {
 /// Whether `ifindex` is an access interface whose `IFACES` entry passes `check`.
 #[inline(always)]
 fn is_access_with(ifindex: u32, check: impl FnOnce(&IfaceValue) -> bool) -> bool {
-    // SAFETY: read-only copy of a small value.
-    unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8 && check(v))
+    iface(ifindex).is_some_and(|v| v.role == IfaceRole::Access as u8 && check(&v))
 }
 
 #[inline(always)]
 fn is_access(ifindex: u32) -> bool {
-    // SAFETY: read-only copy of a small value.
-    unsafe { IFACES.get(ifindex) }.is_some_and(|v| v.role == IfaceRole::Access as u8)
+    iface(ifindex).is_some_and(|v| v.role == IfaceRole::Access as u8)
 }
 
 /// Whether the frame's IPv6 source `src` passes the validation of its ingress interface:
@@ -147,8 +149,7 @@ fn is_access(ifindex: u32) -> bool {
 #[inline(always)]
 fn source_valid(ctx: &XdpContext, src: Addr) -> bool {
     let ingress = ctx.ingress_ifindex() as u32;
-    // SAFETY: read-only copy of a small value.
-    match unsafe { IFACES.get(ingress) }.copied() {
+    match iface(ingress) {
         Some(iface) if iface.source_validation() && iface.role == IfaceRole::Access as u8 => {
             source::allowed(ctx, ingress, src)
         }

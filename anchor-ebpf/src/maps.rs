@@ -6,14 +6,14 @@ use anchor_common::{
     CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
     config::{
         DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_ACCESS_SOURCES, MAX_CN_ANCHORS,
-        MAX_IFACES, MAX_PEERS, MAX_VISITING_L2,
+        MAX_IFACES, MAX_INDEXED_IFINDEX, MAX_PEERS, MAX_VISITING_L2,
     },
     counter::COUNTER_COUNT,
     dense::MAX_POOLS,
     first_frame::{FIRST_FRAMES_BYTES, MAX_FIRST_FRAME_REPORTED, MAX_KNOWN_MACS},
     maps::{
-        SETTING_ACCESS, SETTING_DENSE, SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES,
-        SETTING_SOURCE_VALIDATION,
+        SETTING_ACCESS, SETTING_DENSE, SETTING_FIRST_FRAME, SETTING_L2_UNBOUND,
+        SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION,
     },
 };
 use aya_ebpf::{
@@ -101,7 +101,23 @@ pub static BINDING_STATS: PerCpuArray<BindingStats> =
 pub static COUNTERS: PerCpuArray<CounterValue> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
 
 #[map]
-pub static IFACES: HashMap<u32, IfaceValue> = HashMap::with_max_entries(MAX_IFACES, 0);
+static IFACES: HashMap<u32, IfaceValue> = HashMap::with_max_entries(MAX_IFACES, 0);
+
+/// `IFACES` entries of the interfaces with an index below its capacity, indexed by ifindex.
+#[map]
+static IFACE_INDEX: Array<IfaceValue> = Array::with_max_entries(MAX_INDEXED_IFINDEX, 0);
+
+/// The role and flags of the interface `ifindex`: one array access below
+/// `MAX_INDEXED_IFINDEX`, a hash lookup above.
+#[inline(always)]
+pub fn iface(ifindex: u32) -> Option<IfaceValue> {
+    if ifindex < MAX_INDEXED_IFINDEX {
+        IFACE_INDEX.get(ifindex).copied().filter(|v| v.role != 0)
+    } else {
+        // SAFETY: read-only copy of a small value.
+        unsafe { IFACES.get(ifindex) }.copied()
+    }
+}
 
 /// Entry 0 is non-zero while packet debugging is on; set by the daemon at run time.
 #[map]
@@ -188,6 +204,12 @@ impl Settings {
     #[inline(always)]
     pub fn dense(self) -> bool {
         self.0 & SETTING_DENSE != 0
+    }
+
+    /// `VISITING_L2` has an entry that neither a pool nor a /64 binding accounts for.
+    #[inline(always)]
+    pub fn l2_unbound(self) -> bool {
+        self.0 & SETTING_L2_UNBOUND != 0
     }
 
     /// An interface is an access interface (nodes may be attached here).

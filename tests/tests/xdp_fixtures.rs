@@ -1298,6 +1298,29 @@ fn attached_l2_sends_native_packets_straight_to_the_node() {
         &passed,
     ));
 
+    // With no entry outside the pools and the bindings, the program looks up only the /64s of
+    // a pool and the bound ones: both still reach their node.
+    let in_pool = Ipv6Addr::new(0x2001, 0xdb8, 1, 8, 0, 0, 0, 8);
+    fx.set_visiting_l2("2001:db8:1:8::/64", access, 1500);
+    fx.check(&native_to_node(
+        "entry of a /64 of a pool (no binding): straight to its MAC",
+        Ingress::Core,
+        &udp(CN, in_pool),
+        XDP_REDIRECT,
+        Counter::Redirect,
+    ));
+    fx.set_visiting_l2(P4, access, 1500);
+    fx.check(&native_to_node(
+        "entry of a visiting /64 (bound, outside the pools): straight to its MAC",
+        Ingress::Core,
+        &udp(CN, MN4),
+        XDP_REDIRECT,
+        Counter::Redirect,
+    ));
+    for p in ["2001:db8:1:8::/64", P4] {
+        fx.dp.remove_visiting_l2(prefix(p)).expect("remove");
+    }
+
     // A router without access interfaces has no node attached: it does not look.
     fx.set_visiting_l2(HOME, access, 1500);
     fx.dp
@@ -1701,4 +1724,66 @@ fn source_validation_on_access_links() {
         .set_iface_role(access, IfaceRole::Access)
         .expect("validation off");
     fx.check_all(&unvalidated_cases());
+}
+
+/// An interface (a veth: this kernel may lack dummy) whose index is beyond the `IFACE_INDEX` array has its role in `IFACES` alone,
+/// and the program finds it there: the same uplink is reverse-tunnelled on it as an access
+/// interface, and routed as it is once its role is core.
+#[test]
+fn roles_of_interfaces_beyond_the_index_array() {
+    const BIG_INDEX: u32 = anchor_common::config::MAX_INDEXED_IFINDEX + 4464;
+    let mut fx = Fixture::new();
+    if fx.net.ns.ifindex("fxbig").is_err() {
+        fx.net
+            .ns
+            .ip(&format!(
+                "link add name fxbig index {BIG_INDEX} type veth peer name fxbig-p"
+            ))
+            .expect("a veth with a large index");
+        fx.net.ns.ip("link set fxbig up").expect("fxbig up");
+    }
+    assert_eq!(fx.net.ns.ifindex("fxbig").expect("fxbig"), BIG_INDEX);
+    let uplink = frame(&udp(MN3, CN).bytes());
+    fx.dp
+        .set_iface_role(BIG_INDEX, IfaceRole::Access)
+        .expect("access role");
+    let before = counters(&fx.dp);
+    let out = run(&fx.dp, &uplink, BIG_INDEX);
+    assert_eq!(action_name(out.action), action_name(XDP_REDIRECT));
+    assert_frame(
+        "uplink on the access interface with a large index",
+        &out.frame,
+        &ethernet(MAC_R3, CORE_MAC, &encapsulated(&udp(MN3, CN), R3, true)),
+    );
+    assert_deltas(
+        "uplink on the access interface with a large index",
+        &before,
+        &counters(&fx.dp),
+        &[
+            (Counter::Rx, 1),
+            (Counter::ReverseEncap, 1),
+            (Counter::Redirect, 1),
+        ],
+    );
+    fx.dp
+        .set_iface_role(BIG_INDEX, IfaceRole::Core)
+        .expect("core role");
+    let before = counters(&fx.dp);
+    let out = run(&fx.dp, &uplink, BIG_INDEX);
+    assert_eq!(action_name(out.action), action_name(XDP_PASS));
+    assert_frame(
+        "uplink on a core interface with a large index",
+        &out.frame,
+        &uplink,
+    );
+    assert_deltas(
+        "uplink on a core interface with a large index",
+        &before,
+        &counters(&fx.dp),
+        &[
+            (Counter::Rx, 1),
+            (Counter::NoBinding, 1),
+            (Counter::Pass, 1),
+        ],
+    );
 }

@@ -63,7 +63,7 @@ impl ProgramMaps {
         if matches!(slot, Slot::Trie(_)) {
             self.update_short_prefix_bit()?;
         }
-        Ok(())
+        self.binding_changed(prefix.trunc(), true)
     }
 
     /// Removes the binding for `prefix`; [`DatapathError::BindingNotFound`] when there is none.
@@ -101,11 +101,11 @@ impl ProgramMaps {
         if matches!(slot, Slot::Trie(_)) {
             self.update_short_prefix_bit()?;
         }
-        Ok(())
+        self.binding_changed(prefix.trunc(), false)
     }
 
     /// The map value stored for exactly `slot`, if any.
-    fn get_value(&self, slot: &Slot) -> Result<Option<BindingValue>, DatapathError> {
+    pub(super) fn get_value(&self, slot: &Slot) -> Result<Option<BindingValue>, DatapathError> {
         let (name, result) = match slot {
             Slot::Dense(index) => (
                 DENSE,

@@ -71,17 +71,19 @@ impl ProgramMaps {
         let key = visiting_l2_key(prefix)?;
         self.visiting_l2
             .insert(key, entry, 0)
-            .map_err(insert_error(VISITING_L2))
+            .map_err(insert_error(VISITING_L2))?;
+        self.l2_entry_changed(prefix.trunc(), true)
     }
 
     /// Removes the L2 next hop of the visiting /64 `prefix`, if there is one.
     pub fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
         let key = visiting_l2_key(prefix)?;
         match self.visiting_l2.remove(&key) {
-            Ok(()) => Ok(()),
-            Err(error) if errno(&error) == Some(libc::ENOENT) => Ok(()),
-            Err(source) => Err(map_error("remove", VISITING_L2)(source)),
+            Ok(()) => {}
+            Err(error) if errno(&error) == Some(libc::ENOENT) => {}
+            Err(source) => return Err(map_error("remove", VISITING_L2)(source)),
         }
+        self.l2_entry_changed(prefix.trunc(), false)
     }
 
     /// Every entry of `VISITING_L2`, as a daemon adopting pinned maps finds them.

@@ -6,11 +6,12 @@ use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 use anchor_common::{
     AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
     CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
-    config::MAX_PEERS,
+    config::{MAX_INDEXED_IFINDEX, MAX_PEERS},
     maps::{
-        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, FIRST_FRAMES, IFACES,
-        KNOWN_MACS, NEXTHOPS, PEERS, POOLS, SETTING_ACCESS, SETTING_DENSE, SETTING_FIRST_FRAME,
-        SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION, SETTINGS, SHORT_PREFIXES, VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, FIRST_FRAMES,
+        IFACE_INDEX, IFACES, KNOWN_MACS, NEXTHOPS, PEERS, POOLS, SETTING_ACCESS, SETTING_DENSE,
+        SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION, SETTINGS,
+        SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -48,6 +49,7 @@ pub struct ProgramMaps {
     pub(in crate::datapath) binding_stats: PerCpuArray<MapData, BindingStats>,
     pub(in crate::datapath) counters: PerCpuArray<MapData, CounterValue>,
     pub(in crate::datapath) ifaces: HashMap<MapData, u32, IfaceValue>,
+    iface_index: Array<MapData, IfaceValue>,
     pub(in crate::datapath) nexthops: Array<MapData, NextHop>,
     pub(in crate::datapath) visiting_l2: HashMap<MapData, BindingKey, NextHop>,
     pub(in crate::datapath) cn_anchors: HashMap<MapData, PeerAddr, u32>,
@@ -62,9 +64,18 @@ pub struct ProgramMaps {
     /// The peers in use, published to the next-hop resolver whenever one comes or goes.
     pub(super) peer_set: tokio::sync::watch::Sender<PeerSet>,
     /// The `SETTINGS` bits last written.
-    settings_bits: u32,
+    pub(super) settings_bits: u32,
+    /// The /64s of `VISITING_L2` that neither a pool nor a /64 binding accounts for.
+    pub(super) l2_unbound: std::collections::BTreeSet<Ipv6Net>,
     max_bindings: u32,
 }
+
+/// An `IFACE_INDEX` entry without an interface.
+const NO_IFACE: IfaceValue = IfaceValue {
+    role: 0,
+    flags: 0,
+    pad: [0; 2],
+};
 
 fn take<T>(ebpf: &mut Ebpf, name: MapName) -> Result<T, DatapathError>
 where
@@ -108,6 +119,7 @@ impl ProgramMaps {
             binding_stats: take(ebpf, BINDING_STATS)?,
             counters: take(ebpf, COUNTERS)?,
             ifaces: take(ebpf, IFACES)?,
+            iface_index: take(ebpf, IFACE_INDEX)?,
             visiting_l2: take(ebpf, VISITING_L2)?,
             cn_anchors: take(ebpf, CN_ANCHORS)?,
             access_sources: take(ebpf, ACCESS_SOURCES)?,
@@ -115,6 +127,7 @@ impl ProgramMaps {
             first_frames: Some(take(ebpf, FIRST_FRAMES)?),
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,
+            l2_unbound: std::collections::BTreeSet::new(),
             max_bindings,
         };
         if maps.layout.pools().next().is_some() {
@@ -180,8 +193,18 @@ impl ProgramMaps {
             indices.iter().map(|index| (*index, addrs[index])),
         );
         self.publish_peers();
+        // `IFACE_INDEX` as `IFACES` says (pins of a build without it get it created empty).
+        let ifaces = self
+            .ifaces
+            .iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_error("list", IFACES))?;
+        for (ifindex, value) in ifaces {
+            self.write_iface_index(ifindex, value)?;
+        }
         let dense = self.settings_bits & SETTING_DENSE;
         self.write_settings(dense | if short { SETTING_SHORT_PREFIXES } else { 0 })?;
+        self.rebuild_l2_gate()?;
         self.update_iface_bits()
     }
 
@@ -214,7 +237,7 @@ impl ProgramMaps {
         self.write_settings(bits)
     }
 
-    fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
+    pub(super) fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
         self.settings
             .set(0, bits, 0)
             .map_err(map_error("write", SETTINGS))?;
@@ -311,7 +334,8 @@ impl ProgramMaps {
         self.set_iface(ifindex, IfaceValue::new(role))
     }
 
-    /// Writes the `IFACES` entry of `ifindex`: its role and flags.
+    /// Writes the `IFACES` entry of `ifindex`: its role and flags (and its `IFACE_INDEX` entry
+    /// when the index is small enough).
     pub(in crate::datapath) fn set_iface(
         &mut self,
         ifindex: u32,
@@ -320,14 +344,26 @@ impl ProgramMaps {
         self.ifaces
             .insert(ifindex, value, 0)
             .map_err(insert_error(IFACES))?;
+        self.write_iface_index(ifindex, value)?;
         self.update_iface_bits()
     }
 
     pub(in crate::datapath) fn remove_iface(&mut self, ifindex: u32) -> Result<(), DatapathError> {
+        self.write_iface_index(ifindex, NO_IFACE)?;
         self.ifaces
             .remove(&ifindex)
             .map_err(map_error("remove", IFACES))?;
         self.update_iface_bits()
+    }
+
+    /// The `IFACE_INDEX` entry of `ifindex`, when the array has one.
+    fn write_iface_index(&mut self, ifindex: u32, value: IfaceValue) -> Result<(), DatapathError> {
+        if ifindex < MAX_INDEXED_IFINDEX {
+            self.iface_index
+                .set(ifindex, value, 0)
+                .map_err(map_error("write", IFACE_INDEX))?;
+        }
+        Ok(())
     }
 
     /// Makes `anchors` the anchors near correspondents whose tunnels to visiting /64s are

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anchor_common::{
     BindingKey, BindingValue, LpmKey, PoolRange,
     maps::{
-        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, IFACES, NEXTHOPS,
-        PEERS, POOLS, SHORT_PREFIXES, VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, IFACE_INDEX, IFACES,
+        NEXTHOPS, PEERS, POOLS, SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, lpm_trie::LpmTrie};
@@ -43,8 +43,10 @@ use crate::{
 /// unspecified sources pass there). `DENSE` belongs to the bindings and `POOLS` says where its
 /// entries are: both are recreated together whenever the pools change (the bindings move to
 /// their new slots, or to the hash map when their pool is gone), and pins of a build without
-/// them get them created and the pinned bindings of the pools moved in.
-pub const PINNED_MAPS: [MapName; 12] = [
+/// them get them created and the pinned bindings of the pools moved in. `IFACE_INDEX` mirrors
+/// `IFACES`, pinned so that the old and the new program agree during a restart; pins of a build
+/// without it get it created and filled from `IFACES`.
+pub const PINNED_MAPS: [MapName; 13] = [
     BINDINGS,
     SHORT_PREFIXES,
     PEERS,
@@ -57,6 +59,7 @@ pub const PINNED_MAPS: [MapName; 12] = [
     ACCESS_SOURCES,
     DENSE,
     POOLS,
+    IFACE_INDEX,
 ];
 
 /// A map's shape: what the kernel checks when a program uses it.

@@ -4,7 +4,9 @@
 
 use std::{net::Ipv6Addr, path::Path};
 
-use anchor_common::maps::{DENSE, POOLS, SETTING_DENSE, SETTING_SHORT_PREFIXES};
+use anchor_common::maps::{
+    DENSE, POOLS, SETTING_DENSE, SETTING_L2_UNBOUND, SETTING_SHORT_PREFIXES,
+};
 use ipnet::Ipv6Net;
 
 use super::{loader::Datapath, pin::PinDir};
@@ -55,6 +57,14 @@ fn privileged_bindings_follow_the_pools_across_restarts() {
     dp.insert_binding(net("2001:db8:300::/40"), BindingSpec::visiting(q, true, 2))
         .expect("insert short");
     assert_eq!(places(&dp), (vec![], 2));
+    // An L2 entry of a /64 neither in a pool nor bound: the program must look it up.
+    let link = crate::datapath::AccessLink {
+        ifindex: 7,
+        mac: [2, 0, 0, 0, 0, 7],
+        mtu: 1500,
+    };
+    dp.set_visiting_l2(net("2001:db8:8:8::/64"), [2, 0, 0, 0, 0, 1], &link)
+        .expect("entry");
     let before = sorted(&dp);
     drop(dp);
 
@@ -116,4 +126,49 @@ fn privileged_bindings_follow_the_pools_across_restarts() {
     assert_eq!(places(&dp), (vec![], 1));
     drop(dp);
     pins.remove().expect("remove the pins");
+}
+
+/// `SETTING_L2_UNBOUND` is set exactly while `VISITING_L2` has an entry for a /64 that is
+/// neither in a pool nor bound as a /64, across bindings and entries coming and going.
+#[test]
+fn privileged_the_l2_bit_follows_the_unbound_entries() {
+    use crate::datapath::AccessLink;
+
+    let link = AccessLink {
+        ifindex: 7,
+        mac: [2, 0, 0, 0, 0, 7],
+        mtu: 1500,
+    };
+    let mac = [2, 0, 0, 0, 0, 1];
+    let peer: Ipv6Addr = "2001:db8:ff::2".parse().expect("address");
+    let mut dp = Datapath::load(&params(&["2001:db8:1::/48"])).expect("load");
+    let bit = |dp: &Datapath| dp.maps.settings_in_map() & SETTING_L2_UNBOUND != 0;
+    let pooled = net("2001:db8:1:9::/64");
+    let visiting = net("2001:db8:4:4::/64");
+    let relocated = net("2001:db8:8:8::/64");
+
+    dp.set_visiting_l2(pooled, mac, &link).expect("pooled");
+    assert!(!bit(&dp), "a /64 of a pool");
+    dp.insert_binding(visiting, BindingSpec::visiting(peer, true, 0))
+        .expect("bind");
+    dp.set_visiting_l2(visiting, mac, &link).expect("visiting");
+    assert!(!bit(&dp), "a bound /64");
+    dp.set_visiting_l2(relocated, mac, &link)
+        .expect("relocated");
+    assert!(bit(&dp), "a /64 neither in a pool nor bound");
+    dp.remove_binding(visiting).expect("unbind");
+    assert!(bit(&dp));
+    dp.remove_visiting_l2(relocated).expect("remove");
+    assert!(bit(&dp), "the visiting /64's entry is unbound now");
+    dp.insert_binding(visiting, BindingSpec::visiting(peer, true, 0))
+        .expect("bind again");
+    assert!(!bit(&dp));
+    dp.insert_binding(relocated, BindingSpec::visiting(peer, true, 1))
+        .expect("bind");
+    dp.set_visiting_l2(relocated, mac, &link)
+        .expect("relocated");
+    dp.remove_binding(relocated).expect("unbind");
+    assert!(bit(&dp), "its binding went, its entry stays");
+    dp.remove_visiting_l2(relocated).expect("remove");
+    assert!(!bit(&dp));
 }

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use anchor_common::{
     BindingKey, BindingStats, BindingValue, CounterValue, LpmKey, PeerAddr,
     maps::{
-        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, IFACES, NEXTHOPS,
-        PEERS, POOLS, SHORT_PREFIXES, VISITING_L2,
+        ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, IFACE_INDEX, IFACES,
+        NEXTHOPS, PEERS, POOLS, SHORT_PREFIXES, VISITING_L2,
     },
 };
 use aya::{
@@ -185,8 +185,9 @@ pub fn copy(
             }
             Counted::Nothing
         }
-        // Written from the configuration when the program was loaded.
-        POOLS => Counted::Nothing,
+        // Written from the configuration when the program was loaded; `IFACE_INDEX` from
+        // `IFACES` before the program sees a packet.
+        POOLS | IFACE_INDEX => Counted::Nothing,
         PEERS => {
             // Indices stay: the bindings refer to them.
             let old: Array<MapData, PeerAddr> = open_typed(&path)?;
