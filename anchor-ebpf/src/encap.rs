@@ -1,6 +1,6 @@
 //! IPv6-in-IPv6 encapsulation toward the peer of a binding (downlink redirect or reverse tunnel).
 
-use anchor_common::{Counter, Direction, config::ENCAP_OVERHEAD, flow_label::flow_label};
+use anchor_common::{Counter, Direction, config::ENCAP_OVERHEAD, flow_label::flow_label_words};
 use aya_ebpf::programs::XdpContext;
 
 use crate::{
@@ -30,9 +30,11 @@ pub fn encap(
     if pkt.ip_len as u32 + ENCAP_OVERHEAD > tunnel_mtu() {
         return packet_too_big(ctx, pkt);
     }
-    let label = flow_label(
-        &pkt.src.octets(),
-        &pkt.dst.octets(),
+    // The addresses' words as loaded from the packet are the specification's little-endian
+    // words (BPF is little-endian here: the program is built for bpfel).
+    let label = flow_label_words(
+        [pkt.src.hi, pkt.src.lo],
+        [pkt.dst.hi, pkt.dst.lo],
         pkt.proto,
         pkt.sport,
         pkt.dport,

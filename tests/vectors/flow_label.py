@@ -2,9 +2,11 @@
 """Known-answer vectors for anchor's outer flow label (README "Data plane", anchor-common's
 flow_label.rs doc), computed from the written specification alone:
 
-    words = src[0..4], dst[0..4] (32-bit big-endian), next_header, (sport << 16) | dport
-    h = 0x6a09e667; for w in words: h = ((h ^ w) * 0x9e3779b1) mod 2^32; h ^= h >> 15
-    label = (h ^ (h >> 20)) & 0xfffff, or 1 when that is zero
+    s0, s1, d0, d1 = each address's bytes 0..8 and 8..16 as little-endian 64-bit words
+    p = (next_header << 32) | (sport << 16) | dport
+    x = s0 ^ rotl(s1, 16) ^ rotl(d0, 32) ^ rotl(d1, 48) ^ p
+    x ^= x >> 33; x *= 0xff51afd7ed558ccd; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53; x ^= x >> 33
+    label = x & 0xfffff (arithmetic mod 2^64), or 1 when that is zero
 
 Prints Rust tuples (src, dst, next_header, sport, dport, label) for tests/src/flow_label.rs.
 """
@@ -21,17 +23,25 @@ CASES = [
 ]
 
 
+M64 = (1 << 64) - 1
+
+
+def rotl(x, n):
+    return ((x << n) | (x >> (64 - n))) & M64
+
+
 def label(src, dst, nh, sport, dport):
-    words = []
-    for addr in (src, dst):
-        b = ipaddress.IPv6Address(addr).packed
-        words += [int.from_bytes(b[i:i + 4], "big") for i in range(0, 16, 4)]
-    words += [nh, (sport << 16) | dport]
-    h = 0x6A09E667
-    for w in words:
-        h = ((h ^ w) * 0x9E3779B1) & 0xFFFFFFFF
-        h ^= h >> 15
-    out = (h ^ (h >> 20)) & 0xFFFFF
+    s = ipaddress.IPv6Address(src).packed
+    d = ipaddress.IPv6Address(dst).packed
+    s0, s1 = int.from_bytes(s[:8], "little"), int.from_bytes(s[8:], "little")
+    d0, d1 = int.from_bytes(d[:8], "little"), int.from_bytes(d[8:], "little")
+    x = s0 ^ rotl(s1, 16) ^ rotl(d0, 32) ^ rotl(d1, 48) ^ ((nh << 32) | (sport << 16) | dport)
+    x ^= x >> 33
+    x = (x * 0xFF51AFD7ED558CCD) & M64
+    x ^= x >> 33
+    x = (x * 0xC4CEB9FE1A85EC53) & M64
+    x ^= x >> 33
+    out = x & 0xFFFFF
     return out if out else 1
 
 
