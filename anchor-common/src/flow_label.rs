@@ -28,11 +28,8 @@ pub fn flow_label_words(
     dport: u16,
 ) -> u32 {
     let ports = (u64::from(next_header) << 32) | (u64::from(sport) << 16) | u64::from(dport);
-    let mut x = src[0]
-        ^ src[1].rotate_left(16)
-        ^ dst[0].rotate_left(32)
-        ^ dst[1].rotate_left(48)
-        ^ ports;
+    let mut x =
+        src[0] ^ src[1].rotate_left(16) ^ dst[0].rotate_left(32) ^ dst[1].rotate_left(48) ^ ports;
     x ^= x >> 33;
     x = x.wrapping_mul(C1);
     x ^= x >> 33;

@@ -61,6 +61,11 @@ pub const SETTING_DENSE: u32 = 16;
 /// native packet that no binding took up in `VISITING_L2` only when its /64 is in a pool or
 /// has a binding; with it, always (on a router with an access interface).
 pub const SETTING_L2_UNBOUND: u32 = 32;
+/// `SETTINGS` bit: a redirect binding lives outside the pools (in `BINDINGS` or
+/// `SHORT_PREFIXES`). Without it, a packet arriving on an access interface whose destination is
+/// outside the pools cannot be redirected, and the program looks that destination up only if
+/// it is not reverse-tunnelled.
+pub const SETTING_HASHED_REDIRECT: u32 = 64;
 /// `Array<BindingValue>`, capacity the slots of the pools (at least 1, at most
 /// `dense::MAX_DENSE_SLOTS`): the bindings of the /64s of this router's own pools, at the index
 /// `POOLS` gives; a slot whose `kind` is 0 holds no binding. A /64 of a pool has its binding

@@ -95,25 +95,58 @@ fn dense_slot(prefix: u64) -> Dense {
 /// The binding of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`.
 #[inline(always)]
 pub fn lookup(settings: Settings, prefix: u64) -> Option<Binding> {
-    lookup_in_pools(settings, prefix).0
-}
-
-/// [`lookup`], and whether the /64 is in one of this router's pools.
-#[inline(always)]
-pub fn lookup_in_pools(settings: Settings, prefix: u64) -> (Option<Binding>, bool) {
     if settings.dense()
         && let Dense::Slot(index) = dense_slot(prefix)
     {
-        let Some(value) = DENSE.get_ptr(index) else {
-            return (None, true);
-        };
-        // SAFETY: a map value; a plain byte load. An empty slot (kind 0) holds no binding.
-        if unsafe { (*value).kind } == 0 {
-            return (None, true);
-        }
-        return (Binding::read(value), true);
+        return dense_binding(index);
     }
-    (lookup_hashed(prefix), false)
+    lookup_hashed(prefix)
+}
+
+/// A lookup done, or left for later.
+#[derive(Clone, Copy)]
+pub enum Looked {
+    Done(Option<Binding>),
+    Deferred,
+}
+
+/// The destination's lookup: its binding, and whether its /64 is in one of this router's pools.
+pub struct DstLookup {
+    pub found: Looked,
+    pub pooled: bool,
+}
+
+/// The binding of the destination /64 `prefix`; with `defer`, a /64 outside the pools is not
+/// looked up (its binding cannot be a redirect, which is all the caller needs first).
+#[inline(always)]
+pub fn lookup_dst(settings: Settings, prefix: u64, defer: bool) -> DstLookup {
+    if settings.dense()
+        && let Dense::Slot(index) = dense_slot(prefix)
+    {
+        return DstLookup {
+            found: Looked::Done(dense_binding(index)),
+            pooled: true,
+        };
+    }
+    DstLookup {
+        found: if defer {
+            Looked::Deferred
+        } else {
+            Looked::Done(lookup_hashed(prefix))
+        },
+        pooled: false,
+    }
+}
+
+/// The binding in the `DENSE` slot `index`; `None` for an empty slot (kind 0).
+#[inline(always)]
+fn dense_binding(index: u32) -> Option<Binding> {
+    let value = DENSE.get_ptr(index)?;
+    // SAFETY: a map value; a plain byte load.
+    if unsafe { (*value).kind } == 0 {
+        return None;
+    }
+    Binding::read(value)
 }
 
 /// The binding of a /64 outside the pools: the hash map, then the trie.

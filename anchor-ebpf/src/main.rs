@@ -38,6 +38,7 @@ use anchor_common::{BindingKind, Counter, Direction, IfaceRole, IfaceValue};
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
+    lookup::Looked,
     maps::{Settings, iface, locator},
     parse::{Addr, NEXTHDR_IPV6, ParseError, parse},
     stats::count,
@@ -101,16 +102,20 @@ fn process(ctx: &XdpContext) -> Verdict {
         count(Counter::LinkScope, 0);
         return Verdict::PASS;
     }
-    let (found, pooled) = lookup::lookup_in_pools(settings, dst.hi);
-    if let Some(b) = found
+    let ingress = ctx.ingress_ifindex() as u32;
+    // Only a router with an access interface (its `SETTINGS` bit) looks at the ingress role.
+    let from_access = settings.access() && is_access(ingress);
+    // From an access interface, a destination outside the pools can be redirected only while
+    // a redirect binding lives outside them: otherwise it is looked up after the reverse
+    // tunnel, and only if needed.
+    let defer = from_access && !settings.hashed_redirect();
+    let mut dst_lookup = lookup::lookup_dst(settings, dst.hi, defer);
+    if let Looked::Done(Some(b)) = dst_lookup.found
         && b.kind == BindingKind::Redirect as u8
     {
         return encap::encap(ctx, &pkt, &b, Direction::ToMn, Counter::Encap);
     }
-    // Only a router with an access interface (its `SETTINGS` bit) looks at the ingress role:
-    // elsewhere a frame without a binding costs one hash lookup (BINDINGS), not two.
-    if settings.access()
-        && is_access(ctx.ingress_ifindex() as u32)
+    if from_access
         && let Some(b) = lookup::lookup(settings, pkt.src.hi)
         && b.kind == BindingKind::Visiting as u8
         && b.reverse_tunnel()
@@ -122,12 +127,20 @@ fn process(ctx: &XdpContext) -> Verdict {
     // solicit the node's address before the node has it again after a move. Such a /64 is in a
     // pool or bound (visiting), unless `SETTINGS` says otherwise: any other destination skips
     // the `VISITING_L2` lookup.
-    if settings.access()
-        && (pooled || found.is_some() || settings.l2_unbound())
-        && let Some(verdict) =
-            forward::to_node_l2(ctx, pkt.vlan, dst.hi, pkt.ip_len, Counter::AttachedL2)
-    {
-        return verdict;
+    if settings.access() {
+        let bound = match dst_lookup.found {
+            Looked::Done(found) => found.is_some(),
+            Looked::Deferred => {
+                dst_lookup.found = Looked::Done(lookup::lookup(settings, dst.hi));
+                matches!(dst_lookup.found, Looked::Done(Some(_)))
+            }
+        };
+        if (dst_lookup.pooled || bound || settings.l2_unbound())
+            && let Some(verdict) =
+                forward::to_node_l2(ctx, pkt.vlan, dst.hi, pkt.ip_len, Counter::AttachedL2)
+        {
+            return verdict;
+        }
     }
     count(Counter::NoBinding, 0);
     Verdict::PASS
@@ -136,12 +149,13 @@ fn process(ctx: &XdpContext) -> Verdict {
 /// Whether `ifindex` is an access interface whose `IFACES` entry passes `check`.
 #[inline(always)]
 fn is_access_with(ifindex: u32, check: impl FnOnce(&IfaceValue) -> bool) -> bool {
-    iface(ifindex).is_some_and(|v| v.role == IfaceRole::Access as u8 && check(&v))
+    let v = iface(ifindex);
+    v.role == IfaceRole::Access as u8 && check(&v)
 }
 
 #[inline(always)]
 fn is_access(ifindex: u32) -> bool {
-    iface(ifindex).is_some_and(|v| v.role == IfaceRole::Access as u8)
+    iface(ifindex).role == IfaceRole::Access as u8
 }
 
 /// Whether the frame's IPv6 source `src` passes the validation of its ingress interface:
@@ -149,11 +163,11 @@ fn is_access(ifindex: u32) -> bool {
 #[inline(always)]
 fn source_valid(ctx: &XdpContext, src: Addr) -> bool {
     let ingress = ctx.ingress_ifindex() as u32;
-    match iface(ingress) {
-        Some(iface) if iface.source_validation() && iface.role == IfaceRole::Access as u8 => {
-            source::allowed(ctx, ingress, src)
-        }
-        _ => true,
+    let iface = iface(ingress);
+    if iface.source_validation() && iface.role == IfaceRole::Access as u8 {
+        source::allowed(ctx, ingress, src)
+    } else {
+        true
     }
 }
 

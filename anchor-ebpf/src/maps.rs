@@ -12,8 +12,8 @@ use anchor_common::{
     dense::MAX_POOLS,
     first_frame::{FIRST_FRAMES_BYTES, MAX_FIRST_FRAME_REPORTED, MAX_KNOWN_MACS},
     maps::{
-        SETTING_ACCESS, SETTING_DENSE, SETTING_FIRST_FRAME, SETTING_L2_UNBOUND,
-        SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION,
+        SETTING_ACCESS, SETTING_DENSE, SETTING_FIRST_FRAME, SETTING_HASHED_REDIRECT,
+        SETTING_L2_UNBOUND, SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION,
     },
 };
 use aya_ebpf::{
@@ -107,15 +107,24 @@ static IFACES: HashMap<u32, IfaceValue> = HashMap::with_max_entries(MAX_IFACES, 
 #[map]
 static IFACE_INDEX: Array<IfaceValue> = Array::with_max_entries(MAX_INDEXED_IFINDEX, 0);
 
-/// The role and flags of the interface `ifindex`: one array access below
-/// `MAX_INDEXED_IFINDEX`, a hash lookup above.
+/// The role and flags of the interface `ifindex` (role 0: none): one array access below
+/// `MAX_INDEXED_IFINDEX`, a hash lookup above. A plain value, never an `Option`: the compiler
+/// may read the fields of a `None` it merges with `Some`, which the verifier refuses.
 #[inline(always)]
-pub fn iface(ifindex: u32) -> Option<IfaceValue> {
-    if ifindex < MAX_INDEXED_IFINDEX {
-        IFACE_INDEX.get(ifindex).copied().filter(|v| v.role != 0)
+pub fn iface(ifindex: u32) -> IfaceValue {
+    let found = if ifindex < MAX_INDEXED_IFINDEX {
+        IFACE_INDEX.get_ptr(ifindex)
     } else {
-        // SAFETY: read-only copy of a small value.
-        unsafe { IFACES.get(ifindex) }.copied()
+        IFACES.get_ptr(ifindex)
+    };
+    match found {
+        // SAFETY: a map value of 4 bytes; a plain copy.
+        Some(value) => unsafe { core::ptr::read_volatile(value) },
+        None => IfaceValue {
+            role: 0,
+            flags: 0,
+            pad: [0; 2],
+        },
     }
 }
 
@@ -204,6 +213,12 @@ impl Settings {
     #[inline(always)]
     pub fn dense(self) -> bool {
         self.0 & SETTING_DENSE != 0
+    }
+
+    /// A redirect binding lives outside the pools.
+    #[inline(always)]
+    pub fn hashed_redirect(self) -> bool {
+        self.0 & SETTING_HASHED_REDIRECT != 0
     }
 
     /// `VISITING_L2` has an entry that neither a pool nor a /64 binding accounts for.

@@ -31,6 +31,8 @@ const SOURCE: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xf0, 
 const DESTINATION: std::net::Ipv6Addr =
     std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 0x100);
 const PREFIX: &str = "2001:db8:1:1::/64";
+/// The encapsulating router's pool, which holds `PREFIX`.
+const POOL: &str = "2001:db8:1::/48";
 /// The home anchor of the serving-router and reverse variants, on the generator's side: the
 /// outer source of the tunnelled frames the serving router decapsulates.
 const ANCHOR_PEER: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xf0, 0, 0, 0, 0, 9);
@@ -234,7 +236,8 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
             active.route = true;
         }
         Mode::AnchorServing | Mode::AnchorReverse => {
-            let mut dp = load_anchor()?;
+            // The node's /64 is visiting here: not of this router's pools.
+            let mut dp = load_anchor(Vec::new())?;
             let prefix = PREFIX.parse().context("prefix")?;
             if mode == Mode::AnchorServing {
                 dp.insert_binding(prefix, BindingSpec::visiting(ANCHOR_PEER, true, 0))?;
@@ -262,7 +265,8 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
             active._datapath = Some(dp);
         }
         Mode::Anchor | Mode::AnchorFib => {
-            let mut dp = load_anchor()?;
+            // As at a MAAR: the redirected /64 is of the router's own pool (its dense table).
+            let mut dp = load_anchor(vec![POOL.parse().context("pool")?])?;
             dp.insert_binding(
                 PREFIX.parse().context("prefix")?,
                 BindingSpec::redirect(SERVING, 0),
@@ -279,14 +283,15 @@ fn activate(line: &Line, mode: Mode) -> Result<Active<'_>> {
     Ok(active)
 }
 
-/// The anchor program for the line's router: its locator, a tunnel MTU above the largest frame.
-fn load_anchor() -> Result<Datapath> {
+/// The anchor program for the line's router: its locator, a tunnel MTU above the largest frame,
+/// the dense tables of `dense_pools`.
+fn load_anchor(dense_pools: Vec<ipnet::Ipv6Net>) -> Result<Datapath> {
     Datapath::load(&DatapathParams {
         locator: LOCATOR,
         tunnel_mtu: 1600,
         outer_hop_limit: 64,
         max_bindings: 1024,
-        dense_pools: Vec::new(),
+        dense_pools,
         log: false,
     })
     .context("cannot load the anchor program")

@@ -12,7 +12,14 @@ pub const VECTORS: &[(&str, &str, u8, u16, u16, u32)] = &[
     ("2001:db8:c::2", "2001:db8:1:1::100", 17, 40000, 9, 0x6aeaa),
     ("2001:db8:c::2", "2001:db8:1:1::100", 58, 0, 0, 0xefb91),
     ("::", "::", 0, 0, 0, 0x00001),
-    ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 255, 65535, 65535, 0x69d87),
+    (
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        255,
+        65535,
+        65535,
+        0x69d87,
+    ),
     ("fe80::1", "ff02::1", 17, 546, 547, 0x874b2),
 ];
 

@@ -1787,3 +1787,71 @@ fn roles_of_interfaces_beyond_the_index_array() {
         ],
     );
 }
+
+/// With no redirect binding outside the pools, a packet from an access interface to a
+/// destination outside them is not looked up before the reverse tunnel: the results are those
+/// of the full lookup order, and a hashed redirect brings the full order back.
+#[test]
+fn destinations_outside_the_pools_are_looked_up_late_on_access_links() {
+    let mut fx = Fixture::new();
+    let access = fx.net.access_ifindex;
+    for p in ["2001:db8:5600::/56", "2001:db8:5600:7::/64"] {
+        fx.dp.remove_binding(prefix(p)).expect("remove");
+    }
+    fx.set_visiting_l2(P4, access, 1500);
+    let to_visiting = udp(UNBOUND, MN4);
+    fx.check_all(&[
+        case(
+            "a visiting node's uplink to a correspondent goes home",
+            Ingress::Access,
+            frame(&udp(MN3, CN).bytes()),
+            XDP_REDIRECT,
+            Output::Frame(ethernet(
+                MAC_R3,
+                CORE_MAC,
+                &encapsulated(&udp(MN3, CN), R3, true),
+            )),
+            &[Counter::Rx, Counter::ReverseEncap, Counter::Redirect],
+        ),
+        case(
+            "to a redirected /64 of a pool: encapsulated toward its serving router",
+            Ingress::Access,
+            frame(&udp(MN4, MN1).bytes()),
+            XDP_REDIRECT,
+            Output::Frame(ethernet(
+                MAC_R2,
+                CORE_MAC,
+                &encapsulated(&udp(MN4, MN1), R2, true),
+            )),
+            &[Counter::Rx, Counter::Encap, Counter::Redirect],
+        ),
+        case(
+            "to a visiting node attached here: looked up late, straight to its MAC",
+            Ingress::Access,
+            frame(&to_visiting.bytes()),
+            XDP_TX,
+            Output::Frame(decapsulated(&to_visiting, NODE_MAC, L2_SMAC)),
+            &[Counter::Rx, Counter::AttachedL2, Counter::Tx],
+        ),
+    ]);
+    // A redirect outside the pools: the destination is looked up first again.
+    fx.dp
+        .insert_binding(prefix("2001:db8:9:9::/64"), BindingSpec::redirect(R2, 9))
+        .expect("a hashed redirect");
+    fx.check(&case(
+        "to a redirected /64 outside the pools: encapsulated, not reverse-tunnelled",
+        Ingress::Access,
+        frame(&udp(MN3, UNBOUND).bytes()),
+        XDP_REDIRECT,
+        Output::Frame(ethernet(
+            MAC_R2,
+            CORE_MAC,
+            &encapsulated(&udp(MN3, UNBOUND), R2, true),
+        )),
+        &[Counter::Rx, Counter::Encap, Counter::Redirect],
+    ));
+    fx.dp
+        .remove_binding(prefix("2001:db8:9:9::/64"))
+        .expect("remove");
+    fx.dp.remove_visiting_l2(prefix(P4)).expect("remove");
+}

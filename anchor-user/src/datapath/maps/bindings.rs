@@ -63,7 +63,7 @@ impl ProgramMaps {
         if matches!(slot, Slot::Trie(_)) {
             self.update_short_prefix_bit()?;
         }
-        self.binding_changed(prefix.trunc(), true)
+        self.binding_changed(prefix.trunc(), Some(value))
     }
 
     /// Removes the binding for `prefix`; [`DatapathError::BindingNotFound`] when there is none.
@@ -101,7 +101,7 @@ impl ProgramMaps {
         if matches!(slot, Slot::Trie(_)) {
             self.update_short_prefix_bit()?;
         }
-        self.binding_changed(prefix.trunc(), false)
+        self.binding_changed(prefix.trunc(), None)
     }
 
     /// The map value stored for exactly `slot`, if any.

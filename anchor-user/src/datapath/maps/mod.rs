@@ -8,8 +8,9 @@
 //! - `next_hops.rs`: the `NEXTHOPS` cache the next-hop resolver fills, and the visiting /64s'
 //!   L2 next hops (`VISITING_L2`), toward an access interface ([`AccessLink`], in
 //!   `access_link.rs`);
-//!   `l2_gate.rs` keeps the `SETTINGS` bit that says whether `VISITING_L2` holds a /64 that
-//!   neither a pool nor a binding accounts for;
+//!   `gates.rs` keeps the `SETTINGS` bits that let the program skip lookups: a redirect
+//!   binding outside the pools, a `VISITING_L2` /64 that neither a pool nor a binding accounts
+//!   for;
 //! - `access_sources.rs`: the /64s allowed as sources on the access interfaces
 //!   (`ACCESS_SOURCES`, [`AccessSource`]);
 //! - `known_macs.rs`: the nodes known on the access interfaces (`KNOWN_MACS`), and
@@ -22,9 +23,9 @@ mod access_sources;
 mod binding_spec;
 mod bindings;
 mod first_frames;
+mod gates;
 mod keys;
 mod known_macs;
-mod l2_gate;
 mod map_error;
 mod next_hops;
 mod peers;

@@ -67,6 +67,8 @@ pub struct ProgramMaps {
     pub(super) settings_bits: u32,
     /// The /64s of `VISITING_L2` that neither a pool nor a /64 binding accounts for.
     pub(super) l2_unbound: std::collections::BTreeSet<Ipv6Net>,
+    /// The redirect bindings outside the pools (hash map and trie).
+    pub(super) hashed_redirects: std::collections::BTreeSet<Ipv6Net>,
     max_bindings: u32,
 }
 
@@ -128,6 +130,7 @@ impl ProgramMaps {
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,
             l2_unbound: std::collections::BTreeSet::new(),
+            hashed_redirects: std::collections::BTreeSet::new(),
             max_bindings,
         };
         if maps.layout.pools().next().is_some() {
@@ -205,6 +208,7 @@ impl ProgramMaps {
         let dense = self.settings_bits & SETTING_DENSE;
         self.write_settings(dense | if short { SETTING_SHORT_PREFIXES } else { 0 })?;
         self.rebuild_l2_gate()?;
+        self.rebuild_redirect_gate()?;
         self.update_iface_bits()
     }
 

@@ -399,7 +399,8 @@ fn anchor_link_ifindex(path: &Path) -> Result<u32, AdoptError> {
 mod tests {
     use std::{net::Ipv6Addr, path::Path};
 
-    use anchor_common::maps::SETTING_SHORT_PREFIXES;
+    // A redirect binding outside the pools (there are none here) sets SETTING_HASHED_REDIRECT.
+    use anchor_common::maps::{SETTING_HASHED_REDIRECT, SETTING_SHORT_PREFIXES};
     use ipnet::Ipv6Net;
 
     use super::*;
@@ -438,7 +439,10 @@ mod tests {
             .expect("insert");
         dp.insert_binding(net("2001:db8:300::/40"), BindingSpec::visiting(q, true, 2))
             .expect("insert short");
-        assert_eq!(dp.maps.settings_in_map(), SETTING_SHORT_PREFIXES);
+        assert_eq!(
+            dp.maps.settings_in_map(),
+            SETTING_SHORT_PREFIXES | SETTING_HASHED_REDIRECT
+        );
         let mut before = dp.bindings().expect("list");
         before.sort_by_key(|(prefix, _)| *prefix);
         drop(dp);
@@ -449,7 +453,10 @@ mod tests {
             after.sort_by_key(|(prefix, _)| *prefix);
             assert_eq!(after, before, "max_bindings = {max_bindings}");
             assert_eq!((dp.peer_refs(0), dp.peer_refs(1)), (2, 1));
-            assert_eq!(dp.maps.settings_in_map(), SETTING_SHORT_PREFIXES);
+            assert_eq!(
+                dp.maps.settings_in_map(),
+                SETTING_SHORT_PREFIXES | SETTING_HASHED_REDIRECT
+            );
             // A new binding of a known peer shares its index; a new peer gets a fresh one.
             dp.insert_binding(net("2001:db8:4::/64"), BindingSpec::redirect(p, 3))
                 .expect("insert");
@@ -463,10 +470,10 @@ mod tests {
         dp.remove_binding(net("2001:db8:300::/40"))
             .expect("remove short");
         assert_eq!(dp.peer_refs(1), 0);
-        assert_eq!(dp.maps.settings_in_map(), 0);
+        assert_eq!(dp.maps.settings_in_map(), SETTING_HASHED_REDIRECT);
         drop(dp);
         let dp = Datapath::start(&params(16), &pins, &[]).expect("restart");
-        assert_eq!(dp.maps.settings_in_map(), 0);
+        assert_eq!(dp.maps.settings_in_map(), SETTING_HASHED_REDIRECT);
         assert_eq!(dp.peer_refs(0), 2);
         drop(dp);
         pins.remove().expect("remove the pins");
@@ -602,20 +609,27 @@ mod tests {
         assert!(dp.access_sources().expect("list").is_empty());
 
         // The SETTINGS bits follow the interfaces: source validation, and access interfaces.
-        assert_eq!(dp.maps.settings_in_map(), 0);
+        assert_eq!(dp.maps.settings_in_map(), SETTING_HASHED_REDIRECT);
         dp.set_iface(1, IfaceValue::access_validated())
             .expect("validated");
         dp.set_iface(2, IfaceValue::access_validated())
             .expect("validated");
         let both = SETTING_SOURCE_VALIDATION | SETTING_ACCESS;
-        assert_eq!(dp.maps.settings_in_map(), both);
+        assert_eq!(dp.maps.settings_in_map(), both | SETTING_HASHED_REDIRECT);
         dp.set_iface_role(1, IfaceRole::Access)
             .expect("not validated");
-        assert_eq!(dp.maps.settings_in_map(), both);
+        assert_eq!(dp.maps.settings_in_map(), both | SETTING_HASHED_REDIRECT);
         dp.maps.remove_iface(2).expect("remove");
-        assert_eq!(dp.maps.settings_in_map(), SETTING_ACCESS);
+        assert_eq!(
+            dp.maps.settings_in_map(),
+            SETTING_ACCESS | SETTING_HASHED_REDIRECT
+        );
         dp.set_iface_role(1, IfaceRole::Core).expect("core");
-        assert_eq!(dp.maps.settings_in_map(), 0, "no access interface left");
+        assert_eq!(
+            dp.maps.settings_in_map(),
+            SETTING_HASHED_REDIRECT,
+            "no access interface left"
+        );
         dp.set_iface(2, IfaceValue::access_validated())
             .expect("validated");
         dp.insert_binding(
@@ -623,7 +637,10 @@ mod tests {
             BindingSpec::redirect("2001:db8:ff::2".parse().expect("peer"), 1),
         )
         .expect("insert short");
-        assert_eq!(dp.maps.settings_in_map(), both | SETTING_SHORT_PREFIXES);
+        assert_eq!(
+            dp.maps.settings_in_map(),
+            both | SETTING_SHORT_PREFIXES | SETTING_HASHED_REDIRECT
+        );
         drop(dp);
         pins.remove().expect("remove the pins");
     }
