@@ -4,6 +4,14 @@
 
 /// `NextHop::flags` bit: the entry is usable. Without it the program asks the FIB.
 pub const NEXTHOP_VALID: u32 = 1;
+/// `NextHop::flags` bit of a `VISITING_L2` entry: the entry also carries the visiting binding of
+/// its /64, so that a decapsulating router accepts and forwards a packet toward the node with
+/// one lookup. The binding's home (its `PEERS` index) is then in the upper 16 bits of `mtu`
+/// (the MTU in the lower 16), and its statistics slot in `flags >> 8`. Written by the daemon
+/// whenever the /64's entry or its binding changes; without it the program looks the binding up.
+pub const NEXTHOP_BINDING: u32 = 2;
+/// Statistics slots at or above this are never carried in a `VISITING_L2` entry (24 bits).
+pub const NEXTHOP_MAX_SLOT: u32 = 1 << 24;
 
 /// Value of the `NEXTHOPS` array, indexed like `PEERS` (a binding value's `peer`), and of the
 /// `VISITING_L2` map (keyed by the visiting /64).
@@ -57,7 +65,63 @@ impl NextHop {
     pub fn is_valid(&self) -> bool {
         self.flags & NEXTHOP_VALID != 0
     }
+
+    /// This `VISITING_L2` entry carrying the visiting binding whose home has the `PEERS` index
+    /// `home` and whose statistics slot is `stats_slot` ([`NEXTHOP_BINDING`]); unchanged (but
+    /// for a binding it carried) when the slot or the MTU does not fit.
+    pub fn with_binding(self, home: u16, stats_slot: u32) -> Self {
+        let plain = self.without_binding();
+        if stats_slot >= NEXTHOP_MAX_SLOT || plain.mtu > u32::from(u16::MAX) {
+            return plain;
+        }
+        Self {
+            mtu: plain.mtu | (u32::from(home) << 16),
+            flags: plain.flags | NEXTHOP_BINDING | (stats_slot << 8),
+            ..plain
+        }
+    }
+
+    /// This entry without the binding it may carry.
+    pub fn without_binding(self) -> Self {
+        match self.binding() {
+            Some(_) => Self {
+                mtu: self.mtu & 0xffff,
+                flags: self.flags & NEXTHOP_VALID,
+                ..self
+            },
+            None => self,
+        }
+    }
+
+    /// The binding this entry carries: (its home's `PEERS` index, its statistics slot).
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "the upper 16 bits of a u32, shifted down: they fit a u16"
+    )]
+    pub fn binding(&self) -> Option<(u16, u32)> {
+        (self.flags & NEXTHOP_BINDING != 0).then_some(((self.mtu >> 16) as u16, self.flags >> 8))
+    }
 }
 
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for NextHop {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binding_is_carried_and_dropped_in_the_spare_bits() {
+        let plain = NextHop::valid([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 7, 1500);
+        let carrying = plain.with_binding(3, 0x00ab_cdef);
+        assert_eq!(carrying.binding(), Some((3, 0x00ab_cdef)));
+        assert_eq!(carrying.mtu & 0xffff, 1500);
+        assert!(carrying.is_valid());
+        assert_eq!(carrying.without_binding(), plain);
+        assert_eq!(carrying.with_binding(4, 1).binding(), Some((4, 1)));
+        assert_eq!(plain.binding(), None);
+        assert_eq!(plain.with_binding(3, NEXTHOP_MAX_SLOT), plain);
+        let jumbo = NextHop::valid([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 7, 70_000);
+        assert_eq!(jumbo.with_binding(3, 1), jumbo);
+    }
+}

@@ -5,9 +5,9 @@ use aya_ebpf::programs::XdpContext;
 use aya_log_ebpf::debug;
 
 use crate::{
-    forward::{forward, forward_to_node},
+    forward::{attached_entry, carried_binding, forward, forward_to_node, send_to_node},
     headroom,
-    lookup::lookup,
+    lookup::{Binding, lookup, lookup_pooled},
     maps::{Settings, is_cn_anchor, packet_debug},
     parse::{IPV6_HLEN, Ipv6Words, MAX_L4_OFFSET, Packet, ptr_at, read_at},
     stats::{count, count_binding},
@@ -32,9 +32,29 @@ pub fn decap(ctx: &XdpContext, settings: Settings, pkt: &Packet) -> Verdict {
     // Toward a visiting MN: the tunnel must come from the prefix's home, or from an anchor near
     // correspondents (consulted only when it is not the home). From an MN we anchor (reverse
     // tunnel): it must come from the router that serves the MN now.
+    //
+    // Two paths of one lookup first: from a node of one of our pools (its /64's dense slot),
+    // and toward a node attached here whose `VISITING_L2` entry carries its binding. The
+    // others look the bindings up.
     let mut known_prefix = false;
     let mut accepted = None;
-    if let Some(b) = lookup(settings, inner.dst.hi) {
+    let mut attached = None;
+    if let Some(b) = lookup_pooled(settings, inner.src.hi)
+        && b.kind == BindingKind::Redirect as u8
+        && b.peer == outer_src
+    {
+        accepted = Some((b, Direction::FromMn));
+    } else if let Some(nh) = attached_entry(inner.dst.hi)
+        && let Some((home, slot)) = carried_binding(nh)
+        && let Some(b) = Binding::carried(home, slot)
+        && b.peer == outer_src
+    {
+        accepted = Some((b, Direction::ToMn));
+        attached = Some(nh);
+    }
+    if accepted.is_none()
+        && let Some(b) = lookup(settings, inner.dst.hi)
+    {
         known_prefix = true;
         if b.kind == BindingKind::Visiting as u8 && (b.peer == outer_src || is_cn_anchor(outer_src))
         {
@@ -81,8 +101,12 @@ pub fn decap(ctx: &XdpContext, settings: Settings, pkt: &Packet) -> Verdict {
     }
     count(Counter::Decap, inner_len);
     count_binding(&binding, dir, inner_len as u32);
-    match dir {
-        Direction::ToMn => forward_to_node(ctx, pkt.vlan, inner.dst.hi, inner_len),
-        Direction::FromMn => forward(ctx, pkt.vlan, true),
+    match (dir, attached) {
+        (Direction::ToMn, Some(nh)) => {
+            send_to_node(ctx, pkt.vlan, nh, inner_len, Counter::VisitingL2)
+                .unwrap_or_else(|| forward(ctx, pkt.vlan, true))
+        }
+        (Direction::ToMn, None) => forward_to_node(ctx, pkt.vlan, inner.dst.hi, inner_len),
+        (Direction::FromMn, _) => forward(ctx, pkt.vlan, true),
     }
 }

@@ -1,7 +1,10 @@
 //! Forwarding after a rewrite: the peer's cached next hop, the visiting node's L2 next hop, or a
 //! FIB lookup; MAC rewrite, then XDP_TX or bpf_redirect.
 
-use anchor_common::{BindingKey, Counter, NextHop, nexthop::NEXTHOP_VALID};
+use anchor_common::{
+    BindingKey, Counter, NextHop,
+    nexthop::{NEXTHOP_BINDING, NEXTHOP_VALID},
+};
 use aya_ebpf::{
     bindings::{BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup as FibParams, xdp_action},
     helpers::{bpf_fib_lookup, bpf_redirect},
@@ -82,11 +85,24 @@ pub fn to_node_l2(
     if vlan {
         return None;
     }
+    send_to_node(ctx, vlan, attached_entry(prefix)?, ip_len, counter)
+}
+
+/// The `VISITING_L2` entry of the /64 whose upper 64 bits (as loaded from the packet) are
+/// `prefix`.
+#[inline(always)]
+pub fn attached_entry(prefix: u64) -> Option<*const NextHop> {
     let key = prefix;
     // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
     // order, and its alignment exceeds the key's.
     let key = unsafe { &*core::ptr::addr_of!(key).cast::<BindingKey>() };
-    let nh = VISITING_L2.get_ptr(key)?;
+    VISITING_L2.get_ptr(key)
+}
+
+/// The binding a `VISITING_L2` entry carries ([`NEXTHOP_BINDING`]): (its home's `PEERS` index,
+/// its statistics slot).
+#[inline(always)]
+pub fn carried_binding(nh: *const NextHop) -> Option<(u32, u32)> {
     let words = nh.cast::<u32>();
     // SAFETY: as in `forward_to_peer`: 4-byte-aligned volatile loads inside the value.
     let (flags, mtu) = unsafe {
@@ -94,6 +110,36 @@ pub fn to_node_l2(
             core::ptr::read_volatile(words.add(5)),
             core::ptr::read_volatile(words.add(4)),
         )
+    };
+    let wanted = NEXTHOP_VALID | NEXTHOP_BINDING;
+    (flags & wanted == wanted).then_some((mtu >> 16, flags >> 8))
+}
+
+/// [`to_node_l2`] with the entry `nh` already found.
+#[inline(always)]
+pub fn send_to_node(
+    ctx: &XdpContext,
+    vlan: bool,
+    nh: *const NextHop,
+    ip_len: usize,
+    counter: Counter,
+) -> Option<Verdict> {
+    if vlan {
+        return None;
+    }
+    let words = nh.cast::<u32>();
+    // SAFETY: as in `forward_to_peer`: 4-byte-aligned volatile loads inside the value.
+    let (flags, mtu) = unsafe {
+        (
+            core::ptr::read_volatile(words.add(5)),
+            core::ptr::read_volatile(words.add(4)),
+        )
+    };
+    // An entry that carries a binding has its home in the upper half of the MTU word.
+    let mtu = if flags & NEXTHOP_BINDING != 0 {
+        mtu & 0xffff
+    } else {
+        mtu
     };
     if flags & NEXTHOP_VALID == 0 || ip_len > mtu as usize {
         return None;

@@ -3,7 +3,8 @@
 //! while it holds any); the peer's locator from `PEERS`.
 
 use anchor_common::{
-    BindingKey, BindingValue, Counter, LpmKey, binding::FLAG_REVERSE_TUNNEL, dense::MAX_POOLS,
+    BindingKey, BindingKind, BindingValue, Counter, LpmKey, binding::FLAG_REVERSE_TUNNEL,
+    dense::MAX_POOLS,
 };
 use aya_ebpf::maps::lpm_trie::Key;
 
@@ -53,6 +54,22 @@ impl Binding {
         })
     }
 
+    /// The visiting binding a `VISITING_L2` entry carries: its home's `PEERS` index and its
+    /// statistics slot; `None` when the index is outside the array.
+    #[inline(always)]
+    pub fn carried(peer_index: u32, stats_slot: u32) -> Option<Self> {
+        let addr = PEERS.get_ptr(peer_index)?;
+        // SAFETY: as in `read`.
+        let peer = unsafe { core::ptr::read(addr.cast::<Addr>()) };
+        Some(Self {
+            peer,
+            peer_index,
+            kind: BindingKind::Visiting as u8,
+            flags: 0,
+            stats_slot,
+        })
+    }
+
     #[inline(always)]
     pub fn reverse_tunnel(&self) -> bool {
         self.flags & FLAG_REVERSE_TUNNEL != 0
@@ -90,6 +107,18 @@ fn dense_slot(prefix: u64) -> Dense {
         i += 1;
     }
     Dense::Outside
+}
+
+/// The binding of the /64 `prefix` when it is in one of this router's pools (a dense slot, no
+/// hash lookup); `None` for any other /64.
+#[inline(always)]
+pub fn lookup_pooled(settings: Settings, prefix: u64) -> Option<Binding> {
+    if settings.dense()
+        && let Dense::Slot(index) = dense_slot(prefix)
+    {
+        return dense_binding(index);
+    }
+    None
 }
 
 /// The binding of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`.

@@ -517,7 +517,7 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
             )
             .method("live-frames")
             .against(name(Mode::BareRedirect), bare)
-            .target(Bound::AtLeast, 0.8, quick),
+            .target(Bound::AtLeast, 0.85, quick),
         );
         report.push(
             Row::new(

@@ -1855,3 +1855,70 @@ fn destinations_outside_the_pools_are_looked_up_late_on_access_links() {
         .expect("remove");
     fx.dp.remove_visiting_l2(prefix(P4)).expect("remove");
 }
+
+/// A node's `VISITING_L2` entry carries its visiting binding, so the serving router decapsulates
+/// with one lookup. The entry follows the binding: a new home is the only one accepted, and
+/// without a binding the tunnel is dropped as before.
+#[test]
+fn the_attached_entry_carries_the_binding_and_follows_it() {
+    let mut fx = Fixture::new();
+    let access = fx.net.access_ifindex;
+    let to_mn4 = udp(CN, MN4);
+    const SLOT_P4: u32 = 4;
+    fx.set_visiting_l2(P4, access, 1500);
+    let before = fx.dp.binding_stats(SLOT_P4).expect("stats");
+    fx.check(&sent_to_node(
+        "from the home: decapsulated and sent to the node's MAC",
+        &to_mn4,
+        (XDP_REDIRECT, Counter::Redirect),
+    ));
+    let after = fx.dp.binding_stats(SLOT_P4).expect("stats");
+    assert_eq!(
+        after.packets[0] - before.packets[0],
+        1,
+        "counted in the binding's slot"
+    );
+    assert_eq!(
+        fx.dp.visiting_l2().expect("list"),
+        [(prefix(P4), NextHop::valid(NODE_MAC, L2_SMAC, access, 1500))],
+        "listed without the binding it carries"
+    );
+
+    // The home moves to R2: R3's tunnels are refused, R2's accepted.
+    fx.dp
+        .insert_binding(prefix(P4), BindingSpec::visiting(R2, false, SLOT_P4))
+        .expect("new home");
+    fx.check(&case(
+        "from the old home",
+        Ingress::Core,
+        tunnelled(R3, &to_mn4),
+        XDP_DROP,
+        Output::Dropped,
+        &[Counter::Rx, Counter::DropDecapUnknownPeer],
+    ));
+    fx.check(&case(
+        "from the new home",
+        Ingress::Core,
+        tunnelled(R2, &to_mn4),
+        XDP_REDIRECT,
+        Output::Frame(decapsulated(&to_mn4, NODE_MAC, L2_SMAC)),
+        &[
+            Counter::Rx,
+            Counter::Decap,
+            Counter::VisitingL2,
+            Counter::Redirect,
+        ],
+    ));
+
+    // No binding: the entry carries none, and the tunnel is dropped.
+    fx.dp.remove_binding(prefix(P4)).expect("unbind");
+    fx.check(&case(
+        "no binding, the entry still there",
+        Ingress::Core,
+        tunnelled(R2, &to_mn4),
+        XDP_DROP,
+        Output::Dropped,
+        &[Counter::Rx, Counter::DropDecapNoBinding],
+    ));
+    fx.dp.remove_visiting_l2(prefix(P4)).expect("remove");
+}

@@ -63,6 +63,7 @@ impl ProgramMaps {
         if matches!(slot, Slot::Trie(_)) {
             self.update_short_prefix_bit()?;
         }
+        self.refresh_carried_binding(prefix.trunc())?;
         self.binding_changed(prefix.trunc(), Some(value))
     }
 
@@ -101,6 +102,7 @@ impl ProgramMaps {
         if matches!(slot, Slot::Trie(_)) {
             self.update_short_prefix_bit()?;
         }
+        self.refresh_carried_binding(prefix.trunc())?;
         self.binding_changed(prefix.trunc(), None)
     }
 

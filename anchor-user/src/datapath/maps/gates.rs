@@ -86,6 +86,8 @@ impl ProgramMaps {
         self.l2_unbound.clear();
         for key in keys {
             let prefix = prefix_of(key.prefix, MAX_PREFIX_LEN);
+            // Entries pinned by a build that did not carry the bindings get theirs.
+            self.refresh_carried_binding(prefix)?;
             if self.unbound_64(prefix)? {
                 self.l2_unbound.insert(prefix);
             }

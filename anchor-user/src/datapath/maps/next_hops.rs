@@ -2,15 +2,15 @@
 //! fills, and the visiting /64s' L2 next hops `VISITING_L2`.
 
 use anchor_common::{
-    NextHop,
+    BindingKind, NextHop,
     maps::{NEXTHOPS, VISITING_L2},
 };
-use aya::maps::{Array, Map, MapData};
+use aya::maps::{Array, Map, MapData, MapError};
 use ipnet::Ipv6Net;
 
 use super::{
     access_link::AccessLink,
-    keys::{prefix_of, visiting_l2_key},
+    keys::{prefix_of, slot_of, visiting_l2_key},
     map_error::{errno, insert_error, map_error},
     program_maps::ProgramMaps,
 };
@@ -69,10 +69,44 @@ impl ProgramMaps {
         entry: NextHop,
     ) -> Result<(), DatapathError> {
         let key = visiting_l2_key(prefix)?;
+        let entry = self.with_binding_of(prefix.trunc(), entry)?;
         self.visiting_l2
             .insert(key, entry, 0)
             .map_err(insert_error(VISITING_L2))?;
         self.l2_entry_changed(prefix.trunc(), true)
+    }
+
+    /// `entry` carrying the visiting binding of the /64 `prefix` when it has one, else none.
+    fn with_binding_of(&self, prefix: Ipv6Net, entry: NextHop) -> Result<NextHop, DatapathError> {
+        Ok(match self.get_value(&slot_of(prefix, &self.layout)?)? {
+            Some(value) if value.kind == BindingKind::Visiting as u8 && entry.is_valid() => {
+                entry.with_binding(value.peer, value.stats_slot)
+            }
+            _ => entry.without_binding(),
+        })
+    }
+
+    /// Rewrites the binding that the `VISITING_L2` entry of `prefix` carries, if there is an
+    /// entry, after its binding changed: the program must never accept a tunnel from a home
+    /// that the binding no longer names.
+    pub(super) fn refresh_carried_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
+        if prefix.prefix_len() != MAX_PREFIX_LEN {
+            return Ok(());
+        }
+        let key = visiting_l2_key(prefix)?;
+        let entry = match self.visiting_l2.get(&key, 0) {
+            Ok(entry) => entry,
+            Err(MapError::KeyNotFound) => return Ok(()),
+            Err(error) if errno(&error) == Some(libc::ENOENT) => return Ok(()),
+            Err(source) => return Err(map_error("read", VISITING_L2)(source)),
+        };
+        let updated = self.with_binding_of(prefix, entry)?;
+        if updated != entry {
+            self.visiting_l2
+                .insert(key, updated, 0)
+                .map_err(insert_error(VISITING_L2))?;
+        }
+        Ok(())
     }
 
     /// Removes the L2 next hop of the visiting /64 `prefix`, if there is one.
@@ -92,7 +126,11 @@ impl ProgramMaps {
             .iter()
             .map(|entry| {
                 let (key, value) = entry.map_err(map_error("list", VISITING_L2))?;
-                Ok((prefix_of(key.prefix, MAX_PREFIX_LEN), value))
+                // The binding an entry carries is the binding's, listed with the bindings.
+                Ok((
+                    prefix_of(key.prefix, MAX_PREFIX_LEN),
+                    value.without_binding(),
+                ))
             })
             .collect()
     }
