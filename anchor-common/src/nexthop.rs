@@ -69,6 +69,7 @@ impl NextHop {
     /// This `VISITING_L2` entry carrying the visiting binding whose home has the `PEERS` index
     /// `home` and whose statistics slot is `stats_slot` ([`NEXTHOP_BINDING`]); unchanged (but
     /// for a binding it carried) when the slot or the MTU does not fit.
+    #[must_use]
     pub fn with_binding(self, home: u16, stats_slot: u32) -> Self {
         let plain = self.without_binding();
         if stats_slot >= NEXTHOP_MAX_SLOT || plain.mtu > u32::from(u16::MAX) {
@@ -82,6 +83,7 @@ impl NextHop {
     }
 
     /// This entry without the binding it may carry.
+    #[must_use]
     pub fn without_binding(self) -> Self {
         match self.binding() {
             Some(_) => Self {
@@ -94,10 +96,6 @@ impl NextHop {
     }
 
     /// The binding this entry carries: (its home's `PEERS` index, its statistics slot).
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "the upper 16 bits of a u32, shifted down: they fit a u16"
-    )]
     pub fn binding(&self) -> Option<(u16, u32)> {
         (self.flags & NEXTHOP_BINDING != 0).then_some(((self.mtu >> 16) as u16, self.flags >> 8))
     }

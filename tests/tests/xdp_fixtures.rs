@@ -1861,10 +1861,10 @@ fn destinations_outside_the_pools_are_looked_up_late_on_access_links() {
 /// without a binding the tunnel is dropped as before.
 #[test]
 fn the_attached_entry_carries_the_binding_and_follows_it() {
+    const SLOT_P4: u32 = 4;
     let mut fx = Fixture::new();
     let access = fx.net.access_ifindex;
     let to_mn4 = udp(CN, MN4);
-    const SLOT_P4: u32 = 4;
     fx.set_visiting_l2(P4, access, 1500);
     let before = fx.dp.binding_stats(SLOT_P4).expect("stats");
     fx.check(&sent_to_node(

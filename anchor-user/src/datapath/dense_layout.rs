@@ -128,10 +128,6 @@ impl DenseLayout {
 }
 
 /// The upper 64 bits of `addr`, as the program computes them from the packet.
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "the upper half of a u128, shifted down: it fits"
-)]
 fn upper(addr: Ipv6Addr) -> u64 {
     (u128::from(addr) >> 64) as u64
 }

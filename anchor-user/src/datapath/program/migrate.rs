@@ -158,36 +158,9 @@ pub fn copy(
             Counted::Nothing
         }
         DENSE => {
-            // Each binding of the old pools to its slot in the new ones, or to the hash map.
-            let ranges = pinned_pools(pins)?;
-            let old: Array<MapData, BindingValue> = open_typed(&path)?;
-            for index in 0..old.len() {
-                let value = old.get(&index, 0).map_err(read_error)?;
-                if value.kind == 0 {
-                    continue;
-                }
-                let prefix = DenseLayout::prefix_at(&ranges, index).ok_or_else(|| {
-                    DatapathError::CorruptBinding {
-                        prefix: ipnet::Ipv6Net::default(),
-                        reason: format!("slot {index} of the pinned {DENSE} is outside its pools"),
-                    }
-                })?;
-                let value = moved(value, &plan.slot_moves);
-                match maps.layout.index_of(prefix) {
-                    Some(slot) => maps.dense.set(slot, value, 0).map_err(&write_error)?,
-                    None => {
-                        let key = BindingKey::from_addr(&prefix.network().octets());
-                        maps.bindings
-                            .insert(key, value, 0)
-                            .map_err(copy_error(BINDINGS))?;
-                    }
-                }
-            }
+            copy_dense(maps, pins, plan)?;
             Counted::Nothing
         }
-        // Written from the configuration when the program was loaded; `IFACE_INDEX` from
-        // `IFACES` before the program sees a packet.
-        POOLS | IFACE_INDEX => Counted::Nothing,
         PEERS => {
             // Indices stay: the bindings refer to them.
             let old: Array<MapData, PeerAddr> = open_typed(&path)?;
@@ -200,8 +173,10 @@ pub fn copy(
             }
             Counted::Nothing
         }
-        // Derived state: the resolver fills the new map (until then the program asks the FIB).
-        NEXTHOPS => Counted::Nothing,
+        // Derived state: the resolver fills `NEXTHOPS` (until then the program asks the FIB);
+        // `POOLS` is written from the configuration when the program is loaded, `IFACE_INDEX`
+        // from `IFACES` before the program sees a packet.
+        NEXTHOPS | POOLS | IFACE_INDEX => Counted::Nothing,
         CN_ANCHORS => {
             copy_hash(&path, &mut maps.cn_anchors, read_error, &write_error)?;
             Counted::Nothing
@@ -249,6 +224,42 @@ pub fn copy(
         _ => return Err(DatapathError::MissingMap { name }),
     };
     Ok(Migration(counted))
+}
+
+/// Moves each binding of the pinned dense table to its slot under the new pools, or to the
+/// hash map when its pool is gone.
+fn copy_dense(maps: &mut ProgramMaps, pins: &PinDir, plan: &Plan) -> Result<(), DatapathError> {
+    let path = pins.map(DENSE);
+    let read_error = |source| AdoptError::ReadMap {
+        path: path.clone(),
+        source,
+    };
+    let write_error = copy_error(DENSE);
+    // Each binding of the old pools to its slot in the new ones, or to the hash map.
+    let ranges = pinned_pools(pins)?;
+    let old: Array<MapData, BindingValue> = open_typed(&path)?;
+    for index in 0..old.len() {
+        let value = old.get(&index, 0).map_err(read_error)?;
+        if value.kind == 0 {
+            continue;
+        }
+        let prefix = DenseLayout::prefix_at(&ranges, index).ok_or_else(|| {
+            DatapathError::CorruptBinding {
+                prefix: ipnet::Ipv6Net::default(),
+                reason: format!("slot {index} of the pinned {DENSE} is outside its pools"),
+            }
+        })?;
+        let value = moved(value, &plan.slot_moves);
+        if let Some(slot) = maps.layout.index_of(prefix) {
+            maps.dense.set(slot, value, 0).map_err(&write_error)?;
+        } else {
+            let key = BindingKey::from_addr(&prefix.network().octets());
+            maps.bindings
+                .insert(key, value, 0)
+                .map_err(copy_error(BINDINGS))?;
+        }
+    }
+    Ok(())
 }
 
 fn copy_per_cpu<V: Pod>(
