@@ -2,8 +2,9 @@
 //! report (`bench/results.json` of an earlier commit, or `bench/results-previous.json`, the run
 //! published before the current one). Rows are compared by their ratio to their baseline when
 //! both runs have one (the machines are shared and noisy; a ratio to a baseline of the same run
-//! travels between runs), else by their value. A row that got more than [`LOSS_LIMIT`] worse is
-//! flagged.
+//! travels between runs), else by their value; a row whose baseline is another row than before
+//! (a kernel without seg6 compares with plain forwarding instead) by its value, since its ratios
+//! measure different things. A row that got more than [`LOSS_LIMIT`] worse is flagged.
 
 use std::{collections::HashMap, fmt::Write as _, path::Path};
 
@@ -38,6 +39,7 @@ pub fn direction(unit: &str, bound: Option<Bound>) -> Better {
 struct EarlierRow {
     value: Option<f64>,
     ratio: Option<f64>,
+    baseline: Option<String>,
 }
 
 /// The rows of an earlier report, by name.
@@ -68,7 +70,18 @@ impl Earlier {
                 let name = row.get("name")?.as_str()?.to_owned();
                 let value = row.get("value").and_then(Value::as_f64);
                 let ratio = row.get("ratio").and_then(Value::as_f64);
-                Some((name, EarlierRow { value, ratio }))
+                let baseline = row
+                    .get("baseline")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                Some((
+                    name,
+                    EarlierRow {
+                        value,
+                        ratio,
+                        baseline,
+                    },
+                ))
             })
             .collect();
         Ok(Self {
@@ -107,7 +120,11 @@ pub fn changes(report: &Report, earlier: &Earlier) -> Vec<Change> {
 
 fn change(row: &Row, earlier: &EarlierRow) -> Option<Change> {
     let (compared, before, now) = match (earlier.ratio, row.ratio) {
-        (Some(before), Some(now)) => ("ratio", before, now),
+        (Some(before), Some(now))
+            if earlier.baseline.is_none() || earlier.baseline == row.baseline =>
+        {
+            ("ratio", before, now)
+        }
         _ => ("value", earlier.value?, row.value?),
     };
     if before == 0.0 {
@@ -168,7 +185,10 @@ mod tests {
             "old.json",
             r#"{"rows": [
                 {"name": "encap hit", "value": 90.0, "unit": "ns", "ratio": 3.0},
-                {"name": "anchor, 126 B", "value": 3.0, "unit": "Mpps", "ratio": 0.80},
+                {"name": "anchor, 126 B", "value": 3.0, "unit": "Mpps", "ratio": 0.80,
+                 "baseline": "bare"},
+                {"name": "anchor vs kernel", "value": 3.0, "unit": "Mpps", "ratio": 3.6,
+                 "baseline": "seg6"},
                 {"name": "memory", "value": 150.0, "unit": "MiB", "ratio": null},
                 {"name": "gone", "value": 1.0, "unit": "ns", "ratio": null}
             ]}"#,
@@ -187,6 +207,10 @@ mod tests {
                 .against("bare", 2.0 / 0.76)
                 .target(Bound::AtLeast, 0.85, false),
         );
+        // Another baseline than before: the value (3.0 -> 3.3 Mpps, 10 % better), not the
+        // ratio (3.6 -> 2.9).
+        report
+            .push(Row::new(SECTION, "anchor vs kernel", 3.3, "Mpps").against("kernel", 3.3 / 2.9));
         // No ratio: the value, lower is better for memory.
         report.push(Row::new(SECTION, "memory", 120.0, "MiB"));
         // Not in the earlier report: not compared.
@@ -201,18 +225,20 @@ mod tests {
             vec![
                 ("encap hit", "ratio", true),
                 ("anchor, 126 B", "ratio", false),
+                ("anchor vs kernel", "value", false),
                 ("memory", "value", false),
             ]
         );
         assert!((changes[0].loss - 0.2).abs() < 1e-9, "{changes:?}");
         assert!((changes[1].loss - 0.05).abs() < 1e-9, "{changes:?}");
-        assert!((changes[2].loss + 0.2).abs() < 1e-9, "{changes:?}");
+        assert!((changes[2].loss + 0.1).abs() < 1e-9, "{changes:?}");
+        assert!((changes[3].loss + 0.2).abs() < 1e-9, "{changes:?}");
         let text = table(&changes, &earlier());
         assert!(
             text.contains("encap hit") && text.contains("LOST MORE THAN 10 %"),
             "{text}"
         );
-        assert!(text.ends_with("3 rows compared, 1 lost more than 10 % (+: better, -: worse)\n"));
+        assert!(text.ends_with("4 rows compared, 1 lost more than 10 % (+: better, -: worse)\n"));
     }
 
     #[test]
