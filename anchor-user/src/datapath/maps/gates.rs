@@ -122,7 +122,7 @@ impl ProgramMaps {
     }
 
     /// Sets or clears `bit` of `SETTINGS`.
-    fn update_bit(&mut self, bit: u32, on: bool) -> Result<(), DatapathError> {
+    pub(super) fn update_bit(&mut self, bit: u32, on: bool) -> Result<(), DatapathError> {
         let bits = if on {
             self.settings_bits | bit
         } else {

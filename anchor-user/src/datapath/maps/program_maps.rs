@@ -257,15 +257,7 @@ impl ProgramMaps {
             Some(Ok(_)) => true,
             Some(Err(source)) => return Err(map_error("list", SHORT_PREFIXES)(source)),
         };
-        let bits = if present {
-            self.settings_bits | SETTING_SHORT_PREFIXES
-        } else {
-            self.settings_bits & !SETTING_SHORT_PREFIXES
-        };
-        if bits == self.settings_bits {
-            return Ok(());
-        }
-        self.write_settings(bits)
+        self.update_bit(SETTING_SHORT_PREFIXES, present)
     }
 
     /// The `SETTINGS` bits as the program reads them.
