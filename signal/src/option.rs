@@ -17,6 +17,8 @@ pub mod kind {
     pub const PADN: u8 = 1;
     /// RFC 4283.
     pub const MN_ID: u8 = 8;
+    /// RFC 6275 section 6.2.5.
+    pub const ALTERNATE_CARE_OF_ADDRESS: u8 = 3;
     /// RFC 5213 section 8.3.
     pub const HOME_NETWORK_PREFIX: u8 = 22;
     /// RFC 5213 section 8.4.
@@ -50,6 +52,9 @@ pub enum MobilityOption {
     Pad1,
     /// `len` + 2 octets of padding (`len` is the Length field).
     PadN { len: u8 },
+    /// Alternate Care-of Address (3): where the sender of a Binding Update wants its traffic
+    /// tunnelled, when not to the update's source address.
+    AlternateCareOfAddress(Ipv6Addr),
     /// Mobile Node Identifier (8).
     MnId(MnId),
     /// Home Network Prefix (22): a prefix the node may use.
@@ -100,6 +105,7 @@ impl MobilityOption {
         match self {
             O::Pad1 => kind::PAD1,
             O::PadN { .. } => kind::PADN,
+            O::AlternateCareOfAddress(_) => kind::ALTERNATE_CARE_OF_ADDRESS,
             O::MnId(_) => kind::MN_ID,
             O::HomeNetworkPrefix(_) => kind::HOME_NETWORK_PREFIX,
             O::HandoffIndicator(_) => kind::HANDOFF_INDICATOR,
@@ -124,6 +130,7 @@ impl MobilityOption {
 
     /// Where the encoder places the option, `None` for anywhere.
     ///
+    /// - 3 (Alternate Care-of Address): 8n+6, RFC 6275 section 6.2.5.
     /// - 8 (MN-ID): none; RFC 4283 states no requirement.
     /// - 22 (HNP): 8n+4, RFC 5213 section 8.3; the prefix lands on 8 octets.
     /// - 23, 24 (Handoff Indicator, ATT): none, RFC 5213 sections 8.4 and 8.5.
@@ -143,9 +150,10 @@ impl MobilityOption {
             | O::PreviousMaar { .. }
             | O::MnLinkLayerId(_)
             | O::DlifLinkLayerAddress(_) => Some(align(8, 4)),
-            O::LinkLocalAddress(_) | O::ServingMaar(_) | O::DlifLinkLocalAddress(_) => {
-                Some(align(8, 6))
-            }
+            O::AlternateCareOfAddress(_)
+            | O::LinkLocalAddress(_)
+            | O::ServingMaar(_)
+            | O::DlifLinkLocalAddress(_) => Some(align(8, 6)),
             O::Timestamp(_) => Some(align(8, 2)),
             O::Pad1
             | O::PadN { .. }
@@ -199,7 +207,10 @@ impl MobilityOption {
                 out.extend([0, 0]);
                 out.extend_from_slice(id);
             }
-            O::LinkLocalAddress(a) | O::ServingMaar(a) | O::DlifLinkLocalAddress(a) => {
+            O::AlternateCareOfAddress(a)
+            | O::LinkLocalAddress(a)
+            | O::ServingMaar(a)
+            | O::DlifLinkLocalAddress(a) => {
                 out.extend(a.octets());
             }
             O::Timestamp(Timestamp(t)) => out.extend(t.to_be_bytes()),
@@ -362,10 +373,14 @@ fn decode_option(kind: u8, data: &[u8], offset: usize) -> Result<MobilityOption,
                 O::DlifLinkLayerAddress(id)
             }
         }
-        kind::LINK_LOCAL_ADDRESS | kind::SERVING_MAAR | kind::DLIF_LINK_LOCAL_ADDRESS => {
+        kind::ALTERNATE_CARE_OF_ADDRESS
+        | kind::LINK_LOCAL_ADDRESS
+        | kind::SERVING_MAAR
+        | kind::DLIF_LINK_LOCAL_ADDRESS => {
             let d: [u8; 16] = data.try_into().map_err(|_| exact(16))?;
             let a = Ipv6Addr::from(d);
             match kind {
+                kind::ALTERNATE_CARE_OF_ADDRESS => O::AlternateCareOfAddress(a),
                 kind::LINK_LOCAL_ADDRESS => O::LinkLocalAddress(a),
                 kind::SERVING_MAAR => O::ServingMaar(a),
                 _ => O::DlifLinkLocalAddress(a),

@@ -124,6 +124,7 @@ const FIELDS: &[&str] = &[
     "mip6.att",
     "mip6.mnlli.lli",
     "mip6.lila_lla",
+    "mip6.acoa.acoa",
     "mip6.timestamp_tmp",
     "mip6.mobility_opt",
 ];
@@ -177,6 +178,7 @@ fn check_every_option(f: &[(String, String)]) {
     assert_eq!(get(f, "mip6.att"), "3");
     assert_eq!(get(f, "mip6.mnlli.lli"), "021122334455");
     assert_eq!(get(f, "mip6.lila_lla"), "fe80::1");
+    assert_eq!(get(f, "mip6.acoa.acoa"), common::CARE_OF.to_string());
     assert_eq!(
         get(f, "mip6.timestamp_tmp"),
         "Nov 14, 2023 22:13:20.500000000 UTC"

@@ -14,6 +14,8 @@ use anchor_signal::{
 pub const MAAR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xa, 0, 0, 0, 0, 1);
 pub const CMD: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
 pub const PMAAR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xb, 0, 0, 0, 0, 1);
+/// A mobile node's care-of address (client-based DMM).
+pub const CARE_OF: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xd, 0, 0, 0, 0, 0x100);
 
 /// The mobile node's MAC. No zero octet: Wireshark 4.0 does not know MN-ID subtype 5 (EUI-48)
 /// and shows the identifier as a string, which a zero octet would end early (a warning).
@@ -44,6 +46,7 @@ pub fn every_option() -> Vec<MobilityOption> {
         O::ServingMaar(MAAR),
         O::DlifLinkLocalAddress("fe80::2".parse().unwrap()),
         O::DlifLinkLayerAddress(MAC.to_vec()),
+        O::AlternateCareOfAddress(CARE_OF),
         O::Unknown {
             kind: 200,
             data: vec![0xde, 0xad, 0xbe],
