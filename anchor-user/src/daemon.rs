@@ -349,7 +349,10 @@ fn serve_metrics(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let addr = listener.local_addr();
     let mut exporter = Exporter::new(
-        Capacity::for_max_bindings(config.max_bindings),
+        Capacity::new(
+            config.max_bindings,
+            anchor_user::datapath::DenseLayout::new(&config.datapath_params().dense_pools),
+        ),
         config.metrics_binding_labels_max,
     );
     if let Some(handle) = maar {

@@ -145,7 +145,7 @@ impl Collector for SnapshotCollector {
         )?;
         ConstGauge::new(s.not_exported).encode(family)?;
 
-        let maps = [
+        let mut maps = vec![
             ("bindings", s.hash_entries, s.capacity.bindings),
             ("short_prefixes", s.trie_entries, s.capacity.short_prefixes),
             (
@@ -154,13 +154,17 @@ impl Collector for SnapshotCollector {
                 s.capacity.binding_stats,
             ),
         ];
+        // Only a router with pools has a dense table worth its series.
+        if s.capacity.dense.pools().next().is_some() {
+            maps.push(("dense", s.dense_entries, s.capacity.dense.slots()));
+        }
         let mut family = encoder.encode_descriptor(
             "anchor_map_entries",
             "Entries in use in a map of the XDP program",
             None,
             MetricType::Gauge,
         )?;
-        for (map, entries, _) in maps {
+        for &(map, entries, _) in &maps {
             let labels = [("map", map)];
             ConstGauge::new(entries).encode(family.encode_family(&labels)?)?;
         }
@@ -170,7 +174,7 @@ impl Collector for SnapshotCollector {
             None,
             MetricType::Gauge,
         )?;
-        for (map, _, capacity) in maps {
+        for &(map, _, capacity) in &maps {
             let labels = [("map", map)];
             ConstGauge::new(capacity).encode(family.encode_family(&labels)?)?;
         }
@@ -220,6 +224,26 @@ mod tests {
         let snapshot = Snapshot::read(&source(), &mut selector, Capacity::for_max_bindings(1024))
             .expect("read");
         encode(Some(snapshot), None, format).expect("encode")
+    }
+
+    #[test]
+    fn a_router_with_pools_shows_its_dense_table() {
+        let mut selector = BindingSelector::new(0);
+        let pools = crate::datapath::DenseLayout::new(&["2001:db8:1::/48".parse().expect("pool")]);
+        let snapshot =
+            Snapshot::read(&source(), &mut selector, Capacity::new(1024, pools)).expect("read");
+        let text = encode(Some(snapshot), None, Format::Prometheus).expect("encode");
+        let lines: Vec<&str> = text.lines().collect();
+        for expected in [
+            "anchor_map_entries{map=\"bindings\"} 1",
+            "anchor_map_entries{map=\"dense\"} 1",
+            "anchor_map_max_entries{map=\"dense\"} 65536",
+            "anchor_map_entries{map=\"binding_stats\"} 3",
+        ] {
+            assert!(lines.contains(&expected), "missing {expected:?} in\n{text}");
+        }
+        let plain = exposition(2, Format::Prometheus);
+        assert!(!plain.contains("map=\"dense\""), "{plain}");
     }
 
     #[test]

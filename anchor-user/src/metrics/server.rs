@@ -73,7 +73,7 @@ impl Exporter {
         let snapshot = {
             let source = source.lock().await;
             let mut selector = self.selector.lock().unwrap_or_else(PoisonError::into_inner);
-            Snapshot::read(&*source, &mut selector, self.capacity)?
+            Snapshot::read(&*source, &mut selector, self.capacity.clone())?
         };
         let signaling = self.signaling.as_ref().map(|read| read());
         encode(Some(snapshot), signaling, format).map_err(MetricsError::Encode)
