@@ -19,7 +19,7 @@ use anchor_common::{
 use ipnet::Ipv6Net;
 
 use super::{
-    keys::{Slot, prefix_of, slot_of, visiting_l2_key},
+    keys::{Slot, prefix_of, slot_of},
     map_error::map_error,
     program_maps::ProgramMaps,
 };
@@ -40,6 +40,11 @@ impl ProgramMaps {
         prefix: Ipv6Net,
         present: bool,
     ) -> Result<(), DatapathError> {
+        if present {
+            self.l2_entries.insert(prefix);
+        } else {
+            self.l2_entries.remove(&prefix);
+        }
         if present && self.unbound_64(prefix)? {
             self.l2_unbound.insert(prefix);
         } else {
@@ -69,7 +74,7 @@ impl ProgramMaps {
         let bound = value.is_some();
         if bound {
             self.l2_unbound.remove(&prefix);
-        } else if self.visiting_l2.get(&visiting_l2_key(prefix)?, 0).is_ok() {
+        } else if self.l2_entries.contains(&prefix) {
             self.l2_unbound.insert(prefix);
         }
         self.update_l2_bit()
@@ -84,8 +89,10 @@ impl ProgramMaps {
             .collect::<Result<Vec<_>, _>>()
             .map_err(map_error("list", VISITING_L2))?;
         self.l2_unbound.clear();
+        self.l2_entries.clear();
         for key in keys {
             let prefix = prefix_of(key.prefix, MAX_PREFIX_LEN);
+            self.l2_entries.insert(prefix);
             // Entries pinned by a build that did not carry the bindings get theirs.
             self.refresh_carried_binding(prefix)?;
             if self.unbound_64(prefix)? {

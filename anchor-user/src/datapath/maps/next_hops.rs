@@ -90,7 +90,7 @@ impl ProgramMaps {
     /// entry, after its binding changed: the program must never accept a tunnel from a home
     /// that the binding no longer names.
     pub(super) fn refresh_carried_binding(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
-        if prefix.prefix_len() != MAX_PREFIX_LEN {
+        if prefix.prefix_len() != MAX_PREFIX_LEN || !self.l2_entries.contains(&prefix) {
             return Ok(());
         }
         let key = visiting_l2_key(prefix)?;

@@ -67,6 +67,9 @@ pub struct ProgramMaps {
     pub(super) settings_bits: u32,
     /// The /64s of `VISITING_L2` that neither a pool nor a /64 binding accounts for.
     pub(super) l2_unbound: std::collections::BTreeSet<Ipv6Net>,
+    /// The /64s with a `VISITING_L2` entry (so that a binding's change reads the map only
+    /// for them).
+    pub(super) l2_entries: std::collections::BTreeSet<Ipv6Net>,
     /// The redirect bindings outside the pools (hash map and trie).
     pub(super) hashed_redirects: std::collections::BTreeSet<Ipv6Net>,
     max_bindings: u32,
@@ -130,6 +133,7 @@ impl ProgramMaps {
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,
             l2_unbound: std::collections::BTreeSet::new(),
+            l2_entries: std::collections::BTreeSet::new(),
             hashed_redirects: std::collections::BTreeSet::new(),
             max_bindings,
         };
