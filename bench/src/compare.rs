@@ -29,7 +29,7 @@ pub fn direction(unit: &str, bound: Option<Bound>) -> Better {
     let lower = match bound {
         Some(Bound::AtMost) => true,
         Some(Bound::AtLeast) => false,
-        None => matches!(unit, "ns" | "us" | "ms" | "s" | "MiB"),
+        None => matches!(unit, "ns" | "us" | "ms" | "s" | "MiB" | "runs"),
     };
     if lower { Better::Lower } else { Better::Higher }
 }

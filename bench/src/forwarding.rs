@@ -432,6 +432,8 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
     let mut rates = vec![vec![Vec::new(); Mode::ALL.len()]; SIZES.len()];
     // The lowest share delivered as expected, per variant.
     let mut delivery = [f64::INFINITY; Mode::ALL.len()];
+    // The runs repeated after a short delivery: variant, size, share.
+    let mut retried: Vec<String> = Vec::new();
     for _ in 0..reps {
         for (s, size) in SIZES.iter().enumerate() {
             let (plain_input, plain_header) = generator_frame(*size, Mode::BareRedirect);
@@ -451,24 +453,35 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
                     None => (&plain_input, &plain_generator),
                 };
                 let (source, destination, next_header) = mode.delivered_as();
-                line.sink.sink_expect(source, destination, next_header)?;
-                let active = activate(&line, *mode)?;
-                let (delivered, seconds) = send(&line, generator, input, count)?;
-                drop(active);
-                let share = delivered as f64 / f64::from(count);
                 let min_delivered = if quick {
                     MIN_DELIVERED_QUICK
                 } else {
                     MIN_DELIVERED
                 };
-                if share < min_delivered {
-                    bail!(
-                        "{} with {size}-byte frames delivered {delivered} of {count} frames as \
-                         expected (to {destination}, next header {next_header}): under {} %",
-                        mode.name(),
-                        min_delivered * 100.0
-                    );
-                }
+                // A run short of its deliveries is repeated once (the machine is shared: another
+                // job can stall the pinned CPU); a second short run fails the benchmark.
+                let mut attempt = 0;
+                let (delivered, seconds, share) = loop {
+                    line.sink.sink_expect(source, destination, next_header)?;
+                    let active = activate(&line, *mode)?;
+                    let (delivered, seconds) = send(&line, generator, input, count)?;
+                    drop(active);
+                    let share = delivered as f64 / f64::from(count);
+                    attempt += 1;
+                    if share >= min_delivered {
+                        break (delivered, seconds, share);
+                    }
+                    if attempt == 2 {
+                        bail!(
+                            "{} with {size}-byte frames delivered {delivered} of {count} frames \
+                             as expected (to {destination}, next header {next_header}) twice in \
+                             a row: under {} %",
+                            mode.name(),
+                            min_delivered * 100.0
+                        );
+                    }
+                    retried.push(format!("{}, {size} B: {:.1} %", mode.name(), share * 100.0));
+                };
                 delivery[m] = delivery[m].min(share);
                 rates[s][m].push(delivered as f64 / seconds / 1e6);
             }
@@ -571,9 +584,27 @@ pub fn run(report: &mut Report, quick: bool) -> Result<()> {
                     "%",
                 )
                 .method("live-frames")
-                .note("lowest share over sizes and runs of the frames sent that the sink saw with the expected outer header; under 99 % fails the run"),
+                .note(
+                    "lowest share over sizes and runs of the frames sent that the sink saw with \
+                     the expected outer header; a run under 99 % is repeated once, and a second \
+                     one fails the run",
+                ),
             );
         }
     }
+    report.push(
+        Row::new(
+            SECTION,
+            "runs repeated after a short delivery",
+            retried.len() as f64,
+            "runs",
+        )
+        .method("live-frames")
+        .note(if retried.is_empty() {
+            "none".to_owned()
+        } else {
+            retried.join("; ")
+        }),
+    );
     Ok(())
 }
