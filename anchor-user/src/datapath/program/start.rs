@@ -79,6 +79,14 @@ impl Datapath {
             remove_pin(&pins.staged_map(name))?;
         }
         let layout = DenseLayout::new(&params.dense_pools);
+        let pools: Vec<String> = layout.pools().map(|p| p.to_string()).collect();
+        if !pools.is_empty() {
+            tracing::info!(
+                "dense table: {} slots for the pools {}",
+                layout.slots(),
+                pools.join(", ")
+            );
+        }
         for skipped in layout.skipped() {
             tracing::warn!(
                 "pool {}: its bindings stay in the hash map: {}",
