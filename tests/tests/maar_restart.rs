@@ -5,18 +5,24 @@
 //!    its state file (and the pinned bindings from bpffs), r2 registers the node again at once
 //!    (the CMD's record is refreshed), the bindings and `mn list` are as before and the
 //!    correspondent still reaches the node's P1 address.
+//!    Then r1 once more with a second pool: its dense table is laid out anew, the redirect of P1
+//!    moves into it, and the bindings, `mn list` and the correspondent's reach stay.
 //! 3. A further CMD update is accepted by the restarted r1: `mn detach` at r2 makes the CMD
 //!    de-register P1 at r1, and both bindings for P1 go.
 //! 4. A corrupt state file stops a MAAR at start with an error naming the file.
 
 use std::time::Duration;
 
-use anchor_rig::{Daemon, Node};
+use anchor_rig::{Daemon, Node, control::POOL1};
 use anchor_tests::{
     maar::{ControlPlane, MAC, MN_P1, P1, P2, detach_at_r2, mn_list, wait_for},
     support::{ip_stdout, ping_from_cn, stop_daemons},
 };
 use serde_json::Value;
+
+/// A second pool for r1 (2b).
+const EXTRA_POOL: &str =
+    "[[maar.pool]]\nprefix = \"2001:db8:77::/48\"\npolicy = \"session-lasting\"\n";
 
 /// How long the signaling may take before the test fails: generous, the namespaces are local.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -105,6 +111,27 @@ fn maar_state_survives_kill_and_restart() {
         "r2's route for {P2}"
     );
     ping_from_cn(&cp.rig, MN_P1, "after the restarts");
+
+    // 2b. r1 again, with a second pool: the dense table's layout changes, its redirect of P1
+    // moves into the new table before the new program runs, and nothing else changes.
+    let name = r1.name();
+    r1.kill()
+        .unwrap_or_else(|e| panic!("cannot kill {name}: {e:#}"));
+    let r1 = cp.start_maar(0, EXTRA_POOL);
+    let log = r1.log();
+    assert!(
+        log.contains(&format!(
+            "dense table: 131072 slots for the pools {POOL1}, 2001:db8:77::/48"
+        )),
+        "r1 should lay out both pools:\n{}",
+        r1.log_tail()
+    );
+    assert_eq!(
+        (bindings(&r1), held(&r1)),
+        before[0],
+        "r1: other bindings or nodes after the new pool"
+    );
+    ping_from_cn(&cp.rig, MN_P1, "after the new pool");
 
     // 3. The restarted r1 still accepts the CMD's updates for the prefix it anchors.
     detach_at_r2(&r1, &r2, DEADLINE);
