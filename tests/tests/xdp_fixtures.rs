@@ -245,11 +245,7 @@ fn pass_through_and_encapsulation() {
             Ingress::Core,
             frame(&udp(CN, MN1).bytes()),
             XDP_TX,
-            Output::Frame(ethernet(
-                MAC_R2,
-                CORE_MAC,
-                &encapsulated(&udp(CN, MN1), R2, true),
-            )),
+            to_peer(MAC_R2, R2, &udp(CN, MN1)),
             &[Counter::Rx, Counter::Encap, Counter::Tx],
         ),
         case(
@@ -257,7 +253,7 @@ fn pass_through_and_encapsulation() {
             Ingress::Core,
             frame(&marked.bytes()),
             XDP_TX,
-            Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&marked, R2, true))),
+            to_peer(MAC_R2, R2, &marked),
             &[Counter::Rx, Counter::Encap, Counter::Tx],
         ),
         case(
@@ -265,7 +261,7 @@ fn pass_through_and_encapsulation() {
             Ingress::Core,
             frame(&hl2.bytes()),
             XDP_TX,
-            Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&hl2, R2, true))),
+            to_peer(MAC_R2, R2, &hl2),
             &[Counter::Rx, Counter::Encap, Counter::Tx],
         ),
         case(
@@ -281,11 +277,7 @@ fn pass_through_and_encapsulation() {
             Ingress::Core,
             frame(&udp(CN, IN_SHORT).bytes()),
             XDP_TX,
-            Output::Frame(ethernet(
-                MAC_R3,
-                CORE_MAC,
-                &encapsulated(&udp(CN, IN_SHORT), R3, true),
-            )),
+            to_peer(MAC_R3, R3, &udp(CN, IN_SHORT)),
             &[Counter::Rx, Counter::LpmHit, Counter::Encap, Counter::Tx],
         ),
         case(
@@ -293,11 +285,7 @@ fn pass_through_and_encapsulation() {
             Ingress::Core,
             frame(&udp(CN, IN_SHORT_HASHED).bytes()),
             XDP_TX,
-            Output::Frame(ethernet(
-                MAC_R2,
-                CORE_MAC,
-                &encapsulated(&udp(CN, IN_SHORT_HASHED), R2, true),
-            )),
+            to_peer(MAC_R2, R2, &udp(CN, IN_SHORT_HASHED)),
             &[Counter::Rx, Counter::Encap, Counter::Tx],
         ),
         case(
@@ -369,7 +357,7 @@ fn packet_too_big_around_the_tunnel_mtu() {
                 Ingress::Core,
                 frame(&p.bytes()),
                 XDP_TX,
-                Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&p, R2, true))),
+                to_peer(MAC_R2, R2, &p),
                 &[Counter::Rx, Counter::Encap, Counter::Tx],
             ));
         } else {
@@ -412,11 +400,7 @@ fn reverse_tunnel() {
             Ingress::Access,
             frame(&udp(MN3, CN).bytes()),
             XDP_REDIRECT,
-            Output::Frame(ethernet(
-                MAC_R3,
-                CORE_MAC,
-                &encapsulated(&udp(MN3, CN), R3, true),
-            )),
+            to_peer(MAC_R3, R3, &udp(MN3, CN)),
             &[Counter::Rx, Counter::ReverseEncap, Counter::Redirect],
         ),
         case(
@@ -461,6 +445,12 @@ fn reverse_tunnel() {
         "from-MN packets of P3"
     );
     assert_eq!(after.packets[0], before.packets[0]);
+}
+
+/// `inner` encapsulated toward `peer` (flow label from its ports) and sent from the core
+/// interface to `mac`.
+fn to_peer(mac: [u8; 6], peer: Ipv6Addr, inner: &Udp6) -> Output {
+    Output::Frame(ethernet(mac, CORE_MAC, &encapsulated(inner, peer, true)))
 }
 
 /// A tunnel packet from `outer_src` to our locator around `inner`.
@@ -869,7 +859,7 @@ fn cached_next_hop_replaces_the_fib_lookup_for_encapsulation() {
             Ingress::Core,
             frame(&to_mn1.bytes()),
             XDP_TX,
-            Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&to_mn1, R2, true))),
+            to_peer(MAC_R2, R2, &to_mn1),
             &[Counter::Rx, Counter::Encap, Counter::Tx],
         )
     };
@@ -1268,11 +1258,7 @@ fn attached_l2_sends_native_packets_straight_to_the_node() {
         Ingress::Core,
         frame(&udp(CN, MN1).bytes()),
         XDP_TX,
-        Output::Frame(ethernet(
-            MAC_R2,
-            CORE_MAC,
-            &encapsulated(&udp(CN, MN1), R2, true),
-        )),
+        to_peer(MAC_R2, R2, &udp(CN, MN1)),
         &[Counter::Rx, Counter::Encap, Counter::Tx],
     ));
     fx.dp
@@ -1366,7 +1352,7 @@ fn the_resolver_fills_the_cache_from_the_kernel() {
         Ingress::Core,
         frame(&to_mn1.bytes()),
         XDP_TX,
-        Output::Frame(ethernet(MAC_R2, CORE_MAC, &encapsulated(&to_mn1, R2, true))),
+        to_peer(MAC_R2, R2, &to_mn1),
         &[
             Counter::Rx,
             Counter::Encap,
@@ -1476,11 +1462,7 @@ fn unvalidated_cases() -> Vec<Case> {
             Ingress::Access,
             access_frame(OTHER_MAC, &udp(MN3, CN).bytes()),
             XDP_REDIRECT,
-            Output::Frame(ethernet(
-                MAC_R3,
-                CORE_MAC,
-                &encapsulated(&udp(MN3, CN), R3, true),
-            )),
+            to_peer(MAC_R3, R3, &udp(MN3, CN)),
             &[Counter::Rx, Counter::ReverseEncap, Counter::Redirect],
         ),
     ]
@@ -1521,11 +1503,7 @@ fn source_validation_on_access_links() {
             Ingress::Access,
             access_frame(PEER_MAC, &udp(MN3, CN).bytes()),
             XDP_REDIRECT,
-            Output::Frame(ethernet(
-                MAC_R3,
-                CORE_MAC,
-                &encapsulated(&udp(MN3, CN), R3, true),
-            )),
+            to_peer(MAC_R3, R3, &udp(MN3, CN)),
             &[Counter::Rx, Counter::ReverseEncap, Counter::Redirect],
         ),
         case(
@@ -1541,11 +1519,7 @@ fn source_validation_on_access_links() {
             Ingress::Access,
             access_frame(PEER_MAC, &udp(UNBOUND, MN1).bytes()),
             XDP_REDIRECT,
-            Output::Frame(ethernet(
-                MAC_R2,
-                CORE_MAC,
-                &encapsulated(&udp(UNBOUND, MN1), R2, true),
-            )),
+            to_peer(MAC_R2, R2, &udp(UNBOUND, MN1)),
             &[Counter::Rx, Counter::Encap, Counter::Redirect],
         ),
         case(
@@ -1806,11 +1780,7 @@ fn destinations_outside_the_pools_are_looked_up_late_on_access_links() {
             Ingress::Access,
             frame(&udp(MN3, CN).bytes()),
             XDP_REDIRECT,
-            Output::Frame(ethernet(
-                MAC_R3,
-                CORE_MAC,
-                &encapsulated(&udp(MN3, CN), R3, true),
-            )),
+            to_peer(MAC_R3, R3, &udp(MN3, CN)),
             &[Counter::Rx, Counter::ReverseEncap, Counter::Redirect],
         ),
         case(
@@ -1818,11 +1788,7 @@ fn destinations_outside_the_pools_are_looked_up_late_on_access_links() {
             Ingress::Access,
             frame(&udp(MN4, MN1).bytes()),
             XDP_REDIRECT,
-            Output::Frame(ethernet(
-                MAC_R2,
-                CORE_MAC,
-                &encapsulated(&udp(MN4, MN1), R2, true),
-            )),
+            to_peer(MAC_R2, R2, &udp(MN4, MN1)),
             &[Counter::Rx, Counter::Encap, Counter::Redirect],
         ),
         case(
@@ -1843,11 +1809,7 @@ fn destinations_outside_the_pools_are_looked_up_late_on_access_links() {
         Ingress::Access,
         frame(&udp(MN3, UNBOUND).bytes()),
         XDP_REDIRECT,
-        Output::Frame(ethernet(
-            MAC_R2,
-            CORE_MAC,
-            &encapsulated(&udp(MN3, UNBOUND), R2, true),
-        )),
+        to_peer(MAC_R2, R2, &udp(MN3, UNBOUND)),
         &[Counter::Rx, Counter::Encap, Counter::Redirect],
     ));
     fx.dp
