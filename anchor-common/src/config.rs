@@ -24,6 +24,13 @@ pub struct IfaceValue {
 const _: () = assert!(core::mem::size_of::<IfaceValue>() == 4);
 
 impl IfaceValue {
+    /// No interface: role 0, no flags (an `IFACE_INDEX` slot without an interface).
+    pub const NONE: Self = Self {
+        role: 0,
+        flags: 0,
+        pad: [0; 2],
+    };
+
     pub fn new(role: IfaceRole) -> Self {
         Self {
             role: role as u8,

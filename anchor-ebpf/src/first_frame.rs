@@ -3,11 +3,10 @@
 //! the daemon through the `FIRST_FRAMES` ring, at most once per (interface, MAC) every
 //! `FIRST_FRAME_REPORT_INTERVAL_NS`. A side effect: the frame's verdict is not changed.
 
-use anchor_common::{AccessMac, Counter, IfaceValue, first_frame::FIRST_FRAME_REPORT_INTERVAL_NS};
+use anchor_common::{AccessMac, Counter, first_frame::FIRST_FRAME_REPORT_INTERVAL_NS};
 use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
 
 use crate::{
-    is_access_with,
     maps::{FIRST_FRAME_REPORTED, FIRST_FRAMES, KNOWN_MACS},
     parse::read_at,
     stats::count,
@@ -18,14 +17,12 @@ use crate::{
 struct KeyWords([u64; 2]);
 const _: () = assert!(core::mem::size_of::<KeyWords>() == core::mem::size_of::<AccessMac>());
 
-/// Reports the frame's source MAC when the ingress interface attaches on first frames and the
-/// MAC is neither known there, nor a group address, nor reported within the interval.
+/// Reports the frame's source MAC, on an access interface that attaches on first frames (the
+/// caller checks), when the MAC is neither known there, nor a group address, nor reported
+/// within the interval.
 #[inline(always)]
 pub fn notice(ctx: &XdpContext) {
     let ingress = ctx.ingress_ifindex() as u32;
-    if !is_access_with(ingress, IfaceValue::first_frame) {
-        return;
-    }
     // The Ethernet source: bytes 6..12 of the frame (the parser read past them already).
     let Some(mac) = read_at::<[u8; 6]>(ctx, 6) else {
         return;

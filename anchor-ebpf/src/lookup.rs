@@ -83,53 +83,42 @@ impl Binding {
 struct TrieKey([u32; 4]);
 const _: () = assert!(core::mem::size_of::<Key<LpmKey>>() == 12);
 
-/// Where the binding of a /64 of a pool is: its slot in `DENSE`, or nowhere (no pool holds it).
-enum Dense {
-    Slot(u32),
-    Outside,
-}
-
-/// The `DENSE` slot of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`.
+/// The `DENSE` slot of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`;
+/// `None` when no pool holds it (or there are no pools).
 #[inline(always)]
-fn dense_slot(prefix: u64) -> Dense {
+fn pool_slot(settings: Settings, prefix: u64) -> Option<u32> {
+    if !settings.dense() {
+        return None;
+    }
     let host = u64::from_be(prefix);
     let mut i = 0;
     while i < MAX_POOLS {
-        let Some(pool) = POOLS.get(i) else {
-            break;
-        };
+        let pool = POOLS.get(i)?;
         if pool.count == 0 {
-            break;
+            return None;
         }
         if let Some(index) = pool.index(host) {
-            return Dense::Slot(index);
+            return Some(index);
         }
         i += 1;
     }
-    Dense::Outside
+    None
 }
 
 /// The binding of the /64 `prefix` when it is in one of this router's pools (a dense slot, no
 /// hash lookup); `None` for any other /64.
 #[inline(always)]
 pub fn lookup_pooled(settings: Settings, prefix: u64) -> Option<Binding> {
-    if settings.dense()
-        && let Dense::Slot(index) = dense_slot(prefix)
-    {
-        return dense_binding(index);
-    }
-    None
+    dense_binding(pool_slot(settings, prefix)?)
 }
 
 /// The binding of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`.
 #[inline(always)]
 pub fn lookup(settings: Settings, prefix: u64) -> Option<Binding> {
-    if settings.dense()
-        && let Dense::Slot(index) = dense_slot(prefix)
-    {
-        return dense_binding(index);
+    match pool_slot(settings, prefix) {
+        Some(index) => dense_binding(index),
+        None => lookup_hashed(prefix),
     }
-    lookup_hashed(prefix)
 }
 
 /// A lookup done, or left for later.
@@ -149,21 +138,19 @@ pub struct DstLookup {
 /// looked up (its binding cannot be a redirect, which is all the caller needs first).
 #[inline(always)]
 pub fn lookup_dst(settings: Settings, prefix: u64, defer: bool) -> DstLookup {
-    if settings.dense()
-        && let Dense::Slot(index) = dense_slot(prefix)
-    {
-        return DstLookup {
+    match pool_slot(settings, prefix) {
+        Some(index) => DstLookup {
             found: Looked::Done(dense_binding(index)),
             pooled: true,
-        };
-    }
-    DstLookup {
-        found: if defer {
-            Looked::Deferred
-        } else {
-            Looked::Done(lookup_hashed(prefix))
         },
-        pooled: false,
+        None => DstLookup {
+            found: if defer {
+                Looked::Deferred
+            } else {
+                Looked::Done(lookup_hashed(prefix))
+            },
+            pooled: false,
+        },
     }
 }
 

@@ -60,6 +60,14 @@ pub fn anchor_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn process(ctx: &XdpContext) -> Verdict {
     let settings = Settings::read();
+    // The ingress interface's role and flags, read once: only a router with an access interface
+    // (its `SETTINGS` bit) needs them, since source validation and first-frame attachment apply
+    // on access interfaces alone.
+    let ingress_iface = if settings.access() {
+        iface(ctx.ingress_ifindex() as u32)
+    } else {
+        IfaceValue::NONE
+    };
     let pkt = match parse(ctx) {
         Ok(pkt) => pkt,
         Err(ParseError::NonIpv6) => {
@@ -70,7 +78,7 @@ fn process(ctx: &XdpContext) -> Verdict {
             count(Counter::Malformed, 0);
             if let Some(src) = src
                 && settings.source_validation()
-                && !source_valid(ctx, src)
+                && !source_valid(ctx, ingress_iface, src)
             {
                 return Verdict::drop(Counter::DropSourceInvalid);
             }
@@ -78,7 +86,7 @@ fn process(ctx: &XdpContext) -> Verdict {
         }
         Err(ParseError::ExtHeaderLimit(src)) => {
             count(Counter::ExtHeaderLimit, 0);
-            if settings.source_validation() && !source_valid(ctx, src) {
+            if settings.source_validation() && !source_valid(ctx, ingress_iface, src) {
                 return Verdict::drop(Counter::DropSourceInvalid);
             }
             return Verdict::PASS;
@@ -87,10 +95,11 @@ fn process(ctx: &XdpContext) -> Verdict {
     if pkt.vlan {
         count(Counter::Vlan, 0);
     }
-    if settings.first_frame() {
+    let from_access = ingress_iface.role == IfaceRole::Access as u8;
+    if settings.first_frame() && from_access && ingress_iface.first_frame() {
         first_frame::notice(ctx);
     }
-    if settings.source_validation() && !source_valid(ctx, pkt.src) {
+    if settings.source_validation() && !source_valid(ctx, ingress_iface, pkt.src) {
         return Verdict::drop(Counter::DropSourceInvalid);
     }
     let dst = pkt.dst;
@@ -102,9 +111,6 @@ fn process(ctx: &XdpContext) -> Verdict {
         count(Counter::LinkScope, 0);
         return Verdict::PASS;
     }
-    let ingress = ctx.ingress_ifindex() as u32;
-    // Only a router with an access interface (its `SETTINGS` bit) looks at the ingress role.
-    let from_access = settings.access() && is_access(ingress);
     // From an access interface, a destination outside the pools can be redirected only while
     // a redirect binding lives outside them: otherwise it is looked up after the reverse
     // tunnel, and only if needed.
@@ -146,26 +152,12 @@ fn process(ctx: &XdpContext) -> Verdict {
     Verdict::PASS
 }
 
-/// Whether `ifindex` is an access interface whose `IFACES` entry passes `check`.
+/// Whether the frame's IPv6 source `src` passes the validation of its ingress interface (whose
+/// entry is `iface`): always on an interface without it.
 #[inline(always)]
-fn is_access_with(ifindex: u32, check: impl FnOnce(&IfaceValue) -> bool) -> bool {
-    let v = iface(ifindex);
-    v.role == IfaceRole::Access as u8 && check(&v)
-}
-
-#[inline(always)]
-fn is_access(ifindex: u32) -> bool {
-    iface(ifindex).role == IfaceRole::Access as u8
-}
-
-/// Whether the frame's IPv6 source `src` passes the validation of its ingress interface:
-/// always on an interface without it.
-#[inline(always)]
-fn source_valid(ctx: &XdpContext, src: Addr) -> bool {
-    let ingress = ctx.ingress_ifindex() as u32;
-    let iface = iface(ingress);
+fn source_valid(ctx: &XdpContext, iface: IfaceValue, src: Addr) -> bool {
     if iface.source_validation() && iface.role == IfaceRole::Access as u8 {
-        source::allowed(ctx, ingress, src)
+        source::allowed(ctx, ctx.ingress_ifindex() as u32, src)
     } else {
         true
     }

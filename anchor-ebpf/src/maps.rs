@@ -120,11 +120,7 @@ pub fn iface(ifindex: u32) -> IfaceValue {
     match found {
         // SAFETY: a map value of 4 bytes; a plain copy.
         Some(value) => unsafe { core::ptr::read_volatile(value) },
-        None => IfaceValue {
-            role: 0,
-            flags: 0,
-            pad: [0; 2],
-        },
+        None => IfaceValue::NONE,
     }
 }
 

@@ -75,13 +75,6 @@ pub struct ProgramMaps {
     max_bindings: u32,
 }
 
-/// An `IFACE_INDEX` entry without an interface.
-const NO_IFACE: IfaceValue = IfaceValue {
-    role: 0,
-    flags: 0,
-    pad: [0; 2],
-};
-
 fn take<T>(ebpf: &mut Ebpf, name: MapName) -> Result<T, DatapathError>
 where
     T: TryFrom<Map, Error = MapError>,
@@ -349,7 +342,7 @@ impl ProgramMaps {
     }
 
     pub(in crate::datapath) fn remove_iface(&mut self, ifindex: u32) -> Result<(), DatapathError> {
-        self.write_iface_index(ifindex, NO_IFACE)?;
+        self.write_iface_index(ifindex, IfaceValue::NONE)?;
         self.ifaces
             .remove(&ifindex)
             .map_err(map_error("remove", IFACES))?;
