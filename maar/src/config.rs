@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [maar]
-//! cmd = "2001:db8:c::1"              # the CMD's address, required; or the addresses of
+//! cmd = "2001:db8:c::1"              # the CMD's address (required without client_bindings); or the addresses of
 //!                                    # several CMD instances (one etcd), tried in order:
 //!                                    # cmd = ["2001:db8:c::1", "2001:db8:c::2"]
 //! address = "2001:db8:12::1"         # this MAAR's signaling address; default: the locator
@@ -28,6 +28,9 @@
 //! access_link_local = "fe80::200:5eff:fe00:5213"   # ... and the link-local address
 //! attach_on_first_frame = false      # true: a node is attached on its first IPv6 frame on an
 //!                                    # access interface (see [`crate::first_frame`])
+//! client_bindings = false            # true: client-based DMM (RFC 8818 section 3.1.2): the
+//!                                    # nodes' own Binding Updates redirect the prefixes
+//!                                    # delegated to them; `cmd` may then be left out
 //!
 //! [[maar.pool]]
 //! prefix = "2001:db8:1::/48"         # /64s are delegated from it
@@ -65,7 +68,9 @@ pub const DELEGATED_LEN: u8 = 64;
 pub struct MaarConfig {
     /// The CMD's address, or the addresses of several instances of one CMD (one address or a
     /// list in the file).
-    #[serde(deserialize_with = "one_or_more_addresses")]
+    /// Empty (or absent): no CMD, the MAAR registers its nodes itself (standalone, for
+    /// client-based DMM).
+    #[serde(default, deserialize_with = "one_or_more_addresses")]
     pub cmd: Vec<Ipv6Addr>,
     /// `None`: the locator.
     #[serde(default)]
@@ -113,6 +118,11 @@ pub struct MaarConfig {
     /// program; see [`crate::first_frame`].
     #[serde(default)]
     pub attach_on_first_frame: bool,
+    /// Accept RFC 6275 Binding Updates from the mobile nodes for the prefixes delegated to them
+    /// here (client-based DMM, RFC 8818 section 3.1.2), and name this router's address in its
+    /// Router Advertisements (a Prefix Information option with the R flag).
+    #[serde(default)]
+    pub client_bindings: bool,
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
     /// Access interfaces with one known node behind each: attached on carrier up.
@@ -240,8 +250,15 @@ pub enum MaarConfigError {
     IdleReleaseOfNonpersistent { index: usize, policy: &'static str },
     #[error("maar.cmd: {cmd} is this MAAR's own address")]
     CmdIsSelf { cmd: Ipv6Addr },
-    #[error("maar.cmd: at least one CMD address is needed")]
+    #[error("maar.cmd: at least one CMD address is needed (or client_bindings = true)")]
     NoCmd,
+    #[error("maar.subscriber: an anchor near correspondents needs a CMD (maar.cmd)")]
+    SubscriberWithoutCmd,
+    #[error(
+        "maar.address: with client_bindings, the signaling address is the locator (the nodes \
+         tunnel to it): leave it out or set it to {locator}"
+    )]
+    ClientAddressNotLocator { locator: Ipv6Addr },
     #[error("maar.cmd: {cmd} is listed twice")]
     DuplicateCmd { cmd: Ipv6Addr },
     #[error("maar.{key}: {value} must be at least {min}")]
@@ -289,8 +306,14 @@ impl MaarConfig {
                 });
             }
         }
-        if self.cmd.is_empty() {
+        if self.cmd.is_empty() && !self.client_bindings {
             return Err(MaarConfigError::NoCmd);
+        }
+        if self.cmd.is_empty() && self.subscriber {
+            return Err(MaarConfigError::SubscriberWithoutCmd);
+        }
+        if self.client_bindings && self.address(locator) != locator {
+            return Err(MaarConfigError::ClientAddressNotLocator { locator });
         }
         for (index, cmd) in self.cmd.iter().enumerate() {
             if *cmd == self.address(locator) {

@@ -44,6 +44,10 @@ pub struct MaarState {
     /// them back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lent: Vec<Ipv6Net>,
+    /// The last Binding Update accepted from each mobile node (client-based DMM), its replay
+    /// protection; `sequence` is the update's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_client: Vec<SavedCmdUpdate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +89,10 @@ pub struct SavedAnchored {
     pub mn: MnKey,
     pub serving: Ipv6Addr,
     pub policy: Policy,
+    /// The node asked for the redirect itself (client-based DMM): it ends with the binding's
+    /// lifetime, counted anew from a restart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +215,7 @@ mod tests {
                 mn: mn.clone(),
                 serving: "2001:db8:12::2".parse().unwrap(),
                 policy: Policy::Fixed,
+                client: false,
             }],
             last_cmd: vec![SavedCmdUpdate {
                 mn: mn.clone(),
@@ -219,6 +228,7 @@ mod tests {
                 serving: "2001:db8:12::2".parse().unwrap(),
             }],
             lent: vec!["2001:db8:a1:2::/64".parse().unwrap()],
+            last_client: Vec::new(),
         }
     }
 

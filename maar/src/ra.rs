@@ -9,6 +9,10 @@ pub const ROUTER_SOLICITATION: u8 = 133;
 pub const ROUTER_ADVERTISEMENT: u8 = 134;
 const OPT_SOURCE_LINK_LAYER: u8 = 1;
 const OPT_PREFIX_INFORMATION: u8 = 3;
+const PIO_ON_LINK: u8 = 0x80;
+const PIO_AUTONOMOUS: u8 = 0x40;
+/// RFC 6275 section 7.2: the Prefix field holds a complete address of the sending router.
+pub const PIO_ROUTER_ADDRESS: u8 = 0x20;
 /// The hop limit of every Neighbor Discovery message (RFC 4861 section 6.1).
 pub const ND_HOP_LIMIT: u8 = 255;
 /// RFC 4861 section 6.2.1 AdvValidLifetime default (30 days).
@@ -18,7 +22,9 @@ pub const PREFERRED_LIFETIME_S: u32 = 604_800;
 /// The hop limit the RA asks hosts to use (AdvCurHopLimit).
 const CUR_HOP_LIMIT: u8 = 64;
 
-/// One Prefix Information option of an advertisement.
+/// One Prefix Information option of an advertisement. A /128 is the router's own address
+/// (client-based DMM: where a node's Binding Updates and tunnel go), sent with the R flag of
+/// RFC 6275 section 7.2 and neither L nor A, so that hosts neither route nor configure it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Advert {
     pub prefix: Ipv6Net,
@@ -42,8 +48,13 @@ pub fn router_advertisement(router_lifetime_s: u16, mac: [u8; 6], adverts: &[Adv
         } else {
             PREFERRED_LIFETIME_S
         };
-        // L (on-link) and A (autonomous).
-        out.extend_from_slice(&[OPT_PREFIX_INFORMATION, 4, advert.prefix.prefix_len(), 0xc0]);
+        // L (on-link) and A (autonomous); a /128 is the router's own address, R alone.
+        let flags = if advert.prefix.prefix_len() == 128 {
+            PIO_ROUTER_ADDRESS
+        } else {
+            PIO_ON_LINK | PIO_AUTONOMOUS
+        };
+        out.extend_from_slice(&[OPT_PREFIX_INFORMATION, 4, advert.prefix.prefix_len(), flags]);
         out.extend_from_slice(&VALID_LIFETIME_S.to_be_bytes());
         out.extend_from_slice(&preferred.to_be_bytes());
         out.extend_from_slice(&[0; 4]);
@@ -101,6 +112,25 @@ mod tests {
     use super::*;
 
     const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+
+    #[test]
+    fn router_address_is_an_r_flag_option() {
+        let adverts = [Advert {
+            prefix: "2001:db8:f1::2/128".parse().unwrap(),
+            deprecated: false,
+        }];
+        let bytes = router_advertisement(1800, MAC, &adverts);
+        let expected: Vec<u8> = [
+            // prefix information: /128, R alone, valid 2592000, preferred 604800
+            &[3, 4, 128, 0x20, 0x00, 0x27, 0x8d, 0x00][..],
+            &[0x00, 0x09, 0x3a, 0x80, 0, 0, 0, 0],
+            &[
+                0x20, 0x01, 0x0d, 0xb8, 0x00, 0xf1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+            ],
+        ]
+        .concat();
+        assert_eq!(bytes[24..], expected[..]);
+    }
 
     #[test]
     fn advertisement_bytes() {

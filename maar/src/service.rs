@@ -103,6 +103,12 @@ pub struct Maar {
 pub fn check_security(config: &MaarConfig, locator: Ipv6Addr) -> Result<(), XfrmError> {
     let (address, cmds) = (config.address(locator), &config.cmd);
     let listed = list(cmds);
+    if config.client_bindings {
+        check_client_security(config, address)?;
+    }
+    if cmds.is_empty() {
+        return Ok(());
+    }
     if config.insecure_signaling {
         tracing::warn!(
             "insecure_signaling = true: PBU/PBA with the CMD {listed} are not checked for IPsec \
@@ -112,6 +118,21 @@ pub fn check_security(config: &MaarConfig, locator: Ipv6Addr) -> Result<(), Xfrm
         xfrm::check_esp_for_mh(address, cmds)?;
         tracing::info!("IPsec ESP is required for the Mobility Header with the CMD {listed}");
     }
+    Ok(())
+}
+
+/// The Binding Updates of mobile nodes (client-based DMM) come from any address: the XFRM
+/// policies must require ESP for the Mobility Header with every peer (`::/0`).
+fn check_client_security(config: &MaarConfig, address: Ipv6Addr) -> Result<(), XfrmError> {
+    if config.insecure_signaling {
+        tracing::warn!(
+            "insecure_signaling = true: Binding Updates from mobile nodes are not checked for \
+             IPsec ESP protection (lab use only): any host may claim a node's identity"
+        );
+        return Ok(());
+    }
+    xfrm::check_esp_for_mh(address, &[Ipv6Addr::UNSPECIFIED])?;
+    tracing::info!("IPsec ESP is required for the Mobility Header with every mobile node");
     Ok(())
 }
 
@@ -224,10 +245,14 @@ impl Maar {
         shutdown: impl Future<Output = ()>,
     ) {
         let local = self.socket.get_ref().local();
-        tracing::info!(
-            "MAAR signaling from {local} with the CMD {}",
-            list(self.engine.cmds())
-        );
+        if self.engine.standalone() {
+            tracing::info!("MAAR signaling from {local} without a CMD (client-based DMM)");
+        } else {
+            tracing::info!(
+                "MAAR signaling from {local} with the CMD {}",
+                list(self.engine.cmds())
+            );
+        }
         tokio::pin!(shutdown);
         let mut adverts: Vec<(String, watch::Sender<Vec<Advert>>)> = Vec::new();
         let mut advertisers: Vec<JoinHandle<()>> = Vec::new();
@@ -307,6 +332,8 @@ impl Maar {
                         Request::Attach { mn, dev } => self.engine.attach(now, mn, &dev, &mut out),
                         Request::Detach { mn } => self.engine.detach(now, &mn, &mut out),
                     };
+                    // Without a CMD an attachment's route is decided at once.
+                    self.engine.poll(now, &mut out, &mut actions);
                     // The asker may be gone: the result stands anyway.
                     let _ = reply.send(result);
                 }

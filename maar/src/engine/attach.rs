@@ -74,6 +74,22 @@ impl MaarEngine {
             relocated: BTreeSet::new(),
             reclaimed,
         };
+        if self.standalone() {
+            // No CMD to ask: registered at once, and a prefix that was redirected is local
+            // again.
+            if served.reclaimed.take().is_some() {
+                self.pending.push(Action::RemoveBinding { prefix });
+            }
+            self.pending.push(Action::AddRoute {
+                prefix,
+                dev: dev.to_owned(),
+                mac: mn.mac(),
+            });
+            served.phase = Phase::Registered;
+            served.route = true;
+            self.served.insert(mn, served);
+            return Ok(prefix);
+        }
         served.sequence = self.send_pbu(
             now,
             &mn,
@@ -100,6 +116,13 @@ impl MaarEngine {
             Some(s) => s.prefix,
             None => return Err(MaarError::UnknownMn { mn: mn.clone() }),
         };
+        if self.standalone() {
+            let mut actions = Vec::new();
+            self.release_served(mn, &mut actions);
+            self.pending.append(&mut actions);
+            tracing::info!("{mn} detached: released {prefix}");
+            return Ok(prefix);
+        }
         let sequence = self.send_pbu(
             now,
             mn,

@@ -289,6 +289,7 @@ impl MaarEngine {
                         packets: Some(0),
                         active_at: now.instant,
                         releasing: None,
+                        client_expires: None,
                     },
                 );
                 actions.push(Action::AddBinding {
@@ -315,6 +316,7 @@ impl MaarEngine {
                         packets: Some(0),
                         active_at: now.instant,
                         releasing: None,
+                        client_expires: None,
                     },
                 );
                 actions.push(Action::AddBinding {

@@ -186,6 +186,9 @@ struct Anchored {
     active_at: Instant,
     /// The sequence number of the idle release in flight.
     releasing: Option<u16>,
+    /// A redirect the node asked for itself (client-based DMM, [`client`]): when its
+    /// binding's lifetime ends. Such a redirect is not released on idle.
+    client_expires: Option<Instant>,
 }
 
 /// What `mn` holds here, for the API and tests.
@@ -272,6 +275,13 @@ pub struct MaarEngine {
     /// How many more bindings the router has room for, as the service last read it (less what
     /// updates accepted since will add); `None`: not known, no limit applied.
     binding_room: Option<usize>,
+    /// Binding Updates from mobile nodes are accepted (client-based DMM, [`client`]).
+    client_bindings: bool,
+    /// The timestamp of the last Binding Update accepted from each node.
+    last_client: BTreeMap<MnId, Timestamp>,
+    /// Changes decided outside [`handle`](Self::handle) and [`poll`](Self::poll) (an
+    /// attachment without a CMD), handed out by the next [`poll`](Self::poll).
+    pending: Vec<Action>,
 }
 
 impl MaarEngine {
@@ -302,7 +312,16 @@ impl MaarEngine {
             next_sequence: 1,
             counters: Counters::default(),
             binding_room: None,
+            client_bindings: config.client_bindings,
+            last_client: BTreeMap::new(),
+            pending: Vec::new(),
         }
+    }
+
+    /// Whether this MAAR runs without a CMD: it registers its nodes itself, and their earlier
+    /// anchors hear of a move from the node (client-based DMM) or not at all.
+    pub fn standalone(&self) -> bool {
+        self.cmds.is_empty()
     }
 
     /// How many more bindings the router has room for; the service reads it before each batch
@@ -413,6 +432,17 @@ impl MaarEngine {
     /// What the Router Advertisements on `dev` carry: the local prefix of each node registered
     /// there, and the prefixes it holds from other MAARs as deprecated.
     pub fn advertised(&self, dev: &str) -> Vec<Advert> {
+        let mut adverts = self.advertised_prefixes(dev);
+        if self.client_bindings && !adverts.is_empty() {
+            adverts.push(Advert {
+                prefix: Ipv6Net::from(self.address),
+                deprecated: false,
+            });
+        }
+        adverts
+    }
+
+    fn advertised_prefixes(&self, dev: &str) -> Vec<Advert> {
         self.served
             .values()
             .filter(|s| s.dev == dev && s.phase == Phase::Registered)
@@ -446,6 +476,8 @@ impl MaarEngine {
             .flatten()
             .chain(self.retransmit.next_due())
             .chain(self.next_idle_release())
+            .chain(self.anchored.values().filter_map(|a| a.client_expires))
+            .chain((!self.pending.is_empty()).then(Instant::now))
             .min()
     }
 
@@ -461,6 +493,9 @@ impl MaarEngine {
         let from = self.heard_from(from);
         match message {
             MobilityHeader::Pba(pba) => self.handle_pba(now, from, &pba, actions),
+            MobilityHeader::Pbu(pbu) if self.is_client_update(from, &pbu) => {
+                self.handle_client_bu(now, from, &pbu, out, actions);
+            }
             MobilityHeader::Pbu(pbu) => self.handle_pbu(now, from, &pbu, out, actions),
         }
     }
@@ -472,6 +507,8 @@ impl MaarEngine {
 
     /// Retransmissions, refreshes and expiries due at `now`.
     pub fn poll(&mut self, now: Now, out: &mut Vec<Outgoing>, actions: &mut Vec<Action>) {
+        actions.append(&mut self.pending);
+        self.expire_client_bindings(now, actions);
         for due in self.retransmit.poll(now.instant) {
             match due {
                 Due::Resend { to, message } => {
@@ -565,11 +602,14 @@ fn restamped(message: MobilityHeader, now: Now) -> MobilityHeader {
 }
 
 mod attach;
+mod client;
 mod cmd_update;
 mod idle;
 mod metrics;
 mod snapshot;
 
+#[cfg(test)]
+mod client_tests;
 #[cfg(test)]
 mod cmd_list_tests;
 #[cfg(test)]

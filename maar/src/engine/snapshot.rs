@@ -56,6 +56,7 @@ impl MaarEngine {
                     mn: MnKey::from(&a.mn),
                     serving: a.serving,
                     policy: a.policy,
+                    client: a.client_expires.is_some(),
                 })
                 .collect(),
             last_cmd: self
@@ -77,6 +78,15 @@ impl MaarEngine {
                 })
                 .collect(),
             lent: self.lent.iter().copied().collect(),
+            last_client: self
+                .last_client
+                .iter()
+                .map(|(mn, timestamp)| SavedCmdUpdate {
+                    mn: MnKey::from(mn),
+                    timestamp: timestamp.0,
+                    sequence: 0,
+                })
+                .collect(),
         }
     }
 
@@ -101,6 +111,11 @@ impl MaarEngine {
             .last_cmd
             .into_iter()
             .map(|u| (u.mn.to_mn_id(), (Timestamp(u.timestamp), u.sequence)))
+            .collect();
+        self.last_client = state
+            .last_client
+            .into_iter()
+            .map(|u| (u.mn.to_mn_id(), Timestamp(u.timestamp)))
             .collect();
         for prefix in state.lent {
             if self.pools.iter_mut().any(|p| p.mark_used(&prefix)) {
@@ -141,7 +156,13 @@ impl MaarEngine {
                     serving: saved.serving,
                 },
             });
-            let idle_release = self.idle_release_of(&prefix);
+            // A node's own redirect lasts one lifetime from now, unless refreshed.
+            let client_expires = saved.client.then(|| now.instant + self.lifetime);
+            let idle_release = if saved.client {
+                None
+            } else {
+                self.idle_release_of(&prefix)
+            };
             self.anchored.insert(
                 prefix,
                 Anchored {
@@ -154,6 +175,7 @@ impl MaarEngine {
                     packets: None,
                     active_at: now.instant,
                     releasing: None,
+                    client_expires,
                 },
             );
         }
@@ -209,22 +231,30 @@ impl MaarEngine {
                 Phase::Registering => HandoffIndicator::UNKNOWN,
                 Phase::Registered | Phase::Deregistering => HandoffIndicator::NOT_CHANGED,
             };
-            let sequence = self.send_pbu(now, &mn, prefix, lifetime, handoff, out);
-            tracing::info!(
-                "restored {mn} on {} with {prefix}: registering again",
-                saved.dev
-            );
+            let (sequence, phase) = if self.standalone() {
+                tracing::info!("restored {mn} on {} with {prefix}", saved.dev);
+                (0, Phase::Registered)
+            } else {
+                tracing::info!(
+                    "restored {mn} on {} with {prefix}: registering again",
+                    saved.dev
+                );
+                (
+                    self.send_pbu(now, &mn, prefix, lifetime, handoff, out),
+                    saved.phase,
+                )
+            };
             self.served.insert(
                 mn,
                 Served {
                     dev: saved.dev,
                     prefix,
                     policy: saved.policy,
-                    phase: saved.phase,
+                    phase,
                     sequence,
                     refresh_at: None,
                     // Until the CMD answers the refresh: one lifetime from now.
-                    expires_at: (saved.phase == Phase::Registered)
+                    expires_at: (phase == Phase::Registered && !self.standalone())
                         .then(|| now.instant + self.lifetime),
                     route: saved.route,
                     visiting: saved

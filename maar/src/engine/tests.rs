@@ -40,6 +40,7 @@ pub(super) fn config(pool: &str) -> MaarConfig {
         correspondent_anchors: Vec::new(),
         shared_access_identity: false,
         attach_on_first_frame: false,
+        client_bindings: false,
         access_mac: None,
         access_link_local: None,
     }
