@@ -120,7 +120,11 @@ impl MaarEngine {
         if !timely {
             return Err(Status::TIMESTAMP_MISMATCH);
         }
-        if self.last_client.get(mn).is_some_and(|last| timestamp <= *last) {
+        if self
+            .last_client
+            .get(mn)
+            .is_some_and(|last| timestamp <= *last)
+        {
             return Err(Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED);
         }
         let prefixes: Vec<Ipv6Net> = bu
@@ -198,7 +202,10 @@ impl MaarEngine {
             let serving = update.care_of;
             if self.served.get(mn).is_some_and(|s| s.prefix == *prefix) {
                 // The node left: stop serving it here, redirect its prefix to it.
-                let policy = self.served.get(mn).map_or(Policy::SessionLasting, |s| s.policy);
+                let policy = self
+                    .served
+                    .get(mn)
+                    .map_or(Policy::SessionLasting, |s| s.policy);
                 self.drop_served(mn, actions);
                 self.anchored.insert(
                     *prefix,

@@ -164,7 +164,10 @@ fn updates_for_prefixes_not_held_and_replays_are_refused() {
     let (pba, _) = send(&mut maar, late, anonymous);
     assert_eq!(pba.status, Status::MISSING_MN_IDENTIFIER_OPTION);
     assert_eq!(maar.counters().rejected_total(), 6);
-    assert_eq!(maar.anchored(&prefix), Some((MN, COA, Policy::SessionLasting)));
+    assert_eq!(
+        maar.anchored(&prefix),
+        Some((MN, COA, Policy::SessionLasting))
+    );
 }
 
 #[test]

@@ -236,6 +236,10 @@ impl Served {
     }
 }
 
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of the configuration and the CMD's reachability, not a state machine"
+)]
 pub struct MaarEngine {
     address: Ipv6Addr,
     /// The CMD as the engine's logic knows it (the first listed instance); messages from any
