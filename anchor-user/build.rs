@@ -12,17 +12,27 @@ const TOOL_CACHE_BIN: &str = ".cache/anchor-tools/bin";
 fn main() -> anyhow::Result<()> {
     put_bpf_linker_on_path()?;
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let root = manifest
+    let workspace = manifest
         .parent()
-        .ok_or_else(|| anyhow!("no workspace root"))?
-        .join("anchor-ebpf");
-    let root = root.to_str().context("non-UTF-8 path")?;
+        .ok_or_else(|| anyhow!("no workspace root"))?;
+    // The router's XDP program, and the mobile node's programs for client-based DMM.
+    let anchor = workspace.join("anchor-ebpf");
+    let anchor = anchor.to_str().context("non-UTF-8 path")?;
+    let client = workspace.join("client").join("ebpf");
+    let client = client.to_str().context("non-UTF-8 path")?;
     aya_build::build_ebpf(
-        [Package {
-            name: "anchor-ebpf",
-            root_dir: root,
-            ..Default::default()
-        }],
+        [
+            Package {
+                name: "anchor-ebpf",
+                root_dir: anchor,
+                ..Default::default()
+            },
+            Package {
+                name: "anchor-client-ebpf",
+                root_dir: client,
+                ..Default::default()
+            },
+        ],
         Toolchain::Nightly,
     )
 }

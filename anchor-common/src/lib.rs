@@ -11,6 +11,7 @@
 
 pub mod access_source;
 pub mod binding;
+pub mod client;
 pub mod config;
 pub mod counter;
 pub mod dense;
@@ -23,6 +24,7 @@ pub use access_source::{AccessSourceKey, AccessSourceValue};
 pub use binding::{
     BindingKey, BindingKind, BindingStats, BindingValue, Direction, LpmKey, PeerAddr,
 };
+pub use client::{ClientCounter, ClientTunnel};
 pub use config::{IfaceRole, IfaceValue};
 pub use counter::{Counter, CounterValue};
 pub use dense::PoolRange;

@@ -37,6 +37,7 @@ impl Cli {
             Command::Run { .. } => Some("run"),
             Command::Cmd { .. } => Some("cmd"),
             Command::CheckConfig { .. } => Some("check-config"),
+            Command::Client { .. } => Some("client"),
             Command::Mn { .. }
             | Command::Binding { .. }
             | Command::Stats(_)
@@ -75,6 +76,14 @@ pub enum Command {
     Mn {
         #[command(subcommand)]
         command: MnCommand,
+    },
+    /// Run on a mobile node (client-based DMM, RFC 8818 section 3.1.2): after each move, tell
+    /// the anchors of earlier prefixes still in use where the node is now, and tunnel those
+    /// prefixes' traffic to and from them.
+    Client {
+        /// The client's TOML configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
     },
     /// Add, remove or list bindings.
     Binding {

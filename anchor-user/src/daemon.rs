@@ -27,6 +27,28 @@ use tokio::{
 };
 
 /// `anchor cmd`: the central mobility database, until SIGINT or SIGTERM.
+/// `anchor client --config FILE`: the mobile node's side of client-based DMM until SIGINT or
+/// SIGTERM; its programs are detached at the exit.
+pub fn client(config_path: &Path) -> anyhow::Result<()> {
+    let config = anchor_user::client_node::service::load_config(config_path)?;
+    logging::init(LogLevel::Info, config.log_format)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+                _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+            }
+        };
+        anchor_user::client_node::service::serve(&config, shutdown).await
+    })
+}
+
 pub fn cmd(config_path: &Path) -> anyhow::Result<()> {
     let config = anchor_cmd::Config::from_file(config_path)?;
     logging::init(LogLevel::Info, config.log_format)?;

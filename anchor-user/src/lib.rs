@@ -14,12 +14,15 @@
 //! - [`cli`]: the command line; [`output`]: its text tables; [`cmd_status`]: what `anchor cmd
 //!   status` reads from the CMD's store; [`manual`]: its man pages and
 //!   shell completions, rendered from it.
+//! - [`client_node`]: the mobile node of client-based DMM (RFC 8818 section 3.1.2): its data
+//!   plane (the `client/ebpf` programs).
 //! - [`metrics`]: Prometheus metrics over HTTP; [`logging`]: the daemon's log (`tracing`).
 
 pub mod api;
 pub mod binding_table;
 pub mod check_config;
 pub mod cli;
+pub mod client_node;
 pub mod cmd_status;
 pub mod config;
 pub mod datapath;

@@ -68,6 +68,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Cmd { .. } => {
             anyhow::bail!("anchor cmd needs --config FILE (or: anchor cmd status --config FILE)")
         }
+        Command::Client { config } => daemon::client(&config),
         Command::Binding { command } => binding(command, before),
         Command::Mn { command } => {
             let prefix = match command {

@@ -9,6 +9,7 @@
 //! socket_check_ms = 1000             # how often the sockets in use are looked at
 //! status_file = "/run/anchor-client/status.json"   # the bindings and counters, rewritten
 //!                                                   # at every change and every second
+//! log_format = "text"                # or "json"
 //! ```
 
 use std::{path::PathBuf, time::Duration};
@@ -32,6 +33,8 @@ pub struct ClientConfig {
     pub socket_check_ms: u64,
     #[serde(default = "default_status_file")]
     pub status_file: PathBuf,
+    #[serde(default)]
+    pub log_format: anchor_pmip::LogFormat,
 }
 
 fn default_lifetime_s() -> u64 {

@@ -52,11 +52,13 @@ pub enum Change {
     /// Accept tunnelled packets from this anchor.
     Anchor(Ipv6Addr),
     ForgetAnchor(Ipv6Addr),
-    /// Encapsulate the uplink from `prefix` toward `anchor`, from `care_of`.
+    /// Encapsulate the uplink from `prefix` toward `anchor`, from `care_of` (an address of
+    /// `dev`, where the packets from `prefix` now leave).
     Tunnel {
         prefix: Ipv6Net,
         anchor: Ipv6Addr,
         care_of: Ipv6Addr,
+        dev: String,
     },
     RemoveTunnel {
         prefix: Ipv6Net,
@@ -485,6 +487,7 @@ impl ClientEngine {
         } else {
             self.counters.accepted += 1;
             let granted = ba.lifetime.as_duration();
+            let dev = self.dev_of(self.held.get(&prefix).and_then(|h| h.binding.as_ref()));
             let Some(held) = self.held.get_mut(&prefix) else {
                 return;
             };
@@ -499,6 +502,7 @@ impl ClientEngine {
                         prefix,
                         anchor,
                         care_of: b.care_of,
+                        dev,
                     });
                     tracing::info!(
                         "{prefix}: {anchor} redirects it to {} for {granted:?}",
@@ -507,6 +511,18 @@ impl ClientEngine {
                 }
             }
         }
+    }
+
+    /// The interface of a binding's care-of address (the node's current prefix's).
+    fn dev_of(&self, binding: Option<&Binding>) -> String {
+        binding
+            .and_then(|b| {
+                self.held
+                    .values()
+                    .find(|h| h.address == Some(b.care_of) && h.kept_on.is_none())
+            })
+            .map(|h| h.dev.clone())
+            .unwrap_or_default()
     }
 
     fn refused(&mut self, prefix: Ipv6Net, ba: &Pba, changes: &mut Vec<Change>) {

@@ -67,18 +67,8 @@ impl NdpSocket {
         socket
             .bind_device(Some(dev.as_bytes()))
             .map_err(err("SO_BINDTODEVICE"))?;
-        // Block every type but Router Solicitation: a set bit blocks its type.
-        let mut filter = [u32::MAX; 8];
-        filter[usize::from(ROUTER_SOLICITATION >> 5)] &= !(1 << (ROUTER_SOLICITATION & 31));
-        setsockopt(&socket, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &filter)
-            .map_err(err("ICMP6_FILTER"))?;
-        setsockopt(
-            &socket,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_RECVHOPLIMIT,
-            &1 as &libc::c_int,
-        )
-        .map_err(err("IPV6_RECVHOPLIMIT"))?;
+        pass_only(&socket, ROUTER_SOLICITATION).map_err(err("ICMP6_FILTER"))?;
+        receive_hop_limit(&socket).map_err(err("IPV6_RECVHOPLIMIT"))?;
         socket
             .set_multicast_hops_v6(u32::from(ND_HOP_LIMIT))
             .map_err(err("IPV6_MULTICAST_HOPS"))?;
@@ -123,40 +113,7 @@ impl NdpSocket {
     /// no Source Link-Layer Address option), logged at debug level.
     pub fn recv(&self) -> io::Result<Option<Solicitation>> {
         let mut buf = [0u8; 1500];
-        let mut control = [0u64; 16];
-        // SAFETY: all-zero bytes are a valid sockaddr_in6 and msghdr.
-        let mut from: libc::sockaddr_in6 = unsafe { mem::zeroed() };
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: as above.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_name = (&raw mut from).cast();
-        msg.msg_namelen = libc::socklen_t::try_from(mem::size_of::<libc::sockaddr_in6>())
-            .expect("sockaddr_in6 is 28 octets");
-        msg.msg_iov = &raw mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = mem::size_of_val(&control);
-        // SAFETY: every pointer in msg points to a live buffer of the length given.
-        let len = unsafe { libc::recvmsg(self.socket.as_raw_fd(), &raw mut msg, 0) };
-        let len = usize::try_from(len).map_err(|_| io::Error::last_os_error())?;
-        let mut hop_limit = None;
-        // SAFETY: msg's control buffer was filled by recvmsg; CMSG_* walk it within
-        // msg_controllen.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::IPPROTO_IPV6
-                    && (*cmsg).cmsg_type == libc::IPV6_HOPLIMIT
-                {
-                    hop_limit = Some(libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned());
-                }
-                cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
-            }
-        }
-        let from_addr = Ipv6Addr::from(from.sin6_addr.s6_addr);
+        let (len, from_addr, hop_limit) = recv_with_hop_limit(&self.socket, &mut buf)?;
         if hop_limit != Some(libc::c_int::from(ND_HOP_LIMIT)) {
             tracing::debug!(
                 "{}: dropped a solicitation from {from_addr} with hop limit {hop_limit:?}",
@@ -198,6 +155,70 @@ impl AsFd for NdpSocket {
     }
 }
 
+/// Receives one message on a raw ICMPv6 socket with `IPV6_RECVHOPLIMIT` on: its length in
+/// `buf`, its sender and the hop limit it arrived with (Neighbor Discovery accepts only 255,
+/// RFC 4861 section 6.1).
+pub fn recv_with_hop_limit(
+    socket: &Socket,
+    buf: &mut [u8],
+) -> io::Result<(usize, Ipv6Addr, Option<libc::c_int>)> {
+    let mut control = [0u64; 16];
+    // SAFETY: all-zero bytes are a valid sockaddr_in6 and msghdr.
+    let mut from: libc::sockaddr_in6 = unsafe { mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_name = (&raw mut from).cast();
+    msg.msg_namelen = libc::socklen_t::try_from(mem::size_of::<libc::sockaddr_in6>())
+        .expect("sockaddr_in6 is 28 octets");
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = mem::size_of_val(&control);
+    // SAFETY: every pointer in msg points to a live buffer of the length given.
+    let len = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut msg, 0) };
+    let len = usize::try_from(len).map_err(|_| io::Error::last_os_error())?;
+    let mut hop_limit = None;
+    // SAFETY: msg's control buffer was filled by recvmsg; CMSG_* walk it within
+    // msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::IPPROTO_IPV6 && (*cmsg).cmsg_type == libc::IPV6_HOPLIMIT
+            {
+                hop_limit = Some(libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned());
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+        }
+    }
+    Ok((
+        len.min(buf.len()),
+        Ipv6Addr::from(from.sin6_addr.s6_addr),
+        hop_limit,
+    ))
+}
+
+/// Lets only ICMPv6 messages of type `kind` through to `socket` (`ICMP6_FILTER`: a set bit
+/// blocks its type).
+pub fn pass_only(socket: &Socket, kind: u8) -> io::Result<()> {
+    let mut filter = [u32::MAX; 8];
+    filter[usize::from(kind >> 5)] &= !(1 << (kind & 31));
+    setsockopt(socket, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &filter)
+}
+
+/// Asks for the hop limit of each message received (`IPV6_RECVHOPLIMIT`).
+pub fn receive_hop_limit(socket: &Socket) -> io::Result<()> {
+    setsockopt(
+        socket,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_RECVHOPLIMIT,
+        &1 as &libc::c_int,
+    )
+}
+
 fn setsockopt<T>(
     socket: &Socket,
     level: libc::c_int,
@@ -224,7 +245,8 @@ fn setsockopt<T>(
 }
 
 /// The interface's MAC (SIOCGIFHWADDR, in the socket's network namespace).
-fn hardware_address(socket: &Socket, dev: &str) -> io::Result<[u8; 6]> {
+/// The MAC address of `dev` (`SIOCGIFHWADDR` on any socket).
+pub fn hardware_address(socket: &Socket, dev: &str) -> io::Result<[u8; 6]> {
     // SAFETY: all-zero bytes are a valid ifreq.
     let mut req: libc::ifreq = unsafe { MaybeUninit::zeroed().assume_init() };
     let name = dev.as_bytes();

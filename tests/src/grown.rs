@@ -210,6 +210,20 @@ impl GrownScenario {
         stream
     }
 
+    /// With `dmm = "client"`: mobile node `mn`'s client status (`status_file`), `Null` before
+    /// its first write.
+    pub fn client_status(&self, mn: &str) -> Value {
+        std::fs::read_to_string(self.daemons().client_status(mn))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(Value::Null)
+    }
+
+    /// With `dmm = "client"`: mobile node `mn`'s client log so far.
+    pub fn client_log(&self, mn: &str) -> String {
+        self.daemons().client_log(mn)
+    }
+
     /// The CMD's log so far.
     pub fn cmd_log(&self) -> String {
         self.daemons().cmd_log()
@@ -338,10 +352,20 @@ impl GrownScenario {
                 self.maar_state(NEAR)
             ));
         }
-        text.push_str(&format!(
-            "CMD records: {}\n",
-            Value::Array(self.cmd_records())
-        ));
+        if self.spec().maar.dmm == anchor_rig::grown::spec::Dmm::Client {
+            for mn in &self.spec().mobile_nodes {
+                text.push_str(&format!(
+                    "{}: client status {}\n",
+                    mn.name,
+                    self.client_status(&mn.name)
+                ));
+            }
+        } else {
+            text.push_str(&format!(
+                "CMD records: {}\n",
+                Value::Array(self.cmd_records())
+            ));
+        }
         text
     }
 

@@ -1,6 +1,8 @@
 //! Support for the privileged tests: the fixture namespace and addresses and a BPF_PROG_TEST_RUN
 //! driver with counter deltas. Their frames come from `anchor-packet`.
 
+pub mod capture;
+pub mod client;
 pub mod cmd_net;
 pub mod etcd;
 pub mod fixture;

@@ -19,15 +19,14 @@
 
 use anchor_tests::support::{anchor_binary, ip_stdout, remove_stale_rigs, require_tools};
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use anchor_rig::cmd;
 use anchor_rig::process::{Transport, wait_for_listener};
 use anchor_rig::topology::{CN_ADDR, MN_P1_ADDR, P1, R1_LOCATOR, R2_LOCATOR};
 use anchor_rig::{Daemon, Node, Proc, Rig, WorkDir};
+use anchor_tests::capture::{Capture, run_bounded, tshark};
 use anchor_tests::xdp::assert_frame;
 use serde_json::Value;
 
@@ -131,7 +130,7 @@ fn moved_mobile_node_keeps_its_address_through_the_tunnel() {
 
     // 3.-5. Traffic to the old address, captured between the routers.
     let capture_file = dir.path().join("sw1.pcap");
-    let mut capture = Capture::start(&rig, &capture_file, dir.path());
+    let mut capture = Capture::start(&rig.ns(Node::Sw), "sw1", &capture_file, dir.path());
     let r1_before = Stats::read(&r1);
     let r2_before = Stats::read(&r2);
 
@@ -187,34 +186,6 @@ fn xdp_mode(rig: &Rig, node: Node, dev: &str) -> Option<u64> {
     let links: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("`ip -j link show dev {dev}` printed no JSON ({e}): {out}"));
     links[0]["xdp"]["mode"].as_u64()
-}
-
-/// Starts a process, waits for it (killing it after [`PROC_TIMEOUT`]) and returns its output.
-fn run_bounded(name: &str, command: &mut Command) -> Output {
-    let line = cmd::describe(command);
-    let mut proc = Proc::spawn(name, command.stdout(Stdio::piped()).stderr(Stdio::piped()))
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    // The outputs are small: reading them after the exit cannot block the child.
-    let status = proc
-        .wait(PROC_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e:#}"))
-        .unwrap_or_else(|| panic!("`{line}` still ran after {PROC_TIMEOUT:?} and was killed"));
-    let child = proc.child();
-    let stdout = read_all(child.stdout.take());
-    let stderr = read_all(child.stderr.take());
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-fn read_all(pipe: Option<impl Read>) -> Vec<u8> {
-    let mut buf = Vec::new();
-    if let Some(mut pipe) = pipe {
-        let _ = pipe.read_to_end(&mut buf);
-    }
-    buf
 }
 
 fn ping_old_address(rig: &Rig) {
@@ -455,96 +426,6 @@ fn check_counters(r1_before: &Stats, r1_after: &Stats, r2_before: &Stats, r2_aft
             refused.join(", ")
         );
     }
-}
-
-/// `tcpdump -i sw1 -w FILE -U` in the switch's namespace: every frame between the routers.
-struct Capture {
-    proc: Proc,
-    log: PathBuf,
-}
-
-impl Capture {
-    fn start(rig: &Rig, file: &Path, dir: &Path) -> Capture {
-        let log = dir.join("tcpdump.log");
-        let log_file = std::fs::File::create(&log).expect("create tcpdump.log");
-        let proc = Proc::spawn(
-            "tcpdump",
-            cmd::in_netns(&rig.ns(Node::Sw), "tcpdump")
-                // -Z root: Debian's tcpdump otherwise drops to user tcpdump, who cannot write
-                // here. --immediate-mode: without it libpcap hands over frames in blocks, at the
-                // latest after a second, and the frames of the last block are lost on SIGINT.
-                // -B (KiB): in immediate mode every ring slot holds a whole snapshot (256 KiB,
-                // as GRO on sw1 merges frames); the default 2 MiB ring drops bursts.
-                .args([
-                    "-i",
-                    "sw1",
-                    "-n",
-                    "-U",
-                    "--immediate-mode",
-                    "-B",
-                    "65536",
-                    "-Z",
-                    "root",
-                    "-w",
-                ])
-                .arg(file)
-                .stdout(Stdio::null())
-                .stderr(log_file),
-        )
-        .unwrap_or_else(|e| panic!("{e:#}"));
-        let mut capture = Capture { proc, log };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !capture.log_text().contains("listening on") {
-            if let Some(status) = capture.proc.try_wait().unwrap_or_else(|e| panic!("{e:#}")) {
-                panic!("tcpdump exited ({status}):\n{}", capture.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tcpdump did not start listening on sw1 within 10 s:\n{}",
-                capture.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        capture
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGINT, then waits for tcpdump to flush and exit.
-    fn stop(&mut self) {
-        let status = self
-            .proc
-            .stop_with("INT", Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("{e:#}"));
-        let log = self.log_text();
-        assert!(status.success(), "tcpdump exited with {status}:\n{log}");
-        // "N packets dropped by kernel": a capture with holes would make tshark's checks moot.
-        let dropped = log
-            .lines()
-            .find_map(|line| line.strip_suffix(" packets dropped by kernel"))
-            .map(|n| n.trim().parse::<u64>());
-        assert!(
-            matches!(dropped, Some(Ok(0))),
-            "the capture is incomplete (or tcpdump's summary unreadable):\n{log}"
-        );
-    }
-}
-
-/// Runs tshark on the capture; panics with its stderr when it fails.
-fn tshark(file: &Path, args: &[&str]) -> String {
-    let out = run_bounded("tshark", cmd::new("tshark").arg("-r").arg(file).args(args));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "`tshark -r {} {}` failed ({}):\n{stdout}{}",
-        file.display(),
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// One IPv6-in-IPv6 frame as tshark decodes it.

@@ -127,6 +127,7 @@ fn a_move_sends_the_old_anchor_an_update_and_its_acknowledgement_installs_the_tu
             prefix: net("2001:db8:a1:1::/64"),
             anchor: AR1,
             care_of: addr(P2_ADDR),
+            dev: "ar2".into(),
         }]
     );
     assert_eq!(node.counters().accepted, 1);

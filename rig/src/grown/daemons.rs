@@ -13,9 +13,10 @@ use crate::cmd;
 use crate::daemon::{Daemon, Interface, Router};
 use crate::grown::Grown;
 use crate::grown::bird::Birds;
+use crate::grown::client;
 use crate::grown::near;
 use crate::grown::plan::{CMD, CORE, NEAR};
-use crate::grown::spec::{AccessRouter, Attachment, CmdPlacement, Policy, Spec};
+use crate::grown::spec::{AccessRouter, Attachment, CmdPlacement, Dmm, Policy, Spec};
 use crate::process::Proc;
 
 /// How long a daemon gets to exit after SIGTERM in [`Daemons::stop`].
@@ -67,9 +68,12 @@ pub fn cmd_config(spec: &Spec, store: &Path) -> String {
     reason = "a few lines of configuration, once per start: each line reads as in the file"
 )]
 pub fn maar_section(spec: &Spec, ar: &AccessRouter, state_dir: &Path) -> String {
+    let cmd = match spec.maar.dmm {
+        Dmm::Network => format!("cmd = \"{}\"\n", spec.cmd.address),
+        Dmm::Client => "client_bindings = true\n".to_owned(),
+    };
     let mut text = format!(
-        "\n[maar]\ncmd = \"{}\"\ninsecure_signaling = true\nra_interval_s = {}\nstate_dir = \"{}\"\n",
-        spec.cmd.address,
+        "\n[maar]\n{cmd}insecure_signaling = true\nra_interval_s = {}\nstate_dir = \"{}\"\n",
         spec.maar.ra_interval_s,
         state_dir.display()
     );
@@ -159,6 +163,8 @@ pub struct Daemons {
     /// Stopped before the CMD, in the order of the spec, the near anchor last.
     routers: Vec<(String, Daemon)>,
     cmd: Option<Proc>,
+    /// With `dmm = "client"`: each mobile node's `anchor client`, stopped first.
+    clients: Vec<(String, Proc)>,
     /// Stopped last: the routes stay announced until the MAARs have stopped.
     birds: Option<Birds>,
 }
@@ -173,29 +179,15 @@ impl Daemons {
             dir: dir.to_owned(),
             routers: Vec::new(),
             cmd: None,
+            clients: Vec::new(),
             birds: None,
         };
         if spec.bgp.is_some() {
             daemons.birds = Some(Birds::start(grown, dir).context("cannot start BIRD")?);
         }
-        let config = dir.join("cmd.toml");
-        std::fs::write(&config, cmd_config(spec, &daemons.cmd_store()))
-            .with_context(|| format!("cannot write {}", config.display()))?;
-        let log_path = dir.join("cmd.log");
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("cannot create {}", log_path.display()))?;
-        let ns = match spec.cmd.placement {
-            CmdPlacement::Core => grown.ns(CORE),
-            CmdPlacement::Own => grown.ns(CMD),
-        };
-        daemons.cmd = Some(Proc::spawn(
-            "cmd",
-            cmd::in_netns_only(&ns, anchor)
-                .args(["cmd", "--config"])
-                .arg(&config)
-                .stdout(log.try_clone()?)
-                .stderr(log),
-        )?);
+        if spec.maar.dmm == Dmm::Network {
+            daemons.start_cmd(grown, anchor)?;
+        }
         for ar in &spec.access_routers {
             let section = maar_section(spec, ar, &daemons.state_dir(&ar.name));
             let daemon = Daemon::start_with_config(anchor, dir, &router(grown, ar), &section)
@@ -207,6 +199,9 @@ impl Daemons {
             let daemon = Daemon::start_with_config(anchor, dir, &router, &section)
                 .context("cannot start the near anchor")?;
             daemons.routers.push((NEAR.to_owned(), daemon));
+        }
+        if spec.maar.dmm == Dmm::Client {
+            daemons.clients = client::start(grown, anchor, dir)?;
         }
         // A CMD that refused its config has exited by now (the routers took longer to start).
         if let Some(status) = daemons
@@ -225,6 +220,40 @@ impl Daemons {
             birds.wait_established(BGP_TIMEOUT)?;
         }
         Ok(daemons)
+    }
+
+    /// Starts the CMD in the core's namespace or its own.
+    fn start_cmd(&mut self, grown: &Grown, anchor: &Path) -> Result<()> {
+        let (spec, dir) = (grown.spec(), self.dir.clone());
+        let config = dir.join("cmd.toml");
+        std::fs::write(&config, cmd_config(spec, &self.cmd_store()))
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let log_path = dir.join("cmd.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let ns = match spec.cmd.placement {
+            CmdPlacement::Core => grown.ns(CORE),
+            CmdPlacement::Own => grown.ns(CMD),
+        };
+        self.cmd = Some(Proc::spawn(
+            "cmd",
+            cmd::in_netns_only(&ns, anchor)
+                .args(["cmd", "--config"])
+                .arg(&config)
+                .stdout(log.try_clone()?)
+                .stderr(log),
+        )?);
+        Ok(())
+    }
+
+    /// With `dmm = "client"`: mobile node `mn`'s client log.
+    pub fn client_log(&self, mn: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{mn}-client.log"))).unwrap_or_default()
+    }
+
+    /// With `dmm = "client"`: mobile node `mn`'s client status (its `status_file`).
+    pub fn client_status(&self, mn: &str) -> PathBuf {
+        client::status_file(&self.dir, mn)
     }
 
     /// The BIRDs, with `[bgp]`.
@@ -279,6 +308,12 @@ impl Daemons {
     /// Stops the routers, then the CMD, then BIRD, with SIGTERM; fails when one does not exit
     /// cleanly.
     pub fn stop(mut self) -> Result<()> {
+        for (name, mut client) in self.clients.drain(..) {
+            let status = client.stop_with("TERM", STOP_TIMEOUT)?;
+            if !status.success() {
+                bail!("the client of {name} exited with {status}");
+            }
+        }
         for (name, daemon) in self.routers.drain(..) {
             let status = daemon
                 .stop()
@@ -302,6 +337,9 @@ impl Daemons {
     /// Leaves every daemon running after this process ends (`cargo xtask rig up`): removing
     /// the topology's namespaces stops them.
     pub fn keep(mut self) {
+        for (_, client) in self.clients.drain(..) {
+            std::mem::forget(client);
+        }
         for (_, daemon) in self.routers.drain(..) {
             std::mem::forget(daemon);
         }
@@ -323,7 +361,17 @@ impl Drop for Daemons {
                 cmd::tail(self.cmd_log().as_bytes())
             );
         }
-        // The routers (each printing its log when panicking), then the CMD, then BIRD.
+        if std::thread::panicking() {
+            for (name, _) in &self.clients {
+                eprintln!(
+                    "the client log of {name}:\n{}",
+                    cmd::tail(self.client_log(name).as_bytes())
+                );
+            }
+        }
+        // The clients, the routers (each printing its log when panicking), then the CMD, then
+        // BIRD.
+        self.clients.clear();
         self.routers.clear();
         self.cmd.take();
         self.birds.take();

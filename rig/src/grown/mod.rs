@@ -8,6 +8,7 @@
 //! - [`plan`]: the namespaces, links, addresses and routes a spec makes, before any command.
 //! - [`build`]: making them with `ip`, `sysctl` and `ethtool`, and removing them.
 //! - [`daemons`]: the CMD and the MAARs (and BIRD, with `[bgp]`).
+//! - [`client`]: with `dmm = "client"`, `anchor client` on every mobile node and no CMD.
 //! - [`near`]: the anchor next to the correspondent, a subscriber of the CMD.
 //! - [`bgp`]: with `[bgp]`, the BIRD configurations: eBGP between the core and every access
 //!   router, which announces its pool and its MAAR's routes (protocol 250).
@@ -23,6 +24,7 @@
 pub mod bgp;
 pub mod bird;
 pub mod build;
+pub mod client;
 pub mod daemons;
 pub mod near;
 pub mod plan;

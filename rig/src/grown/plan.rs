@@ -13,7 +13,7 @@
 
 use std::net::Ipv6Addr;
 
-use crate::grown::spec::{Attachment, CmdPlacement, Mac, Spec, gateway, link_net};
+use crate::grown::spec::{Attachment, CmdPlacement, Dmm, Mac, Spec, gateway, link_net};
 
 /// The correspondent's node name.
 pub const CN: &str = "cn";
@@ -75,7 +75,8 @@ pub struct End {
     /// Whether it comes up with the topology (a mobile node's links wait for
     /// [`Grown::attach`](crate::grown::Grown::attach)).
     pub up: bool,
-    /// An anchor's end (an access router's, the near anchor's): its daemon attaches XDP. Every
+    /// An anchor's end (an access router's, the near anchor's), or a mobile node's with
+    /// client-based DMM: its daemon attaches XDP. Every
     /// other end gets GRO and a
     /// pass-only XDP program, so that the routers' XDP_REDIRECT and XDP_TX into it work (as in
     /// [`crate::topology`]).
@@ -165,7 +166,8 @@ impl Plan {
                         addr: None,
                         mac: Some(mn.mac),
                         up: false,
-                        xdp_router: false,
+                        // With client-based DMM the node's own program (`anchor client`).
+                        xdp_router: spec.maar.dmm == Dmm::Client,
                         master: None,
                     },
                     End {

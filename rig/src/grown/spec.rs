@@ -173,6 +173,18 @@ impl Policy {
     }
 }
 
+/// Which of RFC 8818's configurations runs (section 3.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dmm {
+    /// Network-based (section 3.1.1): the MAARs signal with the CMD.
+    #[default]
+    Network,
+    /// Client-based (section 3.1.2): no CMD; each mobile node runs `anchor client`, and the
+    /// access routers take its Binding Updates (`client_bindings`).
+    Client,
+}
+
 /// How a MAAR learns that a node attached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -216,6 +228,8 @@ pub struct MaarDefaults {
     /// The MAARs' `max_bindack_timeout_ms`, when not the daemon's default.
     #[serde(default)]
     pub max_bindack_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub dmm: Dmm,
 }
 
 impl Default for MaarDefaults {
@@ -229,6 +243,7 @@ impl Default for MaarDefaults {
             first_frame: false,
             initial_bindack_timeout_ms: None,
             max_bindack_timeout_ms: None,
+            dmm: Dmm::default(),
         }
     }
 }
@@ -394,6 +409,17 @@ impl Spec {
         }
         if self.maar.ra_interval_s == 0 {
             return Err("maar.ra_interval_s must be at least 1".into());
+        }
+        if self.maar.dmm == Dmm::Client
+            && (self.maar.attachment == Attachment::Roam
+                || self.near_anchor.is_some()
+                || self.bgp.is_some())
+        {
+            return Err(
+                "maar.dmm = \"client\" takes neither attachment = \"roam\", [near_anchor] \
+                 nor [bgp]: the node's own links and bindings carry its moves"
+                    .into(),
+            );
         }
         self.check_addresses()?;
         self.check_pools()?;

@@ -79,15 +79,7 @@ pub fn encap(ctx: &TcContext) -> (i32, ClientCounter) {
     // checked segment by segment when it is split).
     let mut mtu_len: u32 = 0;
     // SAFETY: valid context; `mtu_len` is a writable u32 on the stack.
-    let mtu = unsafe {
-        bpf_check_mtu(
-            ctx.skb.skb.cast(),
-            0,
-            &raw mut mtu_len,
-            ROOM,
-            0,
-        )
-    };
+    let mtu = unsafe { bpf_check_mtu(ctx.skb.skb.cast(), 0, &raw mut mtu_len, ROOM, 0) };
     if mtu != 0 {
         return (SHOT, ClientCounter::EncapFailed);
     }

@@ -21,7 +21,8 @@ pub static CLIENT_ANCHORS: HashMap<Addr, u32> = HashMap::with_max_entries(MAX_CL
 
 /// Packets per `ClientCounter`.
 #[map]
-pub static CLIENT_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(ClientCounter::COUNT, 0);
+pub static CLIENT_COUNTERS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(ClientCounter::COUNT, 0);
 
 #[inline(always)]
 pub fn count(counter: ClientCounter) {
