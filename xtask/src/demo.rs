@@ -156,7 +156,7 @@ fn run(anchor: &Path, dir: &Path) -> Result<()> {
 }
 
 /// The scenarios `--scenario NAME` runs: name, test file, what it shows.
-pub const SCENARIOS: [(&str, &str, &str); 6] = [
+pub const SCENARIOS: [(&str, &str, &str); 7] = [
     (
         "nomadic",
         "scenario_nomadic",
@@ -181,6 +181,11 @@ pub const SCENARIOS: [(&str, &str, &str); 6] = [
         "repeated",
         "scenario_repeated",
         "RFC 8818: one node AR1 -> AR2 -> AR3 -> AR1 with a flow opened at each stop, every open flow kept",
+    ),
+    (
+        "client",
+        "scenario_client",
+        "RFC 8818 section 3.1.2, client-based DMM: no CMD; the node's own Binding Updates make AR1 and AR2 tunnel its old prefixes straight to it, two TCP flows kept across two moves",
     ),
     (
         "roam",

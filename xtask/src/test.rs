@@ -21,7 +21,8 @@ const STEPS: &[(&str, &[&str])] = &[
         "clippy",
         &["clippy", "--all-targets", "--", "-D", "warnings"],
     ),
-    // The eBPF crates (the anchor program, the benchmarks' programs), with the nightly and
+    // The eBPF crates (the anchor program, the benchmarks' programs, the mobile node's), with
+    // the nightly and
     // target they are built with.
     (
         "clippy (eBPF)",
@@ -32,6 +33,8 @@ const STEPS: &[(&str, &[&str])] = &[
             "anchor-ebpf",
             "--package",
             "anchor-bench-ebpf",
+            "--package",
+            "anchor-client-ebpf",
             "--target",
             "bpfel-unknown-none",
             "-Z",

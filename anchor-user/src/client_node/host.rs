@@ -12,7 +12,7 @@ use netlink_packet_route::{
     AddressFamily, RouteNetlinkMessage,
     address::{AddressAttribute, AddressHeaderFlag, AddressMessage, CacheInfo},
     link::LinkAttribute,
-    route::{RouteAddress, RouteAttribute, RouteMessage, RouteMetric},
+    route::{RouteAddress, RouteAttribute, RouteMetric},
 };
 use netlink_sys::{AsyncSocket as _, SocketAddr};
 use thiserror::Error;

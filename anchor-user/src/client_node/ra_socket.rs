@@ -66,7 +66,7 @@ pub fn listen(dev: &str, tx: mpsc::Sender<Heard>) -> Result<(), RaSocketError> {
     // SAFETY: the socket owns its descriptor, which stays open and the same until the AsyncFd
     // (which owns the socket) is dropped.
     let socket = unsafe { AsyncFd::register(socket) }
-        .map_err(|e| std::io::Error::from(e))
+        .map_err(std::io::Error::from)
         .map_err(err("registering with the runtime"))?;
     let dev = dev.to_owned();
     tokio::spawn(async move {

@@ -98,27 +98,27 @@ impl Signaling {
         Ok(socket)
     }
 
-    fn send(&mut self, send: &Send) {
-        if !self.insecure && !self.checked.contains(&(send.from, send.to)) {
-            if let Err(error) = xfrm::check_esp_for_mh(send.from, &[send.to]) {
+    fn send(&mut self, update: &Send) {
+        if !self.insecure && !self.checked.contains(&(update.from, update.to)) {
+            if let Err(error) = xfrm::check_esp_for_mh(update.from, &[update.to]) {
                 tracing::error!(
                     "not sending to {} from {}: {}",
-                    send.to,
-                    send.from,
+                    update.to,
+                    update.from,
                     error_chain(&error)
                 );
                 return;
             }
-            self.checked.insert((send.from, send.to));
+            self.checked.insert((update.from, update.to));
         }
-        let sent = self.socket(send.from).and_then(|socket| {
-            let wire = send.message.encode(send.from, send.to)?;
-            socket.get_ref().send(send.to, &wire)?;
+        let sent = self.socket(update.from).and_then(|socket| {
+            let wire = update.message.encode(update.from, update.to)?;
+            socket.get_ref().send(update.to, &wire)?;
             Ok(())
         });
         match sent {
-            Ok(()) => tracing::debug!("to {}: {:?}", send.to, send.message),
-            Err(error) => tracing::warn!("cannot send to {}: {error:#}", send.to),
+            Ok(()) => tracing::debug!("to {}: {:?}", update.to, update.message),
+            Err(error) => tracing::warn!("cannot send to {}: {error:#}", update.to),
         }
     }
 }
