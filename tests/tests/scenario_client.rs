@@ -476,3 +476,41 @@ fn check_captures(core: &Path, access: &Path, ar1: Ipv6Addr, a1: Ipv6Addr, a3: I
         forwarded.len()
     );
 }
+
+/// Without `insecure_signaling`, an anchor that takes Binding Updates needs the kernel to require
+/// ESP for the Mobility Header with every node (`::/0`), both ways: the start-up check refuses
+/// without such policies and passes with them (manual transport-mode policies, in a namespace
+/// of its own).
+#[test]
+fn client_bindings_need_esp_with_every_node() {
+    let locator: Ipv6Addr = "2001:db8:f1::2".parse().expect("address");
+    let config: anchor_maar::MaarConfig = toml::from_str(
+        "client_bindings = true\n[[pool]]\nprefix = \"2001:db8:a1::/48\"\npolicy = \"session-lasting\"\n",
+    )
+    .expect("a [maar] section");
+    config.validate(locator).expect("valid without a CMD");
+    let ns = anchor_rig::Netns::create("anchor-clesp", "x").unwrap_or_else(|e| panic!("{e:#}"));
+    let refused = anchor_rig::netns::within(ns.name(), || {
+        anchor_maar::check_security(&config, locator).map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let error = refused.expect_err("no XFRM policy: the check must refuse");
+    assert!(
+        error.contains("no XFRM policy requires ESP") && error.contains("peer ::"),
+        "the refusal should name every node (::): {error}"
+    );
+    for (dir, src, dst) in [
+        ("out", "2001:db8:f1::2/128", "::/0"),
+        ("in", "::/0", "2001:db8:f1::2/128"),
+    ] {
+        ns.ip(&format!(
+            "xfrm policy add src {src} dst {dst} proto 135 dir {dir} tmpl proto esp mode transport"
+        ))
+        .unwrap_or_else(|e| panic!("cannot add the XFRM policy: {e:#}"));
+    }
+    let accepted = anchor_rig::netns::within(ns.name(), || {
+        anchor_maar::check_security(&config, locator).map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(accepted, Ok(()), "ESP required both ways with ::/0");
+}

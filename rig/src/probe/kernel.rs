@@ -181,6 +181,25 @@ pub const ESP_AUTHENC: IpProbe = IpProbe {
     options: &["CONFIG_INET6_ESP", "CONFIG_CRYPTO_AUTHENC"],
 };
 
+/// A source-specific route, as `anchor client` adds one per tunnelled prefix (its MTU).
+pub const SOURCE_ROUTE: IpProbe = IpProbe {
+    args: &[
+        "-6",
+        "route",
+        "add",
+        "default",
+        "from",
+        "2001:db8:fc::/64",
+        "via",
+        "2001:db8:fe::2",
+        "dev",
+        "v0",
+        "mtu",
+        "1460",
+    ],
+    options: &["CONFIG_IPV6_SUBTREES"],
+};
+
 /// The XFRM policy the signaling's protection check looks for.
 pub const XFRM_POLICY: IpProbe = IpProbe {
     args: &[

@@ -59,6 +59,48 @@ impl Capability {
     }
 }
 
+/// The capabilities probed with `ip` in the scratch namespace: name, the tasks that need it,
+/// what its absence disables, the probe.
+const IP_PROBES: [(&str, &[Task], &str, &kernel::IpProbe); 6] = [
+    (
+        "IPv6 source-specific routes",
+        TEST,
+        "client-based DMM's MTU for tunnelled prefixes (`anchor client`): the client scenario",
+        &kernel::SOURCE_ROUTE,
+    ),
+    (
+        "seg6 lwtunnel (encap.red)",
+        OPTIONAL,
+        "the benchmarks' kernel seg6 comparator (its rows show n/a)",
+        &kernel::SEG6,
+    ),
+    (
+        "ip6tnl (ip6ip6)",
+        OPTIONAL,
+        "kernel IPv6-in-IPv6 tunnels beside anchor (no benchmark compares with it yet)",
+        &kernel::IP6TNL,
+    ),
+    (
+        "ESP, AEAD rfc4106(gcm(aes))",
+        OPTIONAL,
+        "ESP on the wire: the signaling's CHILD SAs (aes256gcm16) cannot be installed; \
+         the tests check policies and IKEv2 only",
+        &kernel::ESP_AEAD,
+    ),
+    (
+        "ESP, authenc hmac(sha256) cbc(aes)",
+        OPTIONAL,
+        "ESP on the wire with manual keys of that suite",
+        &kernel::ESP_AUTHENC,
+    ),
+    (
+        "XFRM policies",
+        TEST,
+        "the check that IPsec protects the signaling, and its tests",
+        &kernel::XFRM_POLICY,
+    ),
+];
+
 /// Probes everything, in the order of the table. Needs root; changes nothing it does not undo.
 pub fn probe_all() -> Vec<Capability> {
     let mut caps = Vec::new();
@@ -111,37 +153,9 @@ pub fn probe_all() -> Vec<Capability> {
         "generic attachment (xdp_mode = \"skb\") and the tests that use it",
         generic,
     );
-    add(
-        "seg6 lwtunnel (encap.red)",
-        OPTIONAL,
-        "the benchmarks' kernel seg6 comparator (its rows show n/a)",
-        kernel::try_ip(&scratch, &kernel::SEG6),
-    );
-    add(
-        "ip6tnl (ip6ip6)",
-        OPTIONAL,
-        "kernel IPv6-in-IPv6 tunnels beside anchor (no benchmark compares with it yet)",
-        kernel::try_ip(&scratch, &kernel::IP6TNL),
-    );
-    add(
-        "ESP, AEAD rfc4106(gcm(aes))",
-        OPTIONAL,
-        "ESP on the wire: the signaling's CHILD SAs (aes256gcm16) cannot be installed; \
-         the tests check policies and IKEv2 only",
-        kernel::try_ip(&scratch, &kernel::ESP_AEAD),
-    );
-    add(
-        "ESP, authenc hmac(sha256) cbc(aes)",
-        OPTIONAL,
-        "ESP on the wire with manual keys of that suite",
-        kernel::try_ip(&scratch, &kernel::ESP_AUTHENC),
-    );
-    add(
-        "XFRM policies",
-        TEST,
-        "the check that IPsec protects the signaling, and its tests",
-        kernel::try_ip(&scratch, &kernel::XFRM_POLICY),
-    );
+    for (name, needed_by, disables, probe) in IP_PROBES {
+        add(name, needed_by, disables, kernel::try_ip(&scratch, probe));
+    }
     add(
         "charon: AES_GCM_16, PRF_HMAC_SHA2_384, ECP_384",
         TEST,
