@@ -131,6 +131,7 @@ mod tests {
                 "anchor-mn-attach.8",
                 "anchor-mn-detach.8",
                 "anchor-mn-list.8",
+                "anchor-client.8",
                 "anchor-binding.8",
                 "anchor-binding-add.8",
                 "anchor-binding-del.8",

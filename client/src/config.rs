@@ -178,4 +178,17 @@ mod tests {
         );
         assert!(toml::from_str::<ClientConfig>("interfaces = [\"a\"]\nbogus = 1").is_err());
     }
+
+    #[test]
+    fn the_packaged_sample_is_valid_and_says_the_defaults() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packaging/client/client.toml"
+        );
+        let text = std::fs::read_to_string(path).expect("the packaged sample");
+        let sample = parse(&text);
+        assert_eq!(sample.validate(), Ok(()));
+        let defaults = parse("interfaces = [\"wlan0\"]");
+        assert_eq!(sample, defaults, "the sample should show the defaults");
+    }
 }

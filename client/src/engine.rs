@@ -554,6 +554,24 @@ impl ClientEngine {
         }
     }
 
+    /// The client stops: every binding is de-registered (the updates go out once, unanswered
+    /// ones are not sent again), and its tunnels, kept addresses and anchors go.
+    pub fn shutdown(&mut self, now: Now, out: &mut Vec<Send>, changes: &mut Vec<Change>) {
+        let care_of = self
+            .current
+            .and_then(|c| self.held.get(&c))
+            .and_then(|h| h.address);
+        let prefixes: Vec<Ipv6Net> = self.held.keys().copied().collect();
+        for prefix in prefixes {
+            let bound = self.held.get(&prefix).is_some_and(|h| h.binding.is_some());
+            if bound && let Some(care_of) = care_of {
+                self.deregister(now, prefix, care_of, out, changes);
+            }
+            self.forget(prefix, changes);
+        }
+        self.current = None;
+    }
+
     /// When [`poll`](Self::poll) next has work.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.held

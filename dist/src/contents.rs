@@ -36,11 +36,15 @@ pub struct Entry {
 }
 
 /// The sample directories of `packaging/` shipped under `/usr/share/doc/anchor/`, each required.
-pub const SAMPLE_DIRS: [&str; 4] = ["config", "cmd", "strongswan", "bird"];
+pub const SAMPLE_DIRS: [&str; 5] = ["config", "cmd", "client", "strongswan", "bird"];
 /// The Prometheus alert rules, shipped under `/usr/share/doc/anchor/prometheus/` when present.
 pub const ALERT_RULES: &str = "prometheus/anchor-rules.yml";
 /// The systemd units of `packaging/`, installed in `/usr/lib/systemd/system/`.
-pub const UNITS: [&str; 2] = ["anchor.service", "anchor-cmd.service"];
+pub const UNITS: [&str; 3] = [
+    "anchor.service",
+    "anchor-cmd.service",
+    "anchor-client.service",
+];
 /// The completions `anchor-docs` writes, and where each shell looks for them.
 pub const COMPLETIONS: [(&str, &str); 3] = [
     ("anchor", "usr/share/bash-completion/completions/anchor"),
@@ -192,6 +196,7 @@ mod tests {
             "usr/sbin/anchor",
             "usr/lib/systemd/system/anchor.service",
             "usr/lib/systemd/system/anchor-cmd.service",
+            "usr/lib/systemd/system/anchor-client.service",
             "usr/share/doc/anchor/config/anchor-access.toml",
             "usr/share/doc/anchor/config/anchor-core.toml",
             "usr/share/doc/anchor/config/anchor-maar.toml",
@@ -199,6 +204,7 @@ mod tests {
             "usr/share/doc/anchor/cmd/cmd-etcd.toml",
             "usr/share/doc/anchor/cmd/cmd.toml",
             "usr/share/doc/anchor/cmd/etcd.conf.yml",
+            "usr/share/doc/anchor/client/client.toml",
             "usr/share/doc/anchor/strongswan/cmd-swanctl.conf",
             "usr/share/doc/anchor/strongswan/maar-swanctl.conf",
             "usr/share/doc/anchor/bird/bird-core.conf",

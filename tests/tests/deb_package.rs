@@ -26,9 +26,10 @@ use anchor_dist::{
 use anchor_rig::WorkDir;
 use anchor_tests::support::{anchor_binary, require_tools};
 
-const UNITS: [&str; 2] = [
+const UNITS: [&str; 3] = [
     "/usr/lib/systemd/system/anchor.service",
     "/usr/lib/systemd/system/anchor-cmd.service",
+    "/usr/lib/systemd/system/anchor-client.service",
 ];
 
 #[test]

@@ -213,6 +213,13 @@ pub async fn serve(
             }
         }
     }
+    // The anchors release the prefixes now rather than at the bindings' expiry, and the host
+    // keeps no route or address of a tunnel that is gone with the programs.
+    engine.shutdown(Now::system(), &mut out, &mut changes);
+    for send in out.drain(..) {
+        signaling.send(&send);
+    }
+    apply(&mut datapath, &host, &routers, changes.drain(..)).await;
     let c = engine.counters();
     tracing::info!(
         "client stopping: {} updates sent, {} accepted, {} refused, {} retransmitted, {} moves",

@@ -363,3 +363,38 @@ fn an_unrefreshed_binding_expires() {
     }));
     assert!(changes.contains(&Change::ForgetAnchor(AR1)));
 }
+
+#[test]
+fn shutdown_de_registers_and_undoes_everything() {
+    let mut node = engine();
+    let now = start();
+    moved_to_ar2(&mut node, now);
+    let mut changes = Vec::new();
+    node.handle(now, AR1, &ba(1, Status::ACCEPTED, 40), &mut changes);
+    let (mut out, mut changes) = (Vec::new(), Vec::new());
+    let end = now.plus(Duration::from_secs(3));
+    node.shutdown(end, &mut out, &mut changes);
+    assert_eq!(
+        out,
+        vec![Send {
+            from: addr(P2_ADDR),
+            to: AR1,
+            message: expected_bu(2, end, "2001:db8:a1:1::/64", addr(P2_ADDR), 0),
+        }]
+    );
+    assert_eq!(
+        changes,
+        vec![
+            Change::RemoveTunnel {
+                prefix: net("2001:db8:a1:1::/64")
+            },
+            Change::DropAddress {
+                address: addr(P1_ADDR),
+                dev: "ar2".into()
+            },
+            Change::ForgetAnchor(AR1),
+        ]
+    );
+    assert!(node.bindings().is_empty());
+    assert_eq!(node.next_deadline(), None, "nothing is sent again");
+}
