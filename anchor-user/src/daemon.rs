@@ -26,39 +26,23 @@ use tokio::{
     sync::Mutex,
 };
 
-/// `anchor cmd`: the central mobility database, until SIGINT or SIGTERM.
 /// `anchor client --config FILE`: the mobile node's side of client-based DMM until SIGINT or
 /// SIGTERM; its programs are detached at the exit.
 pub fn client(config_path: &Path) -> anyhow::Result<()> {
     let config = anchor_user::client_node::service::load_config(config_path)?;
     logging::init(LogLevel::Info, config.log_format)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
-                _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-            }
-        };
+    runtime()?.block_on(async {
+        let shutdown = termination()?;
         anchor_user::client_node::service::serve(&config, shutdown).await
     })
 }
 
+/// `anchor cmd`: the central mobility database, until SIGINT or SIGTERM.
 pub fn cmd(config_path: &Path) -> anyhow::Result<()> {
     let config = anchor_cmd::Config::from_file(config_path)?;
     logging::init(LogLevel::Info, config.log_format)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    runtime()?.block_on(async {
+        let shutdown = termination()?;
         // Before anything else: a busy metrics address stops the CMD here.
         let metrics = config
             .metrics_listen
@@ -76,18 +60,33 @@ pub fn cmd(config_path: &Path) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let shutdown = async move {
-            tokio::select! {
-                _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
-                _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-            }
-        };
         let served = cmd.serve(shutdown).await;
         if let Some(task) = metrics {
             task.abort();
         }
         served?;
         Ok(())
+    })
+}
+
+/// The single-threaded runtime of `anchor cmd` and `anchor client`.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Completes at the first SIGINT or SIGTERM (the handlers are in place when it returns; call it
+/// inside the runtime).
+fn termination() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+        }
     })
 }
 

@@ -417,9 +417,7 @@ impl ClientEngine {
                 MobilityOption::AlternateCareOfAddress(care_of),
             ],
         });
-        let named = MobilityOption::HomeNetworkPrefix(prefix);
-        self.retransmit
-            .forget_where(held.anchor, |m| m.options().contains(&named));
+        forget_updates(&mut self.retransmit, held.anchor, prefix);
         self.retransmit
             .sent(now.instant, held.anchor, sequence, message.clone());
         self.counters.updates_sent += 1;
@@ -436,9 +434,7 @@ impl ClientEngine {
         let Some(held) = self.held.remove(&prefix) else {
             return;
         };
-        let named = MobilityOption::HomeNetworkPrefix(prefix);
-        self.retransmit
-            .forget_where(held.anchor, |m| m.options().contains(&named));
+        forget_updates(&mut self.retransmit, held.anchor, prefix);
         if held.binding.as_ref().is_some_and(|b| b.tunnel) {
             changes.push(Change::RemoveTunnel { prefix });
         }
@@ -541,9 +537,7 @@ impl ClientEngine {
             return;
         };
         let anchor = held.anchor;
-        let named = MobilityOption::HomeNetworkPrefix(prefix);
-        self.retransmit
-            .forget_where(anchor, |m| m.options().contains(&named));
+        forget_updates(&mut self.retransmit, anchor, prefix);
         if let Some(b) = held.binding.take()
             && b.tunnel
         {
@@ -640,6 +634,12 @@ impl ClientEngine {
             self.unbind(prefix, changes);
         }
     }
+}
+
+/// Stops retransmitting the updates to `anchor` about `prefix`.
+fn forget_updates(retransmit: &mut Retransmitter, anchor: Ipv6Addr, prefix: Ipv6Net) {
+    let named = MobilityOption::HomeNetworkPrefix(prefix);
+    retransmit.forget_where(anchor, |m| m.options().contains(&named));
 }
 
 /// The care-of address an update names.

@@ -62,13 +62,7 @@ impl NdpSocket {
                 source,
             }
         };
-        let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))
-            .map_err(err("raw ICMPv6 socket"))?;
-        socket
-            .bind_device(Some(dev.as_bytes()))
-            .map_err(err("SO_BINDTODEVICE"))?;
-        pass_only(&socket, ROUTER_SOLICITATION).map_err(err("ICMP6_FILTER"))?;
-        receive_hop_limit(&socket).map_err(err("IPV6_RECVHOPLIMIT"))?;
+        let socket = open_nd(dev, ROUTER_SOLICITATION).map_err(|(what, e)| err(what)(e))?;
         socket
             .set_multicast_hops_v6(u32::from(ND_HOP_LIMIT))
             .map_err(err("IPV6_MULTICAST_HOPS"))?;
@@ -199,6 +193,19 @@ pub fn recv_with_hop_limit(
         Ipv6Addr::from(from.sin6_addr.s6_addr),
         hop_limit,
     ))
+}
+
+/// A raw ICMPv6 socket bound to `dev` that receives only Neighbor Discovery messages of type
+/// `kind`, each with its hop limit; on failure, the step that failed.
+pub fn open_nd(dev: &str, kind: u8) -> Result<Socket, (&'static str, io::Error)> {
+    let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))
+        .map_err(|e| ("raw ICMPv6 socket", e))?;
+    socket
+        .bind_device(Some(dev.as_bytes()))
+        .map_err(|e| ("SO_BINDTODEVICE", e))?;
+    pass_only(&socket, kind).map_err(|e| ("ICMP6_FILTER", e))?;
+    receive_hop_limit(&socket).map_err(|e| ("IPV6_RECVHOPLIMIT", e))?;
+    Ok(socket)
 }
 
 /// Lets only ICMPv6 messages of type `kind` through to `socket` (`ICMP6_FILTER`: a set bit

@@ -66,13 +66,6 @@ pub fn assert_client_deltas(
     after: &BTreeMap<&'static str, u64>,
     expected: &[(ClientCounter, u64)],
 ) {
-    let mut want: BTreeMap<&str, u64> = before.keys().map(|k| (*k, 0)).collect();
-    for (c, n) in expected {
-        *want.entry(c.name()).or_default() += n;
-    }
-    let got: BTreeMap<&str, u64> = after
-        .iter()
-        .map(|(k, v)| (*k, v - before.get(k).copied().unwrap_or(0)))
-        .collect();
-    assert_eq!(got, want, "{case}: counter deltas");
+    let named: Vec<(&str, u64)> = expected.iter().map(|(c, n)| (c.name(), *n)).collect();
+    crate::xdp::assert_named_deltas(case, before, after, &named);
 }

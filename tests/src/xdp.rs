@@ -78,9 +78,20 @@ pub fn assert_deltas(
     after: &BTreeMap<&'static str, u64>,
     expected: &[(Counter, u64)],
 ) {
+    let named: Vec<(&str, u64)> = expected.iter().map(|(c, n)| (c.name(), *n)).collect();
+    assert_named_deltas(case, before, after, &named);
+}
+
+/// Asserts that exactly the counters named in `expected` moved, by exactly these counts.
+pub fn assert_named_deltas(
+    case: &str,
+    before: &BTreeMap<&'static str, u64>,
+    after: &BTreeMap<&'static str, u64>,
+    expected: &[(&str, u64)],
+) {
     let mut want: BTreeMap<&str, u64> = before.keys().map(|k| (*k, 0)).collect();
-    for (c, n) in expected {
-        *want.entry(c.name()).or_default() += n;
+    for (name, n) in expected {
+        *want.entry(name).or_default() += n;
     }
     let got: BTreeMap<&str, u64> = after
         .iter()

@@ -6,8 +6,7 @@
 use std::{io, net::Ipv6Addr};
 
 use anchor_client::RouterAdvert;
-use anchor_maar::ndp::{hardware_address, pass_only, receive_hop_limit, recv_with_hop_limit};
-use socket2::{Domain, Protocol, Socket, Type};
+use anchor_maar::ndp::{hardware_address, open_nd, recv_with_hop_limit};
 use thiserror::Error;
 use tokio::{io::unix::AsyncFd, sync::mpsc};
 
@@ -51,13 +50,7 @@ pub fn listen(dev: &str, tx: mpsc::Sender<Heard>) -> Result<(), RaSocketError> {
             source,
         }
     };
-    let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))
-        .map_err(err("raw ICMPv6 socket"))?;
-    socket
-        .bind_device(Some(dev.as_bytes()))
-        .map_err(err("SO_BINDTODEVICE"))?;
-    pass_only(&socket, ROUTER_ADVERTISEMENT).map_err(err("ICMP6_FILTER"))?;
-    receive_hop_limit(&socket).map_err(err("IPV6_RECVHOPLIMIT"))?;
+    let socket = open_nd(dev, ROUTER_ADVERTISEMENT).map_err(|(what, e)| err(what)(e))?;
     socket.set_nonblocking(true).map_err(err("O_NONBLOCK"))?;
     let mac = hardware_address(&socket, dev).map_err(|source| RaSocketError::Mac {
         dev: dev.to_owned(),

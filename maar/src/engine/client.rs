@@ -21,12 +21,10 @@ use std::net::Ipv6Addr;
 use std::time::Instant;
 
 use anchor_pmip::{Now, Outgoing};
-use anchor_signal::{
-    Lifetime, MnId, MobilityHeader, MobilityOption, Pba, PbaFlags, Pbu, PbuFlags, Status, Timestamp,
-};
+use anchor_signal::{Lifetime, MnId, MobilityOption, PbaFlags, Pbu, PbuFlags, Status, Timestamp};
 use ipnet::Ipv6Net;
 
-use super::{Action, Anchored, MaarEngine};
+use super::{Action, Anchored, MaarEngine, cmd_update::acknowledgement};
 use crate::{config::Policy, port::MaarBindingKind};
 
 /// What a checked Binding Update asks for.
@@ -77,29 +75,14 @@ impl MaarEngine {
                 status
             }
         };
-        let stamp = if status == Status::TIMESTAMP_MISMATCH
-            || status == Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED
-        {
-            Some(Timestamp::from_system_time(now.wall))
-        } else {
-            timestamp
-        };
-        let mut options: Vec<MobilityOption> = mn.into_iter().map(MobilityOption::MnId).collect();
-        options.extend(stamp.map(MobilityOption::Timestamp));
-        out.push(Outgoing {
-            to: from,
-            message: MobilityHeader::Pba(Pba {
-                status,
-                flags: PbaFlags::EMPTY,
-                sequence: bu.sequence,
-                lifetime: if status.is_accepted() {
-                    granted
-                } else {
-                    Lifetime::DEREGISTRATION
-                },
-                options,
-            }),
-        });
+        out.push(acknowledgement(
+            now,
+            from,
+            (status, PbaFlags::EMPTY),
+            bu,
+            granted,
+            (mn, timestamp),
+        ));
     }
 
     fn check_client_bu(

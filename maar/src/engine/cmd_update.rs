@@ -77,29 +77,14 @@ impl MaarEngine {
                 status
             }
         };
-        let stamp = if status == Status::TIMESTAMP_MISMATCH
-            || status == Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED
-        {
-            Some(Timestamp::from_system_time(now.wall))
-        } else {
-            timestamp
-        };
-        let mut options: Vec<MobilityOption> = mn.into_iter().map(MobilityOption::MnId).collect();
-        options.extend(stamp.map(MobilityOption::Timestamp));
-        out.push(Outgoing {
-            to: from,
-            message: MobilityHeader::Pba(Pba {
-                status,
-                flags: PbaFlags::P | PbaFlags::D,
-                sequence: pbu.sequence,
-                lifetime: if status.is_accepted() {
-                    pbu.lifetime
-                } else {
-                    Lifetime::DEREGISTRATION
-                },
-                options,
-            }),
-        });
+        out.push(acknowledgement(
+            now,
+            from,
+            (status, PbaFlags::P | PbaFlags::D),
+            pbu,
+            pbu.lifetime,
+            (mn, timestamp),
+        ));
     }
 
     /// The checks of a CMD-initiated PBU: the node, its timestamp and the prefixes, or the
@@ -359,5 +344,41 @@ impl MaarEngine {
             kind: MaarBindingKind::Redirect { serving },
         });
         tracing::info!("{mn} is served at {serving}: redirecting {prefix} (subscriber)");
+    }
+}
+
+/// The (Proxy) Binding Acknowledgement of `update` from `to`: `status` and `flags`, the update's
+/// sequence number, `granted` when accepted (else 0), and the update's MN-ID and Timestamp (this
+/// router's own time with a timestamp refusal, RFC 5213 section 5.5).
+pub(super) fn acknowledgement(
+    now: Now,
+    to: Ipv6Addr,
+    (status, flags): (Status, PbaFlags),
+    update: &Pbu,
+    granted: Lifetime,
+    (mn, timestamp): (Option<MnId>, Option<Timestamp>),
+) -> Outgoing {
+    let stamp = if status == Status::TIMESTAMP_MISMATCH
+        || status == Status::TIMESTAMP_LOWER_THAN_PREV_ACCEPTED
+    {
+        Some(Timestamp::from_system_time(now.wall))
+    } else {
+        timestamp
+    };
+    let mut options: Vec<MobilityOption> = mn.into_iter().map(MobilityOption::MnId).collect();
+    options.extend(stamp.map(MobilityOption::Timestamp));
+    Outgoing {
+        to,
+        message: MobilityHeader::Pba(Pba {
+            status,
+            flags,
+            sequence: update.sequence,
+            lifetime: if status.is_accepted() {
+                granted
+            } else {
+                Lifetime::DEREGISTRATION
+            },
+            options,
+        }),
     }
 }
