@@ -9,12 +9,12 @@
 //!    which the client's status shows registered with a tunnel; no router holds any other
 //!    binding (no visiting bindings: the routers serving the node do nothing for the old
 //!    prefixes).
-//! 3. Captures during the stay at AR3: on the core's link to AR3, P1's downlink is IPv6-in-IPv6
-//!    from AR1's locator to the node's P3 address (AR1 encapsulated it to the node itself), and
-//!    the node decapsulates tunnel packets; the node's own tunnel packets to AR1, captured on
-//!    AR3's access link, leave AR3 untouched but for the hop limit (AR3 forwards them as any
-//!    packet of its own node; its XDP program hands the downlink to the node unseen by
-//!    captures).
+//! 3. Captures during each move and stay (at AR2, then at AR3): on the core's link to the
+//!    router, P1's downlink is IPv6-in-IPv6 from AR1's locator to the node's current address
+//!    (AR1 encapsulated it to the node itself), and the node decapsulates tunnel packets; the
+//!    node's own tunnel packets to AR1, captured on the router's access link, leave it untouched
+//!    but for the hop limit (AR2 and AR3 forward them as any packet of their own node; their XDP
+//!    program hands the downlink to the node unseen by captures).
 //! 4. Refusals, read from the Binding Acknowledgements that a socket in the node's namespace
 //!    receives: AR2 refuses an update for P1 (not its prefix) and one naming another node
 //!    (status 155); the same valid update sent twice is accepted once, and its replay refused
@@ -59,10 +59,6 @@ const DWELL: Duration = Duration::from_secs(1);
 const STRANGER: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario, its steps in the order the module documentation lists them"
-)]
 fn a_node_keeps_its_sessions_across_two_moves_through_its_own_bindings() {
     let mut spec = Spec::parse(THREE_ARS, "rig/topologies/three-ars.toml")
         .unwrap_or_else(|e| panic!("the sample topology: {e}"));
@@ -88,41 +84,17 @@ fn a_node_keeps_its_sessions_across_two_moves_through_its_own_bindings() {
     });
     let flow1 = open_flow(&sc, "flow 1", 1, a1);
 
-    // 2. AR1 -> AR2, a second flow, AR2 -> AR3.
+    // 2. and 3. AR1 -> AR2, a second flow, AR2 -> AR3, each stay captured.
     let p2 = sc.first_prefix("ar2");
-    let a2 = move_and_check(&sc, "ar1", "ar2", &[(p1, "ar1")], &[&flow1]);
+    let a2 = captured_move(&sc, "ar1", "ar2", &[(p1, "ar1")], &[&flow1]);
     let flow2 = open_flow(&sc, "flow 2", 2, a2);
-    let p3 = sc.first_prefix("ar3");
-    let a3 = sc.slaac(MN, p3);
-
-    // 3. Captures at AR3 during the stay there.
-    let files = sc.dir.path().to_owned();
-    let core_file = files.join("core-to-ar3.pcap");
-    let access_file = files.join("ar3-access.pcap");
-    let mut core = Capture::start(
-        &sc.grown.ns(anchor_rig::grown::plan::CORE),
-        "ar3",
-        &core_file,
-        &files,
-    );
-    let mut access = Capture::start(&sc.grown.ns("ar3"), MN, &access_file, &files);
-    let decapsulated = datapath_count(&sc, "decapsulated");
-    let moved_to = move_and_check(
+    let a3 = captured_move(
         &sc,
         "ar2",
         "ar3",
         &[(p1, "ar1"), (p2, "ar2")],
         &[&flow1, &flow2],
     );
-    assert_eq!(moved_to, a3);
-    std::thread::sleep(DWELL);
-    core.stop();
-    access.stop();
-    check_captures(&core_file, &access_file, sc.locator("ar1"), a1, a3);
-    // AR3 hands the anchors' tunnels to the node as they came: the node decapsulates them.
-    let decapsulated = datapath_count(&sc, "decapsulated") - decapsulated;
-    assert!(decapsulated > 0, "the node decapsulated nothing at AR3");
-    println!("client: the node decapsulated {decapsulated} tunnel packets at AR3");
 
     // 4. Refusals at AR2, and a replay.
     let ar2 = sc.locator("ar2");
@@ -193,6 +165,48 @@ fn a_node_keeps_its_sessions_across_two_moves_through_its_own_bindings() {
     });
     println!("client: {took:?} after the flows closed, P1 and P2 are released");
     sc.stop();
+}
+
+/// [`move_and_check`] with captures during the move and a stay of [`DWELL`] at `to`: on the
+/// core's link to `to` and on `to`'s access link (see [`check_captures`]); the node decapsulates
+/// tunnel packets during the stay.
+fn captured_move(
+    sc: &GrownScenario,
+    from: &str,
+    to: &str,
+    held: &[(Ipv6Net, &str)],
+    flows: &[&Flow],
+) -> Ipv6Addr {
+    let files = sc.dir.path().to_owned();
+    let core_file = files.join(format!("core-to-{to}.pcap"));
+    let access_file = files.join(format!("{to}-access.pcap"));
+    let mut core = Capture::start(
+        &sc.grown.ns(anchor_rig::grown::plan::CORE),
+        to,
+        &core_file,
+        &files,
+    );
+    let mut access = Capture::start(&sc.grown.ns(to), MN, &access_file, &files);
+    let decapsulated = datapath_count(sc, "decapsulated");
+    let care_of = move_and_check(sc, from, to, held, flows);
+    std::thread::sleep(DWELL);
+    core.stop();
+    access.stop();
+    let (p1, _) = held[0];
+    check_captures(
+        to,
+        &core_file,
+        &access_file,
+        sc.locator("ar1"),
+        sc.slaac(MN, p1),
+        care_of,
+    );
+    // The router hands the anchors' tunnels to the node as they came: the node decapsulates
+    // them.
+    let decapsulated = datapath_count(sc, "decapsulated") - decapsulated;
+    assert!(decapsulated > 0, "the node decapsulated nothing at {to}");
+    println!("client: the node decapsulated {decapsulated} tunnel packets at {to}");
+    care_of
 }
 
 /// A TCP flow from `source` that has echoed once.
@@ -382,11 +396,11 @@ fn send_ip6ip6(src: Ipv6Addr, dst: Ipv6Addr, inner: &[u8]) {
         .expect("sent");
 }
 
-/// The tunnels at AR3: on the core's link to AR3, P1's downlink as IPv6-in-IPv6 from AR1's
-/// locator to the node's P3 address (AR1 encapsulated it to the node itself); the node's own
-/// tunnel to AR1 as the node sent it (AR3's access link), and on the core's link, each packet
-/// the same but for the outer hop limit (AR3 forwarded it untouched).
-fn check_captures(core: &Path, access: &Path, ar1: Ipv6Addr, a1: Ipv6Addr, a3: Ipv6Addr) {
+/// The tunnels at router `at`, where the node has address `a3`: on the core's link to `at`,
+/// P1's downlink as IPv6-in-IPv6 from AR1's locator to `a3` (AR1 encapsulated it to the node
+/// itself); the node's own tunnel to AR1 as the node sent it (`at`'s access link), and on the
+/// core's link, each packet the same but for the outer hop limit (`at` forwarded it untouched).
+fn check_captures(at: &str, core: &Path, access: &Path, ar1: Ipv6Addr, a1: Ipv6Addr, a3: Ipv6Addr) {
     let fields = |file: &Path, src: Ipv6Addr, dst: Ipv6Addr| -> Vec<(String, String, String)> {
         let filter = format!("ipv6.src == {src} && ipv6.dst == {dst} && ipv6.nxt == 41");
         tshark(
@@ -420,7 +434,7 @@ fn check_captures(core: &Path, access: &Path, ar1: Ipv6Addr, a1: Ipv6Addr, a3: I
     let downlink = fields(core, ar1, a3);
     assert!(
         !downlink.is_empty(),
-        "no IPv6-in-IPv6 from AR1 ({ar1}) to the node at {a3} on the core's link to AR3"
+        "no IPv6-in-IPv6 from AR1 ({ar1}) to the node at {a3} on the core's link to {at}"
     );
     let expected = format!("{ar1},{a3} > {a3},{a1}");
     for (addresses, _, _) in &downlink {
@@ -447,7 +461,7 @@ fn check_captures(core: &Path, access: &Path, ar1: Ipv6Addr, a1: Ipv6Addr, a3: I
         !forwarded.is_empty(),
         "no tunnel packet from the node to AR1 left AR3"
     );
-    // AR3's kernel may merge consecutive segments (GRO) before forwarding: each packet that
+    // The router's kernel may merge consecutive segments (GRO) before forwarding: each packet that
     // left starts with a packet the node sent, hop limit one more.
     let untouched = forwarded
         .iter()
@@ -466,11 +480,11 @@ fn check_captures(core: &Path, access: &Path, ar1: Ipv6Addr, a1: Ipv6Addr, a3: I
         .count();
     assert!(
         untouched * 10 >= forwarded.len() * 9,
-        "{untouched} of {} tunnel packets from the node to AR1 left AR3 untouched",
+        "{untouched} of {} tunnel packets from the node to AR1 left {at} untouched",
         forwarded.len()
     );
     println!(
-        "client: at AR3, {} packets AR1 encapsulated to {a3}; {untouched} of {} packets of the \
+        "client: at {at}, {} packets AR1 encapsulated to {a3}; {untouched} of {} packets of the \
          node's tunnel to AR1 forwarded untouched",
         downlink.len(),
         forwarded.len()

@@ -1,7 +1,8 @@
 //! Fuzzes the MAAR's engine where its state is: arbitrary sequences of attachments and
 //! detachments (on access and other interfaces), answers from the CMD (any status, any sequence
 //! number, Previous MAAR options for any prefix), updates from the CMD and from strangers (Serving
-//! MAAR, Anchored Prefix options for any prefix, any lifetime, skewed timestamps), traffic
+//! MAAR, Anchored Prefix options for any prefix, any lifetime, skewed timestamps), the nodes'
+//! own Binding Updates (client-based DMM: any prefix, any care-of address), traffic
 //! samples, clock jumps, and a restart through the saved state. After every step:
 //! - nothing panicked;
 //! - no prefix is delegated to two nodes, and none is both served here and anchored for a node
@@ -64,6 +65,7 @@ fn config() -> MaarConfig {
         correspondent_anchors: Vec::new(),
         shared_access_identity: false,
         attach_on_first_frame: false,
+        client_bindings: true,
         access_mac: None,
         access_link_local: None,
     }
@@ -173,9 +175,27 @@ fuzz_target!(|data: &[u8]| {
                     options.push(MobilityOption::AnchoredPrefix(prefix(input.byte())));
                 }
                 let lifetime = if input.byte() % 3 == 0 { 0 } else { 150 };
+                // A node's own Binding Update (client-based DMM): no P flag, its prefix as a
+                // Home Network Prefix option, a care-of address anywhere (in a prefix too).
+                let client = input.byte() % 3 == 0;
+                let (from, flags) = if client {
+                    let care_of = match input.byte() % 3 {
+                        0 => prefix(input.byte()).addr(),
+                        _ => serving,
+                    };
+                    options = vec![
+                        MobilityOption::MnId(mn.clone()),
+                        MobilityOption::Timestamp(stamp),
+                        MobilityOption::HomeNetworkPrefix(prefix(input.byte())),
+                        MobilityOption::AlternateCareOfAddress(care_of),
+                    ];
+                    (care_of, PbuFlags::A | PbuFlags::H)
+                } else {
+                    (from, PbuFlags::A | PbuFlags::P | PbuFlags::D)
+                };
                 let pbu = MobilityHeader::Pbu(Pbu {
                     sequence: input.u16(),
-                    flags: PbuFlags::A | PbuFlags::P | PbuFlags::D,
+                    flags,
                     lifetime: Lifetime(lifetime),
                     options,
                 });
