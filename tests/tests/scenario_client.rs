@@ -1,5 +1,5 @@
-//! Client-based DMM (RFC 8818 section 3.1.2) on the grown rig of `rig/topologies/three-ars.toml`
-//! with `dmm = "client"`: no CMD runs, the access routers take Binding Updates from the nodes
+//! Client-based DMM (RFC 8818 section 3.1.2) on the grown rig of
+//! `rig/topologies/three-ars-client.toml` (`dmm = "client"`): no CMD runs, the access routers take Binding Updates from the nodes
 //! (`client_bindings`), and the mobile node runs `anchor client`.
 //!
 //! 1. The node attaches at AR1 and opens a TCP flow from its P1 address to an echo server on the
@@ -33,7 +33,7 @@ use std::{
 
 use anchor_pmip::transport::MhSocket;
 use anchor_rig::grown::{
-    Spec, THREE_ARS,
+    Spec, THREE_ARS_CLIENT,
     spec::{Dmm, Policy},
 };
 use anchor_signal::{
@@ -60,10 +60,10 @@ const STRANGER: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
 
 #[test]
 fn a_node_keeps_its_sessions_across_two_moves_through_its_own_bindings() {
-    let mut spec = Spec::parse(THREE_ARS, "rig/topologies/three-ars.toml")
+    let mut spec = Spec::parse(THREE_ARS_CLIENT, "rig/topologies/three-ars-client.toml")
         .unwrap_or_else(|e| panic!("the sample topology: {e}"));
-    spec.maar.dmm = Dmm::Client;
-    spec.maar.policy = Policy::SessionLasting;
+    assert_eq!(spec.maar.dmm, Dmm::Client);
+    assert_eq!(spec.maar.policy, Policy::SessionLasting);
     for mn in &mut spec.mobile_nodes {
         mn.start_at = None;
     }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anchor_rig::grown::{self, Daemons, Grown, Plan, Spec, status};
+use anchor_rig::grown::{self, Daemons, Grown, Plan, Spec, spec::Dmm, status};
 use anchor_rig::{Node, Rig};
 use anyhow::{Context as _, Result, ensure};
 
@@ -105,8 +105,12 @@ fn up(spec: &Spec, no_daemons: bool) -> Result<()> {
     // Declared after the topology: on a failure the daemons stop before the namespaces go.
     let daemons = Daemons::start(&grown, &anchor, &dir)?;
     grown.attach_start_links()?;
+    let control = match spec.maar.dmm {
+        Dmm::Network => "the CMD and",
+        Dmm::Client => "`anchor client` on every mobile node (no CMD) and",
+    };
     println!(
-        "rig: the CMD and {} MAARs{} run; configs, logs and state in {}",
+        "rig: {control} {} MAARs{} run; configs, logs and state in {}",
         spec.access_routers.len(),
         if spec.near_anchor.is_some() {
             " (and the near anchor's subscriber MAAR)"

@@ -44,6 +44,10 @@ use crate::grown::spec::Attachment;
 /// of the three-router tests.
 pub const THREE_ARS: &str = include_str!("../../topologies/three-ars.toml");
 
+/// The sample topology of client-based DMM (`rig/topologies/three-ars-client.toml`): three access
+/// routers, no CMD, `anchor client` on the node; the client scenario's topology.
+pub const THREE_ARS_CLIENT: &str = include_str!("../../topologies/three-ars-client.toml");
+
 /// The sample topology with an anchor near the correspondent and two access routers
 /// (`rig/topologies/near-cn.toml`): the default of the near-anchor test.
 pub const NEAR_CN: &str = include_str!("../../topologies/near-cn.toml");
@@ -189,15 +193,23 @@ impl Grown {
             self.namespaces().join(" ")
         )];
         let spec = &self.spec;
+        let control = match spec.maar.dmm {
+            spec::Dmm::Network => format!(
+                "CMD {} in {}",
+                spec.cmd.address,
+                match spec.cmd.placement {
+                    spec::CmdPlacement::Core => self.ns(plan::CORE),
+                    spec::CmdPlacement::Own => self.ns(plan::CMD),
+                }
+            ),
+            spec::Dmm::Client => {
+                "no CMD: client-based DMM, `anchor client` on every mobile node".to_owned()
+            }
+        };
         lines.push(format!(
-            "rig:   {} {} -- core; CMD {} in {}",
+            "rig:   {} {} -- core; {control}",
             self.ns(plan::CN),
             spec.correspondent.address,
-            spec.cmd.address,
-            match spec.cmd.placement {
-                spec::CmdPlacement::Core => self.ns(plan::CORE),
-                spec::CmdPlacement::Own => self.ns(plan::CMD),
-            }
         ));
         if let Some(near) = &spec.near_anchor {
             lines.push(format!(

@@ -208,3 +208,33 @@ fn the_near_anchors_locator_is_a_link_of_its_own() {
     let text = crate::grown::NEAR_CN.replace("2001:db8:a2::/48", "2001:db8:cf::/48");
     assert!(invalid(&text).contains("overlaps near_anchor.locator"));
 }
+
+#[test]
+fn the_client_sample_runs_no_cmd_and_its_node_runs_the_client_program() {
+    let spec = Spec::parse(
+        crate::grown::THREE_ARS_CLIENT,
+        "rig/topologies/three-ars-client.toml",
+    )
+    .expect("the client sample is valid");
+    assert_eq!(spec.maar.dmm, Dmm::Client);
+    let section = crate::grown::daemons::maar_section(
+        &spec,
+        spec.access_router("ar1").expect("ar1"),
+        std::path::Path::new("/tmp/state"),
+    );
+    assert!(section.contains("client_bindings = true\n"), "{section}");
+    assert!(!section.contains("cmd ="), "no CMD: {section}");
+    let plan = crate::grown::Plan::new(&spec);
+    assert!(
+        plan.ends()
+            .filter(|e| e.node == "mn1")
+            .all(|e| e.xdp_router),
+        "the node's ends carry the client's XDP program, not the rig's pass program"
+    );
+    // The roaming switch and the routing daemons do not go with it.
+    let roam = SAMPLE.replace(
+        "attachment = \"solicitation\"",
+        "attachment = \"roam\"\ndmm = \"client\"",
+    );
+    assert!(invalid(&roam).contains("dmm = \"client\""));
+}
