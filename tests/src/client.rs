@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anchor_common::ClientCounter;
 use anchor_user::client_node::datapath::ClientDatapath;
-use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
+use aya::programs::SchedClassifier;
 
 use crate::xdp::Outcome;
 
@@ -39,19 +39,7 @@ pub fn sk_buff_ctx(ifindex: u32) -> [u8; SK_BUFF_CTX_LEN] {
 /// Runs a TC program once on `frame` (an Ethernet frame) as an skb of the device `ifindex` in
 /// the calling thread's network namespace (0: its loopback).
 pub fn run_tc(program: &SchedClassifier, frame: &[u8], ifindex: u32) -> Outcome {
-    let ctx = sk_buff_ctx(ifindex);
-    let mut out = vec![0u8; frame.len() + 512];
-    let mut opts = TestRunOptions::new();
-    opts.data_in = Some(frame);
-    opts.data_out = Some(&mut out);
-    opts.ctx_in = Some(&ctx);
-    let r = program.test_run(opts).expect("BPF_PROG_TEST_RUN");
-    out.truncate(r.data_size_out as usize);
-    Outcome {
-        action: r.return_value,
-        frame: out,
-        duration: r.duration,
-    }
+    crate::xdp::run_with_context(program, frame, &sk_buff_ctx(ifindex))
 }
 
 /// Packets per counter name, summed over CPUs.

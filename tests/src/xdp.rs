@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anchor_common::Counter;
 use anchor_user::datapath::Datapath;
-use aya::programs::{TestRun, TestRunOptions, Xdp};
+use aya::programs::{TestRun, TestRunOptions, TestRunResult, Xdp};
 
 /// What one run of the program did.
 pub struct Outcome {
@@ -47,12 +47,20 @@ pub fn xdp_md(len: usize, ingress_ifindex: u32) -> [u8; 24] {
 
 /// [`run`] for any loaded XDP program.
 pub fn run_program(program: &Xdp, frame: &[u8], ingress_ifindex: u32) -> Outcome {
-    let md = xdp_md(frame.len(), ingress_ifindex);
+    run_with_context(program, frame, &xdp_md(frame.len(), ingress_ifindex))
+}
+
+/// Runs any loaded program once on `frame` with the context `ctx` (an `xdp_md`, an
+/// `__sk_buff`), its output frame allowed 512 octets of growth.
+pub fn run_with_context<P>(program: &P, frame: &[u8], ctx: &[u8]) -> Outcome
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = TestRunResult>,
+{
     let mut out = vec![0u8; frame.len() + 512];
     let mut opts = TestRunOptions::new();
     opts.data_in = Some(frame);
     opts.data_out = Some(&mut out);
-    opts.ctx_in = Some(&md);
+    opts.ctx_in = Some(ctx);
     let r = program.test_run(opts).expect("BPF_PROG_TEST_RUN");
     out.truncate(r.data_size_out as usize);
     Outcome {

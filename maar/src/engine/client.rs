@@ -64,16 +64,7 @@ impl MaarEngine {
                 self.counters.accepted += 1;
                 Status::ACCEPTED
             }
-            Err(status) => {
-                *self.counters.rejected.entry(status.0).or_default() += 1;
-                tracing::warn!(
-                    "rejected the Binding Update {} from {from} (MN {}) with status {}",
-                    bu.sequence,
-                    mn.as_ref().map_or("?".to_owned(), MnId::to_string),
-                    status.0
-                );
-                status
-            }
+            Err(status) => self.rejected("Binding Update", bu, from, mn.as_ref(), status),
         };
         out.push(acknowledgement(
             now,

@@ -66,16 +66,7 @@ impl MaarEngine {
                 self.counters.accepted += 1;
                 Status::ACCEPTED
             }
-            Err(status) => {
-                *self.counters.rejected.entry(status.0).or_default() += 1;
-                tracing::warn!(
-                    "rejected PBU {} from {from} (MN {}) with status {}",
-                    pbu.sequence,
-                    mn.as_ref().map_or("?".to_owned(), MnId::to_string),
-                    status.0
-                );
-                status
-            }
+            Err(status) => self.rejected("PBU", pbu, from, mn.as_ref(), status),
         };
         out.push(acknowledgement(
             now,
@@ -85,6 +76,26 @@ impl MaarEngine {
             pbu.lifetime,
             (mn, timestamp),
         ));
+    }
+
+    /// Counts and logs the refusal of `update` (a "PBU" from the CMD, a "Binding Update" from a
+    /// node) with `status`.
+    pub(super) fn rejected(
+        &mut self,
+        what: &str,
+        update: &Pbu,
+        from: Ipv6Addr,
+        mn: Option<&MnId>,
+        status: Status,
+    ) -> Status {
+        *self.counters.rejected.entry(status.0).or_default() += 1;
+        tracing::warn!(
+            "rejected the {what} {} from {from} (MN {}) with status {}",
+            update.sequence,
+            mn.map_or("?".to_owned(), MnId::to_string),
+            status.0
+        );
+        status
     }
 
     /// The checks of a CMD-initiated PBU: the node, its timestamp and the prefixes, or the
