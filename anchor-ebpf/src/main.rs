@@ -50,6 +50,9 @@ use crate::{
     clippy::needless_pass_by_value,
     reason = "#[xdp] passes the context by value"
 )]
+// Inlined into the entry point that `#[xdp]` wraps it in: a BPF-to-BPF call would cost every
+// frame a call and a return (a return thunk on kernels with its mitigation).
+#[inline(always)]
 pub fn anchor_xdp(ctx: XdpContext) -> u32 {
     count(Counter::Rx, ctx.data_end() - ctx.data());
     let verdict = process(&ctx);
