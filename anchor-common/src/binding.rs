@@ -75,6 +75,14 @@ pub struct BindingValue {
 const _: () = assert!(core::mem::size_of::<BindingValue>() == 8);
 
 impl BindingValue {
+    /// No binding (kind 0), as an empty dense slot holds.
+    pub const EMPTY: Self = Self {
+        stats_slot: 0,
+        peer: 0,
+        kind: 0,
+        flags: 0,
+    };
+
     pub fn redirect(serving: u16, stats_slot: u32) -> Self {
         Self {
             stats_slot,

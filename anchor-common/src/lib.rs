@@ -11,6 +11,7 @@
 
 pub mod access_source;
 pub mod binding;
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod counter;

@@ -39,8 +39,15 @@ pub const FIRST_FRAME_REPORTED: &str = "FIRST_FRAME_REPORTED";
 /// `RingBuf` of `FIRST_FRAMES_BYTES`: one `AccessMac` record per first-frame report, read by
 /// the daemon.
 pub const FIRST_FRAMES: &str = "FIRST_FRAMES";
-/// `Array<u32>` with one entry of `SETTING_*` bits, maintained by the daemon at run time.
+/// `Array<u32>` with two entries, maintained by the daemon at run time: `SETTING_*` bits, then
+/// the generation of the lookup caches (`cache::GENERATION_INDEX`).
 pub const SETTINGS: &str = "SETTINGS";
+/// `PerCpuArray<cache::BindingCacheEntry>`, `cache::BINDING_CACHE_SLOTS` entries: the program's
+/// cache of its `BINDINGS` lookups (see `cache`). Written by the program only.
+pub const BINDING_CACHE: &str = "BINDING_CACHE";
+/// `PerCpuArray<cache::L2CacheEntry>`, `cache::L2_CACHE_SLOTS` entries: the program's cache of
+/// its `VISITING_L2` lookups. Written by the program only.
+pub const L2_CACHE: &str = "L2_CACHE";
 /// `SETTINGS` bit: `SHORT_PREFIXES` holds at least one entry (the program skips the trie
 /// otherwise).
 pub const SETTING_SHORT_PREFIXES: u32 = 1;

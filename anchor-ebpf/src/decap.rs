@@ -5,6 +5,7 @@ use aya_ebpf::programs::XdpContext;
 use aya_log_ebpf::debug;
 
 use crate::{
+    cache::Hop,
     forward::{attached_entry, carried_binding, forward, forward_to_node, send_to_node},
     headroom,
     lookup::{Binding, lookup, lookup_pooled},
@@ -38,19 +39,23 @@ pub fn decap(ctx: &XdpContext, settings: Settings, pkt: &Packet) -> Verdict {
     // others look the bindings up.
     let mut known_prefix = false;
     let mut accepted = None;
-    let mut attached = None;
+    // The node's entry, used when `attached` (a flag, not an `Option`: see `cache::Probe`).
+    let mut attached = false;
+    let mut nh = Hop::NONE;
     if let Some(b) = lookup_pooled(settings, inner.src.hi)
         && b.kind == BindingKind::Redirect as u8
         && b.peer == outer_src
     {
         accepted = Some((b, Direction::FromMn));
-    } else if let Some(nh) = attached_entry(inner.dst.hi)
-        && let Some((home, slot)) = carried_binding(nh)
-        && let Some(b) = Binding::carried(home, slot)
-        && b.peer == outer_src
-    {
-        accepted = Some((b, Direction::ToMn));
-        attached = Some(nh);
+    } else {
+        nh = attached_entry(settings, inner.dst.hi);
+        if let Some((home, slot)) = carried_binding(&nh)
+            && let Some(b) = Binding::carried(home, slot)
+            && b.peer == outer_src
+        {
+            accepted = Some((b, Direction::ToMn));
+            attached = true;
+        }
     }
     if accepted.is_none()
         && let Some(b) = lookup(settings, inner.dst.hi)
@@ -102,11 +107,11 @@ pub fn decap(ctx: &XdpContext, settings: Settings, pkt: &Packet) -> Verdict {
     count(Counter::Decap, inner_len);
     count_binding(&binding, dir, inner_len as u32);
     match (dir, attached) {
-        (Direction::ToMn, Some(nh)) => {
-            send_to_node(ctx, pkt.vlan, nh, inner_len, Counter::VisitingL2)
-                .unwrap_or_else(|| forward(ctx, pkt.vlan, true))
+        (Direction::ToMn, true) => send_to_node(ctx, pkt.vlan, &nh, inner_len, Counter::VisitingL2)
+            .unwrap_or_else(|| forward(ctx, pkt.vlan, true)),
+        (Direction::ToMn, false) => {
+            forward_to_node(ctx, settings, pkt.vlan, inner.dst.hi, inner_len)
         }
-        (Direction::ToMn, None) => forward_to_node(ctx, pkt.vlan, inner.dst.hi, inner_len),
         (Direction::FromMn, _) => forward(ctx, pkt.vlan, true),
     }
 }

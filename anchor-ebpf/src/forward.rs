@@ -2,7 +2,7 @@
 //! FIB lookup; MAC rewrite, then XDP_TX or bpf_redirect.
 
 use anchor_common::{
-    BindingKey, Counter, NextHop,
+    BindingKey, Counter,
     nexthop::{NEXTHOP_BINDING, NEXTHOP_VALID},
 };
 use aya_ebpf::{
@@ -12,7 +12,8 @@ use aya_ebpf::{
 };
 
 use crate::{
-    maps::{NEXTHOPS, VISITING_L2},
+    cache::{self, Answer, Hop},
+    maps::{NEXTHOPS, Settings, VISITING_L2},
     parse::{ETH_HLEN, IPV6_HLEN, Ipv6Words, ptr_at},
     stats::count,
     verdict::Verdict,
@@ -46,7 +47,7 @@ pub fn forward_to_peer(ctx: &XdpContext, vlan: bool, peer_index: u32, outer_len:
             )
         };
         if flags & NEXTHOP_VALID != 0 && outer_len <= mtu {
-            let Some(out_ifindex) = write_macs(ctx, nh) else {
+            let Some(out_ifindex) = write_macs(ctx, words) else {
                 return Verdict::KERNEL_FALLBACK;
             };
             count(Counter::NexthopCached, 0);
@@ -61,8 +62,14 @@ pub fn forward_to_peer(ctx: &XdpContext, vlan: bool, peer_index: u32, outer_len:
 /// otherwise as [`forward`], which asks the FIB and decrements the hop limit itself: the hop
 /// limit is decremented once either way.
 #[inline(always)]
-pub fn forward_to_node(ctx: &XdpContext, vlan: bool, prefix: u64, ip_len: usize) -> Verdict {
-    match to_node_l2(ctx, vlan, prefix, ip_len, Counter::VisitingL2) {
+pub fn forward_to_node(
+    ctx: &XdpContext,
+    settings: Settings,
+    vlan: bool,
+    prefix: u64,
+    ip_len: usize,
+) -> Verdict {
+    match to_node_l2(ctx, settings, vlan, prefix, ip_len, Counter::VisitingL2) {
         Some(verdict) => verdict,
         None => forward(ctx, vlan, true),
     }
@@ -77,6 +84,7 @@ pub fn forward_to_node(ctx: &XdpContext, vlan: bool, prefix: u64, ip_len: usize)
 #[inline(always)]
 pub fn to_node_l2(
     ctx: &XdpContext,
+    settings: Settings,
     vlan: bool,
     prefix: u64,
     ip_len: usize,
@@ -85,32 +93,65 @@ pub fn to_node_l2(
     if vlan {
         return None;
     }
-    send_to_node(ctx, vlan, attached_entry(prefix)?, ip_len, counter)
+    send_to_node(
+        ctx,
+        vlan,
+        &attached_entry(settings, prefix),
+        ip_len,
+        counter,
+    )
 }
 
-/// The `VISITING_L2` entry of the /64 whose upper 64 bits (as loaded from the packet) are
-/// `prefix`.
+/// A copy of the `VISITING_L2` entry of the /64 whose upper 64 bits (as loaded from the
+/// packet) are `prefix`, from the per-CPU cache, else from the map (and cached); a zeroed
+/// entry, which is not valid (`NEXTHOP_VALID`), when there is none.
 #[inline(always)]
-pub fn attached_entry(prefix: u64) -> Option<*const NextHop> {
+pub fn attached_entry(settings: Settings, prefix: u64) -> Hop {
+    let generation = settings.generation();
+    let entry = cache::l2_entry(prefix);
+    let mut answer = Answer {
+        value: Hop::NONE,
+        flags: 0,
+        cacheable: false,
+    };
+    let hit = entry.is_some_and(|entry| cache::read(entry, prefix, generation, &mut answer));
+    if !hit {
+        answer = look_up_l2(cache::depends_on(prefix, generation));
+        if let Some(entry) = entry {
+            cache::write(entry, prefix, generation, &answer);
+        }
+    }
+    answer.value
+}
+
+/// The `VISITING_L2` entry of `prefix` from the map.
+#[inline(always)]
+fn look_up_l2(prefix: u64) -> Answer<Hop> {
     let key = prefix;
     // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
     // order, and its alignment exceeds the key's.
     let key = unsafe { &*core::ptr::addr_of!(key).cast::<BindingKey>() };
-    VISITING_L2.get_ptr(key)
+    match VISITING_L2.get_ptr(key) {
+        Some(nh) => Answer {
+            // SAFETY: a map value of 24 bytes; a copy. The daemon may rewrite the entry
+            // meanwhile: at worst this packet gets a mix of the old and the new next hop.
+            value: unsafe { core::ptr::read_volatile(nh.cast::<Hop>()) },
+            flags: 1,
+            cacheable: true,
+        },
+        None => Answer {
+            value: Hop::NONE,
+            flags: 0,
+            cacheable: true,
+        },
+    }
 }
 
 /// The binding a `VISITING_L2` entry carries ([`NEXTHOP_BINDING`]): (its home's `PEERS` index,
 /// its statistics slot).
 #[inline(always)]
-pub fn carried_binding(nh: *const NextHop) -> Option<(u32, u32)> {
-    let words = nh.cast::<u32>();
-    // SAFETY: as in `forward_to_peer`: 4-byte-aligned volatile loads inside the value.
-    let (flags, mtu) = unsafe {
-        (
-            core::ptr::read_volatile(words.add(5)),
-            core::ptr::read_volatile(words.add(4)),
-        )
-    };
+pub fn carried_binding(nh: &Hop) -> Option<(u32, u32)> {
+    let (flags, mtu) = (nh.flags(), nh.mtu());
     let wanted = NEXTHOP_VALID | NEXTHOP_BINDING;
     (flags & wanted == wanted).then_some((mtu >> 16, flags >> 8))
 }
@@ -120,21 +161,14 @@ pub fn carried_binding(nh: *const NextHop) -> Option<(u32, u32)> {
 pub fn send_to_node(
     ctx: &XdpContext,
     vlan: bool,
-    nh: *const NextHop,
+    nh: &Hop,
     ip_len: usize,
     counter: Counter,
 ) -> Option<Verdict> {
     if vlan {
         return None;
     }
-    let words = nh.cast::<u32>();
-    // SAFETY: as in `forward_to_peer`: 4-byte-aligned volatile loads inside the value.
-    let (flags, mtu) = unsafe {
-        (
-            core::ptr::read_volatile(words.add(5)),
-            core::ptr::read_volatile(words.add(4)),
-        )
-    };
+    let (flags, mtu) = (nh.flags(), nh.mtu());
     // An entry that carries a binding has its home in the upper half of the MTU word.
     let mtu = if flags & NEXTHOP_BINDING != 0 {
         mtu & 0xffff
@@ -153,7 +187,7 @@ pub fn send_to_node(
     if hop_limit <= 1 {
         return None;
     }
-    let Some(out_ifindex) = write_macs(ctx, nh) else {
+    let Some(out_ifindex) = write_macs(ctx, nh.0.as_ptr()) else {
         return Some(Verdict::KERNEL_FALLBACK);
     };
     // SAFETY: as above; `write_macs` does not move packet data.
@@ -162,16 +196,16 @@ pub fn send_to_node(
     Some(send(ctx.ingress_ifindex() as u32, out_ifindex))
 }
 
-/// Writes the MACs of the next hop `nh` (a map value) into the frame's Ethernet header and
-/// returns its out interface; `None` when the frame is shorter than an Ethernet header.
+/// Writes the MACs of the next hop whose `NextHop` words are at `words` into the frame's
+/// Ethernet header and returns its out interface; `None` when the frame is shorter than an
+/// Ethernet header.
 #[inline(always)]
-fn write_macs(ctx: &XdpContext, nh: *const NextHop) -> Option<u32> {
+fn write_macs(ctx: &XdpContext, words: *const u32) -> Option<u32> {
     let eth = ptr_at::<[u32; 3]>(ctx, 0)?.cast::<u32>();
-    let words = nh.cast::<u32>();
-    // SAFETY: 4-byte-aligned volatile loads inside the 24-byte map value (`NextHop`: dmac and
-    // smac in words 0..3, ifindex 3), unaligned stores inside the frame (checked by `ptr_at`).
-    // The daemon may rewrite the entry meanwhile: at worst this packet gets a mix of the old
-    // and the new next hop.
+    // SAFETY: 4-byte-aligned volatile loads inside the 24-byte `NextHop` (a map value or a copy
+    // of one: dmac and smac in words 0..3, ifindex 3), unaligned stores inside the frame
+    // (checked by `ptr_at`). The daemon may rewrite a map entry meanwhile: at worst this packet
+    // gets a mix of the old and the new next hop.
     unsafe {
         for i in 0..3 {
             core::ptr::write_unaligned(eth.add(i), core::ptr::read_volatile(words.add(i)));

@@ -9,7 +9,8 @@ use anchor_common::{
 use aya_ebpf::maps::lpm_trie::Key;
 
 use crate::{
-    maps::{BINDINGS, DENSE, PEERS, POOLS, SHORT_PREFIXES, Settings, short_prefixes_present},
+    cache::{self, Answer},
+    maps::{BINDINGS, DENSE, PEERS, POOLS, SHORT_PREFIXES, Settings},
     parse::Addr,
     stats::count,
 };
@@ -26,20 +27,15 @@ pub struct Binding {
 }
 
 impl Binding {
-    /// The binding `value` points to, with its peer's locator from `PEERS`; `None` when its
-    /// peer index is outside the array (never written so by the daemon).
+    /// The binding `value` (a copy of a map value), with its peer's locator from `PEERS`.
     #[inline(always)]
-    fn read(value: *const BindingValue) -> Option<Self> {
-        // SAFETY: `value` points to a map value; loads of plain fields. Userspace may replace
-        // the value concurrently, which at worst gives this packet the old or the new binding.
-        let (peer, kind, flags, stats_slot) = unsafe {
-            (
-                (*value).peer,
-                (*value).kind,
-                (*value).flags,
-                (*value).stats_slot,
-            )
-        };
+    fn of(value: BindingValue) -> Option<Self> {
+        let BindingValue {
+            peer,
+            kind,
+            flags,
+            stats_slot,
+        } = value;
         let peer_index = u32::from(peer);
         let addr = PEERS.get_ptr(peer_index)?;
         // SAFETY: an array value of 16 bytes, 8-byte aligned (`PeerAddr`); the same layout as
@@ -109,15 +105,19 @@ fn pool_slot(settings: Settings, prefix: u64) -> Option<u32> {
 /// hash lookup); `None` for any other /64.
 #[inline(always)]
 pub fn lookup_pooled(settings: Settings, prefix: u64) -> Option<Binding> {
-    dense_binding(pool_slot(settings, prefix)?)
+    let found = find(settings, prefix, true);
+    match found.found {
+        Looked::Done(binding) if found.pooled => binding,
+        _ => None,
+    }
 }
 
 /// The binding of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`.
 #[inline(always)]
 pub fn lookup(settings: Settings, prefix: u64) -> Option<Binding> {
-    match pool_slot(settings, prefix) {
-        Some(index) => dense_binding(index),
-        None => lookup_hashed(prefix),
+    match find(settings, prefix, false).found {
+        Looked::Done(binding) => binding,
+        Looked::Deferred => None,
     }
 }
 
@@ -135,48 +135,110 @@ pub struct DstLookup {
 }
 
 /// The binding of the destination /64 `prefix`; with `defer`, a /64 outside the pools is not
-/// looked up (its binding cannot be a redirect, which is all the caller needs first).
+/// looked up (its binding cannot be a redirect, which is all the caller needs first), unless
+/// the cache knows it.
 #[inline(always)]
 pub fn lookup_dst(settings: Settings, prefix: u64, defer: bool) -> DstLookup {
-    match pool_slot(settings, prefix) {
-        Some(index) => DstLookup {
-            found: Looked::Done(dense_binding(index)),
-            pooled: true,
+    find(settings, prefix, defer)
+}
+
+/// The binding of `prefix` and whether it is in a pool: from the per-CPU cache, else from the
+/// dense slot of a /64 of a pool, else (unless `defer`) from the hash map, then the trie. Every
+/// answer but the trie's and a deferral is cached ("none" only while the trie is empty).
+#[inline(always)]
+fn find(settings: Settings, prefix: u64, defer: bool) -> DstLookup {
+    let generation = settings.generation();
+    let entry = cache::binding_entry(prefix);
+    let mut answer = Answer {
+        value: BindingValue::EMPTY,
+        flags: 0,
+        cacheable: false,
+    };
+    let hit = entry.is_some_and(|entry| cache::read(entry, prefix, generation, &mut answer));
+    if !hit {
+        answer = look_up(settings, cache::depends_on(prefix, generation), defer);
+        if let Some(entry) = entry {
+            cache::write(entry, prefix, generation, &answer);
+        }
+    }
+    let (flags, value) = (answer.flags, answer.value);
+    DstLookup {
+        found: if flags & DEFERRED != 0 {
+            Looked::Deferred
+        } else if flags & FOUND != 0 {
+            Looked::Done(Binding::of(value))
+        } else {
+            Looked::Done(None)
         },
-        None => DstLookup {
-            found: if defer {
-                Looked::Deferred
-            } else {
-                Looked::Done(lookup_hashed(prefix))
-            },
-            pooled: false,
-        },
+        pooled: flags & FOUND_POOLED != 0,
     }
 }
 
-/// The binding in the `DENSE` slot `index`; `None` for an empty slot (kind 0).
+/// The binding of `prefix` from the maps: the dense slot of a /64 of a pool, else (unless
+/// `defer`) the hash map, then the trie.
 #[inline(always)]
-fn dense_binding(index: u32) -> Option<Binding> {
-    let value = DENSE.get_ptr(index)?;
-    // SAFETY: a map value; a plain byte load.
-    if unsafe { (*value).kind } == 0 {
-        return None;
+fn look_up(settings: Settings, prefix: u64, defer: bool) -> Answer<BindingValue> {
+    if let Some(index) = pool_slot(settings, prefix) {
+        let value = dense_value(index);
+        return Answer {
+            value,
+            flags: FOUND_POOLED | u32::from(value.kind != 0),
+            cacheable: true,
+        };
     }
-    Binding::read(value)
+    if defer {
+        return Answer {
+            value: BindingValue::EMPTY,
+            flags: DEFERRED,
+            cacheable: false,
+        };
+    }
+    lookup_hashed(settings, prefix)
 }
 
-/// The binding of a /64 outside the pools: the hash map, then the trie.
+/// Answer flags of a binding lookup: a binding was found.
+const FOUND: u32 = 1;
+/// Answer flags of a binding lookup: the /64 is in one of this router's pools.
+const FOUND_POOLED: u32 = 2;
+/// Answer flags of a binding lookup: not looked up (a /64 outside the pools, deferred).
+const DEFERRED: u32 = 4;
+
+/// A copy of the `DENSE` slot `index` (kind 0: no binding).
 #[inline(always)]
-fn lookup_hashed(prefix: u64) -> Option<Binding> {
+fn dense_value(index: u32) -> BindingValue {
+    match DENSE.get_ptr(index) {
+        // SAFETY: a map value; a copy (userspace may replace the value meanwhile, which at
+        // worst gives this packet the old or the new binding).
+        Some(value) => unsafe { core::ptr::read(value) },
+        None => BindingValue::EMPTY,
+    }
+}
+
+/// The binding of a /64 outside the pools, whose upper 64 bits (as loaded from the packet) are
+/// `prefix`: the hash map, then the trie. The hash map's answer may be cached, and so may
+/// "none" while the trie is empty.
+#[inline(always)]
+fn lookup_hashed(settings: Settings, prefix: u64) -> Answer<BindingValue> {
     let key = prefix;
     // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
     // order, and its alignment exceeds the key's.
     let hash_key = unsafe { &*core::ptr::addr_of!(key).cast::<BindingKey>() };
     if let Some(v) = BINDINGS.get_ptr(hash_key) {
-        return Binding::read(v);
+        return Answer {
+            // SAFETY: a map value; a copy (userspace may replace the value meanwhile, which at
+            // worst gives this packet the old or the new binding).
+            value: unsafe { core::ptr::read(v) },
+            flags: FOUND,
+            cacheable: true,
+        };
     }
-    if !short_prefixes_present() {
-        return None;
+    let none = Answer {
+        value: BindingValue::EMPTY,
+        flags: 0,
+        cacheable: !settings.short_prefixes(),
+    };
+    if !settings.short_prefixes() {
+        return none;
     }
     let bytes = prefix.to_ne_bytes();
     let mut trie_key = TrieKey([0; 4]);
@@ -195,7 +257,13 @@ fn lookup_hashed(prefix: u64) -> Option<Binding> {
     }
     // SAFETY: `trie_key` holds a valid `Key<LpmKey>` in its first 12 bytes, more aligned.
     let key = unsafe { &*words.cast::<Key<LpmKey>>() };
-    let v = SHORT_PREFIXES.get(key)?;
+    let Some(value) = SHORT_PREFIXES.get(key) else {
+        return none;
+    };
     count(Counter::LpmHit, 0);
-    Binding::read(v)
+    Answer {
+        value: *value,
+        flags: FOUND,
+        cacheable: false,
+    }
 }

@@ -21,6 +21,7 @@
               for the verifier to follow"
 )]
 
+mod cache;
 mod decap;
 mod encap;
 mod first_frame;
@@ -145,8 +146,14 @@ fn process(ctx: &XdpContext) -> Verdict {
             }
         };
         if (dst_lookup.pooled || bound || settings.l2_unbound())
-            && let Some(verdict) =
-                forward::to_node_l2(ctx, pkt.vlan, dst.hi, pkt.ip_len, Counter::AttachedL2)
+            && let Some(verdict) = forward::to_node_l2(
+                ctx,
+                settings,
+                pkt.vlan,
+                dst.hi,
+                pkt.ip_len,
+                Counter::AttachedL2,
+            )
         {
             return verdict;
         }

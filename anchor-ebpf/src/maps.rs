@@ -4,6 +4,7 @@
 use anchor_common::{
     AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
     CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
+    cache::GENERATION_INDEX,
     config::{
         DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_ACCESS_SOURCES, MAX_CN_ANCHORS,
         MAX_IFACES, MAX_INDEXED_IFINDEX, MAX_PEERS, MAX_VISITING_L2,
@@ -89,9 +90,10 @@ pub static FIRST_FRAME_REPORTED: LruHashMap<AccessMac, u64> =
 #[map]
 pub static FIRST_FRAMES: RingBuf = RingBuf::with_byte_size(FIRST_FRAMES_BYTES, 0);
 
-/// Entry 0 holds `SETTING_*` bits; set by the daemon at run time.
+/// Entry 0 holds `SETTING_*` bits, entry 1 the generation of the lookup caches; set by the
+/// daemon at run time.
 #[map]
-static SETTINGS: Array<u32> = Array::with_max_entries(1, 0);
+static SETTINGS: Array<u32> = Array::with_max_entries(2, 0);
 
 #[map]
 pub static BINDING_STATS: PerCpuArray<BindingStats> =
@@ -173,24 +175,30 @@ pub fn packet_debug() -> bool {
     DEBUG.get(0).is_some_and(|on| *on != 0)
 }
 
-/// Whether the LPM trie of short prefixes holds any entry (per packet on a /64 miss: an array
-/// lookup, which the verifier inlines).
-#[inline(always)]
-pub fn short_prefixes_present() -> bool {
-    SETTINGS
-        .get(0)
-        .is_some_and(|bits| *bits & SETTING_SHORT_PREFIXES != 0)
-}
-
-/// The `SETTING_*` bits of the interfaces, read once per frame: an array lookup, which the
-/// verifier inlines.
+/// The `SETTING_*` bits and the generation of the lookup caches, read once per frame: array
+/// lookups, which the verifier inlines.
 #[derive(Clone, Copy)]
-pub struct Settings(u32);
+pub struct Settings(u32, u32);
 
 impl Settings {
     #[inline(always)]
     pub fn read() -> Self {
-        Self(SETTINGS.get(0).copied().unwrap_or(0))
+        Self(
+            SETTINGS.get(0).copied().unwrap_or(0),
+            SETTINGS.get(GENERATION_INDEX).copied().unwrap_or(0),
+        )
+    }
+
+    /// The generation of the lookup caches (0: no caching).
+    #[inline(always)]
+    pub fn generation(self) -> u32 {
+        self.1
+    }
+
+    /// `SHORT_PREFIXES` holds an entry.
+    #[inline(always)]
+    pub fn short_prefixes(self) -> bool {
+        self.0 & SETTING_SHORT_PREFIXES != 0
     }
 
     /// An interface validates sources.

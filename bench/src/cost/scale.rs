@@ -73,6 +73,7 @@ fn fill(
     update_batch(&stats, &slots, &zeroes, cpus)?;
     update_batch(&dense, &dense_keys, &dense_values, 1)?;
     update_batch(&bindings, visiting, &hash_values, 1)?;
+    dp.forget_cached_lookups()?;
     Ok(BatchInstall {
         bindings: slots.len(),
         seconds: start.elapsed().as_secs_f64(),

@@ -19,12 +19,7 @@ use crate::{
 };
 
 /// A dense slot without a binding (`kind` 0).
-const EMPTY: BindingValue = BindingValue {
-    stats_slot: 0,
-    peer: 0,
-    kind: 0,
-    flags: 0,
-};
+const EMPTY: BindingValue = BindingValue::EMPTY;
 
 impl ProgramMaps {
     /// Inserts or replaces the binding for `prefix`: a /64 of a pool goes to the dense table,
@@ -53,6 +48,7 @@ impl ProgramMaps {
                 .insert(key, value, 0)
                 .map_err(insert_error(SHORT_PREFIXES)),
         };
+        self.lookups_changed()?;
         if let Err(error) = result {
             self.release_peer(index);
             return Err(error);
@@ -82,6 +78,7 @@ impl ProgramMaps {
             Slot::Hash(key) => (BINDINGS, self.bindings.remove(key)),
             Slot::Trie(key) => (SHORT_PREFIXES, self.short_prefixes.remove(key)),
         };
+        self.lookups_changed()?;
         result.map_err(|source| {
             if matches!(source, MapError::KeyNotFound) || errno(&source) == Some(libc::ENOENT) {
                 DatapathError::BindingNotFound {
@@ -185,9 +182,9 @@ impl ProgramMaps {
             }
         }
         for &(_, index, value) in &moved {
-            self.dense
-                .set(index, value, 0)
-                .map_err(insert_error(DENSE))?;
+            let set = self.dense.set(index, value, 0);
+            self.lookups_changed()?;
+            set.map_err(insert_error(DENSE))?;
         }
         Ok(moved.into_iter().map(|(key, ..)| key).collect())
     }
@@ -198,9 +195,9 @@ impl ProgramMaps {
         keys: &[BindingKey],
     ) -> Result<(), DatapathError> {
         for key in keys {
-            self.bindings
-                .remove(key)
-                .map_err(map_error("remove", BINDINGS))?;
+            let removed = self.bindings.remove(key);
+            self.lookups_changed()?;
+            removed.map_err(map_error("remove", BINDINGS))?;
         }
         Ok(())
     }

@@ -70,9 +70,9 @@ impl ProgramMaps {
     ) -> Result<(), DatapathError> {
         let key = visiting_l2_key(prefix)?;
         let entry = self.with_binding_of(prefix.trunc(), entry)?;
-        self.visiting_l2
-            .insert(key, entry, 0)
-            .map_err(insert_error(VISITING_L2))?;
+        let inserted = self.visiting_l2.insert(key, entry, 0);
+        self.lookups_changed()?;
+        inserted.map_err(insert_error(VISITING_L2))?;
         self.l2_entry_changed(prefix.trunc(), true)
     }
 
@@ -102,9 +102,9 @@ impl ProgramMaps {
         };
         let updated = self.with_binding_of(prefix, entry)?;
         if updated != entry {
-            self.visiting_l2
-                .insert(key, updated, 0)
-                .map_err(insert_error(VISITING_L2))?;
+            let inserted = self.visiting_l2.insert(key, updated, 0);
+            self.lookups_changed()?;
+            inserted.map_err(insert_error(VISITING_L2))?;
         }
         Ok(())
     }
@@ -112,7 +112,9 @@ impl ProgramMaps {
     /// Removes the L2 next hop of the visiting /64 `prefix`, if there is one.
     pub fn remove_visiting_l2(&mut self, prefix: Ipv6Net) -> Result<(), DatapathError> {
         let key = visiting_l2_key(prefix)?;
-        match self.visiting_l2.remove(&key) {
+        let removed = self.visiting_l2.remove(&key);
+        self.lookups_changed()?;
+        match removed {
             Ok(()) => {}
             Err(error) if errno(&error) == Some(libc::ENOENT) => {}
             Err(source) => return Err(map_error("remove", VISITING_L2)(source)),

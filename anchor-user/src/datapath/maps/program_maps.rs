@@ -6,6 +6,7 @@ use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 use anchor_common::{
     AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
     CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
+    cache::GENERATION_INDEX,
     config::{MAX_INDEXED_IFINDEX, MAX_PEERS},
     maps::{
         ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, FIRST_FRAMES,
@@ -65,6 +66,8 @@ pub struct ProgramMaps {
     pub(super) peer_set: tokio::sync::watch::Sender<PeerSet>,
     /// The `SETTINGS` bits last written.
     pub(super) settings_bits: u32,
+    /// The generation of the program's lookup caches last written to `SETTINGS`.
+    generation: u32,
     /// The /64s of `VISITING_L2` that neither a pool nor a /64 binding accounts for.
     pub(super) l2_unbound: std::collections::BTreeSet<Ipv6Net>,
     /// The /64s with a `VISITING_L2` entry (so that a binding's change reads the map only
@@ -129,10 +132,13 @@ impl ProgramMaps {
             l2_entries: std::collections::BTreeSet::new(),
             hashed_redirects: std::collections::BTreeSet::new(),
             max_bindings,
+            generation: 0,
         };
         if maps.layout.pools().next().is_some() {
             maps.write_settings(SETTING_DENSE)?;
         }
+        // Generation 1: the program caches its lookups from its first packet on.
+        maps.lookups_changed()?;
         Ok(maps)
     }
 
@@ -236,6 +242,19 @@ impl ProgramMaps {
             return Ok(());
         }
         self.write_settings(bits)
+    }
+
+    /// Advances the generation of the program's per-CPU lookup caches (`anchor_common::cache`),
+    /// so that it looks every /64 up again: call it after every change to `BINDINGS`,
+    /// `SHORT_PREFIXES` or `VISITING_L2`, also one that failed half-way.
+    pub(in crate::datapath) fn lookups_changed(&mut self) -> Result<(), DatapathError> {
+        // 0 turns caching off: it is skipped when the counter wraps.
+        let next = self.generation.wrapping_add(1).max(1);
+        self.settings
+            .set(GENERATION_INDEX, next, 0)
+            .map_err(map_error("write", SETTINGS))?;
+        self.generation = next;
+        Ok(())
     }
 
     pub(super) fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {

@@ -174,6 +174,13 @@ impl Datapath {
         self.maps.set_iface(ifindex, value)
     }
 
+    /// Makes the program look every /64 up again (its per-CPU lookup caches forgotten): for a
+    /// caller that wrote `BINDINGS`, `SHORT_PREFIXES` or `VISITING_L2` other than through this
+    /// type (a benchmark's batched updates). This type's own writes do it themselves.
+    pub fn forget_cached_lookups(&mut self) -> Result<(), DatapathError> {
+        self.maps.lookups_changed()
+    }
+
     /// Every global counter, in [`Counter::ALL`] order, summed over the CPUs.
     pub fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError> {
         self.maps.counters()

@@ -1,0 +1,227 @@
+//! The program's per-CPU lookup caches (`anchor_common::cache`), privileged, with
+//! BPF_PROG_TEST_RUN: a cached answer is used (shown by changing a map behind the datapath's
+//! back, which the cache does not see), and every change made through the datapath moves the
+//! generation so that the next frame sees it. Expected frames are built with `anchor-packet`,
+//! never by the code under test.
+
+use std::net::Ipv6Addr;
+
+use anchor_common::{BindingKey, Counter, NextHop};
+use anchor_packet::{Udp6, encapsulate, ethernet};
+use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC};
+use anchor_tests::{
+    fixture::{CN, LOCATOR, MN1, MN3, PEER_MAC, R2, R3, TUNNEL_MTU, fixture_net},
+    flow_label::expected_label,
+    xdp::{XDP_PASS, XDP_REDIRECT, action_name, assert_frame, counters, run},
+};
+use anchor_user::datapath::{AccessLink, BindingSpec, Datapath, DatapathParams};
+use aya::maps::{HashMap, Map, MapData, MapInfo};
+use ipnet::Ipv6Net;
+
+const OUTER_HL: u8 = 64;
+const MN1_NET: &str = "2001:db8:1:1::/64";
+const MN3_NET: &str = "2001:db8:3:3::/64";
+/// The node's MAC in its first and second `VISITING_L2` entry; neither is the one the fixture
+/// network's neighbour table has for MN3, which the FIB path would write.
+const NODE_MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa1];
+const NODE_MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb2];
+
+fn net(s: &str) -> Ipv6Net {
+    s.parse().expect("prefix")
+}
+
+fn load() -> Datapath {
+    Datapath::load(&DatapathParams {
+        locator: LOCATOR,
+        tunnel_mtu: TUNNEL_MTU,
+        outer_hop_limit: OUTER_HL,
+        max_bindings: 16,
+        dense_pools: Vec::new(),
+        log: false,
+    })
+    .expect("load the XDP program")
+}
+
+/// The program's hash map `name`, opened by id, as `BindingKey -> V`.
+fn program_hash<V: aya::Pod>(dp: &Datapath, name: &str) -> HashMap<MapData, BindingKey, V> {
+    let ids = dp
+        .program()
+        .info()
+        .expect("program info")
+        .map_ids()
+        .expect("map ids")
+        .unwrap_or_default();
+    let id = ids
+        .into_iter()
+        .find(|&id| {
+            MapInfo::from_id(id)
+                .ok()
+                .is_some_and(|info| info.name_as_str() == Some(name))
+        })
+        .unwrap_or_else(|| panic!("the program has no map {name}"));
+    let data = MapData::from_id(id).expect("open the map");
+    Map::from_map_data(data)
+        .expect("a map")
+        .try_into()
+        .expect("a hash map of /64 keys")
+}
+
+fn key(prefix: &str) -> BindingKey {
+    BindingKey::from_addr(&net(prefix).network().octets())
+}
+
+/// The IPv6 packet (from byte 14) of `inner` encapsulated toward `peer`, as the program writes
+/// it: the inner hop limit decremented, the flow label from the inner flow.
+fn encapsulated(inner: &Udp6, peer: Ipv6Addr) -> Vec<u8> {
+    let mut fwd = inner.clone();
+    fwd.hop_limit -= 1;
+    let label = expected_label(inner.src, inner.dst, 17, inner.sport, inner.dport);
+    encapsulate(
+        LOCATOR,
+        peer,
+        OUTER_HL,
+        inner.traffic_class,
+        label,
+        &fwd.bytes(),
+    )
+}
+
+/// Sends a frame to MN1 on the core port; returns the IPv6 packet that left (from byte 14) and
+/// the verdict.
+fn send_to_mn1(dp: &Datapath, core: u32) -> (u32, Vec<u8>, u64) {
+    let inner = Udp6::new(CN, MN1);
+    let before = counters(dp);
+    let out = run(dp, &ethernet(CORE_MAC, PEER_MAC, &inner.bytes()), core);
+    let after = counters(dp);
+    let encapsulated = after[Counter::Encap.name()] - before[Counter::Encap.name()];
+    (out.action, out.frame[14..].to_vec(), encapsulated)
+}
+
+#[test]
+fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
+    let net_fixture = fixture_net();
+    let core = net_fixture.core_ifindex;
+    let mut dp = load();
+    dp.set_iface_role(core, anchor_common::IfaceRole::Core)
+        .expect("core role");
+    let to_mn1 = Udp6::new(CN, MN1);
+    let inner = to_mn1.bytes();
+
+    // Nothing bound: passed, and "none" is cached.
+    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
+    assert_eq!(action_name(action), action_name(XDP_PASS));
+    assert_eq!((packet, encapsulated_count), (inner.clone(), 0));
+
+    // Bound through the datapath: the generation moved, the next frame sees the binding.
+    dp.insert_binding(net(MN1_NET), BindingSpec::redirect(R3, 1))
+        .expect("insert the binding");
+    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
+    assert_ne!(action_name(action), action_name(XDP_PASS));
+    assert_frame("to R3", &packet, &encapsulated(&to_mn1, R3));
+    assert_eq!(encapsulated_count, 1);
+
+    // Removed behind the datapath's back: the cached binding still answers.
+    program_hash::<anchor_common::BindingValue>(&dp, "BINDINGS")
+        .remove(&key(MN1_NET))
+        .expect("remove the entry directly");
+    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
+    assert_ne!(
+        action_name(action),
+        action_name(XDP_PASS),
+        "the cached binding should answer while the generation stays"
+    );
+    assert_frame("cached, to R3", &packet, &encapsulated(&to_mn1, R3));
+    assert_eq!(encapsulated_count, 1);
+
+    // Forgotten: the map is asked again, and it has nothing.
+    dp.forget_cached_lookups().expect("forget");
+    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
+    assert_eq!(action_name(action), action_name(XDP_PASS));
+    assert_eq!((packet, encapsulated_count), (inner.clone(), 0));
+
+    // Every change through the datapath is seen by the next frame: a new peer, another one,
+    // then none.
+    for peer in [R2, R3] {
+        dp.insert_binding(net(MN1_NET), BindingSpec::redirect(peer, 1))
+            .expect("bind");
+        let (_, packet, encapsulated_count) = send_to_mn1(&dp, core);
+        assert_frame(&format!("to {peer}"), &packet, &encapsulated(&to_mn1, peer));
+        assert_eq!(encapsulated_count, 1);
+    }
+    dp.remove_binding(net(MN1_NET)).expect("unbind");
+    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
+    assert_eq!(action_name(action), action_name(XDP_PASS));
+    assert_eq!((packet, encapsulated_count), (inner, 0));
+}
+
+#[test]
+fn a_cached_node_entry_is_used_until_the_datapath_changes_a_map() {
+    let net_fixture = fixture_net();
+    let (core, access) = (net_fixture.core_ifindex, net_fixture.access_ifindex);
+    let mut dp = load();
+    dp.set_iface_role(core, anchor_common::IfaceRole::Core)
+        .expect("core role");
+    dp.set_iface_role(access, anchor_common::IfaceRole::Access)
+        .expect("access role");
+    dp.insert_binding(net(MN3_NET), BindingSpec::visiting(R3, true, 3))
+        .expect("visiting binding");
+    let link = AccessLink {
+        ifindex: access,
+        mac: ACCESS_MAC,
+        mtu: 1500,
+    };
+    let to_mn3 = Udp6::new(CN, MN3);
+    let tunnelled = ethernet(
+        CORE_MAC,
+        PEER_MAC,
+        &encapsulate(R3, LOCATOR, 60, 0, 0x777, &to_mn3.bytes()),
+    );
+    let mut forwarded = to_mn3.clone();
+    forwarded.hop_limit -= 1;
+    // Sends the tunnelled frame; returns the frame that left and whether it went by the
+    // node's entry (`visiting_l2`).
+    let send = |dp: &Datapath| {
+        let before = counters(dp);
+        let out = run(dp, &tunnelled, core);
+        let after = counters(dp);
+        assert_eq!(action_name(out.action), action_name(XDP_REDIRECT));
+        let by_entry = after[Counter::VisitingL2.name()] - before[Counter::VisitingL2.name()];
+        (out.frame, by_entry)
+    };
+    let to_node = |mac: [u8; 6]| ethernet(mac, ACCESS_MAC, &forwarded.bytes());
+
+    dp.set_visiting_l2(net(MN3_NET), NODE_MAC_A, &link)
+        .expect("node entry");
+    let (frame, by_entry) = send(&dp);
+    assert_frame("to the node's first MAC", &frame, &to_node(NODE_MAC_A));
+    assert_eq!(by_entry, 1);
+
+    dp.set_visiting_l2(net(MN3_NET), NODE_MAC_B, &link)
+        .expect("node entry changed");
+    let (frame, by_entry) = send(&dp);
+    assert_frame("to the node's new MAC", &frame, &to_node(NODE_MAC_B));
+    assert_eq!(by_entry, 1);
+
+    // Removed behind the datapath's back: the cached entry still answers.
+    program_hash::<NextHop>(&dp, "VISITING_L2")
+        .remove(&key(MN3_NET))
+        .expect("remove the entry directly");
+    let (frame, by_entry) = send(&dp);
+    assert_frame(
+        "cached, to the node's new MAC",
+        &frame,
+        &to_node(NODE_MAC_B),
+    );
+    assert_eq!(by_entry, 1);
+
+    // Forgotten: no entry, so the FIB path, which writes the neighbour's MAC.
+    dp.forget_cached_lookups().expect("forget");
+    let (frame, by_entry) = send(&dp);
+    assert_eq!(by_entry, 0, "no entry: the FIB path");
+    assert_ne!(
+        frame[..6],
+        NODE_MAC_B,
+        "the FIB's neighbour, not the cached MAC"
+    );
+    assert_eq!(frame[14..], forwarded.bytes());
+}
