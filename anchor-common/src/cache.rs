@@ -2,7 +2,7 @@
 //! `L2_CACHE` for `VISITING_L2`): a direct-mapped array per CPU, indexed by a hash of the /64,
 //! each entry the result of one lookup (found or not) and the generation it was made in.
 //!
-//! The daemon counts a generation (the second `SETTINGS` entry) and advances it after every
+//! The daemon counts a generation (the second word of `SETTINGS`) and advances it after every
 //! change to `DENSE`, `BINDINGS`, `SHORT_PREFIXES` or `VISITING_L2`; an entry of another
 //! generation is a miss. Generation 0 means "no caching": the program looks every /64 up.
 
@@ -13,7 +13,7 @@ pub const BINDING_CACHE_SLOTS: u32 = 16384;
 /// Entries of `L2_CACHE` per CPU (a power of two).
 pub const L2_CACHE_SLOTS: u32 = 1024;
 
-/// The index in `SETTINGS` of the generation.
+/// The index of the generation in the `SETTINGS` value.
 pub const GENERATION_INDEX: u32 = 1;
 
 /// The slot of the /64 whose upper 64 bits (as loaded from the packet) are `prefix` in a cache

@@ -39,8 +39,8 @@ pub const FIRST_FRAME_REPORTED: &str = "FIRST_FRAME_REPORTED";
 /// `RingBuf` of `FIRST_FRAMES_BYTES`: one `AccessMac` record per first-frame report, read by
 /// the daemon.
 pub const FIRST_FRAMES: &str = "FIRST_FRAMES";
-/// `Array<u32>` with two entries, maintained by the daemon at run time: `SETTING_*` bits, then
-/// the generation of the lookup caches (`cache::GENERATION_INDEX`).
+/// `Array<[u32; 2]>` with one entry, maintained by the daemon at run time: `SETTING_*` bits,
+/// then the generation of the lookup caches (at `cache::GENERATION_INDEX`).
 pub const SETTINGS: &str = "SETTINGS";
 /// `PerCpuArray<cache::BindingCacheEntry>`, `cache::BINDING_CACHE_SLOTS` entries: the program's
 /// cache of its `BINDINGS` lookups (see `cache`). Written by the program only.

@@ -147,6 +147,13 @@ pub fn lookup_dst(settings: Settings, prefix: u64, defer: bool) -> DstLookup {
 /// answer but the trie's and a deferral is cached ("none" only while the trie is empty).
 #[inline(always)]
 fn find(settings: Settings, prefix: u64, defer: bool) -> DstLookup {
+    if defer && !settings.dense() {
+        // Without pools, a deferred /64 is never looked up now: no cache to ask either.
+        return DstLookup {
+            found: Looked::Deferred,
+            pooled: false,
+        };
+    }
     let generation = settings.generation();
     let entry = cache::binding_entry(prefix);
     let mut answer = Answer {

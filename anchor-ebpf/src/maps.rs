@@ -90,10 +90,10 @@ pub static FIRST_FRAME_REPORTED: LruHashMap<AccessMac, u64> =
 #[map]
 pub static FIRST_FRAMES: RingBuf = RingBuf::with_byte_size(FIRST_FRAMES_BYTES, 0);
 
-/// Entry 0 holds `SETTING_*` bits, entry 1 the generation of the lookup caches; set by the
-/// daemon at run time.
+/// One value: `SETTING_*` bits, then the generation of the lookup caches; set by the daemon at
+/// run time.
 #[map]
-static SETTINGS: Array<u32> = Array::with_max_entries(2, 0);
+static SETTINGS: Array<[u32; 2]> = Array::with_max_entries(1, 0);
 
 #[map]
 pub static BINDING_STATS: PerCpuArray<BindingStats> =
@@ -175,18 +175,26 @@ pub fn packet_debug() -> bool {
     DEBUG.get(0).is_some_and(|on| *on != 0)
 }
 
-/// The `SETTING_*` bits and the generation of the lookup caches, read once per frame: array
-/// lookups, which the verifier inlines.
+/// The `SETTING_*` bits and the generation of the lookup caches, read once per frame: one array
+/// lookup, which the verifier inlines.
 #[derive(Clone, Copy)]
 pub struct Settings(u32, u32);
 
 impl Settings {
     #[inline(always)]
     pub fn read() -> Self {
-        Self(
-            SETTINGS.get(0).copied().unwrap_or(0),
-            SETTINGS.get(GENERATION_INDEX).copied().unwrap_or(0),
-        )
+        match SETTINGS.get_ptr(0) {
+            // SAFETY: a map value of two words; 4-byte loads, each of one word the daemon
+            // writes (a frame may see the bits of one write and the generation of the next).
+            Some(value) => unsafe {
+                let words = value.cast::<u32>();
+                Self(
+                    core::ptr::read_volatile(words),
+                    core::ptr::read_volatile(words.add(GENERATION_INDEX as usize)),
+                )
+            },
+            None => Self(0, 0),
+        }
     }
 
     /// The generation of the lookup caches (0: no caching).

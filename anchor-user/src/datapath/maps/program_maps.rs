@@ -46,7 +46,7 @@ pub struct ProgramMaps {
     pub(in crate::datapath) dense: Array<MapData, BindingValue>,
     pub(in crate::datapath) layout: DenseLayout,
     pub(in crate::datapath) peer_addrs: Array<MapData, PeerAddr>,
-    settings: Array<MapData, u32>,
+    settings: Array<MapData, [u32; 2]>,
     pub(in crate::datapath) binding_stats: PerCpuArray<MapData, BindingStats>,
     pub(in crate::datapath) counters: PerCpuArray<MapData, CounterValue>,
     pub(in crate::datapath) ifaces: HashMap<MapData, u32, IfaceValue>,
@@ -245,24 +245,30 @@ impl ProgramMaps {
     }
 
     /// Advances the generation of the program's per-CPU lookup caches (`anchor_common::cache`),
-    /// so that it looks every /64 up again: call it after every change to `BINDINGS`,
+    /// so that it looks every /64 up again: call it after every change to `DENSE`, `BINDINGS`,
     /// `SHORT_PREFIXES` or `VISITING_L2`, also one that failed half-way.
     pub(in crate::datapath) fn lookups_changed(&mut self) -> Result<(), DatapathError> {
         // 0 turns caching off: it is skipped when the counter wraps.
         let next = self.generation.wrapping_add(1).max(1);
-        self.settings
-            .set(GENERATION_INDEX, next, 0)
-            .map_err(map_error("write", SETTINGS))?;
+        self.write_settings_value(self.settings_bits, next)?;
         self.generation = next;
         Ok(())
     }
 
     pub(super) fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
-        self.settings
-            .set(0, bits, 0)
-            .map_err(map_error("write", SETTINGS))?;
+        self.write_settings_value(bits, self.generation)?;
         self.settings_bits = bits;
         Ok(())
+    }
+
+    /// Writes `SETTINGS`' one value: the bits, then the generation (`cache::GENERATION_INDEX`).
+    fn write_settings_value(&mut self, bits: u32, generation: u32) -> Result<(), DatapathError> {
+        let mut value = [0; 2];
+        value[0] = bits;
+        value[GENERATION_INDEX as usize] = generation;
+        self.settings
+            .set(0, value, 0)
+            .map_err(map_error("write", SETTINGS))
     }
 
     /// Keeps `SETTING_SHORT_PREFIXES` equal to "the trie has an entry". Set after an insert
