@@ -151,6 +151,25 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
     dp.remove_binding(net(MN1_NET)).expect("unbind");
     let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
     assert_eq!(action_name(action), action_name(XDP_PASS));
+    assert_eq!((packet, encapsulated_count), (inner.clone(), 0));
+
+    // With the caches off, every frame asks the maps: a change behind the datapath's back is
+    // seen by the next frame.
+    dp.set_lookup_caching(false).expect("caches off");
+    dp.insert_binding(net(MN1_NET), BindingSpec::redirect(R2, 1))
+        .expect("bind");
+    let (_, packet, encapsulated_count) = send_to_mn1(&dp, core);
+    assert_frame("uncached, to R2", &packet, &encapsulated(&to_mn1, R2));
+    assert_eq!(encapsulated_count, 1);
+    program_hash::<anchor_common::BindingValue>(&dp, "BINDINGS")
+        .remove(&key(MN1_NET))
+        .expect("remove the entry directly");
+    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
+    assert_eq!(
+        action_name(action),
+        action_name(XDP_PASS),
+        "with the caches off the removal should be seen at once"
+    );
     assert_eq!((packet, encapsulated_count), (inner, 0));
 }
 

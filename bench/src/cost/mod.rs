@@ -17,6 +17,7 @@ mod frames;
 mod scale;
 mod single;
 mod timing;
+mod uncached;
 
 use anchor_common::{BindingKey, config::DEFAULT_MAX_BINDINGS};
 use anchor_rig::fixture_net::{FixtureNet, LOCATOR};

@@ -66,8 +66,10 @@ pub struct ProgramMaps {
     pub(super) peer_set: tokio::sync::watch::Sender<PeerSet>,
     /// The `SETTINGS` bits last written.
     pub(super) settings_bits: u32,
-    /// The generation of the program's lookup caches last written to `SETTINGS`.
+    /// The generation of the program's lookup caches (written to `SETTINGS` while `caching`).
     generation: u32,
+    /// Whether the program caches its lookups (else generation 0 is written).
+    caching: bool,
     /// The /64s of `VISITING_L2` that neither a pool nor a /64 binding accounts for.
     pub(super) l2_unbound: std::collections::BTreeSet<Ipv6Net>,
     /// The /64s with a `VISITING_L2` entry (so that a binding's change reads the map only
@@ -133,6 +135,7 @@ impl ProgramMaps {
             hashed_redirects: std::collections::BTreeSet::new(),
             max_bindings,
             generation: 0,
+            caching: true,
         };
         if maps.layout.pools().next().is_some() {
             maps.write_settings(SETTING_DENSE)?;
@@ -250,13 +253,24 @@ impl ProgramMaps {
     pub(in crate::datapath) fn lookups_changed(&mut self) -> Result<(), DatapathError> {
         // 0 turns caching off: it is skipped when the counter wraps.
         let next = self.generation.wrapping_add(1).max(1);
-        self.write_settings_value(self.settings_bits, next)?;
+        self.write_settings_value(self.settings_bits, if self.caching { next } else { 0 })?;
         self.generation = next;
         Ok(())
     }
 
+    /// Turns the program's lookup caches on or off (generation 0: every lookup goes to the
+    /// maps), as a benchmark compares both.
+    pub(in crate::datapath) fn set_lookup_caching(
+        &mut self,
+        on: bool,
+    ) -> Result<(), DatapathError> {
+        self.caching = on;
+        self.lookups_changed()
+    }
+
     pub(super) fn write_settings(&mut self, bits: u32) -> Result<(), DatapathError> {
-        self.write_settings_value(bits, self.generation)?;
+        let generation = if self.caching { self.generation } else { 0 };
+        self.write_settings_value(bits, generation)?;
         self.settings_bits = bits;
         Ok(())
     }
@@ -285,7 +299,7 @@ impl ProgramMaps {
     /// The `SETTINGS` bits as the program reads them.
     #[cfg(test)]
     pub(in crate::datapath) fn settings_in_map(&self) -> u32 {
-        self.settings.get(&0, 0).unwrap_or(u32::MAX)
+        self.settings.get(&0, 0).map_or(u32::MAX, |value| value[0])
     }
 
     /// The `PEERS` index of `peer`, with one more reference. A new index gets the locator in

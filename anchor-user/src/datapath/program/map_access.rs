@@ -181,6 +181,12 @@ impl Datapath {
         self.maps.lookups_changed()
     }
 
+    /// Turns the program's per-CPU lookup caches on (the default) or off: off, every frame
+    /// looks its /64s up in the maps (a benchmark measures both).
+    pub fn set_lookup_caching(&mut self, on: bool) -> Result<(), DatapathError> {
+        self.maps.set_lookup_caching(on)
+    }
+
     /// Every global counter, in [`Counter::ALL`] order, summed over the CPUs.
     pub fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError> {
         self.maps.counters()
