@@ -17,6 +17,7 @@ use crate::{
 #[inline(always)]
 pub fn encap(
     ctx: &XdpContext,
+    ingress: u32,
     pkt: &Packet,
     binding: &Binding,
     dir: Direction,
@@ -75,6 +76,7 @@ pub fn encap(
     count_binding(binding, dir, pkt.ip_len as u32);
     forward_to_peer(
         ctx,
+        ingress,
         pkt.vlan,
         binding.peer_index,
         pkt.ip_len as u32 + ENCAP_OVERHEAD,

@@ -31,9 +31,16 @@ const _: () = assert!(core::mem::size_of::<FibParams>() == core::mem::size_of::<
 /// Sends a packet just encapsulated toward the peer at `peer_index` (its outer header, of
 /// `outer_len` bytes with the header, at `ETH_HLEN`) with the daemon's cached next hop, when the
 /// entry is valid and the packet fits its MTU; otherwise as [`forward`] (the hop limit is the
-/// one written with the outer header, not decremented).
+/// one written with the outer header, not decremented). `ingress` is the ingress interface's
+/// index, read by the caller.
 #[inline(always)]
-pub fn forward_to_peer(ctx: &XdpContext, vlan: bool, peer_index: u32, outer_len: u32) -> Verdict {
+pub fn forward_to_peer(
+    ctx: &XdpContext,
+    ingress: u32,
+    vlan: bool,
+    peer_index: u32,
+    outer_len: u32,
+) -> Verdict {
     if !vlan && let Some(nh) = NEXTHOPS.get_ptr(peer_index) {
         let words = nh.cast::<u32>();
         // SAFETY: 4-byte-aligned loads inside the 24-byte array value (`NextHop`: dmac and smac
@@ -51,7 +58,7 @@ pub fn forward_to_peer(ctx: &XdpContext, vlan: bool, peer_index: u32, outer_len:
                 return Verdict::KERNEL_FALLBACK;
             };
             count(Counter::NexthopCached, 0);
-            return send(ctx.ingress_ifindex() as u32, out_ifindex);
+            return send(ingress, out_ifindex);
         }
     }
     forward(ctx, vlan, false)

@@ -67,8 +67,15 @@ fn process(ctx: &XdpContext) -> Verdict {
     // The ingress interface's role and flags, read once: only a router with an access interface
     // (its `SETTINGS` bit) needs them, since source validation and first-frame attachment apply
     // on access interfaces alone.
+    // The ingress interface's index, read here only when its role is needed (0: not read; the
+    // context field costs three dependent loads).
+    let ingress = if settings.access() {
+        ctx.ingress_ifindex() as u32
+    } else {
+        0
+    };
     let ingress_iface = if settings.access() {
-        iface(ctx.ingress_ifindex() as u32)
+        iface(ingress)
     } else {
         IfaceValue::NONE
     };
@@ -82,7 +89,7 @@ fn process(ctx: &XdpContext) -> Verdict {
             count(Counter::Malformed, 0);
             if let Some(src) = src
                 && settings.source_validation()
-                && !source_valid(ctx, ingress_iface, src)
+                && !source_valid(ctx, ingress_ifindex(ctx, ingress), ingress_iface, src)
             {
                 return Verdict::drop(Counter::DropSourceInvalid);
             }
@@ -90,7 +97,9 @@ fn process(ctx: &XdpContext) -> Verdict {
         }
         Err(ParseError::ExtHeaderLimit(src)) => {
             count(Counter::ExtHeaderLimit, 0);
-            if settings.source_validation() && !source_valid(ctx, ingress_iface, src) {
+            if settings.source_validation()
+                && !source_valid(ctx, ingress_ifindex(ctx, ingress), ingress_iface, src)
+            {
                 return Verdict::drop(Counter::DropSourceInvalid);
             }
             return Verdict::PASS;
@@ -103,7 +112,9 @@ fn process(ctx: &XdpContext) -> Verdict {
     if settings.first_frame() && from_access && ingress_iface.first_frame() {
         first_frame::notice(ctx);
     }
-    if settings.source_validation() && !source_valid(ctx, ingress_iface, pkt.src) {
+    if settings.source_validation()
+        && !source_valid(ctx, ingress_ifindex(ctx, ingress), ingress_iface, pkt.src)
+    {
         return Verdict::drop(Counter::DropSourceInvalid);
     }
     let dst = pkt.dst;
@@ -123,14 +134,28 @@ fn process(ctx: &XdpContext) -> Verdict {
     if let Looked::Done(Some(b)) = dst_lookup.found
         && b.kind == BindingKind::Redirect as u8
     {
-        return encap::encap(ctx, &pkt, &b, Direction::ToMn, Counter::Encap);
+        return encap::encap(
+            ctx,
+            ingress_ifindex(ctx, ingress),
+            &pkt,
+            &b,
+            Direction::ToMn,
+            Counter::Encap,
+        );
     }
     if from_access
         && let Some(b) = lookup::lookup(settings, pkt.src.hi)
         && b.kind == BindingKind::Visiting as u8
         && b.reverse_tunnel()
     {
-        return encap::encap(ctx, &pkt, &b, Direction::FromMn, Counter::ReverseEncap);
+        return encap::encap(
+            ctx,
+            ingress_ifindex(ctx, ingress),
+            &pkt,
+            &b,
+            Direction::FromMn,
+            Counter::ReverseEncap,
+        );
     }
     // A node attached here holds the destination's /64 (at a MAAR, one of its own prefixes):
     // straight to its MAC, with no FIB lookup and no Neighbour Discovery, which would otherwise
@@ -162,12 +187,23 @@ fn process(ctx: &XdpContext) -> Verdict {
     Verdict::PASS
 }
 
-/// Whether the frame's IPv6 source `src` passes the validation of its ingress interface (whose
-/// entry is `iface`): always on an interface without it.
+/// The ingress interface's index: `read` when it was read already (non-zero), else from the
+/// context.
 #[inline(always)]
-fn source_valid(ctx: &XdpContext, iface: IfaceValue, src: Addr) -> bool {
+fn ingress_ifindex(ctx: &XdpContext, read: u32) -> u32 {
+    if read != 0 {
+        read
+    } else {
+        ctx.ingress_ifindex() as u32
+    }
+}
+
+/// Whether the frame's IPv6 source `src` passes the validation of its ingress interface (index
+/// `ingress`, entry `iface`): always on an interface without it.
+#[inline(always)]
+fn source_valid(ctx: &XdpContext, ingress: u32, iface: IfaceValue, src: Addr) -> bool {
     if iface.source_validation() && iface.role == IfaceRole::Access as u8 {
-        source::allowed(ctx, ctx.ingress_ifindex() as u32, src)
+        source::allowed(ctx, ingress, src)
     } else {
         true
     }
