@@ -64,46 +64,19 @@ pub fn anchor_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn process(ctx: &XdpContext) -> Verdict {
     let settings = Settings::read();
-    // The ingress interface's role and flags, read once: only a router with an access interface
-    // (its `SETTINGS` bit) needs them, since source validation and first-frame attachment apply
-    // on access interfaces alone.
-    // The ingress interface's index, read here only when its role is needed (0: not read; the
-    // context field costs three dependent loads).
-    let ingress = if settings.access() {
-        ctx.ingress_ifindex() as u32
+    // The ingress interface's index, role and flags, read once, and only on a router with an
+    // access interface (its `SETTINGS` bit): source validation and first-frame attachment apply
+    // on access interfaces alone. Index 0: not read (the context field costs three dependent
+    // loads).
+    let (ingress, ingress_iface) = if settings.access() {
+        let ingress = ctx.ingress_ifindex() as u32;
+        (ingress, iface(ingress))
     } else {
-        0
-    };
-    let ingress_iface = if settings.access() {
-        iface(ingress)
-    } else {
-        IfaceValue::NONE
+        (0, IfaceValue::NONE)
     };
     let pkt = match parse(ctx) {
         Ok(pkt) => pkt,
-        Err(ParseError::NonIpv6) => {
-            count(Counter::NonIpv6, 0);
-            return Verdict::PASS;
-        }
-        Err(ParseError::Malformed(src)) => {
-            count(Counter::Malformed, 0);
-            if let Some(src) = src
-                && settings.source_validation()
-                && !source_valid(ctx, ingress_ifindex(ctx, ingress), ingress_iface, src)
-            {
-                return Verdict::drop(Counter::DropSourceInvalid);
-            }
-            return Verdict::PASS;
-        }
-        Err(ParseError::ExtHeaderLimit(src)) => {
-            count(Counter::ExtHeaderLimit, 0);
-            if settings.source_validation()
-                && !source_valid(ctx, ingress_ifindex(ctx, ingress), ingress_iface, src)
-            {
-                return Verdict::drop(Counter::DropSourceInvalid);
-            }
-            return Verdict::PASS;
-        }
+        Err(error) => return not_parsed(ctx, settings, ingress, ingress_iface, &error),
     };
     if pkt.vlan {
         count(Counter::Vlan, 0);
@@ -112,9 +85,7 @@ fn process(ctx: &XdpContext) -> Verdict {
     if settings.first_frame() && from_access && ingress_iface.first_frame() {
         first_frame::notice(ctx);
     }
-    if settings.source_validation()
-        && !source_valid(ctx, ingress_ifindex(ctx, ingress), ingress_iface, pkt.src)
-    {
+    if source_refused(ctx, settings, ingress, ingress_iface, pkt.src) {
         return Verdict::drop(Counter::DropSourceInvalid);
     }
     let dst = pkt.dst;
@@ -185,6 +156,54 @@ fn process(ctx: &XdpContext) -> Verdict {
     }
     count(Counter::NoBinding, 0);
     Verdict::PASS
+}
+
+/// The verdict of a frame the parser did not take, counted by why: passed, unless the source it
+/// has fails the validation of its access interface.
+#[inline(always)]
+fn not_parsed(
+    ctx: &XdpContext,
+    settings: Settings,
+    ingress: u32,
+    ingress_iface: IfaceValue,
+    error: &ParseError,
+) -> Verdict {
+    let refused = match error {
+        ParseError::NonIpv6 => {
+            count(Counter::NonIpv6, 0);
+            false
+        }
+        ParseError::Malformed(src) => {
+            count(Counter::Malformed, 0);
+            match src {
+                Some(src) => source_refused(ctx, settings, ingress, ingress_iface, *src),
+                None => false,
+            }
+        }
+        ParseError::ExtHeaderLimit(src) => {
+            count(Counter::ExtHeaderLimit, 0);
+            source_refused(ctx, settings, ingress, ingress_iface, *src)
+        }
+    };
+    if refused {
+        Verdict::drop(Counter::DropSourceInvalid)
+    } else {
+        Verdict::PASS
+    }
+}
+
+/// Whether source validation is on and the IPv6 source `src` fails it on the ingress interface
+/// (index `ingress` when read, entry `ingress_iface`).
+#[inline(always)]
+fn source_refused(
+    ctx: &XdpContext,
+    settings: Settings,
+    ingress: u32,
+    ingress_iface: IfaceValue,
+    src: Addr,
+) -> bool {
+    settings.source_validation()
+        && !source_valid(ctx, ingress_ifindex(ctx, ingress), ingress_iface, src)
 }
 
 /// The ingress interface's index: `read` when it was read already (non-zero), else from the

@@ -5,7 +5,11 @@
 
 use std::net::Ipv6Addr;
 
+use anchor_packet::{Udp6, encapsulate};
 use anchor_rig::FixtureNet;
+use anchor_user::datapath::{Datapath, DatapathParams};
+
+use crate::flow_label::expected_label;
 
 /// The fixture namespace, made on first use for the whole test process, entered by the calling
 /// thread.
@@ -44,3 +48,44 @@ pub const IN_SHORT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x5600, 0x12, 0, 0, 
 /// The source MAC of the frames the fixtures send.
 pub const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
 pub const TUNNEL_MTU: u32 = 1500;
+
+/// The outer hop limit the fixtures' datapaths are loaded with.
+pub const OUTER_HL: u8 = 64;
+
+/// A datapath with the fixtures' locator, tunnel MTU and outer hop limit, room for 16 bindings
+/// and no pools, not attached.
+///
+/// Panics with the reason when the program cannot be loaded.
+pub fn load_small_datapath() -> Datapath {
+    Datapath::load(&DatapathParams {
+        locator: LOCATOR,
+        tunnel_mtu: TUNNEL_MTU,
+        outer_hop_limit: OUTER_HL,
+        max_bindings: 16,
+        dense_pools: Vec::new(),
+        log: false,
+    })
+    .unwrap_or_else(|e| panic!("load the XDP program: {e:#}"))
+}
+
+/// The IPv6 packet the router sends for the UDP packet `inner` redirected to `peer`: the inner
+/// packet with its hop limit decremented, in an outer header from the locator whose flow label
+/// hashes the inner addresses and (with `ports`) its ports, built independently of the program.
+pub fn encapsulated(inner: &Udp6, peer: Ipv6Addr, ports: bool) -> Vec<u8> {
+    let mut fwd = inner.clone();
+    fwd.hop_limit -= 1;
+    let (sport, dport) = if ports {
+        (inner.sport, inner.dport)
+    } else {
+        (0, 0)
+    };
+    let label = expected_label(inner.src, inner.dst, 17, sport, dport);
+    encapsulate(
+        LOCATOR,
+        peer,
+        OUTER_HL,
+        inner.traffic_class,
+        label,
+        &fwd.bytes(),
+    )
+}

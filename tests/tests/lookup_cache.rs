@@ -4,21 +4,19 @@
 //! generation so that the next frame sees it. Expected frames are built with `anchor-packet`,
 //! never by the code under test.
 
-use std::net::Ipv6Addr;
-
 use anchor_common::{BindingKey, Counter, NextHop};
 use anchor_packet::{Udp6, encapsulate, ethernet};
 use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC};
 use anchor_tests::{
-    fixture::{CN, LOCATOR, MN1, MN3, PEER_MAC, R2, R3, TUNNEL_MTU, fixture_net},
-    flow_label::expected_label,
+    fixture::{
+        CN, LOCATOR, MN1, MN3, PEER_MAC, R2, R3, encapsulated, fixture_net, load_small_datapath,
+    },
     xdp::{XDP_PASS, XDP_REDIRECT, action_name, assert_frame, counters, run},
 };
-use anchor_user::datapath::{AccessLink, BindingSpec, Datapath, DatapathParams};
+use anchor_user::datapath::{AccessLink, BindingSpec, Datapath};
 use aya::maps::{HashMap, Map, MapData, MapInfo};
 use ipnet::Ipv6Net;
 
-const OUTER_HL: u8 = 64;
 const MN1_NET: &str = "2001:db8:1:1::/64";
 const MN3_NET: &str = "2001:db8:3:3::/64";
 /// The node's MAC in its first and second `VISITING_L2` entry; neither is the one the fixture
@@ -28,18 +26,6 @@ const NODE_MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb2];
 
 fn net(s: &str) -> Ipv6Net {
     s.parse().expect("prefix")
-}
-
-fn load() -> Datapath {
-    Datapath::load(&DatapathParams {
-        locator: LOCATOR,
-        tunnel_mtu: TUNNEL_MTU,
-        outer_hop_limit: OUTER_HL,
-        max_bindings: 16,
-        dense_pools: Vec::new(),
-        log: false,
-    })
-    .expect("load the XDP program")
 }
 
 /// The program's hash map `name`, opened by id, as `BindingKey -> V`.
@@ -70,22 +56,6 @@ fn key(prefix: &str) -> BindingKey {
     BindingKey::from_addr(&net(prefix).network().octets())
 }
 
-/// The IPv6 packet (from byte 14) of `inner` encapsulated toward `peer`, as the program writes
-/// it: the inner hop limit decremented, the flow label from the inner flow.
-fn encapsulated(inner: &Udp6, peer: Ipv6Addr) -> Vec<u8> {
-    let mut fwd = inner.clone();
-    fwd.hop_limit -= 1;
-    let label = expected_label(inner.src, inner.dst, 17, inner.sport, inner.dport);
-    encapsulate(
-        LOCATOR,
-        peer,
-        OUTER_HL,
-        inner.traffic_class,
-        label,
-        &fwd.bytes(),
-    )
-}
-
 /// Sends a frame to MN1 on the core port; returns the IPv6 packet that left (from byte 14) and
 /// the verdict.
 fn send_to_mn1(dp: &Datapath, core: u32) -> (u32, Vec<u8>, u64) {
@@ -101,7 +71,7 @@ fn send_to_mn1(dp: &Datapath, core: u32) -> (u32, Vec<u8>, u64) {
 fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
     let net_fixture = fixture_net();
     let core = net_fixture.core_ifindex;
-    let mut dp = load();
+    let mut dp = load_small_datapath();
     dp.set_iface_role(core, anchor_common::IfaceRole::Core)
         .expect("core role");
     let to_mn1 = Udp6::new(CN, MN1);
@@ -117,7 +87,7 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
         .expect("insert the binding");
     let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
     assert_ne!(action_name(action), action_name(XDP_PASS));
-    assert_frame("to R3", &packet, &encapsulated(&to_mn1, R3));
+    assert_frame("to R3", &packet, &encapsulated(&to_mn1, R3, true));
     assert_eq!(encapsulated_count, 1);
 
     // Removed behind the datapath's back: the cached binding still answers.
@@ -130,7 +100,7 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
         action_name(XDP_PASS),
         "the cached binding should answer while the generation stays"
     );
-    assert_frame("cached, to R3", &packet, &encapsulated(&to_mn1, R3));
+    assert_frame("cached, to R3", &packet, &encapsulated(&to_mn1, R3, true));
     assert_eq!(encapsulated_count, 1);
 
     // Forgotten: the map is asked again, and it has nothing.
@@ -145,7 +115,11 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
         dp.insert_binding(net(MN1_NET), BindingSpec::redirect(peer, 1))
             .expect("bind");
         let (_, packet, encapsulated_count) = send_to_mn1(&dp, core);
-        assert_frame(&format!("to {peer}"), &packet, &encapsulated(&to_mn1, peer));
+        assert_frame(
+            &format!("to {peer}"),
+            &packet,
+            &encapsulated(&to_mn1, peer, true),
+        );
         assert_eq!(encapsulated_count, 1);
     }
     dp.remove_binding(net(MN1_NET)).expect("unbind");
@@ -159,7 +133,7 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
     dp.insert_binding(net(MN1_NET), BindingSpec::redirect(R2, 1))
         .expect("bind");
     let (_, packet, encapsulated_count) = send_to_mn1(&dp, core);
-    assert_frame("uncached, to R2", &packet, &encapsulated(&to_mn1, R2));
+    assert_frame("uncached, to R2", &packet, &encapsulated(&to_mn1, R2, true));
     assert_eq!(encapsulated_count, 1);
     program_hash::<anchor_common::BindingValue>(&dp, "BINDINGS")
         .remove(&key(MN1_NET))
@@ -177,7 +151,7 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
 fn a_cached_node_entry_is_used_until_the_datapath_changes_a_map() {
     let net_fixture = fixture_net();
     let (core, access) = (net_fixture.core_ifindex, net_fixture.access_ifindex);
-    let mut dp = load();
+    let mut dp = load_small_datapath();
     dp.set_iface_role(core, anchor_common::IfaceRole::Core)
         .expect("core role");
     dp.set_iface_role(access, anchor_common::IfaceRole::Access)

@@ -9,18 +9,16 @@ use anchor_common::{
     config::{IFACE_FLAG_FIRST_FRAME, IFACE_FLAG_SOURCE_VALIDATION},
     first_frame::FIRST_FRAME_REPORT_INTERVAL_NS,
 };
-use anchor_packet::{Udp6, encapsulate, ethernet, ipv4_udp_frame};
+use anchor_packet::{Udp6, ethernet, ipv4_udp_frame};
 use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC};
 use anchor_tests::{
-    fixture::{CN, LOCATOR, MN3, R3, STRANGER, TUNNEL_MTU, fixture_net},
-    flow_label::expected_label,
+    fixture::{CN, MN3, R3, STRANGER, encapsulated, fixture_net, load_small_datapath},
     xdp::{
         XDP_DROP, XDP_PASS, XDP_REDIRECT, action_name, assert_deltas, assert_frame, counters, run,
     },
 };
-use anchor_user::datapath::{BindingSpec, Datapath, DatapathParams, FirstFrame, FirstFrames};
+use anchor_user::datapath::{BindingSpec, Datapath, FirstFrame, FirstFrames};
 
-const OUTER_HL: u8 = 64;
 const MAC_R3: [u8; 6] = [2, 0, 0, 0, 0, 3];
 const NODE_A: [u8; 6] = [2, 0, 0, 0, 0xa, 1];
 const NODE_B: [u8; 6] = [2, 0, 0, 0, 0xa, 2];
@@ -39,15 +37,7 @@ struct Fx {
 impl Fx {
     fn new() -> Self {
         let net = fixture_net();
-        let mut dp = Datapath::load(&DatapathParams {
-            locator: LOCATOR,
-            tunnel_mtu: TUNNEL_MTU,
-            outer_hop_limit: OUTER_HL,
-            max_bindings: 16,
-            dense_pools: Vec::new(),
-            log: false,
-        })
-        .expect("load the XDP program");
+        let mut dp = load_small_datapath();
         dp.set_iface_role(net.core_ifindex, IfaceRole::Core)
             .expect("core role");
         dp.set_iface(net.access_ifindex, access_value(IFACE_FLAG_FIRST_FRAME))
@@ -207,21 +197,7 @@ fn unknown_macs_on_an_access_link_are_reported_once_per_interval() {
 
     // The verdict stays: an unknown node's uplink from a visiting prefix still goes home.
     let inner = Udp6::new(MN3, CN);
-    let mut fwd = inner.clone();
-    fwd.hop_limit -= 1;
-    let label = expected_label(inner.src, inner.dst, 17, inner.sport, inner.dport);
-    let home = ethernet(
-        MAC_R3,
-        CORE_MAC,
-        &encapsulate(
-            LOCATOR,
-            R3,
-            OUTER_HL,
-            inner.traffic_class,
-            label,
-            &fwd.bytes(),
-        ),
-    );
+    let home = ethernet(MAC_R3, CORE_MAC, &encapsulated(&inner, R3, true));
     let got = fx.check(
         "D's uplink from a visiting prefix",
         access,

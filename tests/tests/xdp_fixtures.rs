@@ -13,10 +13,9 @@ use anchor_packet::{
 use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC, FixtureNet};
 use anchor_tests::{
     fixture::{
-        CN, IN_SHORT, LINK_LOCAL, LOCATOR, MN1, MN3, MN4, MN7, PEER_MAC, R2, R3, R7,
-        SOLICITED_NODE, STRANGER, TUNNEL_MTU, UNBOUND, fixture_net,
+        CN, IN_SHORT, LINK_LOCAL, LOCATOR, MN1, MN3, MN4, MN7, OUTER_HL, PEER_MAC, R2, R3, R7,
+        SOLICITED_NODE, STRANGER, TUNNEL_MTU, UNBOUND, encapsulated, fixture_net,
     },
-    flow_label::expected_label,
     xdp::{
         XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, action_name, assert_deltas, assert_frame,
         counters, run,
@@ -36,7 +35,6 @@ const MAC_R2: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const MAC_R3: [u8; 6] = [2, 0, 0, 0, 0, 3];
 const MAC_GW: [u8; 6] = [2, 0, 0, 0, 0, 9];
 const MAC_MN3: [u8; 6] = [2, 0, 0, 0, 0, 0x64];
-const OUTER_HL: u8 = 64;
 /// An anchor near correspondents (RFC 8818 Figure 6), neither home nor serving router here.
 const CN_ANCHOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 3);
 
@@ -156,27 +154,6 @@ impl Fixture {
 /// A frame as it arrives on a router port.
 fn frame(ip: &[u8]) -> Vec<u8> {
     ethernet(CORE_MAC, PEER_MAC, ip)
-}
-
-/// The expected result of encapsulating `inner` toward `peer`: inner hop limit decremented,
-/// traffic class copied, flow label from the inner flow.
-fn encapsulated(inner: &Udp6, peer: Ipv6Addr, ports: bool) -> Vec<u8> {
-    let mut fwd = inner.clone();
-    fwd.hop_limit -= 1;
-    let (sport, dport) = if ports {
-        (inner.sport, inner.dport)
-    } else {
-        (0, 0)
-    };
-    let label = expected_label(inner.src, inner.dst, 17, sport, dport);
-    encapsulate(
-        LOCATOR,
-        peer,
-        OUTER_HL,
-        inner.traffic_class,
-        label,
-        &fwd.bytes(),
-    )
 }
 
 fn udp(src: Ipv6Addr, dst: Ipv6Addr) -> Udp6 {
