@@ -39,11 +39,11 @@ pub const FIRST_FRAME_REPORTED: &str = "FIRST_FRAME_REPORTED";
 /// `RingBuf` of `FIRST_FRAMES_BYTES`: one `AccessMac` record per first-frame report, read by
 /// the daemon.
 pub const FIRST_FRAMES: &str = "FIRST_FRAMES";
-/// `Array<[u32; 2]>` with one entry, maintained by the daemon at run time: `SETTING_*` bits,
-/// then the generation of the lookup caches (at `cache::GENERATION_INDEX`).
+/// `Array<cache::Settings>` with one entry, maintained by the daemon at run time: the
+/// `SETTING_*` bits and the generation of the lookup caches.
 pub const SETTINGS: &str = "SETTINGS";
-/// `PerCpuArray<cache::BindingCacheEntry>`, `cache::BINDING_CACHE_SLOTS` entries: the program's
-/// cache of its `BINDINGS` lookups (see `cache`). Written by the program only.
+/// `PerCpuArray<cache::BindingCacheSet>`, `cache::BINDING_CACHE_SETS` sets: the program's cache
+/// of its `DENSE` and `BINDINGS` lookups (see `cache`). Written by the program only.
 pub const BINDING_CACHE: &str = "BINDING_CACHE";
 /// `PerCpuArray<cache::L2CacheEntry>`, `cache::L2_CACHE_SLOTS` entries: the program's cache of
 /// its `VISITING_L2` lookups. Written by the program only.

@@ -116,17 +116,14 @@ pub fn to_node_l2(
 pub fn attached_entry(settings: Settings, prefix: u64) -> Hop {
     let generation = settings.generation();
     let entry = cache::l2_entry(prefix);
-    let mut answer = Answer {
-        value: Hop::NONE,
-        flags: 0,
-        cacheable: false,
-    };
-    let hit = entry.is_some_and(|entry| cache::read(entry, prefix, generation, &mut answer));
-    if !hit {
-        answer = look_up_l2(cache::depends_on(prefix, generation));
-        if let Some(entry) = entry {
-            cache::write(entry, prefix, generation, &answer);
-        }
+    let mut hop = Hop::NONE;
+    let hit = entry.is_some_and(|entry| cache::read_l2(entry, prefix, generation, &mut hop));
+    if hit {
+        return hop;
+    }
+    let answer = look_up_l2(cache::depends_on(prefix, generation));
+    if let Some(entry) = entry {
+        cache::write_l2(entry, prefix, generation, &answer);
     }
     answer.value
 }

@@ -155,17 +155,17 @@ fn find(settings: Settings, prefix: u64, defer: bool) -> DstLookup {
         };
     }
     let generation = settings.generation();
-    let entry = cache::binding_entry(prefix);
+    let set = cache::binding_set(prefix);
     let mut answer = Answer {
         value: BindingValue::EMPTY,
         flags: 0,
         cacheable: false,
     };
-    let hit = entry.is_some_and(|entry| cache::read(entry, prefix, generation, &mut answer));
+    let hit = set.is_some_and(|set| cache::read_binding(set, prefix, generation, &mut answer));
     if !hit {
         answer = look_up(settings, cache::depends_on(prefix, generation), defer);
-        if let Some(entry) = entry {
-            cache::write(entry, prefix, generation, &answer);
+        if let Some(set) = set {
+            cache::write_binding(set, prefix, generation, &answer);
         }
     }
     let (flags, value) = (answer.flags, answer.value);

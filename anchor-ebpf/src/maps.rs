@@ -4,7 +4,7 @@
 use anchor_common::{
     AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
     CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
-    cache::GENERATION_INDEX,
+    cache::Settings as SettingsValue,
     config::{
         DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_ACCESS_SOURCES, MAX_CN_ANCHORS,
         MAX_IFACES, MAX_INDEXED_IFINDEX, MAX_PEERS, MAX_VISITING_L2,
@@ -90,10 +90,10 @@ pub static FIRST_FRAME_REPORTED: LruHashMap<AccessMac, u64> =
 #[map]
 pub static FIRST_FRAMES: RingBuf = RingBuf::with_byte_size(FIRST_FRAMES_BYTES, 0);
 
-/// One value: `SETTING_*` bits, then the generation of the lookup caches; set by the daemon at
+/// One value: the `SETTING_*` bits and the generation of the lookup caches; set by the daemon at
 /// run time.
 #[map]
-static SETTINGS: Array<[u32; 2]> = Array::with_max_entries(1, 0);
+static SETTINGS: Array<SettingsValue> = Array::with_max_entries(1, 0);
 
 #[map]
 pub static BINDING_STATS: PerCpuArray<BindingStats> =
@@ -178,19 +178,18 @@ pub fn packet_debug() -> bool {
 /// The `SETTING_*` bits and the generation of the lookup caches, read once per frame: one array
 /// lookup, which the verifier inlines.
 #[derive(Clone, Copy)]
-pub struct Settings(u32, u32);
+pub struct Settings(u32, u64);
 
 impl Settings {
     #[inline(always)]
     pub fn read() -> Self {
         match SETTINGS.get_ptr(0) {
-            // SAFETY: a map value of two words; 4-byte loads, each of one word the daemon
-            // writes (a frame may see the bits of one write and the generation of the next).
+            // SAFETY: a map value; each field read with one load (a frame may see the bits of
+            // one write and the generation of the next).
             Some(value) => unsafe {
-                let words = value.cast::<u32>();
                 Self(
-                    core::ptr::read_volatile(words),
-                    core::ptr::read_volatile(words.add(GENERATION_INDEX as usize)),
+                    core::ptr::read_volatile(&raw const (*value).bits),
+                    core::ptr::read_volatile(&raw const (*value).generation),
                 )
             },
             None => Self(0, 0),
@@ -199,7 +198,7 @@ impl Settings {
 
     /// The generation of the lookup caches (0: no caching).
     #[inline(always)]
-    pub fn generation(self) -> u32 {
+    pub fn generation(self) -> u64 {
         self.1
     }
 

@@ -125,3 +125,25 @@ pub fn assert_frame(case: &str, got: &[u8], want: &[u8]) {
         );
     }
 }
+
+/// Keeps the calling thread on the CPU it runs on now, so that its runs of the program share
+/// that CPU's lookup caches (a test that shows a cached answer needs the same cache twice).
+///
+/// Panics with the reason when the affinity cannot be set.
+pub fn stay_on_this_cpu() {
+    // SAFETY: plain libc calls on a zeroed CPU set of this thread.
+    unsafe {
+        let cpu = usize::try_from(libc::sched_getcpu())
+            .unwrap_or_else(|_| panic!("sched_getcpu: {}", std::io::Error::last_os_error()));
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let result =
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set);
+        assert_eq!(
+            result,
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}

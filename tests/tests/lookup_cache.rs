@@ -4,14 +4,19 @@
 //! generation so that the next frame sees it. Expected frames are built with `anchor-packet`,
 //! never by the code under test.
 
-use anchor_common::{BindingKey, Counter, NextHop};
+use std::net::Ipv6Addr;
+
+use anchor_common::{
+    BindingKey, Counter, NextHop,
+    cache::{BINDING_CACHE_SETS, cache_slot},
+};
 use anchor_packet::{Udp6, encapsulate, ethernet};
 use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC};
 use anchor_tests::{
     fixture::{
         CN, LOCATOR, MN1, MN3, PEER_MAC, R2, R3, encapsulated, fixture_net, load_small_datapath,
     },
-    xdp::{XDP_PASS, XDP_REDIRECT, action_name, assert_frame, counters, run},
+    xdp::{XDP_PASS, XDP_REDIRECT, action_name, assert_frame, counters, run, stay_on_this_cpu},
 };
 use anchor_user::datapath::{AccessLink, BindingSpec, Datapath};
 use aya::maps::{HashMap, Map, MapData, MapInfo};
@@ -70,6 +75,7 @@ fn send_to_mn1(dp: &Datapath, core: u32) -> (u32, Vec<u8>, u64) {
 #[test]
 fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
     let net_fixture = fixture_net();
+    stay_on_this_cpu();
     let core = net_fixture.core_ifindex;
     let mut dp = load_small_datapath();
     dp.set_iface_role(core, anchor_common::IfaceRole::Core)
@@ -150,6 +156,7 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
 #[test]
 fn a_cached_node_entry_is_used_until_the_datapath_changes_a_map() {
     let net_fixture = fixture_net();
+    stay_on_this_cpu();
     let (core, access) = (net_fixture.core_ifindex, net_fixture.access_ifindex);
     let mut dp = load_small_datapath();
     dp.set_iface_role(core, anchor_common::IfaceRole::Core)
@@ -217,4 +224,89 @@ fn a_cached_node_entry_is_used_until_the_datapath_changes_a_map() {
         "the FIB's neighbour, not the cached MAC"
     );
     assert_eq!(frame[14..], forwarded.bytes());
+}
+
+/// Four /64s of 2001:db8:1::/48 whose answers share one set of the binding cache (the
+/// program's hash of the /64's upper 64 bits as loaded from the packet: little-endian here).
+fn one_set() -> Vec<Ipv6Net> {
+    let mut by_set: std::collections::HashMap<u32, Vec<Ipv6Net>> = std::collections::HashMap::new();
+    for n in 0..=u16::MAX {
+        let prefix =
+            Ipv6Net::new(Ipv6Addr::new(0x2001, 0xdb8, 1, n, 0, 0, 0, 0), 64).expect("a /64");
+        let octets = prefix.network().octets();
+        let key = u64::from_le_bytes(octets[..8].try_into().expect("8 bytes"));
+        let members = by_set
+            .entry(cache_slot(key, BINDING_CACHE_SETS))
+            .or_default();
+        members.push(prefix);
+        if members.len() == 4 {
+            return members.clone();
+        }
+    }
+    panic!("no four /64s of 2001:db8:1::/48 share a set");
+}
+
+#[test]
+fn three_answers_of_one_set_stay_cached_together() {
+    let net_fixture = fixture_net();
+    stay_on_this_cpu();
+    let core = net_fixture.core_ifindex;
+    let mut dp = load_small_datapath();
+    dp.set_iface_role(core, anchor_common::IfaceRole::Core)
+        .expect("core role");
+    let prefixes = one_set();
+    let to = |prefix: &Ipv6Net| {
+        let mut dst = prefix.network().octets();
+        dst[15] = 1;
+        Udp6::new(CN, Ipv6Addr::from(dst))
+    };
+    let send = |dp: &Datapath, inner: &Udp6| {
+        let before = counters(dp);
+        let out = run(dp, &ethernet(CORE_MAC, PEER_MAC, &inner.bytes()), core);
+        let after = counters(dp);
+        let encapsulated = after[Counter::Encap.name()] - before[Counter::Encap.name()];
+        (out.action, out.frame[14..].to_vec(), encapsulated)
+    };
+    for prefix in &prefixes {
+        dp.insert_binding(*prefix, BindingSpec::redirect(R3, 1))
+            .expect("bind");
+    }
+    // Three /64s of one set looked up, each answer cached in a way of its own.
+    for prefix in &prefixes[..3] {
+        let inner = to(prefix);
+        let (_, packet, encapsulated_count) = send(&dp, &inner);
+        assert_frame(
+            &format!("{prefix} to R3"),
+            &packet,
+            &encapsulated(&inner, R3, true),
+        );
+        assert_eq!(encapsulated_count, 1);
+    }
+    // All four removed behind the datapath's back: the three cached answers still encapsulate,
+    // the fourth, never looked up, is asked of the map, which has nothing.
+    let mut bindings = program_hash::<anchor_common::BindingValue>(&dp, "BINDINGS");
+    for prefix in &prefixes {
+        bindings
+            .remove(&BindingKey::from_addr(&prefix.network().octets()))
+            .expect("remove the entry directly");
+    }
+    for prefix in &prefixes[..3] {
+        let inner = to(prefix);
+        let (action, packet, encapsulated_count) = send(&dp, &inner);
+        assert_ne!(
+            action_name(action),
+            action_name(XDP_PASS),
+            "{prefix}: its cached answer should stay beside the two others of its set"
+        );
+        assert_frame(
+            &format!("{prefix}, cached, to R3"),
+            &packet,
+            &encapsulated(&inner, R3, true),
+        );
+        assert_eq!(encapsulated_count, 1);
+    }
+    let inner = to(&prefixes[3]);
+    let (action, packet, encapsulated_count) = send(&dp, &inner);
+    assert_eq!(action_name(action), action_name(XDP_PASS));
+    assert_eq!((packet, encapsulated_count), (inner.bytes(), 0));
 }

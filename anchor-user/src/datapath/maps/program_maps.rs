@@ -6,7 +6,7 @@ use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 use anchor_common::{
     AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
     CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
-    cache::GENERATION_INDEX,
+    cache::Settings,
     config::{MAX_INDEXED_IFINDEX, MAX_PEERS},
     maps::{
         ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, FIRST_FRAMES,
@@ -46,7 +46,7 @@ pub struct ProgramMaps {
     pub(in crate::datapath) dense: Array<MapData, BindingValue>,
     pub(in crate::datapath) layout: DenseLayout,
     pub(in crate::datapath) peer_addrs: Array<MapData, PeerAddr>,
-    settings: Array<MapData, [u32; 2]>,
+    settings: Array<MapData, Settings>,
     pub(in crate::datapath) binding_stats: PerCpuArray<MapData, BindingStats>,
     pub(in crate::datapath) counters: PerCpuArray<MapData, CounterValue>,
     pub(in crate::datapath) ifaces: HashMap<MapData, u32, IfaceValue>,
@@ -67,7 +67,7 @@ pub struct ProgramMaps {
     /// The `SETTINGS` bits last written.
     pub(super) settings_bits: u32,
     /// The generation of the program's lookup caches (written to `SETTINGS` while `caching`).
-    generation: u32,
+    generation: u64,
     /// Whether the program caches its lookups (else generation 0 is written).
     caching: bool,
     /// The /64s of `VISITING_L2` that neither a pool nor a /64 binding accounts for.
@@ -275,11 +275,13 @@ impl ProgramMaps {
         Ok(())
     }
 
-    /// Writes `SETTINGS`' one value: the bits, then the generation (`cache::GENERATION_INDEX`).
-    fn write_settings_value(&mut self, bits: u32, generation: u32) -> Result<(), DatapathError> {
-        let mut value = [0; 2];
-        value[0] = bits;
-        value[GENERATION_INDEX as usize] = generation;
+    /// Writes `SETTINGS`' one value: the bits and the generation.
+    fn write_settings_value(&mut self, bits: u32, generation: u64) -> Result<(), DatapathError> {
+        let value = Settings {
+            bits,
+            reserved: 0,
+            generation,
+        };
         self.settings
             .set(0, value, 0)
             .map_err(map_error("write", SETTINGS))
@@ -299,7 +301,9 @@ impl ProgramMaps {
     /// The `SETTINGS` bits as the program reads them.
     #[cfg(test)]
     pub(in crate::datapath) fn settings_in_map(&self) -> u32 {
-        self.settings.get(&0, 0).map_or(u32::MAX, |value| value[0])
+        self.settings
+            .get(&0, 0)
+            .map_or(u32::MAX, |value| value.bits)
     }
 
     /// The `PEERS` index of `peer`, with one more reference. A new index gets the locator in

@@ -4,8 +4,9 @@ use std::{ffi::CString, path::PathBuf};
 
 use anchor_common::{
     IfaceRole, IfaceValue,
+    cache::BINDING_CACHE_SETS,
     config::{GLOBAL_LOCATOR, GLOBAL_OUTER_HOP_LIMIT, GLOBAL_TUNNEL_MTU, MIN_TUNNEL_MTU},
-    maps::{BINDING_STATS, BINDINGS, DEBUG, DENSE},
+    maps::{BINDING_CACHE, BINDING_STATS, BINDINGS, DEBUG, DENSE},
 };
 use aya::{
     Ebpf, EbpfLoader,
@@ -118,6 +119,12 @@ impl Datapath {
         let tunnel_mtu = params.tunnel_mtu;
         let outer_hop_limit = u32::from(params.outer_hop_limit);
         let aya_log_level = log_level.aya_level();
+        // The binding cache: one run of sets per possible CPU, each CPU's program in its own.
+        let cpus = aya::util::nr_cpus().map_err(|(_, error)| DatapathError::Cpus(error))?;
+        let cache_sets = u32::try_from(cpus)
+            .ok()
+            .and_then(|cpus| cpus.checked_mul(BINDING_CACHE_SETS))
+            .unwrap_or(BINDING_CACHE_SETS);
         let mut loader = EbpfLoader::new();
         loader
             .override_global(GLOBAL_LOCATOR, &locator, true)
@@ -127,7 +134,8 @@ impl Datapath {
             .override_global(aya_log::LEVEL, &aya_log_level, false)
             .map_max_entries(BINDINGS, params.max_bindings)
             .map_max_entries(BINDING_STATS, params.max_bindings)
-            .map_max_entries(DENSE, layout.slots());
+            .map_max_entries(DENSE, layout.slots())
+            .map_max_entries(BINDING_CACHE, cache_sets);
         if let Some((pins, plan)) = pinned {
             for &(name, _, action) in &plan.maps {
                 if action != MapAction::Recreate {
