@@ -42,8 +42,9 @@ pub const FIRST_FRAMES: &str = "FIRST_FRAMES";
 /// `Array<cache::Settings>` with one entry, maintained by the daemon at run time: the
 /// `SETTING_*` bits and the generation of the lookup caches.
 pub const SETTINGS: &str = "SETTINGS";
-/// `PerCpuArray<cache::BindingCacheSet>`, `cache::BINDING_CACHE_SETS` sets: the program's cache
-/// of its `DENSE` and `BINDINGS` lookups (see `cache`). Written by the program only.
+/// `Array<cache::BindingCacheSet>` (mappable), `cache::BINDING_CACHE_SETS` sets per possible CPU,
+/// CPU after CPU: the program's cache of its `DENSE` and `BINDINGS` lookups (see `cache`).
+/// Written by the program only; sized by the daemon at load.
 pub const BINDING_CACHE: &str = "BINDING_CACHE";
 /// `PerCpuArray<cache::L2CacheEntry>`, `cache::L2_CACHE_SLOTS` entries: the program's cache of
 /// its `VISITING_L2` lookups. Written by the program only.

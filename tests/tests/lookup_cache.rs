@@ -57,6 +57,14 @@ fn program_hash<V: aya::Pod>(dp: &Datapath, name: &str) -> HashMap<MapData, Bind
         .expect("a hash map of /64 keys")
 }
 
+/// Removes the `BINDINGS` entry of `prefix` straight from the map, which the datapath (and so
+/// the generation of the caches) does not see.
+fn remove_behind_the_datapaths_back(dp: &Datapath, prefix: &str) {
+    program_hash::<anchor_common::BindingValue>(dp, "BINDINGS")
+        .remove(&key(prefix))
+        .expect("remove the entry directly");
+}
+
 fn key(prefix: &str) -> BindingKey {
     BindingKey::from_addr(&net(prefix).network().octets())
 }
@@ -97,9 +105,7 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
     assert_eq!(encapsulated_count, 1);
 
     // Removed behind the datapath's back: the cached binding still answers.
-    program_hash::<anchor_common::BindingValue>(&dp, "BINDINGS")
-        .remove(&key(MN1_NET))
-        .expect("remove the entry directly");
+    remove_behind_the_datapaths_back(&dp, MN1_NET);
     let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
     assert_ne!(
         action_name(action),
@@ -141,9 +147,7 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
     let (_, packet, encapsulated_count) = send_to_mn1(&dp, core);
     assert_frame("uncached, to R2", &packet, &encapsulated(&to_mn1, R2, true));
     assert_eq!(encapsulated_count, 1);
-    program_hash::<anchor_common::BindingValue>(&dp, "BINDINGS")
-        .remove(&key(MN1_NET))
-        .expect("remove the entry directly");
+    remove_behind_the_datapaths_back(&dp, MN1_NET);
     let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
     assert_eq!(
         action_name(action),

@@ -15,6 +15,7 @@ use anchor_tests::{
     fixture::{
         CN, IN_SHORT, LINK_LOCAL, LOCATOR, MN1, MN3, MN4, MN7, OUTER_HL, PEER_MAC, R2, R3, R7,
         SOLICITED_NODE, STRANGER, TUNNEL_MTU, UNBOUND, encapsulated, fixture_net,
+        load_small_datapath,
     },
     xdp::{
         XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, action_name, assert_deltas, assert_frame,
@@ -726,15 +727,7 @@ fn kernel_logging_on_request_keeps_verdicts() {
 #[test]
 fn the_trie_is_consulted_only_while_it_holds_a_prefix() {
     let net = fixture_net();
-    let mut dp = Datapath::load(&DatapathParams {
-        locator: LOCATOR,
-        tunnel_mtu: TUNNEL_MTU,
-        outer_hop_limit: OUTER_HL,
-        max_bindings: 16,
-        dense_pools: Vec::new(),
-        log: false,
-    })
-    .expect("load the XDP program");
+    let mut dp = load_small_datapath();
     dp.set_iface_role(net.core_ifindex, IfaceRole::Core)
         .expect("core role");
     dp.insert_binding(prefix("2001:db8:1:1::/64"), BindingSpec::redirect(R3, 1))
