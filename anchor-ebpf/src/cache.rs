@@ -83,13 +83,14 @@ pub fn depends_on(prefix: u64, generation: u64) -> u64 {
     prefix ^ (generation & zero)
 }
 
-/// A lookup's answer: the value (zeroed when nothing was found), flags (what the lookup found,
-/// as its caller defines them, at most 7 bits), and whether it may be cached. Plain values,
-/// never an `Option` of a value: the compiler may copy the undefined payload of a `None`, which
-/// the verifier refuses. The value first, 8-byte aligned: the compiler copies it as whole words.
+/// A binding lookup's answer: the value (zeroed when nothing was found), flags (what the lookup
+/// found, as its caller defines them, at most 7 bits), and whether it may be cached. Plain
+/// values, never an `Option` of a value: the compiler may copy the undefined payload of a
+/// `None`, which the verifier refuses. The value first, 8-byte aligned: the compiler copies it as
+/// whole words.
 #[repr(C, align(8))]
-pub struct Answer<T> {
-    pub value: T,
+pub struct Answer {
+    pub value: BindingValue,
     pub flags: u32,
     pub cacheable: bool,
 }
@@ -119,7 +120,7 @@ pub fn read_binding(
     set: *mut BindingCacheSet,
     prefix: u64,
     generation: u64,
-    out: &mut Answer<BindingValue>,
+    out: &mut Answer,
 ) -> bool {
     if generation == 0 {
         return false;
@@ -147,7 +148,7 @@ unsafe fn read_way<const W: usize>(
     prefix: u64,
     generation: u64,
     meta: u64,
-    out: &mut Answer<BindingValue>,
+    out: &mut Answer,
 ) -> bool {
     const { assert!(W < BINDING_CACHE_WAYS) };
     let byte = (meta >> (8 * W)) & 0xff;
@@ -176,12 +177,7 @@ unsafe fn read_way<const W: usize>(
 /// is on): in the set's first free way, else in one chosen at random (a cyclic access pattern
 /// larger than the set then still hits, where evicting the oldest would never).
 #[inline(always)]
-pub fn write_binding(
-    set: *mut BindingCacheSet,
-    prefix: u64,
-    generation: u64,
-    answer: &Answer<BindingValue>,
-) {
+pub fn write_binding(set: *mut BindingCacheSet, prefix: u64, generation: u64, answer: &Answer) {
     if generation == 0 || !answer.cacheable {
         return;
     }
@@ -251,18 +247,18 @@ pub fn read_l2(entry: *mut L2Entry, prefix: u64, generation: u64, out: &mut Hop)
     false
 }
 
-/// Caches the next hop `answer` for `prefix` in `entry` under `generation`, when it may be
-/// cached (and caching is on).
+/// Caches the next hop `hop` (an entry, or none: a miss is cached too) for `prefix` in `entry`
+/// under `generation`, when caching is on.
 #[inline(always)]
-pub fn write_l2(entry: *mut L2Entry, prefix: u64, generation: u64, answer: &Answer<Hop>) {
-    if generation == 0 || !answer.cacheable {
+pub fn write_l2(entry: *mut L2Entry, prefix: u64, generation: u64, hop: &Hop) {
+    if generation == 0 {
         return;
     }
     // SAFETY: as in `read_l2`: this CPU's map value, volatile stores in this order.
     unsafe {
         core::ptr::write_volatile(&raw mut (*entry).generation, 0);
         core::ptr::write_volatile(&raw mut (*entry).key, prefix);
-        core::ptr::write_volatile(&raw mut (*entry).value, answer.value);
+        core::ptr::write_volatile(&raw mut (*entry).value, *hop);
         core::ptr::write_volatile(&raw mut (*entry).generation, generation);
     }
 }

@@ -39,7 +39,8 @@ pub fn decap(ctx: &XdpContext, settings: Settings, pkt: &Packet) -> Verdict {
     // others look the bindings up.
     let mut known_prefix = false;
     let mut accepted = None;
-    // The node's entry, used when `attached` (a flag, not an `Option`: see `cache::Probe`).
+    // The node's entry, used when `attached` (a flag, not an `Option` of the entry, whose
+    // undefined payload the compiler may copy and the verifier refuses).
     let mut attached = false;
     let mut nh = Hop::NONE;
     if let Some(b) = lookup_pooled(settings, inner.src.hi)

@@ -12,7 +12,7 @@ use aya_ebpf::{
 };
 
 use crate::{
-    cache::{self, Answer, Hop},
+    cache::{self, Hop},
     maps::{NEXTHOPS, Settings, VISITING_L2},
     parse::{ETH_HLEN, IPV6_HLEN, Ipv6Words, ptr_at},
     stats::count,
@@ -121,33 +121,25 @@ pub fn attached_entry(settings: Settings, prefix: u64) -> Hop {
     if hit {
         return hop;
     }
-    let answer = look_up_l2(cache::depends_on(prefix, generation));
+    let hop = look_up_l2(cache::depends_on(prefix, generation));
     if let Some(entry) = entry {
-        cache::write_l2(entry, prefix, generation, &answer);
+        cache::write_l2(entry, prefix, generation, &hop);
     }
-    answer.value
+    hop
 }
 
-/// The `VISITING_L2` entry of `prefix` from the map.
+/// The `VISITING_L2` entry of `prefix` from the map; a zeroed entry when there is none.
 #[inline(always)]
-fn look_up_l2(prefix: u64) -> Answer<Hop> {
+fn look_up_l2(prefix: u64) -> Hop {
     let key = prefix;
     // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
     // order, and its alignment exceeds the key's.
     let key = unsafe { &*core::ptr::addr_of!(key).cast::<BindingKey>() };
     match VISITING_L2.get_ptr(key) {
-        Some(nh) => Answer {
-            // SAFETY: a map value of 24 bytes; a copy. The daemon may rewrite the entry
-            // meanwhile: at worst this packet gets a mix of the old and the new next hop.
-            value: unsafe { core::ptr::read_volatile(nh.cast::<Hop>()) },
-            flags: 1,
-            cacheable: true,
-        },
-        None => Answer {
-            value: Hop::NONE,
-            flags: 0,
-            cacheable: true,
-        },
+        // SAFETY: a map value of 24 bytes; a copy. The daemon may rewrite the entry meanwhile:
+        // at worst this packet gets a mix of the old and the new next hop.
+        Some(nh) => unsafe { core::ptr::read_volatile(nh.cast::<Hop>()) },
+        None => Hop::NONE,
     }
 }
 

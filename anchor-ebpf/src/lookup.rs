@@ -184,7 +184,7 @@ fn find(settings: Settings, prefix: u64, defer: bool) -> DstLookup {
 /// The binding of `prefix` from the maps: the dense slot of a /64 of a pool, else (unless
 /// `defer`) the hash map, then the trie.
 #[inline(always)]
-fn look_up(settings: Settings, prefix: u64, defer: bool) -> Answer<BindingValue> {
+fn look_up(settings: Settings, prefix: u64, defer: bool) -> Answer {
     if let Some(index) = pool_slot(settings, prefix) {
         let value = dense_value(index);
         return Answer {
@@ -225,7 +225,7 @@ fn dense_value(index: u32) -> BindingValue {
 /// `prefix`: the hash map, then the trie. The hash map's answer may be cached, and so may
 /// "none" while the trie is empty.
 #[inline(always)]
-fn lookup_hashed(settings: Settings, prefix: u64) -> Answer<BindingValue> {
+fn lookup_hashed(settings: Settings, prefix: u64) -> Answer {
     let key = prefix;
     // SAFETY: a `BindingKey` is 8 plain bytes; `key`'s memory image is the prefix in wire
     // order, and its alignment exceeds the key's.

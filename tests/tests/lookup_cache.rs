@@ -69,15 +69,49 @@ fn key(prefix: &str) -> BindingKey {
     BindingKey::from_addr(&net(prefix).network().octets())
 }
 
-/// Sends a frame to MN1 on the core port; returns the IPv6 packet that left (from byte 14) and
-/// the verdict.
-fn send_to_mn1(dp: &Datapath, core: u32) -> (u32, Vec<u8>, u64) {
-    let inner = Udp6::new(CN, MN1);
+/// What one frame did: its verdict, the IPv6 packet that left (from byte 14), and how many
+/// packets the program counted as encapsulated.
+struct Sent {
+    action: u32,
+    packet: Vec<u8>,
+    encapsulated: u64,
+}
+
+/// Sends `inner` to the program on the core port.
+fn send(dp: &Datapath, core: u32, inner: &Udp6) -> Sent {
     let before = counters(dp);
     let out = run(dp, &ethernet(CORE_MAC, PEER_MAC, &inner.bytes()), core);
     let after = counters(dp);
-    let encapsulated = after[Counter::Encap.name()] - before[Counter::Encap.name()];
-    (out.action, out.frame[14..].to_vec(), encapsulated)
+    Sent {
+        action: out.action,
+        packet: out.frame[14..].to_vec(),
+        encapsulated: after[Counter::Encap.name()] - before[Counter::Encap.name()],
+    }
+}
+
+/// `sent` is `inner` encapsulated toward `peer` (the exact packet), counted once.
+fn assert_encapsulated(what: &str, sent: &Sent, inner: &Udp6, peer: Ipv6Addr) {
+    assert_ne!(
+        action_name(sent.action),
+        action_name(XDP_PASS),
+        "{what}: should be encapsulated"
+    );
+    assert_frame(what, &sent.packet, &encapsulated(inner, peer, true));
+    assert_eq!(sent.encapsulated, 1, "{what}: encapsulated count");
+}
+
+/// `sent` is `inner` passed untouched, nothing encapsulated.
+fn assert_passed(what: &str, sent: &Sent, inner: &Udp6) {
+    assert_eq!(
+        action_name(sent.action),
+        action_name(XDP_PASS),
+        "{what}: should be passed"
+    );
+    assert_eq!(
+        (&sent.packet, sent.encapsulated),
+        (&inner.bytes(), 0),
+        "{what}"
+    );
 }
 
 #[test]
@@ -89,72 +123,55 @@ fn a_cached_binding_is_used_until_the_datapath_changes_a_map() {
     dp.set_iface_role(core, anchor_common::IfaceRole::Core)
         .expect("core role");
     let to_mn1 = Udp6::new(CN, MN1);
-    let inner = to_mn1.bytes();
 
     // Nothing bound: passed, and "none" is cached.
-    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
-    assert_eq!(action_name(action), action_name(XDP_PASS));
-    assert_eq!((packet, encapsulated_count), (inner.clone(), 0));
+    assert_passed("unbound", &send(&dp, core, &to_mn1), &to_mn1);
 
     // Bound through the datapath: the generation moved, the next frame sees the binding.
     dp.insert_binding(net(MN1_NET), BindingSpec::redirect(R3, 1))
         .expect("insert the binding");
-    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
-    assert_ne!(action_name(action), action_name(XDP_PASS));
-    assert_frame("to R3", &packet, &encapsulated(&to_mn1, R3, true));
-    assert_eq!(encapsulated_count, 1);
+    assert_encapsulated("to R3", &send(&dp, core, &to_mn1), &to_mn1, R3);
 
     // Removed behind the datapath's back: the cached binding still answers.
     remove_behind_the_datapaths_back(&dp, MN1_NET);
-    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
-    assert_ne!(
-        action_name(action),
-        action_name(XDP_PASS),
-        "the cached binding should answer while the generation stays"
+    assert_encapsulated(
+        "cached, to R3 (the cached binding answers while the generation stays)",
+        &send(&dp, core, &to_mn1),
+        &to_mn1,
+        R3,
     );
-    assert_frame("cached, to R3", &packet, &encapsulated(&to_mn1, R3, true));
-    assert_eq!(encapsulated_count, 1);
 
     // Forgotten: the map is asked again, and it has nothing.
     dp.forget_cached_lookups().expect("forget");
-    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
-    assert_eq!(action_name(action), action_name(XDP_PASS));
-    assert_eq!((packet, encapsulated_count), (inner.clone(), 0));
+    assert_passed("forgotten", &send(&dp, core, &to_mn1), &to_mn1);
 
     // Every change through the datapath is seen by the next frame: a new peer, another one,
     // then none.
     for peer in [R2, R3] {
         dp.insert_binding(net(MN1_NET), BindingSpec::redirect(peer, 1))
             .expect("bind");
-        let (_, packet, encapsulated_count) = send_to_mn1(&dp, core);
-        assert_frame(
+        assert_encapsulated(
             &format!("to {peer}"),
-            &packet,
-            &encapsulated(&to_mn1, peer, true),
+            &send(&dp, core, &to_mn1),
+            &to_mn1,
+            peer,
         );
-        assert_eq!(encapsulated_count, 1);
     }
     dp.remove_binding(net(MN1_NET)).expect("unbind");
-    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
-    assert_eq!(action_name(action), action_name(XDP_PASS));
-    assert_eq!((packet, encapsulated_count), (inner.clone(), 0));
+    assert_passed("unbound again", &send(&dp, core, &to_mn1), &to_mn1);
 
     // With the caches off, every frame asks the maps: a change behind the datapath's back is
     // seen by the next frame.
     dp.set_lookup_caching(false).expect("caches off");
     dp.insert_binding(net(MN1_NET), BindingSpec::redirect(R2, 1))
         .expect("bind");
-    let (_, packet, encapsulated_count) = send_to_mn1(&dp, core);
-    assert_frame("uncached, to R2", &packet, &encapsulated(&to_mn1, R2, true));
-    assert_eq!(encapsulated_count, 1);
+    assert_encapsulated("uncached, to R2", &send(&dp, core, &to_mn1), &to_mn1, R2);
     remove_behind_the_datapaths_back(&dp, MN1_NET);
-    let (action, packet, encapsulated_count) = send_to_mn1(&dp, core);
-    assert_eq!(
-        action_name(action),
-        action_name(XDP_PASS),
-        "with the caches off the removal should be seen at once"
+    assert_passed(
+        "with the caches off the removal should be seen at once",
+        &send(&dp, core, &to_mn1),
+        &to_mn1,
     );
-    assert_eq!((packet, encapsulated_count), (inner, 0));
 }
 
 #[test]
@@ -264,13 +281,6 @@ fn three_answers_of_one_set_stay_cached_together() {
         dst[15] = 1;
         Udp6::new(CN, Ipv6Addr::from(dst))
     };
-    let send = |dp: &Datapath, inner: &Udp6| {
-        let before = counters(dp);
-        let out = run(dp, &ethernet(CORE_MAC, PEER_MAC, &inner.bytes()), core);
-        let after = counters(dp);
-        let encapsulated = after[Counter::Encap.name()] - before[Counter::Encap.name()];
-        (out.action, out.frame[14..].to_vec(), encapsulated)
-    };
     for prefix in &prefixes {
         dp.insert_binding(*prefix, BindingSpec::redirect(R3, 1))
             .expect("bind");
@@ -278,13 +288,12 @@ fn three_answers_of_one_set_stay_cached_together() {
     // Three /64s of one set looked up, each answer cached in a way of its own.
     for prefix in &prefixes[..3] {
         let inner = to(prefix);
-        let (_, packet, encapsulated_count) = send(&dp, &inner);
-        assert_frame(
+        assert_encapsulated(
             &format!("{prefix} to R3"),
-            &packet,
-            &encapsulated(&inner, R3, true),
+            &send(&dp, core, &inner),
+            &inner,
+            R3,
         );
-        assert_eq!(encapsulated_count, 1);
     }
     // All four removed behind the datapath's back: the three cached answers still encapsulate,
     // the fourth, never looked up, is asked of the map, which has nothing.
@@ -296,21 +305,13 @@ fn three_answers_of_one_set_stay_cached_together() {
     }
     for prefix in &prefixes[..3] {
         let inner = to(prefix);
-        let (action, packet, encapsulated_count) = send(&dp, &inner);
-        assert_ne!(
-            action_name(action),
-            action_name(XDP_PASS),
-            "{prefix}: its cached answer should stay beside the two others of its set"
+        assert_encapsulated(
+            &format!("{prefix}, cached (its answer stays beside the two others of its set)"),
+            &send(&dp, core, &inner),
+            &inner,
+            R3,
         );
-        assert_frame(
-            &format!("{prefix}, cached, to R3"),
-            &packet,
-            &encapsulated(&inner, R3, true),
-        );
-        assert_eq!(encapsulated_count, 1);
     }
     let inner = to(&prefixes[3]);
-    let (action, packet, encapsulated_count) = send(&dp, &inner);
-    assert_eq!(action_name(action), action_name(XDP_PASS));
-    assert_eq!((packet, encapsulated_count), (inner.bytes(), 0));
+    assert_passed("the fourth of the set", &send(&dp, core, &inner), &inner);
 }

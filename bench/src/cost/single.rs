@@ -2,8 +2,8 @@
 //! the reference programs; its costs are the baselines of section 2.
 
 use anchor_common::IfaceRole;
-use anchor_rig::{FixtureNet, fixture_net::ACCESS_MAC};
-use anchor_user::datapath::{AccessLink, BindingSpec};
+use anchor_rig::FixtureNet;
+use anchor_user::datapath::BindingSpec;
 use anyhow::{Context as _, Result};
 
 use super::{
@@ -54,25 +54,13 @@ pub fn run(
     let small = random_prefixes(4);
     let (redirected, visiting, unbound, visiting_l2) = (small[0], small[1], small[2], small[3]);
     let lookup_program = RefProgram::lookup(redirected)?;
-    let mut dp = load_datapath()?;
-    dp.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
-    dp.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
-    dp.insert_binding(net64(redirected)?, BindingSpec::redirect(SERVING, 0))?;
-    dp.insert_binding(net64(visiting)?, BindingSpec::visiting(HOME, true, 1))?;
-    // A second visiting /64 whose node's MAC the serving router knows, as a MAAR writes it for
-    // every node attached to it: its decapsulated packets leave without a FIB lookup.
-    dp.insert_binding(net64(visiting_l2)?, BindingSpec::visiting(HOME, true, 3))?;
-    dp.set_visiting_l2(
-        net64(visiting_l2)?,
-        NODE_MAC,
-        &AccessLink {
-            ifindex: net.access_ifindex,
-            mac: ACCESS_MAC,
-            mtu: 1500,
-        },
-    )?;
-    // As the daemon does: the peers' next hops cached, no FIB lookup on the encapsulating paths.
-    nexthops::resolve(&dp)?;
+    let keys = uncached::Keys {
+        redirected,
+        visiting,
+        unbound,
+        visiting_l2,
+    };
+    let dp = uncached::level1(net, &keys, NODE_MAC)?;
     // The same without the cache: every encapsulated packet takes the FIB lookup.
     let mut dp_fib = load_datapath()?;
     dp_fib.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
@@ -88,12 +76,6 @@ pub fn run(
         BindingSpec::redirect(SERVING, 2),
     )?;
     // The same bindings with the program's lookup caches off.
-    let keys = uncached::Keys {
-        redirected,
-        visiting,
-        unbound,
-        visiting_l2,
-    };
     let dp_uncached = uncached::datapath(net, &keys, NODE_MAC)?;
     // A MAAR's redirect: a /64 of its own pool, in the dense table.
     let pooled = random_pool_prefixes(1)[0].1;

@@ -27,8 +27,11 @@ pub struct Keys {
     pub visiting_l2: anchor_common::BindingKey,
 }
 
-/// The anchor with the bindings of the cached cases and its lookup caches off.
-pub fn datapath(net: &FixtureNet, keys: &Keys, node_mac: [u8; 6]) -> Result<Datapath> {
+/// The anchor with one binding of each kind (`keys`), on the fixture's core and access links:
+/// a redirect, a visiting binding, and a second visiting /64 whose node's MAC the serving router
+/// knows, as a MAAR writes it for every node attached to it (its decapsulated packets leave
+/// without a FIB lookup); the peers' next hops cached, as the daemon does.
+pub fn level1(net: &FixtureNet, keys: &Keys, node_mac: [u8; 6]) -> Result<Datapath> {
     let mut dp = load_datapath()?;
     dp.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
     dp.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
@@ -48,6 +51,12 @@ pub fn datapath(net: &FixtureNet, keys: &Keys, node_mac: [u8; 6]) -> Result<Data
         },
     )?;
     nexthops::resolve(&dp)?;
+    Ok(dp)
+}
+
+/// [`level1`] with its lookup caches off.
+pub fn datapath(net: &FixtureNet, keys: &Keys, node_mac: [u8; 6]) -> Result<Datapath> {
+    let mut dp = level1(net, keys, node_mac)?;
     dp.set_lookup_caching(false)?;
     Ok(dp)
 }

@@ -181,11 +181,12 @@ impl ProgramMaps {
                 moved.push((key, index, value));
             }
         }
-        for &(_, index, value) in &moved {
-            let set = self.dense.set(index, value, 0);
-            self.lookups_changed()?;
-            set.map_err(insert_error(DENSE))?;
-        }
+        let set = moved
+            .iter()
+            .try_for_each(|&(_, index, value)| self.dense.set(index, value, 0));
+        // Once for them all, also after a write that failed.
+        self.lookups_changed()?;
+        set.map_err(insert_error(DENSE))?;
         Ok(moved.into_iter().map(|(key, ..)| key).collect())
     }
 
@@ -194,11 +195,9 @@ impl ProgramMaps {
         &mut self,
         keys: &[BindingKey],
     ) -> Result<(), DatapathError> {
-        for key in keys {
-            let removed = self.bindings.remove(key);
-            self.lookups_changed()?;
-            removed.map_err(map_error("remove", BINDINGS))?;
-        }
-        Ok(())
+        let removed = keys.iter().try_for_each(|key| self.bindings.remove(key));
+        // Once for them all, also after a removal that failed.
+        self.lookups_changed()?;
+        removed.map_err(map_error("remove", BINDINGS))
     }
 }

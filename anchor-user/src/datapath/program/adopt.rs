@@ -30,8 +30,9 @@ use crate::{
 
 /// The maps that hold the instance's state, pinned under `maps/`. The others (`.rodata` with
 /// the load-time globals, the log ring, `DEBUG`, `SETTINGS`, which the daemon derives from the
-/// maps, and the per-CPU lookup caches, which start empty) belong to one load of the program. `NEXTHOPS` is derived state too, but pinned so that
-/// the old and the new program share it during a restart; pins of a build without it get it
+/// maps, and the per-CPU lookup caches, which start empty) belong to one load of the program.
+/// `NEXTHOPS` is derived state too, but pinned so that the old and the new program share it
+/// during a restart; pins of a build without it get it
 /// created (empty: every peer goes through the FIB until the resolver fills it). `VISITING_L2`
 /// belongs to the bindings; pins of a build without it get it created (empty: decapsulated
 /// packets go through the FIB until the daemon writes the entries of its visiting bindings).
