@@ -1,5 +1,5 @@
 //! The program's per-CPU caches of its lookups: `BINDING_CACHE` for `DENSE` and `BINDINGS`, a
-//! 3-way set-associative array per CPU, and `L2_CACHE` for `VISITING_L2`, direct-mapped. Both are
+//! 4-way set-associative array per CPU, and `L2_CACHE` for `VISITING_L2`, direct-mapped. Both are
 //! indexed by a hash of the /64; each entry holds the result of one lookup (found or not) made
 //! in a generation.
 //!
@@ -13,14 +13,91 @@ use crate::{BindingValue, NextHop};
 /// Sets of `BINDING_CACHE` per CPU (a power of two).
 pub const BINDING_CACHE_SETS: u32 = 8192;
 /// Ways of a `BINDING_CACHE` set.
-pub const BINDING_CACHE_WAYS: usize = 3;
+pub const BINDING_CACHE_WAYS: usize = 4;
 /// Entries of `L2_CACHE` per CPU (a power of two).
 pub const L2_CACHE_SLOTS: u32 = 1024;
 
-/// A way's byte in [`BindingCacheSet::meta`]: the way holds an answer.
+/// Where a way's tag starts in its word: the bits of the /64's hash below the set index
+/// ([`binding_tag`]). The bits below it describe the way: [`WAY_VALID`], the answer's flags, the
+/// binding's kind and flags.
+pub const TAG_SHIFT: u32 = BINDING_CACHE_SETS.trailing_zeros();
+/// A way's word: the way holds an answer.
 pub const WAY_VALID: u64 = 1;
-/// The shift of the answer's flags (the program's) in a way's byte.
-pub const WAY_FLAGS_SHIFT: u32 = 1;
+/// A way's word: the shift and width of the answer's flags (the program's).
+const WAY_FLAGS_SHIFT: u32 = 1;
+const WAY_FLAGS_BITS: u32 = 3;
+/// A way's word: the shift and width of the binding's [`BindingValue::kind`].
+const WAY_KIND_SHIFT: u32 = WAY_FLAGS_SHIFT + WAY_FLAGS_BITS;
+const WAY_KIND_BITS: u32 = 2;
+/// A way's word: the shift and width of the binding's [`BindingValue::flags`].
+const WAY_BINDING_FLAGS_SHIFT: u32 = WAY_KIND_SHIFT + WAY_KIND_BITS;
+const WAY_BINDING_FLAGS_BITS: u32 = TAG_SHIFT - WAY_BINDING_FLAGS_SHIFT;
+const _: () = assert!(WAY_BINDING_FLAGS_BITS >= 1 && WAY_BINDING_FLAGS_BITS <= 8);
+
+/// The multiplier of the caches' Fibonacci hashing (2^64 over the golden ratio, odd).
+const FIBONACCI: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The /64's hash: a bijection of the 64-bit values, so two /64s never share it.
+#[inline]
+const fn binding_hash(prefix: u64) -> u64 {
+    prefix.wrapping_mul(FIBONACCI)
+}
+
+/// The tag of the /64 whose upper 64 bits (as loaded from the packet) are `prefix`, in place in
+/// a way's word (the bits below [`TAG_SHIFT`] zero): the bits of its hash that its set's index
+/// (the top [`TAG_SHIFT`] bits) leaves out. Within a set, the tag tells the /64 exactly.
+#[inline]
+pub const fn binding_tag(prefix: u64) -> u64 {
+    binding_hash(prefix) << TAG_SHIFT
+}
+
+/// Whether the way's `word` holds an answer for the /64 of tag `tag` ([`binding_tag`]).
+#[inline]
+pub const fn way_holds(word: u64, tag: u64) -> bool {
+    // One comparison (one branch for the verifier): the tag and the valid bit, the answer's
+    // bits masked out.
+    word & !((1 << TAG_SHIFT) - 1 - WAY_VALID) == tag | WAY_VALID
+}
+
+/// A way's word and fields for the answer (`flags`, `value`) of the /64 of tag `tag`; `None`
+/// when the answer does not fit a way (flags, kind or binding flags too wide): it is not
+/// cached.
+#[inline(always)]
+pub fn pack_way(tag: u64, flags: u32, value: BindingValue) -> Option<(u64, u32, u16)> {
+    // One test for the three widths: every branch is a path more for the verifier.
+    if (u64::from(flags) >> WAY_FLAGS_BITS)
+        | (u64::from(value.kind) >> WAY_KIND_BITS)
+        | (u64::from(value.flags) >> WAY_BINDING_FLAGS_BITS)
+        != 0
+    {
+        return None;
+    }
+    let word = tag
+        | (u64::from(value.flags) << WAY_BINDING_FLAGS_SHIFT)
+        | (u64::from(value.kind) << WAY_KIND_SHIFT)
+        | (u64::from(flags) << WAY_FLAGS_SHIFT)
+        | WAY_VALID;
+    Some((word, value.stats_slot, value.peer))
+}
+
+/// The answer (flags, value) a way holds: its word and fields, as [`pack_way`] made them.
+#[inline(always)]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "fields masked to their widths, each narrower than its type"
+)]
+pub fn unpack_way(word: u64, stats_slot: u32, peer: u16) -> (u32, BindingValue) {
+    let field = |shift: u32, bits: u32| (word >> shift) & ((1 << bits) - 1);
+    (
+        field(WAY_FLAGS_SHIFT, WAY_FLAGS_BITS) as u32,
+        BindingValue {
+            stats_slot,
+            peer,
+            kind: field(WAY_KIND_SHIFT, WAY_KIND_BITS) as u8,
+            flags: field(WAY_BINDING_FLAGS_SHIFT, WAY_BINDING_FLAGS_BITS) as u8,
+        },
+    )
+}
 
 /// The slot of the /64 whose upper 64 bits (as loaded from the packet) are `prefix` in a cache
 /// of `slots` entries or sets (a power of two): Fibonacci hashing, the top bits of one
@@ -32,7 +109,7 @@ pub const WAY_FLAGS_SHIFT: u32 = 1;
 )]
 pub const fn cache_slot(prefix: u64, slots: u32) -> u32 {
     let bits = slots.trailing_zeros();
-    (prefix.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as u32
+    (binding_hash(prefix) >> (64 - bits)) as u32
 }
 
 /// The one value of `SETTINGS`, written by the daemon and read once per frame.
@@ -47,22 +124,26 @@ pub struct Settings {
 }
 const _: () = assert!(core::mem::size_of::<Settings>() == 16);
 
-/// One set of `BINDING_CACHE`: up to three cached `DENSE` or `BINDINGS` lookups made in one
+/// One set of `BINDING_CACHE`: up to four cached `DENSE` or `BINDINGS` lookups made in one
 /// generation, in one 64-byte cache line. A set of another generation is empty; the first
 /// answer cached in the current one empties it. Written with `generation` 0 first and last its
-/// generation, so that a reader who sees the same generation, meta and key before and after has
+/// generation, so that a reader who sees the same generation and way word before and after has
 /// read a whole way.
+///
+/// A way is its word (tag and answer, [`pack_way`]) and the binding's statistics slot and peer:
+/// with the tag standing for the /64 and the answer's few bits beside it, four ways fit the line
+/// where whole keys and values left room for three.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct BindingCacheSet {
     /// The generation the set's answers were looked up in; 0: no answer.
     pub generation: u64,
-    /// One byte per way: [`WAY_VALID`], and the answer's flags from [`WAY_FLAGS_SHIFT`] on.
-    pub meta: u64,
-    /// The /64s' upper 64 bits, as loaded from the packet.
-    pub keys: [u64; BINDING_CACHE_WAYS],
-    /// The bindings found (zero where none was).
-    pub values: [BindingValue; BINDING_CACHE_WAYS],
+    /// Each way's word: tag, answer flags, binding kind and flags, [`WAY_VALID`].
+    pub words: [u64; BINDING_CACHE_WAYS],
+    /// Each way's binding's [`BindingValue::stats_slot`].
+    pub stats_slots: [u32; BINDING_CACHE_WAYS],
+    /// Each way's binding's [`BindingValue::peer`].
+    pub peers: [u16; BINDING_CACHE_WAYS],
 }
 const _: () = assert!(core::mem::size_of::<BindingCacheSet>() == 64);
 
@@ -87,7 +168,65 @@ unsafe impl aya::Pod for L2CacheEntry {}
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
+
+    #[test]
+    fn a_way_gives_back_what_it_was_given_and_knows_its_own_prefix() {
+        let values = [
+            BindingValue::redirect(7, 123_456),
+            BindingValue::visiting(u16::MAX, true, u32::MAX),
+            BindingValue::EMPTY,
+        ];
+        for (i, value) in values.into_iter().enumerate() {
+            let prefix = 0x2001_0db8_0000_0000u64 | (i as u64) << 20;
+            let tag = binding_tag(prefix);
+            assert_eq!(tag & ((1 << TAG_SHIFT) - 1), 0);
+            for flags in [0, 1, 3, 7] {
+                let (word, slot, peer) = pack_way(tag, flags, value).expect("fits a way");
+                assert!(way_holds(word, tag));
+                assert!(
+                    !way_holds(word & !WAY_VALID, tag),
+                    "an invalid way holds nothing"
+                );
+                assert_eq!(unpack_way(word, slot, peer), (flags, value));
+            }
+        }
+        let wide = BindingValue {
+            kind: 4,
+            ..BindingValue::EMPTY
+        };
+        assert_eq!(pack_way(0, 0, wide), None, "a kind wider than two bits");
+        let wide = BindingValue {
+            flags: 0x80,
+            ..BindingValue::EMPTY
+        };
+        assert_eq!(
+            pack_way(0, 0, wide),
+            None,
+            "binding flags wider than the way's field"
+        );
+        assert_eq!(
+            pack_way(0, 8, BindingValue::EMPTY),
+            None,
+            "answer flags wider than three bits"
+        );
+    }
+
+    #[test]
+    fn prefixes_of_one_set_never_share_a_tag() {
+        let mut seen = std::collections::HashMap::new();
+        for i in 0..200_000u64 {
+            let prefix = (0x2001_0db8_0000_0000u64 | i << 8).to_be();
+            let key = (cache_slot(prefix, BINDING_CACHE_SETS), binding_tag(prefix));
+            assert_eq!(
+                seen.insert(key, prefix),
+                None,
+                "{prefix:#x} shares set and tag"
+            );
+        }
+    }
 
     #[test]
     fn slots_stay_inside_the_cache_and_spread() {

@@ -4,8 +4,8 @@
 //! and TLB miss.
 //!
 //! A set or entry is written by the program of its CPU only, generation 0 first and last: a
-//! reader who sees the generation it wants, and the key (and the set's meta) before and after
-//! the value, has read one whole answer, even if another run of the program on this CPU wrote
+//! reader who sees the generation it wants before and after, and the same way's word (its tag
+//! and answer) before and after the way's fields, has read one whole answer, even if another run of the program on this CPU wrote
 //! it in between.
 //!
 //! Ordering against the daemon: it writes a map, then advances the generation. A lookup made
@@ -18,7 +18,7 @@ use anchor_common::{
     BindingValue, NextHop,
     cache::{
         BINDING_CACHE_SETS, BINDING_CACHE_WAYS, BindingCacheSet, L2_CACHE_SLOTS, L2CacheEntry,
-        WAY_FLAGS_SHIFT, WAY_VALID, cache_slot,
+        WAY_VALID, binding_tag, cache_slot, pack_way, unpack_way, way_holds,
     },
 };
 use aya_ebpf::{
@@ -84,7 +84,7 @@ pub fn depends_on(prefix: u64, generation: u64) -> u64 {
 }
 
 /// A binding lookup's answer: the value (zeroed when nothing was found), flags (what the lookup
-/// found, as its caller defines them, at most 7 bits), and whether it may be cached. Plain
+/// found, as its caller defines them; wider than 3 bits, it is not cached), and whether it may be cached. Plain
 /// values, never an `Option` of a value: the compiler may copy the undefined payload of a
 /// `None`, which the verifier refuses. The value first, 8-byte aligned: the compiler copies it as
 /// whole words.
@@ -125,104 +125,135 @@ pub fn read_binding(
     if generation == 0 {
         return false;
     }
+    let tag = binding_tag(prefix);
     // SAFETY: `set` points to this CPU's map value; volatile loads in this order (see the
     // module's documentation).
     unsafe {
         if core::ptr::read_volatile(&raw const (*set).generation) != generation {
             return false;
         }
-        let meta = core::ptr::read_volatile(&raw const (*set).meta);
-        read_way::<0>(set, prefix, generation, meta, out)
-            || read_way::<1>(set, prefix, generation, meta, out)
-            || read_way::<2>(set, prefix, generation, meta, out)
+        read_way::<0>(set, tag, generation, out)
+            || read_way::<1>(set, tag, generation, out)
+            || read_way::<2>(set, tag, generation, out)
+            || read_way::<3>(set, tag, generation, out)
     }
 }
 
-/// [`read_binding`]'s check of way `W`, `meta` the set's meta read after its generation.
+/// [`read_binding`]'s check of way `W` for the /64 of tag `tag`, after the set's generation was
+/// read: its word, its fields, then its word and the set's generation again.
 ///
 /// # Safety
 /// `set` points to this CPU's map value.
 #[inline(always)]
 unsafe fn read_way<const W: usize>(
     set: *mut BindingCacheSet,
-    prefix: u64,
+    tag: u64,
     generation: u64,
-    meta: u64,
     out: &mut Answer,
 ) -> bool {
     const { assert!(W < BINDING_CACHE_WAYS) };
-    let byte = (meta >> (8 * W)) & 0xff;
-    if byte & WAY_VALID == 0 {
-        return false;
-    }
     // SAFETY: inside the set; volatile loads in this order.
     unsafe {
-        if core::ptr::read_volatile(&raw const (*set).keys[W]) != prefix {
+        let word = core::ptr::read_volatile(&raw const (*set).words[W]);
+        if !way_holds(word, tag) {
             return false;
         }
-        let value = core::ptr::read_volatile(&raw const (*set).values[W]);
-        let key_after = core::ptr::read_volatile(&raw const (*set).keys[W]);
-        let meta_after = core::ptr::read_volatile(&raw const (*set).meta);
+        let stats_slot = core::ptr::read_volatile(&raw const (*set).stats_slots[W]);
+        let peer = core::ptr::read_volatile(&raw const (*set).peers[W]);
+        let word_after = core::ptr::read_volatile(&raw const (*set).words[W]);
         let after = core::ptr::read_volatile(&raw const (*set).generation);
-        if key_after != prefix || meta_after != meta || after != generation {
+        // One test, one branch for the verifier.
+        if (word_after ^ word) | (after ^ generation) != 0 {
             return false;
         }
+        let (flags, value) = unpack_way(word, stats_slot, peer);
         out.value = value;
-        out.flags = (byte >> WAY_FLAGS_SHIFT) as u32;
+        out.flags = flags;
     }
     true
 }
 
 /// Caches `answer` for `prefix` in `set` under `generation`, when it may be cached (and caching
-/// is on): in the set's first free way, else in one chosen at random (a cyclic access pattern
-/// larger than the set then still hits, where evicting the oldest would never).
+/// is on, and it fits a way): in the set's first free way, else in one chosen at random (a
+/// cyclic access pattern larger than the set then still hits, where evicting the oldest would
+/// never).
 #[inline(always)]
 pub fn write_binding(set: *mut BindingCacheSet, prefix: u64, generation: u64, answer: &Answer) {
     if generation == 0 || !answer.cacheable {
         return;
     }
+    let Some((word, stats_slot, peer)) = pack_way(binding_tag(prefix), answer.flags, answer.value)
+    else {
+        return;
+    };
     // SAFETY: as in `read_binding`: this CPU's map value, volatile accesses in this order.
     unsafe {
-        let meta = if core::ptr::read_volatile(&raw const (*set).generation) == generation {
-            core::ptr::read_volatile(&raw const (*set).meta)
-        } else {
-            0
-        };
-        let way = if meta & WAY_VALID == 0 {
-            0
-        } else if (meta >> 8) & WAY_VALID == 0 {
-            1
-        } else if (meta >> 16) & WAY_VALID == 0 {
-            2
-        } else {
+        // All ones when the set holds answers of this generation, else 0 (its answers are then
+        // gone): arithmetic, where a branch would double the verifier's paths through the rest.
+        let other = core::ptr::read_volatile(&raw const (*set).generation) ^ generation;
+        let keep = ((other | other.wrapping_neg()) >> 63).wrapping_sub(1);
+        // Bit w: way w holds an answer of this generation.
+        let taken =
+            (valid::<0>(set) | valid::<1>(set) << 1 | valid::<2>(set) << 2 | valid::<3>(set) << 3)
+                & keep as u32;
+        let way = if taken == FULL {
             // SAFETY: a helper without arguments.
-            (u64::from(bpf_get_prandom_u32()) * BINDING_CACHE_WAYS as u64) >> 32
-        };
-        let byte = (u64::from(answer.flags & 0x7f) << WAY_FLAGS_SHIFT) | WAY_VALID;
-        let meta = (meta & !(0xff << (8 * way))) | (byte << (8 * way));
+            bpf_get_prandom_u32()
+        } else {
+            FIRST_FREE >> (2 * taken)
+        } as usize
+            % BINDING_CACHE_WAYS;
         core::ptr::write_volatile(&raw mut (*set).generation, 0);
-        match way {
-            0 => write_way::<0>(set, prefix, answer.value),
-            1 => write_way::<1>(set, prefix, answer.value),
-            _ => write_way::<2>(set, prefix, answer.value),
-        }
-        core::ptr::write_volatile(&raw mut (*set).meta, meta);
+        keep_if::<0>(set, keep);
+        keep_if::<1>(set, keep);
+        keep_if::<2>(set, keep);
+        keep_if::<3>(set, keep);
+        core::ptr::write_volatile(&raw mut (*set).words[way], word);
+        core::ptr::write_volatile(&raw mut (*set).stats_slots[way], stats_slot);
+        core::ptr::write_volatile(&raw mut (*set).peers[way], peer);
         core::ptr::write_volatile(&raw mut (*set).generation, generation);
     }
 }
 
-/// Writes way `W` of `set`: its key and value.
+/// [`write_binding`]'s way mask with every way taken.
+const FULL: u32 = (1 << BINDING_CACHE_WAYS) - 1;
+/// For each way mask but [`FULL`] (bit w: way w taken), its first free way, two bits a mask
+/// from bit `2 * mask` on: a shift, where a chain of tests would be paths for the verifier.
+const FIRST_FREE: u32 = {
+    let mut table = 0;
+    let mut mask = 0;
+    while mask < FULL {
+        table |= (!mask).trailing_zeros() << (2 * mask);
+        mask += 1;
+    }
+    table
+};
+const _: () = assert!(
+    BINDING_CACHE_WAYS == 4,
+    "FIRST_FREE holds two bits a way mask"
+);
+
+/// Clears way `W` of `set` unless `keep` is all ones.
 ///
 /// # Safety
 /// `set` points to this CPU's map value, whose generation is 0 (being written).
 #[inline(always)]
-unsafe fn write_way<const W: usize>(set: *mut BindingCacheSet, prefix: u64, value: BindingValue) {
-    const { assert!(W < BINDING_CACHE_WAYS) };
+unsafe fn keep_if<const W: usize>(set: *mut BindingCacheSet, keep: u64) {
     // SAFETY: inside the set.
     unsafe {
-        core::ptr::write_volatile(&raw mut (*set).keys[W], prefix);
-        core::ptr::write_volatile(&raw mut (*set).values[W], value);
+        let word = &raw mut (*set).words[W];
+        core::ptr::write_volatile(word, core::ptr::read_volatile(word) & keep);
     }
+}
+
+/// 1 when way `W` of `set` holds an answer, else 0 (its generation aside).
+///
+/// # Safety
+/// `set` points to this CPU's map value.
+#[inline(always)]
+unsafe fn valid<const W: usize>(set: *mut BindingCacheSet) -> u32 {
+    // SAFETY: inside the set.
+    unsafe { (core::ptr::read_volatile(&raw const (*set).words[W]) & WAY_VALID) as u32 }
 }
 
 /// Whether `entry` holds the next hop for `prefix` in `generation` (never in generation 0); if

@@ -8,7 +8,7 @@ use std::net::Ipv6Addr;
 
 use anchor_common::{
     BindingKey, Counter, NextHop,
-    cache::{BINDING_CACHE_SETS, cache_slot},
+    cache::{BINDING_CACHE_SETS, BINDING_CACHE_WAYS, cache_slot},
 };
 use anchor_packet::{Udp6, encapsulate, ethernet};
 use anchor_rig::fixture_net::{ACCESS_MAC, CORE_MAC};
@@ -247,7 +247,7 @@ fn a_cached_node_entry_is_used_until_the_datapath_changes_a_map() {
     assert_eq!(frame[14..], forwarded.bytes());
 }
 
-/// Four /64s of 2001:db8:1::/48 whose answers share one set of the binding cache (the
+/// One more /64 of 2001:db8:1::/48 than a set has ways, whose answers share one set of the binding cache (the
 /// program's hash of the /64's upper 64 bits as loaded from the packet: little-endian here).
 fn one_set() -> Vec<Ipv6Net> {
     let mut by_set: std::collections::HashMap<u32, Vec<Ipv6Net>> = std::collections::HashMap::new();
@@ -260,15 +260,18 @@ fn one_set() -> Vec<Ipv6Net> {
             .entry(cache_slot(key, BINDING_CACHE_SETS))
             .or_default();
         members.push(prefix);
-        if members.len() == 4 {
+        if members.len() == BINDING_CACHE_WAYS + 1 {
             return members.clone();
         }
     }
-    panic!("no four /64s of 2001:db8:1::/48 share a set");
+    panic!(
+        "no {} /64s of 2001:db8:1::/48 share a set",
+        BINDING_CACHE_WAYS + 1
+    );
 }
 
 #[test]
-fn three_answers_of_one_set_stay_cached_together() {
+fn a_full_set_of_answers_stays_cached_together() {
     let net_fixture = fixture_net();
     stay_on_this_cpu();
     let core = net_fixture.core_ifindex;
@@ -285,8 +288,9 @@ fn three_answers_of_one_set_stay_cached_together() {
         dp.insert_binding(*prefix, BindingSpec::redirect(R3, 1))
             .expect("bind");
     }
-    // Three /64s of one set looked up, each answer cached in a way of its own.
-    for prefix in &prefixes[..3] {
+    // As many /64s of one set as it has ways looked up, each answer cached in a way of its own.
+    let (cached, last) = prefixes.split_at(BINDING_CACHE_WAYS);
+    for prefix in cached {
         let inner = to(prefix);
         assert_encapsulated(
             &format!("{prefix} to R3"),
@@ -295,23 +299,23 @@ fn three_answers_of_one_set_stay_cached_together() {
             R3,
         );
     }
-    // All four removed behind the datapath's back: the three cached answers still encapsulate,
-    // the fourth, never looked up, is asked of the map, which has nothing.
+    // All removed behind the datapath's back: the cached answers still encapsulate, the last
+    // /64, never looked up, is asked of the map, which has nothing.
     let mut bindings = program_hash::<anchor_common::BindingValue>(&dp, "BINDINGS");
     for prefix in &prefixes {
         bindings
             .remove(&BindingKey::from_addr(&prefix.network().octets()))
             .expect("remove the entry directly");
     }
-    for prefix in &prefixes[..3] {
+    for prefix in cached {
         let inner = to(prefix);
         assert_encapsulated(
-            &format!("{prefix}, cached (its answer stays beside the two others of its set)"),
+            &format!("{prefix}, cached (its answer stays beside the others of its set)"),
             &send(&dp, core, &inner),
             &inner,
             R3,
         );
     }
-    let inner = to(&prefixes[3]);
-    assert_passed("the fourth of the set", &send(&dp, core, &inner), &inner);
+    let inner = to(&last[0]);
+    assert_passed("the last of the set", &send(&dp, core, &inner), &inner);
 }
