@@ -15,8 +15,10 @@ use crate::{
     verdict::Verdict,
 };
 
+/// Decapsulates a packet tunnelled to this router's locator and forwards its inner packet.
+/// `ingress` is the ingress interface's index when the caller read it, else 0.
 #[inline(always)]
-pub fn decap(ctx: &XdpContext, settings: Settings, pkt: &Packet) -> Verdict {
+pub fn decap(ctx: &XdpContext, settings: Settings, ingress: u32, pkt: &Packet) -> Verdict {
     let inner_off = pkt.upper;
     // The outer header was read by the parser.
     let Some(inner) = read_at::<Ipv6Words>(ctx, inner_off) else {
@@ -108,10 +110,12 @@ pub fn decap(ctx: &XdpContext, settings: Settings, pkt: &Packet) -> Verdict {
     count(Counter::Decap, inner_len);
     count_binding(&binding, dir, inner_len as u32);
     match (dir, attached) {
-        (Direction::ToMn, true) => send_to_node(ctx, pkt.vlan, &nh, inner_len, Counter::VisitingL2)
-            .unwrap_or_else(|| forward(ctx, pkt.vlan, true)),
+        (Direction::ToMn, true) => {
+            send_to_node(ctx, ingress, pkt.vlan, &nh, inner_len, Counter::VisitingL2)
+                .unwrap_or_else(|| forward(ctx, pkt.vlan, true))
+        }
         (Direction::ToMn, false) => {
-            forward_to_node(ctx, settings, pkt.vlan, inner.dst.hi, inner_len)
+            forward_to_node(ctx, settings, ingress, pkt.vlan, inner.dst.hi, inner_len)
         }
         (Direction::FromMn, _) => forward(ctx, pkt.vlan, true),
     }

@@ -72,11 +72,20 @@ pub fn forward_to_peer(
 pub fn forward_to_node(
     ctx: &XdpContext,
     settings: Settings,
+    ingress: u32,
     vlan: bool,
     prefix: u64,
     ip_len: usize,
 ) -> Verdict {
-    match to_node_l2(ctx, settings, vlan, prefix, ip_len, Counter::VisitingL2) {
+    match to_node_l2(
+        ctx,
+        settings,
+        ingress,
+        vlan,
+        prefix,
+        ip_len,
+        Counter::VisitingL2,
+    ) {
         Some(verdict) => verdict,
         None => forward(ctx, vlan, true),
     }
@@ -92,6 +101,7 @@ pub fn forward_to_node(
 pub fn to_node_l2(
     ctx: &XdpContext,
     settings: Settings,
+    ingress: u32,
     vlan: bool,
     prefix: u64,
     ip_len: usize,
@@ -102,6 +112,7 @@ pub fn to_node_l2(
     }
     send_to_node(
         ctx,
+        ingress,
         vlan,
         &attached_entry(settings, prefix),
         ip_len,
@@ -156,6 +167,7 @@ pub fn carried_binding(nh: &Hop) -> Option<(u32, u32)> {
 #[inline(always)]
 pub fn send_to_node(
     ctx: &XdpContext,
+    ingress: u32,
     vlan: bool,
     nh: &Hop,
     ip_len: usize,
@@ -189,7 +201,18 @@ pub fn send_to_node(
     // SAFETY: as above; `write_macs` does not move packet data.
     unsafe { *hop_limit_at = hop_limit - 1 };
     count(counter, 0);
-    Some(send(ctx.ingress_ifindex() as u32, out_ifindex))
+    Some(send(ingress_ifindex(ctx, ingress), out_ifindex))
+}
+
+/// The ingress interface's index: `read` when the caller read it already (non-zero), else from
+/// the context (three dependent loads).
+#[inline(always)]
+pub fn ingress_ifindex(ctx: &XdpContext, read: u32) -> u32 {
+    if read != 0 {
+        read
+    } else {
+        ctx.ingress_ifindex() as u32
+    }
 }
 
 /// Writes the MACs of the next hop whose `NextHop` words are at `words` into the frame's

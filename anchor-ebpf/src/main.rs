@@ -39,6 +39,7 @@ use anchor_common::{BindingKind, Counter, Direction, IfaceRole, IfaceValue};
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 
 use crate::{
+    forward::ingress_ifindex,
     lookup::Looked,
     maps::{Settings, iface, locator},
     parse::{Addr, NEXTHDR_IPV6, ParseError, parse},
@@ -90,7 +91,7 @@ fn process(ctx: &XdpContext) -> Verdict {
     }
     let dst = pkt.dst;
     if pkt.proto == NEXTHDR_IPV6 && dst == locator() {
-        return decap::decap(ctx, settings, &pkt);
+        return decap::decap(ctx, settings, ingress, &pkt);
     }
     // Link-scoped traffic (Neighbour Discovery above all) stays on its link, whatever its source.
     if dst.byte(0) == 0xff || (dst.byte(0) == 0xfe && dst.byte(1) & 0xc0 == 0x80) {
@@ -145,6 +146,7 @@ fn process(ctx: &XdpContext) -> Verdict {
             && let Some(verdict) = forward::to_node_l2(
                 ctx,
                 settings,
+                ingress,
                 pkt.vlan,
                 dst.hi,
                 pkt.ip_len,
@@ -204,17 +206,6 @@ fn source_refused(
 ) -> bool {
     settings.source_validation()
         && !source_valid(ctx, ingress_ifindex(ctx, ingress), ingress_iface, src)
-}
-
-/// The ingress interface's index: `read` when it was read already (non-zero), else from the
-/// context.
-#[inline(always)]
-fn ingress_ifindex(ctx: &XdpContext, read: u32) -> u32 {
-    if read != 0 {
-        read
-    } else {
-        ctx.ingress_ifindex() as u32
-    }
 }
 
 /// Whether the frame's IPv6 source `src` passes the validation of its ingress interface (index

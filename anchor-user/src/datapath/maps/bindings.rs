@@ -18,9 +18,6 @@ use crate::{
     prefix::MAX_PREFIX_LEN,
 };
 
-/// A dense slot without a binding (`kind` 0).
-const EMPTY: BindingValue = BindingValue::EMPTY;
-
 impl ProgramMaps {
     /// Inserts or replaces the binding for `prefix`: a /64 of a pool goes to the dense table,
     /// another /64 to the hash map, a shorter prefix to the LPM trie, a longer one is an error. Host bits are ignored. The peer gets
@@ -48,7 +45,7 @@ impl ProgramMaps {
                 .insert(key, value, 0)
                 .map_err(insert_error(SHORT_PREFIXES)),
         };
-        self.lookups_changed()?;
+        let changed = self.lookups_changed();
         if let Err(error) = result {
             self.release_peer(index);
             return Err(error);
@@ -60,7 +57,9 @@ impl ProgramMaps {
             self.update_short_prefix_bit()?;
         }
         self.refresh_carried_binding(prefix.trunc())?;
-        self.binding_changed(prefix.trunc(), Some(value))
+        self.binding_changed(prefix.trunc(), Some(value))?;
+        // The binding is in place, its peer accounted for: a failure to tell the caches last.
+        changed
     }
 
     /// Removes the binding for `prefix`; [`DatapathError::BindingNotFound`] when there is none.
@@ -71,7 +70,7 @@ impl ProgramMaps {
             Slot::Dense(index) => (
                 DENSE,
                 match old {
-                    Some(_) => self.dense.set(*index, EMPTY, 0),
+                    Some(_) => self.dense.set(*index, BindingValue::EMPTY, 0),
                     None => Err(MapError::KeyNotFound),
                 },
             ),
