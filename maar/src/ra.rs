@@ -33,6 +33,16 @@ pub struct Advert {
     pub deprecated: bool,
 }
 
+/// Whether an advertisement of `adverts` to `to` is sent: always to one node (an answer to its
+/// solicitation), to a multicast group only with a prefix in it. An advertisement without a
+/// prefix would stop the solicitations of a node that has just arrived (RFC 4861 section 6.3.7)
+/// whose first solicitation this router missed (one sent as the link's carrier came up, before
+/// the router's kernel had joined all-routers), and leave it without a prefix; unanswered, the
+/// node solicits again and is attached.
+pub fn worth_sending(to: std::net::Ipv6Addr, adverts: &[Advert]) -> bool {
+    !to.is_multicast() || !adverts.is_empty()
+}
+
 /// A Router Advertisement: `router_lifetime_s` (0 to 9000), the sender's MAC for the Source
 /// Link-Layer Address option, and one on-link, autonomous Prefix Information option per advert.
 pub fn router_advertisement(router_lifetime_s: u16, mac: [u8; 6], adverts: &[Advert]) -> Vec<u8> {
@@ -112,6 +122,26 @@ mod tests {
     use super::*;
 
     const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+
+    #[test]
+    fn no_advertisement_to_all_nodes_without_a_prefix() {
+        let all_nodes: std::net::Ipv6Addr = "ff02::1".parse().expect("address");
+        let node: std::net::Ipv6Addr = "fe80::ff:fe00:a".parse().expect("address");
+        let one = [Advert {
+            prefix: "2001:db8:1::/64".parse().expect("prefix"),
+            deprecated: false,
+        }];
+        assert!(
+            !worth_sending(all_nodes, &[]),
+            "nothing to advertise to all nodes"
+        );
+        assert!(worth_sending(all_nodes, &one));
+        assert!(
+            worth_sending(node, &[]),
+            "an answer to a solicitation always goes out"
+        );
+        assert!(worth_sending(node, &one));
+    }
 
     #[test]
     fn router_address_is_an_r_flag_option() {

@@ -491,8 +491,8 @@ async fn apply<P: RouterPort>(
 
 /// Router Advertisements on one access interface: every `interval`, when what it advertises
 /// changes, when `kick` is notified (a point-to-point link came up, a node was attached on its
-/// first frame), and in answer to a Router
-/// Solicitation, which also attaches its sender (EUI-48 MN-ID from the Source Link-Layer
+/// first frame) — these to all nodes, and only while a node is attached here — and in answer to
+/// a Router Solicitation, which also attaches its sender (EUI-48 MN-ID from the Source Link-Layer
 /// Address option) as `anchor mn attach` would. A multicast advertisement that cannot be sent
 /// is tried again every [`RA_RETRY`] for a while.
 async fn advertise(
@@ -568,7 +568,14 @@ async fn advertise(
                 }
             }
         };
-        let bytes = ra::router_advertisement(router_lifetime_s, mac, &adverts.borrow_and_update());
+        let bytes = {
+            let current = adverts.borrow_and_update();
+            if !ra::worth_sending(to, &current) {
+                retries_left = 0;
+                continue;
+            }
+            ra::router_advertisement(router_lifetime_s, mac, &current)
+        };
         match socket.get_ref().send(to, &bytes) {
             Ok(()) => {
                 tracing::debug!("{dev}: router advertisement to {to}");
