@@ -13,7 +13,7 @@ use aya_ebpf::{
 
 use crate::{
     cache::{self, Hop},
-    maps::{NEXTHOPS, Settings, VISITING_L2},
+    maps::{NEXTHOPS, Settings, TX_PORTS, VISITING_L2},
     parse::{ETH_HLEN, IPV6_HLEN, Ipv6Words, ptr_at},
     stats::count,
     verdict::Verdict,
@@ -319,14 +319,19 @@ pub fn forward(ctx: &XdpContext, vlan: bool, decrement_hop_limit: bool) -> Verdi
     send(ingress, out_ifindex)
 }
 
-/// XDP_TX when the packet leaves by the interface it came in on, else `bpf_redirect`.
+/// XDP_TX when the packet leaves by the interface it came in on, else XDP_REDIRECT: through
+/// `TX_PORTS` when it holds the interface (the kernel then skips its lookup of the interface by
+/// index), else with `bpf_redirect`.
 #[inline(always)]
 fn send(ingress: u32, out_ifindex: u32) -> Verdict {
     if out_ifindex == ingress {
         return Verdict::TX;
     }
-    // SAFETY: plain helper call.
-    let action = unsafe { bpf_redirect(out_ifindex, 0) };
+    let action = match TX_PORTS.redirect(out_ifindex, 0) {
+        Ok(action) => i64::from(action),
+        // SAFETY: plain helper call.
+        Err(_) => unsafe { bpf_redirect(out_ifindex, 0) },
+    };
     if action == i64::from(xdp_action::XDP_REDIRECT) {
         Verdict::REDIRECT
     } else {

@@ -13,14 +13,14 @@ use anchor_common::{
     dense::MAX_POOLS,
     first_frame::{FIRST_FRAMES_BYTES, MAX_FIRST_FRAME_REPORTED, MAX_KNOWN_MACS},
     maps::{
-        SETTING_ACCESS, SETTING_DENSE, SETTING_FIRST_FRAME, SETTING_HASHED_REDIRECT,
+        MAX_TX_PORTS, SETTING_ACCESS, SETTING_DENSE, SETTING_FIRST_FRAME, SETTING_HASHED_REDIRECT,
         SETTING_L2_UNBOUND, SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION,
     },
 };
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 
 use crate::parse::Addr;
@@ -125,6 +125,10 @@ pub fn iface(ifindex: u32) -> IfaceValue {
         None => IfaceValue::NONE,
     }
 }
+
+/// The interfaces the program redirects to, keyed by index (`anchor_common::maps::TX_PORTS`).
+#[map]
+pub static TX_PORTS: DevMapHash = DevMapHash::with_max_entries(MAX_TX_PORTS, 0);
 
 /// Entry 0 is non-zero while packet debugging is on; set by the daemon at run time.
 #[map]

@@ -15,6 +15,10 @@ pub mod programs {
     /// `ref_redirect`: redirects every frame to the ifindex in global `TARGET_IFINDEX`.
     pub static REF_REDIRECT: &[u8] =
         aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ref_redirect"));
+    /// `ref_redirect_map`: redirects every frame through device map `PORTS` to the ifindex in
+    /// global `TARGET_IFINDEX`.
+    pub static REF_REDIRECT_MAP: &[u8] =
+        aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ref_redirect_map"));
     /// `ref_fib`: `bpf_fib_lookup`, hop limit, MACs, `bpf_redirect` (a minimal router).
     pub static REF_FIB: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ref_fib"));
     /// `bench_gen`: traffic generator for live-frames test runs (header in global `GEN_HEADER`).

@@ -6,7 +6,7 @@ use anchor_common::{BindingKey, BindingValue};
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, HashMap, PerCpuArray, xdp::DevMapHash},
     programs::{Program, Xdp, XdpMode},
 };
 
@@ -48,6 +48,23 @@ impl RefProgram {
         let mut loader = EbpfLoader::new();
         loader.override_global("TARGET_IFINDEX", &ifindex, true);
         Self::load(&mut loader, programs::REF_REDIRECT, "ref_redirect")
+    }
+
+    /// `ref_redirect_map`: redirects every frame to `ifindex` (of the calling thread's
+    /// namespace) through its device map.
+    pub fn redirect_map(ifindex: u32) -> Result<Self> {
+        let mut loader = EbpfLoader::new();
+        loader.override_global("TARGET_IFINDEX", &ifindex, true);
+        let mut program = Self::load(&mut loader, programs::REF_REDIRECT_MAP, "ref_redirect_map")?;
+        let map = program
+            .ebpf
+            .map_mut("PORTS")
+            .context("ref_redirect_map has no map PORTS")?;
+        let mut ports = DevMapHash::try_from(map).context("PORTS is not a device hash map")?;
+        ports
+            .insert(ifindex, ifindex, None, 0)
+            .context("cannot insert into PORTS")?;
+        Ok(program)
     }
 
     /// `ref_fib`: FIB lookup, hop limit, MACs, redirect.

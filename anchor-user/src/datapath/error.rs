@@ -4,6 +4,7 @@
 
 use std::{io, net::Ipv6Addr, path::PathBuf};
 
+use anchor_common::maps::TX_PORTS;
 use aya::maps::MapError;
 use ipnet::Ipv6Net;
 use thiserror::Error;
@@ -57,6 +58,12 @@ pub enum DatapathError {
     },
     #[error("map {name} is full")]
     MapFull { name: MapName },
+    #[error("cannot put interface {ifindex} in {TX_PORTS}")]
+    TxPort {
+        ifindex: u32,
+        #[source]
+        source: aya::maps::xdp::XdpMapError,
+    },
     #[error("prefix {prefix} is longer than /64: bindings cover a /64 or a shorter prefix")]
     PrefixTooLong { prefix: Ipv6Net },
     #[error("no entry for {prefix} in map {name}")]

@@ -22,7 +22,7 @@ mod program;
 pub use dense_layout::{DenseLayout, SkippedPool};
 pub use error::{AdoptError, DatapathError, PeersFull, PinError};
 pub use maps::{
-    AccessLink, AccessSource, BindingSpec, FirstFrame, FirstFrames, WatchedFirstFrames,
+    AccessLink, AccessSource, BindingSpec, FirstFrame, FirstFrames, TxPorts, WatchedFirstFrames,
 };
 pub use params::{DatapathParams, LogLevel, MapName, PROGRAM_NAME, XdpMode};
 pub use program::{

@@ -16,6 +16,8 @@
 //! - `known_macs.rs`: the nodes known on the access interfaces (`KNOWN_MACS`), and
 //!   `first_frames.rs`: the reports of frames from the others (`FIRST_FRAMES`, [`FirstFrames`]);
 //! - `stats.rs`: the global counters and the per-binding statistics;
+//! - `tx_ports.rs`: the interfaces the program redirects to through its device map
+//!   (`TX_PORTS`, [`TxPorts`]);
 //! - `map_error.rs`: a failed map syscall as a [`DatapathError`](super::DatapathError).
 
 mod access_link;
@@ -31,9 +33,11 @@ mod next_hops;
 mod peers;
 mod program_maps;
 mod stats;
+mod tx_ports;
 
 pub use access_link::AccessLink;
 pub use access_sources::AccessSource;
 pub use binding_spec::BindingSpec;
 pub use first_frames::{FirstFrame, FirstFrames, WatchedFirstFrames};
 pub use program_maps::ProgramMaps;
+pub use tx_ports::TxPorts;

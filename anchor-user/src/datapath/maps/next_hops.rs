@@ -13,6 +13,7 @@ use super::{
     keys::{prefix_of, slot_of, visiting_l2_key},
     map_error::{errno, insert_error, map_error},
     program_maps::ProgramMaps,
+    tx_ports::TxPorts,
 };
 use crate::{
     datapath::error::DatapathError, prefix::MAX_PREFIX_LEN, routing::nexthop::NextHopCache,
@@ -29,7 +30,19 @@ impl ProgramMaps {
             name: NEXTHOPS,
             source,
         })?;
-        Ok(NextHopCache::new(map, self.peer_set.subscribe()))
+        let ports = TxPorts::open(self.tx_ports.id()?)?;
+        Ok(NextHopCache::new(map, ports, self.peer_set.subscribe()))
+    }
+
+    /// Puts the interface with index `ifindex` (in the calling thread's namespace) in
+    /// `TX_PORTS`, so that the program redirects to it through its device map.
+    pub fn add_tx_port(&mut self, ifindex: u32) -> Result<(), DatapathError> {
+        self.tx_ports.add(ifindex)
+    }
+
+    /// The interfaces in `TX_PORTS`.
+    pub fn tx_ports(&self) -> Result<Vec<u32>, DatapathError> {
+        self.tx_ports.ifindexes()
     }
 
     /// The `NEXTHOPS` entry of the `PEERS` index `index`.

@@ -12,7 +12,7 @@ use anchor_common::{
         ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, FIRST_FRAMES,
         IFACE_INDEX, IFACES, KNOWN_MACS, NEXTHOPS, PEERS, POOLS, SETTING_ACCESS, SETTING_DENSE,
         SETTING_FIRST_FRAME, SETTING_SHORT_PREFIXES, SETTING_SOURCE_VALIDATION, SETTINGS,
-        SHORT_PREFIXES, VISITING_L2,
+        SHORT_PREFIXES, TX_PORTS, VISITING_L2,
     },
 };
 use aya::{
@@ -30,6 +30,7 @@ use super::{
     keys::prefix_of,
     map_error::{insert_error, map_error},
     peers::Peers,
+    tx_ports::TxPorts,
 };
 use crate::{
     datapath::{dense_layout::DenseLayout, error::DatapathError, params::MapName},
@@ -56,6 +57,8 @@ pub struct ProgramMaps {
     pub(in crate::datapath) cn_anchors: HashMap<MapData, PeerAddr, u32>,
     pub(in crate::datapath) access_sources: HashMap<MapData, AccessSourceKey, AccessSourceValue>,
     pub(in crate::datapath) known_macs: HashMap<MapData, AccessMac, u32>,
+    /// The interfaces the program redirects to through its device map.
+    pub(in crate::datapath) tx_ports: TxPorts,
     /// The first-frame reports, until [`Self::take_first_frames`] hands them out.
     first_frames: Option<RingBuf<MapData>>,
     /// The kernel's id of `NEXTHOPS`, to open it again for the next-hop resolver.
@@ -127,6 +130,7 @@ impl ProgramMaps {
             cn_anchors: take(ebpf, CN_ANCHORS)?,
             access_sources: take(ebpf, ACCESS_SOURCES)?,
             known_macs: take(ebpf, KNOWN_MACS)?,
+            tx_ports: TxPorts::new(take(ebpf, TX_PORTS)?),
             first_frames: Some(take(ebpf, FIRST_FRAMES)?),
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,

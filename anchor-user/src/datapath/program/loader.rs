@@ -214,6 +214,7 @@ impl Datapath {
         }
         // The role goes in first so that the program sees it from the first packet.
         self.maps.set_iface_role(ifindex, role)?;
+        self.add_tx_port_of(iface, ifindex);
         let attach_error = |source| DatapathError::Attach {
             iface: iface.to_owned(),
             mode,
@@ -248,6 +249,17 @@ impl Datapath {
             adopted: false,
         });
         Ok(())
+    }
+
+    /// Puts the attached interface `iface` (index `ifindex`) in `TX_PORTS`. A failure costs
+    /// the device-map redirect to it, not a packet: logged, not returned.
+    pub(super) fn add_tx_port_of(&mut self, iface: &str, ifindex: u32) {
+        if let Err(error) = self.maps.add_tx_port(ifindex) {
+            tracing::warn!(
+                "{}: packets to {iface} are redirected by interface index",
+                anchor_pmip::error_chain(&error)
+            );
+        }
     }
 
     /// Detaches the program from `iface` (unpinning its link if it is pinned) and forgets its

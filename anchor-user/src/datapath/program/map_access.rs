@@ -78,6 +78,19 @@ impl Datapath {
         self.maps.next_hop_cache()
     }
 
+    /// Puts the interface with index `ifindex` (in the calling thread's namespace) in
+    /// `TX_PORTS`, so that the program redirects to it through its device map (attaching to
+    /// an interface and the next-hop resolver do this themselves; tests put interfaces of their
+    /// own).
+    pub fn add_tx_port(&mut self, ifindex: u32) -> Result<(), DatapathError> {
+        self.maps.add_tx_port(ifindex)
+    }
+
+    /// The interfaces in `TX_PORTS`.
+    pub fn tx_ports(&self) -> Result<Vec<u32>, DatapathError> {
+        self.maps.tx_ports()
+    }
+
     /// The `NEXTHOPS` entry of the `PEERS` index `index`.
     pub fn next_hop(&self, index: u16) -> Result<NextHop, DatapathError> {
         self.maps.next_hop(index)

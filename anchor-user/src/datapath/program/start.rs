@@ -209,6 +209,7 @@ impl Datapath {
         }
         // The role goes in first so that the program sees it from the first packet.
         self.maps.set_iface(ifindex, spec.iface_value())?;
+        self.add_tx_port_of(&spec.name, ifindex);
         let info = AttachedInterface {
             name: spec.name.clone(),
             ifindex,

@@ -11,7 +11,10 @@
 //! [`REFRESH`] as a safety net. It writes only the entries that changed. Which events count is
 //! `events.rs`; when rounds run, `schedule.rs`; what it asks the kernel, `query.rs`.
 
-use std::{collections::BTreeMap, net::Ipv6Addr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::Ipv6Addr,
+};
 
 use anchor_common::{NextHop, maps::NEXTHOPS};
 use aya::maps::{Array, MapData, MapError};
@@ -21,6 +24,8 @@ use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{AsyncSocket as _, SocketAddr};
 use thiserror::Error;
 use tokio::sync::watch;
+
+use crate::datapath::TxPorts;
 
 mod events;
 mod query;
@@ -65,16 +70,51 @@ pub enum NextHopError {
     },
 }
 
-/// The resolver's side of `NEXTHOPS`: its own descriptor of the map and the peers in use
-/// (from [`Datapath::next_hop_cache`](crate::datapath::Datapath::next_hop_cache)).
+/// The resolver's side of `NEXTHOPS`: its own descriptors of the map and of `TX_PORTS`, and the
+/// peers in use (from [`Datapath::next_hop_cache`](crate::datapath::Datapath::next_hop_cache)).
 pub struct NextHopCache {
     map: Array<MapData, NextHop>,
+    ports: TxPorts,
+    /// The out interfaces that could not be put in `TX_PORTS`, warned about once each (until
+    /// one round puts them in).
+    ports_failed: BTreeSet<u32>,
     peers: watch::Receiver<PeerSet>,
 }
 
 impl NextHopCache {
-    pub(crate) fn new(map: Array<MapData, NextHop>, peers: watch::Receiver<PeerSet>) -> Self {
-        Self { map, peers }
+    pub(crate) fn new(
+        map: Array<MapData, NextHop>,
+        ports: TxPorts,
+        peers: watch::Receiver<PeerSet>,
+    ) -> Self {
+        Self {
+            map,
+            ports,
+            ports_failed: BTreeSet::new(),
+            peers,
+        }
+    }
+
+    /// Puts the out interfaces of a round's valid entries in `TX_PORTS` (again, every round:
+    /// the kernel drops an entry whose device goes, and the index may name a new one). A
+    /// failure costs the program's device-map redirect to that interface, not a packet: it is
+    /// logged once, not returned.
+    fn add_ports(&mut self, ifindexes: &BTreeSet<u32>) {
+        for &ifindex in ifindexes {
+            match self.ports.add(ifindex) {
+                Ok(()) => {
+                    self.ports_failed.remove(&ifindex);
+                }
+                Err(error) => {
+                    if self.ports_failed.insert(ifindex) {
+                        tracing::warn!(
+                            "{}: packets to this next hop are redirected by interface index",
+                            anchor_pmip::error_chain(&error)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Writes `entry` for `index` unless the map already holds it; returns whether it wrote.
@@ -180,6 +220,7 @@ impl NextHopResolver {
         let neighbours = query::neighbours(&self.handle).await?;
         let mut resolved = Resolved::default();
         let mut watched = Vec::with_capacity(peers.len());
+        let mut out_ifindexes = BTreeSet::new();
         let mut failed = None;
         for (&index, &peer) in &peers {
             // A failed query invalidates that peer's entry and the round goes on with the
@@ -199,6 +240,7 @@ impl NextHopResolver {
             let entry = match outcome {
                 Ok(entry) => {
                     resolved.valid += 1;
+                    out_ifindexes.insert(entry.ifindex);
                     entry
                 }
                 Err(reason) => {
@@ -222,6 +264,7 @@ impl NextHopResolver {
                 }
             }
         }
+        self.cache.add_ports(&out_ifindexes);
         watched.sort_unstable();
         watched.dedup();
         self.watched = watched;

@@ -1,0 +1,30 @@
+//! Benchmark reference: redirects every frame, untouched, to one interface through a device map
+//! (`bpf_redirect_map`), the other form of XDP_REDIRECT: no parsing, no lookup, no rewrite.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    macros::{map, xdp},
+    maps::DevMapHash,
+    programs::XdpContext,
+};
+
+/// The out interface, keyed by its index. Filled at load time.
+#[map]
+static PORTS: DevMapHash = DevMapHash::with_max_entries(8, 0);
+
+/// Index of the interface to redirect to (its key in `PORTS`). Set at load time.
+#[unsafe(no_mangle)]
+static TARGET_IFINDEX: u32 = 0;
+
+#[xdp]
+pub fn ref_redirect_map(_ctx: XdpContext) -> u32 {
+    // SAFETY: a read of a load-time constant; volatile so the compiler cannot fold the default.
+    let ifindex = unsafe { core::ptr::read_volatile(&raw const TARGET_IFINDEX) };
+    PORTS
+        .redirect(ifindex, 0)
+        .unwrap_or(xdp_action::XDP_ABORTED)
+}
+
+anchor_bench_ebpf::program_object!();
