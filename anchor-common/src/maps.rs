@@ -12,14 +12,15 @@ pub const PEERS: &str = "PEERS";
 /// (out interface, MACs, MTU), kept by the daemon from netlink; an entry without
 /// `NEXTHOP_VALID` makes the program ask the FIB.
 pub const NEXTHOPS: &str = "NEXTHOPS";
-/// `DevMapHash`, capacity `MAX_TX_PORTS`: the interfaces the program redirects to, each keyed
-/// by its own index, so that a redirect takes the device map's form (`bpf_redirect_map`, no
-/// lookup of the interface by its index in the kernel). Written by the daemon with every
-/// next hop it writes (`NEXTHOPS`, `VISITING_L2`) and every interface it attaches to; an
-/// interface missing from it is sent to with `bpf_redirect`. One load's, not pinned.
+/// `DevMap` (an array of devices), capacity `MAX_TX_PORTS`: the interfaces the program
+/// redirects to, each at its own index, so that a redirect takes the device map's form
+/// (`bpf_redirect_map`: one array access, and no lookup of the interface by its index in the
+/// kernel). Written by the daemon for every interface it attaches to and every next hop its
+/// resolver resolves; an interface missing from it (or with an index from `MAX_TX_PORTS` up) is
+/// sent to with `bpf_redirect`. One load's, not pinned.
 pub const TX_PORTS: &str = "TX_PORTS";
-/// Capacity of `TX_PORTS`.
-pub const MAX_TX_PORTS: u32 = 256;
+/// Capacity of `TX_PORTS`: interfaces with an index below it can be in it.
+pub const MAX_TX_PORTS: u32 = 4096;
 /// `HashMap<BindingKey, NextHop>` (`BPF_F_NO_PREALLOC`), capacity `MAX_VISITING_L2`: for a
 /// visiting /64 whose node is on an access link of this router, the L2 next hop of the
 /// decapsulated packets (the node's MAC, the access interface's MAC, ifindex and MTU), written

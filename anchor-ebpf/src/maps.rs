@@ -20,7 +20,7 @@ use anchor_common::{
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 
 use crate::parse::Addr;
@@ -126,9 +126,9 @@ pub fn iface(ifindex: u32) -> IfaceValue {
     }
 }
 
-/// The interfaces the program redirects to, keyed by index (`anchor_common::maps::TX_PORTS`).
+/// The interfaces the program redirects to, at their index (`anchor_common::maps::TX_PORTS`).
 #[map]
-pub static TX_PORTS: DevMapHash = DevMapHash::with_max_entries(MAX_TX_PORTS, 0);
+pub static TX_PORTS: DevMap = DevMap::with_max_entries(MAX_TX_PORTS, 0);
 
 /// Entry 0 is non-zero while packet debugging is on; set by the daemon at run time.
 #[map]

@@ -6,7 +6,7 @@ use anchor_common::{BindingKey, BindingValue};
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, PerCpuArray, xdp::DevMapHash},
+    maps::{Array, HashMap, PerCpuArray, xdp::DevMap},
     programs::{Program, Xdp, XdpMode},
 };
 
@@ -60,9 +60,9 @@ impl RefProgram {
             .ebpf
             .map_mut("PORTS")
             .context("ref_redirect_map has no map PORTS")?;
-        let mut ports = DevMapHash::try_from(map).context("PORTS is not a device hash map")?;
+        let mut ports = DevMap::try_from(map).context("PORTS is not a device map")?;
         ports
-            .insert(ifindex, ifindex, None, 0)
+            .set(ifindex, ifindex, None, 0)
             .context("cannot insert into PORTS")?;
         Ok(program)
     }

@@ -27,7 +27,7 @@ use anchor_user::{
     datapath::{BindingSpec, Datapath, DatapathParams, XdpMode},
     routing::NextHopResolver,
 };
-use aya::maps::{Map, MapData, xdp::DevMapHash};
+use aya::maps::{Map, MapData, xdp::DevMap};
 
 const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 1);
 /// The peer the /64 is redirected to, behind `r1`.
@@ -97,7 +97,7 @@ fn ifindex(ns: &Netns, dev: &str) -> u32 {
 }
 
 /// The program's `TX_PORTS`, found through the loaded program's maps.
-fn tx_ports_map(dp: &Datapath) -> DevMapHash<MapData> {
+fn tx_ports_map(dp: &Datapath) -> DevMap<MapData> {
     let ids = dp
         .program()
         .info()
@@ -110,7 +110,7 @@ fn tx_ports_map(dp: &Datapath) -> DevMapHash<MapData> {
         .map(|id| MapData::from_id(id).expect("open a map of the program"))
         .find(|data| data.info().expect("map info").name_as_str() == Some(TX_PORTS))
         .expect("the program has TX_PORTS");
-    DevMapHash::try_from(Map::DevMapHash(data)).expect("TX_PORTS is a device hash map")
+    DevMap::try_from(Map::DevMap(data)).expect("TX_PORTS is a device map")
 }
 
 /// Runs the next-hop resolver once, in the calling thread's namespace.
@@ -218,7 +218,7 @@ fn redirects_go_through_the_device_map_and_fall_back_by_index() {
 
     // Behind the daemon's back: r1's entry names r2's device.
     tx_ports_map(&dp)
-        .insert(r1, r2, None, 0)
+        .set(r1, r2, None, 0)
         .expect("point r1's entry at r2");
     phase("r1's entry pointed at r2", false);
 

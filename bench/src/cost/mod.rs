@@ -19,7 +19,7 @@ mod single;
 mod timing;
 mod uncached;
 
-use anchor_common::{BindingKey, config::DEFAULT_MAX_BINDINGS};
+use anchor_common::{BindingKey, IfaceRole, config::DEFAULT_MAX_BINDINGS};
 use anchor_rig::fixture_net::{FixtureNet, LOCATOR};
 use anchor_user::datapath::{Datapath, DatapathParams};
 use anyhow::{Context as _, Result};
@@ -83,6 +83,15 @@ pub fn load_datapath_with_pools(dense_pools: Vec<Ipv6Net>) -> Result<Datapath> {
         log: false,
     })
     .context("cannot load the anchor program")
+}
+
+/// Gives the fixture namespace's interface `ifindex` the `role` and puts it in `TX_PORTS`, as
+/// attaching the program to it would (the benchmark runs the program with test runs, not
+/// attached).
+pub fn as_attached(dp: &mut Datapath, ifindex: u32, role: IfaceRole) -> Result<()> {
+    dp.set_iface_role(ifindex, role)?;
+    dp.add_tx_port(ifindex)?;
+    Ok(())
 }
 
 /// The /64 of `key`.

@@ -11,7 +11,7 @@ use anchor_user::datapath::Datapath;
 use anyhow::{Context as _, Result};
 
 use super::{
-    FLOOR, ONE_LOOKUP, XDP_PASS, XDP_REDIRECT, XDP_TX,
+    FLOOR, ONE_LOOKUP, XDP_PASS, XDP_REDIRECT, XDP_TX, as_attached,
     frames::{HOME, SERVING, tunnelled, udp_to, uplink},
     load_datapath_with_pools,
     timing::{Case, Costs, Settings, measure},
@@ -115,8 +115,8 @@ pub fn run(
         let redirect_keys: Vec<BindingKey> = pooled.iter().map(|(_, key)| *key).collect();
         let redirect_keys = redirect_keys.as_slice();
         let mut dp = load_datapath_with_pools(vec![POOL.parse()?])?;
-        dp.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
-        dp.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
+        as_attached(&mut dp, net.core_ifindex, IfaceRole::Core)?;
+        as_attached(&mut dp, net.access_ifindex, IfaceRole::Access)?;
         let filled = fill(&mut dp, &pooled, visiting_keys)?;
         nexthops::resolve(&dp)?;
         let bound: Vec<BindingKey> = redirect_keys.iter().chain(visiting_keys).copied().collect();

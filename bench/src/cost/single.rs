@@ -7,7 +7,7 @@ use anchor_user::datapath::BindingSpec;
 use anyhow::{Context as _, Result};
 
 use super::{
-    FLOOR, ONE_LOOKUP, XDP_PASS, XDP_REDIRECT, XDP_TX,
+    FLOOR, ONE_LOOKUP, XDP_PASS, XDP_REDIRECT, XDP_TX, as_attached,
     frames::{CORRESPONDENT, HOME, SERVING, too_big, tunnelled, udp_to, uplink},
     load_datapath, load_datapath_with_pools, net64,
     timing::{Case, Costs, Settings, floor_cost, measure},
@@ -63,14 +63,14 @@ pub fn run(
     let dp = uncached::level1(net, &keys, NODE_MAC)?;
     // The same without the cache: every encapsulated packet takes the FIB lookup.
     let mut dp_fib = load_datapath()?;
-    dp_fib.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
-    dp_fib.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
+    as_attached(&mut dp_fib, net.core_ifindex, IfaceRole::Core)?;
+    as_attached(&mut dp_fib, net.access_ifindex, IfaceRole::Access)?;
     dp_fib.insert_binding(net64(redirected)?, BindingSpec::redirect(SERVING, 0))?;
     dp_fib.insert_binding(net64(visiting)?, BindingSpec::visiting(HOME, true, 1))?;
     // The same program and bindings, plus a short prefix elsewhere: the trie is consulted on
     // every /64 miss (the daemon's `SETTINGS` bit is set), as before that bit existed.
     let mut dp_trie = load_datapath()?;
-    dp_trie.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
+    as_attached(&mut dp_trie, net.core_ifindex, IfaceRole::Core)?;
     dp_trie.insert_binding(
         "2001:db8:100::/40".parse().context("prefix")?,
         BindingSpec::redirect(SERVING, 2),
@@ -80,8 +80,8 @@ pub fn run(
     // A MAAR's redirect: a /64 of its own pool, in the dense table.
     let pooled = random_pool_prefixes(1)[0].1;
     let mut dp_pool = load_datapath_with_pools(vec![POOL.parse().context("pool")?])?;
-    dp_pool.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
-    dp_pool.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
+    as_attached(&mut dp_pool, net.core_ifindex, IfaceRole::Core)?;
+    as_attached(&mut dp_pool, net.access_ifindex, IfaceRole::Access)?;
     dp_pool.insert_binding(net64(pooled)?, BindingSpec::redirect(SERVING, 0))?;
     nexthops::resolve(&dp_pool)?;
     let anchor = dp.program();
@@ -207,7 +207,7 @@ pub fn run(
     // A router with no access interface (a home anchor of the core, an anchor near the
     // correspondents): the same bindings, its core interface alone.
     let mut dp_core = load_datapath()?;
-    dp_core.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
+    as_attached(&mut dp_core, net.core_ifindex, IfaceRole::Core)?;
     dp_core.insert_binding(net64(redirected)?, BindingSpec::redirect(SERVING, 0))?;
     let pass_core = floor_cost(
         dp_core.program(),

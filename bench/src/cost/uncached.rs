@@ -8,7 +8,7 @@ use anchor_user::datapath::{AccessLink, BindingSpec, Datapath};
 use anyhow::Result;
 
 use super::{
-    XDP_PASS, XDP_REDIRECT, XDP_TX,
+    XDP_PASS, XDP_REDIRECT, XDP_TX, as_attached,
     frames::{HOME, SERVING, tunnelled, udp_to, uplink},
     load_datapath, net64,
     timing::{Case, Costs},
@@ -33,8 +33,8 @@ pub struct Keys {
 /// without a FIB lookup); the peers' next hops cached, as the daemon does.
 pub fn level1(net: &FixtureNet, keys: &Keys, node_mac: [u8; 6]) -> Result<Datapath> {
     let mut dp = load_datapath()?;
-    dp.set_iface_role(net.core_ifindex, IfaceRole::Core)?;
-    dp.set_iface_role(net.access_ifindex, IfaceRole::Access)?;
+    as_attached(&mut dp, net.core_ifindex, IfaceRole::Core)?;
+    as_attached(&mut dp, net.access_ifindex, IfaceRole::Access)?;
     dp.insert_binding(net64(keys.redirected)?, BindingSpec::redirect(SERVING, 0))?;
     dp.insert_binding(net64(keys.visiting)?, BindingSpec::visiting(HOME, true, 1))?;
     dp.insert_binding(

@@ -30,7 +30,7 @@ impl ProgramMaps {
             name: NEXTHOPS,
             source,
         })?;
-        let ports = TxPorts::open(self.tx_ports.id()?)?;
+        let ports = TxPorts::open(self.tx_ports.id())?;
         Ok(NextHopCache::new(map, ports, self.peer_set.subscribe()))
     }
 

@@ -130,7 +130,10 @@ impl ProgramMaps {
             cn_anchors: take(ebpf, CN_ANCHORS)?,
             access_sources: take(ebpf, ACCESS_SOURCES)?,
             known_macs: take(ebpf, KNOWN_MACS)?,
-            tx_ports: TxPorts::new(take(ebpf, TX_PORTS)?),
+            tx_ports: TxPorts::new(
+                ebpf.take_map(TX_PORTS)
+                    .ok_or(DatapathError::MissingMap { name: TX_PORTS })?,
+            )?,
             first_frames: Some(take(ebpf, FIRST_FRAMES)?),
             peers: Peers::new(MAX_PEERS),
             settings_bits: 0,

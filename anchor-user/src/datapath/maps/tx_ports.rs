@@ -9,56 +9,64 @@
 //! and by the next-hop resolver for the interfaces of its next hops.
 
 use anchor_common::maps::TX_PORTS;
-use aya::maps::{IterableMap as _, Map, MapData, xdp::DevMapHash};
+use aya::maps::{Map, MapData, MapError, xdp::DevMap};
 
-use super::map_error::map_error;
+use super::map_error::{errno, map_error};
 use crate::datapath::error::DatapathError;
 
 /// A descriptor of `TX_PORTS`.
 pub struct TxPorts {
-    map: DevMapHash<MapData>,
+    map: DevMap<MapData>,
+    /// The kernel's id of the map.
+    id: u32,
 }
 
 impl TxPorts {
-    pub(super) fn new(map: DevMapHash<MapData>) -> Self {
-        Self { map }
+    /// `map`, which must be `TX_PORTS`.
+    pub(super) fn new(map: Map) -> Result<Self, DatapathError> {
+        // Any other type fails the conversion below.
+        let id = match &map {
+            Map::DevMap(data) => data.info().map_err(map_error("inspect", TX_PORTS))?.id(),
+            _ => 0,
+        };
+        let map = DevMap::try_from(map).map_err(|source| DatapathError::MapType {
+            name: TX_PORTS,
+            source,
+        })?;
+        Ok(Self { map, id })
     }
 
     /// A descriptor of its own on the map with the kernel's id `id`.
     pub(super) fn open(id: u32) -> Result<Self, DatapathError> {
         let data = MapData::from_id(id).map_err(map_error("open", TX_PORTS))?;
-        let map = DevMapHash::try_from(Map::DevMapHash(data)).map_err(|source| {
-            DatapathError::MapType {
-                name: TX_PORTS,
-                source,
-            }
-        })?;
-        Ok(Self::new(map))
+        Self::new(Map::DevMap(data))
     }
 
     /// The kernel's id of the map.
-    pub(super) fn id(&self) -> Result<u32, DatapathError> {
-        Ok(self
-            .map
-            .map()
-            .info()
-            .map_err(map_error("inspect", TX_PORTS))?
-            .id())
+    pub(super) fn id(&self) -> u32 {
+        self.id
     }
 
     /// Puts the interface with index `ifindex` (in the calling thread's namespace) in the map,
-    /// or writes its entry again (the device the index names now).
+    /// or writes its entry again (the device the index names now). An index from
+    /// `MAX_TX_PORTS` up has no place in it.
     pub fn add(&mut self, ifindex: u32) -> Result<(), DatapathError> {
         self.map
-            .insert(ifindex, ifindex, None, 0)
+            .set(ifindex, ifindex, None, 0)
             .map_err(|source| DatapathError::TxPort { ifindex, source })
     }
 
-    /// The interfaces in the map.
+    /// The indexes that hold an interface.
     pub fn ifindexes(&self) -> Result<Vec<u32>, DatapathError> {
-        self.map
-            .keys()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(map_error("list", TX_PORTS))
+        let mut taken = Vec::new();
+        for index in 0..self.map.len() {
+            match self.map.get(index, 0) {
+                Ok(_) => taken.push(index),
+                Err(error) if errno(&error) == Some(libc::ENOENT) => {}
+                Err(MapError::KeyNotFound) => {}
+                Err(source) => return Err(map_error("list", TX_PORTS)(source)),
+            }
+        }
+        Ok(taken)
     }
 }

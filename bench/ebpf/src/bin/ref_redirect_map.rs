@@ -6,13 +6,13 @@
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
-    maps::DevMapHash,
+    maps::DevMap,
     programs::XdpContext,
 };
 
-/// The out interface, keyed by its index. Filled at load time.
+/// The out interface, at its index. Filled at load time.
 #[map]
-static PORTS: DevMapHash = DevMapHash::with_max_entries(8, 0);
+static PORTS: DevMap = DevMap::with_max_entries(4096, 0);
 
 /// Index of the interface to redirect to (its key in `PORTS`). Set at load time.
 #[unsafe(no_mangle)]
