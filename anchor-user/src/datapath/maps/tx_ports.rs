@@ -11,7 +11,7 @@
 use anchor_common::maps::TX_PORTS;
 use aya::maps::{Map, MapData, MapError, xdp::DevMap};
 
-use super::map_error::{errno, map_error};
+use super::map_error::map_error;
 use crate::datapath::error::DatapathError;
 
 /// A descriptor of `TX_PORTS`.
@@ -62,7 +62,7 @@ impl TxPorts {
         for index in 0..self.map.len() {
             match self.map.get(index, 0) {
                 Ok(_) => taken.push(index),
-                Err(error) if errno(&error) == Some(libc::ENOENT) => {}
+                // An empty slot.
                 Err(MapError::KeyNotFound) => {}
                 Err(source) => return Err(map_error("list", TX_PORTS)(source)),
             }
