@@ -20,16 +20,17 @@ use anchor_common::{Counter, IfaceRole, maps::TX_PORTS};
 use anchor_packet::{Udp6, ethernet};
 use anchor_rig::Netns;
 use anchor_tests::{
+    fixture::{LOCATOR, load_small_datapath},
     support::in_netns,
     traffic::{Generator, Sink},
+    xdp::counters,
 };
 use anchor_user::{
-    datapath::{BindingSpec, Datapath, DatapathParams, XdpMode},
+    datapath::{BindingSpec, Datapath, XdpMode},
     routing::NextHopResolver,
 };
 use aya::maps::{Map, MapData, xdp::DevMap};
 
-const LOCATOR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 1);
 /// The peer the /64 is redirected to, behind `r1`.
 const SERVING: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf1, 0, 0, 0, 0, 2);
 const SOURCE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf0, 0, 0, 0, 0, 2);
@@ -144,11 +145,7 @@ fn send(line: &Line, frame: &[u8]) -> u64 {
 }
 
 fn redirected(dp: &Datapath) -> u64 {
-    dp.counters()
-        .expect("read COUNTERS")
-        .into_iter()
-        .find(|(c, _)| *c == Counter::Redirect)
-        .map_or(0, |(_, v)| v.packets)
+    counters(dp)[Counter::Redirect.name()]
 }
 
 #[test]
@@ -170,15 +167,7 @@ fn redirects_go_through_the_device_map_and_fall_back_by_index() {
     let frame = ethernet(R0_MAC, G0_MAC, &Udp6::new(SOURCE, DESTINATION).bytes());
 
     let _inside = line.router.enter().unwrap_or_else(|e| panic!("{e:#}"));
-    let mut dp = Datapath::load(&DatapathParams {
-        locator: LOCATOR,
-        tunnel_mtu: 1500,
-        outer_hop_limit: 64,
-        max_bindings: 64,
-        dense_pools: Vec::new(),
-        log: false,
-    })
-    .expect("load the anchor program");
+    let mut dp = load_small_datapath();
     dp.insert_binding(
         PREFIX.parse().expect("prefix"),
         BindingSpec::redirect(SERVING, 0),
