@@ -21,8 +21,9 @@ mod program;
 
 pub use dense_layout::{DenseLayout, SkippedPool};
 pub use error::{AdoptError, DatapathError, PeersFull, PinError};
+pub(crate) use maps::TxPorts;
 pub use maps::{
-    AccessLink, AccessSource, BindingSpec, FirstFrame, FirstFrames, TxPorts, WatchedFirstFrames,
+    AccessLink, AccessSource, BindingSpec, FirstFrame, FirstFrames, WatchedFirstFrames,
 };
 pub use params::{DatapathParams, LogLevel, MapName, PROGRAM_NAME, XdpMode};
 pub use program::{

@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+use anchor_common::maps::MAX_TX_PORTS;
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
@@ -10,9 +11,9 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 
-/// The out interface, at its index. Filled at load time.
+/// The out interface, at its index (the anchor's `TX_PORTS` capacity). Filled at load time.
 #[map]
-static PORTS: DevMap = DevMap::with_max_entries(4096, 0);
+static PORTS: DevMap = DevMap::with_max_entries(MAX_TX_PORTS, 0);
 
 /// Index of the interface to redirect to (its key in `PORTS`). Set at load time.
 #[unsafe(no_mangle)]
