@@ -1,4 +1,4 @@
-//! The global counters: one enum, one per-CPU array slot each.
+//! The global counters: one enum, one slot each in a per-CPU block.
 
 /// Packets and bytes for one counter on one CPU.
 #[repr(C)]
@@ -12,9 +12,48 @@ const _: () = assert!(core::mem::size_of::<CounterValue>() == 16);
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for CounterValue {}
 
+/// Slots in a [`CounterBlock`]: a power of two, so that the program bounds a slot index it
+/// does not know at build time with a mask, and above [`COUNTER_COUNT`], so that a build that
+/// adds counters keeps the block's size (and the pinned map of an older build).
+pub const COUNTER_SLOTS: usize = 32;
+const _: () = assert!(COUNTER_SLOTS.is_power_of_two() && COUNTER_SLOTS >= Counter::ALL.len());
+
+/// Every counter of one CPU, slot `Counter as usize`: the only value of the per-CPU `COUNTERS`
+/// map. The program looks it up once per frame and counts at fixed offsets from there, where
+/// one map value per counter cost a lookup (a key on the stack, the value's per-CPU pointer,
+/// then the CPU's offset) per count.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterBlock {
+    pub slots: [CounterValue; COUNTER_SLOTS],
+}
+
+impl CounterBlock {
+    pub const ZERO: CounterBlock = CounterBlock {
+        slots: [CounterValue {
+            packets: 0,
+            bytes: 0,
+        }; COUNTER_SLOTS],
+    };
+
+    /// The value of `counter`.
+    pub fn get(&self, counter: Counter) -> CounterValue {
+        self.slots[counter as usize]
+    }
+}
+
+impl Default for CounterBlock {
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for CounterBlock {}
+
 macro_rules! counters {
     ($($variant:ident = $idx:literal => $name:literal : $doc:literal,)*) => {
-        /// Why a frame was counted. The discriminant is the index in the `COUNTERS` array.
+        /// Why a frame was counted. The discriminant is the slot in a [`CounterBlock`].
         ///
         /// Every frame counts once in `Rx` and once in exactly one verdict counter (`Pass`,
         /// `KernelFallback`, `Redirect`, `Tx`, or a `Drop*`). The other counters say what happened
@@ -67,7 +106,7 @@ counters! {
     AttachedL2 = 25 => "attached_l2": "Native packet that no binding took, for a /64 whose node is attached here (at a MAAR, one of its own prefixes), sent straight to the node's MAC (VISITING_L2; no FIB lookup, no Neighbour Discovery).",
 }
 
-/// Number of counters (size of the `COUNTERS` array).
+/// Number of counters (the used slots of a [`CounterBlock`]).
 #[expect(
     clippy::cast_possible_truncation,
     reason = "a constant: `Counter::ALL` has a few dozen entries, and `try_from` is not const"

@@ -27,7 +27,7 @@ pub use binding::{
 };
 pub use client::{ClientCounter, ClientTunnel};
 pub use config::{IfaceRole, IfaceValue};
-pub use counter::{Counter, CounterValue};
+pub use counter::{Counter, CounterBlock, CounterValue};
 pub use dense::PoolRange;
 pub use first_frame::AccessMac;
 pub use nexthop::NextHop;

@@ -93,7 +93,7 @@ pub const DENSE: &str = "DENSE";
 pub const POOLS: &str = "POOLS";
 /// `PerCpuArray<BindingStats>`, one slot per binding, capacity = `max_bindings`.
 pub const BINDING_STATS: &str = "BINDING_STATS";
-/// `PerCpuArray<CounterValue>`, indexed by `Counter`.
+/// `PerCpuArray<CounterBlock>` with one entry: every `Counter` of each CPU.
 pub const COUNTERS: &str = "COUNTERS";
 /// `HashMap<u32 (ifindex), IfaceValue>`: the role and flags of every interface the program is
 /// attached to.

@@ -11,23 +11,29 @@ use crate::{
     lookup::{Binding, lookup, lookup_pooled},
     maps::{Settings, is_cn_anchor, packet_debug},
     parse::{IPV6_HLEN, Ipv6Words, MAX_L4_OFFSET, Packet, ptr_at, read_at},
-    stats::{count, count_binding},
+    stats::{Stats, count_binding},
     verdict::Verdict,
 };
 
 /// Decapsulates a packet tunnelled to this router's locator and forwards its inner packet.
 /// `ingress` is the ingress interface's index when the caller read it, else 0.
 #[inline(always)]
-pub fn decap(ctx: &XdpContext, settings: Settings, ingress: u32, pkt: &Packet) -> Verdict {
+pub fn decap(
+    ctx: &XdpContext,
+    stats: Stats,
+    settings: Settings,
+    ingress: u32,
+    pkt: &Packet,
+) -> Verdict {
     let inner_off = pkt.upper;
     // The outer header was read by the parser.
     let Some(inner) = read_at::<Ipv6Words>(ctx, inner_off) else {
-        count(Counter::Malformed, 0);
+        stats.count(Counter::Malformed, 0);
         return Verdict::PASS;
     };
     let inner_len = inner.len();
     if inner.version() != 6 || inner_off + inner_len > pkt.l3 + pkt.ip_len {
-        count(Counter::Malformed, 0);
+        stats.count(Counter::Malformed, 0);
         return Verdict::PASS;
     }
     let outer_src = pkt.src;
@@ -98,7 +104,7 @@ pub fn decap(ctx: &XdpContext, settings: Settings, ingress: u32, pkt: &Packet) -
     // everything in front of it.
     let strip = inner_off - pkt.l3;
     if !(IPV6_HLEN..=MAX_L4_OFFSET).contains(&strip) {
-        count(Counter::Malformed, 0);
+        stats.count(Counter::Malformed, 0);
         return Verdict::PASS;
     }
     if let Err(verdict) = headroom::close(ctx, pkt.vlan, strip) {
@@ -107,16 +113,28 @@ pub fn decap(ctx: &XdpContext, settings: Settings, ingress: u32, pkt: &Packet) -
     if ptr_at::<Ipv6Words>(ctx, pkt.l3).is_none() {
         return Verdict::drop(Counter::AdjustFailed);
     }
-    count(Counter::Decap, inner_len);
+    stats.count(Counter::Decap, inner_len);
     count_binding(&binding, dir, inner_len as u32);
     match (dir, attached) {
-        (Direction::ToMn, true) => {
-            send_to_node(ctx, ingress, pkt.vlan, &nh, inner_len, Counter::VisitingL2)
-                .unwrap_or_else(|| forward(ctx, pkt.vlan, true))
-        }
-        (Direction::ToMn, false) => {
-            forward_to_node(ctx, settings, ingress, pkt.vlan, inner.dst.hi, inner_len)
-        }
+        (Direction::ToMn, true) => send_to_node(
+            ctx,
+            stats,
+            ingress,
+            pkt.vlan,
+            &nh,
+            inner_len,
+            Counter::VisitingL2,
+        )
+        .unwrap_or_else(|| forward(ctx, pkt.vlan, true)),
+        (Direction::ToMn, false) => forward_to_node(
+            ctx,
+            stats,
+            settings,
+            ingress,
+            pkt.vlan,
+            inner.dst.hi,
+            inner_len,
+        ),
         (Direction::FromMn, _) => forward(ctx, pkt.vlan, true),
     }
 }

@@ -10,13 +10,14 @@ use crate::{
     lookup::Binding,
     maps::{locator, outer_hop_limit, tunnel_mtu},
     parse::{IPV6_HLEN, Ipv6Words, NEXTHDR_IPV6, Packet, ptr_at},
-    stats::{count, count_binding},
+    stats::{Stats, count_binding},
     verdict::Verdict,
 };
 
 #[inline(always)]
 pub fn encap(
     ctx: &XdpContext,
+    stats: Stats,
     ingress: u32,
     pkt: &Packet,
     binding: &Binding,
@@ -25,7 +26,7 @@ pub fn encap(
 ) -> Verdict {
     let hop_limit = pkt.hop_limit();
     if hop_limit <= 1 {
-        count(Counter::HopLimitExceeded, 0);
+        stats.count(Counter::HopLimitExceeded, 0);
         return Verdict::PASS;
     }
     if pkt.ip_len as u32 + ENCAP_OVERHEAD > tunnel_mtu() {
@@ -72,10 +73,11 @@ pub fn encap(
         core::ptr::write_unaligned(outer_hdr, outer);
         *inner_hl = hop_limit - 1;
     }
-    count(reason, pkt.ip_len);
+    stats.count(reason, pkt.ip_len);
     count_binding(binding, dir, pkt.ip_len as u32);
     forward_to_peer(
         ctx,
+        stats,
         ingress,
         pkt.vlan,
         binding.peer_index,

@@ -15,7 +15,7 @@ use crate::{
     cache::{self, Hop},
     maps::{NEXTHOPS, Settings, TX_PORTS, VISITING_L2},
     parse::{ETH_HLEN, IPV6_HLEN, Ipv6Words, ptr_at},
-    stats::count,
+    stats::{Stats, count},
     verdict::Verdict,
 };
 
@@ -36,6 +36,7 @@ const _: () = assert!(core::mem::size_of::<FibParams>() == core::mem::size_of::<
 #[inline(always)]
 pub fn forward_to_peer(
     ctx: &XdpContext,
+    stats: Stats,
     ingress: u32,
     vlan: bool,
     peer_index: u32,
@@ -57,7 +58,7 @@ pub fn forward_to_peer(
             let Some(out_ifindex) = write_macs(ctx, words) else {
                 return Verdict::KERNEL_FALLBACK;
             };
-            count(Counter::NexthopCached, 0);
+            stats.count(Counter::NexthopCached, 0);
             return send(ingress, out_ifindex);
         }
     }
@@ -71,6 +72,7 @@ pub fn forward_to_peer(
 #[inline(always)]
 pub fn forward_to_node(
     ctx: &XdpContext,
+    stats: Stats,
     settings: Settings,
     ingress: u32,
     vlan: bool,
@@ -79,6 +81,7 @@ pub fn forward_to_node(
 ) -> Verdict {
     match to_node_l2(
         ctx,
+        stats,
         settings,
         ingress,
         vlan,
@@ -98,8 +101,14 @@ pub fn forward_to_node(
 /// the hop limit is decremented and the frame is rewritten to the node's MAC. `None`, with the
 /// frame untouched, otherwise.
 #[inline(always)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the frame, this CPU's counters and what the caller knows of the packet, each used \
+              by the inlined body; a struct of them would only be built to be taken apart"
+)]
 pub fn to_node_l2(
     ctx: &XdpContext,
+    stats: Stats,
     settings: Settings,
     ingress: u32,
     vlan: bool,
@@ -112,6 +121,7 @@ pub fn to_node_l2(
     }
     send_to_node(
         ctx,
+        stats,
         ingress,
         vlan,
         &attached_entry(settings, prefix),
@@ -167,6 +177,7 @@ pub fn carried_binding(nh: &Hop) -> Option<(u32, u32)> {
 #[inline(always)]
 pub fn send_to_node(
     ctx: &XdpContext,
+    stats: Stats,
     ingress: u32,
     vlan: bool,
     nh: &Hop,
@@ -200,7 +211,7 @@ pub fn send_to_node(
     };
     // SAFETY: as above; `write_macs` does not move packet data.
     unsafe { *hop_limit_at = hop_limit - 1 };
-    count(counter, 0);
+    stats.count(counter, 0);
     Some(send(ingress_ifindex(ctx, ingress), out_ifindex))
 }
 

@@ -36,14 +36,14 @@ mod stats;
 mod verdict;
 
 use anchor_common::{BindingKind, Counter, Direction, IfaceRole, IfaceValue};
-use aya_ebpf::{macros::xdp, programs::XdpContext};
+use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
 use crate::{
     forward::ingress_ifindex,
     lookup::Looked,
     maps::{Settings, iface, locator},
     parse::{Addr, NEXTHDR_IPV6, ParseError, parse},
-    stats::count,
+    stats::{Stats, count},
     verdict::Verdict,
 };
 
@@ -56,14 +56,18 @@ use crate::{
 // frame a call and a return (a return thunk on kernels with its mitigation).
 #[inline(always)]
 pub fn anchor_xdp(ctx: XdpContext) -> u32 {
-    count(Counter::Rx, ctx.data_end() - ctx.data());
-    let verdict = process(&ctx);
-    count(verdict.counter, ctx.data_end() - ctx.data());
+    // An array always has its entry 0: the `else` is never taken.
+    let Some(stats) = Stats::get() else {
+        return xdp_action::XDP_PASS;
+    };
+    stats.count(Counter::Rx, ctx.data_end() - ctx.data());
+    let verdict = process(&ctx, stats);
+    stats.count_verdict(verdict.counter, ctx.data_end() - ctx.data());
     verdict.action
 }
 
 #[inline(always)]
-fn process(ctx: &XdpContext) -> Verdict {
+fn process(ctx: &XdpContext, stats: Stats) -> Verdict {
     let settings = Settings::read();
     // The ingress interface's index, role and flags, read once, and only on a router with an
     // access interface (its `SETTINGS` bit): source validation and first-frame attachment apply
@@ -80,7 +84,7 @@ fn process(ctx: &XdpContext) -> Verdict {
         Err(error) => return not_parsed(ctx, settings, ingress, ingress_iface, &error),
     };
     if pkt.vlan {
-        count(Counter::Vlan, 0);
+        stats.count(Counter::Vlan, 0);
     }
     let from_access = ingress_iface.role == IfaceRole::Access as u8;
     if settings.first_frame() && from_access && ingress_iface.first_frame() {
@@ -91,11 +95,11 @@ fn process(ctx: &XdpContext) -> Verdict {
     }
     let dst = pkt.dst;
     if pkt.proto == NEXTHDR_IPV6 && dst == locator() {
-        return decap::decap(ctx, settings, ingress, &pkt);
+        return decap::decap(ctx, stats, settings, ingress, &pkt);
     }
     // Link-scoped traffic (Neighbour Discovery above all) stays on its link, whatever its source.
     if dst.byte(0) == 0xff || (dst.byte(0) == 0xfe && dst.byte(1) & 0xc0 == 0x80) {
-        count(Counter::LinkScope, 0);
+        stats.count(Counter::LinkScope, 0);
         return Verdict::PASS;
     }
     // From an access interface, a destination outside the pools can be redirected only while
@@ -108,6 +112,7 @@ fn process(ctx: &XdpContext) -> Verdict {
     {
         return encap::encap(
             ctx,
+            stats,
             ingress_ifindex(ctx, ingress),
             &pkt,
             &b,
@@ -122,6 +127,7 @@ fn process(ctx: &XdpContext) -> Verdict {
     {
         return encap::encap(
             ctx,
+            stats,
             ingress_ifindex(ctx, ingress),
             &pkt,
             &b,
@@ -145,6 +151,7 @@ fn process(ctx: &XdpContext) -> Verdict {
         if (dst_lookup.pooled || bound || settings.l2_unbound())
             && let Some(verdict) = forward::to_node_l2(
                 ctx,
+                stats,
                 settings,
                 ingress,
                 pkt.vlan,
@@ -156,7 +163,7 @@ fn process(ctx: &XdpContext) -> Verdict {
             return verdict;
         }
     }
-    count(Counter::NoBinding, 0);
+    stats.count(Counter::NoBinding, 0);
     Verdict::PASS
 }
 

@@ -3,13 +3,12 @@
 
 use anchor_common::{
     AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
-    CounterValue, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
+    CounterBlock, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
     cache::Settings as SettingsValue,
     config::{
         DEFAULT_MAX_BINDINGS, DEFAULT_MAX_SHORT_PREFIXES, MAX_ACCESS_SOURCES, MAX_CN_ANCHORS,
         MAX_IFACES, MAX_INDEXED_IFINDEX, MAX_PEERS, MAX_VISITING_L2,
     },
-    counter::COUNTER_COUNT,
     dense::MAX_POOLS,
     first_frame::{FIRST_FRAMES_BYTES, MAX_FIRST_FRAME_REPORTED, MAX_KNOWN_MACS},
     maps::{
@@ -100,7 +99,7 @@ pub static BINDING_STATS: PerCpuArray<BindingStats> =
     PerCpuArray::with_max_entries(DEFAULT_MAX_BINDINGS, 0);
 
 #[map]
-pub static COUNTERS: PerCpuArray<CounterValue> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
+pub static COUNTERS: PerCpuArray<CounterBlock> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 static IFACES: HashMap<u32, IfaceValue> = HashMap::with_max_entries(MAX_IFACES, 0);

@@ -151,6 +151,26 @@ impl Ipv6Words {
     }
 }
 
+/// `off` (at most [`MAX_L4_OFFSET`]) as the verifier's "any offset below 16 KiB", not the range
+/// this path's headers give it: the value is unchanged, but the paths of every number and kind
+/// of extension headers reach the rest of the program with the same state for it, so that the
+/// verifier can prune them together instead of walking the rest of the program once for each.
+/// The program checks every access at this offset against the frame's end anyway.
+#[inline(always)]
+fn merged_offset(off: usize) -> usize {
+    const _: () = assert!(MAX_L4_OFFSET < OFFSET_MASK);
+    const OFFSET_MASK: usize = 0x3fff;
+    let mut word = 0u64;
+    let low = (&raw mut word).cast::<u32>();
+    // SAFETY: volatile accesses of a local: half of the word written, then all of it read, which
+    // the verifier takes as an unknown number (the mask then bounds it).
+    unsafe {
+        core::ptr::write_volatile(&raw mut word, 0);
+        core::ptr::write_volatile(low, off as u32);
+        core::ptr::read_volatile(&raw const word) as usize & OFFSET_MASK
+    }
+}
+
 #[inline(always)]
 pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
     let frame_len = ctx.data_end() - ctx.data();
@@ -217,6 +237,7 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, ParseError> {
     if off > MAX_L4_OFFSET {
         return Err(ParseError::Malformed(src));
     }
+    let off = merged_offset(off);
 
     let (mut sport, mut dport) = (0, 0);
     if !later_fragment && matches!(proto, NEXTHDR_TCP | NEXTHDR_UDP | NEXTHDR_SCTP) {

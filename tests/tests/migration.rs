@@ -5,10 +5,14 @@
 //! (`anchor-user/src/datapath/migrate.rs`). Here the old program counts frames in exactly that
 //! window ([`Datapath::start_observed`] runs them after the copy, before the link is taken
 //! over), through a resize that recreates both per-CPU maps: `BINDING_STATS` (max_bindings 8 ->
-//! 16) and `COUNTERS` (pinned with one entry fewer, as by a build with fewer counters). No frame
-//! runs while the catch-up is folded in, so the one race `migrate.rs` documents (a packet the
-//! new program counts in a slot while the fold rewrites it) cannot happen, and every frame must
-//! be counted exactly once: without the catch-up, the frames of the window are missing.
+//! 16) and `COUNTERS`, pinned as an older build pinned it: one per-CPU value per counter, and
+//! one counter fewer than this build has. This build keeps every counter in one block, so the
+//! older map's counters are copied into its slots. The old program here is this build's, which
+//! cannot count in the older map: the test counts its frames there itself, as the older
+//! build's program would have, before the copy and in the window. No frame runs while the
+//! catch-up is folded in, so the one race `migrate.rs` documents (a packet the new program
+//! counts in a slot while the fold rewrites it) cannot happen, and every frame must be counted
+//! exactly once: without the catch-up, the frames of the window are missing.
 //!
 //! Needs root, a bpffs at /sys/fs/bpf, ip and bpftool. Anything missing fails the test.
 
@@ -20,7 +24,7 @@ use std::{
 };
 
 use anchor_common::{
-    BindingStats, Counter, CounterValue, IfaceRole,
+    BindingStats, Counter, CounterBlock, CounterValue, IfaceRole,
     config::{GLOBAL_LOCATOR, GLOBAL_OUTER_HOP_LIMIT, GLOBAL_TUNNEL_MTU},
     counter::COUNTER_COUNT,
     maps::{BINDING_STATS, COUNTERS},
@@ -40,7 +44,7 @@ use anchor_user::{
 };
 use aya::{
     Ebpf, EbpfLoader,
-    maps::MapInfo,
+    maps::{Map, MapData, MapInfo, PerCpuArray, PerCpuValues},
     programs::{Xdp, links::FdLink},
 };
 
@@ -155,9 +159,9 @@ fn max_entries(path: &Path) -> u32 {
         .max_entries()
 }
 
-/// Loads the program as an older daemon had it running: on the pinned maps as they are (a
-/// COUNTERS of another capacity included), attached to [`IFACE`] through a link pinned where
-/// the next start takes it over.
+/// Loads the program as an older daemon had it running: on the pinned maps as they are, but
+/// for `COUNTERS` (an older build's, which this program cannot use: it counts in a map of its
+/// own), attached to [`IFACE`] through a link pinned where the next start takes it over.
 fn load_old_program(pins: &PinDir, ifindex: u32) -> Ebpf {
     let locator = LOCATOR.octets();
     let hop_limit = u32::from(OUTER_HOP_LIMIT);
@@ -168,6 +172,7 @@ fn load_old_program(pins: &PinDir, ifindex: u32) -> Ebpf {
         .override_global(GLOBAL_OUTER_HOP_LIMIT, &hop_limit, true);
     let paths: Vec<(&str, PathBuf)> = PINNED_MAPS
         .iter()
+        .filter(|&&name| name != COUNTERS)
         .map(|&name| (name, pins.map(name)))
         .collect();
     for (name, path) in &paths {
@@ -265,7 +270,8 @@ fn resize_counts_every_frame_once_across_the_copy_and_the_switch() {
     }
     drop(first);
 
-    // A COUNTERS map of an older build, with one counter fewer: the resize must recreate it.
+    // The COUNTERS map of an older build, one value per counter and one counter fewer: the
+    // resize must recreate it as this build's block.
     let counters_pin = pins.map(COUNTERS);
     std::fs::remove_file(&counters_pin).expect("unpin COUNTERS");
     let out = Command::new("bpftool")
@@ -282,6 +288,30 @@ fn resize_counts_every_frame_once_across_the_copy_and_the_switch() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    let mut older: PerCpuArray<MapData, CounterValue> = PerCpuArray::try_from(Map::PerCpuArray(
+        MapData::from_pin(&counters_pin).expect("open the older COUNTERS"),
+    ))
+    .expect("the older COUNTERS");
+    // What the older build's program counts for one frame, in its map.
+    let mut count_as_older = || {
+        for index in 0..COUNTER_COUNT - 1 {
+            let name = Counter::ALL[index as usize].name();
+            let values = older.get(&index, 0).expect("read the older COUNTERS");
+            let mut values = values.to_vec();
+            values[0] = CounterValue {
+                packets: values[0].packets + per_frame_counters[name].packets,
+                bytes: values[0].bytes + per_frame_counters[name].bytes,
+            };
+            older
+                .set(
+                    index,
+                    PerCpuValues::try_from(values).expect("per-CPU values"),
+                    0,
+                )
+                .expect("write the older COUNTERS");
+        }
+    };
+
     let old = load_old_program(&pins, ingress);
     let run_old = || {
         let Outcome { action, .. } = run_program(old_program(&old), &frame, ingress);
@@ -293,6 +323,7 @@ fn resize_counts_every_frame_once_across_the_copy_and_the_switch() {
     };
     for _ in 0..BEFORE_COPY {
         run_old();
+        count_as_older();
     }
 
     let mut window = 0;
@@ -308,6 +339,7 @@ fn resize_counts_every_frame_once_across_the_copy_and_the_switch() {
         &mut || {
             for _ in 0..WINDOW {
                 run_old();
+                count_as_older();
                 window += 1;
             }
         },
@@ -340,9 +372,16 @@ fn resize_counts_every_frame_once_across_the_copy_and_the_switch() {
         program_id(old_program(&old))
     );
 
-    // Both per-CPU maps were recreated with the new capacities.
+    // Both per-CPU maps were recreated: BINDING_STATS with the new capacity, COUNTERS as one
+    // block.
     assert_eq!(max_entries(&pins.map(BINDING_STATS)), 16);
-    assert_eq!(max_entries(&counters_pin), COUNTER_COUNT);
+    assert_eq!(max_entries(&counters_pin), 1);
+    assert_eq!(
+        MapInfo::from_pin(&counters_pin)
+            .expect("inspect COUNTERS")
+            .value_size() as usize,
+        size_of::<CounterBlock>()
+    );
     assert_eq!(
         new.bindings().expect("list").len(),
         1,
@@ -350,7 +389,7 @@ fn resize_counts_every_frame_once_across_the_copy_and_the_switch() {
     );
 
     // Every frame exactly once: the binding counted all of them; the counters all since the
-    // older COUNTERS map was pinned.
+    // older COUNTERS map was pinned (in it before the switch, in the block after).
     let all = FIRST + BEFORE_COPY + WINDOW + AFTER;
     assert_eq!(
         new.binding_stats(SLOT).expect("binding stats"),

@@ -5,7 +5,7 @@ use std::{collections::HashMap as StdHashMap, net::Ipv6Addr};
 
 use anchor_common::{
     AccessMac, AccessSourceKey, AccessSourceValue, BindingKey, BindingStats, BindingValue,
-    CounterValue, IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
+    CounterBlock, IfaceRole, IfaceValue, LpmKey, NextHop, PeerAddr, PoolRange,
     cache::Settings,
     config::{MAX_INDEXED_IFINDEX, MAX_PEERS},
     maps::{
@@ -49,7 +49,7 @@ pub struct ProgramMaps {
     pub(in crate::datapath) peer_addrs: Array<MapData, PeerAddr>,
     settings: Array<MapData, Settings>,
     pub(in crate::datapath) binding_stats: PerCpuArray<MapData, BindingStats>,
-    pub(in crate::datapath) counters: PerCpuArray<MapData, CounterValue>,
+    pub(in crate::datapath) counters: PerCpuArray<MapData, CounterBlock>,
     pub(in crate::datapath) ifaces: HashMap<MapData, u32, IfaceValue>,
     iface_index: Array<MapData, IfaceValue>,
     pub(in crate::datapath) nexthops: Array<MapData, NextHop>,

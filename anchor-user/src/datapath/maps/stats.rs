@@ -12,22 +12,23 @@ use crate::datapath::error::DatapathError;
 impl ProgramMaps {
     /// Every global counter, in [`Counter::ALL`] order, summed over the CPUs.
     pub fn counters(&self) -> Result<Vec<(Counter, CounterValue)>, DatapathError> {
-        Counter::ALL
+        let per_cpu = self
+            .counters
+            .get(&0, 0)
+            .map_err(map_error("read", COUNTERS))?;
+        Ok(Counter::ALL
             .iter()
             .map(|&counter| {
-                let per_cpu = self
-                    .counters
-                    .get(&(counter as u32), 0)
-                    .map_err(map_error("read", COUNTERS))?;
-                let total = per_cpu
-                    .iter()
-                    .fold(CounterValue::default(), |sum, v| CounterValue {
+                let total = per_cpu.iter().fold(CounterValue::default(), |sum, block| {
+                    let v = block.get(counter);
+                    CounterValue {
                         packets: sum.packets.wrapping_add(v.packets),
                         bytes: sum.bytes.wrapping_add(v.bytes),
-                    });
-                Ok((counter, total))
+                    }
+                });
+                (counter, total)
             })
-            .collect()
+            .collect())
     }
 
     /// The statistics of one binding slot, summed over the CPUs.

@@ -2,14 +2,16 @@
 //!
 //! Each map of the contract is compared with what this build and config expect: type, key size,
 //! value size and flags must be equal, or the daemon stops with an error that names every
-//! difference. When only the capacity differs (`max_bindings` changed, or a build with more
-//! counters), the map is recreated with the new capacity and its entries are copied
-//! (`migrate.rs`). A map that is not pinned yet is created and pinned.
+//! difference. When only the capacity differs (`max_bindings` changed), the map is recreated with
+//! the new capacity and its entries are copied (`migrate.rs`). So is the `COUNTERS` of a build
+//! that kept one value per counter: its counters are copied into the slots of this build's
+//! block (a build that adds counters keeps the block). A map that is not pinned yet is created
+//! and pinned.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anchor_common::{
-    BindingKey, BindingValue, LpmKey, PoolRange,
+    BindingKey, BindingValue, CounterValue, LpmKey, PoolRange,
     maps::{
         ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, IFACE_INDEX, IFACES,
         NEXTHOPS, PEERS, POOLS, SHORT_PREFIXES, VISITING_L2,
@@ -209,6 +211,16 @@ pub fn expected_shapes(
         .collect()
 }
 
+/// Whether `pinned` is the `COUNTERS` of a build that kept one per-CPU value per counter
+/// (`PerCpuArray<CounterValue>`, indexed by counter): recreated as this build's block, with
+/// every counter copied into its slot.
+fn legacy_counters(name: MapName, pinned: &MapShape) -> bool {
+    name == COUNTERS
+        && pinned.map_type == bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32
+        && pinned.key_size == 4
+        && usize::try_from(pinned.value_size).ok() == Some(size_of::<CounterValue>())
+}
+
 fn pinned_shape(info: &MapInfo) -> Result<MapShape, MapError> {
     Ok(MapShape {
         map_type: info.map_type()? as u32,
@@ -235,17 +247,25 @@ pub fn plan(pins: &PinDir, max_bindings: u32, layout: &DenseLayout) -> Result<Pl
         };
         let info = MapInfo::from_pin(&path).map_err(open_error)?;
         let pinned = pinned_shape(&info).map_err(open_error)?;
-        let action = match compare(&pinned, &expected) {
-            Ok(Comparison::Same) => MapAction::Reuse,
-            Ok(Comparison::Capacity { pinned }) => {
-                log::info!(
-                    "map {name}: capacity {pinned} pinned, {} configured: migrating its entries",
-                    expected.max_entries
-                );
-                MapAction::Recreate
-            }
-            Err(differences) => {
-                return Err(AdoptError::MapMismatch { path, differences }.into());
+        let action = if legacy_counters(name, &pinned) {
+            log::info!(
+                "map {name}: one value per counter pinned (an older build): copying them into \
+                 the counter block"
+            );
+            MapAction::Recreate
+        } else {
+            match compare(&pinned, &expected) {
+                Ok(Comparison::Same) => MapAction::Reuse,
+                Ok(Comparison::Capacity { pinned }) => {
+                    log::info!(
+                        "map {name}: capacity {pinned} pinned, {} configured: migrating its entries",
+                        expected.max_entries
+                    );
+                    MapAction::Recreate
+                }
+                Err(differences) => {
+                    return Err(AdoptError::MapMismatch { path, differences }.into());
+                }
             }
         };
         maps.push((name, expected, action));

@@ -15,7 +15,8 @@
 use std::collections::BTreeMap;
 
 use anchor_common::{
-    BindingKey, BindingStats, BindingValue, CounterValue, LpmKey, PeerAddr,
+    BindingKey, BindingStats, BindingValue, CounterBlock, CounterValue, LpmKey, PeerAddr,
+    counter::COUNTER_SLOTS,
     maps::{
         ACCESS_SOURCES, BINDING_STATS, BINDINGS, CN_ANCHORS, COUNTERS, DENSE, IFACE_INDEX, IFACES,
         NEXTHOPS, PEERS, POOLS, SHORT_PREFIXES, VISITING_L2,
@@ -83,6 +84,14 @@ struct Copied<V: Pod> {
     taken: Vec<(u32, u32, PerCpuValues<V>)>,
 }
 
+/// The counters of a build that kept one per-CPU value per counter, copied into the slots of
+/// the new block: the old map and the values copied, counter by counter.
+struct CopiedCounters {
+    old: PerCpuArray<MapData, CounterValue>,
+    /// (counter index, values copied).
+    taken: Vec<(u32, PerCpuValues<CounterValue>)>,
+}
+
 /// A map migrated by [`copy`], to be finished by [`fold`] once the old program has stopped.
 pub struct Migration(Counted);
 
@@ -90,7 +99,7 @@ enum Counted {
     /// The old program never changes this map.
     Nothing,
     Stats(Copied<BindingStats>),
-    Counters(Copied<CounterValue>),
+    Counters(CopiedCounters),
 }
 
 fn copy_error(name: MapName) -> impl Fn(MapError) -> DatapathError {
@@ -210,15 +219,9 @@ pub fn copy(
             )?)
         }
         COUNTERS => {
+            // `plan` recreates it only when an older build pinned one value per counter.
             let old: PerCpuArray<MapData, CounterValue> = open_typed(&path)?;
-            let common = old.len().min(maps.counters.len());
-            Counted::Counters(copy_per_cpu(
-                name,
-                old,
-                &mut maps.counters,
-                (0..common).map(|i| (i, i)),
-                &read_error,
-            )?)
+            Counted::Counters(copy_counters(old, &mut maps.counters, &read_error)?)
         }
         // `plan` only recreates the maps above.
         _ => return Err(DatapathError::MissingMap { name }),
@@ -279,6 +282,47 @@ fn copy_per_cpu<V: Pod>(
     Ok(Copied { name, old, taken })
 }
 
+/// Copies each counter of an older build's `COUNTERS` (one per-CPU value per counter, indexed
+/// as this build's counters) into its slot of the new block, on every CPU.
+fn copy_counters(
+    old: PerCpuArray<MapData, CounterValue>,
+    new: &mut PerCpuArray<MapData, CounterBlock>,
+    read_error: &impl Fn(MapError) -> AdoptError,
+) -> Result<CopiedCounters, DatapathError> {
+    let slots = old
+        .len()
+        .min(u32::try_from(COUNTER_SLOTS).unwrap_or(u32::MAX));
+    let mut taken = Vec::new();
+    for index in 0..slots {
+        taken.push((index, old.get(&index, 0).map_err(read_error)?));
+    }
+    let mut blocks = new.get(&0, 0).map_err(copy_error(COUNTERS))?.to_vec();
+    add_counters(
+        &mut blocks,
+        taken
+            .iter()
+            .map(|(index, values)| (*index, values.to_vec())),
+    );
+    let blocks = PerCpuValues::try_from(blocks).map_err(DatapathError::Cpus)?;
+    new.set(0, blocks, 0).map_err(copy_error(COUNTERS))?;
+    Ok(CopiedCounters { old, taken })
+}
+
+/// Adds, CPU by CPU, each counter's values to its slot of the blocks.
+fn add_counters(
+    blocks: &mut [CounterBlock],
+    counters: impl Iterator<Item = (u32, Vec<CounterValue>)>,
+) {
+    for (index, values) in counters {
+        let Some(slot) = usize::try_from(index).ok().filter(|&i| i < COUNTER_SLOTS) else {
+            continue;
+        };
+        for (block, value) in blocks.iter_mut().zip(values) {
+            block.slots[slot] = block.slots[slot].plus(value);
+        }
+    }
+}
+
 /// Adds to the new maps what the old program counted after [`copy`]. Call it once no CPU runs
 /// the old program any more ([`wait_for_running_programs`]).
 pub fn fold(maps: &mut ProgramMaps, migrations: Vec<Migration>) -> Result<(), DatapathError> {
@@ -286,7 +330,7 @@ pub fn fold(maps: &mut ProgramMaps, migrations: Vec<Migration>) -> Result<(), Da
         match counted {
             Counted::Nothing => {}
             Counted::Stats(copied) => fold_per_cpu(copied, &mut maps.binding_stats)?,
-            Counted::Counters(copied) => fold_per_cpu(copied, &mut maps.counters)?,
+            Counted::Counters(copied) => fold_counters(copied, &mut maps.counters)?,
         }
     }
     Ok(())
@@ -317,6 +361,33 @@ fn fold_per_cpu<V: Tally>(
         new.set(to, sum, 0).map_err(&error)?;
     }
     Ok(())
+}
+
+/// [`fold_per_cpu`] for an older build's counters copied into the block.
+fn fold_counters(
+    copied: CopiedCounters,
+    new: &mut PerCpuArray<MapData, CounterBlock>,
+) -> Result<(), DatapathError> {
+    let error = copy_error(COUNTERS);
+    let mut deltas = Vec::new();
+    for (index, before) in copied.taken {
+        let after = copied.old.get(&index, 0).map_err(&error)?;
+        let delta: Vec<CounterValue> = after
+            .iter()
+            .zip(before.iter())
+            .map(|(a, b)| a.minus(*b))
+            .collect();
+        if delta.iter().any(|d| *d != CounterValue::default()) {
+            deltas.push((index, delta));
+        }
+    }
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut blocks = new.get(&0, 0).map_err(&error)?.to_vec();
+    add_counters(&mut blocks, deltas.into_iter());
+    let blocks = PerCpuValues::try_from(blocks).map_err(DatapathError::Cpus)?;
+    new.set(0, blocks, 0).map_err(&error)
 }
 
 /// Waits until every CPU has left the XDP programs it was running (an RCU grace period):
@@ -372,6 +443,31 @@ mod tests {
             .packets,
             u64::MAX
         );
+    }
+
+    #[test]
+    fn older_counters_add_into_their_slots_cpu_by_cpu() {
+        let one = |packets, bytes| CounterValue { packets, bytes };
+        let mut blocks = vec![CounterBlock::ZERO; 2];
+        blocks[1].slots[3] = one(1, 10);
+        add_counters(
+            &mut blocks,
+            [
+                (3, vec![one(2, 20), one(4, 40)]),
+                (0, vec![one(5, 50), one(0, 0)]),
+                // Beyond the block: not a counter of this build.
+                (
+                    u32::try_from(COUNTER_SLOTS).unwrap(),
+                    vec![one(9, 9), one(9, 9)],
+                ),
+            ]
+            .into_iter(),
+        );
+        let mut expected = vec![CounterBlock::ZERO; 2];
+        expected[0].slots[3] = one(2, 20);
+        expected[0].slots[0] = one(5, 50);
+        expected[1].slots[3] = one(5, 50);
+        assert_eq!(blocks, expected);
     }
 
     #[test]
