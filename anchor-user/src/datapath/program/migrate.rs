@@ -336,21 +336,25 @@ pub fn fold(maps: &mut ProgramMaps, migrations: Vec<Migration>) -> Result<(), Da
     Ok(())
 }
 
+/// What was counted on each CPU between `before` and `after`; `None` when nothing was.
+fn counted_since<V: Tally>(after: &PerCpuValues<V>, before: &PerCpuValues<V>) -> Option<Vec<V>> {
+    let delta: Vec<V> = after
+        .iter()
+        .zip(before.iter())
+        .map(|(a, b)| a.minus(*b))
+        .collect();
+    delta.iter().any(|d| *d != V::default()).then_some(delta)
+}
+
 fn fold_per_cpu<V: Tally>(
     copied: Copied<V>,
     new: &mut PerCpuArray<MapData, V>,
 ) -> Result<(), DatapathError> {
     let error = copy_error(copied.name);
     for (from, to, before) in copied.taken {
-        let after = copied.old.get(&from, 0).map_err(&error)?;
-        let delta: Vec<V> = after
-            .iter()
-            .zip(before.iter())
-            .map(|(a, b)| a.minus(*b))
-            .collect();
-        if delta.iter().all(|d| *d == V::default()) {
+        let Some(delta) = counted_since(&copied.old.get(&from, 0).map_err(&error)?, &before) else {
             continue;
-        }
+        };
         let current = new.get(&to, 0).map_err(&error)?;
         let sum: Vec<V> = current
             .iter()
@@ -371,13 +375,7 @@ fn fold_counters(
     let error = copy_error(COUNTERS);
     let mut deltas = Vec::new();
     for (index, before) in copied.taken {
-        let after = copied.old.get(&index, 0).map_err(&error)?;
-        let delta: Vec<CounterValue> = after
-            .iter()
-            .zip(before.iter())
-            .map(|(a, b)| a.minus(*b))
-            .collect();
-        if delta.iter().any(|d| *d != CounterValue::default()) {
+        if let Some(delta) = counted_since(&copied.old.get(&index, 0).map_err(&error)?, &before) {
             deltas.push((index, delta));
         }
     }
