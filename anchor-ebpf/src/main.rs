@@ -30,6 +30,7 @@ mod headroom;
 mod icmp6;
 mod lookup;
 mod maps;
+mod opaque;
 mod parse;
 mod source;
 mod stats;

@@ -5,6 +5,8 @@
 
 use aya_ebpf::programs::XdpContext;
 
+use crate::opaque::opaque;
+
 pub const ETH_HLEN: usize = 14;
 pub const VLAN_HLEN: usize = 4;
 pub const IPV6_HLEN: usize = 40;
@@ -152,23 +154,15 @@ impl Ipv6Words {
 }
 
 /// `off` (at most [`MAX_L4_OFFSET`]) as the verifier's "any offset below 16 KiB", not the range
-/// this path's headers give it: the value is unchanged, but the paths of every number and kind
-/// of extension headers reach the rest of the program with the same state for it, so that the
-/// verifier can prune them together instead of walking the rest of the program once for each.
-/// The program checks every access at this offset against the frame's end anyway.
+/// this path's headers give it ([`opaque`]): the paths of every number and kind of extension
+/// headers reach the rest of the program with the same state for it, and are pruned together
+/// instead of each walking the rest of the program. The program checks every access at this
+/// offset against the frame's end anyway.
 #[inline(always)]
 fn merged_offset(off: usize) -> usize {
-    const _: () = assert!(MAX_L4_OFFSET < OFFSET_MASK);
     const OFFSET_MASK: usize = 0x3fff;
-    let mut word = 0u64;
-    let low = (&raw mut word).cast::<u32>();
-    // SAFETY: volatile accesses of a local: half of the word written, then all of it read, which
-    // the verifier takes as an unknown number (the mask then bounds it).
-    unsafe {
-        core::ptr::write_volatile(&raw mut word, 0);
-        core::ptr::write_volatile(low, off as u32);
-        core::ptr::read_volatile(&raw const word) as usize & OFFSET_MASK
-    }
+    const _: () = assert!(MAX_L4_OFFSET < OFFSET_MASK);
+    opaque(off as u32) as usize & OFFSET_MASK
 }
 
 #[inline(always)]
