@@ -23,28 +23,15 @@ const _: () = assert!(COUNTER_SLOTS.is_power_of_two() && COUNTER_SLOTS >= Counte
 /// one map value per counter cost a lookup (a key on the stack, the value's per-CPU pointer,
 /// then the CPU's offset) per count.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CounterBlock {
     pub slots: [CounterValue; COUNTER_SLOTS],
 }
 
 impl CounterBlock {
-    pub const ZERO: CounterBlock = CounterBlock {
-        slots: [CounterValue {
-            packets: 0,
-            bytes: 0,
-        }; COUNTER_SLOTS],
-    };
-
     /// The value of `counter`.
     pub fn get(&self, counter: Counter) -> CounterValue {
         self.slots[counter as usize]
-    }
-}
-
-impl Default for CounterBlock {
-    fn default() -> Self {
-        Self::ZERO
     }
 }
 

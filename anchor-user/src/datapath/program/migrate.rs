@@ -446,7 +446,7 @@ mod tests {
     #[test]
     fn older_counters_add_into_their_slots_cpu_by_cpu() {
         let one = |packets, bytes| CounterValue { packets, bytes };
-        let mut blocks = vec![CounterBlock::ZERO; 2];
+        let mut blocks = vec![CounterBlock::default(); 2];
         blocks[1].slots[3] = one(1, 10);
         add_counters(
             &mut blocks,
@@ -461,7 +461,7 @@ mod tests {
             ]
             .into_iter(),
         );
-        let mut expected = vec![CounterBlock::ZERO; 2];
+        let mut expected = vec![CounterBlock::default(); 2];
         expected[0].slots[3] = one(2, 20);
         expected[0].slots[0] = one(5, 50);
         expected[1].slots[3] = one(5, 50);
